@@ -1,0 +1,29 @@
+# One command per job: make demo, make test, make lint, make bench.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: install demo test lint bench clean
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+
+install: $(UV)
+	$(UV) sync --frozen
+
+demo: install
+	$(UV) run lake demo
+
+test: install
+	$(UV) run pytest -q
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy analytics handlers lake topology
+
+bench: install
+	$(UV) run python -m bench
+
+clean:
+	rm -rf .venv .bench .demo cdk.out infra/cdk.out

@@ -1,0 +1,91 @@
+"""The contract between the handler and every dataset pipeline.
+
+A pipeline is pure: it takes the source file as a stream of Arrow record batches and writes its
+output tables and rejected rows to an :class:`OutputSink` the caller provides. It never touches
+AWS; the handler's sink stages the data and publishes it only once the whole file succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+#: Columns every quarantined row carries besides its original values (all kept as strings).
+QUARANTINE_ROW_NUMBER = "_row_number"
+QUARANTINE_REASON_CODE = "_reason_code"
+QUARANTINE_REASON = "_reason"
+
+#: Default share of rejected rows above which the whole file is refused.
+DEFAULT_TOLERANCE = 0.20
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a pipeline may know about the object it processes."""
+
+    dataset: str
+    source_id: str
+    key: str
+    #: UTC date the object was stored; the partition of tables that have no natural date.
+    ingest_date: date
+    #: Per-dataset settings (for example ``{"control_variant": "B"}``); empty when none are set.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """An output table: the user's contract for Athena queries."""
+
+    name: str
+    partition_column: str
+    description: str
+    #: Fixed schema including the partition column; ``None`` when inferred per file (generic data).
+    schema: pa.Schema | None = None
+
+
+@dataclass(frozen=True)
+class ModelFact:
+    """What a model did on this file, published in the completion event."""
+
+    name: str
+    version: str
+    metrics: Mapping[str, float | int | str | bool | None]
+
+
+@dataclass
+class PipelineResult:
+    """Counts and facts a pipeline reports; output row counts are tracked by the sink."""
+
+    rows_in: int
+    rows_rejected: int = 0
+    duplicates_dropped: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    models: list[ModelFact] = field(default_factory=list)
+
+
+class OutputSink(Protocol):
+    """Where a pipeline puts its results. Implementations stage them until the run succeeds."""
+
+    def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
+        """Append rows to ``table``; ``data`` carries the table's partition column."""
+
+    def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
+        """Keep rejected rows: original columns plus ``_row_number``, ``_reason_code``, ``_reason``."""
+
+
+class Pipeline(Protocol):
+    """One dataset's processing: contract, cleaning, models."""
+
+    dataset: str
+    #: Share of rejected rows above which the file fails as a whole.
+    tolerance: float
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
+        """The output tables this pipeline writes for ``source``."""
+
+    def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
+        """Process every batch of the source file, writing outputs and rejects to ``sink``."""

@@ -1,0 +1,19 @@
+"""Errors raised by pure data work. All are permanent: retrying the same file cannot help."""
+
+from __future__ import annotations
+
+
+class DataError(Exception):
+    """The file's content cannot be processed; the message says what is wrong and what to do."""
+
+
+class UnreadableFileError(DataError):
+    """The bytes are not the format the file name claims, or are damaged."""
+
+
+class ContractError(DataError):
+    """The data does not meet its dataset's contract (missing columns, wrong types...)."""
+
+
+class ToleranceExceededError(ContractError):
+    """Too many rows were rejected; the whole file is refused."""

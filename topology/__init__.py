@@ -1,0 +1,91 @@
+"""The one source of truth for the lake's AWS topology.
+
+Both the CDK stack (``infra/``) and the local stand-in (``lake/``) read these values; nothing else
+repeats the literals. This module imports only the standard library so that the CDK app, the Lambda
+image and the local tools can all depend on it cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- bucket layout -------------------------------------------------------------------------------
+RAW_PREFIX = "raw/"
+CURATED_PREFIX = "curated/"
+QUARANTINE_PREFIX = "quarantine/"
+MODELS_PREFIX = "models/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+
+#: File name endings the processor accepts under ``raw/``, longest first so ``.csv.gz`` wins.
+RAW_EXTENSIONS = (".csv.gz", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
+
+# --- events --------------------------------------------------------------------------------------
+EVENT_SOURCE = "lake.processor"
+DETAIL_TYPE_PROCESSED = "Dataset Processed"
+DETAIL_TYPE_FAILED = "Dataset Processing Failed"
+EVENT_SCHEMA_VERSION = "1.0"
+#: The ``source`` of the second message shape the handler accepts (``lake reprocess``, the HTTP entry).
+PROCESS_REQUEST_SOURCE = "lake.process-request"
+PROCESS_REQUEST_DETAIL_TYPE = "Process Request"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How the processing queue and its event source mapping behave."""
+
+    function_timeout_seconds: int = 300
+    #: AWS recommends at least six times the function timeout for SQS event sources.
+    visibility_timeout_seconds: int = 1800
+    max_receive_count: int = 3
+    batch_size: int = 10
+    batching_window_seconds: int = 5
+    max_concurrency: int = 2
+    dlq_retention_days: int = 14
+    receive_wait_seconds: int = 20
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and settings of every resource the pipeline needs."""
+
+    bucket: str = "lake-local"
+    queue_name: str = "lake-processing"
+    dlq_name: str = "lake-processing-dlq"
+    bus_name: str = "lake-events"
+    #: Example subscriber on the lake bus: a rule that forwards every completion event to a queue.
+    subscriber_rule_name: str = "lake-events-to-subscriber"
+    subscriber_queue_name: str = "lake-events-subscriber"
+    raw_rule_name: str = "lake-raw-object-created"
+    curated_database: str = "lake_curated"
+    quarantine_database: str = "lake_quarantine"
+    idempotency_table: str = "lake-idempotency"
+    idempotency_ttl_seconds: int = 7 * 24 * 3600
+    queue: QueueSettings = field(default_factory=QueueSettings)
+
+    def raw_object_created_pattern(self, bucket: str | None = None) -> dict[str, Any]:
+        """EventBridge pattern for S3 "Object Created" events under ``raw/`` of the lake bucket."""
+        return {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {
+                "bucket": {"name": [bucket or self.bucket]},
+                "object": {"key": [{"prefix": RAW_PREFIX}]},
+            },
+        }
+
+    def completion_events_pattern(self) -> dict[str, Any]:
+        """EventBridge pattern matching every completion event the processor publishes."""
+        return {
+            "source": [EVENT_SOURCE],
+            "detail-type": [DETAIL_TYPE_PROCESSED, DETAIL_TYPE_FAILED],
+        }
+
+
+#: The deployed topology's defaults. The CDK stack lets CloudFormation name the bucket.
+DEFAULT = Topology()
+
+#: The local stand-in listens here unless told otherwise (``LAKE_ENDPOINT_URL``/``--port``).
+LOCAL_DEFAULT_PORT = 4566
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "123456789012"
