@@ -20,6 +20,8 @@ class Settings:
     quarantine_database: str
     idempotency_table: str
     idempotency_ttl_seconds: int
+    #: SQS receives before the message moves to the DLQ: the last attempt announces the failure.
+    max_receive_count: int
     #: ``None`` on AWS; the stand-in's URL (``http://127.0.0.1:4566``) locally.
     endpoint_url: str | None = None
     #: Idempotency can be switched off for tools that must reprocess (never in production).
@@ -40,6 +42,7 @@ class Settings:
             idempotency_ttl_seconds=int(
                 env.get("LAKE_IDEMPOTENCY_TTL_SECONDS", str(default.idempotency_ttl_seconds))
             ),
+            max_receive_count=int(env.get("LAKE_MAX_RECEIVE_COUNT", str(default.queue.max_receive_count))),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             idempotency_enabled=env.get("LAKE_IDEMPOTENCY", "on").lower() not in {"off", "0", "false"},
         )
