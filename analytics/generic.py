@@ -35,8 +35,8 @@ _FLOAT = r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$"
 _LEADING_ZERO = r"^[+-]?0[0-9]"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
-_BOOL_VALUES = ["true", "false", "yes", "no", "TRUE", "FALSE", "True", "False", "Yes", "No", "YES", "NO"]
-_TRUE_VALUES = ["true", "yes", "TRUE", "True", "Yes", "YES"]
+_BOOL = "^(?i)(true|false|yes|no)$"
+_TRUE_VALUES = ["true", "yes"]
 
 
 def snake_case(name: str) -> str:
@@ -77,24 +77,39 @@ class ColumnType:
 STRING = ColumnType(pa.string(), None, "string")
 
 
-def _all_match(values: pa.Array, pattern: str) -> bool:
-    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+#: A typed column tolerates this share of odd values in the sample; those rows are quarantined.
+TYPE_MAJORITY = 0.98
+#: Placeholders exports use for "no value"; they become null rather than forcing a column to text.
+NULL_TOKENS = ["NA", "N/A", "n/a", "null", "NULL", "None", "none", "-", "#N/A", "NaN", "nan"]
+
+
+def _share(values: pa.Array, pattern: str) -> float:
+    matches = pc.sum(pc.cast(pc.match_substring_regex(values, pattern), pa.int64())).as_py() or 0
+    return float(matches) / len(values)
 
 
 def infer_type(values: pa.Array) -> ColumnType:
-    """The narrowest type every non-null trimmed value fits; ids with leading zeros stay strings."""
+    """The narrowest type (nearly) every non-null trimmed value fits.
+
+    Ids with leading zeros (``00042``) keep the column text. A typed column tolerates up to 2% odd
+    values in the sample: those rows are quarantined instead of turning the whole column to text.
+    """
     present = values.drop_null()
     if len(present) == 0:
         return STRING
-    if _all_match(present, _INT):
+    if bool(pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py()):
+        return STRING
+    if _share(present, _INT) >= TYPE_MAJORITY:
         return ColumnType(pa.int64(), _INT, "int64")
-    if _all_match(present, _FLOAT) and not bool(pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py()):
+    if _share(present, _FLOAT) >= TYPE_MAJORITY:
         return ColumnType(pa.float64(), _FLOAT, "float64")
-    if bool(pc.all(pc.is_in(present, value_set=pa.array(_BOOL_VALUES))).as_py()):
-        return ColumnType(pa.bool_(), "^(?i)(true|false|yes|no)$", "bool")
-    if _all_match(present, _DATE) and _strict_dates(present).null_count == 0:
+    if _share(present, _BOOL) >= TYPE_MAJORITY:
+        return ColumnType(pa.bool_(), _BOOL, "bool")
+    if _share(present, _DATE) >= TYPE_MAJORITY and (
+        1 - _strict_dates(present).null_count / len(present) >= TYPE_MAJORITY
+    ):
         return ColumnType(pa.date32(), _DATE, "date")
-    if _all_match(present, _TIMESTAMP):
+    if _share(present, _TIMESTAMP) >= TYPE_MAJORITY:
         return ColumnType(pa.timestamp("us"), _TIMESTAMP, "timestamp")
     return STRING
 
@@ -117,7 +132,7 @@ def _convert(values: pa.Array, ctype: ColumnType) -> tuple[pa.Array, np.ndarray]
     bad_mask = bad.to_numpy(zero_copy_only=False)
     clean = pc.if_else(bad, pa.scalar(None, pa.string()), values)
     if pa.types.is_boolean(ctype.arrow):
-        converted = pc.if_else(pc.is_null(clean), pa.scalar(None, pa.bool_()), pc.is_in(clean, pa.array(_TRUE_VALUES)))
+        converted = pc.if_else(pc.is_null(clean), pa.scalar(None, pa.bool_()), pc.is_in(pc.utf8_lower(clean), pa.array(_TRUE_VALUES)))
     elif pa.types.is_date32(ctype.arrow):
         converted = _strict_dates(clean)
     elif pa.types.is_timestamp(ctype.arrow):
@@ -132,6 +147,9 @@ def _normalise_nested(values: pa.Array) -> pa.Array:
     import json
 
     return pa.array([None if v is None else json.dumps(v, default=str) for v in values.to_pylist()], pa.string())
+
+
+_NULL_SET = pa.array(NULL_TOKENS)
 
 
 class GenericPipeline:
@@ -198,7 +216,8 @@ class GenericPipeline:
     def _trim(column: pa.Array) -> pa.Array:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             trimmed = pc.utf8_trim_whitespace(column)
-            return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, column.type), trimmed)
+            empty = pc.or_(pc.equal(trimmed, ""), pc.is_in(trimmed, value_set=_NULL_SET))
+            return pc.if_else(empty, pa.scalar(None, column.type), trimmed)
         if pa.types.is_nested(column.type):
             return _normalise_nested(column)
         return column
