@@ -42,6 +42,35 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The exact event Lambda builds for a batch of messages received from SQS."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": a.get("StringValue"),
+                        "binaryValue": a.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": a["DataType"],
+                    }
+                    for name, a in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
 @dataclass
 class BatchOutcome:
     """What happened to one invocation; given to the runner's listener."""
@@ -211,36 +240,8 @@ class Runner:
             thread.start()
 
     # --- invoking ----------------------------------------------------------------------------------
-    def lambda_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        """The exact event Lambda builds for an SQS batch."""
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
-                    "messageAttributes": {
-                        name: {
-                            "stringValue": a.get("StringValue"),
-                            "binaryValue": a.get("BinaryValue"),
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                            "dataType": a["DataType"],
-                        }
-                        for name, a in m.get("MessageAttributes", {}).items()
-                    },
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.endpoints.queue_arn,
-                    "awsRegion": self.endpoints.region,
-                }
-                for m in messages
-            ]
-        }
-
     def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
-        event = self.lambda_event(messages)
+        event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
         outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages))
         try:
             response = worker.invoke(
