@@ -11,7 +11,9 @@ import csv
 import gzip
 import io
 import json
+import queue
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,6 +44,45 @@ def detect_format(key: str) -> str:
         f"{key}: the extension is not one the processor reads; "
         f"use one of {', '.join(topology.RAW_EXTENSIONS)}"
     )
+
+
+def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Parse the next batches on a background thread while the pipeline works on this one.
+
+    Arrow's parsers release the GIL, so on two cores reading and processing overlap. At most
+    ``depth`` batches wait, which bounds memory.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(("batch", batch), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", None))
+        except BaseException as exc:
+            slots.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="raw-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -133,7 +174,7 @@ class SourceReader:
                 inner = self._json(stream)
             else:
                 inner = self._csv(stream, gzipped=self.format == "csv.gz")
-            for batch in inner:
+            for batch in _prefetch(inner):
                 self.rows_read += batch.num_rows
                 if batch.num_rows:
                     yield batch
