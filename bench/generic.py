@@ -8,6 +8,7 @@ noisy, shared machine changes both sides alike. Run with ``make bench`` (or
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import resource
@@ -37,26 +38,35 @@ def write_events_csv(path: Path, rows: int, seed: int = 0, chunk: int = 250_000)
     start = np.datetime64("2026-01-01T00:00:00")
     with pacsv.CSVWriter(
         str(path),
-        pa.schema([
-            ("event_id", pa.int64()), ("user_id", pa.string()), ("event_time", pa.string()),
-            ("country", pa.string()), ("channel", pa.string()), ("amount", pa.float64()),
-            ("quantity", pa.int64()), ("converted", pa.string()),
-        ]),
+        pa.schema(
+            [
+                ("event_id", pa.int64()),
+                ("user_id", pa.string()),
+                ("event_time", pa.string()),
+                ("country", pa.string()),
+                ("channel", pa.string()),
+                ("amount", pa.float64()),
+                ("quantity", pa.int64()),
+                ("converted", pa.string()),
+            ]
+        ),
     ) as writer:
         for offset in range(0, rows, chunk):
             n = min(chunk, rows - offset)
             seconds = rng.integers(0, 300 * 86400, n)
             times = (start + seconds.astype("timedelta64[s]")).astype(str)
-            table = pa.table({
-                "event_id": np.arange(offset, offset + n, dtype=np.int64),
-                "user_id": pa.array(np.char.zfill(rng.integers(0, 2_000_000, n).astype(str), 8)),
-                "event_time": pa.array(np.char.replace(times, "T", " ")),
-                "country": pa.array(countries[rng.integers(0, len(countries), n)]),
-                "channel": pa.array(channels[rng.integers(0, len(channels), n)]),
-                "amount": np.round(rng.gamma(2.0, 30.0, n), 2),
-                "quantity": rng.integers(1, 10, n),
-                "converted": pa.array(np.where(rng.random(n) < 0.1, "yes", "no")),
-            })
+            table = pa.table(
+                {
+                    "event_id": np.arange(offset, offset + n, dtype=np.int64),
+                    "user_id": pa.array(np.char.zfill(rng.integers(0, 2_000_000, n).astype(str), 8)),
+                    "event_time": pa.array(np.char.replace(times, "T", " ")),
+                    "country": pa.array(countries[rng.integers(0, len(countries), n)]),
+                    "channel": pa.array(channels[rng.integers(0, len(channels), n)]),
+                    "amount": np.round(rng.gamma(2.0, 30.0, n), 2),
+                    "quantity": rng.integers(1, 10, n),
+                    "converted": pa.array(np.where(rng.random(n) < 0.1, "yes", "no")),
+                }
+            )
             writer.write_table(table)
     return path.stat().st_size
 
@@ -80,7 +90,7 @@ def pipeline_seconds(csv_path: Path) -> tuple[float, int]:
     pipeline = GenericPipeline("events")
     source = SourceInfo("events", "bench", f"raw/events/{csv_path.name}", dt.date(2026, 1, 1))
     with StagingSink(list(pipeline.tables(source))) as sink:
-        reader = SourceReader(source.key, "csv", lambda: open(csv_path, "rb"))
+        reader = SourceReader(source.key, "csv", functools.partial(open, csv_path, "rb"))
         pipeline.run(reader.batches(), source, sink)
         sink.close_writers()
         rows = sum(t.total_rows for t in sink.tables.values())
@@ -128,8 +138,10 @@ def main() -> int:
     size = write_events_csv(csv_1m, 1_000_000)
     base = min(baseline_seconds(csv_1m, work / "baseline.parquet") for _ in range(3))
     ours, rows = min(pipeline_seconds(csv_1m) for _ in range(3))
-    print(f"  file {size / 1e6:.1f} MB; baseline {base:.2f}s ({size / 1e6 / base:.0f} MB/s); "
-          f"pipeline {ours:.2f}s ({size / 1e6 / ours:.0f} MB/s), {rows:,} rows out")
+    print(
+        f"  file {size / 1e6:.1f} MB; baseline {base:.2f}s ({size / 1e6 / base:.0f} MB/s); "
+        f"pipeline {ours:.2f}s ({size / 1e6 / ours:.0f} MB/s), {rows:,} rows out"
+    )
     report("throughput ratio pipeline/baseline", base / ours, ">= 0.6", base / ours >= 0.6)
 
     print("# peak RSS of the pipeline: 1 GB CSV vs 100 MB CSV, fresh processes")
@@ -137,7 +149,9 @@ def main() -> int:
     small_size = write_events_csv(small, 1_330_000, seed=1)
     large_size = write_events_csv(large, 13_300_000, seed=2)
     rss_small, rss_large = peak_rss_mb(small), peak_rss_mb(large)
-    print(f"  {small_size / 1e6:.0f} MB -> {rss_small:.0f} MB peak; {large_size / 1e6:.0f} MB -> {rss_large:.0f} MB peak")
+    print(
+        f"  {small_size / 1e6:.0f} MB -> {rss_small:.0f} MB peak; {large_size / 1e6:.0f} MB -> {rss_large:.0f} MB peak"
+    )
     report("peak RSS ratio 1GB/100MB", rss_large / rss_small, "<= 1.5", rss_large / rss_small <= 1.5)
     for path in (csv_1m, small, large):
         path.unlink(missing_ok=True)

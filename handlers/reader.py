@@ -41,8 +41,7 @@ def detect_format(key: str) -> str:
         if lower.endswith(ext):
             return {"json": "jsonl", "ndjson": "jsonl"}.get(ext[1:], ext[1:])
     raise UnsupportedObjectError(
-        f"{key}: the extension is not one the processor reads; "
-        f"use one of {', '.join(topology.RAW_EXTENSIONS)}"
+        f"{key}: the extension is not one the processor reads; use one of {', '.join(topology.RAW_EXTENSIONS)}"
     )
 
 
@@ -196,7 +195,7 @@ class SourceReader:
                 raise self._fail(
                     "is named .csv.gz but is not gzip-compressed; compress it with gzip or rename it to .csv"
                 )
-            raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[arg-type]
+            raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[assignment]
         try:
             head = _read_head(raw)
         except (OSError, EOFError, zlib.error) as exc:
@@ -225,10 +224,10 @@ class SourceReader:
         delimiter = self._sniff(lines[:20])
         header = next(csv.reader([header_line], delimiter=delimiter))
         self.columns = _unique_names(header)
-        if len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS):
-            # A single column is legal, but a binary blob also looks like one: require printable text.
-            if sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
-                raise self._fail("does not look like CSV text; check the file is the export you meant")
+        # A single column is legal, but a binary blob also looks like one: require printable text.
+        single = len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS)
+        if single and sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+            raise self._fail("does not look like CSV text; check the file is the export you meant")
         expected = len(self.columns)
 
         def on_invalid(row: Any) -> str:

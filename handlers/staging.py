@@ -82,9 +82,11 @@ class StagingSink:
         partition = data.column(pcol)
         body = data.drop_columns([pcol])
         if staged.schema is None:
-            staged.schema = staged.spec.schema.remove(staged.spec.schema.get_field_index(pcol)) if (
-                staged.spec.schema is not None
-            ) else body.schema
+            staged.schema = (
+                staged.spec.schema.remove(staged.spec.schema.get_field_index(pcol))
+                if (staged.spec.schema is not None)
+                else body.schema
+            )
             staged.partition_type = (
                 staged.spec.schema.field(pcol).type if staged.spec.schema is not None else partition.type
             )
@@ -171,8 +173,12 @@ class StagingSink:
         if not self._quarantine_parts:
             return None
         parts = [pq.read_table(p) for p in self._quarantine_parts]
-        parts = [t.cast(pa.schema([pa.field(f.name, pa.int64() if f.name == "_row_number" else pa.string())
-                                   for f in t.schema])) for t in parts]
+        parts = [
+            t.cast(
+                pa.schema([pa.field(f.name, pa.int64() if f.name == "_row_number" else pa.string()) for f in t.schema])
+            )
+            for t in parts
+        ]
         return pa.concat_tables(parts, promote_options="permissive")
 
     def discard_outputs(self) -> None:

@@ -195,7 +195,8 @@ class LakeStore:
             )
         for start in range(0, len(stale), 1000):
             self._s3.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True}
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True},
             )
 
     # --- Glue ----------------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class LakeStore:
         descriptor = table["StorageDescriptor"]
         values = sorted(staged.files)
         for start in range(0, len(values), 100):
-            entries = []
+            entries: list[Any] = []
             for value in values[start : start + 100]:
                 sd = dict(descriptor)
                 sd["Location"] = f"s3://{self.bucket}/{self._partition_prefix(staged, value)}"

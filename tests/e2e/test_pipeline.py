@@ -113,12 +113,12 @@ def test_special_character_keys_flow_through_the_real_notification(lake: Lake, r
     assert event["detail"]["source"]["key"] == key
 
 
-def test_duplicate_delivery_at_the_same_time_gives_one_event_and_identical_data(
-    lake: Lake, tmp_path: object
-) -> None:
+def test_duplicate_delivery_at_the_same_time_gives_one_event_and_identical_data(lake: Lake, tmp_path: object) -> None:
     # GIVEN two workers and batches of one, so copies of a message run concurrently
-    endpoints = replace(lake.endpoints, topology=replace(
-        lake.endpoints.topology, queue=replace(lake.endpoints.topology.queue, batch_size=1)))
+    endpoints = replace(
+        lake.endpoints,
+        topology=replace(lake.endpoints.topology, queue=replace(lake.endpoints.topology.queue, batch_size=1)),
+    )
     lake.put("raw/campaigns/dup.csv", campaign_csv(20_000))
     [original] = lake.receive(lake.endpoints.queue_url, wait=5)
     for _ in range(3):
