@@ -78,7 +78,7 @@ def build_processor(settings: Settings) -> ObjectProcessor:
     run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
     return ObjectProcessor(
         settings=settings,
-        store=LakeStore(c["s3"], c["glue"], settings.bucket, settings.curated_database),
+        store=LakeStore(c["s3"], c["glue"], settings.bucket, settings.curated_database, settings.quarantine_database),
         publisher=EventPublisher(c["events"], settings.bus_name),
         run_once=run_once,
     )

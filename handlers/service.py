@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import topology
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
-from analytics.errors import DataError, ToleranceExceededError
+from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.registry import dataset_table_name, get_pipeline
 from handlers.errors import ForeignObjectError, PermanentError, UnsupportedObjectError
 from handlers.events import ObjectRequest, parse_body
@@ -26,6 +27,12 @@ from handlers.store import LakeStore, ObjectInfo, TableOutput
 logger = logging.getLogger(__name__)
 
 RAW_LINE = "_raw_line"
+
+
+def _located(key: str, error: Exception) -> str:
+    """The error's message, prefixed with the object key unless it already names it."""
+    message = str(error)
+    return message if message.startswith(key) else f"{key}: {message}"
 
 
 def dataset_of(key: str) -> str:
@@ -79,7 +86,7 @@ class Report:
                     "location": o.location,
                     "partition_column": o.partition_column,
                     "partitions": o.partitions,
-                    "partitions_total": len(o.partitions),
+                    "partitions_total": o.partitions_total,
                     "rows": o.rows,
                 }
                 for o in self.outputs
@@ -202,9 +209,16 @@ class ObjectProcessor:
             with StagingSink(specs) as sink:
                 reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
                 t0 = time.perf_counter()
+                tables = [s.name for s in specs]
                 try:
                     result = pipeline.run(reader.batches(), source, sink)
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
+                except ContractError as exc:
+                    # The file is readable but breaks its contract: keep every row, with the reason.
+                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
+                    raise self._quarantine_everything(
+                        report, reader, sink, tables, "contract_violation", _located(info.key, exc)
+                    ) from exc
                 except DataError:
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                     report.rejected = sink.quarantined_rows
@@ -223,7 +237,13 @@ class ObjectProcessor:
                     {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
                 ]
                 if report.rows_in and report.rejected / report.rows_in > pipeline.tolerance:
-                    raise self._refuse(report, pipeline.tolerance, reader, sink, [s.name for s in specs])
+                    share = report.rejected / report.rows_in
+                    message = (
+                        f"{info.key}: {report.rejected} of {report.rows_in} rows ({share:.0%}) were rejected, "
+                        f"more than the dataset's tolerance of {pipeline.tolerance:.0%}, so the whole file was "
+                        "refused and quarantined; fix the rows listed in the quarantine file and upload it again"
+                    )
+                    raise self._quarantine_everything(report, reader, sink, tables, "file_rejected", message)
                 t1 = time.perf_counter()
                 report.outputs = self.store.publish(sink, info.source_id)
                 report.quarantine_location = self.store.write_quarantine(
@@ -231,62 +251,60 @@ class ObjectProcessor:
                 )
                 report.timings["publish"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
+            if not str(exc).startswith(info.key):
+                exc.args = (_located(info.key, exc),)
             return self._fail(report, exc)
         detail = report.detail()
         self.publisher.publish(detail)
         return detail
 
-    def _refuse(
-        self, report: Report, tolerance: float, reader: SourceReader, sink: StagingSink, tables: list[str]
-    ) -> ToleranceExceededError:
-        """Too many rejects: nothing reaches curated/, every row goes to quarantine with a reason."""
+    def _quarantine_everything(
+        self, report: Report, reader: SourceReader, sink: StagingSink, tables: list[str], code: str, message: str
+    ) -> ToleranceExceededError | ContractError:
+        """Refuse the file: nothing reaches curated/, every row goes to quarantine with a reason.
+
+        Rows already rejected keep their own reason; the others get ``code`` and ``message``.
+        """
         assert report.info is not None and report.dataset is not None
-        share = report.rejected / report.rows_in
-        message = (
-            f"{report.info.key}: {report.rejected} of {report.rows_in} rows ({share:.0%}) were rejected, "
-            f"more than the dataset's tolerance of {tolerance:.0%}, so the whole file was refused and "
-            f"quarantined; fix the rows listed in the quarantine file and upload the file again"
-        )
         sink.discard_outputs()
         rejected = sink.quarantine_table()
         by_row: dict[int, tuple[str, str]] = {}
         if rejected is not None and QUARANTINE_ROW_NUMBER in rejected.column_names:
-            for number, code, reason in zip(
+            for number, row_code, reason in zip(
                 rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
                 rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
                 rejected.column(QUARANTINE_REASON).to_pylist(),
                 strict=True,
             ):
                 if number is not None:
-                    by_row[number] = (code, reason)
-        parts = (
-            [] if rejected is None else [rejected.filter(pa.compute.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
-        )
+                    by_row[number] = (row_code, reason)
+        parts = [] if rejected is None else [rejected.filter(pc.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
         row = 0
         for batch in reader.batches():
             numbers = list(range(row + 1, row + batch.num_rows + 1))
             row += batch.num_rows
-            codes = [by_row.get(n, ("file_rejected", message))[0] for n in numbers]
-            reasons = [by_row.get(n, ("file_rejected", message))[1] for n in numbers]
-            text = [pa.compute.cast(c, pa.string()) for c in batch.columns]
+            reasons = [by_row.get(n, (code, message)) for n in numbers]
+            text = [pc.cast(c, pa.string()) for c in batch.columns]
             parts.append(
                 pa.Table.from_arrays(
-                    [*text, pa.array(numbers, pa.int64()), pa.array(codes), pa.array(reasons)],
-                    names=[
-                        *batch.schema.names,
-                        QUARANTINE_ROW_NUMBER,
-                        QUARANTINE_REASON_CODE,
-                        QUARANTINE_REASON,
-                    ],
+                    [*text, pa.array(numbers, pa.int64()), pa.array([r[0] for r in reasons]),
+                     pa.array([r[1] for r in reasons])],
+                    names=[*batch.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
                 )
-            )
+            )  # fmt: skip
         everything = pa.concat_tables(parts, promote_options="permissive") if parts else None
         report.quarantine_location = self.store.write_quarantine(report.dataset, report.info.source_id, everything)
-        report.rejected = everything.num_rows if everything is not None else 0
-        report.reasons["file_rejected"] = report.rows_in - sum(report.reasons.values())
+        total = everything.num_rows if everything is not None else 0
+        report.rows_in = max(report.rows_in, total)
+        report.rejected = total
+        counts: dict[str, int] = {}
+        if everything is not None:
+            for value in everything.column(QUARANTINE_REASON_CODE).to_pylist():
+                counts[value] = counts.get(value, 0) + 1
+        report.reasons = counts
         # A rerun that is now refused must not leave an earlier run's rows visible.
         self.store.remove_outputs(tables, report.info.source_id)
-        return ToleranceExceededError(message)
+        return ToleranceExceededError(message) if code == "file_rejected" else ContractError(message)
 
     @staticmethod
     def _quarantine_malformed(malformed: list[MalformedRow], columns: list[str], sink: StagingSink) -> None:

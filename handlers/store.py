@@ -57,6 +57,7 @@ class TableOutput:
     location: str
     partition_column: str
     partitions: list[str]
+    partitions_total: int
     rows: int
 
 
@@ -101,11 +102,14 @@ def arrow_to_athena(dtype: pa.DataType) -> str:
 class LakeStore:
     """Reads raw objects, publishes staged outputs to S3 and registers them in Glue."""
 
-    def __init__(self, s3: S3Client, glue: GlueClient, bucket: str, curated_database: str) -> None:
+    def __init__(
+        self, s3: S3Client, glue: GlueClient, bucket: str, curated_database: str, quarantine_database: str
+    ) -> None:
         self._s3 = s3
         self._glue = glue
         self.bucket = bucket
         self.curated_database = curated_database
+        self.quarantine_database = quarantine_database
 
     # --- raw objects ---------------------------------------------------------------------------
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
@@ -163,6 +167,7 @@ class LakeStore:
                     location=self.table_location(staged.spec.name),
                     partition_column=staged.spec.partition_column,
                     partitions=partitions[:max_partitions_listed],
+                    partitions_total=len(partitions),
                     rows=staged.total_rows,
                 )
             )
@@ -240,14 +245,14 @@ class LakeStore:
         return merged
 
     def _table_input(
-        self, name: str, description: str, columns: list[dict[str, str]], partition_key: dict[str, str]
+        self, name: str, description: str, columns: list[dict[str, str]], partition_key: dict[str, str] | None
     ) -> Any:
         return {
             "Name": name,
             "Description": description,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
-            "PartitionKeys": [partition_key],
+            "PartitionKeys": [partition_key] if partition_key else [],
             "StorageDescriptor": {
                 "Columns": columns,
                 "Location": self.table_location(name),
@@ -292,4 +297,30 @@ class LakeStore:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="snappy")
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())
+        self._register_quarantine(dataset, table.schema)
         return f"s3://{self.bucket}/{key}"
+
+    def _register_quarantine(self, dataset: str, schema: pa.Schema) -> None:
+        """``lake_quarantine.<dataset>``: every rejected row of the dataset, queryable with Athena."""
+        columns = [{"Name": f.name.lower(), "Type": arrow_to_athena(f.type)} for f in schema]
+        location = f"s3://{self.bucket}/{topology.QUARANTINE_PREFIX}{dataset}/"
+        description = f"Rows rejected from raw/{dataset}/ files, with _reason_code and _reason."
+        try:
+            existing = self._glue.get_table(DatabaseName=self.quarantine_database, Name=dataset)["Table"]
+        except self._glue.exceptions.EntityNotFoundException:
+            existing = None
+        if existing is not None:
+            old = [{"Name": c["Name"], "Type": c["Type"]} for c in existing["StorageDescriptor"]["Columns"]]
+            known = {c["Name"] for c in old}
+            columns = old + [c for c in columns if c["Name"] not in known]
+            if columns == old:
+                return
+        table_input = self._table_input(dataset, description, columns, None)
+        table_input["StorageDescriptor"]["Location"] = location
+        if existing is None:
+            try:
+                self._glue.create_table(DatabaseName=self.quarantine_database, TableInput=table_input)
+                return
+            except self._glue.exceptions.AlreadyExistsException:
+                pass
+        self._glue.update_table(DatabaseName=self.quarantine_database, TableInput=table_input)

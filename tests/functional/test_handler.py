@@ -209,6 +209,10 @@ def test_some_bad_rows_are_quarantined_and_the_rest_published(lake: Lake, invoke
     assert detail["quarantine"]["rows"] == 5
     assert detail["quarantine"]["location"].startswith("s3://lake-local/quarantine/mostlygood/")
     assert len(curated_rows(lake, "mostlygood")) == 95
+    # AND the rejected rows are catalogued for Athena beside the curated ones
+    table = lake.glue.get_table(DatabaseName="lake_quarantine", Name="mostlygood")["Table"]
+    columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    assert {"n", "label", "_reason_code", "_reason", "_raw_line"} <= set(columns)
 
 
 def test_events_for_another_bucket_or_outside_raw_are_refused_without_processing(lake: Lake, invoke: Invoke) -> None:
