@@ -37,6 +37,7 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
 _BOOL = "^(?i)(true|false|yes|no)$"
 _TRUE_SET = pa.array(["true", "yes"])
+_FALSE_SET = pa.array(["false", "no"])
 _BOOL_SET = pa.array(["true", "yes", "false", "no"])
 
 
@@ -158,9 +159,17 @@ def _normalise_nested(values: pa.Array) -> pa.Array:
 _NULL_SET = pa.array(["", *NULL_TOKENS])
 
 
+_LONGEST_NULL_TOKEN = max(len(t) for t in NULL_TOKENS)
+
+
 def _clean_text(column: pa.Array) -> pa.Array:
     """Trim whitespace; blanks and placeholders such as ``N/A`` become null."""
-    trimmed = pc.utf8_trim_whitespace(column)
+    byte_lengths = pc.binary_length(column)
+    # ASCII trimming is four times cheaper; Unicode spaces (NBSP from spreadsheets) need the UTF-8 one.
+    ascii_only = pc.sum(byte_lengths).as_py() == pc.sum(pc.utf8_length(column)).as_py()
+    trimmed = pc.ascii_trim_whitespace(column) if ascii_only else pc.utf8_trim_whitespace(column)
+    if not pc.any(pc.less_equal(pc.binary_length(trimmed), _LONGEST_NULL_TOKEN)).as_py():
+        return trimmed
     empty = pc.is_in(trimmed, value_set=_NULL_SET)
     if not pc.any(empty).as_py():
         return trimmed
@@ -216,7 +225,7 @@ class GenericPipeline:
             if not keep.all():
                 typed = typed.filter(pa.array(keep))
             if typed.num_rows:
-                partition = pa.array(np.full(typed.num_rows, source.ingest_date), pa.date32())
+                partition = pa.repeat(pa.scalar(source.ingest_date, pa.date32()), typed.num_rows)
                 sink.write(self.dataset, typed.append_column(PARTITION_COLUMN, partition))
         return result
 
@@ -238,7 +247,12 @@ class GenericPipeline:
         if ctype.pattern is None:
             return _clean_text(raw), None
         # Fast path: Arrow's strict cast succeeds on clean data (no blanks, padding or odd values).
-        if not pa.types.is_boolean(ctype.arrow):
+        if pa.types.is_boolean(ctype.arrow):
+            lowered = pc.ascii_lower(raw)
+            truthy = pc.is_in(lowered, _TRUE_SET)
+            if pc.all(pc.or_(truthy, pc.is_in(lowered, _FALSE_SET))).as_py():
+                return truthy, None
+        else:
             try:
                 return pc.cast(raw, ctype.arrow), None
             except pa.ArrowInvalid:
