@@ -111,6 +111,9 @@ class ProcessApi(Construct):
             ),
         )
 
+        # RestApi adds an "Endpoint" output of the stage root; the stack outputs the method URL itself.
+        self.api.node.try_remove_child("Endpoint")
+
         role = iam.Role(
             self,
             "SendMessageRole",
