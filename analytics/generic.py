@@ -1,0 +1,252 @@
+"""The generic pipeline: any dataset without a contract still becomes a clean, typed, queryable table.
+
+Streaming: batches are cleaned and written one at a time, so memory does not grow with the file
+(except for 8 bytes per distinct row remembered for de-duplication). Column types are inferred
+from the first batch; a later value that does not fit its column's type is quarantined with the
+reason, never silently turned into null.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.base import (
+    DEFAULT_TOLERANCE,
+    QUARANTINE_REASON,
+    QUARANTINE_REASON_CODE,
+    QUARANTINE_ROW_NUMBER,
+    OutputSink,
+    PipelineResult,
+    SourceInfo,
+    TableSpec,
+)
+from analytics.dedupe import SeenRows, row_hashes
+
+PARTITION_COLUMN = "ingest_date"
+
+_INT = r"^[+-]?(0|[1-9][0-9]{0,17})$"
+_FLOAT = r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?$"
+_LEADING_ZERO = r"^[+-]?0[0-9]"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
+_BOOL = "^(?i)(true|false|yes|no)$"
+_TRUE_VALUES = ["true", "yes"]
+
+
+def snake_case(name: str) -> str:
+    """``Amount Spent (USD)`` -> ``amount_spent_usd``; ``customerID`` -> ``customer_id``."""
+    name = name.strip().lstrip("\ufeff")
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    return name
+
+
+def snake_case_columns(names: Sequence[str]) -> list[str]:
+    """Unique, Glue-safe snake_case names, in order (``c_`` before a leading digit, ``_2`` on clashes)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(names):
+        name = snake_case(raw) or f"column_{i + 1}"
+        if name[0].isdigit():
+            name = f"c_{name}"
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """The type chosen for one column and the pattern a value must match to have it."""
+
+    arrow: pa.DataType
+    pattern: str | None  # None: any value fits (strings, or columns typed by the file format)
+    label: str
+
+
+STRING = ColumnType(pa.string(), None, "string")
+
+
+#: A typed column tolerates this share of odd values in the sample; those rows are quarantined.
+TYPE_MAJORITY = 0.98
+#: Placeholders exports use for "no value"; they become null rather than forcing a column to text.
+NULL_TOKENS = ["NA", "N/A", "n/a", "null", "NULL", "None", "none", "-", "#N/A", "NaN", "nan"]
+
+
+def _share(values: pa.Array, pattern: str) -> float:
+    matches = pc.sum(pc.cast(pc.match_substring_regex(values, pattern), pa.int64())).as_py() or 0
+    return float(matches) / len(values)
+
+
+def infer_type(values: pa.Array) -> ColumnType:
+    """The narrowest type (nearly) every non-null trimmed value fits.
+
+    Ids with leading zeros (``00042``) keep the column text. A typed column tolerates up to 2% odd
+    values in the sample: those rows are quarantined instead of turning the whole column to text.
+    """
+    present = values.drop_null()
+    if len(present) == 0:
+        return STRING
+    if bool(pc.any(pc.match_substring_regex(present, _LEADING_ZERO)).as_py()):
+        return STRING
+    if _share(present, _INT) >= TYPE_MAJORITY:
+        return ColumnType(pa.int64(), _INT, "int64")
+    if _share(present, _FLOAT) >= TYPE_MAJORITY:
+        return ColumnType(pa.float64(), _FLOAT, "float64")
+    if _share(present, _BOOL) >= TYPE_MAJORITY:
+        return ColumnType(pa.bool_(), _BOOL, "bool")
+    if _share(present, _DATE) >= TYPE_MAJORITY and (
+        1 - _strict_dates(present).null_count / len(present) >= TYPE_MAJORITY
+    ):
+        return ColumnType(pa.date32(), _DATE, "date")
+    if _share(present, _TIMESTAMP) >= TYPE_MAJORITY:
+        return ColumnType(pa.timestamp("us"), _TIMESTAMP, "timestamp")
+    return STRING
+
+
+def _strict_dates(values: pa.Array) -> pa.Array:
+    """ISO dates as date32; impossible dates such as 2024-02-30 become null (strptime would roll them)."""
+    parsed = pc.cast(pc.strptime(values, "%Y-%m-%d", "s", error_is_null=True), pa.date32())
+    round_trip = pc.equal(pc.strftime(pc.cast(parsed, pa.timestamp("s")), "%Y-%m-%d"), values)
+    return pc.if_else(pc.fill_null(round_trip, False), parsed, pa.scalar(None, pa.date32()))
+
+
+def _convert(values: pa.Array, ctype: ColumnType) -> tuple[pa.Array, np.ndarray]:
+    """Cast trimmed strings to ``ctype``; returns the array and a mask of values that did not fit."""
+    if ctype.pattern is None:
+        return values, np.zeros(len(values), dtype=bool)
+    fits = pc.match_substring_regex(values, ctype.pattern)
+    if pa.types.is_date32(ctype.arrow):
+        fits = pc.and_(fits, pc.is_valid(_strict_dates(values)))
+    bad = pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(fits, False)))
+    bad_mask = bad.to_numpy(zero_copy_only=False)
+    clean = pc.if_else(bad, pa.scalar(None, pa.string()), values)
+    if pa.types.is_boolean(ctype.arrow):
+        converted = pc.if_else(pc.is_null(clean), pa.scalar(None, pa.bool_()), pc.is_in(pc.utf8_lower(clean), pa.array(_TRUE_VALUES)))
+    elif pa.types.is_date32(ctype.arrow):
+        converted = _strict_dates(clean)
+    elif pa.types.is_timestamp(ctype.arrow):
+        converted = pc.cast(pc.replace_substring(clean, "T", " "), pa.timestamp("us"))
+    else:
+        converted = pc.cast(clean, ctype.arrow)
+    return converted, bad_mask
+
+
+def _normalise_nested(values: pa.Array) -> pa.Array:
+    """Nested JSON values become JSON text: Athena and DuckDB both read that without surprises."""
+    import json
+
+    return pa.array([None if v is None else json.dumps(v, default=str) for v in values.to_pylist()], pa.string())
+
+
+_NULL_SET = pa.array(NULL_TOKENS)
+
+
+class GenericPipeline:
+    """Clean, type, de-duplicate and write any dataset as one table partitioned by ingest date."""
+
+    tolerance = DEFAULT_TOLERANCE
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
+        return [
+            TableSpec(
+                name=self.dataset,
+                partition_column=PARTITION_COLUMN,
+                description=f"Rows of raw/{source.dataset}/ files, cleaned and typed.",
+            )
+        ]
+
+    def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
+        result = PipelineResult(rows_in=0)
+        seen = SeenRows()
+        types: list[ColumnType] | None = None
+        names: list[str] = []
+        original: list[str] = []
+        for batch in batches:
+            offset = result.rows_in
+            result.rows_in += batch.num_rows
+            if types is None:
+                original = batch.schema.names
+                names = snake_case_columns(original)
+            trimmed = [self._trim(batch.column(i)) for i in range(batch.num_columns)]
+            if types is None:
+                types = [
+                    infer_type(col) if pa.types.is_string(col.type) else ColumnType(col.type, None, str(col.type))
+                    for col in trimmed
+                ]
+            columns: list[pa.Array] = []
+            bad_any = np.zeros(batch.num_rows, dtype=bool)
+            reasons: list[tuple[np.ndarray, str, str]] = []
+            for col, ctype, name in zip(trimmed, types, names, strict=True):
+                if pa.types.is_string(col.type) and ctype.pattern is not None:
+                    converted, bad = _convert(col, ctype)
+                    if bad.any():
+                        reasons.append((bad, name, ctype.label))
+                        bad_any |= bad
+                    columns.append(converted)
+                else:
+                    columns.append(col if col.type == ctype.arrow else pc.cast(col, ctype.arrow))
+            typed = pa.RecordBatch.from_arrays(columns, names=names)
+            if bad_any.any():
+                self._quarantine_mismatches(batch, offset, bad_any, reasons, sink, result)
+                typed = typed.filter(pa.array(~bad_any))
+            keep = seen.first_seen(row_hashes(typed))
+            result.duplicates_dropped += int(len(keep) - keep.sum())
+            if not keep.all():
+                typed = typed.filter(pa.array(keep))
+            if typed.num_rows:
+                partition = pa.array(np.full(typed.num_rows, source.ingest_date), pa.date32())
+                sink.write(self.dataset, typed.append_column(PARTITION_COLUMN, partition))
+        return result
+
+    @staticmethod
+    def _trim(column: pa.Array) -> pa.Array:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            trimmed = pc.utf8_trim_whitespace(column)
+            empty = pc.or_(pc.equal(trimmed, ""), pc.is_in(trimmed, value_set=_NULL_SET))
+            return pc.if_else(empty, pa.scalar(None, column.type), trimmed)
+        if pa.types.is_nested(column.type):
+            return _normalise_nested(column)
+        return column
+
+    @staticmethod
+    def _quarantine_mismatches(
+        batch: pa.RecordBatch,
+        offset: int,
+        bad_any: np.ndarray,
+        reasons: list[tuple[np.ndarray, str, str]],
+        sink: OutputSink,
+        result: PipelineResult,
+    ) -> None:
+        idx = np.flatnonzero(bad_any)
+        messages = []
+        for i in idx:
+            wrong = [f"{name} is not {label}" for mask, name, label in reasons if mask[i]]
+            messages.append("; ".join(wrong) + " like the rest of its column; fix the value or the column")
+        rejected = batch.filter(pa.array(bad_any))
+        as_text = [pc.cast(col, pa.string()) for col in rejected.columns]
+        rows = pa.RecordBatch.from_arrays(
+            [
+                *as_text,
+                pa.array(idx + offset + 1, pa.int64()),
+                pa.array(["type_mismatch"] * len(idx)),
+                pa.array(messages),
+            ],
+            names=[*rejected.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
+        )
+        sink.quarantine(rows)
+        result.rows_rejected += len(idx)
+        result.rejected_by_reason["type_mismatch"] = result.rejected_by_reason.get("type_mismatch", 0) + len(idx)

@@ -1,0 +1,84 @@
+"""Composition root: builds clients once per process and wires the processor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from handlers.errors import ProcessingInProgressError
+from handlers.publisher import EventPublisher
+from handlers.service import ObjectProcessor
+from handlers.settings import Settings
+from handlers.store import LakeStore
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=60,
+    s3={"addressing_style": "path"},
+)
+
+
+def clients(settings: Settings) -> dict[str, Any]:
+    """boto3 clients for every service the processor uses, pointed at the stand-in when local."""
+    session = boto3.session.Session(region_name=settings.region)
+    return {
+        name: session.client(name, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        for name in ("s3", "glue", "events", "dynamodb")
+    }
+
+
+def idempotency_wrapper(
+    settings: Settings, dynamodb: Any
+) -> Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]]:
+    """Powertools idempotency over DynamoDB keyed on bucket + key + version/ETag (+ request id)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb)
+    config = IdempotencyConfig(
+        event_key_jmespath="[bucket, key, version, request]",
+        expires_after_seconds=settings.idempotency_ttl_seconds,
+        raise_on_no_idempotency_key=True,
+    )
+
+    pending: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    @idempotent_function(data_keyword_argument="identity", persistence_store=persistence, config=config)
+    def run(identity: dict[str, str]) -> dict[str, Any]:
+        return pending.pop("work")()
+
+    def run_once(work: Callable[[], dict[str, Any]], identity: dict[str, str]) -> dict[str, Any]:
+        pending["work"] = work
+        try:
+            return run(identity=identity)
+        except IdempotencyAlreadyInProgressError as exc:
+            raise ProcessingInProgressError(
+                f"s3://{identity['bucket']}/{identity['key']} is being processed by another invocation; "
+                "this delivery will be retried"
+            ) from exc
+        finally:
+            pending.pop("work", None)
+
+    # Each invocation registers its own context so in-progress records expire with that invocation.
+    run_once.register_context = config.register_lambda_context  # type: ignore[attr-defined]
+    return run_once
+
+
+def build_processor(settings: Settings) -> ObjectProcessor:
+    """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
+    c = clients(settings)
+    run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
+    return ObjectProcessor(
+        settings=settings,
+        store=LakeStore(c["s3"], c["glue"], settings.bucket, settings.curated_database),
+        publisher=EventPublisher(c["events"], settings.bus_name),
+        run_once=run_once,
+    )

@@ -1,0 +1,49 @@
+"""Errors the handler acts on. Whether a failure is retried is decided by type, never by message."""
+
+from __future__ import annotations
+
+
+class LakeError(Exception):
+    """Base of every error the processor raises on purpose."""
+
+
+class PermanentError(LakeError):
+    """Retrying cannot help: publish a failure event and acknowledge the message."""
+
+    code = "PermanentError"
+
+
+class TransientError(LakeError):
+    """Worth retrying: report a batch item failure so SQS redelivers (and dead-letters in the end)."""
+
+    code = "TransientError"
+
+
+class InvalidMessageError(PermanentError):
+    """The SQS message body is neither an S3 event nor a process request."""
+
+    code = "InvalidMessage"
+
+
+class ForeignObjectError(PermanentError):
+    """The event names another bucket, or a key outside ``raw/``."""
+
+    code = "ForeignObject"
+
+
+class UnsupportedObjectError(PermanentError):
+    """The key's extension or place under ``raw/`` is not one the processor reads."""
+
+    code = "UnsupportedObject"
+
+
+class ObjectNotFoundError(PermanentError):
+    """The object (or its version) no longer exists."""
+
+    code = "ObjectNotFound"
+
+
+class ProcessingInProgressError(TransientError):
+    """Another invocation is processing the same object right now; retry after it finished."""
+
+    code = "ProcessingInProgress"

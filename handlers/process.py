@@ -1,0 +1,50 @@
+"""Lambda entry point: SQS batch of S3 events (or process requests) -> curated tables + events.
+
+Kept light to import: pandas, pyarrow, boto3 and the models load on the first record, not here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from handlers.service import ObjectProcessor
+
+logger = Logger(service="lake-processor")
+batch = BatchProcessor(event_type=EventType.SQS)
+_processor: ObjectProcessor | None = None
+
+
+def _get_processor() -> ObjectProcessor:
+    # Built once per execution environment (a warm Lambda reuses clients and settings).
+    global _processor
+    if _processor is None:
+        from handlers.bootstrap import build_processor
+        from handlers.settings import Settings
+
+        _processor = build_processor(Settings.from_env())
+    return _processor
+
+
+def record_handler(record: SQSRecord) -> None:
+    """One message: permanent failures are published and acknowledged; the rest raise and retry."""
+    processor = _get_processor()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    detail = processor.handle_body(record.body, receive_count=receive_count)
+    logger.info(
+        "processed",
+        extra={"status": detail["status"], "key": detail["source"]["key"], "dataset": detail["dataset"]},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch and report only the failed records (``batchItemFailures``)."""
+    _get_processor().register_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)

@@ -1,0 +1,286 @@
+"""Read a raw object as a stream of Arrow record batches, checking the bytes match the extension.
+
+CSV columns are read as strings (the pipelines type them), so ids such as ``00042`` keep their
+leading zeros. Malformed CSV lines are not fatal: they are collected in :attr:`SourceReader.malformed`
+with their line number so the handler can quarantine them with a reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+import topology
+from analytics.errors import UnreadableFileError
+from handlers.errors import UnsupportedObjectError
+
+HEAD_BYTES = 64 * 1024
+CSV_BLOCK_BYTES = 4 << 20
+DELIMITERS = ",;\t|"
+BATCH_ROWS = 65_536
+
+
+def detect_format(key: str) -> str:
+    """The format named by the key's extension: csv, csv.gz, jsonl or parquet."""
+    lower = key.lower()
+    for ext in topology.RAW_EXTENSIONS:
+        if lower.endswith(ext):
+            return {"json": "jsonl", "ndjson": "jsonl"}.get(ext[1:], ext[1:])
+    raise UnsupportedObjectError(
+        f"{key}: the extension is not one the processor reads; "
+        f"use one of {', '.join(topology.RAW_EXTENSIONS)}"
+    )
+
+
+@dataclass(frozen=True)
+class MalformedRow:
+    """A CSV line whose field count differs from the header's."""
+
+    line: int | None
+    fields: int
+    expected: int
+    text: str
+
+    def reason(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "a line"
+        return f"{where} has {self.fields} fields, the header has {self.expected}"
+
+
+class _Prefixed(io.RawIOBase):
+    """A readable stream that first replays bytes already read (the sniffed head), then the rest."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        n = len(data)
+        view[:n] = data
+        return n
+
+
+def _read_head(stream: IO[bytes], size: int = HEAD_BYTES) -> bytes:
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, raw in enumerate(names):
+        name = raw.strip() or f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+class SourceReader:
+    """Streams one raw object. ``open_stream`` returns a fresh binary stream of the object's bytes."""
+
+    def __init__(self, key: str, fmt: str, open_stream: Callable[[], IO[bytes]]) -> None:
+        self.key = key
+        self.format = fmt
+        self._open = open_stream
+        self.malformed: list[MalformedRow] = []
+        self.rows_read = 0
+        self.columns: list[str] = []
+
+    def _fail(self, what: str) -> UnreadableFileError:
+        return UnreadableFileError(f"{self.key}: {what}")
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Every record batch of the object, in file order. Raises ``UnreadableFileError``."""
+        self.malformed = []
+        self.rows_read = 0
+        stream = self._open()
+        try:
+            if self.format == "parquet":
+                inner = self._parquet(stream)
+            elif self.format == "jsonl":
+                inner = self._json(stream)
+            else:
+                inner = self._csv(stream, gzipped=self.format == "csv.gz")
+            for batch in inner:
+                self.rows_read += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+        finally:
+            stream.close()
+        if self.rows_read == 0 and not self.malformed:
+            raise self._fail(
+                f"has a header ({', '.join(self.columns)}) but no data rows; upload a file with data"
+                if self.columns
+                else "has no data rows; upload a file with data"
+            )
+
+    # --- CSV -------------------------------------------------------------------------------------
+    def _csv(self, stream: IO[bytes], *, gzipped: bool) -> Iterator[pa.RecordBatch]:
+        raw: IO[bytes] = stream
+        if gzipped:
+            magic = _read_head(stream, 2)
+            if magic != b"\x1f\x8b":
+                raise self._fail(
+                    "is named .csv.gz but is not gzip-compressed; compress it with gzip or rename it to .csv"
+                )
+            raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[arg-type]
+        try:
+            head = _read_head(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._fail(f"the gzip data is damaged ({exc}); re-upload the complete file") from exc
+        if not head.strip():
+            raise self._fail("is empty; upload a CSV file with a header row and data rows")
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise self._fail("is UTF-16 encoded; save it as UTF-8 (with or without BOM) and upload again")
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:]
+        if b"\x00" in head:
+            raise self._fail("contains binary data, not CSV text; check the file is the export you meant")
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 4:  # a character cut by the head boundary
+                text = head[: exc.start].decode("utf-8")
+            else:
+                line = head[: exc.start].count(b"\n") + 1
+                raise self._fail(
+                    f"is not UTF-8 (invalid byte 0x{head[exc.start]:02x} on line {line}); "
+                    "re-export it as UTF-8 and upload again"
+                ) from exc
+        lines = text.splitlines()
+        header_line = lines[0]
+        delimiter = self._sniff(lines[:20])
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        self.columns = _unique_names(header)
+        if len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS):
+            # A single column is legal, but a binary blob also looks like one: require printable text.
+            if sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+                raise self._fail("does not look like CSV text; check the file is the export you meant")
+        expected = len(self.columns)
+
+        def on_invalid(row: Any) -> str:
+            self.malformed.append(
+                MalformedRow(line=row.number, fields=row.actual_columns, expected=expected, text=row.text)
+            )
+            return "skip"
+
+        body = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 20)
+        try:
+            reader = pacsv.open_csv(
+                body,
+                read_options=pacsv.ReadOptions(
+                    use_threads=False, block_size=CSV_BLOCK_BYTES, column_names=self.columns, skip_rows=1
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(self.columns, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            yield from reader
+        except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
+            raise self._csv_error(exc) from exc
+
+    def _csv_error(self, exc: Exception) -> UnreadableFileError:
+        message = str(exc)
+        if "UTF8" in message or "utf8" in message.lower():
+            return self._fail(f"is not valid UTF-8 after row {self.rows_read}; re-export it as UTF-8")
+        if isinstance(exc, EOFError | zlib.error) or "gzip" in message.lower() or "compressed" in message:
+            return self._fail(
+                f"the gzip data ends early or is damaged after {self.rows_read} rows ({message}); "
+                "re-upload the complete file"
+            )
+        return self._fail(f"cannot be parsed as CSV after row {self.rows_read}: {message.splitlines()[0]}")
+
+    @staticmethod
+    def _sniff(lines: list[str]) -> str:
+        sample = "\n".join(lines)
+        try:
+            return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+        except csv.Error:
+            counts = {d: lines[0].count(d) for d in DELIMITERS}
+            best = max(counts, key=lambda d: counts[d])
+            return best if counts[best] else ","
+
+    # --- JSON lines ------------------------------------------------------------------------------
+    def _json(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
+        head = _read_head(stream)
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not stripped:
+            raise self._fail("is empty; upload JSON lines, one object per line")
+        if stripped[:1] == b"[":
+            # A JSON array rather than JSON lines: small exports do this; it is read whole.
+            data = head + stream.read()
+            try:
+                rows = json.loads(data.decode("utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise self._fail(f"is not valid JSON ({exc}); upload JSON lines or a JSON array") from exc
+            if not rows or not all(isinstance(r, dict) for r in rows):
+                raise self._fail("is a JSON array but not of objects; upload one JSON object per row")
+            table = pa.Table.from_pylist(rows)
+            self.columns = table.column_names
+            yield from table.to_batches(max_chunksize=BATCH_ROWS)
+            return
+        if stripped[:1] != b"{":
+            raise self._fail("is not JSON lines (the first character is not '{'); upload one object per line")
+        body = io.BufferedReader(_Prefixed(head.removeprefix(b"\xef\xbb\xbf"), stream), buffer_size=1 << 20)
+        try:
+            reader = pajson.open_json(body, read_options=pajson.ReadOptions(block_size=CSV_BLOCK_BYTES))
+            self.columns = reader.schema.names
+            yield from reader
+        except (pa.ArrowInvalid, OSError) as exc:
+            first = str(exc).splitlines()[0]
+            raise self._fail(f"is not valid JSON lines after row {self.rows_read}: {first}") from exc
+
+    # --- Parquet ---------------------------------------------------------------------------------
+    def _parquet(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
+        head = _read_head(stream, 4)
+        if head != b"PAR1":
+            raise self._fail("is named .parquet but is not a Parquet file; check the export format")
+        # Parquet needs random access (the footer is at the end): spool to local disk, not memory.
+        with tempfile.TemporaryFile(prefix="lake-raw-") as spool:
+            spool.write(head)
+            while chunk := stream.read(8 << 20):
+                spool.write(chunk)
+            spool.seek(0)
+            try:
+                parquet = pq.ParquetFile(spool)
+                self.columns = parquet.schema_arrow.names
+                yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise self._fail(f"is a damaged Parquet file ({exc}); re-upload the complete file") from exc

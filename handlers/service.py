@@ -1,0 +1,292 @@
+"""Processes one object end to end: the imperative shell around the analytics pipelines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+import topology
+from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
+from analytics.errors import DataError, ToleranceExceededError
+from analytics.registry import dataset_table_name, get_pipeline
+from handlers.errors import ForeignObjectError, PermanentError, UnsupportedObjectError
+from handlers.events import ObjectRequest, parse_body
+from handlers.publisher import EventPublisher
+from handlers.reader import MalformedRow, SourceReader, detect_format
+from handlers.settings import Settings
+from handlers.staging import StagingSink
+from handlers.store import LakeStore, ObjectInfo, TableOutput
+
+logger = logging.getLogger(__name__)
+
+RAW_LINE = "_raw_line"
+
+
+def dataset_of(key: str) -> str:
+    """The first path segment after ``raw/``; refuses keys directly under ``raw/``."""
+    rest = key[len(topology.RAW_PREFIX) :]
+    if "/" not in rest or not rest.split("/", 1)[0]:
+        raise UnsupportedObjectError(
+            f"{key}: files must sit in a dataset folder, raw/<dataset>/<file>; move it under one"
+        )
+    return rest.split("/", 1)[0]
+
+
+@dataclass
+class Report:
+    """Builds the detail of a completion event (see handlers/schemas/completion_event.schema.json)."""
+
+    request: ObjectRequest | None
+    info: ObjectInfo | None = None
+    dataset: str | None = None
+    outputs: list[TableOutput] = field(default_factory=list)
+    rows_in: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    quarantine_location: str | None = None
+    models: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def detail(self, error: Exception | None = None, retryable: bool = False) -> dict[str, Any]:
+        request, info = self.request, self.info
+        self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
+        detail: dict[str, Any] = {
+            "schema_version": topology.EVENT_SCHEMA_VERSION,
+            "status": "failed" if error else "succeeded",
+            "dataset": self.dataset,
+            "source": {
+                "bucket": info.bucket if info else request.bucket if request else None,
+                "key": info.key if info else request.key if request else None,
+                "version_id": info.version_id if info else request.version_id if request else None,
+                "etag": info.etag if info else (request.etag or None) if request else None,
+                "size": info.size if info else int(request.size) if request and request.size is not None else None,
+                "source_id": info.source_id if info else None,
+                "trigger": request.trigger if request else "unknown",
+                "reason": request.reason if request else None,
+            },
+            "outputs": [
+                {
+                    "database": o.database,
+                    "table": o.table,
+                    "location": o.location,
+                    "partition_column": o.partition_column,
+                    "partitions": o.partitions,
+                    "partitions_total": len(o.partitions),
+                    "rows": o.rows,
+                }
+                for o in self.outputs
+            ],
+            "quarantine": {"rows": self.rejected, "location": self.quarantine_location, "reasons": self.reasons},
+            "rows": {"input": self.rows_in, "duplicates_dropped": self.duplicates, "rejected": self.rejected},
+            "models": self.models,
+            "timings_ms": self.timings,
+            "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        if error is not None:
+            detail["error"] = {"type": type(error).__name__, "message": str(error), "retryable": retryable}
+        return detail
+
+
+class ObjectProcessor:
+    """Turns one SQS message into curated tables, quarantine and a completion event."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: LakeStore,
+        publisher: EventPublisher,
+        run_once: Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.publisher = publisher
+        # Wraps processing so one object version is processed (and announced) once; see bootstrap.
+        self._run_once = run_once or (lambda work, identity: work())
+
+    def register_context(self, context: Any) -> None:
+        """Tell idempotency how long this invocation may still run."""
+        register = getattr(self._run_once, "register_context", None)
+        if register is not None and context is not None:
+            register(context)
+
+    def handle_body(self, body: str, receive_count: int = 1) -> dict[str, Any]:
+        """Process one message body. Permanent failures are published and returned; others raise."""
+        report = Report(request=None)
+        try:
+            request = parse_body(body)
+            report.request = request
+            self._check_scope(request)
+            info = self.store.head(request.bucket, request.key, request.version_id)
+            report.info = info
+        except PermanentError as exc:
+            return self._fail(report, exc)
+        except Exception as exc:
+            self._announce_if_last_attempt(report, exc, receive_count)
+            raise
+        identity = {
+            "bucket": info.bucket,
+            "key": info.key,
+            "version": info.version_id or info.etag,
+            "request": request.request_id or "",
+        }
+        try:
+            return self._run_once(lambda: self._process(report), identity)
+        except Exception as exc:
+            self._announce_if_last_attempt(report, exc, receive_count)
+            raise
+
+    def _check_scope(self, request: ObjectRequest) -> None:
+        if request.bucket != self.settings.bucket:
+            raise ForeignObjectError(
+                f"s3://{request.bucket}/{request.key} is not in the lake bucket {self.settings.bucket}; "
+                "check the EventBridge rule or the process request"
+            )
+        if not request.key.startswith(topology.RAW_PREFIX):
+            raise ForeignObjectError(
+                f"{request.key} is outside {topology.RAW_PREFIX}; only objects under raw/ are processed"
+            )
+
+    def _fail(self, report: Report, error: Exception, retryable: bool = False) -> dict[str, Any]:
+        detail = report.detail(error, retryable=retryable)
+        logger.warning("processing failed: %s", detail["error"]["message"])
+        self.publisher.publish(detail)
+        return detail
+
+    def _announce_if_last_attempt(self, report: Report, error: Exception, receive_count: int) -> None:
+        # A transient failure is announced once, when SQS will not deliver the message again.
+        if receive_count < self.settings.max_receive_count:
+            return
+        wrapped = type(error)(
+            f"{error} (attempt {receive_count} of {self.settings.max_receive_count}: the message moves to "
+            "the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
+        ) if isinstance(error, PermanentError | DataError) else RuntimeError(
+            f"{type(error).__name__}: {error} (attempt {receive_count} of {self.settings.max_receive_count}: "
+            "the message moves to the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
+        )
+        try:
+            self._fail(report, wrapped)
+        except Exception:  # the original error matters more than a failed announcement
+            logger.exception("could not publish the failure event")
+
+    def _process(self, report: Report) -> dict[str, Any]:
+        info = report.info
+        assert info is not None
+        try:
+            segment = dataset_of(info.key)
+            report.dataset = dataset_table_name(segment)
+            fmt = detect_format(info.key)
+            pipeline = get_pipeline(segment)
+            source = SourceInfo(
+                dataset=report.dataset,
+                source_id=info.source_id,
+                key=info.key,
+                ingest_date=info.last_modified.date(),
+            )
+            specs = list(pipeline.tables(source))
+            with StagingSink(specs) as sink:
+                reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
+                t0 = time.perf_counter()
+                try:
+                    result = pipeline.run(reader.batches(), source, sink)
+                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
+                except DataError:
+                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
+                    report.rejected = sink.quarantined_rows
+                    report.quarantine_location = self.store.write_quarantine(
+                        report.dataset, info.source_id, sink.quarantine_table()
+                    )
+                    raise
+                report.timings["process"] = round((time.perf_counter() - t0) * 1000, 1)
+                report.rows_in = result.rows_in + len(reader.malformed)
+                report.duplicates = result.duplicates_dropped
+                report.rejected = result.rows_rejected + len(reader.malformed)
+                report.reasons = dict(result.rejected_by_reason)
+                if reader.malformed:
+                    report.reasons["malformed_row"] = len(reader.malformed)
+                report.models = [
+                    {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
+                ]
+                if report.rows_in and report.rejected / report.rows_in > pipeline.tolerance:
+                    raise self._refuse(report, pipeline.tolerance, reader, sink, [s.name for s in specs])
+                t1 = time.perf_counter()
+                report.outputs = self.store.publish(sink, info.source_id)
+                report.quarantine_location = self.store.write_quarantine(
+                    report.dataset, info.source_id, sink.quarantine_table()
+                )
+                report.timings["publish"] = round((time.perf_counter() - t1) * 1000, 1)
+        except (PermanentError, DataError) as exc:
+            return self._fail(report, exc)
+        detail = report.detail()
+        self.publisher.publish(detail)
+        return detail
+
+    def _refuse(
+        self, report: Report, tolerance: float, reader: SourceReader, sink: StagingSink, tables: list[str]
+    ) -> ToleranceExceededError:
+        """Too many rejects: nothing reaches curated/, every row goes to quarantine with a reason."""
+        assert report.info is not None and report.dataset is not None
+        share = report.rejected / report.rows_in
+        message = (
+            f"{report.info.key}: {report.rejected} of {report.rows_in} rows ({share:.0%}) were rejected, "
+            f"more than the dataset's tolerance of {tolerance:.0%}, so the whole file was refused and "
+            f"quarantined; fix the rows listed in the quarantine file and upload the file again"
+        )
+        sink.discard_outputs()
+        rejected = sink.quarantine_table()
+        by_row: dict[int, tuple[str, str]] = {}
+        if rejected is not None and QUARANTINE_ROW_NUMBER in rejected.column_names:
+            for number, code, reason in zip(
+                rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
+                rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
+                rejected.column(QUARANTINE_REASON).to_pylist(),
+                strict=True,
+            ):
+                if number is not None:
+                    by_row[number] = (code, reason)
+        parts = [] if rejected is None else [rejected.filter(pa.compute.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
+        row = 0
+        for batch in reader.batches():
+            numbers = list(range(row + 1, row + batch.num_rows + 1))
+            row += batch.num_rows
+            codes = [by_row.get(n, ("file_rejected", message))[0] for n in numbers]
+            reasons = [by_row.get(n, ("file_rejected", message))[1] for n in numbers]
+            text = [pa.compute.cast(c, pa.string()) for c in batch.columns]
+            parts.append(
+                pa.Table.from_arrays(
+                    [*text, pa.array(numbers, pa.int64()), pa.array(codes), pa.array(reasons)],
+                    names=[*batch.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
+                )
+            )
+        everything = pa.concat_tables(parts, promote_options="permissive") if parts else None
+        report.quarantine_location = self.store.write_quarantine(report.dataset, report.info.source_id, everything)
+        report.rejected = everything.num_rows if everything is not None else 0
+        report.reasons["file_rejected"] = report.rows_in - sum(report.reasons.values())
+        # A rerun that is now refused must not leave an earlier run's rows visible.
+        self.store.remove_outputs(tables, report.info.source_id)
+        return ToleranceExceededError(message)
+
+    @staticmethod
+    def _quarantine_malformed(malformed: list[MalformedRow], columns: list[str], sink: StagingSink) -> None:
+        if not malformed:
+            return
+        n = len(malformed)
+        arrays: list[pa.Array] = [pa.nulls(n, pa.string()) for _ in columns]
+        arrays += [
+            pa.nulls(n, pa.int64()),
+            pa.array(["malformed_row"] * n),
+            pa.array([f"{m.reason()}; fix the quoting or delimiters of that line" for m in malformed]),
+            pa.array([m.text for m in malformed]),
+        ]
+        sink.quarantine(
+            pa.Table.from_arrays(
+                arrays, names=[*columns, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE]
+            )
+        )

@@ -1,0 +1,48 @@
+"""Settings read once from the environment, then passed on as a frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import topology
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the handler needs to know about where it runs."""
+
+    bucket: str
+    region: str
+    bus_name: str
+    curated_database: str
+    quarantine_database: str
+    idempotency_table: str
+    idempotency_ttl_seconds: int
+    #: SQS receives before the message moves to the DLQ: the last attempt announces the failure.
+    max_receive_count: int
+    #: ``None`` on AWS; the stand-in's URL (``http://127.0.0.1:4566``) locally.
+    endpoint_url: str | None = None
+    #: Idempotency can be switched off for tools that must reprocess (never in production).
+    idempotency_enabled: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``LAKE_*`` and the standard ``AWS_*`` variables."""
+        env = os.environ if env is None else env
+        default = topology.DEFAULT
+        return cls(
+            bucket=env.get("LAKE_BUCKET", default.bucket),
+            region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", topology.LOCAL_REGION)),
+            bus_name=env.get("LAKE_EVENT_BUS", default.bus_name),
+            curated_database=env.get("LAKE_CURATED_DATABASE", default.curated_database),
+            quarantine_database=env.get("LAKE_QUARANTINE_DATABASE", default.quarantine_database),
+            idempotency_table=env.get("LAKE_IDEMPOTENCY_TABLE", default.idempotency_table),
+            idempotency_ttl_seconds=int(
+                env.get("LAKE_IDEMPOTENCY_TTL_SECONDS", str(default.idempotency_ttl_seconds))
+            ),
+            max_receive_count=int(env.get("LAKE_MAX_RECEIVE_COUNT", str(default.queue.max_receive_count))),
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            idempotency_enabled=env.get("LAKE_IDEMPOTENCY", "on").lower() not in {"off", "0", "false"},
+        )

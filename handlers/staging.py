@@ -1,0 +1,146 @@
+"""An ``OutputSink`` that stages outputs as local Parquet files until the whole file succeeded.
+
+Nothing reaches ``curated/`` before the pipeline finished and the tolerance check passed, so a
+half-broken export never becomes visible to queries. Files are split by partition value as rows
+arrive; memory holds one batch at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics.base import TableSpec
+
+HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_text(value: object) -> str:
+    """How a partition value appears in the S3 path and the Glue catalog."""
+    if value is None:
+        return HIVE_NULL_PARTITION
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class StagedTable:
+    """One output table's staged files: partition value text -> local Parquet file."""
+
+    spec: TableSpec
+    schema: pa.Schema | None = None
+    partition_type: pa.DataType | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+class StagingSink:
+    """Collects a pipeline's outputs and rejects under a temporary folder."""
+
+    def __init__(self, specs: list[TableSpec], root: str | None = None) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="lake-stage-", dir=root))
+        self.tables: dict[str, StagedTable] = {spec.name: StagedTable(spec) for spec in specs}
+        self._quarantine_parts: list[Path] = []
+        self.quarantined_rows = 0
+
+    # --- OutputSink ------------------------------------------------------------------------------
+    def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
+        staged = self.tables.get(table)
+        if staged is None:
+            raise KeyError(f"pipeline wrote to {table!r}, which is not among its declared tables")
+        if data.num_rows == 0:
+            return
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        pcol = staged.spec.partition_column
+        partition = data.column(pcol)
+        body = data.drop_columns([pcol])
+        if staged.schema is None:
+            staged.schema = staged.spec.schema.remove(staged.spec.schema.get_field_index(pcol)) if (
+                staged.spec.schema is not None
+            ) else body.schema
+            staged.partition_type = (
+                staged.spec.schema.field(pcol).type if staged.spec.schema is not None else partition.type
+            )
+        if body.schema != staged.schema:
+            body = body.select(staged.schema.names).cast(staged.schema)
+        values = pc.unique(partition)
+        if len(values) == 1:
+            self._append(staged, partition_text(values[0].as_py()), body)
+            return
+        for value in values:
+            mask = pc.is_null(partition) if not value.is_valid else pc.fill_null(pc.equal(partition, value), False)
+            self._append(staged, partition_text(value.as_py()), body.filter(mask))
+
+    def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
+        if rows.num_rows == 0:
+            return
+        if isinstance(rows, pa.RecordBatch):
+            rows = pa.Table.from_batches([rows])
+        part = self._dir / f"quarantine-{len(self._quarantine_parts):05d}.parquet"
+        pq.write_table(rows, part)
+        self._quarantine_parts.append(part)
+        self.quarantined_rows += rows.num_rows
+
+    # --- used by the handler -----------------------------------------------------------------------
+    def _append(self, staged: StagedTable, value: str, body: pa.Table) -> None:
+        writer = staged.writers.get(value)
+        if writer is None:
+            path = self._dir / f"{staged.spec.name}-{len(staged.files):06d}.parquet"
+            assert staged.schema is not None
+            writer = pq.ParquetWriter(path, staged.schema, compression="snappy")
+            staged.writers[value] = writer
+            staged.files[value] = path
+            staged.rows[value] = 0
+        writer.write_table(body)
+        staged.rows[value] += body.num_rows
+
+    def close_writers(self) -> None:
+        """Finish every staged Parquet file so it can be uploaded."""
+        for staged in self.tables.values():
+            for writer in staged.writers.values():
+                writer.close()
+            staged.writers.clear()
+
+    def quarantine_table(self) -> pa.Table | None:
+        """All rejected rows as one table (columns unified, values as text), or ``None``."""
+        if not self._quarantine_parts:
+            return None
+        parts = [pq.read_table(p) for p in self._quarantine_parts]
+        parts = [t.cast(pa.schema([pa.field(f.name, pa.int64() if f.name == "_row_number" else pa.string())
+                                   for f in t.schema])) for t in parts]
+        return pa.concat_tables(parts, promote_options="permissive")
+
+    def discard_outputs(self) -> None:
+        """Forget staged outputs (the file was refused); rejects are kept."""
+        self.close_writers()
+        for staged in self.tables.values():
+            for path in staged.files.values():
+                path.unlink(missing_ok=True)
+            staged.files.clear()
+            staged.rows.clear()
+
+    def cleanup(self) -> None:
+        self.close_writers()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> StagingSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()

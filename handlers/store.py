@@ -1,0 +1,293 @@
+"""The S3 and Glue adapter: the only module that knows how objects and tables are stored.
+
+Curated data: ``curated/<table>/<partition>=<value>/<source-id>.parquet``. A rerun of the same
+source replaces exactly its own files and removes the ones it no longer produces, so delivery
+can be at-least-once while the effect is exactly-once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import urllib.parse
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import pyarrow as pa
+from botocore.exceptions import ClientError
+
+import topology
+from handlers.errors import ObjectNotFoundError, PermanentError
+from handlers.staging import StagedTable, StagingSink
+
+if TYPE_CHECKING:
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """The object as it is stored (the key decoded, the version resolved)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+    last_modified: dt.datetime
+
+    @property
+    def source_id(self) -> str:
+        """Deterministic id of this object version: the name of every file it produces."""
+        return source_id(self.bucket, self.key, self.version_id or self.etag)
+
+
+def source_id(bucket: str, key: str, version_or_etag: str) -> str:
+    """``<first 20 hex of sha256(bucket/key@version)>``: stable, short and safe in any path."""
+    digest = hashlib.sha256(f"{bucket}/{key}@{version_or_etag}".encode()).hexdigest()
+    return digest[:20]
+
+
+@dataclass(frozen=True)
+class TableOutput:
+    """One published output table, as described in the completion event."""
+
+    database: str
+    table: str
+    location: str
+    partition_column: str
+    partitions: list[str]
+    rows: int
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
+
+
+def arrow_to_athena(dtype: pa.DataType) -> str:
+    """The Glue/Athena column type for an Arrow type."""
+    if pa.types.is_boolean(dtype):
+        return "boolean"
+    if pa.types.is_int8(dtype):
+        return "tinyint"
+    if pa.types.is_int16(dtype):
+        return "smallint"
+    if pa.types.is_int32(dtype) or pa.types.is_uint8(dtype) or pa.types.is_uint16(dtype):
+        return "int"
+    if pa.types.is_integer(dtype):
+        return "bigint"
+    if pa.types.is_float32(dtype):
+        return "float"
+    if pa.types.is_floating(dtype):
+        return "double"
+    if pa.types.is_decimal(dtype):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    if pa.types.is_date(dtype):
+        return "date"
+    if pa.types.is_timestamp(dtype):
+        return "timestamp"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        return "binary"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return f"array<{arrow_to_athena(dtype.value_type)}>"
+    if pa.types.is_struct(dtype):
+        fields = ",".join(f"{f.name}:{arrow_to_athena(f.type)}" for f in dtype)
+        return f"struct<{fields}>"
+    if pa.types.is_dictionary(dtype):
+        return arrow_to_athena(dtype.value_type)
+    return "string"
+
+
+class LakeStore:
+    """Reads raw objects, publishes staged outputs to S3 and registers them in Glue."""
+
+    def __init__(self, s3: S3Client, glue: GlueClient, bucket: str, curated_database: str) -> None:
+        self._s3 = s3
+        self._glue = glue
+        self.bucket = bucket
+        self.curated_database = curated_database
+
+    # --- raw objects ---------------------------------------------------------------------------
+    def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
+        """Find the object; keys arriving URL-encoded (``a+b%C3%A9.csv``) are tried decoded too."""
+        candidates = [key]
+        for decoded in (urllib.parse.unquote_plus(key), urllib.parse.unquote(key)):
+            if decoded not in candidates:
+                candidates.append(decoded)
+        for candidate in candidates:
+            extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+            try:
+                head = self._s3.head_object(Bucket=bucket, Key=candidate, **extra)
+            except ClientError as exc:
+                if _missing(exc):
+                    continue
+                raise
+            return ObjectInfo(
+                bucket=bucket,
+                key=candidate,
+                size=int(head["ContentLength"]),
+                etag=head["ETag"].strip('"'),
+                version_id=head.get("VersionId") if head.get("VersionId") not in (None, "null") else None,
+                last_modified=head["LastModified"].astimezone(dt.UTC),
+            )
+        what = f"s3://{bucket}/{key}" + (f" (version {version_id})" if version_id else "")
+        raise ObjectNotFoundError(f"{what} does not exist (deleted after the event?); upload it again")
+
+    def open(self, info: ObjectInfo) -> IO[bytes]:
+        """A streaming body of the object's bytes (exactly the version that was resolved)."""
+        extra: dict[str, Any] = {"VersionId": info.version_id} if info.version_id else {"IfMatch": info.etag}
+        body: IO[bytes] = self._s3.get_object(Bucket=info.bucket, Key=info.key, **extra)["Body"]  # type: ignore[assignment]
+        return body
+
+    # --- curated outputs -----------------------------------------------------------------------
+    def table_location(self, table: str) -> str:
+        return f"s3://{self.bucket}/{topology.CURATED_PREFIX}{table}/"
+
+    def publish(self, sink: StagingSink, sid: str, max_partitions_listed: int = 100) -> list[TableOutput]:
+        """Upload staged tables, drop this source's stale files, register tables and partitions."""
+        sink.close_writers()
+        outputs = []
+        for staged in sink.tables.values():
+            if not staged.files:
+                continue
+            written = self._upload(staged, sid)
+            self._remove_stale(staged.spec.name, sid, keep=written)
+            self._register(staged)
+            partitions = sorted(staged.files)
+            outputs.append(
+                TableOutput(
+                    database=self.curated_database,
+                    table=staged.spec.name,
+                    location=self.table_location(staged.spec.name),
+                    partition_column=staged.spec.partition_column,
+                    partitions=partitions[:max_partitions_listed],
+                    rows=staged.total_rows,
+                )
+            )
+        return outputs
+
+    def remove_outputs(self, tables: list[str], sid: str) -> None:
+        """Delete every curated file of this source (the file was refused on a rerun)."""
+        for table in tables:
+            self._remove_stale(table, sid, keep=set())
+
+    def _partition_prefix(self, staged: StagedTable, value: str) -> str:
+        quoted = urllib.parse.quote(value, safe=" -:_.")
+        return f"{topology.CURATED_PREFIX}{staged.spec.name}/{staged.spec.partition_column}={quoted}/"
+
+    def _upload(self, staged: StagedTable, sid: str) -> set[str]:
+        written = set()
+        for value, path in staged.files.items():
+            key = f"{self._partition_prefix(staged, value)}{sid}.parquet"
+            self._s3.upload_file(str(path), self.bucket, key)
+            written.add(key)
+        return written
+
+    def _remove_stale(self, table: str, sid: str, keep: set[str]) -> None:
+        suffix = f"/{sid}.parquet"
+        stale: list[str] = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{topology.CURATED_PREFIX}{table}/"):
+            stale.extend(
+                obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(suffix) and obj["Key"] not in keep
+            )
+        for start in range(0, len(stale), 1000):
+            self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True}
+            )
+
+    # --- Glue ----------------------------------------------------------------------------------
+    def _register(self, staged: StagedTable) -> None:
+        assert staged.schema is not None and staged.partition_type is not None
+        name = staged.spec.name
+        columns = [{"Name": f.name, "Type": arrow_to_athena(f.type)} for f in staged.schema]
+        partition_key = {"Name": staged.spec.partition_column, "Type": arrow_to_athena(staged.partition_type)}
+        try:
+            existing = self._glue.get_table(DatabaseName=self.curated_database, Name=name)["Table"]
+        except self._glue.exceptions.EntityNotFoundException:
+            existing = None
+        if existing is None:
+            try:
+                self._glue.create_table(
+                    DatabaseName=self.curated_database,
+                    TableInput=self._table_input(name, staged.spec.description, columns, partition_key),
+                )
+            except self._glue.exceptions.AlreadyExistsException:
+                existing = self._glue.get_table(DatabaseName=self.curated_database, Name=name)["Table"]
+        if existing is not None:
+            merged = self._merge_columns(name, existing["StorageDescriptor"]["Columns"], columns)
+            if merged != existing["StorageDescriptor"]["Columns"]:
+                self._glue.update_table(
+                    DatabaseName=self.curated_database,
+                    TableInput=self._table_input(name, staged.spec.description, merged, partition_key),
+                )
+        self._add_partitions(staged)
+
+    @staticmethod
+    def _merge_columns(table: str, old: list[Any], new: list[dict[str, str]]) -> list[dict[str, str]]:
+        merged = [{"Name": c["Name"], "Type": c["Type"]} for c in old]
+        known = {c["Name"]: c["Type"] for c in merged}
+        for column in new:
+            if column["Name"] not in known:
+                merged.append(column)
+            elif known[column["Name"]] != column["Type"]:
+                raise PermanentError(
+                    f"column {column['Name']} is {column['Type']} in this file but {known[column['Name']]} "
+                    f"in table {table}; make the values match the table's type or rename the column"
+                )
+        return merged
+
+    def _table_input(
+        self, name: str, description: str, columns: list[dict[str, str]], partition_key: dict[str, str]
+    ) -> Any:
+        return {
+            "Name": name,
+            "Description": description,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
+            "PartitionKeys": [partition_key],
+            "StorageDescriptor": {
+                "Columns": columns,
+                "Location": self.table_location(name),
+                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                    "Parameters": {"serialization.format": "1"},
+                },
+                "Compressed": True,
+            },
+        }
+
+    def _add_partitions(self, staged: StagedTable) -> None:
+        table = self._glue.get_table(DatabaseName=self.curated_database, Name=staged.spec.name)["Table"]
+        descriptor = table["StorageDescriptor"]
+        values = sorted(staged.files)
+        for start in range(0, len(values), 100):
+            entries = []
+            for value in values[start : start + 100]:
+                sd = dict(descriptor)
+                sd["Location"] = f"s3://{self.bucket}/{self._partition_prefix(staged, value)}"
+                entries.append({"Values": [value], "StorageDescriptor": sd})
+            response = self._glue.batch_create_partition(
+                DatabaseName=self.curated_database, TableName=staged.spec.name, PartitionInputList=entries
+            )
+            for error in response.get("Errors", []):
+                if error.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException":
+                    raise RuntimeError(f"Glue refused partition {error.get('PartitionValues')}: {error}")
+
+    # --- quarantine ----------------------------------------------------------------------------
+    def write_quarantine(self, dataset: str, sid: str, table: pa.Table | None) -> str | None:
+        """Write (or, with no rejects, remove) ``quarantine/<dataset>/<source-id>.parquet``."""
+        import io
+
+        import pyarrow.parquet as pq
+
+        key = f"{topology.QUARANTINE_PREFIX}{dataset}/{sid}.parquet"
+        if table is None or table.num_rows == 0:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+            return None
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="snappy")
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())
+        return f"s3://{self.bucket}/{key}"

@@ -1,0 +1,269 @@
+"""Plays Lambda's SQS event source mapping against the stand-in.
+
+Long polls the queue, gathers batches by batch size and batching window, invokes the handler with
+exactly the Lambda SQS event shape in worker processes (one per concurrent execution, up to the
+maximum concurrency), deletes only the records that succeeded, and leaves the rest to reappear
+after the visibility timeout, so SQS itself redrives them to the DLQ after maxReceiveCount.
+A raised exception, a timeout or a crashed worker fails the whole batch, as on Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lake.standin import Endpoints, client
+
+
+class LocalContext:
+    """The Lambda context object, with a remaining-time clock that counts down the timeout."""
+
+    def __init__(self, function_name: str, timeout_ms: int, memory_mb: int, region: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"local/{os.getpid()}"
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The exact event Lambda builds for a batch of messages received from SQS."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": a.get("StringValue"),
+                        "binaryValue": a.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": a["DataType"],
+                    }
+                    for name, a in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to one invocation; given to the runner's listener."""
+
+    records: int
+    succeeded: int
+    failed: int
+    error: str | None = None
+    keys: list[str] = field(default_factory=list)
+
+
+class _Worker:
+    """A worker process (``lake.worker``) that keeps its imports warm between invocations."""
+
+    def __init__(self, handler: str, env: dict[str, str], log_path: str | None) -> None:
+        self._handler = handler
+        self._env = {**os.environ, **env}
+        self._log_path = log_path
+        self._start()
+
+    def _start(self) -> None:
+        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lake.worker", self._handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=self._env,
+            text=True,
+        )
+        if not isinstance(log, int):
+            log.close()
+
+    def invoke(self, event: dict[str, Any], timeout_ms: int, memory_mb: int, region: str) -> dict[str, Any]:
+        """Run one invocation; raises ``RuntimeError`` for an error, a timeout or a crash."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {"event": event, "timeout_ms": timeout_ms, "memory_mb": memory_mb, "region": region}
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            ready, _, _ = select.select([self.process.stdout], [], [], timeout_ms / 1000)
+            if not ready:
+                self.restart()
+                raise RuntimeError(f"Task timed out after {timeout_ms / 1000:.2f} seconds")
+            line = self.process.stdout.readline()
+        except (OSError, ValueError) as exc:
+            self.restart()
+            raise RuntimeError(f"the execution environment crashed ({exc!r}); the batch will be retried") from exc
+        if not line:
+            code = self.process.poll()
+            self.restart()
+            raise RuntimeError(f"the execution environment exited (code {code}); the batch will be retried")
+        answer = json.loads(line)
+        if answer["status"] == "error":
+            raise RuntimeError(answer["error"])
+        result: dict[str, Any] = answer.get("result") or {}
+        return result
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self._start()
+
+    def stop(self) -> None:
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait(10)
+
+
+class Runner:
+    """Polls the processing queue and invokes the handler like Lambda does."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        handler: str = "handlers.process.lambda_handler",
+        log_path: str | None = None,
+        listener: Callable[[BatchOutcome], None] | None = None,
+        extra_env: dict[str, str] | None = None,
+        memory_mb: int = 3008,
+    ) -> None:
+        self.endpoints = endpoints
+        self.settings = endpoints.topology.queue
+        self.handler = handler
+        self.listener = listener or (lambda outcome: None)
+        self.memory_mb = memory_mb
+        self._sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
+        self._env = {**endpoints.handler_env(), **(extra_env or {})}
+        self._log_path = log_path
+        self._stop = threading.Event()
+        self._free: list[_Worker] = []
+        self._slots = threading.Semaphore(self.settings.max_concurrency)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._poller: threading.Thread | None = None
+        self._workers: list[_Worker] = []
+        self.invocations = 0
+
+    def start(self) -> Runner:
+        self._workers = [_Worker(self.handler, self._env, self._log_path) for _ in range(self.settings.max_concurrency)]
+        self._free = list(self._workers)
+        self._poller = threading.Thread(target=self._poll_loop, name="sqs-poller", daemon=True)
+        self._poller.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(30)
+        for thread in list(self._threads):
+            thread.join(self.settings.function_timeout_seconds + 5)
+        for worker in self._workers:
+            worker.stop()
+
+    def __enter__(self) -> Runner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- polling -----------------------------------------------------------------------------------
+    def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
+        response = self._sqs.receive_message(
+            QueueUrl=self.endpoints.queue_url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=max(0, min(20, wait_seconds)),
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    def _gather(self) -> list[dict[str, Any]]:
+        """One batch: wait for a first message, then fill up to batch size within the window."""
+        batch: list[dict[str, Any]] = []
+        while not batch and not self._stop.is_set():
+            batch = self._receive(self.settings.batch_size, 1)
+        deadline = time.monotonic() + self.settings.batching_window_seconds
+        while batch and len(batch) < self.settings.batch_size and not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            batch += self._receive(self.settings.batch_size - len(batch), min(1, int(remaining)))
+        return batch
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._slots.acquire(timeout=0.5):
+                continue
+            try:
+                batch = self._gather()
+            except Exception:
+                self._slots.release()
+                time.sleep(1)  # the stand-in may be stopping; try again
+                continue
+            if not batch:
+                self._slots.release()
+                continue
+            with self._lock:
+                worker = self._free.pop()
+            thread = threading.Thread(target=self._invoke, args=(worker, batch), daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+
+    # --- invoking ----------------------------------------------------------------------------------
+    def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
+        event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
+        outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages))
+        try:
+            response = worker.invoke(
+                event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.endpoints.region
+            )
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                self._sqs.delete_message_batch(
+                    QueueUrl=self.endpoints.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+                )
+            outcome.succeeded, outcome.failed = len(done), len(failed)
+        except Exception as exc:
+            # As on Lambda: the whole batch becomes visible again after the visibility timeout.
+            outcome.error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        finally:
+            self.invocations += 1
+            with self._lock:
+                self._free.append(worker)
+            self._slots.release()
+        try:
+            self.listener(outcome)
+        except Exception:
+            traceback.print_exc()

@@ -1,0 +1,203 @@
+"""The local stand-in for AWS: a moto server provisioned from the topology like the CDK stack.
+
+Same bucket notification, rule and pattern, queues with redrive, lake bus with an example
+subscriber, Glue databases and idempotency table, all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, replace
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+import topology
+from topology import QueueSettings, Topology
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lake-local", "AWS_SECRET_ACCESS_KEY": "lake-local"}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for tests that run side by side)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the provisioned resources are."""
+
+    endpoint_url: str
+    region: str
+    topology: Topology
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    subscriber_queue_url: str
+
+    def handler_env(self) -> dict[str, str]:
+        """Environment variables a handler process needs to talk to the stand-in."""
+        topo = self.topology
+        return {
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "LAKE_BUCKET": topo.bucket,
+            "LAKE_EVENT_BUS": topo.bus_name,
+            "LAKE_CURATED_DATABASE": topo.curated_database,
+            "LAKE_QUARANTINE_DATABASE": topo.quarantine_database,
+            "LAKE_IDEMPOTENCY_TABLE": topo.idempotency_table,
+            "LAKE_MAX_RECEIVE_COUNT": str(topo.queue.max_receive_count),
+        }
+
+
+def client(service: str, endpoint_url: str, region: str = topology.LOCAL_REGION) -> Any:
+    """A boto3 client for the stand-in, with its fixed local credentials."""
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
+    )
+
+
+def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str = topology.LOCAL_REGION) -> Endpoints:
+    """Create (or find) every resource of the topology on the stand-in. Safe to run twice."""
+    s3 = client("s3", endpoint_url, region)
+    sqs = client("sqs", endpoint_url, region)
+    events = client("events", endpoint_url, region)
+    glue = client("glue", endpoint_url, region)
+    dynamodb = client("dynamodb", endpoint_url, region)
+    q = topo.queue
+
+    try:
+        s3.create_bucket(Bucket=topo.bucket)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_bucket_versioning(Bucket=topo.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=topo.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+
+    dlq_url = sqs.create_queue(
+        QueueName=topo.dlq_name, Attributes={"MessageRetentionPeriod": str(q.dlq_retention_days * 86400)}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=topo.queue_name)["QueueUrl"]
+    # Set (not only create) attributes so a changed topology applies to an existing stand-in too.
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "VisibilityTimeout": str(q.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q.max_receive_count}),
+        },
+    )
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=topo.raw_rule_name, EventPattern=json.dumps(topo.raw_object_created_pattern()))
+    events.put_targets(Rule=topo.raw_rule_name, Targets=[{"Id": "processing-queue", "Arn": queue_arn}])
+
+    try:
+        events.create_event_bus(Name=topo.bus_name)
+    except events.exceptions.ResourceAlreadyExistsException:
+        pass
+    subscriber_url = sqs.create_queue(QueueName=topo.subscriber_queue_name)["QueueUrl"]
+    subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name=topo.subscriber_rule_name,
+        EventBusName=topo.bus_name,
+        EventPattern=json.dumps(topo.completion_events_pattern()),
+    )
+    events.put_targets(
+        Rule=topo.subscriber_rule_name,
+        EventBusName=topo.bus_name,
+        Targets=[{"Id": "example-subscriber", "Arn": subscriber_arn}],
+    )
+
+    for database in (topo.curated_database, topo.quarantine_database):
+        try:
+            glue.create_database(DatabaseInput={"Name": database})
+        except glue.exceptions.AlreadyExistsException:
+            pass
+    try:
+        dynamodb.create_table(
+            TableName=topo.idempotency_table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=topo.idempotency_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        pass
+    return Endpoints(
+        endpoint_url=endpoint_url,
+        region=region,
+        topology=topo,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        subscriber_queue_url=subscriber_url,
+    )
+
+
+class StandIn:
+    """A moto server on 127.0.0.1 with the topology provisioned."""
+
+    def __init__(
+        self,
+        port: int = topology.LOCAL_DEFAULT_PORT,
+        topo: Topology = topology.DEFAULT,
+        queue: QueueSettings | None = None,
+    ) -> None:
+        self.port = port
+        self.topology = replace(topo, queue=queue) if queue is not None else topo
+        self._server: Any = None
+        self.endpoints: Endpoints | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Endpoints:
+        from moto.server import ThreadedMotoServer
+
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        for key, value in CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise OSError(
+                    f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
+                    "(another `lake up`?) or choose another port with --port"
+                )
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.endpoints = provision(self.endpoint_url, self.topology)
+        return self.endpoints
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,38 @@
+"""Readable one-line summaries of completion events, for people watching a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def summarize(detail: dict[str, Any]) -> str:
+    """``✔ raw/x/a.csv → x: 1,200 rows ...`` or ``✘ raw/x/b.csv: <what is wrong and what to do>``."""
+    source = detail.get("source", {})
+    key = source.get("key") or "(unknown object)"
+    rows = detail.get("rows", {})
+    quarantine = detail.get("quarantine", {})
+    seconds = detail.get("timings_ms", {}).get("total", 0) / 1000
+    if detail.get("status") == "succeeded":
+        tables = ", ".join(f"{o['table']} ({o['rows']:,} rows)" for o in detail.get("outputs", []))
+        extras = []
+        if rows.get("duplicates_dropped"):
+            extras.append(f"{rows['duplicates_dropped']:,} duplicates dropped")
+        if quarantine.get("rows"):
+            reasons = ", ".join(f"{code} {n:,}" for code, n in sorted(quarantine.get("reasons", {}).items()))
+            extras.append(f"{quarantine['rows']:,} rows quarantined ({reasons})")
+        for model in detail.get("models", []):
+            metrics = ", ".join(f"{k}={_short(v)}" for k, v in list(model.get("metrics", {}).items())[:4])
+            extras.append(f"{model['name']}: {metrics}")
+        tail = f"; {'; '.join(extras)}" if extras else ""
+        return f"✔ {key} → {tables}{tail} [{seconds:.1f}s]"
+    error = detail.get("error", {})
+    message = str(error.get("message", "failed")).removeprefix(f"{key}: ")
+    where = f"; rejected rows kept in {quarantine['location']}" if quarantine.get("location") else ""
+    retry = " (will be retried)" if error.get("retryable") else ""
+    return f"✘ {key}: {message}{where}{retry}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

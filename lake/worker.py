@@ -1,0 +1,37 @@
+"""One warm execution environment for the runner: ``python -m lake.worker module.function``.
+
+Reads one JSON invocation per line on stdin and answers one JSON line on the original stdout;
+whatever the handler prints goes to stderr (the runner's log), as in a Lambda runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+
+from lake.runner import LocalContext
+
+
+def main() -> int:
+    handler_path = sys.argv[1]
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # the handler's prints and logs go to the log, not into the protocol
+    sys.stdout = sys.stderr
+    module_name, _, func_name = handler_path.rpartition(".")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    for line in sys.stdin:
+        request = json.loads(line)
+        context = LocalContext("lake-processor", request["timeout_ms"], request["memory_mb"], request["region"])
+        try:
+            answer = {"status": "ok", "result": handler(request["event"], context)}
+        except Exception:
+            answer = {"status": "error", "error": traceback.format_exc()}
+        protocol.write(json.dumps(answer, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Shared fixtures: a moto server provisioned like the CDK stack, and ways to watch it."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+import topology
+from lake.standin import Endpoints, StandIn, client, free_port, provision
+
+SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/completion_event.schema.json").read_text())
+
+#: Short timings so retries and redrives happen within a test (the ratios match the real topology).
+FAST_QUEUE = replace(
+    topology.DEFAULT.queue,
+    function_timeout_seconds=20,
+    visibility_timeout_seconds=4,
+    batching_window_seconds=1,
+    max_receive_count=3,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[StandIn]:
+    """One moto server per test session; moto keeps its state per process, not per server."""
+    server = StandIn(port=free_port(), queue=FAST_QUEUE)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stand_in(moto_server: StandIn) -> Endpoints:
+    """A freshly reset and provisioned stand-in for each test."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server.endpoint_url}/moto-api/reset", method="POST"))
+    return provision(moto_server.endpoint_url, moto_server.topology)
+
+
+class Lake:
+    """Test-side view of the stand-in: upload, receive, read events, list keys."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self.bucket = endpoints.topology.bucket
+        self.s3 = client("s3", endpoints.endpoint_url)
+        self.sqs = client("sqs", endpoints.endpoint_url)
+        self.glue = client("glue", endpoints.endpoint_url)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+    def receive(self, queue_url: str, wait: int = 2, max_messages: int = 10) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
+
+    def queue_depth(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def events(
+        self, count: int, timeout: float = 60, where: Callable[[dict[str, Any]], bool] = lambda e: True
+    ) -> list[dict[str, Any]]:
+        """Completion events from the example subscriber, each validated against the JSON Schema."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            for message in self.receive(self.endpoints.subscriber_queue_url, wait=1):
+                event = json.loads(message["Body"])
+                jsonschema.validate(event["detail"], SCHEMA)
+                if where(event):
+                    found.append(event)
+                self.sqs.delete_message(
+                    QueueUrl=self.endpoints.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+    def quiet_events(self, seconds: float) -> list[dict[str, Any]]:
+        """Every event that arrives within ``seconds`` (to show that nothing more came)."""
+        return self.events(count=10_000, timeout=seconds)
+
+
+@pytest.fixture
+def lake(stand_in: Endpoints) -> Lake:
+    return Lake(stand_in)

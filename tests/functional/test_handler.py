@@ -1,0 +1,239 @@
+"""The Lambda handler, called in-process with real SQS messages from the moto server."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import handlers.process as process
+from handlers.events import process_request_body
+from lake.runner import LocalContext, lambda_sqs_event
+from tests.conftest import Lake
+
+Invoke = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+GOOD_CSV = (
+    "Order ID;Customer ID;Amount;Order Date\n"
+    "A-1;00042;19.90;2026-10-01\n"
+    "A-2;00043;5;2026-10-02\n"
+    "A-2;00043;5;2026-10-02\n"
+    "A-3;00044; 7.25 ;2026-10-03\n"
+).encode()
+
+
+@pytest.fixture
+def invoke(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
+    for name, value in lake.endpoints.handler_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(process, "_processor", None)
+
+    def call(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        event = lambda_sqs_event(messages, lake.endpoints.queue_arn, lake.endpoints.region)
+        return process.lambda_handler(event, LocalContext("lake-processor", 60_000, 1024, "us-east-1"))  # type: ignore[arg-type]
+
+    yield call
+
+
+def next_messages(lake: Lake, count: int = 1) -> list[dict[str, Any]]:
+    """Receive exactly ``count`` messages from the processing queue (what the S3 rule routed)."""
+    messages: list[dict[str, Any]] = []
+    for _ in range(20):
+        messages += lake.receive(lake.endpoints.queue_url, wait=1)
+        if len(messages) >= count:
+            break
+    assert len(messages) == count, f"expected {count} routed messages, got {len(messages)}"
+    return messages
+
+
+def send(lake: Lake, body: str) -> None:
+    lake.sqs.send_message(QueueUrl=lake.endpoints.queue_url, MessageBody=body)
+
+
+def curated_rows(lake: Lake, table: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key in lake.keys(f"curated/{table}/"):
+        body = lake.s3.get_object(Bucket=lake.bucket, Key=key)["Body"].read()
+        rows += pq.read_table(io.BytesIO(body)).to_pylist()
+    return rows
+
+
+def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a semicolon CSV with a repeated row lands in raw/orders_export/
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    # WHEN the handler processes the routed message
+    response = invoke(next_messages(lake))
+    # THEN the message is acknowledged, the rows are typed, trimmed and de-duplicated in curated/
+    assert response == {"batchItemFailures": []}
+    rows = sorted(curated_rows(lake, "orders_export"), key=lambda r: r["order_id"])
+    assert [(r["order_id"], r["customer_id"], r["amount"]) for r in rows] == [
+        ("A-1", "00042", 19.9),
+        ("A-2", "00043", 5.0),
+        ("A-3", "00044", 7.25),
+    ]
+    # AND the Glue table and its partition exist so Athena sees the data at once
+    table = lake.glue.get_table(DatabaseName="lake_curated", Name="orders_export")["Table"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["order_id", "customer_id", "amount", "order_date"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["ingest_date"]
+    partitions = lake.glue.get_partitions(DatabaseName="lake_curated", TableName="orders_export")["Partitions"]
+    assert len(partitions) == 1
+    # AND one completion event tells what happened
+    [event] = lake.events(1)
+    assert event["detail-type"] == "Dataset Processed"
+    assert event["source"] == "lake.processor"
+    detail = event["detail"]
+    assert detail["rows"] == {"input": 4, "duplicates_dropped": 1, "rejected": 0}
+    assert detail["outputs"][0]["rows"] == 3
+    assert detail["source"]["key"] == "raw/orders_export/2026-10.csv"
+    assert detail["source"]["version_id"]
+
+
+def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    [message] = next_messages(lake)
+    invoke([message])
+    before = {k: lake.s3.head_object(Bucket=lake.bucket, Key=k)["ETag"] for k in lake.keys("curated/")}
+    # WHEN the same event arrives again (at-least-once delivery)
+    send(lake, message["Body"])
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    # THEN curated data is unchanged and only one completion event was published
+    after = {k: lake.s3.head_object(Bucket=lake.bucket, Key=k)["ETag"] for k in lake.keys("curated/")}
+    assert after == before
+    assert len(lake.quiet_events(3)) == 1
+
+
+def test_a_reprocess_request_rewrites_the_same_files(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    invoke(next_messages(lake))
+    before = lake.keys("curated/")
+    send(lake, process_request_body(lake.bucket, "raw/orders_export/2026-10.csv", reason="backfill", request_id="r1"))
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    assert lake.keys("curated/") == before
+    assert len(curated_rows(lake, "orders_export")) == 3
+    events = lake.events(2)
+    assert [e["detail"]["source"]["trigger"] for e in events] == ["s3-event", "process-request"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["raw/web sessions/Q3 report+final %20 é.csv", "raw/ünïcode/naïve café.csv"],
+)
+def test_keys_with_spaces_plus_percent_and_non_ascii_work_raw_or_url_encoded(
+    lake: Lake, invoke: Invoke, key: str
+) -> None:
+    from urllib.parse import quote_plus
+
+    lake.put(key, GOOD_CSV)
+    [message] = next_messages(lake)
+    invoke([message])
+    # The same object named URL-encoded, as S3 notifications do, is the same object (idempotent).
+    body = json.loads(message["Body"])
+    body["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    send(lake, json.dumps(body))
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    events = lake.quiet_events(3)
+    assert [e["detail"]["status"] for e in events] == ["succeeded"]
+    assert events[0]["detail"]["source"]["key"] == key
+
+
+def _truncated_gzip() -> bytes:
+    rows = "".join(f"{i},{i * 7919 % 104729}\n" for i in range(50_000))
+    data = gzip.compress(("a,b\n" + rows).encode())
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "fragment"),
+    [
+        ("empty.csv", b"", "is empty"),
+        ("header-only.csv", b"id,amount\n", "no data rows"),
+        ("junk.csv", bytes(range(256)) * 16, "binary data"),
+        ("latin1.csv", "name;city\nJosé;München\n".encode("latin-1"), "not UTF-8"),
+        ("cut.csv.gz", _truncated_gzip(), "gzip data"),
+        ("report.xlsx", b"PK\x03\x04", "extension is not one the processor reads"),
+    ],
+)
+def test_a_bad_file_is_acknowledged_with_a_failure_event_that_says_what_to_do(
+    lake: Lake, invoke: Invoke, name: str, body: bytes, fragment: str
+) -> None:
+    lake.put(f"raw/uploads/{name}", body)
+    response = invoke(next_messages(lake))
+    assert response == {"batchItemFailures": []}  # permanent: never retried into the DLQ
+    [event] = lake.events(1)
+    assert event["detail-type"] == "Dataset Processing Failed"
+    error = event["detail"]["error"]
+    assert fragment in error["message"]
+    assert error["message"].startswith(f"raw/uploads/{name}")
+    assert error["retryable"] is False
+    assert lake.keys("curated/") == []
+
+
+def test_too_many_bad_rows_refuses_the_file_and_quarantines_every_row(lake: Lake, invoke: Invoke) -> None:
+    rows = ["n,label"] + [f"{i},ok" for i in range(70)] + ["x,1,2"] * 30  # 30% malformed lines
+    lake.put("raw/halfbroken/a.csv", ("\n".join(rows) + "\n").encode())
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    detail = event["detail"]
+    assert detail["status"] == "failed"
+    assert "30 of 100 rows (30%) were rejected, more than the dataset's tolerance of 20%" in detail["error"]["message"]
+    assert lake.keys("curated/") == []
+    quarantine = pq.read_table(
+        io.BytesIO(lake.s3.get_object(Bucket=lake.bucket, Key=lake.keys("quarantine/")[0])["Body"].read())
+    )
+    assert quarantine.num_rows == 100
+    codes = quarantine.column("_reason_code").to_pylist()
+    assert codes.count("malformed_row") == 30 and codes.count("file_rejected") == 70
+    assert detail["quarantine"]["reasons"] == {"malformed_row": 30, "file_rejected": 70}
+
+
+def test_some_bad_rows_are_quarantined_and_the_rest_published(lake: Lake, invoke: Invoke) -> None:
+    rows = ["n,label"] + [f"{i},ok" for i in range(95)] + ["7,too,many"] * 5
+    lake.put("raw/mostlygood/a.csv", ("\n".join(rows) + "\n").encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    detail = event["detail"]
+    assert detail["status"] == "succeeded"
+    assert detail["quarantine"]["rows"] == 5
+    assert detail["quarantine"]["location"].startswith("s3://lake-local/quarantine/mostlygood/")
+    assert len(curated_rows(lake, "mostlygood")) == 95
+
+
+def test_events_for_another_bucket_or_outside_raw_are_refused_without_processing(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/orders_export/a.csv", GOOD_CSV)
+    [message] = next_messages(lake)
+    foreign = json.loads(message["Body"])
+    foreign["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    outside = json.loads(message["Body"])
+    outside["detail"]["object"]["key"] = "curated/orders_export/a.csv"
+    send(lake, json.dumps(foreign))
+    send(lake, json.dumps(outside))
+    lake.sqs.delete_message(QueueUrl=lake.endpoints.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert invoke(next_messages(lake, 2)) == {"batchItemFailures": []}
+    events = lake.events(2)
+    messages = sorted(e["detail"]["error"]["message"] for e in events)
+    assert "is outside raw/" in messages[0]
+    assert "is not in the lake bucket lake-local" in messages[1]
+    assert lake.keys("curated/") == []
+
+
+def test_one_bad_record_does_not_fail_its_neighbours(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a catalog table someone broke by hand (an unexpected, retryable failure for its file)
+    lake.glue.create_table(DatabaseName="lake_curated", TableInput={"Name": "broken", "PartitionKeys": []})
+    lake.put("raw/broken/a.csv", GOOD_CSV)
+    lake.put("raw/fine/a.csv", GOOD_CSV)
+    messages = next_messages(lake, 2)
+    send(lake, "this is not an event")
+    messages += next_messages(lake)
+    # WHEN all three arrive in one batch
+    response = invoke(messages)
+    # THEN only the broken table's record is reported for retry
+    broken = next(m for m in messages if "raw/broken/" in m["Body"])
+    assert response == {"batchItemFailures": [{"itemIdentifier": broken["MessageId"]}]}
+    assert curated_rows(lake, "fine")
+    statuses = sorted(e["detail"]["status"] for e in lake.events(2))
+    assert statuses == ["failed", "succeeded"]  # the invalid message is announced, the good file done
