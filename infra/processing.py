@@ -162,6 +162,7 @@ class Processing(Construct):
             topology.ENV_QUARANTINE_DATABASE: topo.quarantine_database,
             topology.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
             topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(topo.idempotency_ttl_seconds),
+            topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
             "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
         }
 

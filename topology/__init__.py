@@ -104,8 +104,8 @@ ENV_CURATED_DATABASE = "LAKE_CURATED_DATABASE"
 ENV_QUARANTINE_DATABASE = "LAKE_QUARANTINE_DATABASE"
 ENV_IDEMPOTENCY_TABLE = "LAKE_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_TTL_SECONDS = "LAKE_IDEMPOTENCY_TTL_SECONDS"
-#: Only set off AWS (the local stand-in); never set by the CDK stack.
-ENV_ENDPOINT_URL = "LAKE_ENDPOINT_URL"
+#: The queue's maxReceiveCount: on the last receive the handler announces the failure.
+ENV_MAX_RECEIVE_COUNT = "LAKE_MAX_RECEIVE_COUNT"
 
 
 def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:
@@ -126,5 +126,7 @@ def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:
             "version_id": {"type": "string", "minLength": 1, "maxLength": 1024},
             "dataset": {"type": "string", "pattern": "^[^/]{1,128}$"},
             "reason": {"type": "string", "minLength": 1, "maxLength": 512},
+            #: The caller's idempotency key: the same request id is processed once.
+            "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
         },
     }

@@ -245,9 +245,10 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_QUARANTINE_DATABASE: TOPO.quarantine_database,
         topology.ENV_IDEMPOTENCY_TABLE: ref(synth.logical_id(synth.stack.processing.idempotency_table)),
         topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(TOPO.idempotency_ttl_seconds),
+        topology.ENV_MAX_RECEIVE_COUNT: str(QUEUE.max_receive_count),
         "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
     }
-    assert topology.ENV_ENDPOINT_URL not in env  # real AWS endpoints only
+    assert "AWS_ENDPOINT_URL" not in env  # real AWS endpoints only
 
 
 def function_statements(synth: Synth) -> list[dict[str, Any]]:
