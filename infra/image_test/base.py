@@ -24,7 +24,8 @@ PATH = f"{LAMBDA_LANG}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run a command, echoing it, failing loudly."""
-    print("+", " ".join(args), file=sys.stderr, flush=True)
+    shown = " ".join(a if len(a) < 120 and "\n" not in a else "<script>" for a in args)
+    print("+", shown, file=sys.stderr, flush=True)
     return subprocess.run(args, check=True, text=True, **kwargs)  # type: ignore[call-overload]
 
 
