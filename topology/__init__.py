@@ -111,8 +111,8 @@ ENV_MAX_RECEIVE_COUNT = "LAKE_MAX_RECEIVE_COUNT"
 def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:
     """JSON Schema (draft-04, as API Gateway models need) of a process request's ``detail``.
 
-    The HTTP entry validates request bodies with it and ``lake reprocess`` sends the same shape.
-    ``bucket`` pins the only bucket the deployment accepts.
+    The HTTP entry validates request bodies with it and ``lake reprocess`` sends the same shape
+    (optional fields may be omitted or null). ``bucket`` pins the only bucket a deployment accepts.
     """
     return {
         "$schema": "http://json-schema.org/draft-04/schema#",
@@ -123,10 +123,10 @@ def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:
         "properties": {
             "bucket": {"type": "string", "enum": [bucket or DEFAULT.bucket]},
             "key": {"type": "string", "pattern": f"^{RAW_PREFIX}[^/]+/.+", "maxLength": 1024},
-            "version_id": {"type": "string", "minLength": 1, "maxLength": 1024},
-            "dataset": {"type": "string", "pattern": "^[^/]{1,128}$"},
+            "version_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 1024},
+            "dataset": {"type": ["string", "null"], "pattern": "^[^/]{1,128}$"},
             "reason": {"type": "string", "minLength": 1, "maxLength": 512},
-            #: The caller's idempotency key: the same request id is processed once.
-            "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+            # The caller's idempotency key: the same request id is processed once.
+            "request_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
         },
     }
