@@ -8,9 +8,11 @@ FROM ${BASE_IMAGE}
 # Regenerate with: uv export --frozen --no-default-groups --no-emit-project --no-hashes \
 #   -o infra/lambda-requirements.txt   (tests/infra checks it matches uv.lock)
 COPY infra/lambda-requirements.txt /tmp/requirements.txt
+# The packages' own test suites (about a fifth of the size) are never imported at run time.
 RUN python3.11 -m pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
         --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+    && rm /tmp/requirements.txt \
+    && find "${LAMBDA_TASK_ROOT}" -depth -type d -name tests -exec rm -rf {} +
 
 # Code last: it changes most often, so the dependency layer above stays cached.
 COPY topology/ ${LAMBDA_TASK_ROOT}/topology/
