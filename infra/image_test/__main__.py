@@ -60,9 +60,19 @@ def log(message: str) -> None:
 
 def build_image(base_image: str) -> None:
     run(
-        "buildah", "build", "--isolation", "chroot", "--layers", "--pull=never",
-        "--build-arg", f"BASE_IMAGE={base_image}",
-        "-f", str(ROOT / "Dockerfile"), "-t", IMAGE, str(ROOT),
+        "buildah",
+        "build",
+        "--isolation",
+        "chroot",
+        "--layers",
+        "--pull=never",
+        "--build-arg",
+        f"BASE_IMAGE={base_image}",
+        "-f",
+        str(ROOT / "Dockerfile"),
+        "-t",
+        IMAGE,
+        str(ROOT),
     )
 
 
@@ -78,7 +88,10 @@ def receive_all(sqs: Any, url: str, want: int, wait_seconds: float = 20) -> list
     messages: list[dict[str, Any]] = []
     while len(messages) < want and time.monotonic() < deadline:
         answer = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"],
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
         messages += answer.get("Messages", [])
@@ -90,9 +103,21 @@ def run_handler_in_image(handler: str, event: dict[str, Any], env: dict[str, str
     try:
         env_args = [arg for key, value in sorted(env.items()) for arg in ("--env", f"{key}={value}")]
         answer = run(
-            "buildah", "run", "--isolation", "chroot", "--network", "host", *env_args,
-            container, "--", "python3.11", "-c", DRIVER, handler,
-            input=json.dumps(event), capture_output=True,
+            "buildah",
+            "run",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            *env_args,
+            container,
+            "--",
+            "python3.11",
+            "-c",
+            DRIVER,
+            handler,
+            input=json.dumps(event),
+            capture_output=True,
         )
     finally:
         run("buildah", "rm", container, capture_output=True)
