@@ -1,14 +1,13 @@
 # One command per job: make demo, make test, make lint, make bench.
+# Every target installs what it needs first (uv from PyPI, then the locked environment).
 SHELL := /bin/bash
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV := $(PYTHON) -m uv
 
 .PHONY: install demo test lint bench clean
 
-$(UV):
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
-
-install: $(UV)
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen
 
 demo: install
@@ -26,7 +25,7 @@ bench: install
 	$(UV) run python -m bench
 
 clean:
-	rm -rf .venv .bench .demo cdk.out infra/cdk.out
+	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
 
 # --- deploy to AWS (docs/deploy.md) ---
 .PHONY: synth image-test

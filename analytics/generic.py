@@ -36,7 +36,8 @@ _LEADING_ZERO = r"^[+-]?0[0-9]"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
 _BOOL = "^(?i)(true|false|yes|no)$"
-_TRUE_VALUES = ["true", "yes"]
+_TRUE_SET = pa.array(["true", "yes"])
+_BOOL_SET = pa.array(["true", "yes", "false", "no"])
 
 
 def snake_case(name: str) -> str:
@@ -121,6 +122,11 @@ def _strict_dates(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(round_trip, False), parsed, pa.scalar(None, pa.date32()))
 
 
+def _to_bool(values: pa.Array) -> pa.Array:
+    lowered = pc.utf8_lower(values)
+    return pc.if_else(pc.is_null(lowered), pa.scalar(None, pa.bool_()), pc.is_in(lowered, _TRUE_SET))
+
+
 def _convert(values: pa.Array, ctype: ColumnType) -> tuple[pa.Array, np.ndarray]:
     """Cast trimmed strings to ``ctype``; returns the array and a mask of values that did not fit."""
     if ctype.pattern is None:
@@ -132,7 +138,7 @@ def _convert(values: pa.Array, ctype: ColumnType) -> tuple[pa.Array, np.ndarray]
     bad_mask = bad.to_numpy(zero_copy_only=False)
     clean = pc.if_else(bad, pa.scalar(None, pa.string()), values)
     if pa.types.is_boolean(ctype.arrow):
-        converted = pc.if_else(pc.is_null(clean), pa.scalar(None, pa.bool_()), pc.is_in(pc.utf8_lower(clean), pa.array(_TRUE_VALUES)))
+        converted = _to_bool(clean)
     elif pa.types.is_date32(ctype.arrow):
         converted = _strict_dates(clean)
     elif pa.types.is_timestamp(ctype.arrow):
@@ -149,7 +155,16 @@ def _normalise_nested(values: pa.Array) -> pa.Array:
     return pa.array([None if v is None else json.dumps(v, default=str) for v in values.to_pylist()], pa.string())
 
 
-_NULL_SET = pa.array(NULL_TOKENS)
+_NULL_SET = pa.array(["", *NULL_TOKENS])
+
+
+def _clean_text(column: pa.Array) -> pa.Array:
+    """Trim whitespace; blanks and placeholders such as ``N/A`` become null."""
+    trimmed = pc.utf8_trim_whitespace(column)
+    empty = pc.is_in(trimmed, value_set=_NULL_SET)
+    if not pc.any(empty).as_py():
+        return trimmed
+    return pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
 
 
 class GenericPipeline:
@@ -181,24 +196,17 @@ class GenericPipeline:
             if types is None:
                 original = batch.schema.names
                 names = snake_case_columns(original)
-            trimmed = [self._trim(batch.column(i)) for i in range(batch.num_columns)]
             if types is None:
-                types = [
-                    infer_type(col) if pa.types.is_string(col.type) else ColumnType(col.type, None, str(col.type))
-                    for col in trimmed
-                ]
+                types = [self._infer(batch.column(i)) for i in range(batch.num_columns)]
             columns: list[pa.Array] = []
             bad_any = np.zeros(batch.num_rows, dtype=bool)
             reasons: list[tuple[np.ndarray, str, str]] = []
-            for col, ctype, name in zip(trimmed, types, names, strict=True):
-                if pa.types.is_string(col.type) and ctype.pattern is not None:
-                    converted, bad = _convert(col, ctype)
-                    if bad.any():
-                        reasons.append((bad, name, ctype.label))
-                        bad_any |= bad
-                    columns.append(converted)
-                else:
-                    columns.append(col if col.type == ctype.arrow else pc.cast(col, ctype.arrow))
+            for raw, ctype, name in zip(batch.columns, types, names, strict=True):
+                converted, bad = self._column(raw, ctype)
+                if bad is not None and bad.any():
+                    reasons.append((bad, name, ctype.label))
+                    bad_any |= bad
+                columns.append(converted)
             typed = pa.RecordBatch.from_arrays(columns, names=names)
             if bad_any.any():
                 self._quarantine_mismatches(batch, offset, bad_any, reasons, sink, result)
@@ -213,14 +221,38 @@ class GenericPipeline:
         return result
 
     @staticmethod
-    def _trim(column: pa.Array) -> pa.Array:
+    def _infer(column: pa.Array) -> ColumnType:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            trimmed = pc.utf8_trim_whitespace(column)
-            empty = pc.or_(pc.equal(trimmed, ""), pc.is_in(trimmed, value_set=_NULL_SET))
-            return pc.if_else(empty, pa.scalar(None, column.type), trimmed)
+            return infer_type(_clean_text(column))
         if pa.types.is_nested(column.type):
-            return _normalise_nested(column)
-        return column
+            return STRING
+        return ColumnType(column.type, None, str(column.type))
+
+    @staticmethod
+    def _column(raw: pa.Array, ctype: ColumnType) -> tuple[pa.Array, np.ndarray | None]:
+        """The column in its type, and which rows did not fit (``None``: all did)."""
+        if pa.types.is_nested(raw.type):
+            return _normalise_nested(raw), None
+        if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+            return (raw if raw.type == ctype.arrow else pc.cast(raw, ctype.arrow)), None
+        if ctype.pattern is None:
+            return _clean_text(raw), None
+        # Fast path: Arrow's strict cast succeeds on clean data (no blanks, padding or odd values).
+        if not pa.types.is_boolean(ctype.arrow):
+            try:
+                return pc.cast(raw, ctype.arrow), None
+            except pa.ArrowInvalid:
+                pass
+        cleaned = _clean_text(raw)
+        if pa.types.is_boolean(ctype.arrow):
+            if pc.all(pc.is_in(pc.utf8_lower(cleaned.drop_null()), _BOOL_SET)).as_py() is not False:
+                return _to_bool(cleaned), None
+        else:
+            try:
+                return pc.cast(cleaned, ctype.arrow), None
+            except pa.ArrowInvalid:
+                pass
+        return _convert(cleaned, ctype)
 
     @staticmethod
     def _quarantine_mismatches(

@@ -26,7 +26,7 @@ def clients(settings: Settings) -> dict[str, Any]:
     """boto3 clients for every service the processor uses, pointed at the stand-in when local."""
     session = boto3.session.Session(region_name=settings.region)
     return {
-        name: session.client(name, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        name: session.client(name, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)
         for name in ("s3", "glue", "events", "dynamodb")
     }
 

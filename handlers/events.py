@@ -81,7 +81,7 @@ def parse_body(body: str) -> ObjectRequest:
                 key=obj.key,
                 version_id=_clean_version(obj.version_id),
                 etag=obj.etag,
-                size=obj.size,
+                size=int(obj.size) if obj.size is not None else None,
                 trigger="s3-event",
                 reason=event.detail.reason or "ObjectCreated",
             )
@@ -107,7 +107,12 @@ def parse_body(body: str) -> ObjectRequest:
 
 
 def process_request_body(
-    bucket: str, key: str, *, version_id: str | None = None, reason: str = "reprocess", request_id: str | None = None
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    reason: str = "reprocess",
+    request_id: str | None = None,
 ) -> str:
     """The JSON body of a process request message (what ``lake reprocess`` and the HTTP entry send)."""
     return json.dumps(

@@ -47,4 +47,5 @@ def record_handler(record: SQSRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch and report only the failed records (``batchItemFailures``)."""
     _get_processor().register_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    return dict(response)

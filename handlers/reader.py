@@ -11,7 +11,9 @@ import csv
 import gzip
 import io
 import json
+import queue
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,9 +41,47 @@ def detect_format(key: str) -> str:
         if lower.endswith(ext):
             return {"json": "jsonl", "ndjson": "jsonl"}.get(ext[1:], ext[1:])
     raise UnsupportedObjectError(
-        f"{key}: the extension is not one the processor reads; "
-        f"use one of {', '.join(topology.RAW_EXTENSIONS)}"
+        f"{key}: the extension is not one the processor reads; use one of {', '.join(topology.RAW_EXTENSIONS)}"
     )
+
+
+def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Parse the next batches on a background thread while the pipeline works on this one.
+
+    Arrow's parsers release the GIL, so on two cores reading and processing overlap. At most
+    ``depth`` batches wait, which bounds memory.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(("batch", batch), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", None))
+        except BaseException as exc:
+            slots.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="raw-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -133,7 +173,7 @@ class SourceReader:
                 inner = self._json(stream)
             else:
                 inner = self._csv(stream, gzipped=self.format == "csv.gz")
-            for batch in inner:
+            for batch in _prefetch(inner):
                 self.rows_read += batch.num_rows
                 if batch.num_rows:
                     yield batch
@@ -155,7 +195,7 @@ class SourceReader:
                 raise self._fail(
                     "is named .csv.gz but is not gzip-compressed; compress it with gzip or rename it to .csv"
                 )
-            raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[arg-type]
+            raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[assignment]
         try:
             head = _read_head(raw)
         except (OSError, EOFError, zlib.error) as exc:
@@ -184,10 +224,10 @@ class SourceReader:
         delimiter = self._sniff(lines[:20])
         header = next(csv.reader([header_line], delimiter=delimiter))
         self.columns = _unique_names(header)
-        if len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS):
-            # A single column is legal, but a binary blob also looks like one: require printable text.
-            if sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
-                raise self._fail("does not look like CSV text; check the file is the export you meant")
+        # A single column is legal, but a binary blob also looks like one: require printable text.
+        single = len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS)
+        if single and sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+            raise self._fail("does not look like CSV text; check the file is the export you meant")
         expected = len(self.columns)
 
         def on_invalid(row: Any) -> str:

@@ -84,7 +84,11 @@ class Report:
                 }
                 for o in self.outputs
             ],
-            "quarantine": {"rows": self.rejected, "location": self.quarantine_location, "reasons": self.reasons},
+            "quarantine": {
+                "rows": self.rejected,
+                "location": self.quarantine_location,
+                "reasons": self.reasons,
+            },
             "rows": {"input": self.rows_in, "duplicates_dropped": self.duplicates, "rejected": self.rejected},
             "models": self.models,
             "timings_ms": self.timings,
@@ -164,12 +168,16 @@ class ObjectProcessor:
         # A transient failure is announced once, when SQS will not deliver the message again.
         if receive_count < self.settings.max_receive_count:
             return
-        wrapped = type(error)(
-            f"{error} (attempt {receive_count} of {self.settings.max_receive_count}: the message moves to "
-            "the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
-        ) if isinstance(error, PermanentError | DataError) else RuntimeError(
-            f"{type(error).__name__}: {error} (attempt {receive_count} of {self.settings.max_receive_count}: "
-            "the message moves to the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
+        wrapped = (
+            type(error)(
+                f"{error} (attempt {receive_count} of {self.settings.max_receive_count}: the message moves to "
+                "the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
+            )
+            if isinstance(error, PermanentError | DataError)
+            else RuntimeError(
+                f"{type(error).__name__}: {error} (attempt {receive_count} of {self.settings.max_receive_count}: "
+                "the message moves to the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
+            )
         )
         try:
             self._fail(report, wrapped)
@@ -251,7 +259,9 @@ class ObjectProcessor:
             ):
                 if number is not None:
                     by_row[number] = (code, reason)
-        parts = [] if rejected is None else [rejected.filter(pa.compute.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
+        parts = (
+            [] if rejected is None else [rejected.filter(pa.compute.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
+        )
         row = 0
         for batch in reader.batches():
             numbers = list(range(row + 1, row + batch.num_rows + 1))
@@ -262,7 +272,12 @@ class ObjectProcessor:
             parts.append(
                 pa.Table.from_arrays(
                     [*text, pa.array(numbers, pa.int64()), pa.array(codes), pa.array(reasons)],
-                    names=[*batch.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
+                    names=[
+                        *batch.schema.names,
+                        QUARANTINE_ROW_NUMBER,
+                        QUARANTINE_REASON_CODE,
+                        QUARANTINE_REASON,
+                    ],
                 )
             )
         everything = pa.concat_tables(parts, promote_options="permissive") if parts else None
@@ -287,6 +302,7 @@ class ObjectProcessor:
         ]
         sink.quarantine(
             pa.Table.from_arrays(
-                arrays, names=[*columns, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE]
+                arrays,
+                names=[*columns, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE],
             )
         )

@@ -39,9 +39,7 @@ class Settings:
             curated_database=env.get("LAKE_CURATED_DATABASE", default.curated_database),
             quarantine_database=env.get("LAKE_QUARANTINE_DATABASE", default.quarantine_database),
             idempotency_table=env.get("LAKE_IDEMPOTENCY_TABLE", default.idempotency_table),
-            idempotency_ttl_seconds=int(
-                env.get("LAKE_IDEMPOTENCY_TTL_SECONDS", str(default.idempotency_ttl_seconds))
-            ),
+            idempotency_ttl_seconds=int(env.get("LAKE_IDEMPOTENCY_TTL_SECONDS", str(default.idempotency_ttl_seconds))),
             max_receive_count=int(env.get("LAKE_MAX_RECEIVE_COUNT", str(default.queue.max_receive_count))),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             idempotency_enabled=env.get("LAKE_IDEMPOTENCY", "on").lower() not in {"off", "0", "false"},

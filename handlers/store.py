@@ -150,9 +150,11 @@ class LakeStore:
         for staged in sink.tables.values():
             if not staged.files:
                 continue
+            # The table first: a catalog problem must stop us before any file becomes visible.
+            self._ensure_table(staged)
             written = self._upload(staged, sid)
             self._remove_stale(staged.spec.name, sid, keep=written)
-            self._register(staged)
+            self._add_partitions(staged)
             partitions = sorted(staged.files)
             outputs.append(
                 TableOutput(
@@ -193,11 +195,12 @@ class LakeStore:
             )
         for start in range(0, len(stale), 1000):
             self._s3.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True}
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True},
             )
 
     # --- Glue ----------------------------------------------------------------------------------
-    def _register(self, staged: StagedTable) -> None:
+    def _ensure_table(self, staged: StagedTable) -> None:
         assert staged.schema is not None and staged.partition_type is not None
         name = staged.spec.name
         columns = [{"Name": f.name, "Type": arrow_to_athena(f.type)} for f in staged.schema]
@@ -221,7 +224,6 @@ class LakeStore:
                     DatabaseName=self.curated_database,
                     TableInput=self._table_input(name, staged.spec.description, merged, partition_key),
                 )
-        self._add_partitions(staged)
 
     @staticmethod
     def _merge_columns(table: str, old: list[Any], new: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -264,7 +266,7 @@ class LakeStore:
         descriptor = table["StorageDescriptor"]
         values = sorted(staged.files)
         for start in range(0, len(values), 100):
-            entries = []
+            entries: list[Any] = []
             for value in values[start : start + 100]:
                 sd = dict(descriptor)
                 sd["Location"] = f"s3://{self.bucket}/{self._partition_prefix(staged, value)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -20,7 +21,9 @@ def _up(args: argparse.Namespace) -> int:
         topo = endpoints.topology
         print(f"Local stand-in for AWS on {endpoints.endpoint_url} (region {endpoints.region})")
         print(f"  bucket:  s3://{topo.bucket}   drop files under raw/<dataset>/")
-        print(f"  try:     aws --endpoint-url {endpoints.endpoint_url} s3 cp data.csv s3://{topo.bucket}/raw/<dataset>/")
+        print(
+            f"  try:     aws --endpoint-url {endpoints.endpoint_url} s3 cp data.csv s3://{topo.bucket}/raw/<dataset>/"
+        )
         print("  credentials: any (the stand-in accepts every key); Ctrl-C stops everything")
 
         def line(outcome: BatchOutcome) -> None:
@@ -29,11 +32,8 @@ def _up(args: argparse.Namespace) -> int:
 
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with Runner(endpoints, log_path=args.log, listener=line):
-            try:
-                stop.wait()
-            except KeyboardInterrupt:
-                pass
+        with Runner(endpoints, log_path=args.log, listener=line), contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
         print("stopped")
     return 0
 

@@ -48,12 +48,16 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
         out(f"  bucket s3://{topo.bucket}, queue {topo.queue_name} → DLQ {topo.dlq_name}, bus {topo.bus_name}")
 
         def progress(outcome: BatchOutcome) -> None:
-            state = f"error: {outcome.error}" if outcome.error else f"{outcome.succeeded} done, {outcome.failed} to retry"
+            state = (
+                f"error: {outcome.error}" if outcome.error else f"{outcome.succeeded} done, {outcome.failed} to retry"
+            )
             out(f"  · Lambda invocation with {outcome.records} record(s): {state}")
 
         with Runner(endpoints, log_path=str(log), listener=progress):
-            out(f"▶ runner polling {topo.queue_name} (batch {topo.queue.batch_size}, "
-                f"window {topo.queue.batching_window_seconds}s, {topo.queue.max_concurrency} workers; log: {log})")
+            out(
+                f"▶ runner polling {topo.queue_name} (batch {topo.queue.batch_size}, "
+                f"window {topo.queue.batching_window_seconds}s, {topo.queue.max_concurrency} workers; log: {log})"
+            )
             files = write_demo_files(workdir / "samples")
             s3 = client("s3", endpoints.endpoint_url, endpoints.region)
             for dataset, path in files.items():

@@ -252,7 +252,10 @@ class Runner:
             for start in range(0, len(done), 10):
                 self._sqs.delete_message_batch(
                     QueueUrl=self.endpoints.queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
                 )
             outcome.succeeded, outcome.failed = len(done), len(failed)
         except Exception as exc:

@@ -6,6 +6,7 @@ subscriber, Glue databases and idempotency table, all on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -80,10 +81,8 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     dynamodb = client("dynamodb", endpoint_url, region)
     q = topo.queue
 
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=topo.bucket)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_bucket_versioning(Bucket=topo.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(
         Bucket=topo.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
@@ -106,10 +105,8 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     events.put_rule(Name=topo.raw_rule_name, EventPattern=json.dumps(topo.raw_object_created_pattern()))
     events.put_targets(Rule=topo.raw_rule_name, Targets=[{"Id": "processing-queue", "Arn": queue_arn}])
 
-    try:
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
         events.create_event_bus(Name=topo.bus_name)
-    except events.exceptions.ResourceAlreadyExistsException:
-        pass
     subscriber_url = sqs.create_queue(QueueName=topo.subscriber_queue_name)["QueueUrl"]
     subscriber_arn = sqs.get_queue_attributes(QueueUrl=subscriber_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -126,10 +123,8 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     )
 
     for database in (topo.curated_database, topo.quarantine_database):
-        try:
+        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": database})
-        except glue.exceptions.AlreadyExistsException:
-            pass
     try:
         dynamodb.create_table(
             TableName=topo.idempotency_table,

@@ -39,12 +39,18 @@ def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> p
     keys = definition.get("PartitionKeys", [])
     partition_schema = pa.schema([(k["Name"], _arrow_type(k["Type"])) for k in keys])
     dataset = ds.dataset(
-        location, filesystem=fs, format="parquet", partitioning=ds.partitioning(partition_schema, flavor="hive")
+        location,
+        filesystem=fs,
+        format="parquet",
+        partitioning=ds.partitioning(partition_schema, flavor="hive"),
     )
     return dataset.to_table()
 
 
 def _arrow_type(glue_type: str) -> pa.DataType:
-    return {"date": pa.date32(), "bigint": pa.int64(), "int": pa.int32(), "timestamp": pa.timestamp("us")}.get(
-        glue_type, pa.string()
-    )
+    return {
+        "date": pa.date32(),
+        "bigint": pa.int64(),
+        "int": pa.int32(),
+        "timestamp": pa.timestamp("us"),
+    }.get(glue_type, pa.string())

@@ -22,8 +22,13 @@ def main() -> int:
     sys.stdout = sys.stderr
     module_name, _, func_name = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), func_name)
+    # Fault injection for the runner's own tests: die on the first invocation, as an OOM kill would.
+    crash_marker = os.environ.get("LAKE_WORKER_CRASH_ONCE")
     for line in sys.stdin:
         request = json.loads(line)
+        if crash_marker and not os.path.exists(crash_marker):
+            open(crash_marker, "w").close()
+            os._exit(137)
         context = LocalContext("lake-processor", request["timeout_ms"], request["memory_mb"], request["region"])
         try:
             answer = {"status": "ok", "result": handler(request["event"], context)}

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-import handlers.process as process
+from handlers import process
 from handlers.events import process_request_body
 from lake.runner import LocalContext, lambda_sqs_event
 from tests.conftest import Lake
@@ -19,12 +19,12 @@ from tests.conftest import Lake
 Invoke = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 GOOD_CSV = (
-    "Order ID;Customer ID;Amount;Order Date\n"
-    "A-1;00042;19.90;2026-10-01\n"
-    "A-2;00043;5;2026-10-02\n"
-    "A-2;00043;5;2026-10-02\n"
-    "A-3;00044; 7.25 ;2026-10-03\n"
-).encode()
+    b"Order ID;Customer ID;Amount;Order Date\n"
+    b"A-1;00042;19.90;2026-10-01\n"
+    b"A-2;00043;5;2026-10-02\n"
+    b"A-2;00043;5;2026-10-02\n"
+    b"A-3;00044; 7.25 ;2026-10-03\n"
+)
 
 
 @pytest.fixture
@@ -78,7 +78,12 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
     ]
     # AND the Glue table and its partition exist so Athena sees the data at once
     table = lake.glue.get_table(DatabaseName="lake_curated", Name="orders_export")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["order_id", "customer_id", "amount", "order_date"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
+        "order_id",
+        "customer_id",
+        "amount",
+        "order_date",
+    ]
     assert [k["Name"] for k in table["PartitionKeys"]] == ["ingest_date"]
     partitions = lake.glue.get_partitions(DatabaseName="lake_curated", TableName="orders_export")["Partitions"]
     assert len(partitions) == 1
@@ -111,7 +116,10 @@ def test_a_reprocess_request_rewrites_the_same_files(lake: Lake, invoke: Invoke)
     lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
     invoke(next_messages(lake))
     before = lake.keys("curated/")
-    send(lake, process_request_body(lake.bucket, "raw/orders_export/2026-10.csv", reason="backfill", request_id="r1"))
+    send(
+        lake,
+        process_request_body(lake.bucket, "raw/orders_export/2026-10.csv", reason="backfill", request_id="r1"),
+    )
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
     assert lake.keys("curated/") == before
     assert len(curated_rows(lake, "orders_export")) == 3

@@ -53,7 +53,10 @@ def test_process_request_round_trips() -> None:
         ("[1, 2]", "not an object"),
         ('{"source": "aws.ec2"}', "'aws.ec2' is not handled"),
         ('{"source": "aws.s3", "detail-type": "Object Created", "detail": {}}', "malformed"),
-        (json.dumps({"source": topology.PROCESS_REQUEST_SOURCE, "detail-type": "x", "detail": {"bucket": "b"}}), "malformed"),
+        (
+            json.dumps({"source": topology.PROCESS_REQUEST_SOURCE, "detail-type": "x", "detail": {"bucket": "b"}}),
+            "malformed",
+        ),
     ],
 )
 def test_bad_bodies_say_what_was_expected(body: str, fragment: str) -> None:

@@ -51,7 +51,11 @@ def test_types_are_inferred_and_ids_with_leading_zeros_stay_text() -> None:
     assert table.column("customer_id").to_pylist() == ["00042", "00043", "7"]
     assert table.column("visits").to_pylist() == [1, 2, 3]
     assert table.column("spend").to_pylist() == [1.5, 2.0, -0.25]
-    assert table.column("day").to_pylist() == [dt.date(2026, 1, 1), dt.date(2026, 2, 28), dt.date(2026, 12, 31)]
+    assert table.column("day").to_pylist() == [
+        dt.date(2026, 1, 1),
+        dt.date(2026, 2, 28),
+        dt.date(2026, 12, 31),
+    ]
     assert table.column("seen_at").to_pylist()[1] == dt.datetime(2026, 1, 1, 11, 30)
     assert table.column("opted_in").to_pylist() == [True, False, True]
     assert table.column("note").to_pylist() == ["padded", None, None]
@@ -95,7 +99,9 @@ def test_seen_rows_remembers_across_many_merges() -> None:
     seen = SeenRows()
     rng = np.random.default_rng(1)
     everything = rng.integers(0, 5_000, size=20_000).astype(np.uint64)
-    kept = np.concatenate([everything[i : i + 700][seen.first_seen(everything[i : i + 700])] for i in range(0, 20_000, 700)])
+    kept = np.concatenate(
+        [everything[i : i + 700][seen.first_seen(everything[i : i + 700])] for i in range(0, 20_000, 700)]
+    )
     assert sorted(kept.tolist()) == sorted(set(everything.tolist()))
     assert len(seen) == len(set(everything.tolist()))
 
@@ -108,8 +114,11 @@ cell = st.one_of(st.sampled_from(["", " ", "1", "01", "x", "2026-01-01", "3.5", 
 def test_no_row_is_lost(rows: list[tuple[str, str, str]], batch_size: int) -> None:
     # GIVEN any rows, split into batches of any size
     batches = [
-        {"a": [r[0] for r in rows[i : i + batch_size]], "b": [r[1] for r in rows[i : i + batch_size]],
-         "c": [r[2] for r in rows[i : i + batch_size]]}
+        {
+            "a": [r[0] for r in rows[i : i + batch_size]],
+            "b": [r[1] for r in rows[i : i + batch_size]],
+            "c": [r[2] for r in rows[i : i + batch_size]],
+        }
         for i in range(0, len(rows), batch_size)
     ]
     # WHEN the generic pipeline runs

@@ -23,8 +23,14 @@ def read(key: str, data: bytes) -> tuple[pa.Table, SourceReader]:
 
 @pytest.mark.parametrize(
     ("key", "fmt"),
-    [("raw/a/x.csv", "csv"), ("raw/a/X.CSV.GZ", "csv.gz"), ("raw/a/x.ndjson", "jsonl"), ("raw/a/x.json", "jsonl"),
-     ("raw/a/x.jsonl", "jsonl"), ("raw/a/x.parquet", "parquet")],
+    [
+        ("raw/a/x.csv", "csv"),
+        ("raw/a/X.CSV.GZ", "csv.gz"),
+        ("raw/a/x.ndjson", "jsonl"),
+        ("raw/a/x.json", "jsonl"),
+        ("raw/a/x.jsonl", "jsonl"),
+        ("raw/a/x.parquet", "parquet"),
+    ],
 )
 def test_format_follows_the_extension(key: str, fmt: str) -> None:
     assert detect_format(key) == fmt
@@ -90,7 +96,11 @@ def _truncated_gzip() -> bytes:
         ("raw/a/blank.csv", b"\n\n  \n", "is empty"),
         ("raw/a/header.csv", b"id,amount\n", r"has a header \(id, amount\) but no data rows"),
         ("raw/a/junk.csv", bytes(range(256)) * 8, "binary data"),
-        ("raw/a/latin1.csv", "name,city\nJosé,München\n".encode("latin-1"), r"is not UTF-8 \(invalid byte 0xe9 on line 2\)"),
+        (
+            "raw/a/latin1.csv",
+            "name,city\nJosé,München\n".encode("latin-1"),
+            r"is not UTF-8 \(invalid byte 0xe9 on line 2\)",
+        ),
         ("raw/a/utf16.csv", "name,city\nA,B\n".encode("utf-16"), "UTF-16"),
         ("raw/a/notgz.csv.gz", b"a,b\n1,2\n", "not gzip-compressed"),
         ("raw/a/cut.csv.gz", _truncated_gzip(), "gzip data"),
