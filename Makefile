@@ -36,4 +36,4 @@ synth: install
 # Builds the Lambda image with buildah on a debootstrap base and runs its handler on one file
 # against the local stand-in. Needs root (installs buildah/debootstrap with apt-get if missing).
 image-test: install
-	$(UV) run python -m infra.image_test
+	$(UV) run python -m tests.infra.image

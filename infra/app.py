@@ -23,9 +23,7 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
-def build_app(
-    context: Mapping[str, Any] | None = None, outdir: str | None = None
-) -> tuple[cdk.App, LakeStack]:
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, LakeStack]:
     """The app with its one stack and the AwsSolutions checks that run when it synthesizes."""
     # The CLI's own context (cdk.json, -c key=value) overrides these defaults when it runs the app.
     app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)

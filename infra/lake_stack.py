@@ -101,9 +101,7 @@ class LakeStack(cdk.Stack):
             "AwsSolutions-IAM4",
             "AWSLambdaBasicExecutionRole only allows creating and writing the function's CloudWatch "
             "log streams; it is the AWS-maintained minimum for any Lambda function.",
-            findings=[
-                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-            ],
+            findings=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
         )
         nag.acknowledge(
             role,
@@ -121,8 +119,7 @@ class LakeStack(cdk.Stack):
             "s3:Abort*) apply only to the prefix-scoped resources above; they cover object versions "
             "and multipart uploads the handler needs.",
             findings=[
-                f"Action::s3:{action}"
-                for action in ("GetBucket*", "GetObject*", "List*", "Abort*", "DeleteObject*")
+                f"Action::s3:{action}" for action in ("GetBucket*", "GetObject*", "List*", "Abort*", "DeleteObject*")
             ],
         )
         nag.acknowledge(

@@ -44,9 +44,7 @@ class Monitoring(Construct):
                 "OldestMessageAge",
                 alarm_description="The processing queue is falling behind; check function errors, "
                 "throttles and the maximum concurrency.",
-                metric=processing.queue.metric_approximate_age_of_oldest_message(
-                    period=period, statistic="Maximum"
-                ),
+                metric=processing.queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum"),
                 threshold=settings.oldest_message_alarm_seconds,
                 evaluation_periods=5,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

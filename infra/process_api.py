@@ -158,9 +158,7 @@ class ProcessApi(Construct):
                     apigw.IntegrationResponse(
                         status_code="500",
                         selection_pattern=r"4\d{2}",
-                        response_templates={
-                            "application/json": '{"message": "could not enqueue the request"}'
-                        },
+                        response_templates={"application/json": '{"message": "could not enqueue the request"}'},
                     ),
                     apigw.IntegrationResponse(
                         status_code="503",

@@ -130,9 +130,7 @@ class Processing(Construct):
             self,
             "Processor",
             description="Cleans, validates and models raw/ files into curated/ Parquet and Glue tables",
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(REPO_ROOT), file="Dockerfile", platform=platform
-            ),
+            code=lambda_.DockerImageCode.from_image_asset(str(REPO_ROOT), file="Dockerfile", platform=platform),
             architecture=architecture,
             memory_size=settings.function_memory_mb,
             timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
@@ -151,9 +149,7 @@ class Processing(Construct):
         )
         self._grant(storage, bus)
 
-    def environment(
-        self, topo: topology.Topology, storage: LakeStorage, bus: events.IEventBus
-    ) -> dict[str, str]:
+    def environment(self, topo: topology.Topology, storage: LakeStorage, bus: events.IEventBus) -> dict[str, str]:
         """What the handler's settings read; the names live in ``topology`` (``ENV_*``)."""
         return {
             topology.ENV_BUCKET: storage.bucket.bucket_name,

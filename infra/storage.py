@@ -96,17 +96,13 @@ class LakeStorage(Construct):
         )
 
         self.database_names = (topo.curated_database, topo.quarantine_database)
-        self.curated_database = self._database(
-            "CuratedDatabase", topo.curated_database, "Curated lake tables"
-        )
+        self.curated_database = self._database("CuratedDatabase", topo.curated_database, "Curated lake tables")
         self.quarantine_database = self._database(
             "QuarantineDatabase", topo.quarantine_database, "Rows rejected by the dataset contracts"
         )
 
         encryption = (
-            athena.CfnWorkGroup.EncryptionConfigurationProperty(
-                encryption_option="SSE_KMS", kms_key=self.key.key_arn
-            )
+            athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_KMS", kms_key=self.key.key_arn)
             if self.key
             else athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_S3")
         )

@@ -37,9 +37,7 @@ def validation_violations(outdir: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("fixture", ["synth", "synth_kms"])
-def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(
-    fixture: str, request: pytest.FixtureRequest
-) -> None:
+def test_cdk_nag_aws_solutions_has_no_unacknowledged_findings(fixture: str, request: pytest.FixtureRequest) -> None:
     # Synthesis raises on any unacknowledged finding; the report must agree.
     synth: Synth = request.getfixturevalue(fixture)
     assert validation_violations(synth.outdir) == []
@@ -82,7 +80,5 @@ def test_iam5_is_acknowledged_per_finding_never_wholesale(synth: Synth) -> None:
 def test_cfn_lint_reports_no_errors(fixture: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(fixture)
     matches = lint_all(json.dumps(synth.template_json))
-    errors = [
-        f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id[0] == "E"
-    ]
+    errors = [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches if m.rule.id[0] == "E"]
     assert errors == []

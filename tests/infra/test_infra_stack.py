@@ -89,9 +89,7 @@ def test_processing_queue_redrives_to_dlq_after_topology_receive_count(synth: Sy
 
 
 @pytest.mark.parametrize("fixture", ["synth", "synth_kms"])
-def test_visibility_timeout_is_at_least_six_function_timeouts(
-    fixture: str, request: pytest.FixtureRequest
-) -> None:
+def test_visibility_timeout_is_at_least_six_function_timeouts(fixture: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(fixture)
     _, function = synth.one("AWS::Lambda::Function")
     queue = synth.template_json["Resources"][synth.logical_id(synth.stack.processing.queue)]
@@ -162,8 +160,7 @@ def test_bucket_policies_deny_insecure_transport(synth: Synth) -> None:
     for policy in synth.resources("AWS::S3::BucketPolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
-            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-            for s in statements
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
         )
     assert len(synth.resources("AWS::S3::BucketPolicy")) == 2
 
@@ -195,9 +192,7 @@ def test_kms_context_encrypts_bucket_and_athena_results_with_a_rotating_key(synt
 
 
 def test_glue_databases_and_athena_workgroup_come_from_topology(synth: Synth) -> None:
-    names = {
-        d["Properties"]["DatabaseInput"]["Name"] for d in synth.resources("AWS::Glue::Database").values()
-    }
+    names = {d["Properties"]["DatabaseInput"]["Name"] for d in synth.resources("AWS::Glue::Database").values()}
     assert names == {TOPO.curated_database, TOPO.quarantine_database}
     _, workgroup = synth.one("AWS::Athena::WorkGroup")
     config = workgroup["Properties"]["WorkGroupConfiguration"]
@@ -300,9 +295,7 @@ def test_function_permissions_are_scoped(synth: Synth) -> None:
 
 
 def test_glue_permissions_name_only_the_lake_databases(synth: Synth) -> None:
-    [glue] = [
-        s for s in function_statements(synth) if any(a.startswith("glue:") for a in as_list(s["Action"]))
-    ]
+    [glue] = [s for s in function_statements(synth) if any(a.startswith("glue:") for a in as_list(s["Action"]))]
     rendered = " ".join(str(r) for r in glue["Resource"])
     for name in (TOPO.curated_database, TOPO.quarantine_database):
         assert f"database/{name}" in rendered and f"table/{name}/*" in rendered
@@ -354,9 +347,7 @@ def test_api_method_is_iam_authorized_sqs_send_message(synth: Synth) -> None:
 def test_api_role_may_only_send_to_the_processing_queue(synth: Synth) -> None:
     _, method = synth.one("AWS::ApiGateway::Method")
     role_id = method["Properties"]["Integration"]["Credentials"]["Fn::GetAtt"][0]
-    [policy] = [
-        p for p in synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]
-    ]
+    [policy] = [p for p in synth.resources("AWS::IAM::Policy").values() if ref(role_id) in p["Properties"]["Roles"]]
     [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Resource"] == arn(synth.logical_id(synth.stack.processing.queue))
     assert set(as_list(statement["Action"])) <= {

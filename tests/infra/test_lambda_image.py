@@ -111,9 +111,7 @@ def test_dockerfile_cmd_names_a_callable_that_imports() -> None:
 
 def test_build_context_holds_only_what_the_image_needs(synth: Synth) -> None:
     # CDK stages the Docker build context through .dockerignore exactly as it will upload it.
-    [asset] = [
-        p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and (p / "Dockerfile").exists()
-    ]
+    [asset] = [p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and (p / "Dockerfile").exists()]
     files = {p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()}
     top = {f.split("/")[0] for f in files}
     assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "handlers"}

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import topology
-from infra.image_test.base import build_base, ensure_tools, run
 from lake.runner import lambda_sqs_event
 from lake.samples import web_sessions_csv
 from lake.standin import StandIn, client, free_port
+from tests.infra.image.base import build_base, ensure_tools, run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WORKDIR = ROOT / "build" / "image-test"
 IMAGE = "localhost/lake-processor:image-test"
 DATASET = "web_sessions"

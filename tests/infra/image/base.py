@@ -32,9 +32,7 @@ def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
 def image_exists(name: str) -> bool:
     """Whether buildah's local store has ``name``."""
     return (
-        subprocess.run(
-            ["buildah", "inspect", "--type", "image", name], check=False, capture_output=True
-        ).returncode
+        subprocess.run(["buildah", "inspect", "--type", "image", name], check=False, capture_output=True).returncode
         == 0
     )
 
