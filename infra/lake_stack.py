@@ -66,9 +66,9 @@ class LakeStack(cdk.Stack):
         )
         self.monitoring = Monitoring(self, "Monitoring", settings=self.settings, processing=self.processing)
         self._acknowledge_grants()
-        self._outputs(topo)
+        self._outputs()
 
-    def _outputs(self, topo: topology.Topology) -> None:
+    def _outputs(self) -> None:
         values = {
             "BucketName": self.storage.bucket.bucket_name,
             "ProcessingQueueUrl": self.processing.queue.queue_url,
@@ -115,9 +115,10 @@ class LakeStack(cdk.Stack):
         nag.acknowledge(
             role,
             "AwsSolutions-IAM5",
-            "CDK grant action groups (s3:GetObject*, s3:GetBucket*, s3:List*, s3:DeleteObject*, "
-            "s3:Abort*) apply only to the prefix-scoped resources above; they cover object versions "
-            "and multipart uploads the handler needs.",
+            "CDK grant action groups: s3:GetObject*, s3:DeleteObject* and s3:Abort* apply only to the "
+            "prefix-scoped object ARNs above (object versions, multipart uploads); s3:GetBucket* and "
+            "s3:List* apply to the lake bucket's ARN alone, which the handler needs to list the "
+            "earlier outputs it replaces. No other bucket is named.",
             findings=[
                 f"Action::s3:{action}" for action in ("GetBucket*", "GetObject*", "List*", "Abort*", "DeleteObject*")
             ],
