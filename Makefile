@@ -26,3 +26,14 @@ bench: install
 
 clean:
 	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
+
+# --- deploy to AWS (docs/deploy.md) ---
+.PHONY: synth image-test
+
+synth: install
+	cd infra && CDK_OUTDIR=cdk.out $(UV) run python app.py && echo "template: infra/cdk.out/LakeProcessor.template.json"
+
+# Builds the Lambda image with buildah on a debootstrap base and runs its handler on one file
+# against the local stand-in. Needs root (installs buildah/debootstrap with apt-get if missing).
+image-test: install
+	$(UV) run python -m tests.infra.image

@@ -89,3 +89,44 @@ DEFAULT = Topology()
 LOCAL_DEFAULT_PORT = 4566
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
+
+# --- deployment (read by the CDK stack; the handler reads the environment variables) ------------
+#: Athena workgroup whose results land under ``athena-results/`` of the lake bucket.
+ATHENA_WORKGROUP = "lake"
+#: Powertools idempotency defaults, spelled out so the table and the handler cannot drift apart.
+IDEMPOTENCY_KEY_ATTRIBUTE = "id"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+#: Environment variables the deployed function receives; the handler's settings read exactly these.
+ENV_BUCKET = "LAKE_BUCKET"
+ENV_EVENT_BUS = "LAKE_EVENT_BUS"
+ENV_CURATED_DATABASE = "LAKE_CURATED_DATABASE"
+ENV_QUARANTINE_DATABASE = "LAKE_QUARANTINE_DATABASE"
+ENV_IDEMPOTENCY_TABLE = "LAKE_IDEMPOTENCY_TABLE"
+ENV_IDEMPOTENCY_TTL_SECONDS = "LAKE_IDEMPOTENCY_TTL_SECONDS"
+#: The queue's maxReceiveCount: on the last receive the handler announces the failure.
+ENV_MAX_RECEIVE_COUNT = "LAKE_MAX_RECEIVE_COUNT"
+
+
+def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:
+    """JSON Schema (draft-04, as API Gateway models need) of a process request's ``detail``.
+
+    The HTTP entry validates request bodies with it and ``lake reprocess`` sends the same shape
+    (optional fields may be omitted or null). ``bucket`` pins the only bucket a deployment accepts.
+    """
+    return {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "ProcessRequestDetail",
+        "type": "object",
+        "required": ["bucket", "key", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "bucket": {"type": "string", "enum": [bucket or DEFAULT.bucket]},
+            "key": {"type": "string", "pattern": f"^{RAW_PREFIX}[^/]+/.+", "maxLength": 1024},
+            "version_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 1024},
+            "dataset": {"type": ["string", "null"], "pattern": "^[^/]{1,128}$"},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 512},
+            # The caller's idempotency key: the same request id is processed once.
+            "request_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 128},
+        },
+    }

@@ -1,0 +1,1 @@
+"""`make image-test` (`python -m tests.infra.image`): build the Lambda image with buildah and run its handler."""
