@@ -39,6 +39,8 @@ class ProcessRequestModel(BaseModel):
     source: str
     detail_type: str = Field(alias="detail-type")
     detail: ProcessRequestDetail
+    #: Set by the HTTP entry (API Gateway's request id): a request without its own id is keyed on it.
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class ObjectRequest:
     reason: str
     #: Present for process requests: each request is processed once even for the same object.
     request_id: str | None = None
+    #: A process request may name the dataset; it must agree with the key's first segment.
+    dataset: str | None = None
 
 
 def _clean_version(version: str | None) -> str | None:
@@ -96,7 +100,8 @@ def parse_body(body: str) -> ObjectRequest:
                 size=None,
                 trigger="process-request",
                 reason=detail.reason,
-                request_id=detail.request_id,
+                request_id=detail.request_id or request.id,
+                dataset=detail.dataset,
             )
     except (ValidationError, ValueError) as exc:
         raise InvalidMessageError(f"message from source {source!r} is malformed: {exc}") from exc

@@ -164,6 +164,11 @@ class ObjectProcessor:
             raise ForeignObjectError(
                 f"{request.key} is outside {topology.RAW_PREFIX}; only objects under raw/ are processed"
             )
+        if request.dataset is not None and request.dataset != dataset_of(request.key):
+            raise UnsupportedObjectError(
+                f"{request.key}: the request names dataset {request.dataset!r} but the key is in "
+                f"{dataset_of(request.key)!r}; drop the dataset field or fix the key"
+            )
 
     def _fail(self, report: Report, error: Exception, retryable: bool = False) -> dict[str, Any]:
         detail = report.detail(error, retryable=retryable)

@@ -249,3 +249,15 @@ def test_one_bad_record_does_not_fail_its_neighbours(lake: Lake, invoke: Invoke)
     assert curated_rows(lake, "fine")
     statuses = sorted(e["detail"]["status"] for e in lake.events(2))
     assert statuses == ["failed", "succeeded"]  # the invalid message is announced, the good file done
+
+
+def test_a_process_request_naming_another_dataset_than_its_key_is_refused(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/orders_export/a.csv", GOOD_CSV)
+    lake.sqs.purge_queue(QueueUrl=lake.endpoints.queue_url)
+    body = json.loads(process_request_body(lake.bucket, "raw/orders_export/a.csv"))
+    body["detail"]["dataset"] = "campaigns"
+    send(lake, json.dumps(body))
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    assert "names dataset 'campaigns' but the key is in 'orders_export'" in event["detail"]["error"]["message"]
+    assert lake.keys("curated/") == []

@@ -62,3 +62,12 @@ def test_process_request_round_trips() -> None:
 def test_bad_bodies_say_what_was_expected(body: str, fragment: str) -> None:
     with pytest.raises(InvalidMessageError, match=fragment):
         parse_body(body)
+
+
+def test_an_http_process_request_without_its_own_id_is_keyed_on_the_envelope_id() -> None:
+    body = json.loads(process_request_body("lake-local", "raw/x/a.csv"))
+    body["id"] = "api-request-123"
+    body["detail"]["dataset"] = "x"
+    request = parse_body(json.dumps(body))
+    assert request.request_id == "api-request-123"
+    assert request.dataset == "x"
