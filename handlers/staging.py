@@ -130,7 +130,14 @@ class StagingSink:
         writer = staged.writers.get(value)
         if writer is None:
             assert staged.schema is not None
-            writer = pq.ParquetWriter(staged.files[value], staged.schema, compression="snappy")
+            writer = pq.ParquetWriter(
+                staged.files[value],
+                staged.schema,
+                compression="snappy",
+                # Dictionary-encode text only: on numbers and timestamps it rarely pays and costs a
+                # third of the writing time (measured on the 1M-row benchmark file).
+                use_dictionary=[f.name for f in staged.schema if pa.types.is_string(f.type)] or False,
+            )
             staged.writers[value] = writer
         self._submit(writer, pa.concat_tables(parts))
         staged.pending[value] = []
