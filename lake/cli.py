@@ -31,7 +31,8 @@ def _up(args: argparse.Namespace) -> int:
             print(f"  invocation: {outcome.records} record(s), {state}", flush=True)
 
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         with Runner(endpoints, log_path=args.log, listener=line), contextlib.suppress(KeyboardInterrupt):
             stop.wait()
         print("stopped")
