@@ -16,7 +16,7 @@ import topology
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
 from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.registry import dataset_table_name, get_pipeline
-from handlers.errors import ForeignObjectError, PermanentError, UnsupportedObjectError
+from handlers.errors import ForeignObjectError, PermanentError, ProcessingInProgressError, UnsupportedObjectError
 from handlers.events import ObjectRequest, parse_body
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, detect_format
@@ -177,8 +177,9 @@ class ObjectProcessor:
         return detail
 
     def _announce_if_last_attempt(self, report: Report, error: Exception, receive_count: int) -> None:
-        # A transient failure is announced once, when SQS will not deliver the message again.
-        if receive_count < self.settings.max_receive_count:
+        # A transient failure is announced once, when SQS will not deliver the message again. A copy
+        # that met another invocation still at work is not a failure of the object: that one reports.
+        if receive_count < self.settings.max_receive_count or isinstance(error, ProcessingInProgressError):
             return
         wrapped = (
             type(error)(
