@@ -1,0 +1,437 @@
+"""``ad_performance``: daily ad-platform exports → clean rows, campaign KPIs and KPI anomalies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.cleaning import (
+    Parsed,
+    parse_date,
+    parse_integer,
+    parse_number,
+    parse_text,
+    row_codes,
+)
+from analytics.contract import Column, Contract, ContractPipeline, RowChecks, conform, read_all
+
+CONTRACT = Contract(
+    "ad_performance",
+    (
+        Column("date", "date", aliases=("Day", "Date", "Reporting starts", "Report date", "Segments date")),
+        Column("channel", "label", aliases=("Platform", "Source", "Network", "Publisher platform", "Channel name")),
+        Column("campaign", "text", aliases=("Campaign name", "Campaign", "Campaign_name")),
+        Column("impressions", "integer", aliases=("Impr.", "Impr", "Impressions")),
+        Column("clicks", "integer", aliases=("Link Clicks", "Clicks (all)", "Link clicks", "Clicks")),
+        Column(
+            "spend",
+            "number",
+            aliases=("Amount Spent (USD)", "Amount spent (EUR)", "Amount spent", "Cost", "Spend (USD)", "Spent"),
+        ),
+        Column("conversions", "number", aliases=("Results", "Conv.", "Purchases", "Conversions")),
+        Column(
+            "revenue",
+            "number",
+            aliases=("Conversion value", "Conv. value", "Purchases conversion value", "Purchase value", "Revenue"),
+        ),
+        Column("currency", "label", required=False, aliases=("Currency code", "Currency")),
+        Column("country", "text", required=False, aliases=("Country/Territory", "Country", "Country code")),
+        Column("ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")),
+    ),
+)
+
+#: KPI columns of ``campaign_kpis`` that ``kpi_anomalies`` watches.
+ANOMALY_METRICS = ("spend", "ctr", "cvr", "cpa", "roas")
+#: A series needs this many non-null days before its median and MAD mean anything.
+MIN_HISTORY = 7
+#: Iglewicz and Hoaglin's cut-off for the modified z-score.
+Z_THRESHOLD = 3.5
+SEED = 20240101
+MODEL_VERSION = "1"
+
+_KEY = ["date", "channel", "campaign", "ad_group"]
+
+AD_PERFORMANCE = TableSpec(
+    "ad_performance",
+    "date",
+    "Clean ad-platform rows, one per date × channel × campaign × ad group (last occurrence kept).",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("ad_group", pa.string()),
+            ("country", pa.string()),
+            ("currency", pa.string()),
+            ("impressions", pa.int64()),
+            ("clicks", pa.int64()),
+            ("spend", pa.float64()),
+            ("conversions", pa.float64()),
+            ("revenue", pa.float64()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+CAMPAIGN_KPIS = TableSpec(
+    "campaign_kpis",
+    "date",
+    "Daily totals and ratios per channel × campaign; a ratio over zero is null.",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("impressions", pa.int64()),
+            ("clicks", pa.int64()),
+            ("spend", pa.float64()),
+            ("conversions", pa.float64()),
+            ("revenue", pa.float64()),
+            ("ctr", pa.float64()),
+            ("cvr", pa.float64()),
+            ("cpc", pa.float64()),
+            ("cpa", pa.float64()),
+            ("roas", pa.float64()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+KPI_ANOMALIES = TableSpec(
+    "kpi_anomalies",
+    "date",
+    "Per channel × campaign × metric × date: value, series median, robust z-score and anomaly flags.",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("expected", pa.float64()),
+            ("robust_z", pa.float64()),
+            ("history_days", pa.int64()),
+            ("is_anomaly", pa.bool_()),
+            ("isolation_score", pa.float64()),
+            ("isolation_anomaly", pa.bool_()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` with NaN (null in Arrow) wherever the denominator is 0 or null."""
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    out = np.full(num.shape, np.nan)
+    ok = (den != 0) & ~np.isnan(den) & ~np.isnan(num)
+    np.divide(num, den, out=out, where=ok)
+    return out
+
+
+def robust_z(values: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Modified z-score of every value against its own series: 0.6745 (x − median) / MAD.
+
+    Returns ``(z, median, history)``. Series with fewer than :data:`MIN_HISTORY` non-null values get
+    NaN. When the MAD is 0 (more than half the days identical) the mean absolute deviation scaled
+    by 1.253314 stands in, as Iglewicz and Hoaglin suggest; if that is 0 too, z is NaN.
+    """
+    frame = pd.DataFrame({"s": series, "x": values})
+    grouped = frame.groupby("s", sort=False)["x"]
+    median = grouped.transform("median").to_numpy(dtype=float)
+    history = grouped.transform("count").to_numpy(dtype=np.int64)
+    deviation = np.abs(values - median)
+    dev = pd.Series(deviation).groupby(series, sort=False)
+    mad = dev.transform("median").to_numpy(dtype=float)
+    mean_ad = dev.transform("mean").to_numpy(dtype=float)
+    z = safe_divide(0.6745 * (values - median), mad)
+    fallback = (mad == 0) & (mean_ad > 0)
+    z[fallback] = (values[fallback] - median[fallback]) / (1.253314 * mean_ad[fallback])
+    short = history < MIN_HISTORY
+    z[short] = np.nan
+    median = np.where(short, np.nan, median)
+    return z, median, history
+
+
+class AdPerformancePipeline(ContractPipeline):
+    """Contract, cleaning, KPIs and anomaly detection for ad-platform exports."""
+
+    contract = CONTRACT
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
+        """``ad_performance``, ``campaign_kpis`` and ``kpi_anomalies``, all partitioned by date."""
+        return (AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES)
+
+    def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
+        """Clean the file, quarantine bad rows, write clean rows, KPIs and anomalies."""
+        table = read_all(batches)
+        if table is None:
+            return PipelineResult(rows_in=0)
+        result = PipelineResult(rows_in=table.num_rows)
+        cols = self.contract.resolve(table.column_names)
+        n = table.num_rows
+        checks = RowChecks(n)
+
+        date, decision = parse_date(
+            table.column(cols["date"]), configured_order=source.settings.get("date_order")
+        )
+        checks.add("missing_date", date.missing, "date is empty; every row must say which day it reports")
+        checks.add(
+            "invalid_date",
+            date.invalid,
+            "date",
+            value_column=cols["date"],
+            suffix=" is not a date in ISO (2024-01-31), US (01/31/2024) or EU (31.01.2024) form",
+        )
+        channel = parse_text(table.column(cols["channel"]), lower=True)
+        campaign = parse_text(table.column(cols["campaign"]))
+        checks.add("missing_value", channel.missing, "channel is empty")
+        checks.add("missing_value", campaign.missing, "campaign is empty")
+
+        numbers: dict[str, Parsed] = {}
+        decimal_comma: dict[str, bool] = {}
+        for name in ("impressions", "clicks"):
+            numbers[name] = parse_integer(table.column(cols[name]))
+        spend_currency: pa.Array | None = None
+        for name in ("spend", "conversions", "revenue"):
+            numbers[name], fmt = parse_number(table.column(cols[name]), currency=name == "spend")
+            decimal_comma[name] = fmt.decimal_comma
+            if name == "spend":
+                spend_currency = fmt.currency
+        for name in ("impressions", "clicks", "spend"):
+            checks.add("missing_value", numbers[name].missing, f"{name} is empty")
+        for name, parsed in numbers.items():
+            kind = "a whole number" if name in ("impressions", "clicks") else "a number"
+            checks.add(
+                "invalid_number", parsed.invalid, name, value_column=cols[name], suffix=f" is not {kind}"
+            )
+        values = {
+            name: np.nan_to_num(p.values.to_numpy(zero_copy_only=False).astype(float), nan=0.0)
+            if name in ("conversions", "revenue")
+            else p.values.to_numpy(zero_copy_only=False).astype(float)
+            for name, p in numbers.items()
+        }
+        for name in ("spend", "impressions", "clicks", "conversions", "revenue"):
+            checks.add(
+                "negative_value", values[name] < 0, name, value_column=cols[name], suffix=" is negative"
+            )
+        checks.add(
+            "clicks_exceed_impressions",
+            values["clicks"] > values["impressions"],
+            "clicks",
+            value_column=cols["clicks"],
+            suffix=" exceed impressions; check that the columns are not swapped",
+        )
+        checks.add(
+            "conversions_exceed_clicks",
+            values["conversions"] > values["clicks"],
+            "conversions",
+            value_column=cols["conversions"],
+            suffix=" exceed clicks; export click-through conversions only, not view-through",
+        )
+        keep = self.quarantine_and_check(table, checks, sink, result)
+
+        currency = self._currency(table, cols, spend_currency)
+        optional = {
+            name: parse_text(table.column(cols[name]), lower=False).values
+            if name in cols
+            else pa.nulls(n, pa.string())
+            for name in ("country", "ad_group")
+        }
+        clean = pa.table(
+            {
+                "channel": channel.values,
+                "campaign": campaign.values,
+                "ad_group": optional["ad_group"],
+                "country": optional["country"],
+                "currency": currency,
+                "impressions": numbers["impressions"].values,
+                "clicks": numbers["clicks"].values,
+                "spend": numbers["spend"].values,
+                "conversions": pa.array(values["conversions"]),
+                "revenue": pa.array(values["revenue"]),
+                "source_id": pa.repeat(pa.scalar(source.source_id), n),
+                "date": date.values,
+            }
+        ).filter(pa.array(keep))
+        clean, exact, superseded = deduplicate(clean, _KEY)
+        result.duplicates_dropped = exact + superseded
+        clean = conform(clean, AD_PERFORMANCE)
+        sink.write(AD_PERFORMANCE.name, clean)
+
+        kpis = campaign_kpis(clean, source.source_id)
+        sink.write(CAMPAIGN_KPIS.name, kpis)
+        anomalies, facts = kpi_anomalies(kpis, source.source_id)
+        sink.write(KPI_ANOMALIES.name, anomalies)
+
+        result.models.append(
+            ModelFact(
+                "cleaning",
+                MODEL_VERSION,
+                {
+                    "date_order": decision.order if decision else "ISO",
+                    "date_order_basis": decision.basis if decision else "no ambiguous dates",
+                    "decimal_comma_spend": decimal_comma.get("spend", False),
+                    "exact_duplicates": exact,
+                    "superseded_rows": superseded,
+                },
+            )
+        )
+        result.models.append(facts)
+        return result
+
+    def _currency(self, table: pa.Table, cols: dict[str, str], from_symbols: pa.Array | None) -> pa.Array:
+        n = table.num_rows
+        if "currency" in cols:
+            given = parse_text(table.column(cols["currency"])).values
+            given = pc.utf8_upper(given)
+        else:
+            given = pa.nulls(n, pa.string())
+        if from_symbols is None:
+            from_symbols = pa.nulls(n, pa.string())
+        # "Amount Spent (USD)" names the currency in the header itself.
+        header = cols["spend"]
+        from_header = pa.nulls(n, pa.string())
+        if "(" in header and header.rstrip().endswith(")"):
+            code = header.rsplit("(", 1)[1].rstrip(" )").upper()
+            if len(code) == 3 and code.isalpha():
+                from_header = pa.repeat(pa.scalar(code), n)
+        return pc.coalesce(given, from_symbols, from_header)
+
+
+def deduplicate(clean: pa.Table, key: list[str]) -> tuple[pa.Table, int, int]:
+    """Drop exact duplicates, then keep the last row of each ``key``.
+
+    Returns the kept rows in file order, the number of exact duplicates and of superseded rows
+    (an earlier row with the same key but different values). Rows are compared by dense codes
+    (:func:`row_codes`), so a million rows take a few sorts, not a Python loop.
+    """
+    n = clean.num_rows
+    key_code = row_codes(clean, key)
+    # np.unique returns the first index of each code; on the reversed array that is the last row.
+    _, first_in_reversed, inverse, counts = np.unique(
+        key_code[::-1], return_index=True, return_inverse=True, return_counts=True
+    )
+    kept = np.sort(n - 1 - first_in_reversed)
+    if len(kept) == n:
+        return clean, 0, 0
+    in_duplicated_key = (counts[inverse] > 1)[::-1]
+    sub = clean.filter(pa.array(in_duplicated_key))
+    full = row_codes(sub, list(clean.column_names))
+    exact = sub.num_rows - len(np.unique(full))
+    superseded = n - len(kept) - exact
+    return clean.take(pa.array(kept)), exact, superseded
+
+
+def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
+    """Totals per date × channel × campaign with ctr, cvr, cpc, cpa and roas (null over zero)."""
+    sums = clean.group_by(["date", "channel", "campaign"], use_threads=False).aggregate(
+        [(c, "sum") for c in ("impressions", "clicks", "spend", "conversions", "revenue")]
+    )
+    sums = sums.rename_columns([c.removesuffix("_sum") for c in sums.column_names])
+    sums = sums.sort_by([("channel", "ascending"), ("campaign", "ascending"), ("date", "ascending")])
+    get = {c: sums.column(c).to_numpy().astype(float) for c in ("impressions", "clicks", "spend", "conversions", "revenue")}
+    ratios = {
+        "ctr": safe_divide(get["clicks"], get["impressions"]),
+        "cvr": safe_divide(get["conversions"], get["clicks"]),
+        "cpc": safe_divide(get["spend"], get["clicks"]),
+        "cpa": safe_divide(get["spend"], get["conversions"]),
+        "roas": safe_divide(get["revenue"], get["spend"]),
+    }
+    for name, arr in ratios.items():
+        sums = sums.append_column(name, pa.array(arr, mask=np.isnan(arr)))
+    sums = sums.append_column("source_id", pa.repeat(pa.scalar(source_id), sums.num_rows))
+    return conform(sums, CAMPAIGN_KPIS)
+
+
+def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
+    """Robust z-scores per series and a seeded IsolationForest over the KPI z-vector of each day."""
+    n = kpis.num_rows
+    series = pc.binary_join_element_wise(kpis.column("channel"), kpis.column("campaign"), "\x1f")
+    series_id = pc.dictionary_encode(series).combine_chunks().indices.to_numpy() if n else np.zeros(0, np.int64)
+    zs: dict[str, np.ndarray] = {}
+    medians: dict[str, np.ndarray] = {}
+    histories: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+    for metric in ANOMALY_METRICS:
+        x = kpis.column(metric).to_numpy().astype(float) if n else np.zeros(0)
+        values[metric] = x
+        zs[metric], medians[metric], histories[metric] = robust_z(x, series_id)
+    iso_score, iso_flag, fitted = isolation_flags(np.column_stack([zs[m] for m in ANOMALY_METRICS]) if n else np.zeros((0, len(ANOMALY_METRICS))))
+
+    m = len(ANOMALY_METRICS)
+    z_all = np.concatenate([zs[k] for k in ANOMALY_METRICS]) if n else np.zeros(0)
+    flags = np.abs(np.nan_to_num(z_all, nan=0.0)) > Z_THRESHOLD
+    value_all = np.concatenate([values[k] for k in ANOMALY_METRICS]) if n else np.zeros(0)
+    median_all = np.concatenate([medians[k] for k in ANOMALY_METRICS]) if n else np.zeros(0)
+    take = pa.array(np.tile(np.arange(n, dtype=np.int64), m))
+    table = pa.table(
+        {
+            "channel": kpis.column("channel").take(take),
+            "campaign": kpis.column("campaign").take(take),
+            "metric": pa.array(np.repeat(np.array(ANOMALY_METRICS, dtype=object), n), pa.string()),
+            "value": pa.array(value_all, mask=np.isnan(value_all)),
+            "expected": pa.array(median_all, mask=np.isnan(median_all)),
+            "robust_z": pa.array(z_all, mask=np.isnan(z_all)),
+            "history_days": pa.array(np.concatenate([histories[k] for k in ANOMALY_METRICS]) if n else np.zeros(0, np.int64)),
+            "is_anomaly": pa.array(flags),
+            "isolation_score": pa.array(np.tile(iso_score, m), mask=np.tile(np.isnan(iso_score), m)),
+            "isolation_anomaly": pa.array(np.tile(iso_flag, m), mask=np.tile(~fitted, m) if n else None, type=pa.bool_()),
+            "source_id": pa.repeat(pa.scalar(source_id), n * m),
+            "date": kpis.column("date").take(take),
+        }
+    )
+    scored_series = int(np.count_nonzero(histories[ANOMALY_METRICS[0]] >= MIN_HISTORY)) if n else 0
+    fact = ModelFact(
+        "kpi_anomalies",
+        MODEL_VERSION,
+        {
+            "method": "robust z (median/MAD) + IsolationForest",
+            "metrics": ",".join(ANOMALY_METRICS),
+            "rows_scored": scored_series,
+            "z_threshold": Z_THRESHOLD,
+            "min_history_days": MIN_HISTORY,
+            "anomalies_found": int(flags.sum()),
+            "isolation_anomalies_found": int(iso_flag[fitted].sum()) if n else 0,
+            "seed": SEED,
+        },
+    )
+    return conform(table, KPI_ANOMALIES), fact
+
+
+#: IsolationForest needs a few rows before "unusual" means anything.
+MIN_ISOLATION_ROWS = 32
+#: Share of campaign-days the forest flags: the most isolated 1%. A fixed share keeps the flag
+#: count predictable; the robust z-score is the per-metric test with an absolute threshold.
+ISOLATION_CONTAMINATION = 0.01
+ISOLATION_FIT_ROWS = 20_000
+
+
+def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IsolationForest over each day's vector of KPI z-scores: ``(score, flag, fitted)`` per row.
+
+    The features are the per-series robust z-scores rather than raw KPIs, so a campaign with a
+    high but steady CPA is not an outlier; a day where several KPIs move together is. Missing
+    z-scores (short series, null ratios) count as 0, "as expected". ``score`` is the forest's
+    decision function (negative means anomalous).
+    """
+    n = z_matrix.shape[0]
+    fitted = np.full(n, n >= MIN_ISOLATION_ROWS)
+    if n < MIN_ISOLATION_ROWS:
+        return np.full(n, np.nan), np.zeros(n, dtype=bool), fitted
+    from sklearn.ensemble import IsolationForest
+
+    features = np.clip(np.nan_to_num(z_matrix, nan=0.0), -50.0, 50.0)
+    forest = IsolationForest(n_estimators=100, contamination=ISOLATION_CONTAMINATION, random_state=SEED, n_jobs=1)
+    # Each tree sees 256 rows anyway; fitting on a seeded sample only makes the threshold cheaper.
+    rng = np.random.default_rng(SEED)
+    fit_rows = features if n <= ISOLATION_FIT_ROWS else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
+    forest.fit(fit_rows)
+    score = forest.decision_function(features)
+    return score, score < 0, fitted
