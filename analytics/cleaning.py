@@ -22,6 +22,10 @@ import pyarrow.compute as pc
 
 #: Text that means "no value" in real exports (ad platforms write ``--``, spreadsheets ``N/A``).
 NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "(not set)")
+# Matched without lower-casing every value: the spellings exports actually use.
+_NULL_SPELLINGS = pa.array(
+    sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}), pa.string()
+)
 
 #: Day/month order of slash, dot or dash separated dates with the year last.
 DateOrder = Literal["DMY", "MDY"]
@@ -79,7 +83,7 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if not is_text(arr):
         arr = pc.cast(arr, pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
-    is_null_token = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(NULL_TOKENS))
+    is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
     return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
 
 

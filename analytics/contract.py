@@ -9,10 +9,12 @@ every dataset shares: reading the batches, the contract check, quarantine and th
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +34,8 @@ from analytics.cleaning import as_strings, combine
 from analytics.errors import ContractError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
+
+T = TypeVar("T")
 
 #: Reason code given to the good rows of a file refused for exceeding its tolerance.
 FILE_OVER_TOLERANCE = "file_over_tolerance"
@@ -183,6 +187,19 @@ def quarantine_table(
     arrays += [pa.array(np.asarray(row_numbers, dtype=np.int64)), code_arr, reason_arr]
     names += [QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON]
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+    """Run independent column parsers on a few threads; Arrow kernels release the GIL.
+
+    Results are keyed by job name, so the outcome does not depend on which thread finishes first.
+    """
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
