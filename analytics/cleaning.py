@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -292,13 +293,15 @@ def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
                     pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64
                 )
             nulls = _mask(pc.is_null(arr))
-            uniq, part = np.unique(raw, return_inverse=True)
+            # pandas' hash factorisation: several times faster than np.unique on a million values.
+            part, uniq = pd.factorize(raw)
             cardinality = len(uniq) + 1
             part = np.where(nulls, cardinality - 1, part).astype(np.int64)
         if size * cardinality >= 2**62:
             # Re-densify before the combined code could overflow.
-            _, code = np.unique(code, return_inverse=True)
-            size = int(code.max()) + 1 if n else 1
+            code, uniq = pd.factorize(code)
+            code = code.astype(np.int64)
+            size = len(uniq) if n else 1
         code = code * cardinality + part
         size *= cardinality
     return code
@@ -410,7 +413,12 @@ def parse_date(
             decisions.append(decision)
         return parsed
 
-    parsed = by_dictionary(arr, parse)
+    text = pc.utf8_trim_whitespace(arr)
+    if pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py():
+        # Timestamps: keep the date part, so that a million distinct timestamps become a few
+        # hundred distinct dates and parse through the dictionary.
+        text = pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+    parsed = by_dictionary(text, parse)
     return parsed, (decisions[0] if decisions else None)
 
 

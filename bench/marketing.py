@@ -55,11 +55,13 @@ class LocalParquetSink:
         data = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
         self._calls += 1
         column = self.partitions[table]
-        keys = data.column(column)
-        if not _is_sorted(keys):
-            data = data.take(pc.sort_indices(data, [(column, "ascending")]))
-            keys = data.column(column)
-        codes = pc.dictionary_encode(pc.cast(keys, pa.string())).combine_chunks()
+        codes = pc.dictionary_encode(pc.cast(data.column(column), pa.string())).combine_chunks()
+        indices = codes.indices.to_numpy()
+        if len(indices) > 1 and np.any(indices[1:] < indices[:-1]):
+            # Group the rows of each partition together (stable: file order kept inside each).
+            order = np.argsort(indices, kind="stable")
+            data = data.take(pa.array(order))
+            codes = pa.DictionaryArray.from_arrays(pa.array(indices[order]), codes.dictionary)
         starts = [0, *(np.flatnonzero(np.diff(codes.indices.to_numpy()) != 0) + 1).tolist(), data.num_rows]
         body = data.drop_columns([column])
 
@@ -82,14 +84,6 @@ class LocalParquetSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(data, path)
         self.quarantined += data.num_rows
-
-
-def _is_sorted(keys: pa.ChunkedArray | pa.Array) -> bool:
-    values = pc.cast(keys, pa.string()) if not pa.types.is_date(keys.type) else keys
-    if len(values) < 2:
-        return True
-    head, tail = values.slice(0, len(values) - 1), values.slice(1)
-    return bool(pc.all(pc.less_equal(head, tail)).as_py())
 
 
 def string_batches(path: Path) -> Iterator[pa.RecordBatch]:
