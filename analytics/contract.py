@@ -38,7 +38,7 @@ ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
 T = TypeVar("T")
 
 #: Reason code given to the good rows of a file refused for exceeding its tolerance.
-FILE_OVER_TOLERANCE = "file_over_tolerance"
+FILE_OVER_TOLERANCE = "file_rejected"
 
 
 def normalise_header(name: str) -> str:
@@ -243,7 +243,7 @@ class ContractPipeline:
     ) -> None:
         """Refuse the file when too many rows were rejected, before any output is written.
 
-        The good rows then go to quarantine too (reason code ``file_over_tolerance``) so that
+        The good rows then go to quarantine too (reason code ``file_rejected``, as the handler uses) so that
         nothing of a half-broken export reaches ``curated/`` and nothing is lost.
         """
         count = int(rejected.sum())
