@@ -68,11 +68,12 @@ class DistinctSketch:
 
     def add(self, new: np.ndarray) -> None:
         """Add hashes (any order, duplicates allowed)."""
+        if len(self.hashes) >= self.k:
+            # Once full, only hashes below the current K-th smallest can change the sketch.
+            new = new[new < self.hashes[-1]]
         if len(new) == 0:
             return
-        if len(new) > self.k:
-            # Only the k smallest of a batch can matter; partition is linear, sorting is not.
-            new = np.partition(new, self.k - 1)[: self.k]
+        # Distinct first: a partition of values with repeats could hold fewer than K distinct ones.
         self.hashes = np.union1d(self.hashes, new)[: self.k]
 
     def merge(self, other: DistinctSketch) -> DistinctSketch:

@@ -261,6 +261,9 @@ def score_table(model: Any, manifest: ModelManifest, table: pa.Table, source: So
         if not complete.any():
             continue
         rows = frame[complete]
+        if getattr(model, "feature_names_in_", None) is None:
+            # Fitted on a bare array: hand it one, so scikit-learn does not warn about names.
+            rows = rows.to_numpy()
         try:
             if use_proba:
                 proba = np.asarray(model.predict_proba(rows))
