@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.ensemble import IsolationForest
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import (
@@ -33,24 +35,43 @@ CONTRACT = Contract(
     "ad_performance",
     (
         Column("date", "date", aliases=("Day", "Date", "Reporting starts", "Report date", "Segments date")),
-        Column("channel", "label", aliases=("Platform", "Source", "Network", "Publisher platform", "Channel name")),
+        Column(
+            "channel",
+            "label",
+            aliases=("Platform", "Source", "Network", "Publisher platform", "Channel name"),
+        ),
         Column("campaign", "text", aliases=("Campaign name", "Campaign", "Campaign_name")),
         Column("impressions", "integer", aliases=("Impr.", "Impr", "Impressions")),
         Column("clicks", "integer", aliases=("Link Clicks", "Clicks (all)", "Link clicks", "Clicks")),
         Column(
             "spend",
             "number",
-            aliases=("Amount Spent (USD)", "Amount spent (EUR)", "Amount spent", "Cost", "Spend (USD)", "Spent"),
+            aliases=(
+                "Amount Spent (USD)",
+                "Amount spent (EUR)",
+                "Amount spent",
+                "Cost",
+                "Spend (USD)",
+                "Spent",
+            ),
         ),
         Column("conversions", "number", aliases=("Results", "Conv.", "Purchases", "Conversions")),
         Column(
             "revenue",
             "number",
-            aliases=("Conversion value", "Conv. value", "Purchases conversion value", "Purchase value", "Revenue"),
+            aliases=(
+                "Conversion value",
+                "Conv. value",
+                "Purchases conversion value",
+                "Purchase value",
+                "Revenue",
+            ),
         ),
         Column("currency", "label", required=False, aliases=("Currency code", "Currency")),
         Column("country", "text", required=False, aliases=("Country/Territory", "Country", "Country code")),
-        Column("ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")),
+        Column(
+            "ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")
+        ),
     ),
 )
 
@@ -204,7 +225,7 @@ class AdPerformancePipeline(ContractPipeline):
         }
         for name in ("country", "ad_group", "currency"):
             if name in column:
-                jobs[name] = lambda name=name: parse_text(column[name])
+                jobs[name] = partial(parse_text, column[name])
         parsed_columns = in_parallel(jobs)
         date, decision = parsed_columns["date"]
         checks.add("missing_date", date.missing, "date is empty; every row must say which day it reports")
@@ -363,7 +384,10 @@ def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
     )
     sums = sums.rename_columns([c.removesuffix("_sum") for c in sums.column_names])
     sums = sums.sort_by([("date", "ascending"), ("channel", "ascending"), ("campaign", "ascending")])
-    get = {c: sums.column(c).to_numpy().astype(float) for c in ("impressions", "clicks", "spend", "conversions", "revenue")}
+    get = {
+        c: sums.column(c).to_numpy().astype(float)
+        for c in ("impressions", "clicks", "spend", "conversions", "revenue")
+    }
     ratios = {
         "ctr": safe_divide(get["clicks"], get["impressions"]),
         "cvr": safe_divide(get["conversions"], get["clicks"]),
@@ -414,7 +438,9 @@ def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
             "history_days": pa.array(history.ravel()),
             "is_anomaly": pa.array(flags),
             "isolation_score": pa.array(np.repeat(iso_score, m), mask=np.repeat(np.isnan(iso_score), m)),
-            "isolation_anomaly": pa.array(np.repeat(iso_flag, m), mask=np.repeat(~fitted, m), type=pa.bool_()),
+            "isolation_anomaly": pa.array(
+                np.repeat(iso_flag, m), mask=np.repeat(~fitted, m), type=pa.bool_()
+            ),
             "source_id": pa.repeat(pa.scalar(source_id), n * m),
             "date": kpis.column("date").take(take),
         }
@@ -461,13 +487,17 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     fitted = np.full(n, n >= MIN_ISOLATION_ROWS)
     if n < MIN_ISOLATION_ROWS:
         return np.full(n, np.nan), np.zeros(n, dtype=bool), fitted
-    from sklearn.ensemble import IsolationForest
-
     features = np.clip(np.nan_to_num(z_matrix, nan=0.0), -50.0, 50.0)
-    forest = IsolationForest(n_estimators=ISOLATION_TREES, contamination=ISOLATION_CONTAMINATION, random_state=SEED, n_jobs=1)
+    forest = IsolationForest(
+        n_estimators=ISOLATION_TREES, contamination=ISOLATION_CONTAMINATION, random_state=SEED, n_jobs=1
+    )
     # Each tree sees 256 rows anyway; fitting on a seeded sample only makes the threshold cheaper.
     rng = np.random.default_rng(SEED)
-    fit_rows = features if n <= ISOLATION_FIT_ROWS else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
+    fit_rows = (
+        features
+        if n <= ISOLATION_FIT_ROWS
+        else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
+    )
     forest.fit(fit_rows)
     score = forest.decision_function(features)
     return score, score < 0, fitted

@@ -117,7 +117,9 @@ def parse_text(arr: pa.Array | pa.ChunkedArray, *, lower: bool = False) -> Parse
 _DICTIONARY_SHARE = 0.2
 
 
-def by_dictionary(arr: pa.Array | pa.ChunkedArray, parse: Callable[[pa.Array, np.ndarray | None], Parsed]) -> Parsed:
+def by_dictionary(
+    arr: pa.Array | pa.ChunkedArray, parse: Callable[[pa.Array, np.ndarray | None], Parsed]
+) -> Parsed:
     """Run ``parse`` on the distinct values of a low-cardinality string column and expand.
 
     A million rows of dates or channel names hold a few hundred distinct strings; parsing those
@@ -181,9 +183,15 @@ def _try_cast_float(text: pa.Array) -> pa.Array | None:
 def _currency_codes(text: pa.Array) -> pa.Array:
     """ISO currency per value from what surrounds its digits (``$``, ``€``, ``EUR``)."""
     token = pc.utf8_trim(text, characters="0123456789.,'()+-% " + _NBSP)
-    encoded = pc.dictionary_encode(token).combine_chunks() if isinstance(token, pa.ChunkedArray) else pc.dictionary_encode(token)
+    encoded = (
+        pc.dictionary_encode(token).combine_chunks()
+        if isinstance(token, pa.ChunkedArray)
+        else pc.dictionary_encode(token)
+    )
     codes = [
-        _SYMBOL_CURRENCY.get(t) if t in _SYMBOL_CURRENCY else (t.upper() if t and len(t) == 3 and t.isalpha() else None)
+        _SYMBOL_CURRENCY.get(t)
+        if t in _SYMBOL_CURRENCY
+        else (t.upper() if t and len(t) == 3 and t.isalpha() else None)
         for t in encoded.dictionary.to_pylist()
     ]
     return pc.take(pa.array(codes, pa.string()), encoded.indices)
@@ -283,7 +291,9 @@ def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
             )
         else:
             if pa.types.is_floating(arr.type):
-                raw = pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
+                raw = (
+                    pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
+                )
             else:
                 if pa.types.is_date32(arr.type):
                     arr = arr.view(pa.int32())

@@ -42,7 +42,7 @@ FILE_OVER_TOLERANCE = "file_rejected"
 
 
 def normalise_header(name: str) -> str:
-    """Lowercase with runs of other characters as one underscore: ``Amount Spent (USD)`` → ``amount_spent_usd``."""
+    """Lowercase, other characters as one underscore: ``Amount Spent (USD)`` → ``amount_spent_usd``."""
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
@@ -216,9 +216,14 @@ def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
         return pa.Table.from_batches(collected, schema=schema)
     except pa.ArrowInvalid:
         # Parquet and JSON-lines readers may type the same column differently across batches.
-        return pa.concat_tables(
-            [pa.Table.from_batches([b]) for b in collected], promote_options="permissive"
-        )
+        return pa.concat_tables([pa.Table.from_batches([b]) for b in collected], promote_options="permissive")
+
+
+def fixed_schema(spec: TableSpec) -> pa.Schema:
+    """The schema of a built-in table (always fixed, unlike generic datasets')."""
+    if spec.schema is None:
+        raise ValueError(f"table {spec.name} has no fixed schema")
+    return spec.schema
 
 
 def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
@@ -238,8 +243,14 @@ class ContractPipeline:
         self.tolerance = tolerance
 
     def check_tolerance(
-        self, rows_in: int, rejected: np.ndarray, by_reason: dict[str, int], table: pa.Table,
-        row_numbers: np.ndarray, sink: OutputSink,
+        self,
+        *,
+        rows_in: int,
+        rejected: np.ndarray,
+        by_reason: dict[str, int],
+        table: pa.Table,
+        row_numbers: np.ndarray,
+        sink: OutputSink,
     ) -> None:
         """Refuse the file when too many rows were rejected, before any output is written.
 
@@ -280,7 +291,14 @@ class ContractPipeline:
             sink.quarantine(rows)
             result.rows_rejected = int(rejected.sum())
             result.rejected_by_reason = by_reason
-        self.check_tolerance(table.num_rows, rejected, result.rejected_by_reason, table, row_numbers, sink)
+        self.check_tolerance(
+            rows_in=table.num_rows,
+            rejected=rejected,
+            by_reason=result.rejected_by_reason,
+            table=table,
+            row_numbers=row_numbers,
+            sink=sink,
+        )
         return ~rejected
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:  # pragma: no cover - overridden

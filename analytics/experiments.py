@@ -25,18 +25,40 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import Parsed, parse_flag, parse_number, parse_text, row_codes
-from analytics.contract import Column, Contract, ContractPipeline, RowChecks, conform, in_parallel, read_all
+from analytics.contract import (
+    Column,
+    Contract,
+    ContractPipeline,
+    RowChecks,
+    conform,
+    fixed_schema,
+    in_parallel,
+    read_all,
+)
 
 CONTRACT = Contract(
     "experiments",
     (
-        Column("experiment_id", "text", aliases=("Experiment", "Experiment ID", "Experiment name", "Test", "Test ID")),
+        Column(
+            "experiment_id",
+            "text",
+            aliases=("Experiment", "Experiment ID", "Experiment name", "Test", "Test ID"),
+        ),
         Column("variant", "text", aliases=("Variant", "Variation", "Group", "Arm", "Bucket", "Variant name")),
-        Column("user_id", "id", aliases=("User ID", "User", "Visitor ID", "Anonymous ID", "Client ID", "Customer ID")),
-        Column("converted", "flag", aliases=("Converted", "Conversion", "Is converted", "Goal reached", "Purchased")),
+        Column(
+            "user_id",
+            "id",
+            aliases=("User ID", "User", "Visitor ID", "Anonymous ID", "Client ID", "Customer ID"),
+        ),
+        Column(
+            "converted",
+            "flag",
+            aliases=("Converted", "Conversion", "Is converted", "Goal reached", "Purchased"),
+        ),
         Column("revenue", "number", required=False, aliases=("Revenue", "Order value", "Amount", "Value")),
     ),
 )
@@ -111,23 +133,23 @@ def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float | N
     if se == 0:
         return None, None
     z = (x1 / n1 - x2 / n2) / se
-    from scipy.stats import norm
-
     return z, float(2 * norm.sf(abs(z)))
 
 
-def chi_square_independence(conversions: Sequence[int], users: Sequence[int]) -> tuple[float | None, int, float | None]:
+def chi_square_independence(
+    conversions: Sequence[int], users: Sequence[int]
+) -> tuple[float | None, int, float | None]:
     """Chi-square test that conversion is independent of the variant: ``(statistic, dof, p)``.
 
     The 2 × k table is (converted, not converted) per variant; no continuity correction, so with two
     variants the statistic equals the squared pooled z. None when a row or column total is 0.
     """
-    table = np.array([list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float)
+    table = np.array(
+        [list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float
+    )
     dof = max(len(users) - 1, 0)
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
         return None, dof, None
-    from scipy.stats import chi2_contingency
-
     result = chi2_contingency(table, correction=False)
     return float(result.statistic), int(result.dof), float(result.pvalue)
 
@@ -137,8 +159,6 @@ def sample_ratio_test(users: Sequence[int]) -> float | None:
     counts = np.asarray(users, dtype=float)
     if len(counts) < 2 or counts.sum() == 0:
         return None
-    from scipy.stats import chisquare
-
     return float(chisquare(counts).pvalue)
 
 
@@ -148,8 +168,6 @@ def welch_t_test(treatment: np.ndarray, control: np.ndarray) -> tuple[float | No
         return None, None
     if np.var(treatment) == 0 and np.var(control) == 0:
         return None, None
-    from scipy.stats import ttest_ind
-
     with warnings.catch_warnings():
         # scipy warns about precision when one arm's revenues are all equal; the result stands.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -208,10 +226,16 @@ class ExperimentsPipeline(ContractPipeline):
         revenue: Parsed | None = parsed.get("revenue")
         if revenue is not None:
             checks.add(
-                "invalid_number", revenue.invalid, "revenue", value_column=cols["revenue"], suffix=" is not a number"
+                "invalid_number",
+                revenue.invalid,
+                "revenue",
+                value_column=cols["revenue"],
+                suffix=" is not a number",
             )
             values = revenue.values.to_numpy(zero_copy_only=False).astype(float)
-            checks.add("negative_value", values < 0, "revenue", value_column=cols["revenue"], suffix=" is negative")
+            checks.add(
+                "negative_value", values < 0, "revenue", value_column=cols["revenue"], suffix=" is negative"
+            )
 
         ids = pa.table(
             {
@@ -237,7 +261,9 @@ class ExperimentsPipeline(ContractPipeline):
             else np.zeros(n)
         )
         per_user = (
-            ids.append_column("converted", pa.array(parsed["converted"].values.to_numpy(zero_copy_only=False).astype(bool)))
+            ids.append_column(
+                "converted", pa.array(parsed["converted"].values.to_numpy(zero_copy_only=False).astype(bool))
+            )
             .append_column("revenue", pa.array(rev_values))
             .filter(pa.array(keep))
             .group_by(["experiment_id", "variant", "user_id"], use_threads=False)
@@ -267,7 +293,9 @@ def users_in_several_variants(ids: pa.Table, candidates: np.ndarray) -> np.ndarr
     return out
 
 
-def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: bool) -> tuple[pa.Table, ModelFact]:
+def experiment_results(
+    per_user: pa.Table, source: SourceInfo, *, has_revenue: bool
+) -> tuple[pa.Table, ModelFact]:
     """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
     rows: list[dict[str, Any]] = []
     experiments = sorted(set(per_user.column("experiment_id").to_pylist()))
@@ -310,7 +338,9 @@ def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: b
                 "chi2_statistic": chi2,
                 "chi2_dof": dof,
                 "chi2_p_value": chi2_p,
-                "revenue_per_user": float(revenue[variant_col == variant].mean()) if has_revenue and n else None,
+                "revenue_per_user": float(revenue[variant_col == variant].mean())
+                if has_revenue and n
+                else None,
                 "revenue_t_statistic": None,
                 "revenue_p_value": None,
                 "srm_p_value": srm_p,
@@ -332,7 +362,8 @@ def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: b
                     t, tp = welch_t_test(revenue[variant_col == variant], revenue[variant_col == control])
                     row["revenue_t_statistic"], row["revenue_p_value"] = t, tp
             rows.append(row)
-    table = pa.Table.from_pylist(rows, schema=EXPERIMENT_RESULTS.schema) if rows else EXPERIMENT_RESULTS.schema.empty_table()  # type: ignore[union-attr]
+    schema = fixed_schema(EXPERIMENT_RESULTS)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     fact = ModelFact(
         "experiment_tests",
         MODEL_VERSION,

@@ -10,6 +10,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy.stats import rankdata
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
 
 from analytics.ad_performance import deduplicate
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
@@ -20,6 +24,7 @@ from analytics.contract import (
     ContractPipeline,
     RowChecks,
     conform,
+    fixed_schema,
     in_parallel,
     read_all,
 )
@@ -35,14 +40,27 @@ CONTRACT = Contract(
         Column(
             "order_date",
             "date",
-            aliases=("Order Date", "Date", "Created at", "Order timestamp", "Transaction date", "Order time", "Timestamp"),
+            aliases=(
+                "Order Date",
+                "Date",
+                "Created at",
+                "Order timestamp",
+                "Transaction date",
+                "Order time",
+                "Timestamp",
+            ),
         ),
         Column(
             "amount",
             "number",
             aliases=("Amount", "Total", "Order total", "Order value", "Grand total", "Revenue", "Sales"),
         ),
-        Column("order_id", "id", required=False, aliases=("Order ID", "Order number", "Transaction ID", "Order no")),
+        Column(
+            "order_id",
+            "id",
+            required=False,
+            aliases=("Order ID", "Order number", "Transaction ID", "Order no"),
+        ),
         Column("quantity", "integer", required=False, aliases=("Qty", "Quantity", "Items", "Units")),
         Column("channel", "label", required=False, aliases=("Sales channel", "Channel", "Source")),
         Column("country", "text", required=False, aliases=("Country", "Country code", "Shipping country")),
@@ -158,7 +176,9 @@ class OrdersPipeline(ContractPipeline):
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
             "customer_id": lambda: parse_text(column["customer_id"]),
-            "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
+            "order_date": lambda: parse_date(
+                column["order_date"], configured_order=source.settings.get("date_order")
+            ),
             "amount": lambda: parse_number(column["amount"]),
         }
         if "order_id" in column:
@@ -175,17 +195,22 @@ class OrdersPipeline(ContractPipeline):
         amount, amount_format = parsed["amount"]
 
         checks = RowChecks(n)
-        checks.add("missing_customer_id", customer.missing, "customer_id is empty; every order needs its customer")
+        checks.add(
+            "missing_customer_id", customer.missing, "customer_id is empty; every order needs its customer"
+        )
         checks.add("missing_date", order_date.missing, "order_date is empty")
         checks.add(
             "invalid_date",
             order_date.invalid,
             "order_date",
             value_column=cols["order_date"],
-            suffix=" is not a date or timestamp in ISO (2024-01-31 13:45:00), US (01/31/2024) or EU (31.01.2024) form",
+            suffix=" is not a date or timestamp in ISO (2024-01-31 13:45:00), US (01/31/2024)"
+            " or EU (31.01.2024) form",
         )
         checks.add("missing_value", amount.missing, "amount is empty")
-        checks.add("invalid_number", amount.invalid, "amount", value_column=cols["amount"], suffix=" is not a number")
+        checks.add(
+            "invalid_number", amount.invalid, "amount", value_column=cols["amount"], suffix=" is not a number"
+        )
         amount_values = amount.values.to_numpy(zero_copy_only=False).astype(float)
         checks.add(
             "negative_amount",
@@ -198,11 +223,19 @@ class OrdersPipeline(ContractPipeline):
         if "quantity" in parsed:
             q: Parsed = parsed["quantity"]
             checks.add(
-                "invalid_number", q.invalid, "quantity", value_column=cols["quantity"], suffix=" is not a whole number"
+                "invalid_number",
+                q.invalid,
+                "quantity",
+                value_column=cols["quantity"],
+                suffix=" is not a whole number",
             )
             q_values = q.values.to_numpy(zero_copy_only=False).astype(float)
             checks.add(
-                "negative_value", q_values < 0, "quantity", value_column=cols["quantity"], suffix=" is negative"
+                "negative_value",
+                q_values < 0,
+                "quantity",
+                value_column=cols["quantity"],
+                suffix=" is negative",
             )
             quantity = q.values
         keep = self.quarantine_and_check(table, checks, sink, result)
@@ -250,7 +283,6 @@ class OrdersPipeline(ContractPipeline):
         return result
 
 
-
 def dedup_key(clean: pa.Table) -> tuple[pa.Table, list[str]]:
     """The table to deduplicate and its key: ``order_id`` where there is one.
 
@@ -289,8 +321,6 @@ def name_segments(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarr
     Hibernating (worst R+F+M), At risk (not recent but frequent/valuable), New (recent, few orders),
     Loyal (frequent), Promising (recent); any cluster left is "Need attention".
     """
-    from scipy.stats import rankdata
-
     k = len(recency)
 
     def scaled(values: np.ndarray) -> np.ndarray:
@@ -332,10 +362,6 @@ def segment_customers(
     if n < MIN_CUSTOMERS:
         return Segmentation(np.zeros(n, dtype=np.int32), {0: "All customers"}, 1, None, {})
 
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-    from sklearn.preprocessing import StandardScaler
-
     scaled = StandardScaler().fit_transform(features)
     rng = np.random.default_rng(seed)
     fit_rows = scaled if n <= FIT_SAMPLE else scaled[np.sort(rng.choice(n, FIT_SAMPLE, replace=False))]
@@ -352,7 +378,9 @@ def segment_customers(
         if len(np.unique(labels)) < 2:
             continue
         tried[k] = float(
-            silhouette_score(fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed)
+            silhouette_score(
+                fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed
+            )
         )
         models[k] = model
     if not tried:
@@ -370,7 +398,9 @@ def segment_customers(
     stats = np.array(centroid_stats, dtype=float)
     names = name_segments(stats[:, 0], stats[:, 1], stats[:, 2])
     ids = np.array([SEGMENT_IDS[name] for name in names], dtype=np.int32)
-    return Segmentation(ids[cluster], {int(ids[c]): names[c] for c in range(best_k)}, best_k, tried[best_k], tried)
+    return Segmentation(
+        ids[cluster], {int(ids[c]): names[c] for c in range(best_k)}, best_k, tried[best_k], tried
+    )
 
 
 def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
@@ -389,7 +419,11 @@ def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table
     """``customer_rfm`` and ``customer_segments`` from clean orders, and the segmentation fact."""
     if clean.num_rows == 0:
         empty = ModelFact("customer_segmentation", MODEL_VERSION, {"customers": 0, "k": None})
-        return CUSTOMER_RFM.schema.empty_table(), CUSTOMER_SEGMENTS.schema.empty_table(), [empty]  # type: ignore[union-attr]
+        return (
+            fixed_schema(CUSTOMER_RFM).empty_table(),
+            fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
+            [empty],
+        )
     encoded = pc.dictionary_encode(clean.column("customer_id")).combine_chunks()
     ids = encoded.dictionary
     idx = encoded.indices.to_numpy().astype(np.int64)
@@ -442,7 +476,9 @@ def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table
             "m_score": pa.array(sort(m_score)),
             "segment_id": pa.array(labels, pa.int32()),
             "segment_name": pa.array(
-                np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[labels],
+                np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[
+                    labels
+                ],
                 pa.string(),
             ),
             "source_id": pa.repeat(pa.scalar(source_id), k),
@@ -478,7 +514,9 @@ def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table
             "k": seg.k,
             "silhouette": None if seg.silhouette is None else round(seg.silhouette, 6),
             "k_tried": ",".join(f"{kk}:{s:.4f}" for kk, s in sorted(seg.tried.items())) or "none",
-            "segments": ",".join(f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)),
+            "segments": ",".join(
+                f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)
+            ),
             "seed": SEED,
         },
     )

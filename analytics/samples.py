@@ -179,7 +179,9 @@ def ad_performance_sample(
     upper = rng.random(rows) < 0.1
     channel = pc.if_else(pa.array(upper), pc.utf8_upper(channel), channel)
     campaign_name = _join(
-        pa.array(_THEMES[campaign_theme[c]].astype(object), pa.string()), "_", pc.utf8_lpad(_str(c), width=4, padding="0")
+        pa.array(_THEMES[campaign_theme[c]].astype(object), pa.string()),
+        "_",
+        pc.utf8_lpad(_str(c), width=4, padding="0"),
     )
     columns: dict[str, pa.Array] = {
         "date": format_dates(_START + d.astype("timedelta64[D]"), dates),
@@ -211,7 +213,9 @@ def ad_performance_sample(
         patch = {name: columns[name].to_numpy(zero_copy_only=False).copy() for name in columns}
         for pos, kind in zip(positions.tolist(), chosen.tolist(), strict=True):
             if kind == "negative_value":
-                patch["spend"][pos] = "-$12.00" if money == "usd" else "-12,00 €" if money == "eur" else "-12.00"
+                patch["spend"][pos] = (
+                    "-$12.00" if money == "usd" else "-12,00 €" if money == "eur" else "-12.00"
+                )
             elif kind == "clicks_exceed_impressions":
                 patch["impressions"][pos] = "5"
                 patch["clicks"][pos] = "50"
@@ -315,7 +319,11 @@ def orders_sample(
     # New customers have a short history, others started somewhere in the file's window.
     recency = np.minimum(rng.gamma(4.0, recency / 4.0).astype(np.int64), days - 2)
     last_day = days - 1 - recency
-    start = np.where(names[archetype] == "New", last_day - rng.integers(0, 30, customers), rng.integers(0, days // 2, customers))
+    start = np.where(
+        names[archetype] == "New",
+        last_day - rng.integers(0, 30, customers),
+        rng.integers(0, days // 2, customers),
+    )
     start = np.clip(np.minimum(start, last_day), 0, days - 1)
     weight = rate * np.maximum(last_day - start, 1) / 365.0 + 1.0
     counts = np.maximum(1, rng.poisson(weight * orders / weight.sum()))
@@ -323,11 +331,15 @@ def orders_sample(
     excess = int(counts.sum()) - orders
     if excess > 0:
         reducible = np.flatnonzero(counts > 2)
-        take = rng.choice(np.repeat(reducible, counts[reducible] - 2), min(excess, int((counts[reducible] - 2).sum())), replace=False)
+        take = rng.choice(
+            np.repeat(reducible, counts[reducible] - 2),
+            min(excess, int((counts[reducible] - 2).sum())),
+            replace=False,
+        )
         np.subtract.at(counts, take, 1)
     elif excess < 0:
         np.add.at(counts, rng.integers(0, customers, -excess), 1)
-    counts = counts[: customers]
+    counts = counts[:customers]
     cust = np.repeat(np.arange(customers), counts)[:orders]
     if len(cust) < orders:
         cust = np.concatenate([cust, rng.integers(0, customers, orders - len(cust))])
@@ -349,7 +361,9 @@ def orders_sample(
         "order_date": order_ts.take(pa.array(shuffle)),
         "amount": format_money(amount[shuffle], money),
         "quantity": _str(rng.integers(1, 5, orders)),
-        "channel": pa.array(np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, orders)], pa.string()),
+        "channel": pa.array(
+            np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, orders)], pa.string()
+        ),
         "country": pa.array(_COUNTRIES[rng.integers(0, len(_COUNTRIES), orders)], pa.string()),
     }
     bad: dict[int, str] = {}

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -116,20 +117,27 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
     try:
         raw = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelManifestError(f"model manifest is not valid JSON ({exc}); fix the file and upload it again") from exc
+        raise ModelManifestError(
+            f"model manifest is not valid JSON ({exc}); fix the file and upload it again"
+        ) from exc
     if not isinstance(raw, dict):
-        raise ModelManifestError("model manifest must be a JSON object with name, version, table, features, output_column")
+        raise ModelManifestError(
+            "model manifest must be a JSON object with name, version, table, features, output_column"
+        )
     version = raw.get("format_version", 1)
     if version != 1:
         raise ModelManifestError(f"model manifest format_version {version!r} is not supported; use 1")
     missing = [f for f in ("name", "version", "table", "features", "output_column") if f not in raw]
     if missing:
-        raise ModelManifestError(f"model manifest misses field(s) {', '.join(missing)}; see docs/datasets.md for the format")
+        raise ModelManifestError(
+            f"model manifest misses field(s) {', '.join(missing)}; see docs/datasets.md for the format"
+        )
     for field_name in ("name", "output_column", "table"):
         value = raw[field_name]
         if not isinstance(value, str) or not _NAME.match(value):
             raise ModelManifestError(
-                f"model manifest field {field_name!r} must be a short name (letters, digits, _ - .), got {value!r}"
+                f"model manifest field {field_name!r} must be a short name (letters, digits, _ - .), "
+                f"got {value!r}"
             )
     features = raw["features"]
     if not isinstance(features, list) or not features or not all(isinstance(f, str) and f for f in features):
@@ -145,11 +153,14 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
         )
     task = raw.get("task", "auto")
     if task not in ("auto", "probability", "prediction"):
-        raise ModelManifestError(f"model manifest field 'task' must be auto, probability or prediction, got {task!r}")
+        raise ModelManifestError(
+            f"model manifest field 'task' must be auto, probability or prediction, got {task!r}"
+        )
     model_file = raw.get("model_file", "model.skops")
     if not isinstance(model_file, str) or "/" in model_file or not model_file.endswith(".skops"):
         raise ModelManifestError(
-            f"model manifest field 'model_file' must be a .skops file name next to the manifest, got {model_file!r}"
+            "model manifest field 'model_file' must be a .skops file name next to the manifest, "
+            f"got {model_file!r}"
         )
     return ModelManifest(
         name=raw["name"],
@@ -170,13 +181,15 @@ def load_model(data: bytes, *, trusted: Sequence[str] = ()) -> Any:
     decision (a setting), never the manifest's. Raises :class:`UntrustedModelError` naming the
     types, or :class:`ModelManifestError` when the bytes are not a skops file.
     """
-    import skops.io as sio
+    # Imported here: the handler imports this module for every file, skops only for datasets with a model.
+    import skops.io as sio  # noqa: PLC0415
 
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises zipfile/JSON errors of several kinds for bad bytes
         raise ModelManifestError(
-            f"model file is not a readable skops file ({type(exc).__name__}: {exc}); save it with skops.io.dump"
+            f"model file is not a readable skops file ({type(exc).__name__}: {exc}); "
+            "save it with skops.io.dump"
         ) from exc
     refused = sorted(set(untrusted) - set(trusted))
     if refused:
@@ -188,7 +201,9 @@ def load_model(data: bytes, *, trusted: Sequence[str] = ()) -> Any:
     try:
         return sio.loads(data, trusted=list(trusted) or None)
     except Exception as exc:
-        raise ModelManifestError(f"model file could not be loaded by skops ({type(exc).__name__}: {exc})") from exc
+        raise ModelManifestError(
+            f"model file could not be loaded by skops ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def check_model(model: Any, manifest: ModelManifest) -> None:
@@ -196,13 +211,15 @@ def check_model(model: Any, manifest: ModelManifest) -> None:
     expected = getattr(model, "n_features_in_", None)
     if expected is not None and expected != len(manifest.features):
         raise ModelManifestError(
-            f"model {manifest.name} expects {expected} features but the manifest lists {len(manifest.features)}: "
+            f"model {manifest.name} expects {expected} features but the manifest lists "
+            f"{len(manifest.features)}: "
             f"{', '.join(manifest.features)}"
         )
     names = getattr(model, "feature_names_in_", None)
     if names is not None and list(names) != list(manifest.features):
         raise ModelManifestError(
-            f"model {manifest.name} was trained on columns {', '.join(map(str, names))} but the manifest lists "
+            f"model {manifest.name} was trained on columns {', '.join(map(str, names))} "
+            "but the manifest lists "
             f"{', '.join(manifest.features)}; list them in the training order"
         )
 
@@ -217,7 +234,6 @@ def _key_strings(table: pa.Table, columns: Sequence[str]) -> pa.Array:
 
 def _features(table: pa.Table, manifest: ModelManifest) -> tuple[Any, np.ndarray]:
     """The feature frame (pandas, with the manifest's column names) and which rows are complete."""
-    import pandas as pd
 
     columns = {}
     complete = np.ones(table.num_rows, dtype=bool)
@@ -252,7 +268,9 @@ def score_table(model: Any, manifest: ModelManifest, table: pa.Table, source: So
     n = table.num_rows
     score = np.full(n, np.nan)
     label = np.full(n, None, dtype=object)
-    use_proba = manifest.task == "probability" or (manifest.task == "auto" and hasattr(model, "predict_proba"))
+    use_proba = manifest.task == "probability" or (
+        manifest.task == "auto" and hasattr(model, "predict_proba")
+    )
     if manifest.task == "probability" and not hasattr(model, "predict_proba"):
         raise ModelManifestError(f"model {manifest.name} has no predict_proba; set task to 'prediction'")
     for start in range(0, n, CHUNK_ROWS):
@@ -272,13 +290,19 @@ def score_table(model: Any, manifest: ModelManifest, table: pa.Table, source: So
                     chunk_score, chunk_label = proba[:, 1], np.full(len(rows), str(classes[1]), dtype=object)
                 else:
                     best = proba.argmax(axis=1)
-                    chunk_score, chunk_label = proba[np.arange(len(rows)), best], classes[best].astype(str).astype(object)
+                    chunk_score, chunk_label = (
+                        proba[np.arange(len(rows)), best],
+                        classes[best].astype(str).astype(object),
+                    )
             else:
                 predicted = np.asarray(model.predict(rows))
                 if np.issubdtype(predicted.dtype, np.number):
                     chunk_score, chunk_label = predicted.astype(float), np.full(len(rows), None, dtype=object)
                 else:
-                    chunk_score, chunk_label = np.full(len(rows), np.nan), predicted.astype(str).astype(object)
+                    chunk_score, chunk_label = (
+                        np.full(len(rows), np.nan),
+                        predicted.astype(str).astype(object),
+                    )
         except Exception as exc:  # any estimator error is the model's, reported with its name
             raise ModelScoringError(
                 f"model {manifest.name} {manifest.version} failed on table {manifest.table}: "
@@ -302,7 +326,7 @@ def score_table(model: Any, manifest: ModelManifest, table: pa.Table, source: So
             "ingest_date": pa.repeat(pa.scalar(source.ingest_date, pa.date32()), n),
         }
     )
-    return out.cast(spec.schema)  # type: ignore[arg-type]
+    return out.cast(spec.schema)
 
 
 def scoring_fact(manifest: ModelManifest, scores: pa.Table) -> ModelFact:

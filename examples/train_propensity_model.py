@@ -42,8 +42,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from analytics import samples
 from analytics.base import SourceInfo
@@ -61,7 +67,9 @@ class _MemorySink:
         self.tables: dict[str, list[pa.Table]] = {}
 
     def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
-        self.tables.setdefault(table, []).append(data if isinstance(data, pa.Table) else pa.Table.from_batches([data]))
+        self.tables.setdefault(table, []).append(
+            data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        )
 
     def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
         pass
@@ -75,7 +83,9 @@ def training_data(orders: int, seed: int) -> tuple[pa.Table, np.ndarray]:
     OrdersPipeline("orders").run(iter(sample.table.to_batches()), source, sink)
     clean = pa.concat_tables(sink.tables["orders"])
     last = pc.max(clean.column("order_date")).as_py()
-    cut = pa.scalar(last.toordinal() - HORIZON_DAYS - date(1970, 1, 1).toordinal(), pa.int32()).cast(pa.date32())
+    cut = pa.scalar(last.toordinal() - HORIZON_DAYS - date(1970, 1, 1).toordinal(), pa.int32()).cast(
+        pa.date32()
+    )
     before = clean.filter(pc.less_equal(clean.column("order_date"), cut))
     after = clean.filter(pc.greater(clean.column("order_date"), cut))
     rfm, _, _ = customer_tables(before, "training")
@@ -91,16 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    import pandas as pd
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
     rfm, label = training_data(args.orders, args.seed)
     features = pd.DataFrame({f: rfm.column(f).to_numpy().astype(float) for f in FEATURES})
-    model = Pipeline([("scale", StandardScaler()), ("logit", LogisticRegression(max_iter=1000, random_state=args.seed))])
+    model = Pipeline(
+        [("scale", StandardScaler()), ("logit", LogisticRegression(max_iter=1000, random_state=args.seed))]
+    )
     model.fit(features, label)
     auc = roc_auc_score(label, model.predict_proba(features)[:, 1])
 

@@ -41,7 +41,9 @@ class CollectingSink:
 
 
 def source_for(dataset: str, settings: Mapping[str, Any] | None = None) -> SourceInfo:
-    return SourceInfo(dataset, f"src-{dataset}", f"raw/{dataset}/file.csv", date(2024, 6, 1), dict(settings or {}))
+    return SourceInfo(
+        dataset, f"src-{dataset}", f"raw/{dataset}/file.csv", date(2024, 6, 1), dict(settings or {})
+    )
 
 
 def csv_batches(text: str, block_size: int | None = None) -> list[pa.RecordBatch]:
@@ -51,7 +53,9 @@ def csv_batches(text: str, block_size: int | None = None) -> list[pa.RecordBatch
         io.BytesIO(text.encode()),
         read_options=pacsv.ReadOptions(block_size=block_size or 1 << 20),
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
     return list(reader)
@@ -64,7 +68,9 @@ RunCsv = Callable[..., tuple[PipelineResult, CollectingSink]]
 def run_csv() -> RunCsv:
     """Run a pipeline over CSV text; returns the result and the sink."""
 
-    def run(pipeline: Pipeline, text: str, settings: Mapping[str, Any] | None = None, **kw: Any) -> tuple[PipelineResult, CollectingSink]:
+    def run(
+        pipeline: Pipeline, text: str, settings: Mapping[str, Any] | None = None, **kw: Any
+    ) -> tuple[PipelineResult, CollectingSink]:
         sink = CollectingSink()
         result = pipeline.run(iter(csv_batches(text, **kw)), source_for(pipeline.dataset, settings), sink)
         return result, sink

@@ -22,7 +22,7 @@ from analytics.ad_performance import (
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER
 from analytics.errors import ContractError, ToleranceExceededError
 
-from .conftest import CollectingSink, RunCsv, assert_matches_spec, source_for
+from .conftest import CollectingSink, RunCsv, assert_matches_spec, csv_batches, source_for
 
 HEADER = "date,channel,campaign,ad_group,impressions,clicks,spend,conversions,revenue"
 
@@ -52,7 +52,13 @@ def test_every_rejection_reason_is_given_to_the_row_built_for_it(run_csv: RunCsv
     result, sink = run_csv(AdPerformancePipeline("ad_performance"), text)
     # THEN exactly the built rows are quarantined, each with its reason, and the rest is published
     rejected = sink.quarantined()
-    got = dict(zip(rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(), rejected.column(QUARANTINE_REASON_CODE).to_pylist(), strict=True))
+    got = dict(
+        zip(
+            rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
+            rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
+            strict=True,
+        )
+    )
     expected = {number: code for number, (_, code) in enumerate(built, start=1) if code}
     assert got == expected
     assert result.rows_rejected == len(expected)
@@ -78,33 +84,54 @@ def test_a_row_breaking_several_rules_gets_the_first_code_and_every_message(run_
 
 
 def test_missing_columns_name_what_is_missing_found_and_accepted() -> None:
-    batch = pa.record_batch({"Day": ["2024-01-01"], "Platform": ["meta"], "Campaign name": ["x"], "Impressions": ["1"]})
+    batch = pa.record_batch(
+        {"Day": ["2024-01-01"], "Platform": ["meta"], "Campaign name": ["x"], "Impressions": ["1"]}
+    )
     with pytest.raises(ContractError) as error:
-        AdPerformancePipeline("ad_performance").run(iter([batch]), source_for("ad_performance"), CollectingSink())
+        AdPerformancePipeline("ad_performance").run(
+            iter([batch]), source_for("ad_performance"), CollectingSink()
+        )
     message = str(error.value)
     assert "clicks, spend, conversions, revenue" in message
     assert "'Day', 'Platform', 'Campaign name', 'Impressions'" in message
     assert "'Amount Spent (USD)'" in message and "'Link Clicks'" in message
 
 
-@pytest.mark.parametrize(("header", "dates", "money"), [("meta", "us", "usd"), ("google", "eu", "eur"), ("canonical", "iso", "plain")])
+@pytest.mark.parametrize(
+    ("header", "dates", "money"),
+    [("meta", "us", "usd"), ("google", "eu", "eur"), ("canonical", "iso", "plain")],
+)
 def test_platform_exports_are_understood_and_planted_bad_rows_found(
     run_csv: RunCsv, header: str, dates: str, money: str
 ) -> None:
     # GIVEN a generated export with real header names, currency strings and planted bad rows
-    sample = samples.ad_performance_sample(3000, seed=5, days=30, header=header, dates=dates, money=money, bad_share=0.02)  # type: ignore[arg-type]
+    sample = samples.ad_performance_sample(
+        3000, seed=5, days=30, header=header, dates=dates, money=money, bad_share=0.02
+    )  # type: ignore[arg-type]
     text = samples.to_csv(sample.table)
     # WHEN processed
     result, sink = run_csv(AdPerformancePipeline("ad_performance"), text)
     # THEN every planted bad row is quarantined with the planted reason, and nothing else
     rejected = sink.quarantined()
-    got = dict(zip(rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(), rejected.column(QUARANTINE_REASON_CODE).to_pylist(), strict=True))
+    got = dict(
+        zip(
+            rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
+            rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
+            strict=True,
+        )
+    )
     assert got == {pos + 1: code for pos, code in sample.bad_rows.items()}
     assert result.duplicates_dropped == len(sample.duplicate_rows)
     clean = sink.table("ad_performance")
     assert clean.num_rows == 3000 - len(sample.bad_rows) - len(sample.duplicate_rows)
     # channels are folded to one spelling, dates are the 30 generated days
-    assert set(clean.column("channel").to_pylist()) <= {"google ads", "meta", "tiktok", "linkedin", "microsoft ads"}
+    assert set(clean.column("channel").to_pylist()) <= {
+        "google ads",
+        "meta",
+        "tiktok",
+        "linkedin",
+        "microsoft ads",
+    }
     assert pc.min(clean.column("date")).as_py() == date(2024, 1, 1)
     assert pc.max(clean.column("date")).as_py() == date(2024, 1, 30)
     if money != "plain":
@@ -112,15 +139,18 @@ def test_platform_exports_are_understood_and_planted_bad_rows_found(
 
 
 def test_duplicates_exact_and_superseded_keep_the_last_occurrence(run_csv: RunCsv) -> None:
-    text = "\n".join(
-        [
-            HEADER,
-            "2024-01-01,Google,c1,g1,1000,50,$1.00,5,$100.00",
-            "2024-01-01, google ,c1,g1,1000,50,$1.00,5,$100.00",  # same after case/space folding
-            "2024-01-01,GOOGLE,c1,g1,1000,50,$3.00,5,$100.00",  # same key, newer figures
-            "2024-01-02,google,c1,g1,1000,50,$7.00,5,$100.00",
-        ]
-    ) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,
+                "2024-01-01,Google,c1,g1,1000,50,$1.00,5,$100.00",
+                "2024-01-01, google ,c1,g1,1000,50,$1.00,5,$100.00",  # same after case/space folding
+                "2024-01-01,GOOGLE,c1,g1,1000,50,$3.00,5,$100.00",  # same key, newer figures
+                "2024-01-02,google,c1,g1,1000,50,$7.00,5,$100.00",
+            ]
+        )
+        + "\n"
+    )
     result, sink = run_csv(AdPerformancePipeline("ad_performance"), text)
     clean = sink.table("ad_performance")
     assert clean.column("spend").to_pylist() == [3.0, 7.0]
@@ -131,20 +161,33 @@ def test_duplicates_exact_and_superseded_keep_the_last_occurrence(run_csv: RunCs
 
 
 def test_kpis_are_sums_and_ratios_and_division_by_zero_is_null(run_csv: RunCsv) -> None:
-    text = "\n".join(
-        [
-            HEADER,
-            "2024-01-01,google,c1,g1,100,10,$5.00,0,0",
-            "2024-01-01,google,c1,g2,300,30,$15.00,4,$80.00",
-            "2024-01-01,meta,c2,g1,0,0,$0.00,0,0",
-        ]
-    ) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,
+                "2024-01-01,google,c1,g1,100,10,$5.00,0,0",
+                "2024-01-01,google,c1,g2,300,30,$15.00,4,$80.00",
+                "2024-01-01,meta,c2,g1,0,0,$0.00,0,0",
+            ]
+        )
+        + "\n"
+    )
     _, sink = run_csv(AdPerformancePipeline("ad_performance"), text)
     kpis = sink.table("campaign_kpis").to_pylist()
     c1 = next(r for r in kpis if r["campaign"] == "c1")
-    assert (c1["impressions"], c1["clicks"], c1["spend"], c1["conversions"], c1["revenue"]) == (400, 40, 20.0, 4.0, 80.0)
+    assert (c1["impressions"], c1["clicks"], c1["spend"], c1["conversions"], c1["revenue"]) == (
+        400,
+        40,
+        20.0,
+        4.0,
+        80.0,
+    )
     assert c1["ctr"] == pytest.approx(0.1) and c1["cvr"] == pytest.approx(0.1)
-    assert c1["cpc"] == pytest.approx(0.5) and c1["cpa"] == pytest.approx(5.0) and c1["roas"] == pytest.approx(4.0)
+    assert (
+        c1["cpc"] == pytest.approx(0.5)
+        and c1["cpa"] == pytest.approx(5.0)
+        and c1["roas"] == pytest.approx(4.0)
+    )
     c2 = next(r for r in kpis if r["campaign"] == "c2")
     assert [c2[k] for k in ("ctr", "cvr", "cpc", "cpa", "roas")] == [None, None, None, None, None]
     for table in sink.written.values():
@@ -153,14 +196,21 @@ def test_kpis_are_sums_and_ratios_and_division_by_zero_is_null(run_csv: RunCsv) 
                 assert not pc.any(pc.is_inf(column)).as_py()
 
 
-def synthetic_kpis(seed: int = 11, campaigns: int = 20, days: int = 45, planted: int = 25) -> tuple[pa.Table, set[tuple[str, date]]]:
+def synthetic_kpis(
+    seed: int = 11, campaigns: int = 20, days: int = 45, planted: int = 25
+) -> tuple[pa.Table, set[tuple[str, date]]]:
     """Campaign KPI series with 5% noise and planted spend spikes / conversion drops."""
     rng = np.random.default_rng(seed)
     rows = []
     cells = [(c, d) for c in range(campaigns) for d in range(days)]
     chosen = {cells[i] for i in rng.choice(len(cells), planted, replace=False)}
     for c in range(campaigns):
-        ctr, cvr, cpc, aov = rng.uniform(0.01, 0.05), rng.uniform(0.02, 0.1), rng.uniform(0.3, 2.0), rng.uniform(30, 90)
+        ctr, cvr, cpc, aov = (
+            rng.uniform(0.01, 0.05),
+            rng.uniform(0.02, 0.1),
+            rng.uniform(0.3, 2.0),
+            rng.uniform(30, 90),
+        )
         for d in range(days):
             noise = 1 + 0.05 * rng.standard_normal(5)
             impressions = 10000 * noise[0]
@@ -239,7 +289,12 @@ def test_outputs_match_their_table_specs(run_csv: RunCsv) -> None:
 
 
 def test_typed_input_gives_the_same_result_as_strings(run_csv: RunCsv) -> None:
-    text = "\n".join([HEADER, "2024-01-01,google,c1,g1,100,10,5.5,1,20", "2024-01-02,google,c1,g1,200,20,6.5,2,30"]) + "\n"
+    text = (
+        "\n".join(
+            [HEADER, "2024-01-01,google,c1,g1,100,10,5.5,1,20", "2024-01-02,google,c1,g1,200,20,6.5,2,30"]
+        )
+        + "\n"
+    )
     _, from_csv = run_csv(AdPerformancePipeline("ad_performance"), text)
     typed = pa.record_batch(
         {
@@ -265,10 +320,10 @@ def test_a_file_above_tolerance_is_refused_whole_and_every_row_quarantined(run_c
     text = "\n".join([HEADER, *bad, *good_rows(7)]) + "\n"
     sink = CollectingSink()
     pipeline = AdPerformancePipeline("ad_performance")
-    from .conftest import csv_batches
-
     # WHEN processed THEN it fails with a message that says what to do, writing no output
-    with pytest.raises(ToleranceExceededError, match=r"3 of 10 rows \(30.0%\).*tolerance of 20%.*upload it again"):
+    with pytest.raises(
+        ToleranceExceededError, match=r"3 of 10 rows \(30.0%\).*tolerance of 20%.*upload it again"
+    ):
         pipeline.run(iter(csv_batches(text)), source_for("ad_performance"), sink)
     assert sink.written == {}
     rejected = sink.quarantined()

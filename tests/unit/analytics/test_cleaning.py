@@ -136,7 +136,9 @@ class TestDatesAreDecidedPerFile:
         assert big_parsed.values.to_pylist()[:3] == small_parsed.values.to_pylist()
 
     def test_iso_timestamps_and_impossible_dates(self) -> None:
-        column = pa.array(["2024-02-29T10:00:00Z", "2024-02-30", "2023-02-29", "2024-01-05 13:45:00", "", "soon"])
+        column = pa.array(
+            ["2024-02-29T10:00:00Z", "2024-02-30", "2023-02-29", "2024-01-05 13:45:00", "", "soon"]
+        )
         parsed, decision = parse_date(column)
         assert decision is None  # nothing ambiguous in ISO dates
         assert parsed.values.to_pylist() == [date(2024, 2, 29), None, None, date(2024, 1, 5), None, None]
@@ -154,7 +156,11 @@ class TestDatesAreDecidedPerFile:
 
 def test_row_codes_group_equal_rows_only() -> None:
     table = pa.table(
-        {"a": ["x", "x", "y", None, None], "b": [1.0, 1.0, 1.0, None, None], "d": pa.array([1, 1, 1, 2, 2], pa.int32())}
+        {
+            "a": ["x", "x", "y", None, None],
+            "b": [1.0, 1.0, 1.0, None, None],
+            "d": pa.array([1, 1, 1, 2, 2], pa.int32()),
+        }
     )
     codes = row_codes(table, ["a", "b", "d"])
     assert codes[0] == codes[1]

@@ -107,14 +107,21 @@ def test_results_per_variant_with_lift_tests_and_welch(run_csv: RunCsv) -> None:
     table = sink.table("experiment_results")
     assert_matches_spec(table, EXPERIMENT_RESULTS)
     control, treatment = table.to_pylist()
-    assert (control["variant"], control["is_control"], control["users"], control["conversions"]) == ("control", True, 4, 2)
+    assert (control["variant"], control["is_control"], control["users"], control["conversions"]) == (
+        "control",
+        True,
+        4,
+        2,
+    )
     assert treatment["abs_lift"] == pytest.approx(0.25, abs=1e-12)
     assert treatment["rel_lift"] == pytest.approx(0.5, abs=1e-12)
     z, p = two_proportion_z_test(3, 4, 2, 4)
     assert (treatment["z_statistic"], treatment["p_value"]) == (z, p)
     assert treatment["significant"] is False and control["significant"] is None
     # Welch's t by hand: means 30 vs 7.5, sample variances over n − 1
-    t = (30 - 7.5) / math.sqrt(statistics.variance([30, 40, 50, 0]) / 4 + statistics.variance([10, 20, 0, 0]) / 4)
+    t = (30 - 7.5) / math.sqrt(
+        statistics.variance([30, 40, 50, 0]) / 4 + statistics.variance([10, 20, 0, 0]) / 4
+    )
     assert treatment["revenue_t_statistic"] == pytest.approx(t, abs=1e-9)
     assert treatment["revenue_per_user"] == 30.0 and control["revenue_per_user"] == 7.5
     assert control["srm_flag"] is False
@@ -134,15 +141,29 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
     ] + [("e1", "A" if i % 2 else "B", f"f{i}", "0", "0") for i in range(30)]
     result, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
     rejected = sink.quarantined()
-    got = dict(zip(rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(), rejected.column(QUARANTINE_REASON_CODE).to_pylist(), strict=True))
-    assert got == {1: "user_in_multiple_variants", 2: "user_in_multiple_variants", 5: "invalid_flag", 6: "negative_value", 7: "missing_value"}
+    got = dict(
+        zip(
+            rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
+            rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == {
+        1: "user_in_multiple_variants",
+        2: "user_in_multiple_variants",
+        5: "invalid_flag",
+        6: "negative_value",
+        7: "missing_value",
+    }
     a = next(r for r in sink.table("experiment_results").to_pylist() if r["variant"] == "A")
     assert a["users"] == 16 and a["conversions"] == 1 and a["revenue_per_user"] == pytest.approx(7 / 16)
     assert result.duplicates_dropped == 1
 
 
 def test_a_lopsided_split_raises_the_srm_flag(run_csv: RunCsv) -> None:
-    rows = [("e1", "A", f"a{i}", "0", "0") for i in range(1000)] + [("e1", "B", f"b{i}", "0", "0") for i in range(1200)]
+    rows = [("e1", "A", f"a{i}", "0", "0") for i in range(1000)] + [
+        ("e1", "B", f"b{i}", "0", "0") for i in range(1200)
+    ]
     _, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
     results = sink.table("experiment_results")
     assert pc.all(results.column("srm_flag")).as_py()
@@ -162,9 +183,19 @@ def test_generated_log_gives_the_planted_effects(run_csv: RunCsv) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(st.sampled_from(["A", "B", "", "C"]), st.integers(0, 8), st.sampled_from(["0", "1", "x"])), min_size=1, max_size=40))
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "", "C"]), st.integers(0, 8), st.sampled_from(["0", "1", "x"])),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_no_row_is_lost(run_csv: RunCsv, rows: list[tuple[str, int, str]]) -> None:
     text = log([("e1", v, f"u{u}", c, "1") for v, u, c in rows])
     result, sink = run_csv(ExperimentsPipeline("experiments", tolerance=1.0), text)
-    counted = sum(sink.table("experiment_results").column("users").to_pylist()) if "experiment_results" in sink.written else 0
+    counted = (
+        sum(sink.table("experiment_results").column("users").to_pylist())
+        if "experiment_results" in sink.written
+        else 0
+    )
     assert counted + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(rows)

@@ -47,7 +47,13 @@ def test_every_rejection_reason_is_given_to_the_row_built_for_it(run_csv: RunCsv
     text = "\n".join([HEADER, *(row for row, _ in built), *filler(40)]) + "\n"
     result, sink = run_csv(OrdersPipeline("orders"), text)
     rejected = sink.quarantined()
-    got = dict(zip(rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(), rejected.column(QUARANTINE_REASON_CODE).to_pylist(), strict=True))
+    got = dict(
+        zip(
+            rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
+            rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
+            strict=True,
+        )
+    )
     assert got == {i: code for i, (_, code) in enumerate(built, start=1) if code}
     assert result.rows_rejected == 8
     negative = rejected.filter(pc.equal(rejected.column(QUARANTINE_ROW_NUMBER), 7))
@@ -64,15 +70,18 @@ def test_every_rejection_reason_is_given_to_the_row_built_for_it(run_csv: RunCsv
 
 def test_rfm_figures_equal_the_hand_worked_ones(run_csv: RunCsv) -> None:
     # GIVEN customer 007 with three orders on two days, and customer 042 with one order on the last day
-    text = "\n".join(
-        [
-            "customer_id,order_date,amount",
-            "007,2024-01-01,10.00",
-            "007,2024-01-01 18:00:00,20.00",
-            "007,2024-01-10,30.00",
-            "042,2024-01-31,5.00",
-        ]
-    ) + "\n"
+    text = (
+        "\n".join(
+            [
+                "customer_id,order_date,amount",
+                "007,2024-01-01,10.00",
+                "007,2024-01-01 18:00:00,20.00",
+                "007,2024-01-10,30.00",
+                "042,2024-01-31,5.00",
+            ]
+        )
+        + "\n"
+    )
     _, sink = run_csv(OrdersPipeline("orders"), text)
     rfm = {row["customer_id"]: row for row in sink.table("customer_rfm").to_pylist()}
     # THEN as_of is the file's last order date and each figure is what it should be
@@ -118,12 +127,26 @@ def test_segmentation_is_deterministic() -> None:
 
 def test_segment_names_follow_centroid_ranks() -> None:
     # recency (lower is better), frequency, monetary of four clusters
-    names = name_segments(np.array([5.0, 400.0, 300.0, 8.0]), np.array([30.0, 1.0, 12.0, 1.0]), np.array([3000.0, 40.0, 900.0, 50.0]))
+    names = name_segments(
+        np.array([5.0, 400.0, 300.0, 8.0]),
+        np.array([30.0, 1.0, 12.0, 1.0]),
+        np.array([3000.0, 40.0, 900.0, 50.0]),
+    )
     assert names == ["Champions", "Hibernating", "At risk", "New"]
 
 
 def test_duplicate_order_ids_keep_the_last_row(run_csv: RunCsv) -> None:
-    text = "\n".join([HEADER, "O1,000123,2024-01-01,25.00,1,web,US", "O1,000123,2024-01-01,25.00,1,web,US", "O1,000123,2024-01-01,30.00,1,web,US"]) + "\n"
+    text = (
+        "\n".join(
+            [
+                HEADER,
+                "O1,000123,2024-01-01,25.00,1,web,US",
+                "O1,000123,2024-01-01,25.00,1,web,US",
+                "O1,000123,2024-01-01,30.00,1,web,US",
+            ]
+        )
+        + "\n"
+    )
     result, sink = run_csv(OrdersPipeline("orders"), text)
     assert sink.table("orders").column("amount").to_pylist() == [30.0]
     assert result.duplicates_dropped == 2

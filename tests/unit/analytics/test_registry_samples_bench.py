@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
@@ -14,11 +15,16 @@ from analytics.base import DEFAULT_TOLERANCE
 from analytics.experiments import ExperimentsPipeline
 from analytics.orders import OrdersPipeline
 from analytics.registry import built_in_datasets, get_pipeline
+from bench.marketing import main as bench_main
 
 
 @pytest.mark.parametrize(
     ("segment", "cls"),
-    [("ad_performance", AdPerformancePipeline), ("orders", OrdersPipeline), ("Experiments", ExperimentsPipeline)],
+    [
+        ("ad_performance", AdPerformancePipeline),
+        ("orders", OrdersPipeline),
+        ("Experiments", ExperimentsPipeline),
+    ],
 )
 def test_built_in_datasets_get_their_pipeline(segment: str, cls: type) -> None:
     pipeline = get_pipeline(segment)
@@ -28,7 +34,8 @@ def test_built_in_datasets_get_their_pipeline(segment: str, cls: type) -> None:
 
 
 def test_importing_the_registry_does_not_load_the_heavy_libraries() -> None:
-    code = "import sys, analytics.registry; print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))"
+    heavy = "('sklearn', 'scipy', 'pandas')"
+    code = f"import sys, analytics.registry; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -46,18 +53,14 @@ def test_samples_are_seeded_and_realistic() -> None:
     assert money == ["1.234,50 €", "-0,50 €", "1.000.000,00 €"]
 
 
-def test_orders_generator_hits_the_requested_size(tmp_path: object) -> None:
-    from pathlib import Path
-
-    path = samples.write_orders_csv(Path(str(tmp_path)) / "o.csv", 20_000, 2_000, seed=3)
+def test_orders_generator_hits_the_requested_size(tmp_path: Path) -> None:
+    path = samples.write_orders_csv(tmp_path / "o.csv", 20_000, 2_000, seed=3)
     table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
     assert table.num_rows == 20_000
     assert 1_500 <= len(set(table.column("customer_id").to_pylist())) <= 2_001
 
 
 def test_the_benchmark_runs_end_to_end_on_small_files(capsys: pytest.CaptureFixture[str]) -> None:
-    from bench.marketing import main
-
-    assert main(["--rows", "3000", "--customers", "300", "--repeat", "1"]) == 0
+    assert bench_main(["--rows", "3000", "--customers", "300", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "ad_performance" in out and "orders" in out and "ratio" in out

@@ -25,6 +25,7 @@ from analytics.scoring import (
     scores_table_spec,
     scoring_fact,
 )
+from examples.train_propensity_model import main as train_example
 
 from .conftest import assert_matches_spec, source_for
 
@@ -70,7 +71,7 @@ def trained_classifier() -> LogisticRegression:
 def test_manifest_defaults_and_errors() -> None:
     manifest = parse_manifest(json.dumps(MANIFEST))
     assert manifest.key_columns == ("customer_id",) and manifest.model_file == "model.skops"
-    with pytest.raises(ModelManifestError, match="misses field.*features"):
+    with pytest.raises(ModelManifestError, match=r"misses field.*features"):
         parse_manifest(json.dumps({k: v for k, v in MANIFEST.items() if k != "features"}))
     with pytest.raises(ModelManifestError, match="not valid JSON"):
         parse_manifest("{name:")
@@ -126,14 +127,20 @@ def test_scores_follow_the_spec_and_null_features_give_null_scores() -> None:
     assert rows[0]["score"] == pytest.approx(expected, abs=1e-12)
     assert {r["label"] for r in rows if r["score"] is not None} == {"1"}
     fact = scoring_fact(manifest, scores)
-    assert (fact.name, fact.version, fact.metrics["rows_scored"]) == ("repeat_purchase_propensity", "1.0.0", 3)
+    assert (fact.name, fact.version, fact.metrics["rows_scored"]) == (
+        "repeat_purchase_propensity",
+        "1.0.0",
+        3,
+    )
 
 
 def test_regressors_and_composite_keys() -> None:
     x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 3.0]])
     model = load_model(sio.dumps(LinearRegression().fit(x, x.sum(axis=1))))
     manifest = parse_manifest(
-        json.dumps(MANIFEST | {"table": "campaign_kpis", "features": ["clicks", "spend"], "task": "prediction"})
+        json.dumps(
+            MANIFEST | {"table": "campaign_kpis", "features": ["clicks", "spend"], "task": "prediction"}
+        )
     )
     kpis = pa.table(
         {"date": ["2024-01-01"], "channel": ["meta"], "campaign": ["c1"], "clicks": [2.0], "spend": [5.0]}
@@ -155,9 +162,7 @@ def test_feature_mismatches_are_manifest_errors() -> None:
 
 
 def test_the_example_training_script_publishes_a_model_the_loader_accepts(tmp_path: Path) -> None:
-    from examples.train_propensity_model import main
-
-    assert main([str(tmp_path), "--orders", "4000", "--seed", "1"]) == 0
+    assert train_example([str(tmp_path), "--orders", "4000", "--seed", "1"]) == 0
     manifest = parse_manifest((tmp_path / "manifest.json").read_text())
     model = load_model((tmp_path / manifest.model_file).read_bytes())
     rfm = pa.table({name: pa.array([1.0, 200.0]) for name in manifest.features}).append_column(
