@@ -158,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
 
         worst = 0.0
         for dataset, csv in files.items():
-            base = best_of(args.repeat, lambda i, d=dataset, c=csv: baseline(c, root / f"{d}-{i}.parquet"))
+
+            def base_run(i: int, d: str = dataset, c: Path = csv) -> None:
+                baseline(c, root / f"{d}-{i}.parquet")
+
+            base = best_of(args.repeat, base_run)
             outcome: dict[str, tuple[PipelineResult, LocalParquetSink]] = {}
 
             def timed(

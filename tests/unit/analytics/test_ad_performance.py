@@ -355,3 +355,18 @@ def test_no_row_is_lost(run_csv: RunCsv, kinds: list[tuple[str, int]]) -> None:
     clean = sink.table("ad_performance").num_rows if "ad_performance" in sink.written else 0
     assert clean + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(lines) - 1
     assert sink.quarantined_rows == result.rows_rejected
+
+
+def test_batch_boundaries_do_not_change_the_outputs() -> None:
+    # GIVEN the same export read as one batch and as ~70 small batches
+    text = samples.ad_performance_csv(3000, seed=9, days=30)
+    outputs = []
+    for block_size in (None, 4096):
+        sink = CollectingSink()
+        batches = csv_batches(text, block_size=block_size)
+        AdPerformancePipeline("ad_performance").run(iter(batches), source_for("ad_performance"), sink)
+        outputs.append({name: sink.table(name) for name in sink.written})
+    # THEN every output table is identical
+    assert outputs[0].keys() == outputs[1].keys()
+    for name in outputs[0]:
+        assert outputs[0][name].equals(outputs[1][name]), name
