@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
+from threadpoolctl import threadpool_limits
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import (
@@ -19,7 +20,6 @@ from analytics.cleaning import (
     parse_integer,
     parse_number,
     parse_text,
-    row_codes,
 )
 from analytics.contract import (
     Column,
@@ -27,6 +27,7 @@ from analytics.contract import (
     ContractPipeline,
     RowChecks,
     conform,
+    deduplicate,
     in_parallel,
     read_all,
 )
@@ -303,7 +304,8 @@ class AdPerformancePipeline(ContractPipeline):
                 "date": date.values,
             }
         )
-        clean, exact, superseded = deduplicate(parsed, _KEY, keep)
+        day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
+        clean, exact, superseded = deduplicate(parsed, _KEY, keep, partition_code=day)
         result.duplicates_dropped = exact + superseded
         clean = conform(clean, AD_PERFORMANCE)
         sink.write(AD_PERFORMANCE.name, clean)
@@ -343,38 +345,6 @@ class AdPerformancePipeline(ContractPipeline):
             if len(code) == 3 and code.isalpha():
                 from_header = pa.repeat(pa.scalar(code), n)
         return pc.coalesce(column, from_symbols, from_header)
-
-
-def deduplicate(
-    table: pa.Table, key: list[str], candidates: np.ndarray | None = None
-) -> tuple[pa.Table, int, int]:
-    """Drop exact duplicates, then keep the last row of each ``key`` among the ``candidates`` rows.
-
-    Returns the kept rows in file order, the number of exact duplicates and of superseded rows
-    (an earlier row with the same key but different values). Rows are compared by dense codes
-    (:func:`row_codes`) and a stable sort, so a million rows take milliseconds, not a Python loop;
-    the table is copied once, for the rows kept.
-    """
-    rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
-    n = len(rows)
-    key_code = row_codes(table, key)[rows]
-    order = np.argsort(key_code, kind="stable")
-    ordered = key_code[order]
-    # In a stable sort, the last member of each run of equal codes is the key's last occurrence.
-    run_end = np.r_[ordered[1:] != ordered[:-1], True] if n else np.zeros(0, dtype=bool)
-    if run_end.all():
-        # The common case: nothing to drop, no second pass.
-        return (table.take(pa.array(rows)) if n < table.num_rows else table), 0, 0
-    kept = rows[np.sort(order[run_end])]
-    run_id = np.cumsum(np.r_[True, run_end[:-1]]) - 1
-    run_size = np.bincount(run_id)
-    in_duplicated_key = np.zeros(n, dtype=bool)
-    in_duplicated_key[order] = run_size[run_id] > 1
-    sub = table.take(pa.array(rows[in_duplicated_key]))
-    full = row_codes(sub, list(table.column_names))
-    exact = sub.num_rows - len(pd.unique(full))
-    superseded = n - len(kept) - exact
-    return table.take(pa.array(kept)), exact, superseded
 
 
 def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
@@ -498,6 +468,8 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         if n <= ISOLATION_FIT_ROWS
         else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
     )
-    forest.fit(fit_rows)
-    score = forest.decision_function(features)
+    # Single-threaded for the same reason as the segmentation: small work, costly thread pools.
+    with threadpool_limits(limits=1):
+        forest.fit(fit_rows)
+        score = forest.decision_function(features)
     return score, score < 0, fitted

@@ -43,6 +43,8 @@ _MONEY = (
     rf"|\(\s*{_CURRENCY}?\s*{_NUM}\s*{_CURRENCY}?\s*\))$"
 )
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: A number with at most a sign and a decimal dot: cast without the money path.
+_PLAIN = r"^[-+]?[0-9]+(?:\.[0-9]+)?$"
 #: Characters around the digits of a money value: signs, parentheses, percent, currency.
 _AROUND_NUMBER = "$€£¥₹()+-% " + _NBSP + _LETTERS
 #: What may follow the sign of a money value; trimming it from the right leaves the sign.
@@ -228,20 +230,30 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
     if direct is not None:
         out = direct.to_numpy(zero_copy_only=False).astype(float)
         return _finish(out, missing, np.zeros(n, dtype=bool)), fmt
-    # The column is not all plain numbers: every value goes through the money path, so that
-    # "1.234" is read with the same decimal mark as "1.234,50" elsewhere in the file.
+    # Plain values ("129.90", "-5") cast directly; only the others take the money path. The
+    # decimal mark is decided over both, so "1.234" reads like "1.234,50" elsewhere in the file.
+    plain = _mask(pc.match_substring_regex(text, _PLAIN))
+    rest = ~plain & ~missing
+    sub, ok, num = _money_parts(text, rest)
+    plain_text = pc.filter(text, pa.array(plain))
+    if len(plain_text) > _DECISION_SAMPLE:
+        step = np.linspace(0, len(plain_text) - 1, _DECISION_SAMPLE).astype(np.int64)
+        plain_text = plain_text.take(pa.array(step))
+    decimal_comma = decide_decimal_comma(pa.concat_arrays([pc.filter(num, pa.array(ok)), plain_text]))
+    fmt = NumberFormat(decimal_comma, fmt.currency)
+    if decimal_comma:
+        # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.
+        dotted = plain & _mask(pc.match_substring(text, "."))
+        if dotted.any():
+            plain &= ~dotted
+            rest |= dotted
+            sub, ok, num = _money_parts(text, rest)
     out = np.full(n, np.nan)
-    rest = ~missing
     invalid = np.zeros(n, dtype=bool)
+    if plain.any():
+        out[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
     if rest.any():
         idx = np.flatnonzero(rest)
-        sub = text if len(idx) == n else pc.take(text, pa.array(idx))
-        ok = _mask(pc.match_substring_regex(sub, _MONEY))
-        num = pc.utf8_trim(sub, characters=_AROUND_NUMBER)
-        if pc.any(pc.match_substring_regex(num, f"[' {_NBSP}]")).as_py():
-            num = pc.replace_substring_regex(num, f"[' {_NBSP}]", "")
-        decimal_comma = decide_decimal_comma(num)
-        fmt = NumberFormat(decimal_comma, fmt.currency)
         if decimal_comma:
             canon = pc.replace_substring(pc.replace_substring(num, ".", ""), ",", ".")
         else:
@@ -263,6 +275,17 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         out[idx] = vals
         invalid[idx] = ~ok
     return _finish(out, missing, invalid), fmt
+
+
+def _money_parts(text: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """The ``rows`` of ``text``, whether each is a well-formed money value, and its digits part."""
+    idx = np.flatnonzero(rows)
+    sub = text if len(idx) == len(text) else pc.take(text, pa.array(idx))
+    ok = _mask(pc.match_substring_regex(sub, _MONEY))
+    num = pc.utf8_trim(sub, characters=_AROUND_NUMBER)
+    if len(num) and pc.any(pc.match_substring_regex(num, f"[' {_NBSP}]")).as_py():
+        num = pc.replace_substring_regex(num, f"[' {_NBSP}]", "")
+    return sub, ok, num
 
 
 def _finish(out: np.ndarray, missing: np.ndarray, invalid: np.ndarray) -> Parsed:

@@ -14,8 +14,8 @@ from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from analytics.ad_performance import deduplicate
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
@@ -24,6 +24,7 @@ from analytics.contract import (
     ContractPipeline,
     RowChecks,
     conform,
+    deduplicate,
     fixed_schema,
     in_parallel,
     read_all,
@@ -258,7 +259,9 @@ class OrdersPipeline(ContractPipeline):
             }
         )
         keyed, key = dedup_key(clean_all)
-        clean, exact, superseded = deduplicate(keyed, key, keep)
+        day = np.asarray(pc.fill_null(order_date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
+        month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        clean, exact, superseded = deduplicate(keyed, key, keep, partition_code=month)
         result.duplicates_dropped = exact + superseded
         clean = conform(clean, ORDERS)
         sink.write(ORDERS.name, clean)
@@ -347,6 +350,18 @@ def name_segments(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarr
 
 def segment_customers(
     recency_days: np.ndarray, orders: np.ndarray, total_amount: np.ndarray, seed: int = SEED
+) -> Segmentation:
+    """KMeans segments of customers; see :func:`_segment_customers`.
+
+    Runs single-threaded: on a few thousand points OpenMP's thread start-up and spin-waiting cost
+    far more than the work (seconds instead of milliseconds on a busy 2-vCPU Lambda).
+    """
+    with threadpool_limits(limits=1):
+        return _segment_customers(recency_days, orders, total_amount, seed)
+
+
+def _segment_customers(
+    recency_days: np.ndarray, orders: np.ndarray, total_amount: np.ndarray, seed: int
 ) -> Segmentation:
     """KMeans on standardised log1p(recency, orders, total amount), k chosen by silhouette.
 
