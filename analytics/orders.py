@@ -244,7 +244,9 @@ class OrdersPipeline(ContractPipeline):
         def optional(name: str) -> pa.Array:
             return parsed[name].values if name in parsed else pa.nulls(n, pa.string())
 
-        month = pc.strftime(pc.cast(order_date.values, pa.timestamp("s")), format="%Y-%m")
+        day = np.asarray(pc.fill_null(order_date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
+        month_code = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        month = month_labels(month_code, order_date.missing | order_date.invalid)
         clean_all = pa.table(
             {
                 "order_id": optional("order_id"),
@@ -259,9 +261,7 @@ class OrdersPipeline(ContractPipeline):
             }
         )
         keyed, key = dedup_key(clean_all)
-        day = np.asarray(pc.fill_null(order_date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
-        month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-        clean, exact, superseded = deduplicate(keyed, key, keep, partition_code=month)
+        clean, exact, superseded = deduplicate(keyed, key, keep, partition_code=month_code)
         result.duplicates_dropped = exact + superseded
         clean = conform(clean, ORDERS)
         sink.write(ORDERS.name, clean)
@@ -284,6 +284,13 @@ class OrdersPipeline(ContractPipeline):
         )
         result.models.extend(facts)
         return result
+
+
+def month_labels(month_code: np.ndarray, null: np.ndarray) -> pa.Array:
+    """``YYYY-MM`` per row from months since 1970, formatted once per distinct month."""
+    codes, months = pd.factorize(month_code)
+    labels = pa.array(np.datetime_as_string(months.astype("datetime64[M]"), unit="M"), pa.string())
+    return labels.take(pa.array(codes, mask=null))
 
 
 def dedup_key(clean: pa.Table) -> tuple[pa.Table, list[str]]:

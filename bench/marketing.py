@@ -100,7 +100,7 @@ def string_batches(path: Path) -> Iterator[pa.RecordBatch]:
     header = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).column_names
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=1 << 22),
+        read_options=pacsv.ReadOptions(block_size=1 << 20),
         convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in header}),
     )
     yield from reader

@@ -138,6 +138,7 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
         ("e1", "B", "u3", "maybe", "0"),
         ("e1", "B", "u4", "1", "-2"),
         ("e1", "", "u5", "1", "0"),
+        ("e1", "B", "u6", "1", "lots"),
     ] + [("e1", "A" if i % 2 else "B", f"f{i}", "0", "0") for i in range(30)]
     result, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
     rejected = sink.quarantined()
@@ -154,6 +155,7 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
         5: "invalid_flag",
         6: "negative_value",
         7: "missing_value",
+        8: "invalid_number",
     }
     a = next(r for r in sink.table("experiment_results").to_pylist() if r["variant"] == "A")
     assert a["users"] == 16 and a["conversions"] == 1 and a["revenue_per_user"] == pytest.approx(7 / 16)
