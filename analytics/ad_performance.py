@@ -22,6 +22,7 @@ from analytics.cleaning import (
     parse_text,
 )
 from analytics.contract import (
+    BackgroundWriter,
     Column,
     Contract,
     ContractPipeline,
@@ -214,15 +215,16 @@ class AdPerformancePipeline(ContractPipeline):
         checks = RowChecks(n)
 
         column = {name: table.column(source_name) for name, source_name in cols.items()}
+        # Money columns first: they take longest, so the threads finish together.
         jobs: dict[str, Callable[[], Any]] = {
+            "spend": lambda: parse_number(column["spend"], currency=True),
+            "revenue": lambda: parse_number(column["revenue"]),
             "date": lambda: parse_date(column["date"], configured_order=source.settings.get("date_order")),
             "channel": lambda: parse_text(column["channel"], lower=True),
             "campaign": lambda: parse_text(column["campaign"]),
             "impressions": lambda: parse_integer(column["impressions"]),
             "clicks": lambda: parse_integer(column["clicks"]),
-            "spend": lambda: parse_number(column["spend"], currency=True),
             "conversions": lambda: parse_number(column["conversions"]),
-            "revenue": lambda: parse_number(column["revenue"]),
         }
         for name in ("country", "ad_group", "currency"):
             if name in column:
@@ -308,12 +310,12 @@ class AdPerformancePipeline(ContractPipeline):
         clean, exact, superseded = deduplicate(parsed, _KEY, keep, partition_code=day)
         result.duplicates_dropped = exact + superseded
         clean = conform(clean, AD_PERFORMANCE)
-        sink.write(AD_PERFORMANCE.name, clean)
-
-        kpis = campaign_kpis(clean, source.source_id)
-        sink.write(CAMPAIGN_KPIS.name, kpis)
-        anomalies, facts = kpi_anomalies(kpis, source.source_id)
-        sink.write(KPI_ANOMALIES.name, anomalies)
+        with BackgroundWriter(sink) as writer:
+            writer.write(AD_PERFORMANCE.name, clean)
+            kpis = campaign_kpis(clean, source.source_id)
+            writer.write(CAMPAIGN_KPIS.name, kpis)
+            anomalies, facts = kpi_anomalies(kpis, source.source_id)
+            writer.write(KPI_ANOMALIES.name, anomalies)
 
         result.models.append(
             ModelFact(

@@ -232,7 +232,12 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         return _finish(out, missing, np.zeros(n, dtype=bool)), fmt
     # Plain values ("129.90", "-5") cast directly; only the others take the money path. The
     # decimal mark is decided over both, so "1.234" reads like "1.234,50" elsewhere in the file.
-    plain = _mask(pc.match_substring_regex(text, _PLAIN))
+    probe = text.slice(0, 1000)
+    if len(text) > 2000 and not pc.any(pc.match_substring_regex(probe, _PLAIN)).as_py():
+        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
+        plain = np.zeros(n, dtype=bool)
+    else:
+        plain = _mask(pc.match_substring_regex(text, _PLAIN))
     rest = ~plain & ~missing
     sub, ok, num = _money_parts(text, rest)
     plain_text = pc.filter(text, pa.array(plain))

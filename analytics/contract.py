@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -231,6 +231,36 @@ def deduplicate(
     if len(kept) == table.num_rows and (len(kept) == 0 or np.all(kept[1:] > kept[:-1])):
         return table, exact, superseded
     return table.take(pa.array(kept)), exact, superseded
+
+
+class BackgroundWriter:
+    """Hands output tables to the sink on one background thread, in order, while models run.
+
+    Parquet encoding releases the GIL, so writing the big clean table overlaps with the KPIs or
+    RFM computed from it. There is a single writer thread: sink calls are never concurrent with
+    each other, and all of them have finished when the ``with`` block exits (the first failed write
+    is raised there).
+    """
+
+    def __init__(self, sink: OutputSink) -> None:
+        self.sink = sink
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        self._pending: list[Future[None]] = []
+
+    def write(self, table: str, data: pa.Table) -> None:
+        """Queue ``data`` for ``sink.write(table, data)``."""
+        self._pending.append(self._pool.submit(self.sink.write, table, data))
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            errors = [e for e in (f.exception() for f in self._pending) if e is not None]
+        finally:
+            self._pool.shutdown(wait=True)
+        if errors and exc_info[0] is None:
+            raise errors[0]
 
 
 def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
+    BackgroundWriter,
     Column,
     Contract,
     ContractPipeline,
@@ -264,11 +265,11 @@ class OrdersPipeline(ContractPipeline):
         clean, exact, superseded = deduplicate(keyed, key, keep, partition_code=month_code)
         result.duplicates_dropped = exact + superseded
         clean = conform(clean, ORDERS)
-        sink.write(ORDERS.name, clean)
-
-        rfm, segments, facts = customer_tables(clean, source.source_id)
-        sink.write(CUSTOMER_RFM.name, rfm)
-        sink.write(CUSTOMER_SEGMENTS.name, segments)
+        with BackgroundWriter(sink) as writer:
+            writer.write(ORDERS.name, clean)
+            rfm, segments, facts = customer_tables(clean, source.source_id)
+            writer.write(CUSTOMER_RFM.name, rfm)
+            writer.write(CUSTOMER_SEGMENTS.name, segments)
         result.models.append(
             ModelFact(
                 "cleaning",

@@ -97,7 +97,8 @@ class LocalParquetSink:
 
 def string_batches(path: Path) -> Iterator[pa.RecordBatch]:
     """The CSV as record batches with every column a string, as the handler reads CSV."""
-    header = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).column_names
+    # The header alone: opening a reader parses just the first block.
+    header = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=1 << 20),
