@@ -200,8 +200,8 @@ def deduplicate(
 
     Returns the kept rows, the number of exact duplicates and of superseded rows (an earlier row
     with the same key but different values). Rows are compared by dense codes (:func:`row_codes`)
-    and pandas' hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop. The kept rows are in
-    file order, grouped by ``partition_code`` when given (so each output partition is one
+    and pandas' hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop.
+    The kept rows are in file order, grouped by ``partition_code`` when given (so each output partition is one
     contiguous slice); the table is copied once, for the rows kept.
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
