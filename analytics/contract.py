@@ -220,9 +220,9 @@ def deduplicate(
         exact = sub.num_rows - len(pd.unique(full))
         superseded = n - len(kept) - exact
     if partition_code is not None:
-        codes = partition_code[kept]
-        if len(codes) > 1 and np.any(codes[1:] < codes[:-1]):
-            return table.take(pa.array(kept[np.argsort(codes, kind="stable")])), exact, superseded
+        parts = partition_code[kept]
+        if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
+            return table.take(pa.array(kept[np.argsort(parts, kind="stable")])), exact, superseded
     if len(kept) == table.num_rows:
         return table, exact, superseded
     # Rows stay in file order: a boolean filter copies several times faster than a take.
