@@ -493,3 +493,28 @@ def experiments_sample(
 def experiments_csv(users: int = 10_000, seed: int = 0, **options: object) -> str:
     """CSV text of :func:`experiments_sample` (same options)."""
     return to_csv(experiments_sample(users, seed, **options).table)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a sample CSV: ``python -m analytics.samples DATASET PATH [--rows N] [--seed N]``."""
+    import argparse  # noqa: PLC0415 - only the command line needs it
+
+    parser = argparse.ArgumentParser(prog="python -m analytics.samples", description=main.__doc__)
+    parser.add_argument("dataset", choices=["ad_performance", "orders", "experiments"])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--rows", type=int, default=10_000, help="rows (ads, orders) or users per experiment")
+    parser.add_argument("--customers", type=int, default=None, help="orders only; default rows / 10")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.dataset == "ad_performance":
+        write_ad_performance_csv(args.path, args.rows, args.seed)
+    elif args.dataset == "orders":
+        write_orders_csv(args.path, args.rows, args.customers, args.seed)
+    else:
+        write_csv(experiments_sample(args.rows, args.seed).table, args.path)
+    print(f"wrote {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
