@@ -174,25 +174,28 @@ def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def robust_z(values: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Modified z-score of every value against its own series: 0.6745 (x − median) / MAD.
 
-    Returns ``(z, median, history)``. Series with fewer than :data:`MIN_HISTORY` non-null values get
-    NaN. When the MAD is 0 (more than half the days identical) the mean absolute deviation scaled
-    by 1.253314 stands in, as Iglewicz and Hoaglin suggest; if that is 0 too, z is NaN.
+    ``values`` is one metric (n) or several side by side (n × m); ``series`` gives each row's
+    series. Returns ``(z, median, history)`` shaped like ``values``. Series with fewer than
+    :data:`MIN_HISTORY` non-null values get NaN. When the MAD is 0 (more than half the days
+    identical) the mean absolute deviation scaled by 1.253314 stands in, as Iglewicz and Hoaglin
+    suggest; if that is 0 too, z is NaN.
     """
-    frame = pd.DataFrame({"s": series, "x": values})
-    grouped = frame.groupby("s", sort=False)["x"]
+    x = np.asarray(values, dtype=float)
+    wide = x.reshape(len(x), 1) if x.ndim == 1 else x
+    # One groupby for all metrics: pandas computes the per-series statistics column by column.
+    grouped = pd.DataFrame(wide).groupby(series, sort=False)
     median = grouped.transform("median").to_numpy(dtype=float)
     history = grouped.transform("count").to_numpy(dtype=np.int64)
-    deviation = np.abs(values - median)
-    dev = pd.Series(deviation).groupby(series, sort=False)
-    mad = dev.transform("median").to_numpy(dtype=float)
-    mean_ad = dev.transform("mean").to_numpy(dtype=float)
-    z = safe_divide(0.6745 * (values - median), mad)
+    deviation = pd.DataFrame(np.abs(wide - median)).groupby(series, sort=False)
+    mad = deviation.transform("median").to_numpy(dtype=float)
+    mean_ad = deviation.transform("mean").to_numpy(dtype=float)
+    z = safe_divide(0.6745 * (wide - median), mad)
     fallback = (mad == 0) & (mean_ad > 0)
-    z[fallback] = (values[fallback] - median[fallback]) / (1.253314 * mean_ad[fallback])
+    z[fallback] = (wide[fallback] - median[fallback]) / (1.253314 * mean_ad[fallback])
     short = history < MIN_HISTORY
     z[short] = np.nan
     median = np.where(short, np.nan, median)
-    return z, median, history
+    return z.reshape(x.shape), median.reshape(x.shape), history.reshape(x.shape)
 
 
 class AdPerformancePipeline(ContractPipeline):
@@ -386,11 +389,7 @@ def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
     values = np.column_stack(
         [kpis.column(k).to_numpy().astype(float) if n else np.zeros(0) for k in ANOMALY_METRICS]
     )
-    z = np.empty_like(values)
-    median = np.empty_like(values)
-    history = np.zeros(values.shape, dtype=np.int64)
-    for j in range(m):
-        z[:, j], median[:, j], history[:, j] = robust_z(values[:, j], series_id)
+    z, median, history = robust_z(values.reshape(n, m), series_id)
     iso_score, iso_flag, fitted = isolation_flags(z)
 
     # Row-major flattening keeps every campaign-day's metrics together and the table date-ordered.

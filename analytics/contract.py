@@ -170,9 +170,7 @@ class RowChecks:
             else (messages[0] if messages else pa.nulls(0, pa.string()))
         )
         table = quarantine_table(sub, row_numbers[rejected], code, reason)
-        counts: dict[str, int] = {}
-        for value in code.to_pylist():
-            counts[value] = counts.get(value, 0) + 1
+        counts = {item["values"].as_py(): item["counts"].as_py() for item in pc.value_counts(code)}
         return table, dict(sorted(counts.items()))
 
 
