@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
@@ -298,12 +297,17 @@ def experiment_results(
 ) -> tuple[pa.Table, ModelFact]:
     """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
     rows: list[dict[str, Any]] = []
-    experiments = sorted(set(per_user.column("experiment_id").to_pylist()))
+    # Sorted once by experiment, each experiment is a zero-copy slice (no filter per experiment).
+    per_user = per_user.sort_by([("experiment_id", "ascending"), ("variant", "ascending")])
+    ids = per_user.column("experiment_id").to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()] if len(ids) else []
+    bounds = list(zip(starts, [*starts[1:], len(ids)], strict=True)) if starts else []
+    experiments = [str(ids[start]) for start, _ in bounds]
     significant_count = 0
     srm_count = 0
     no_control: list[str] = []
-    for experiment in experiments:
-        sub = per_user.filter(pc.equal(per_user.column("experiment_id"), experiment))
+    for experiment, (start, end) in zip(experiments, bounds, strict=True):
+        sub = per_user.slice(start, end - start)
         variant_col = sub.column("variant").to_numpy(zero_copy_only=False)
         converted = sub.column("converted_max").to_numpy(zero_copy_only=False).astype(bool)
         revenue = sub.column("revenue_sum").to_numpy().astype(float)
