@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,7 @@ from analytics.experiments import (
     wilson_interval,
 )
 
-from .conftest import RunCsv, assert_matches_spec
+from .conftest import CollectingSink, RunCsv, assert_matches_spec, source_for
 
 Z = 1.959963984540054  # the 97.5% normal quantile
 
@@ -201,3 +202,20 @@ def test_no_row_is_lost(run_csv: RunCsv, rows: list[tuple[str, int, str]]) -> No
         else 0
     )
     assert counted + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(rows)
+
+
+def test_typed_flags_and_revenue_are_accepted() -> None:
+    batch = pa.record_batch(
+        {
+            "experiment_id": ["e1"] * 4,
+            "variant": ["A", "A", "B", "B"],
+            "user_id": pa.array([1, 2, 3, 4]),
+            "converted": pa.array([True, False, True, True]),
+            "revenue": pa.array([10.0, None, 5.0, 7.5]),
+        }
+    )
+    sink = CollectingSink()
+    result = ExperimentsPipeline("experiments").run(iter([batch]), source_for("experiments"), sink)
+    assert result.rows_rejected == 0
+    b = next(r for r in sink.table("experiment_results").to_pylist() if r["variant"] == "B")
+    assert (b["users"], b["conversions"], b["revenue_per_user"]) == (2, 2, 6.25)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,7 @@ from analytics.orders import (
     segment_customers,
 )
 
-from .conftest import RunCsv, assert_matches_spec
+from .conftest import CollectingSink, RunCsv, assert_matches_spec, source_for
 
 HEADER = "Order ID,Customer ID,Order Date,Total,Qty,Channel,Country"
 
@@ -187,3 +188,25 @@ def test_no_row_is_lost(run_csv: RunCsv, rows: list[tuple[str, int]], with_ids: 
     result, sink = run_csv(OrdersPipeline("orders", tolerance=1.0), "\n".join([header, *lines]) + "\n")
     clean = sink.table("orders").num_rows if "orders" in sink.written else 0
     assert clean + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(lines)
+
+
+def test_typed_input_from_parquet_or_json_lines_is_accepted() -> None:
+    # GIVEN typed columns: numeric customer ids, timestamps, float amounts
+    batch = pa.record_batch(
+        {
+            "customer_id": pa.array([42, 42, 7], pa.int64()),
+            "order_date": pa.array(
+                [datetime(2024, 1, 1, 9), datetime(2024, 1, 3, 23, 59), datetime(2024, 1, 3)],
+                pa.timestamp("us"),
+            ),
+            "amount": pa.array([10.0, 20.0, 5.5]),
+        }
+    )
+    sink = CollectingSink()
+    # WHEN processed
+    result = OrdersPipeline("orders").run(iter([batch]), source_for("orders"), sink)
+    # THEN ids become text, timestamps dates, and RFM is computed as for CSV
+    assert result.rows_rejected == 0
+    rfm = {r["customer_id"]: r for r in sink.table("customer_rfm").to_pylist()}
+    assert rfm["42"]["orders"] == 2 and rfm["42"]["order_days"] == 2 and rfm["42"]["recency_days"] == 0
+    assert sink.table("orders").column("order_date").to_pylist()[1] == date(2024, 1, 3)
