@@ -47,9 +47,9 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PLAIN = r"^[-+]?[0-9]+(?:\.[0-9]+)?$"
 #: Characters around the digits of a money value: signs, parentheses, percent, currency.
 _AROUND_NUMBER = "$€£¥₹()+-% " + _NBSP + _LETTERS
-#: What may follow the sign of a money value; trimming it from the right leaves the sign.
-_AFTER_SIGN = "0123456789.,'$€£¥₹)% " + _NBSP + _LETTERS
 _SYMBOL_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_GROUPED_DOT_DECIMAL = r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$"
+_GROUPED_COMMA_DECIMAL = r"^[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?$"
 #: Values looked at to decide a file's decimal mark; evenly spread, so the decision is stable.
 _DECISION_SAMPLE = 50_000
 
@@ -240,11 +240,11 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         plain = _mask(pc.match_substring_regex(text, _PLAIN))
     rest = ~plain & ~missing
     sub, ok, num = _money_parts(text, rest)
-    plain_text = pc.filter(text, pa.array(plain))
-    if len(plain_text) > _DECISION_SAMPLE:
-        step = np.linspace(0, len(plain_text) - 1, _DECISION_SAMPLE).astype(np.int64)
-        plain_text = plain_text.take(pa.array(step))
-    decimal_comma = decide_decimal_comma(pa.concat_arrays([pc.filter(num, pa.array(ok)), plain_text]))
+    # Evidence from up to 50,000 values of each kind, spread evenly over the file.
+    evidence = pa.concat_arrays(
+        [num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))]
+    )
+    decimal_comma = decide_decimal_comma(evidence)
     fmt = NumberFormat(decimal_comma, fmt.currency)
     if decimal_comma:
         # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.
@@ -259,6 +259,14 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         out[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
     if rest.any():
         idx = np.flatnonzero(rest)
+        # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
+        group_mark, grouped_pattern = (
+            (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
+        )
+        grouped = _mask(pc.match_substring(num, group_mark))
+        if grouped.any():
+            rows = np.flatnonzero(grouped)
+            ok[rows] &= _mask(pc.match_substring_regex(num.take(pa.array(rows)), grouped_pattern))
         if decimal_comma:
             canon = pc.replace_substring(pc.replace_substring(num, ".", ""), ",", ".")
         else:
@@ -271,8 +279,8 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
             canon = pc.if_else(pa.array(ok), canon, pa.scalar(None, pa.string()))
             cast = pc.cast(canon, pa.float64())
         vals = cast.to_numpy(zero_copy_only=False).astype(float)
-        sign = pc.utf8_rtrim(sub, characters=_AFTER_SIGN)
-        negative = _mask(pc.or_(pc.match_substring(sign, "-"), pc.match_substring(sign, "(")))
+        # A well-formed value has a minus only as its sign and "(" only as an accounting negative.
+        negative = _mask(pc.or_(pc.match_substring(sub, "-"), pc.starts_with(sub, "(")))
         pct = _mask(pc.ends_with(sub, "%"))
         vals = np.where(negative, -vals, vals)
         vals = np.where(pct, vals / 100.0, vals)
@@ -280,6 +288,13 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         out[idx] = vals
         invalid[idx] = ~ok
     return _finish(out, missing, invalid), fmt
+
+
+def _spread(rows: np.ndarray) -> pa.Array:
+    """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
+    if len(rows) > _DECISION_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
+    return pa.array(rows, pa.int64())
 
 
 def _money_parts(text: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray, pa.Array]:

@@ -54,9 +54,10 @@ def test_lone_comma_with_three_digits_is_a_thousands_separator_in_a_dot_file() -
     assert parsed.values.to_pylist() == [1234.0, 2.5, 3.1]
 
 
-@pytest.mark.parametrize("bad", ["12abc", "twelve", "1-2", "(5", "$", "1.2.3"])
+@pytest.mark.parametrize("bad", ["12abc", "twelve", "1-2", "(5", "$", "1.2.3", "1,5", "12,34", "1,2345.00"])
 def test_values_that_are_not_numbers_are_invalid_not_truncated(bad: str) -> None:
-    parsed, _ = parse_number(pa.array([bad, "$1.00"]))
+    # In a decimal-dot file a comma must group thousands by three: "1,5" is a typo, not 15.
+    parsed, _ = parse_number(pa.array([bad, "$1.00", "$2.50"]))
     assert parsed.invalid[0]
     assert parsed.values[0].as_py() is None
 
