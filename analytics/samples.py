@@ -316,9 +316,10 @@ def orders_sample(
     rate = np.array([v[1] for v in _ARCHETYPES.values()])[archetype]
     recency = np.array([v[2] for v in _ARCHETYPES.values()])[archetype]
     mean_amount = np.array([v[3] for v in _ARCHETYPES.values()])[archetype]
-    # New customers have a short history, others started somewhere in the file's window.
+    # Days between a customer's last order and the file's last day, spread around the archetype's.
     recency = np.minimum(rng.gamma(4.0, recency / 4.0).astype(np.int64), days - 2)
     last_day = days - 1 - recency
+    # New customers have a short history; the others started somewhere in the first half.
     start = np.where(
         names[archetype] == "New",
         last_day - rng.integers(0, 30, customers),
@@ -339,7 +340,6 @@ def orders_sample(
         np.subtract.at(counts, take, 1)
     elif excess < 0:
         np.add.at(counts, rng.integers(0, customers, -excess), 1)
-    counts = counts[:customers]
     cust = np.repeat(np.arange(customers), counts)[:orders]
     if len(cust) < orders:
         cust = np.concatenate([cust, rng.integers(0, customers, orders - len(cust))])
