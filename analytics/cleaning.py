@@ -87,6 +87,8 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
         arr = pc.cast(arr, pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
     is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
+    if not pc.any(is_null_token).as_py():
+        return trimmed  # the common case; spares copying a million strings
     return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
 
 

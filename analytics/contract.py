@@ -188,19 +188,20 @@ def quarantine_table(
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def deduplicate(
+def duplicate_rows(
     table: pa.Table,
     key: list[str],
     candidates: np.ndarray | None = None,
     partition_code: np.ndarray | None = None,
-) -> tuple[pa.Table, int, int]:
-    """Drop exact duplicates, then keep the last row of each ``key`` among the ``candidates`` rows.
+) -> tuple[np.ndarray, int, int]:
+    """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
 
-    Returns the kept rows, the number of exact duplicates and of superseded rows (an earlier row
-    with the same key but different values). Rows are compared by dense codes (:func:`row_codes`)
-    and pandas' hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop.
-    The kept rows are in file order, grouped by ``partition_code`` when given (so each output partition is one
-    contiguous slice); the table is copied once, for the rows kept.
+    Considers the ``candidates`` rows only (the others were rejected). Returns the kept row
+    positions, the number of exact duplicates and of superseded rows (an earlier row with the same
+    key but different values). Rows are compared by dense codes (:func:`row_codes`) and pandas'
+    hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop. The kept
+    rows are in file order, grouped by ``partition_code`` when given, so that each output
+    partition is one contiguous slice.
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
     n = len(rows)
@@ -220,13 +221,31 @@ def deduplicate(
     if partition_code is not None:
         parts = partition_code[kept]
         if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
-            return table.take(pa.array(kept[np.argsort(parts, kind="stable")])), exact, superseded
-    if len(kept) == table.num_rows:
-        return table, exact, superseded
-    # Rows stay in file order: a boolean filter copies several times faster than a take.
-    mask = np.zeros(table.num_rows, dtype=bool)
-    mask[kept] = True
-    return table.filter(pa.array(mask)), exact, superseded
+            kept = kept[np.argsort(parts, kind="stable")]
+    return kept, exact, superseded
+
+
+def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The ``rows`` of ``table`` in that order (one copy)."""
+    if len(rows) == table.num_rows and (len(rows) == 0 or np.all(rows[1:] > rows[:-1])):
+        return table
+    if len(rows) < 2 or np.all(rows[1:] > rows[:-1]):
+        # Rows in file order: a boolean filter copies several times faster than a take.
+        mask = np.zeros(table.num_rows, dtype=bool)
+        mask[rows] = True
+        return table.filter(pa.array(mask))
+    return table.take(pa.array(rows))
+
+
+def deduplicate(
+    table: pa.Table,
+    key: list[str],
+    candidates: np.ndarray | None = None,
+    partition_code: np.ndarray | None = None,
+) -> tuple[pa.Table, int, int]:
+    """The rows :func:`duplicate_rows` keeps, as a table, with the two duplicate counts."""
+    kept, exact, superseded = duplicate_rows(table, key, candidates, partition_code)
+    return select_rows(table, kept), exact, superseded
 
 
 class BackgroundWriter:
@@ -243,9 +262,12 @@ class BackgroundWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
         self._pending: list[Future[None]] = []
 
-    def write(self, table: str, data: pa.Table) -> None:
-        """Queue ``data`` for ``sink.write(table, data)``."""
-        self._pending.append(self._pool.submit(self.sink.write, table, data))
+    def write(self, table: str, data: pa.Table | Callable[[], pa.Table]) -> None:
+        """Queue ``data`` for ``sink.write(table, data)``; a callable is built on the writer thread."""
+        self._pending.append(self._pool.submit(self._write, table, data))
+
+    def _write(self, table: str, data: pa.Table | Callable[[], pa.Table]) -> None:
+        self.sink.write(table, data if isinstance(data, pa.Table) else data())
 
     def __enter__(self) -> BackgroundWriter:
         return self

@@ -25,10 +25,11 @@ from analytics.contract import (
     ContractPipeline,
     RowChecks,
     conform,
-    deduplicate,
+    duplicate_rows,
     fixed_schema,
     in_parallel,
     read_all,
+    select_rows,
 )
 
 CONTRACT = Contract(
@@ -79,7 +80,7 @@ MIN_CUSTOMERS = 20
 #: centroids are settled by a few thousand points, and a 100,000-customer file stays fast.
 FIT_SAMPLE = 5_000
 #: Customers the silhouette is measured on (it costs the square of this).
-SILHOUETTE_SAMPLE = 2_000
+SILHOUETTE_SAMPLE = 1_500
 
 ORDERS = TableSpec(
     "orders",
@@ -262,12 +263,22 @@ class OrdersPipeline(ContractPipeline):
             }
         )
         keyed, key = dedup_key(clean_all)
-        clean, exact, superseded = deduplicate(keyed, key, keep, partition_code=month_code)
+        kept, exact, superseded = duplicate_rows(keyed, key, keep, partition_code=month_code)
         result.duplicates_dropped = exact + superseded
-        clean = conform(clean, ORDERS)
+        customers = pc.dictionary_encode(customer.values)
+        customer_index = np.asarray(
+            pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64
+        )
         with BackgroundWriter(sink) as writer:
-            writer.write(ORDERS.name, clean)
-            rfm, segments, facts = customer_tables(clean, source.source_id)
+            # The clean table is copied and written on the writer thread while RFM is computed.
+            writer.write(ORDERS.name, lambda: conform(select_rows(keyed, kept), ORDERS))
+            rfm, segments, facts = rfm_tables(
+                customer_index[kept],
+                customers.dictionary,
+                day[kept].astype(np.int64),
+                amount_values[kept],
+                source.source_id,
+            )
             writer.write(CUSTOMER_RFM.name, rfm)
             writer.write(CUSTOMER_SEGMENTS.name, segments)
         result.models.append(
@@ -440,19 +451,36 @@ def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
 
 def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
     """``customer_rfm`` and ``customer_segments`` from clean orders, and the segmentation fact."""
-    if clean.num_rows == 0:
+    encoded = pc.dictionary_encode(clean.column("customer_id")).combine_chunks()
+    return rfm_tables(
+        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        encoded.dictionary,
+        clean.column("order_date").combine_chunks().view(pa.int32()).to_numpy().astype(np.int64),
+        clean.column("amount").to_numpy().astype(float),
+        source_id,
+    )
+
+
+def rfm_tables(
+    customer: np.ndarray, customer_ids: pa.Array, days: np.ndarray, amount: np.ndarray, source_id: str
+) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
+    """RFM and segments from one entry per clean order.
+
+    ``customer`` indexes ``customer_ids`` (ids not ordered from are left out), ``days`` are the
+    order dates as days since 1970 and ``amount`` the amounts. Working on arrays lets the pipeline
+    compute this while the clean orders table is still being built and written.
+    """
+    if len(customer) == 0:
         empty = ModelFact("customer_segmentation", MODEL_VERSION, {"customers": 0, "k": None})
         return (
             fixed_schema(CUSTOMER_RFM).empty_table(),
             fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
             [empty],
         )
-    encoded = pc.dictionary_encode(clean.column("customer_id")).combine_chunks()
-    ids = encoded.dictionary
-    idx = encoded.indices.to_numpy().astype(np.int64)
+    codes, used = pd.factorize(customer)
+    idx = codes.astype(np.int64)
+    ids = customer_ids.take(pa.array(used))
     k = len(ids)
-    days = clean.column("order_date").combine_chunks().view(pa.int32()).to_numpy().astype(np.int64)
-    amount = clean.column("amount").to_numpy().astype(float)
     as_of = int(days.max())
     orders = np.bincount(idx, minlength=k).astype(np.int64)
     total = np.bincount(idx, weights=amount, minlength=k)
