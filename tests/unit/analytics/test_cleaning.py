@@ -167,3 +167,17 @@ def test_row_codes_group_equal_rows_only() -> None:
     assert codes[0] == codes[1]
     assert codes[3] == codes[4]
     assert len({codes[0], codes[2], codes[3]}) == 3
+
+
+def test_spaces_and_apostrophes_may_group_thousands() -> None:
+    parsed, fmt = parse_number(pa.array(["1 234,50 €", "12,00 €", "1'234,5", "3\u00a0000,10"]))
+    assert fmt.decimal_comma is True
+    assert parsed.values.to_pylist() == [1234.5, 12.0, 1234.5, 3000.1]
+
+
+def test_integer_columns_take_the_fast_path_and_the_careful_one_alike() -> None:
+    plain = [str(i) for i in range(3000)]
+    fast = parse_integer(pa.array(plain))
+    careful = parse_integer(pa.array([*plain[:-1], "2,999"]))  # one grouped value: full parser
+    assert fast.values.to_pylist() == careful.values.to_pylist()
+    assert not careful.invalid.any()
