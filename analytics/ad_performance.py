@@ -20,6 +20,7 @@ from analytics.cleaning import (
     parse_integer,
     parse_number,
     parse_text,
+    row_codes,
 )
 from analytics.contract import (
     BackgroundWriter,
@@ -28,9 +29,10 @@ from analytics.contract import (
     ContractPipeline,
     RowChecks,
     conform,
-    deduplicate,
+    duplicate_rows,
     in_parallel,
     read_all,
+    select_rows,
 )
 
 CONTRACT = Contract(
@@ -310,12 +312,17 @@ class AdPerformancePipeline(ContractPipeline):
             }
         )
         day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
-        clean, exact, superseded = deduplicate(parsed, _KEY, keep, partition_code=day)
+        # Codes of date × channel × campaign serve both the duplicate key (with ad_group) and KPIs.
+        campaign_day, _ = pd.factorize(row_codes(parsed, ["date", "channel", "campaign"]))
+        ad_group_code = row_codes(parsed, ["ad_group"])
+        key_codes = campaign_day.astype(np.int64) * (int(ad_group_code.max(initial=0)) + 1) + ad_group_code
+        kept, exact, superseded = duplicate_rows(parsed, _KEY, keep, partition_code=day, key_codes=key_codes)
         result.duplicates_dropped = exact + superseded
-        clean = conform(clean, AD_PERFORMANCE)
         with BackgroundWriter(sink) as writer:
-            writer.write(AD_PERFORMANCE.name, clean)
-            kpis = campaign_kpis(clean, source.source_id)
+            # The clean table is copied and written on the writer thread while the KPIs and
+            # anomalies are computed from row positions.
+            writer.write(AD_PERFORMANCE.name, lambda: conform(select_rows(parsed, kept), AD_PERFORMANCE))
+            kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id)
             writer.write(CAMPAIGN_KPIS.name, kpis)
             anomalies, facts = kpi_anomalies(kpis, source.source_id)
             writer.write(KPI_ANOMALIES.name, anomalies)
@@ -352,17 +359,46 @@ class AdPerformancePipeline(ContractPipeline):
         return pc.coalesce(column, from_symbols, from_header)
 
 
+_SUMMED = ("impressions", "clicks", "spend", "conversions", "revenue")
+
+
 def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
     """Totals per date × channel × campaign with ctr, cvr, cpc, cpa and roas (null over zero)."""
-    sums = clean.group_by(["date", "channel", "campaign"], use_threads=False).aggregate(
-        [(c, "sum") for c in ("impressions", "clicks", "spend", "conversions", "revenue")]
-    )
-    sums = sums.rename_columns([c.removesuffix("_sum") for c in sums.column_names])
-    sums = sums.sort_by([("date", "ascending"), ("channel", "ascending"), ("campaign", "ascending")])
-    get = {
-        c: sums.column(c).to_numpy().astype(float)
-        for c in ("impressions", "clicks", "spend", "conversions", "revenue")
+    groups = row_codes(clean, ["date", "channel", "campaign"])
+    return campaign_kpis_of_rows(clean, np.arange(clean.num_rows), groups, source_id)
+
+
+def campaign_kpis_of_rows(table: pa.Table, rows: np.ndarray, groups: np.ndarray, source_id: str) -> pa.Table:
+    """:func:`campaign_kpis` over the ``rows`` of ``table``, grouped by the codes in ``groups``.
+
+    Working on row positions lets the pipeline aggregate before (and while) the clean table is
+    copied and written. Sums run in row order, so the figures are the same on every run.
+    """
+    group, _ = pd.factorize(groups[rows])
+    # pandas numbers groups by first appearance: where the running maximum grows, a group starts.
+    running = np.maximum.accumulate(group) if len(group) else group
+    firsts = rows[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])] if len(group) else rows
+    sums = {
+        name: np.bincount(group, weights=table.column(name).to_numpy().astype(float)[rows])
+        if len(group)
+        else np.zeros(0)
+        for name in _SUMMED
     }
+    pick = pa.array(firsts)
+    kpis = pa.table(
+        {
+            "date": table.column("date").take(pick),
+            "channel": table.column("channel").take(pick),
+            "campaign": table.column("campaign").take(pick),
+            "impressions": pa.array(np.round(sums["impressions"]).astype(np.int64)),
+            "clicks": pa.array(np.round(sums["clicks"]).astype(np.int64)),
+            "spend": pa.array(sums["spend"]),
+            "conversions": pa.array(sums["conversions"]),
+            "revenue": pa.array(sums["revenue"]),
+        }
+    )
+    kpis = kpis.sort_by([("date", "ascending"), ("channel", "ascending"), ("campaign", "ascending")])
+    get = {c: kpis.column(c).to_numpy().astype(float) for c in _SUMMED}
     ratios = {
         "ctr": safe_divide(get["clicks"], get["impressions"]),
         "cvr": safe_divide(get["conversions"], get["clicks"]),
@@ -371,9 +407,9 @@ def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
         "roas": safe_divide(get["revenue"], get["spend"]),
     }
     for name, arr in ratios.items():
-        sums = sums.append_column(name, pa.array(arr, mask=np.isnan(arr)))
-    sums = sums.append_column("source_id", pa.repeat(pa.scalar(source_id), sums.num_rows))
-    return conform(sums, CAMPAIGN_KPIS)
+        kpis = kpis.append_column(name, pa.array(arr, mask=np.isnan(arr)))
+    kpis = kpis.append_column("source_id", pa.repeat(pa.scalar(source_id), kpis.num_rows))
+    return conform(kpis, CAMPAIGN_KPIS)
 
 
 def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:

@@ -193,6 +193,7 @@ def duplicate_rows(
     key: list[str],
     candidates: np.ndarray | None = None,
     partition_code: np.ndarray | None = None,
+    key_codes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
 
@@ -205,7 +206,8 @@ def duplicate_rows(
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
     n = len(rows)
-    codes = pd.Series(row_codes(table, key)[rows])
+    # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
+    codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
     # Hash-based, linear: True for every row that a later row with the same key replaces.
     replaced = codes.duplicated(keep="last").to_numpy()
     exact = superseded = 0
