@@ -5,9 +5,10 @@ and returns a :class:`Parsed`: the typed values plus two masks, ``missing`` (no 
 ``invalid`` (a value that could not be understood). The caller turns the masks into quarantine
 reasons. Nothing here loops over rows in Python: a million-row file is parsed in Arrow kernels.
 
-Decisions that depend on the whole file (is ``03/04/2024`` the 3rd of April or the 4th of March? is
-``1,234`` one thousand or one point two?) are taken once per file, from the evidence in the column,
-and reported back so the pipeline can publish them as a fact.
+Decisions that depend on the whole file (is ``03/04/2024`` the 3rd of April or the 4th of March?
+is ``1,234`` one thousand two hundred and thirty-four, or one point two three four?) are taken
+once per file, from the evidence in the column, and reported back so the pipeline can publish
+them as a fact.
 """
 
 from __future__ import annotations

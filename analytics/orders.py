@@ -584,5 +584,6 @@ __all__ = [
     "customer_tables",
     "name_segments",
     "quintile_scores",
+    "rfm_tables",
     "segment_customers",
 ]
