@@ -12,7 +12,11 @@ import re
 from analytics.base import Pipeline
 
 #: dataset name -> "module:factory" returning a Pipeline. Datasets not listed use the generic one.
-_BUILT_IN: dict[str, str] = {}
+_BUILT_IN: dict[str, str] = {
+    "ad_performance": "analytics.ad_performance:AdPerformancePipeline",
+    "orders": "analytics.orders:OrdersPipeline",
+    "experiments": "analytics.experiments:ExperimentsPipeline",
+}
 
 _GENERIC = "analytics.generic:GenericPipeline"
 

@@ -1,0 +1,512 @@
+"""``ad_performance``: daily ad-platform exports → clean rows, campaign KPIs and KPI anomalies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.ensemble import IsolationForest
+from threadpoolctl import threadpool_limits
+
+from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.cleaning import (
+    Parsed,
+    parse_date,
+    parse_integer,
+    parse_number,
+    parse_text,
+    row_codes,
+)
+from analytics.contract import (
+    BackgroundWriter,
+    Column,
+    Contract,
+    ContractPipeline,
+    RowChecks,
+    conform,
+    duplicate_rows,
+    in_parallel,
+    read_all,
+    select_rows,
+)
+
+CONTRACT = Contract(
+    "ad_performance",
+    (
+        Column("date", "date", aliases=("Day", "Date", "Reporting starts", "Report date", "Segments date")),
+        Column(
+            "channel",
+            "label",
+            aliases=("Platform", "Source", "Network", "Publisher platform", "Channel name"),
+        ),
+        Column("campaign", "text", aliases=("Campaign name", "Campaign", "Campaign_name")),
+        Column("impressions", "integer", aliases=("Impr.", "Impr", "Impressions")),
+        Column("clicks", "integer", aliases=("Link Clicks", "Clicks (all)", "Link clicks", "Clicks")),
+        Column(
+            "spend",
+            "number",
+            aliases=(
+                "Amount Spent (USD)",
+                "Amount spent (EUR)",
+                "Amount spent",
+                "Cost",
+                "Spend (USD)",
+                "Spent",
+            ),
+        ),
+        Column("conversions", "number", aliases=("Results", "Conv.", "Purchases", "Conversions")),
+        Column(
+            "revenue",
+            "number",
+            aliases=(
+                "Conversion value",
+                "Conv. value",
+                "Purchases conversion value",
+                "Purchase value",
+                "Revenue",
+            ),
+        ),
+        Column("currency", "label", required=False, aliases=("Currency code", "Currency")),
+        Column("country", "text", required=False, aliases=("Country/Territory", "Country", "Country code")),
+        Column(
+            "ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")
+        ),
+    ),
+)
+
+#: KPI columns of ``campaign_kpis`` that ``kpi_anomalies`` watches.
+ANOMALY_METRICS = ("spend", "ctr", "cvr", "cpa", "roas")
+#: A series needs this many non-null days before its median and MAD mean anything.
+MIN_HISTORY = 7
+#: Iglewicz and Hoaglin's cut-off for the modified z-score.
+Z_THRESHOLD = 3.5
+#: A day is only an anomaly if it is also materially off: at least 25% away from the series
+#: median. With hundreds of series × five metrics, a 3.5 z alone flags steady series' ordinary
+#: 3-sigma days; nobody acts on a CTR 10% below its median.
+MIN_RELATIVE_CHANGE = 0.25
+SEED = 20240101
+MODEL_VERSION = "1"
+
+_KEY = ["date", "channel", "campaign", "ad_group"]
+
+AD_PERFORMANCE = TableSpec(
+    "ad_performance",
+    "date",
+    "Clean ad-platform rows, one per date × channel × campaign × ad group (last occurrence kept).",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("ad_group", pa.string()),
+            ("country", pa.string()),
+            ("currency", pa.string()),
+            ("impressions", pa.int64()),
+            ("clicks", pa.int64()),
+            ("spend", pa.float64()),
+            ("conversions", pa.float64()),
+            ("revenue", pa.float64()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+CAMPAIGN_KPIS = TableSpec(
+    "campaign_kpis",
+    "date",
+    "Daily totals and ratios per channel × campaign; a ratio over zero is null.",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("impressions", pa.int64()),
+            ("clicks", pa.int64()),
+            ("spend", pa.float64()),
+            ("conversions", pa.float64()),
+            ("revenue", pa.float64()),
+            ("ctr", pa.float64()),
+            ("cvr", pa.float64()),
+            ("cpc", pa.float64()),
+            ("cpa", pa.float64()),
+            ("roas", pa.float64()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+KPI_ANOMALIES = TableSpec(
+    "kpi_anomalies",
+    "date",
+    "Per channel × campaign × metric × date: value, series median, robust z-score and anomaly flags.",
+    pa.schema(
+        [
+            ("channel", pa.string()),
+            ("campaign", pa.string()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("expected", pa.float64()),
+            ("robust_z", pa.float64()),
+            ("history_days", pa.int64()),
+            ("is_anomaly", pa.bool_()),
+            ("isolation_score", pa.float64()),
+            ("isolation_anomaly", pa.bool_()),
+            ("source_id", pa.string()),
+            ("date", pa.date32()),
+        ]
+    ),
+)
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` with NaN (null in Arrow) wherever the denominator is 0 or null."""
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    out = np.full(num.shape, np.nan)
+    ok = (den != 0) & ~np.isnan(den) & ~np.isnan(num)
+    np.divide(num, den, out=out, where=ok)
+    return out
+
+
+def robust_z(values: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Modified z-score of every value against its own series: 0.6745 (x − median) / MAD.
+
+    ``values`` is one metric (n) or several side by side (n × m); ``series`` gives each row's
+    series. Returns ``(z, median, history)`` shaped like ``values``. Series with fewer than
+    :data:`MIN_HISTORY` non-null values get NaN. When the MAD is 0 (more than half the days
+    identical) the mean absolute deviation scaled by 1.253314 stands in, as Iglewicz and Hoaglin
+    suggest; if that is 0 too, z is NaN.
+    """
+    x = np.asarray(values, dtype=float)
+    wide = x.reshape(len(x), 1) if x.ndim == 1 else x
+    # One groupby for all metrics: pandas computes the per-series statistics column by column.
+    grouped = pd.DataFrame(wide).groupby(series, sort=False)
+    median = grouped.transform("median").to_numpy(dtype=float)
+    history = grouped.transform("count").to_numpy(dtype=np.int64)
+    deviation = pd.DataFrame(np.abs(wide - median)).groupby(series, sort=False)
+    mad = deviation.transform("median").to_numpy(dtype=float)
+    mean_ad = deviation.transform("mean").to_numpy(dtype=float)
+    z = safe_divide(0.6745 * (wide - median), mad)
+    fallback = (mad == 0) & (mean_ad > 0)
+    z[fallback] = (wide[fallback] - median[fallback]) / (1.253314 * mean_ad[fallback])
+    short = history < MIN_HISTORY
+    z[short] = np.nan
+    median = np.where(short, np.nan, median)
+    return z.reshape(x.shape), median.reshape(x.shape), history.reshape(x.shape)
+
+
+class AdPerformancePipeline(ContractPipeline):
+    """Contract, cleaning, KPIs and anomaly detection for ad-platform exports."""
+
+    contract = CONTRACT
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
+        """``ad_performance``, ``campaign_kpis`` and ``kpi_anomalies``, all partitioned by date."""
+        return (AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES)
+
+    def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
+        """Clean the file, quarantine bad rows, write clean rows, KPIs and anomalies."""
+        table = read_all(batches)
+        if table is None:
+            return PipelineResult(rows_in=0)
+        result = PipelineResult(rows_in=table.num_rows)
+        cols = self.contract.resolve(table.column_names)
+        n = table.num_rows
+        checks = RowChecks(n)
+
+        column = {name: table.column(source_name) for name, source_name in cols.items()}
+        # Money columns first: they take longest, so the threads finish together.
+        jobs: dict[str, Callable[[], Any]] = {
+            "spend": lambda: parse_number(column["spend"], currency=True),
+            "revenue": lambda: parse_number(column["revenue"]),
+            "date": lambda: parse_date(column["date"], configured_order=source.settings.get("date_order")),
+            "channel": lambda: parse_text(column["channel"], lower=True),
+            "campaign": lambda: parse_text(column["campaign"]),
+            "impressions": lambda: parse_integer(column["impressions"]),
+            "clicks": lambda: parse_integer(column["clicks"]),
+            "conversions": lambda: parse_number(column["conversions"]),
+        }
+        for name in ("country", "ad_group", "currency"):
+            if name in column:
+                jobs[name] = partial(parse_text, column[name])
+        parsed_columns = in_parallel(jobs)
+        date, decision = parsed_columns["date"]
+        checks.add("missing_date", date.missing, "date is empty; every row must say which day it reports")
+        checks.add(
+            "invalid_date",
+            date.invalid,
+            "date",
+            value_column=cols["date"],
+            suffix=" is not a date in ISO (2024-01-31), US (01/31/2024) or EU (31.01.2024) form",
+        )
+        channel: Parsed = parsed_columns["channel"]
+        campaign: Parsed = parsed_columns["campaign"]
+        checks.add("missing_value", channel.missing, "channel is empty")
+        checks.add("missing_value", campaign.missing, "campaign is empty")
+
+        numbers: dict[str, Parsed] = {}
+        decimal_comma: dict[str, bool] = {}
+        for name in ("impressions", "clicks"):
+            numbers[name] = parsed_columns[name]
+        for name in ("spend", "conversions", "revenue"):
+            numbers[name], fmt = parsed_columns[name]
+            decimal_comma[name] = fmt.decimal_comma
+        spend_currency: pa.Array | None = parsed_columns["spend"][1].currency
+        for name in ("impressions", "clicks", "spend"):
+            checks.add("missing_value", numbers[name].missing, f"{name} is empty")
+        for name, parsed in numbers.items():
+            kind = "a whole number" if name in ("impressions", "clicks") else "a number"
+            checks.add(
+                "invalid_number", parsed.invalid, name, value_column=cols[name], suffix=f" is not {kind}"
+            )
+        values = {
+            name: np.nan_to_num(p.values.to_numpy(zero_copy_only=False).astype(float), nan=0.0)
+            if name in ("conversions", "revenue")
+            else p.values.to_numpy(zero_copy_only=False).astype(float)
+            for name, p in numbers.items()
+        }
+        for name in ("spend", "impressions", "clicks", "conversions", "revenue"):
+            checks.add(
+                "negative_value", values[name] < 0, name, value_column=cols[name], suffix=" is negative"
+            )
+        checks.add(
+            "clicks_exceed_impressions",
+            values["clicks"] > values["impressions"],
+            "clicks",
+            value_column=cols["clicks"],
+            suffix=" exceed impressions; check that the columns are not swapped",
+        )
+        checks.add(
+            "conversions_exceed_clicks",
+            values["conversions"] > values["clicks"],
+            "conversions",
+            value_column=cols["conversions"],
+            suffix=" exceed clicks; export click-through conversions only, not view-through",
+        )
+        keep = self.quarantine_and_check(table, checks, sink, result)
+
+        currency = self._currency(cols, parsed_columns.get("currency"), spend_currency, n)
+        optional = {
+            name: parsed_columns[name].values if name in parsed_columns else pa.nulls(n, pa.string())
+            for name in ("country", "ad_group")
+        }
+        parsed = pa.table(
+            {
+                "channel": channel.values,
+                "campaign": campaign.values,
+                "ad_group": optional["ad_group"],
+                "country": optional["country"],
+                "currency": currency,
+                "impressions": numbers["impressions"].values,
+                "clicks": numbers["clicks"].values,
+                "spend": numbers["spend"].values,
+                "conversions": pa.array(values["conversions"]),
+                "revenue": pa.array(values["revenue"]),
+                "source_id": pa.repeat(pa.scalar(source.source_id), n),
+                "date": date.values,
+            }
+        )
+        day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
+        # Codes of date × channel × campaign serve both the duplicate key (with ad_group) and KPIs.
+        campaign_day, _ = pd.factorize(row_codes(parsed, ["date", "channel", "campaign"]))
+        ad_group_code = row_codes(parsed, ["ad_group"])
+        key_codes = campaign_day.astype(np.int64) * (int(ad_group_code.max(initial=0)) + 1) + ad_group_code
+        kept, exact, superseded = duplicate_rows(parsed, _KEY, keep, partition_code=day, key_codes=key_codes)
+        result.duplicates_dropped = exact + superseded
+        with BackgroundWriter(sink) as writer:
+            # The clean table is copied and written on the writer thread while the KPIs and
+            # anomalies are computed from row positions.
+            writer.write(AD_PERFORMANCE.name, lambda: conform(select_rows(parsed, kept), AD_PERFORMANCE))
+            kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id)
+            writer.write(CAMPAIGN_KPIS.name, kpis)
+            anomalies, facts = kpi_anomalies(kpis, source.source_id)
+            writer.write(KPI_ANOMALIES.name, anomalies)
+
+        result.models.append(
+            ModelFact(
+                "cleaning",
+                MODEL_VERSION,
+                {
+                    "date_order": decision.order if decision else "ISO",
+                    "date_order_basis": decision.basis if decision else "no ambiguous dates",
+                    "decimal_comma_spend": decimal_comma.get("spend", False),
+                    "exact_duplicates": exact,
+                    "superseded_rows": superseded,
+                },
+            )
+        )
+        result.models.append(facts)
+        return result
+
+    def _currency(
+        self, cols: dict[str, str], given: Parsed | None, from_symbols: pa.Array | None, n: int
+    ) -> pa.Array:
+        """The currency column, else the value's symbol (``$``), else the header (``Spend (USD)``)."""
+        column = pc.utf8_upper(given.values) if given is not None else pa.nulls(n, pa.string())
+        if from_symbols is None:
+            from_symbols = pa.nulls(n, pa.string())
+        header = cols["spend"]
+        from_header = pa.nulls(n, pa.string())
+        if "(" in header and header.rstrip().endswith(")"):
+            code = header.rsplit("(", 1)[1].rstrip(" )").upper()
+            if len(code) == 3 and code.isalpha():
+                from_header = pa.repeat(pa.scalar(code), n)
+        return pc.coalesce(column, from_symbols, from_header)
+
+
+_SUMMED = ("impressions", "clicks", "spend", "conversions", "revenue")
+
+
+def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
+    """Totals per date × channel × campaign with ctr, cvr, cpc, cpa and roas (null over zero)."""
+    groups = row_codes(clean, ["date", "channel", "campaign"])
+    return campaign_kpis_of_rows(clean, np.arange(clean.num_rows), groups, source_id)
+
+
+def campaign_kpis_of_rows(table: pa.Table, rows: np.ndarray, groups: np.ndarray, source_id: str) -> pa.Table:
+    """:func:`campaign_kpis` over the ``rows`` of ``table``, grouped by the codes in ``groups``.
+
+    Working on row positions lets the pipeline aggregate before (and while) the clean table is
+    copied and written. Sums run in row order, so the figures are the same on every run.
+    """
+    group, _ = pd.factorize(groups[rows])
+    # pandas numbers groups by first appearance: where the running maximum grows, a group starts.
+    running = np.maximum.accumulate(group) if len(group) else group
+    firsts = rows[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])] if len(group) else rows
+    sums = {
+        name: np.bincount(group, weights=table.column(name).to_numpy().astype(float)[rows])
+        if len(group)
+        else np.zeros(0)
+        for name in _SUMMED
+    }
+    pick = pa.array(firsts)
+    kpis = pa.table(
+        {
+            "date": table.column("date").take(pick),
+            "channel": table.column("channel").take(pick),
+            "campaign": table.column("campaign").take(pick),
+            "impressions": pa.array(np.round(sums["impressions"]).astype(np.int64)),
+            "clicks": pa.array(np.round(sums["clicks"]).astype(np.int64)),
+            "spend": pa.array(sums["spend"]),
+            "conversions": pa.array(sums["conversions"]),
+            "revenue": pa.array(sums["revenue"]),
+        }
+    )
+    kpis = kpis.sort_by([("date", "ascending"), ("channel", "ascending"), ("campaign", "ascending")])
+    get = {c: kpis.column(c).to_numpy().astype(float) for c in _SUMMED}
+    ratios = {
+        "ctr": safe_divide(get["clicks"], get["impressions"]),
+        "cvr": safe_divide(get["conversions"], get["clicks"]),
+        "cpc": safe_divide(get["spend"], get["clicks"]),
+        "cpa": safe_divide(get["spend"], get["conversions"]),
+        "roas": safe_divide(get["revenue"], get["spend"]),
+    }
+    for name, arr in ratios.items():
+        kpis = kpis.append_column(name, pa.array(arr, mask=np.isnan(arr)))
+    kpis = kpis.append_column("source_id", pa.repeat(pa.scalar(source_id), kpis.num_rows))
+    return conform(kpis, CAMPAIGN_KPIS)
+
+
+def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
+    """Robust z-scores per series and a seeded IsolationForest over the KPI z-vector of each day.
+
+    Output rows follow ``kpis`` (date-ordered), one per metric of :data:`ANOMALY_METRICS`.
+    """
+    n, m = kpis.num_rows, len(ANOMALY_METRICS)
+    series = pc.binary_join_element_wise(kpis.column("channel"), kpis.column("campaign"), "\x1f")
+    series_id = (
+        pc.dictionary_encode(series).combine_chunks().indices.to_numpy() if n else np.zeros(0, np.int64)
+    )
+    values = np.column_stack(
+        [kpis.column(k).to_numpy().astype(float) if n else np.zeros(0) for k in ANOMALY_METRICS]
+    )
+    z, median, history = robust_z(values.reshape(n, m), series_id)
+    iso_score, iso_flag, fitted = isolation_flags(z)
+
+    # Row-major flattening keeps every campaign-day's metrics together and the table date-ordered.
+    z_all, value_all, median_all = z.ravel(), values.ravel(), median.ravel()
+    deviation = np.abs(value_all - median_all)
+    material = np.nan_to_num(deviation >= MIN_RELATIVE_CHANGE * np.abs(median_all), nan=False).astype(bool)
+    flags = (np.abs(np.nan_to_num(z_all, nan=0.0)) > Z_THRESHOLD) & material
+    take = pa.array(np.repeat(np.arange(n, dtype=np.int64), m))
+    table = pa.table(
+        {
+            "channel": kpis.column("channel").take(take),
+            "campaign": kpis.column("campaign").take(take),
+            "metric": pa.array(np.tile(np.array(ANOMALY_METRICS, dtype=object), n), pa.string()),
+            "value": pa.array(value_all, mask=np.isnan(value_all)),
+            "expected": pa.array(median_all, mask=np.isnan(median_all)),
+            "robust_z": pa.array(z_all, mask=np.isnan(z_all)),
+            "history_days": pa.array(history.ravel()),
+            "is_anomaly": pa.array(flags),
+            "isolation_score": pa.array(np.repeat(iso_score, m), mask=np.repeat(np.isnan(iso_score), m)),
+            "isolation_anomaly": pa.array(
+                np.repeat(iso_flag, m), mask=np.repeat(~fitted, m), type=pa.bool_()
+            ),
+            "source_id": pa.repeat(pa.scalar(source_id), n * m),
+            "date": kpis.column("date").take(take),
+        }
+    )
+    fact = ModelFact(
+        "kpi_anomalies",
+        MODEL_VERSION,
+        {
+            "method": "robust z (median/MAD) + IsolationForest",
+            "metrics": ",".join(ANOMALY_METRICS),
+            "series": len(pd.unique(series_id)),
+            "campaign_days_scored": int(np.count_nonzero(history[:, 0] >= MIN_HISTORY)),
+            "z_threshold": Z_THRESHOLD,
+            "min_relative_change": MIN_RELATIVE_CHANGE,
+            "min_history_days": MIN_HISTORY,
+            "anomalies_found": int(flags.sum()),
+            "isolation_anomalies_found": int(iso_flag[fitted].sum()),
+            "isolation_trees": ISOLATION_TREES,
+            "seed": SEED,
+        },
+    )
+    return conform(table, KPI_ANOMALIES), fact
+
+
+#: IsolationForest needs a few rows before "unusual" means anything.
+MIN_ISOLATION_ROWS = 32
+#: Share of campaign-days the forest flags: the most isolated 1%. A fixed share keeps the flag
+#: count predictable; the robust z-score is the per-metric test with an absolute threshold.
+ISOLATION_CONTAMINATION = 0.01
+ISOLATION_FIT_ROWS = 10_000
+#: 50 trees over five features give stable scores; more trees cost time on every file.
+ISOLATION_TREES = 50
+
+
+def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IsolationForest over each day's vector of KPI z-scores: ``(score, flag, fitted)`` per row.
+
+    The features are the per-series robust z-scores rather than raw KPIs, so a campaign with a
+    high but steady CPA is not an outlier; a day where several KPIs move together is. Missing
+    z-scores (short series, null ratios) count as 0, "as expected". ``score`` is the forest's
+    decision function (negative means anomalous).
+    """
+    n = z_matrix.shape[0]
+    fitted = np.full(n, n >= MIN_ISOLATION_ROWS)
+    if n < MIN_ISOLATION_ROWS:
+        return np.full(n, np.nan), np.zeros(n, dtype=bool), fitted
+    features = np.clip(np.nan_to_num(z_matrix, nan=0.0), -50.0, 50.0)
+    forest = IsolationForest(
+        n_estimators=ISOLATION_TREES, contamination=ISOLATION_CONTAMINATION, random_state=SEED, n_jobs=1
+    )
+    # Each tree sees 256 rows anyway; fitting on a seeded sample only makes the threshold cheaper.
+    rng = np.random.default_rng(SEED)
+    fit_rows = (
+        features
+        if n <= ISOLATION_FIT_ROWS
+        else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
+    )
+    # Single-threaded for the same reason as the segmentation: small work, costly thread pools.
+    with threadpool_limits(limits=1):
+        forest.fit(fit_rows)
+        score = forest.decision_function(features)
+    return score, score < 0, fitted

@@ -1,0 +1,535 @@
+"""Vectorised parsing of the values real exports contain: money, counts, percentages, dates, flags.
+
+Every parser takes one Arrow column (strings from CSV, or already typed from Parquet / JSON lines)
+and returns a :class:`Parsed`: the typed values plus two masks, ``missing`` (no value at all) and
+``invalid`` (a value that could not be understood). The caller turns the masks into quarantine
+reasons. Nothing here loops over rows in Python: a million-row file is parsed in Arrow kernels.
+
+Decisions that depend on the whole file (is ``03/04/2024`` the 3rd of April or the 4th of March?
+is ``1,234`` one thousand two hundred and thirty-four, or one point two three four?) are taken
+once per file, from the evidence in the column, and reported back so the pipeline can publish
+them as a fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Text that means "no value" in real exports (ad platforms write ``--``, spreadsheets ``N/A``).
+NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "(not set)")
+# Matched without lower-casing every value: the spellings exports actually use.
+_NULL_SPELLINGS = pa.array(
+    sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}), pa.string()
+)
+
+#: Day/month order of slash, dot or dash separated dates with the year last.
+DateOrder = Literal["DMY", "MDY"]
+
+_CURRENCY = "(?:[$€£¥₹]|[A-Z]{3})"
+# RE2 has no \u escapes; the no-break space (French thousands separator) goes in literally.
+_NBSP = "\u00a0"
+_NUM = f"[0-9](?:[0-9.,' {_NBSP}]*[0-9])?"
+# One pass validates the whole value; a value that does not match (``12abc``, ``1-2``, ``(5``) is
+# invalid rather than silently truncated. Either a signed amount with an optional currency before
+# or after it and an optional percent sign, or an accounting negative in parentheses.
+_MONEY = (
+    rf"^(?:[-+]?\s*{_CURRENCY}?\s*[-+]?\s*{_NUM}\s*{_CURRENCY}?\s*%?"
+    rf"|\(\s*{_CURRENCY}?\s*{_NUM}\s*{_CURRENCY}?\s*\))$"
+)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: A number with at most a sign and a decimal dot: cast without the money path.
+_PLAIN = r"^[-+]?[0-9]+(?:\.[0-9]+)?$"
+#: Characters around the digits of a money value: signs, parentheses, percent, currency.
+_AROUND_NUMBER = "$€£¥₹()+-% " + _NBSP + _LETTERS
+_SYMBOL_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_GROUPED_DOT_DECIMAL = r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$"
+_GROUPED_COMMA_DECIMAL = r"^[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]+)?$"
+#: Values looked at to decide a file's decimal mark; evenly spread, so the decision is stable.
+_DECISION_SAMPLE = 50_000
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed column: typed values (null where missing or invalid) and why values are null."""
+
+    values: pa.Array
+    missing: np.ndarray
+    invalid: np.ndarray
+
+
+def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array as a numpy mask; nulls count as False."""
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def combine(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (chunked columns come from multi-batch files)."""
+    if isinstance(arr, pa.ChunkedArray):
+        return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    return arr
+
+
+def is_text(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether the column holds strings (CSV) rather than typed values."""
+    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+
+
+def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Strings trimmed, with the null tokens of :data:`NULL_TOKENS` turned into nulls."""
+    arr = combine(arr)
+    if not is_text(arr):
+        arr = pc.cast(arr, pa.string())
+    trimmed = pc.utf8_trim_whitespace(arr)
+    is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
+    if not pc.any(is_null_token).as_py():
+        return trimmed  # the common case; spares copying a million strings
+    return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
+
+
+def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Original values as strings, for quarantine (typed columns are formatted by Arrow)."""
+    arr = combine(arr)
+    if is_text(arr):
+        return pc.cast(arr, pa.string())
+    try:
+        return pc.cast(arr, pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string())
+
+
+def parse_text(arr: pa.Array | pa.ChunkedArray, *, lower: bool = False) -> Parsed:
+    """A trimmed string column; ``lower`` also case-normalises and collapses inner spaces."""
+
+    def parse(values: pa.Array, _weights: np.ndarray | None) -> Parsed:
+        text = normalise_text(values)
+        if lower:
+            text = pc.utf8_lower(pc.replace_substring_regex(text, r"\s+", " "))
+        return Parsed(text, _mask(pc.is_null(text)), np.zeros(len(text), dtype=bool))
+
+    if lower:
+        return by_dictionary(arr, parse)
+    return parse(combine(arr), None)
+
+
+#: Below this share of distinct values, parsing the distinct values and expanding is cheaper.
+_DICTIONARY_SHARE = 0.2
+
+
+def by_dictionary(
+    arr: pa.Array | pa.ChunkedArray, parse: Callable[[pa.Array, np.ndarray | None], Parsed]
+) -> Parsed:
+    """Run ``parse`` on the distinct values of a low-cardinality string column and expand.
+
+    A million rows of dates or channel names hold a few hundred distinct strings; parsing those
+    is what makes the pipelines fast. ``parse`` gets the distinct values and how often each occurs.
+    """
+    arr = combine(arr)
+    if not is_text(arr) or len(arr) < 1000:
+        return parse(arr, None)
+    encoded = pc.dictionary_encode(arr)
+    dictionary = encoded.dictionary
+    if len(dictionary) > _DICTIONARY_SHARE * len(arr):
+        return parse(arr, None)
+    indices = encoded.indices
+    null_rows = _mask(pc.is_null(indices))
+    idx = np.asarray(pc.fill_null(indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    counts = np.bincount(idx[~null_rows], minlength=len(dictionary)).astype(np.int64)
+    parsed = parse(dictionary, counts)
+    values = parsed.values.take(pa.array(idx, mask=null_rows))
+    missing = parsed.missing[idx] | null_rows if len(dictionary) else null_rows
+    invalid = (parsed.invalid[idx] & ~null_rows) if len(dictionary) else np.zeros(len(arr), dtype=bool)
+    return Parsed(values, missing, invalid)
+
+
+def decide_decimal_comma(numbers: pa.Array) -> bool:
+    """Whether this file's column writes decimals with a comma (``1.234,50``) rather than a dot.
+
+    ``numbers`` holds the digits-and-separators part of each value. Evidence for a decimal comma:
+    a value with both separators where the comma comes last, or a comma followed by one or two
+    digits at the end. Evidence for a decimal dot: the mirror image. The majority wins (over at
+    most 50,000 values spread evenly over the file); with no evidence at all the dot is assumed.
+    """
+    if len(numbers) > _DECISION_SAMPLE:
+        numbers = numbers.take(pa.array(np.linspace(0, len(numbers) - 1, _DECISION_SAMPLE).astype(np.int64)))
+    comma = pc.sum(pc.match_substring_regex(numbers, r"(?:\.[0-9]{3},[0-9]*$)|(?:,[0-9]{1,2}$)")).as_py() or 0
+    dot = pc.sum(pc.match_substring_regex(numbers, r"(?:,[0-9]{3}\.[0-9]*$)|(?:\.[0-9]{1,2}$)")).as_py() or 0
+    return bool(comma > dot)
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """What the file's number column revealed about its format (decided once per file)."""
+
+    decimal_comma: bool
+    #: ISO currency per row from the value's symbol or code (``$`` → USD); null when there is none.
+    currency: pa.Array | None
+
+
+def _try_cast_float(text: pa.Array) -> pa.Array | None:
+    # A failing cast still scans the whole column; a small probe rules out money columns cheaply.
+    if len(text) > 2000:
+        try:
+            pc.cast(text.slice(0, 1000), pa.float64())
+        except pa.ArrowInvalid:
+            return None
+    try:
+        return pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _currency_codes(text: pa.Array) -> pa.Array:
+    """ISO currency per value from what surrounds its digits (``$``, ``€``, ``EUR``)."""
+    token = pc.utf8_trim(text, characters="0123456789.,'()+-% " + _NBSP)
+    encoded = (
+        pc.dictionary_encode(token).combine_chunks()
+        if isinstance(token, pa.ChunkedArray)
+        else pc.dictionary_encode(token)
+    )
+    codes = [
+        _SYMBOL_CURRENCY.get(t)
+        if t in _SYMBOL_CURRENCY
+        else (t.upper() if t and len(t) == 3 and t.isalpha() else None)
+        for t in encoded.dictionary.to_pylist()
+    ]
+    return pc.take(pa.array(codes, pa.string()), encoded.indices)
+
+
+def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> tuple[Parsed, NumberFormat]:
+    """Numbers as float64 from money, counts and percentages.
+
+    Accepts ``1234``, ``1,234.50``, ``$1,234.50``, ``1.234,50 €``, ``USD 12``, ``-$5``, ``(12.50)``
+    (accounting negative), ``12.5%`` (becomes 0.125); ``1e-05`` only in a column of plain numbers
+    (machine-written files). Whether a lone separator
+    (``1,234`` / ``1.234``) is a thousands or a decimal mark is decided once per file by
+    :func:`decide_decimal_comma`. With ``currency`` the symbol or code of each value is returned too.
+    """
+    arr = combine(arr)
+    n = len(arr)
+    if not is_text(arr):
+        if pa.types.is_boolean(arr.type) or not (
+            pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)
+        ):
+            return parse_number(normalise_text(arr), currency=currency)
+        values = pc.cast(arr, pa.float64())
+        # NaN and inf in typed input are not numbers anyone can act on; treat them as invalid.
+        finite = pc.is_finite(values)
+        invalid = _mask(pc.and_(pc.is_valid(values), pc.invert(finite)))
+        values = pc.if_else(finite, values, pa.scalar(None, pa.float64()))
+        return Parsed(values, _mask(pc.is_null(arr)), invalid), NumberFormat(False, None)
+
+    text = normalise_text(arr)
+    missing = _mask(pc.is_null(text))
+    fmt = NumberFormat(False, _currency_codes(text) if currency else None)
+    # Fast path: count columns are usually plain numbers and cast in one kernel.
+    direct = _try_cast_float(text)
+    if direct is not None:
+        out = direct.to_numpy(zero_copy_only=False).astype(float)
+        return _finish(out, missing, np.zeros(n, dtype=bool)), fmt
+    # Plain values ("129.90", "-5") cast directly; only the others take the money path. The
+    # decimal mark is decided over both, so "1.234" reads like "1.234,50" elsewhere in the file.
+    probe = text.slice(0, 1000)
+    if len(text) > 2000 and not pc.any(pc.match_substring_regex(probe, _PLAIN)).as_py():
+        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
+        plain = np.zeros(n, dtype=bool)
+    else:
+        plain = _mask(pc.match_substring_regex(text, _PLAIN))
+    rest = ~plain & ~missing
+    sub, ok, num = _money_parts(text, rest)
+    # Evidence from up to 50,000 values of each kind, spread evenly over the file.
+    evidence = pa.concat_arrays(
+        [num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))]
+    )
+    decimal_comma = decide_decimal_comma(evidence)
+    fmt = NumberFormat(decimal_comma, fmt.currency)
+    if decimal_comma:
+        # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.
+        dotted = plain & _mask(pc.match_substring(text, "."))
+        if dotted.any():
+            plain &= ~dotted
+            rest |= dotted
+            sub, ok, num = _money_parts(text, rest)
+    out = np.full(n, np.nan)
+    invalid = np.zeros(n, dtype=bool)
+    if plain.any():
+        out[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+    if rest.any():
+        idx = np.flatnonzero(rest)
+        # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
+        group_mark, grouped_pattern = (
+            (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
+        )
+        grouped = _mask(pc.match_substring(num, group_mark))
+        if grouped.any():
+            rows = np.flatnonzero(grouped)
+            ok[rows] &= _mask(pc.match_substring_regex(num.take(pa.array(rows)), grouped_pattern))
+        if decimal_comma:
+            canon = pc.replace_substring(pc.replace_substring(num, ".", ""), ",", ".")
+        else:
+            canon = pc.replace_substring(num, ",", "")
+        # A decimal mark used twice ("1.2.3") is not a number; the cast decides, per value if needed.
+        canon = pc.if_else(pa.array(ok), canon, pa.scalar(None, pa.string()))
+        cast = _try_cast_float(canon)
+        if cast is None:
+            canon = pc.replace_substring_regex(canon, f"[' {_NBSP}]", "")
+            ok &= _mask(pc.match_substring_regex(canon, r"^[0-9]+(?:\.[0-9]+)?$"))
+            canon = pc.if_else(pa.array(ok), canon, pa.scalar(None, pa.string()))
+            cast = pc.cast(canon, pa.float64())
+        vals = cast.to_numpy(zero_copy_only=False).astype(float)
+        # A well-formed value has a minus only as its sign and "(" only as an accounting negative.
+        negative = _mask(pc.or_(pc.match_substring(sub, "-"), pc.starts_with(sub, "(")))
+        pct = _mask(pc.ends_with(sub, "%"))
+        vals = np.where(negative, -vals, vals)
+        vals = np.where(pct, vals / 100.0, vals)
+        vals[~ok] = np.nan
+        out[idx] = vals
+        invalid[idx] = ~ok
+    return _finish(out, missing, invalid), fmt
+
+
+def _spread(rows: np.ndarray) -> pa.Array:
+    """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
+    if len(rows) > _DECISION_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
+    return pa.array(rows, pa.int64())
+
+
+def _money_parts(text: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """The ``rows`` of ``text``, whether each is a well-formed money value, and its digits part."""
+    idx = np.flatnonzero(rows)
+    sub = text if len(idx) == len(text) else pc.take(text, pa.array(idx))
+    ok = _mask(pc.match_substring_regex(sub, _MONEY))
+    # Spaces and apostrophes grouping thousands ("1 234,50") stay in; the cast step removes them
+    # only if it has to, which spares a pass over every value of the usual files.
+    num = pc.utf8_trim(sub, characters=_AROUND_NUMBER)
+    return sub, ok, num
+
+
+def _finish(out: np.ndarray, missing: np.ndarray, invalid: np.ndarray) -> Parsed:
+    # "1e400" casts to inf, which is not a usable number.
+    infinite = np.isinf(out)
+    invalid = invalid | infinite
+    out[infinite] = np.nan
+    return Parsed(pa.array(out, mask=np.isnan(out)), missing, invalid & ~missing)
+
+
+def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """A dense int64 code per row such that two rows share a code iff they agree on ``columns``.
+
+    Nulls are equal to each other. Used for duplicate detection without hashing rows in Python.
+    """
+    n = table.num_rows
+    code = np.zeros(n, dtype=np.int64)
+    size = 1
+    for name in columns:
+        arr = combine(table.column(name))
+        if is_text(arr) or pa.types.is_dictionary(arr.type):
+            encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+            cardinality = len(encoded.dictionary) + 1
+            part = np.asarray(
+                pc.fill_null(encoded.indices, cardinality - 1).to_numpy(zero_copy_only=False), np.int64
+            )
+        else:
+            if pa.types.is_floating(arr.type):
+                raw = (
+                    pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
+                )
+            else:
+                if pa.types.is_date32(arr.type):
+                    arr = arr.view(pa.int32())
+                elif pa.types.is_temporal(arr.type):
+                    arr = arr.view(pa.int64())
+                raw = np.asarray(
+                    pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64
+                )
+            nulls = _mask(pc.is_null(arr))
+            # pandas' hash factorisation: several times faster than np.unique on a million values.
+            part, uniq = pd.factorize(raw)
+            cardinality = len(uniq) + 1
+            part = np.where(nulls, cardinality - 1, part).astype(np.int64)
+        if size * cardinality >= 2**62:
+            # Re-densify before the combined code could overflow.
+            code, uniq = pd.factorize(code)
+            code = code.astype(np.int64)
+            size = len(uniq) if n else 1
+        code = code * cardinality + part
+        size *= cardinality
+    return code
+
+
+def parse_integer(arr: pa.Array | pa.ChunkedArray) -> Parsed:
+    """Whole numbers (impressions, clicks, quantities) as int64; ``12.5`` is invalid."""
+    arr = combine(arr)
+    if is_text(arr) and len(arr) > 2000:
+        # Fast path: a column of plain integers casts in one kernel, no float round trip.
+        text = normalise_text(arr)
+        try:
+            pc.cast(text.slice(0, 1000), pa.int64())
+            values = pc.cast(text, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            missing = _mask(pc.is_null(values))
+            return Parsed(values, missing, np.zeros(len(values), dtype=bool))
+    parsed, _ = parse_number(arr)
+    vals = parsed.values.to_numpy(zero_copy_only=False)
+    fractional = np.zeros(len(vals), dtype=bool)
+    finite = ~np.isnan(vals)
+    fractional[finite] = np.mod(vals[finite], 1.0) != 0
+    too_big = np.zeros(len(vals), dtype=bool)
+    too_big[finite] = np.abs(vals[finite]) > 2**53
+    invalid = parsed.invalid | fractional | too_big
+    good = finite & ~fractional & ~too_big
+    ints = np.where(good, vals, 0).astype(np.int64)
+    return Parsed(pa.array(ints, mask=~good), parsed.missing, invalid)
+
+
+_TRUE = ("1", "true", "t", "yes", "y", "1.0")
+_FALSE = ("0", "false", "f", "no", "n", "0.0")
+
+
+def parse_flag(arr: pa.Array | pa.ChunkedArray) -> Parsed:
+    """Booleans from ``0/1``, ``true/false``, ``yes/no`` (any case), or a typed boolean column."""
+    arr = combine(arr)
+    if pa.types.is_boolean(arr.type):
+        return Parsed(arr, _mask(pc.is_null(arr)), np.zeros(len(arr), dtype=bool))
+    text = pc.utf8_lower(normalise_text(arr))
+    missing = _mask(pc.is_null(text))
+    is_true = _mask(pc.is_in(text, value_set=pa.array(_TRUE)))
+    is_false = _mask(pc.is_in(text, value_set=pa.array(_FALSE)))
+    invalid = ~missing & ~is_true & ~is_false
+    values = pa.array(is_true, mask=~(is_true | is_false))
+    return Parsed(values, missing, invalid)
+
+
+@dataclass(frozen=True)
+class DateDecision:
+    """How this file's ambiguous dates were read, and why."""
+
+    order: DateOrder
+    basis: str
+
+
+_DATE = r"^(?P<a>[0-9]{1,4})(?P<sep>[/.\-])(?P<b>[0-9]{1,2})[/.\-](?P<c>[0-9]{1,4})(?:[ T].*)?$"
+# Dates parsed this way must fall in a plausible window; 0001-01-01 is a typo, not a campaign day.
+_MIN_YEAR, _MAX_YEAR = 1970, 2100
+
+
+def _to_int(arr: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False))
+
+
+def decide_date_order(
+    first: np.ndarray,
+    second: np.ndarray,
+    dotted: np.ndarray,
+    configured: str | None,
+    weights: np.ndarray | None = None,
+) -> DateDecision:
+    """Pick DMY or MDY for the whole file from the values whose year comes last.
+
+    Order of precedence: the dataset setting ``date_order``; otherwise a value whose first part
+    is above 12 proves day-first and one whose second part is above 12 proves month-first (the
+    side with more such rows wins, the other side's rows then fail as invalid dates); with no
+    proof, dot-separated files (``31.01.2024``) are day-first and all others month-first, which is
+    what US ad platforms export by default.
+    """
+    if configured:
+        order = configured.strip().upper()
+        if order not in ("DMY", "MDY"):
+            raise ValueError(f"date_order setting must be 'DMY' or 'MDY', got {configured!r}")
+        return DateDecision("DMY" if order == "DMY" else "MDY", "setting date_order")
+    w = np.ones(len(first), dtype=np.int64) if weights is None else weights
+    day_first = int(w[first > 12].sum())
+    month_first = int(w[second > 12].sum())
+    if day_first or month_first:
+        if day_first >= month_first:
+            return DateDecision("DMY", f"{day_first} value(s) with a first part above 12")
+        return DateDecision("MDY", f"{month_first} value(s) with a second part above 12")
+    if len(dotted) and int(w[dotted].sum()) * 2 > int(w.sum()):
+        return DateDecision("DMY", "no value above 12; dot-separated dates are day-first")
+    return DateDecision("MDY", "no value above 12; slash dates default to month-first (US)")
+
+
+def parse_date(
+    arr: pa.Array | pa.ChunkedArray, *, configured_order: str | None = None
+) -> tuple[Parsed, DateDecision | None]:
+    """Dates (date32) from ISO ``2024-01-31``, ``2024/01/31``, ``01/31/2024``, ``31.01.2024``,
+    two-digit years, or timestamps (the time part is dropped); typed date/timestamp columns pass.
+    """
+    arr = combine(arr)
+    n = len(arr)
+    if pa.types.is_date(arr.type):
+        values = pc.cast(arr, pa.date32())
+        return Parsed(values, _mask(pc.is_null(arr)), np.zeros(n, dtype=bool)), None
+    if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is not None:
+            arr = pc.cast(arr, pa.timestamp(arr.type.unit))
+        values = pc.cast(arr, pa.date32())
+        return Parsed(values, _mask(pc.is_null(arr)), np.zeros(n, dtype=bool)), None
+    decisions: list[DateDecision] = []
+
+    def parse(values: pa.Array, weights: np.ndarray | None) -> Parsed:
+        parsed, decision = _parse_date_text(values, weights, configured_order)
+        if decision is not None:
+            decisions.append(decision)
+        return parsed
+
+    text = pc.utf8_trim_whitespace(arr)
+    if pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py():
+        # Timestamps: keep the date part, so that a million distinct timestamps become a few
+        # hundred distinct dates and parse through the dictionary.
+        text = pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+    parsed = by_dictionary(text, parse)
+    return parsed, (decisions[0] if decisions else None)
+
+
+def _parse_date_text(
+    arr: pa.Array, weights: np.ndarray | None, configured_order: str | None
+) -> tuple[Parsed, DateDecision | None]:
+    text = normalise_text(arr)
+    missing = _mask(pc.is_null(text))
+    parts = pc.extract_regex(text, _DATE)
+    matched = _mask(pc.is_valid(parts))
+    a_txt = pc.struct_field(parts, "a")
+    c_txt = pc.struct_field(parts, "c")
+    a = _to_int(pc.if_else(pc.is_valid(parts), a_txt, "0"))
+    b = _to_int(pc.if_else(pc.is_valid(parts), pc.struct_field(parts, "b"), "0"))
+    c = _to_int(pc.if_else(pc.is_valid(parts), c_txt, "0"))
+    a_len = np.asarray(pc.fill_null(pc.utf8_length(a_txt), 0).to_numpy(zero_copy_only=False))
+    c_len = np.asarray(pc.fill_null(pc.utf8_length(c_txt), 0).to_numpy(zero_copy_only=False))
+    dotted = _mask(pc.equal(pc.struct_field(parts, "sep"), "."))
+    ymd = matched & (a_len == 4)
+    year_last = matched & ~ymd & ((c_len == 4) | (c_len == 2))
+    decision: DateDecision | None = None
+    year = np.where(ymd, a, c)
+    month = np.where(ymd, b, 0)
+    day = np.where(ymd, c, 0)
+    if year_last.any():
+        decision = decide_date_order(
+            a[year_last],
+            b[year_last],
+            dotted[year_last],
+            configured_order,
+            None if weights is None else weights[year_last],
+        )
+        first_is_day = decision.order == "DMY"
+        month = np.where(year_last, b if first_is_day else a, month)
+        day = np.where(year_last, a if first_is_day else b, day)
+        year = np.where(year_last & (c_len == 2), 2000 + c, year)
+    candidate = ymd | year_last
+    ok = candidate & (month >= 1) & (month <= 12) & (day >= 1) & (year >= _MIN_YEAR) & (year <= _MAX_YEAR)
+    months = np.where(ok, (year - 1970) * 12 + (month - 1), 0).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + np.where(ok, day - 1, 0).astype("timedelta64[D]")
+    # Day 31 of a 30-day month rolls into the next month; such dates are invalid, not moved.
+    ok &= days.astype("datetime64[M]") == months
+    invalid = ~missing & ~ok
+    values = pa.array(days.astype("datetime64[D]"), type=pa.date32(), mask=~ok)
+    return Parsed(values, missing, invalid), decision

@@ -1,0 +1,400 @@
+"""Dataset contracts: which columns a file must have, what they may be called, which rows are rejected.
+
+A :class:`Contract` maps the header names real exports use (``Amount Spent (USD)``, ``Day``) onto
+canonical column names. :class:`RowChecks` collects, per rule, the rows that break it, and turns
+them into quarantine rows that keep every original value as a string plus ``_row_number``,
+``_reason_code`` and ``_reason``. Pipelines build on :class:`ContractPipeline`, which owns the parts
+every dataset shares: reading the batches, the contract check, quarantine and the tolerance rule.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.base import (
+    DEFAULT_TOLERANCE,
+    QUARANTINE_REASON,
+    QUARANTINE_REASON_CODE,
+    QUARANTINE_ROW_NUMBER,
+    OutputSink,
+    PipelineResult,
+    SourceInfo,
+    TableSpec,
+)
+from analytics.cleaning import as_strings, combine, row_codes
+from analytics.errors import ContractError, ToleranceExceededError
+
+ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
+
+T = TypeVar("T")
+
+#: Reason code given to the good rows of a file refused for exceeding its tolerance.
+FILE_OVER_TOLERANCE = "file_rejected"
+
+
+def normalise_header(name: str) -> str:
+    """Lowercase, other characters as one underscore: ``Amount Spent (USD)`` → ``amount_spent_usd``."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a dataset contract."""
+
+    name: str
+    kind: ColumnKind
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+
+    def accepted_names(self) -> list[str]:
+        """Normalised header names that map onto this column, the canonical name first."""
+        names = [normalise_header(self.name)]
+        names.extend(normalise_header(a) for a in self.aliases if normalise_header(a) not in names)
+        return names
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Required and optional columns of a dataset, with the aliases real exports use."""
+
+    dataset: str
+    columns: tuple[Column, ...]
+
+    def resolve(self, header: Sequence[str]) -> dict[str, str]:
+        """Map canonical column names to this file's header names.
+
+        Raises :class:`ContractError` naming the missing required columns, the columns found and
+        the names each missing column is accepted under.
+        """
+        by_norm: dict[str, str] = {}
+        for name in header:
+            by_norm.setdefault(normalise_header(name), name)
+        mapping: dict[str, str] = {}
+        used: set[str] = set()
+        for column in self.columns:
+            for accepted in column.accepted_names():
+                found = by_norm.get(accepted)
+                if found is not None and found not in used:
+                    mapping[column.name] = found
+                    used.add(found)
+                    break
+        missing = [c for c in self.columns if c.required and c.name not in mapping]
+        if missing:
+            accepted = "; ".join(
+                f"{c.name}: {', '.join(repr(a) for a in (c.name, *c.aliases))}" for c in missing
+            )
+            raise ContractError(
+                f"{self.dataset} file is missing required column(s) "
+                f"{', '.join(c.name for c in missing)}. Columns found: "
+                f"{', '.join(repr(h) for h in header) or 'none'}. Accepted names: {accepted}. "
+                "Rename the columns in the export (matching ignores case, spaces and punctuation) "
+                "and upload the file again."
+            )
+        return mapping
+
+
+@dataclass
+class _Check:
+    code: str
+    mask: np.ndarray
+    prefix: str
+    value_column: str | None
+    suffix: str
+
+
+@dataclass
+class RowChecks:
+    """Rules a row can break, in priority order; the first broken rule is the row's reason code."""
+
+    rows: int
+    checks: list[_Check] = field(default_factory=list)
+
+    def add(
+        self,
+        code: str,
+        mask: np.ndarray,
+        message: str,
+        *,
+        value_column: str | None = None,
+        suffix: str = "",
+    ) -> None:
+        """Reject rows where ``mask`` is true with ``code``.
+
+        The message is ``message`` followed, when ``value_column`` is given, by the row's original
+        value in that (source) column quoted, then ``suffix``.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (self.rows,):
+            raise ValueError(f"check {code} mask has shape {mask.shape}, expected ({self.rows},)")
+        if mask.any():
+            self.checks.append(_Check(code, mask, message, value_column, suffix))
+
+    def rejected(self) -> np.ndarray:
+        """Rows that broke at least one rule."""
+        out = np.zeros(self.rows, dtype=bool)
+        for check in self.checks:
+            out |= check.mask
+        return out
+
+    def quarantine_rows(self, original: pa.Table, row_numbers: np.ndarray) -> tuple[pa.Table, dict[str, int]]:
+        """The rejected rows as a quarantine table, and how many rows each reason code got."""
+        rejected = self.rejected()
+        idx = pa.array(np.flatnonzero(rejected))
+        sub = original.take(idx)
+        n = len(idx)
+        code: pa.Array = pa.nulls(n, pa.string())
+        messages: list[pa.Array] = []
+        for check in self.checks:
+            mask = pa.array(check.mask[rejected])
+            code = pc.if_else(pc.and_(mask, pc.is_null(code)), pa.scalar(check.code), code)
+            if check.value_column is not None:
+                value = pc.fill_null(as_strings(sub.column(check.value_column)), "")
+                text = pc.binary_join_element_wise(check.prefix + " '", value, "'" + check.suffix, "")
+            else:
+                text = pa.array(np.full(n, check.prefix + check.suffix, dtype=object), pa.string())
+            messages.append(pc.if_else(mask, text, pa.scalar(None, pa.string())))
+        reason = (
+            pc.binary_join_element_wise(*messages, "; ", null_handling="skip")
+            if len(messages) > 1
+            else (messages[0] if messages else pa.nulls(0, pa.string()))
+        )
+        table = quarantine_table(sub, row_numbers[rejected], code, reason)
+        counts = {item["values"].as_py(): item["counts"].as_py() for item in pc.value_counts(code)}
+        return table, dict(sorted(counts.items()))
+
+
+def quarantine_table(
+    original: pa.Table, row_numbers: np.ndarray, code: pa.Array | str, reason: pa.Array | str
+) -> pa.Table:
+    """Original columns as strings plus ``_row_number``, ``_reason_code`` and ``_reason``."""
+    n = original.num_rows
+    arrays = [as_strings(original.column(i)) for i in range(original.num_columns)]
+    names = list(original.column_names)
+    code_arr = pa.array([code] * n, pa.string()) if isinstance(code, str) else combine(code)
+    reason_arr = pa.array([reason] * n, pa.string()) if isinstance(reason, str) else combine(reason)
+    arrays += [pa.array(np.asarray(row_numbers, dtype=np.int64)), code_arr, reason_arr]
+    names += [QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def duplicate_rows(
+    table: pa.Table,
+    key: list[str],
+    candidates: np.ndarray | None = None,
+    partition_code: np.ndarray | None = None,
+    key_codes: np.ndarray | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
+
+    Considers the ``candidates`` rows only (the others were rejected). Returns the kept row
+    positions, the number of exact duplicates and of superseded rows (an earlier row with the same
+    key but different values). Rows are compared by dense codes (:func:`row_codes`) and pandas'
+    hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop. The kept
+    rows are in file order, grouped by ``partition_code`` when given, so that each output
+    partition is one contiguous slice.
+    """
+    rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
+    n = len(rows)
+    # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
+    codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
+    # Hash-based, linear: True for every row that a later row with the same key replaces.
+    replaced = codes.duplicated(keep="last").to_numpy()
+    exact = superseded = 0
+    if not replaced.any():
+        kept = rows
+    else:
+        kept = rows[~replaced]
+        in_duplicated_key = codes.duplicated(keep=False).to_numpy()
+        sub = table.take(pa.array(rows[in_duplicated_key]))
+        full = row_codes(sub, list(table.column_names))
+        exact = sub.num_rows - len(pd.unique(full))
+        superseded = n - len(kept) - exact
+    if partition_code is not None:
+        parts = partition_code[kept]
+        if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
+            kept = kept[np.argsort(parts, kind="stable")]
+    return kept, exact, superseded
+
+
+def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """The ``rows`` of ``table`` in that order (one copy)."""
+    if len(rows) == table.num_rows and (len(rows) == 0 or np.all(rows[1:] > rows[:-1])):
+        return table
+    if len(rows) < 2 or np.all(rows[1:] > rows[:-1]):
+        # Rows in file order: a boolean filter copies several times faster than a take.
+        mask = np.zeros(table.num_rows, dtype=bool)
+        mask[rows] = True
+        return table.filter(pa.array(mask))
+    return table.take(pa.array(rows))
+
+
+def deduplicate(
+    table: pa.Table,
+    key: list[str],
+    candidates: np.ndarray | None = None,
+    partition_code: np.ndarray | None = None,
+) -> tuple[pa.Table, int, int]:
+    """The rows :func:`duplicate_rows` keeps, as a table, with the two duplicate counts."""
+    kept, exact, superseded = duplicate_rows(table, key, candidates, partition_code)
+    return select_rows(table, kept), exact, superseded
+
+
+class BackgroundWriter:
+    """Hands output tables to the sink on one background thread, in order, while models run.
+
+    Parquet encoding releases the GIL, so writing the big clean table overlaps with the KPIs or
+    RFM computed from it. There is a single writer thread: sink calls are never concurrent with
+    each other, and all of them have finished when the ``with`` block exits (the first failed write
+    is raised there).
+    """
+
+    def __init__(self, sink: OutputSink) -> None:
+        self.sink = sink
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        self._pending: list[Future[None]] = []
+
+    def write(self, table: str, data: pa.Table | Callable[[], pa.Table]) -> None:
+        """Queue ``data`` for ``sink.write(table, data)``; a callable is built on the writer thread."""
+        self._pending.append(self._pool.submit(self._write, table, data))
+
+    def _write(self, table: str, data: pa.Table | Callable[[], pa.Table]) -> None:
+        self.sink.write(table, data if isinstance(data, pa.Table) else data())
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            errors = [e for e in (f.exception() for f in self._pending) if e is not None]
+        finally:
+            self._pool.shutdown(wait=True)
+        if errors and exc_info[0] is None:
+            raise errors[0]
+
+
+def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+    """Run independent column parsers on a few threads; Arrow kernels release the GIL.
+
+    Results are keyed by job name, so the outcome does not depend on which thread finishes first.
+    """
+    workers = min(len(jobs), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
+    """The whole file as one table, or ``None`` for a file without a single batch.
+
+    Built-in datasets need every row before deciding anything (date order, last duplicate,
+    per-series statistics), so their batches are gathered; the generic profiler streams instead.
+    """
+    collected = list(batches)
+    if not collected:
+        return None
+    schema = collected[0].schema
+    try:
+        return pa.Table.from_batches(collected, schema=schema)
+    except pa.ArrowInvalid:
+        # Parquet and JSON-lines readers may type the same column differently across batches.
+        return pa.concat_tables([pa.Table.from_batches([b]) for b in collected], promote_options="permissive")
+
+
+def fixed_schema(spec: TableSpec) -> pa.Schema:
+    """The schema of a built-in table (always fixed, unlike generic datasets')."""
+    if spec.schema is None:
+        raise ValueError(f"table {spec.name} has no fixed schema")
+    return spec.schema
+
+
+def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
+    """``table`` with exactly the columns, order and types of ``spec`` (a fixed schema)."""
+    if spec.schema is None:
+        return table
+    return table.select(spec.schema.names).cast(spec.schema)
+
+
+class ContractPipeline:
+    """What the built-in pipelines share: contract, quarantine, tolerance. Subclasses add the rest."""
+
+    contract: Contract
+
+    def __init__(self, dataset: str, tolerance: float = DEFAULT_TOLERANCE) -> None:
+        self.dataset = dataset
+        self.tolerance = tolerance
+
+    def check_tolerance(
+        self,
+        *,
+        rows_in: int,
+        rejected: np.ndarray,
+        by_reason: dict[str, int],
+        table: pa.Table,
+        row_numbers: np.ndarray,
+        sink: OutputSink,
+    ) -> None:
+        """Refuse the file when too many rows were rejected, before any output is written.
+
+        The good rows then go to quarantine too (reason code ``file_rejected``, as the handler uses) so that
+        nothing of a half-broken export reaches ``curated/`` and nothing is lost.
+        """
+        count = int(rejected.sum())
+        if rows_in == 0 or count / rows_in <= self.tolerance:
+            return
+        good = ~rejected
+        if good.any():
+            message = (
+                f"row is valid, but the file was refused: {count} of {rows_in} rows "
+                f"({count / rows_in:.1%}) broke the {self.dataset} contract, above the "
+                f"{self.tolerance:.0%} tolerance"
+            )
+            sink.quarantine(
+                quarantine_table(
+                    table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message
+                )
+            )
+        top = ", ".join(f"{code} ({n})" for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:5])
+        raise ToleranceExceededError(
+            f"{count} of {rows_in} rows ({count / rows_in:.1%}) of this {self.dataset} file were "
+            f"rejected, above the dataset's tolerance of {self.tolerance:.0%}; most common reasons: "
+            f"{top}. No output was published and every row is in quarantine with its reason. Fix the "
+            "export (see the quarantine file's _reason column) and upload it again."
+        )
+
+    def quarantine_and_check(
+        self, table: pa.Table, checks: RowChecks, sink: OutputSink, result: PipelineResult
+    ) -> np.ndarray:
+        """Write rejected rows to quarantine, enforce the tolerance; returns the kept-row mask."""
+        row_numbers = np.arange(1, table.num_rows + 1, dtype=np.int64)
+        rejected = checks.rejected()
+        if rejected.any():
+            rows, by_reason = checks.quarantine_rows(table, row_numbers)
+            sink.quarantine(rows)
+            result.rows_rejected = int(rejected.sum())
+            result.rejected_by_reason = by_reason
+        self.check_tolerance(
+            rows_in=table.num_rows,
+            rejected=rejected,
+            by_reason=result.rejected_by_reason,
+            table=table,
+            row_numbers=row_numbers,
+            sink=sink,
+        )
+        return ~rejected
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:  # pragma: no cover - overridden
+        """The output tables; overridden by each pipeline."""
+        raise NotImplementedError

@@ -1,0 +1,385 @@
+"""``experiments``: A/B exposure and outcome logs → per-variant results with the usual tests.
+
+Statistics, per experiment:
+
+* conversion rate per variant with the Wilson score 95% interval;
+* absolute and relative lift against the control and the two-sided two-proportion z-test with
+  pooled variance (``significant`` when p < 0.05);
+* a chi-square test of independence (no continuity correction) over all variants;
+* revenue per user and Welch's t-test against the control, when revenue is given;
+* a sample-ratio-mismatch check: chi-square goodness of fit against an equal split, flagged when
+  p < 0.001 (the assignment is probably broken and the other figures should not be trusted).
+
+A user counts once per experiment and variant (converted if any row converted, revenue summed); a
+user seen in two variants of the same experiment is quarantined, all of their rows.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
+
+from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.cleaning import Parsed, parse_flag, parse_number, parse_text, row_codes
+from analytics.contract import (
+    Column,
+    Contract,
+    ContractPipeline,
+    RowChecks,
+    conform,
+    fixed_schema,
+    in_parallel,
+    read_all,
+)
+
+CONTRACT = Contract(
+    "experiments",
+    (
+        Column(
+            "experiment_id",
+            "text",
+            aliases=("Experiment", "Experiment ID", "Experiment name", "Test", "Test ID"),
+        ),
+        Column("variant", "text", aliases=("Variant", "Variation", "Group", "Arm", "Bucket", "Variant name")),
+        Column(
+            "user_id",
+            "id",
+            aliases=("User ID", "User", "Visitor ID", "Anonymous ID", "Client ID", "Customer ID"),
+        ),
+        Column(
+            "converted",
+            "flag",
+            aliases=("Converted", "Conversion", "Is converted", "Goal reached", "Purchased"),
+        ),
+        Column("revenue", "number", required=False, aliases=("Revenue", "Order value", "Amount", "Value")),
+    ),
+)
+
+MODEL_VERSION = "1"
+ALPHA = 0.05
+SRM_ALPHA = 0.001
+#: z for a two-sided 95% interval, norm.ppf(0.975).
+Z_95 = 1.959963984540054
+#: Variant names taken as the control when the dataset settings name none (case-insensitive).
+DEFAULT_CONTROLS = ("control", "a")
+
+EXPERIMENT_RESULTS = TableSpec(
+    "experiment_results",
+    "ingest_date",
+    "One row per experiment × variant: conversion, Wilson interval, lift and tests against control.",
+    pa.schema(
+        [
+            ("experiment_id", pa.string()),
+            ("variant", pa.string()),
+            ("is_control", pa.bool_()),
+            ("users", pa.int64()),
+            ("conversions", pa.int64()),
+            ("conversion_rate", pa.float64()),
+            ("ci_low", pa.float64()),
+            ("ci_high", pa.float64()),
+            ("abs_lift", pa.float64()),
+            ("rel_lift", pa.float64()),
+            ("z_statistic", pa.float64()),
+            ("p_value", pa.float64()),
+            ("significant", pa.bool_()),
+            ("chi2_statistic", pa.float64()),
+            ("chi2_dof", pa.int64()),
+            ("chi2_p_value", pa.float64()),
+            ("revenue_per_user", pa.float64()),
+            ("revenue_t_statistic", pa.float64()),
+            ("revenue_p_value", pa.float64()),
+            ("srm_p_value", pa.float64()),
+            ("srm_flag", pa.bool_()),
+            ("control_variant", pa.string()),
+            ("source_id", pa.string()),
+            ("ingest_date", pa.date32()),
+        ]
+    ),
+)
+
+
+def wilson_interval(conversions: int, users: int, z: float = Z_95) -> tuple[float | None, float | None]:
+    """Wilson score interval for a proportion: better than p ± z·se for small counts and p near 0/1.
+
+    centre = (p + z²/2n) / (1 + z²/n), half width = z / (1 + z²/n) · sqrt(p(1−p)/n + z²/4n²).
+    """
+    if users <= 0:
+        return None, None
+    p = conversions / users
+    z2 = z * z
+    denominator = 1 + z2 / users
+    centre = (p + z2 / (2 * users)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / users + z2 / (4 * users * users))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float | None, float | None]:
+    """Two-sided z-test of p1 = p2 with pooled variance: ``(z, p_value)``; z > 0 when p1 > p2.
+
+    z = (p1 − p2) / sqrt(p̂(1−p̂)(1/n1 + 1/n2)) with p̂ = (x1 + x2)/(n1 + n2); None when undefined.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return None, None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return None, None
+    z = (x1 / n1 - x2 / n2) / se
+    return z, float(2 * norm.sf(abs(z)))
+
+
+def chi_square_independence(
+    conversions: Sequence[int], users: Sequence[int]
+) -> tuple[float | None, int, float | None]:
+    """Chi-square test that conversion is independent of the variant: ``(statistic, dof, p)``.
+
+    The 2 × k table is (converted, not converted) per variant; no continuity correction, so with two
+    variants the statistic equals the squared pooled z. None when a row or column total is 0.
+    """
+    table = np.array(
+        [list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float
+    )
+    dof = max(len(users) - 1, 0)
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
+        return None, dof, None
+    result = chi2_contingency(table, correction=False)
+    return float(result.statistic), int(result.dof), float(result.pvalue)
+
+
+def sample_ratio_test(users: Sequence[int]) -> float | None:
+    """p-value of the chi-square goodness-of-fit test of the user counts against an equal split."""
+    counts = np.asarray(users, dtype=float)
+    if len(counts) < 2 or counts.sum() == 0:
+        return None
+    return float(chisquare(counts).pvalue)
+
+
+def welch_t_test(treatment: np.ndarray, control: np.ndarray) -> tuple[float | None, float | None]:
+    """Welch's t-test (unequal variances) of mean revenue per user: ``(t, p_value)``."""
+    if len(treatment) < 2 or len(control) < 2:
+        return None, None
+    if np.var(treatment) == 0 and np.var(control) == 0:
+        return None, None
+    with warnings.catch_warnings():
+        # scipy warns about precision when one arm's revenues are all equal; the result stands.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = ttest_ind(treatment, control, equal_var=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def choose_control(variants: Sequence[str], settings: Mapping[str, Any]) -> str | None:
+    """The control variant: the setting ``control_variant``, else ``control``, else ``A``."""
+    configured = settings.get("control_variant")
+    wanted = [str(configured)] if configured else list(DEFAULT_CONTROLS)
+    by_lower = {v.lower(): v for v in sorted(variants)}
+    for name in wanted:
+        if name.lower() in by_lower:
+            return by_lower[name.lower()]
+    return None
+
+
+class ExperimentsPipeline(ContractPipeline):
+    """Contract, per-user counting and the statistics for A/B test logs."""
+
+    contract = CONTRACT
+
+    def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
+        """``experiment_results``, partitioned by the file's ingest date."""
+        return (EXPERIMENT_RESULTS,)
+
+    def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
+        """Check the log, quarantine bad rows and crossed users, write results per variant."""
+        table = read_all(batches)
+        if table is None:
+            return PipelineResult(rows_in=0)
+        result = PipelineResult(rows_in=table.num_rows)
+        cols = self.contract.resolve(table.column_names)
+        n = table.num_rows
+        column = {name: table.column(source_name) for name, source_name in cols.items()}
+        jobs: dict[str, Callable[[], Any]] = {
+            "experiment_id": lambda: parse_text(column["experiment_id"]),
+            "variant": lambda: parse_text(column["variant"]),
+            "user_id": lambda: parse_text(column["user_id"]),
+            "converted": lambda: parse_flag(column["converted"]),
+        }
+        if "revenue" in column:
+            jobs["revenue"] = lambda: parse_number(column["revenue"])[0]
+        parsed = in_parallel(jobs)
+        checks = RowChecks(n)
+        for name in ("experiment_id", "variant", "user_id", "converted"):
+            checks.add("missing_value", parsed[name].missing, f"{name} is empty")
+        checks.add(
+            "invalid_flag",
+            parsed["converted"].invalid,
+            "converted",
+            value_column=cols["converted"],
+            suffix=" is not one of 0/1, true/false, yes/no",
+        )
+        revenue: Parsed | None = parsed.get("revenue")
+        if revenue is not None:
+            checks.add(
+                "invalid_number",
+                revenue.invalid,
+                "revenue",
+                value_column=cols["revenue"],
+                suffix=" is not a number",
+            )
+            values = revenue.values.to_numpy(zero_copy_only=False).astype(float)
+            checks.add(
+                "negative_value", values < 0, "revenue", value_column=cols["revenue"], suffix=" is negative"
+            )
+
+        ids = pa.table(
+            {
+                "experiment_id": parsed["experiment_id"].values,
+                "variant": parsed["variant"].values,
+                "user_id": parsed["user_id"].values,
+            }
+        )
+        crossed = users_in_several_variants(ids, ~checks.rejected())
+        checks.add(
+            "user_in_multiple_variants",
+            crossed,
+            "user_id",
+            value_column=cols["user_id"],
+            suffix=" was exposed to more than one variant of this experiment; each user must see exactly one,"
+            " so all of this user's rows are left out",
+        )
+        keep = self.quarantine_and_check(table, checks, sink, result)
+
+        rev_values = (
+            np.nan_to_num(revenue.values.to_numpy(zero_copy_only=False).astype(float), nan=0.0)
+            if revenue is not None
+            else np.zeros(n)
+        )
+        per_user = (
+            ids.append_column(
+                "converted", pa.array(parsed["converted"].values.to_numpy(zero_copy_only=False).astype(bool))
+            )
+            .append_column("revenue", pa.array(rev_values))
+            .filter(pa.array(keep))
+            .group_by(["experiment_id", "variant", "user_id"], use_threads=False)
+            .aggregate([("converted", "max"), ("revenue", "sum")])
+        )
+        result.duplicates_dropped = int(keep.sum()) - per_user.num_rows
+        results, fact = experiment_results(per_user, source, has_revenue=revenue is not None)
+        sink.write(EXPERIMENT_RESULTS.name, results)
+        result.models.append(fact)
+        return result
+
+
+def users_in_several_variants(ids: pa.Table, candidates: np.ndarray) -> np.ndarray:
+    """Rows (among ``candidates``) of users seen in more than one variant of the same experiment."""
+    n = ids.num_rows
+    out = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(candidates)
+    if len(rows) == 0:
+        return out
+    sub = ids.take(pa.array(rows))
+    user = row_codes(sub, ["experiment_id", "user_id"])
+    pair = row_codes(sub, ["experiment_id", "user_id", "variant"])
+    # Distinct (user, variant) pairs per user: more than one means the user crossed variants.
+    first_of_pair = ~pd.Series(pair).duplicated().to_numpy()
+    variants_per_user = np.bincount(user[first_of_pair], minlength=int(user.max()) + 1)
+    out[rows] = variants_per_user[user] > 1
+    return out
+
+
+def experiment_results(
+    per_user: pa.Table, source: SourceInfo, *, has_revenue: bool
+) -> tuple[pa.Table, ModelFact]:
+    """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
+    rows: list[dict[str, Any]] = []
+    # Sorted once by experiment, each experiment is a zero-copy slice (no filter per experiment).
+    per_user = per_user.sort_by([("experiment_id", "ascending"), ("variant", "ascending")])
+    ids = per_user.column("experiment_id").to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()] if len(ids) else []
+    bounds = list(zip(starts, [*starts[1:], len(ids)], strict=True)) if starts else []
+    experiments = [str(ids[start]) for start, _ in bounds]
+    significant_count = 0
+    srm_count = 0
+    no_control: list[str] = []
+    for experiment, (start, end) in zip(experiments, bounds, strict=True):
+        sub = per_user.slice(start, end - start)
+        variant_col = sub.column("variant").to_numpy(zero_copy_only=False)
+        converted = sub.column("converted_max").to_numpy(zero_copy_only=False).astype(bool)
+        revenue = sub.column("revenue_sum").to_numpy().astype(float)
+        variants = sorted(set(variant_col.tolist()))
+        control = choose_control(variants, source.settings)
+        if control is None:
+            no_control.append(experiment)
+        users = [int(np.count_nonzero(variant_col == v)) for v in variants]
+        conversions = [int(np.count_nonzero(converted[variant_col == v])) for v in variants]
+        chi2, dof, chi2_p = chi_square_independence(conversions, users)
+        srm_p = sample_ratio_test(users)
+        srm = srm_p is not None and srm_p < SRM_ALPHA
+        srm_count += int(srm)
+        c_index = variants.index(control) if control is not None else None
+        for i, variant in enumerate(variants):
+            n, x = users[i], conversions[i]
+            low, high = wilson_interval(x, n)
+            row: dict[str, Any] = {
+                "experiment_id": experiment,
+                "variant": variant,
+                "is_control": variant == control,
+                "users": n,
+                "conversions": x,
+                "conversion_rate": x / n if n else None,
+                "ci_low": low,
+                "ci_high": high,
+                "abs_lift": None,
+                "rel_lift": None,
+                "z_statistic": None,
+                "p_value": None,
+                "significant": None,
+                "chi2_statistic": chi2,
+                "chi2_dof": dof,
+                "chi2_p_value": chi2_p,
+                "revenue_per_user": float(revenue[variant_col == variant].mean())
+                if has_revenue and n
+                else None,
+                "revenue_t_statistic": None,
+                "revenue_p_value": None,
+                "srm_p_value": srm_p,
+                "srm_flag": srm,
+                "control_variant": control,
+                "source_id": source.source_id,
+                "ingest_date": source.ingest_date,
+            }
+            if c_index is not None and i != c_index:
+                cn, cx = users[c_index], conversions[c_index]
+                rate, c_rate = x / n, cx / cn
+                row["abs_lift"] = rate - c_rate
+                row["rel_lift"] = (rate - c_rate) / c_rate if c_rate > 0 else None
+                z, p = two_proportion_z_test(x, n, cx, cn)
+                row["z_statistic"], row["p_value"] = z, p
+                row["significant"] = p is not None and p < ALPHA
+                significant_count += int(bool(row["significant"]))
+                if has_revenue:
+                    t, tp = welch_t_test(revenue[variant_col == variant], revenue[variant_col == control])
+                    row["revenue_t_statistic"], row["revenue_p_value"] = t, tp
+            rows.append(row)
+    schema = fixed_schema(EXPERIMENT_RESULTS)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    fact = ModelFact(
+        "experiment_tests",
+        MODEL_VERSION,
+        {
+            "experiments": len(experiments),
+            "variants": len(rows),
+            "comparisons": sum(1 for r in rows if r["p_value"] is not None),
+            "significant": significant_count,
+            "srm_flags": srm_count,
+            "experiments_without_control": ",".join(no_control) or None,
+            "alpha": ALPHA,
+            "tests": "wilson95,two_proportion_z_pooled,chi2_independence,welch_t,srm_chi2",
+        },
+    )
+    return conform(table, EXPERIMENT_RESULTS), fact

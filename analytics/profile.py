@@ -1,0 +1,219 @@
+"""A streaming column profiler for the generic pipeline: the ``dataset_profiles`` table.
+
+:class:`ProfileAccumulator` sees a file one record batch at a time and keeps, per column, a few
+counters, the running min and max, and a K-minimum-values sketch of 64-bit hashes for the number
+of distinct values. Memory is bounded by the number of columns times the sketch size, whatever
+the number of rows; two accumulators (or two sketches) merge, so a file read in parallel pieces
+can be profiled too.
+
+>>> acc = ProfileAccumulator()
+>>> for batch in batches:
+...     acc.update(batch)
+>>> sink.write(PROFILE_TABLE_SPEC.name, acc.finish(source))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.base import SourceInfo, TableSpec
+
+#: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
+SKETCH_SIZE = 1024
+_TWO_64 = float(2**64)
+#: min and max are cut to this many characters; a 10 kB JSON blob is not a useful minimum.
+MAX_VALUE_CHARS = 200
+
+PROFILE_TABLE_SPEC = TableSpec(
+    "dataset_profiles",
+    "ingest_date",
+    "One row per source file × column: type, rows, null share, distinct estimate, min and max.",
+    pa.schema(
+        [
+            ("source_id", pa.string()),
+            ("dataset", pa.string()),
+            ("column", pa.string()),
+            ("position", pa.int32()),
+            ("type", pa.string()),
+            ("rows", pa.int64()),
+            ("nulls", pa.int64()),
+            ("null_share", pa.float64()),
+            ("distinct_estimate", pa.int64()),
+            ("distinct_is_exact", pa.bool_()),
+            ("min", pa.string()),
+            ("max", pa.string()),
+            ("ingest_date", pa.date32()),
+        ]
+    ),
+)
+
+
+@dataclass
+class DistinctSketch:
+    """K-minimum-values sketch: the K smallest distinct 64-bit hashes seen so far.
+
+    With fewer than K distinct hashes the count is exact; otherwise the estimate is
+    (K − 1) / (K-th smallest hash / 2^64). Sketches merge by keeping the K smallest of the union.
+    """
+
+    k: int = SKETCH_SIZE
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+
+    def add(self, new: np.ndarray) -> None:
+        """Add hashes (any order, duplicates allowed)."""
+        if len(self.hashes) >= self.k:
+            # Once full, only hashes below the current K-th smallest can change the sketch.
+            new = new[new < self.hashes[-1]]
+        if len(new) == 0:
+            return
+        # Distinct first: a partition of values with repeats could hold fewer than K distinct ones.
+        self.hashes = np.union1d(self.hashes, new)[: self.k]
+
+    def merge(self, other: DistinctSketch) -> DistinctSketch:
+        """A sketch of the union of both inputs."""
+        merged = DistinctSketch(min(self.k, other.k))
+        merged.add(np.concatenate([self.hashes, other.hashes]))
+        return merged
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether fewer than K distinct values were seen (the count is then exact)."""
+        return len(self.hashes) < self.k
+
+    def estimate(self) -> int:
+        """Estimated number of distinct values."""
+        if self.is_exact:
+            return len(self.hashes)
+        kth = float(self.hashes[self.k - 1]) / _TWO_64
+        return round((self.k - 1) / kth)
+
+
+def hash_values(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """64-bit hashes of the distinct non-null values of ``arr``; ``None`` for nested types."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_nested(arr.type) or pa.types.is_null(arr.type):
+        return None if pa.types.is_nested(arr.type) else np.zeros(0, dtype=np.uint64)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    values = pc.unique(arr.drop_null())
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        numbers = values.to_numpy(zero_copy_only=False)
+        # Hash integers and integral floats alike, so 1 and 1.0 count once across batches.
+        return np.asarray(pd.util.hash_array(numbers.astype(np.float64)), dtype=np.uint64)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string()) if not pa.types.is_binary(values.type) else values
+    objects = values.to_numpy(zero_copy_only=False)
+    return np.asarray(pd.util.hash_array(objects, categorize=False), dtype=np.uint64)
+
+
+def _format(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        text = value.isoformat()
+    elif isinstance(value, bytes):
+        text = value.hex()
+    else:
+        text = str(value)
+    return text[:MAX_VALUE_CHARS]
+
+
+@dataclass
+class ColumnProfile:
+    """Running figures for one column."""
+
+    position: int
+    types: list[str] = field(default_factory=list)
+    rows: int = 0
+    nulls: int = 0
+    sketch: DistinctSketch | None = field(default_factory=DistinctSketch)
+    min: Any = None
+    max: Any = None
+
+    def update(self, arr: pa.Array | pa.ChunkedArray) -> None:
+        """Fold one batch's values of this column in."""
+        type_name = str(arr.type)
+        if type_name not in self.types:
+            self.types.append(type_name)
+        self.rows += len(arr)
+        self.nulls += arr.null_count
+        if self.sketch is not None:
+            hashes = hash_values(arr)
+            if hashes is None:
+                self.sketch = None
+            else:
+                self.sketch.add(hashes)
+        self._update_range(arr)
+
+    def _update_range(self, arr: pa.Array | pa.ChunkedArray) -> None:
+        if pa.types.is_nested(arr.type) or pa.types.is_null(arr.type) or arr.null_count == len(arr):
+            return
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        try:
+            bounds = pc.min_max(arr)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        try:
+            self.min = low if self.min is None or low < self.min else self.min
+            self.max = high if self.max is None or high > self.max else self.max
+        except TypeError:
+            # Batches typed differently (JSON lines): compare as text rather than give up.
+            self.min = min(str(self.min), str(low))
+            self.max = max(str(self.max), str(high))
+
+
+class ProfileAccumulator:
+    """Profiles a file batch by batch; memory does not grow with the number of rows."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.columns: dict[str, ColumnProfile] = {}
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        """Fold one record batch in; columns may appear in later batches only (JSON lines)."""
+        for name, arr in zip(batch.schema.names, batch.columns, strict=True):
+            profile = self.columns.get(name)
+            if profile is None:
+                profile = self.columns[name] = ColumnProfile(position=len(self.columns))
+                # Rows of earlier batches that lacked this column are nulls of it.
+                profile.rows = self.rows
+                profile.nulls = self.rows
+            profile.update(arr)
+        for name, profile in self.columns.items():
+            if name not in batch.schema.names:
+                profile.rows += batch.num_rows
+                profile.nulls += batch.num_rows
+        self.rows += batch.num_rows
+
+    def finish(self, source: SourceInfo) -> pa.Table:
+        """The ``dataset_profiles`` rows for this file, one per column in file order."""
+        records = []
+        for name, p in self.columns.items():
+            records.append(
+                {
+                    "source_id": source.source_id,
+                    "dataset": source.dataset,
+                    "column": name,
+                    "position": p.position,
+                    "type": " | ".join(p.types),
+                    "rows": p.rows,
+                    "nulls": p.nulls,
+                    "null_share": p.nulls / p.rows if p.rows else None,
+                    "distinct_estimate": p.sketch.estimate() if p.sketch is not None else None,
+                    "distinct_is_exact": p.sketch.is_exact if p.sketch is not None else None,
+                    "min": _format(p.min),
+                    "max": _format(p.max),
+                    "ingest_date": source.ingest_date,
+                }
+            )
+        return pa.Table.from_pylist(records, schema=PROFILE_TABLE_SPEC.schema)

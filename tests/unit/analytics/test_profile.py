@@ -1,0 +1,72 @@
+"""dataset_profiles: streaming figures per column, a bounded and mergeable distinct sketch."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from analytics.profile import PROFILE_TABLE_SPEC, SKETCH_SIZE, DistinctSketch, ProfileAccumulator, hash_values
+
+from .conftest import assert_matches_spec, source_for
+
+
+def test_small_file_gives_exact_figures_in_column_order() -> None:
+    acc = ProfileAccumulator()
+    acc.update(pa.record_batch({"id": ["b", "a", None], "n": [3, 1, 2]}))
+    acc.update(
+        pa.record_batch(
+            {"id": ["a", "c"], "n": [None, 10], "when": pa.array([date(2024, 1, 2), date(2024, 1, 1)])}
+        )
+    )
+    table = acc.finish(source_for("things"))
+    assert_matches_spec(table, PROFILE_TABLE_SPEC)
+    rows = {r["column"]: r for r in table.to_pylist()}
+    assert [r["column"] for r in table.to_pylist()] == ["id", "n", "when"]
+    assert rows["id"] | {} == rows["id"]
+    assert (rows["id"]["rows"], rows["id"]["nulls"], rows["id"]["distinct_estimate"]) == (5, 1, 3)
+    assert (rows["id"]["min"], rows["id"]["max"]) == ("a", "c")
+    assert rows["n"]["null_share"] == pytest.approx(0.2)
+    assert (rows["n"]["min"], rows["n"]["max"], rows["n"]["type"]) == ("1", "10", "int64")
+    # a column first seen in the second batch counts the first batch's rows as nulls
+    assert (rows["when"]["rows"], rows["when"]["nulls"], rows["when"]["min"]) == (5, 3, "2024-01-01")
+    assert rows["when"]["distinct_is_exact"] is True
+    assert {r["ingest_date"] for r in rows.values()} == {date(2024, 6, 1)}
+
+
+def test_distinct_estimate_is_close_and_memory_does_not_grow_with_rows() -> None:
+    # GIVEN 400,000 rows holding 100,000 distinct values, streamed in 40 batches
+    acc = ProfileAccumulator()
+    rng = np.random.default_rng(0)
+    values = rng.permutation(np.repeat(np.arange(100_000), 4))
+    for chunk in np.array_split(values, 40):
+        acc.update(pa.record_batch({"v": pa.array(chunk)}))
+        # THEN the sketch never holds more than K hashes
+        sketch = acc.columns["v"].sketch
+        assert sketch is not None and len(sketch.hashes) <= SKETCH_SIZE
+    row = acc.finish(source_for("big")).to_pylist()[0]
+    assert row["rows"] == 400_000
+    assert row["distinct_estimate"] == pytest.approx(100_000, rel=0.1)
+    assert row["distinct_is_exact"] is False
+
+
+def test_sketches_merge_to_the_sketch_of_the_union() -> None:
+    a, b, both = DistinctSketch(), DistinctSketch(), DistinctSketch()
+    left = hash_values(pa.array([f"x{i}" for i in range(3000)]))
+    right = hash_values(pa.array([f"x{i}" for i in range(2000, 6000)]))
+    assert left is not None and right is not None
+    a.add(left)
+    b.add(right)
+    both.add(np.concatenate([left, right]))
+    merged = a.merge(b)
+    assert np.array_equal(merged.hashes, both.hashes)
+    assert merged.estimate() == pytest.approx(6000, rel=0.1)
+
+
+def test_nested_columns_have_no_distinct_estimate_but_still_count_nulls() -> None:
+    acc = ProfileAccumulator()
+    acc.update(pa.record_batch({"tags": pa.array([[1, 2], None, []])}))
+    row = acc.finish(source_for("x")).to_pylist()[0]
+    assert (row["nulls"], row["distinct_estimate"], row["min"]) == (1, None, None)

@@ -1,0 +1,66 @@
+"""Wiring: the registry's lazy built-ins, the sample generator's promises, the benchmark runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+
+from analytics import samples
+from analytics.ad_performance import AdPerformancePipeline
+from analytics.base import DEFAULT_TOLERANCE
+from analytics.experiments import ExperimentsPipeline
+from analytics.orders import OrdersPipeline
+from analytics.registry import built_in_datasets, get_pipeline
+from bench.marketing import main as bench_main
+
+
+@pytest.mark.parametrize(
+    ("segment", "cls"),
+    [
+        ("ad_performance", AdPerformancePipeline),
+        ("orders", OrdersPipeline),
+        ("Experiments", ExperimentsPipeline),
+    ],
+)
+def test_built_in_datasets_get_their_pipeline(segment: str, cls: type) -> None:
+    pipeline = get_pipeline(segment)
+    assert isinstance(pipeline, cls)
+    assert pipeline.dataset == segment.lower() and pipeline.tolerance == DEFAULT_TOLERANCE
+    assert {"ad_performance", "orders", "experiments"} <= set(built_in_datasets())
+
+
+def test_importing_the_registry_does_not_load_the_heavy_libraries() -> None:
+    heavy = "('sklearn', 'scipy', 'pandas')"
+    code = f"import sys, analytics.registry; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_samples_are_seeded_and_realistic() -> None:
+    assert samples.ad_performance_csv(200, seed=4) == samples.ad_performance_csv(200, seed=4)
+    assert samples.ad_performance_csv(200, seed=4) != samples.ad_performance_csv(200, seed=5)
+    head = samples.ad_performance_csv(50, seed=1).splitlines()[0]
+    assert "Amount Spent (USD)" in head and "Link Clicks" in head
+    orders = samples.orders_sample(2000, 300, seed=1)
+    ids = orders.table.column("customer_id").to_pylist()
+    assert any(i.startswith("000") for i in ids if i)
+    assert orders.table.num_rows == 2000
+    money = samples.format_money([1234.5, -0.5, 1_000_000.0], "eur").to_pylist()
+    assert money == ["1.234,50 €", "-0,50 €", "1.000.000,00 €"]
+
+
+def test_orders_generator_hits_the_requested_size(tmp_path: Path) -> None:
+    path = samples.write_orders_csv(tmp_path / "o.csv", 20_000, 2_000, seed=3)
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    assert table.num_rows == 20_000
+    assert 1_500 <= len(set(table.column("customer_id").to_pylist())) <= 2_001
+
+
+def test_the_benchmark_runs_end_to_end_on_small_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--rows", "3000", "--customers", "300", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ad_performance" in out and "orders" in out and "ratio" in out
