@@ -73,9 +73,7 @@ CONTRACT = Contract(
         ),
         Column("currency", "label", required=False, aliases=("Currency code", "Currency")),
         Column("country", "text", required=False, aliases=("Country/Territory", "Country", "Country code")),
-        Column(
-            "ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")
-        ),
+        Column("ad_group", "text", required=False, aliases=("Ad group", "Ad group name", "Ad set name", "Ad set")),
     ),
 )
 
@@ -261,9 +259,7 @@ class AdPerformancePipeline(ContractPipeline):
             checks.add("missing_value", numbers[name].missing, f"{name} is empty")
         for name, parsed in numbers.items():
             kind = "a whole number" if name in ("impressions", "clicks") else "a number"
-            checks.add(
-                "invalid_number", parsed.invalid, name, value_column=cols[name], suffix=f" is not {kind}"
-            )
+            checks.add("invalid_number", parsed.invalid, name, value_column=cols[name], suffix=f" is not {kind}")
         values = {
             name: np.nan_to_num(p.values.to_numpy(zero_copy_only=False).astype(float), nan=0.0)
             if name in ("conversions", "revenue")
@@ -271,9 +267,7 @@ class AdPerformancePipeline(ContractPipeline):
             for name, p in numbers.items()
         }
         for name in ("spend", "impressions", "clicks", "conversions", "revenue"):
-            checks.add(
-                "negative_value", values[name] < 0, name, value_column=cols[name], suffix=" is negative"
-            )
+            checks.add("negative_value", values[name] < 0, name, value_column=cols[name], suffix=" is negative")
         checks.add(
             "clicks_exceed_impressions",
             values["clicks"] > values["impressions"],
@@ -343,9 +337,7 @@ class AdPerformancePipeline(ContractPipeline):
         result.models.append(facts)
         return result
 
-    def _currency(
-        self, cols: dict[str, str], given: Parsed | None, from_symbols: pa.Array | None, n: int
-    ) -> pa.Array:
+    def _currency(self, cols: dict[str, str], given: Parsed | None, from_symbols: pa.Array | None, n: int) -> pa.Array:
         """The currency column, else the value's symbol (``$``), else the header (``Spend (USD)``)."""
         column = pc.utf8_upper(given.values) if given is not None else pa.nulls(n, pa.string())
         if from_symbols is None:
@@ -419,12 +411,8 @@ def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
     """
     n, m = kpis.num_rows, len(ANOMALY_METRICS)
     series = pc.binary_join_element_wise(kpis.column("channel"), kpis.column("campaign"), "\x1f")
-    series_id = (
-        pc.dictionary_encode(series).combine_chunks().indices.to_numpy() if n else np.zeros(0, np.int64)
-    )
-    values = np.column_stack(
-        [kpis.column(k).to_numpy().astype(float) if n else np.zeros(0) for k in ANOMALY_METRICS]
-    )
+    series_id = pc.dictionary_encode(series).combine_chunks().indices.to_numpy() if n else np.zeros(0, np.int64)
+    values = np.column_stack([kpis.column(k).to_numpy().astype(float) if n else np.zeros(0) for k in ANOMALY_METRICS])
     z, median, history = robust_z(values.reshape(n, m), series_id)
     iso_score, iso_flag, fitted = isolation_flags(z)
 
@@ -445,9 +433,7 @@ def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
             "history_days": pa.array(history.ravel()),
             "is_anomaly": pa.array(flags),
             "isolation_score": pa.array(np.repeat(iso_score, m), mask=np.repeat(np.isnan(iso_score), m)),
-            "isolation_anomaly": pa.array(
-                np.repeat(iso_flag, m), mask=np.repeat(~fitted, m), type=pa.bool_()
-            ),
+            "isolation_anomaly": pa.array(np.repeat(iso_flag, m), mask=np.repeat(~fitted, m), type=pa.bool_()),
             "source_id": pa.repeat(pa.scalar(source_id), n * m),
             "date": kpis.column("date").take(take),
         }
@@ -501,9 +487,7 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     # Each tree sees 256 rows anyway; fitting on a seeded sample only makes the threshold cheaper.
     rng = np.random.default_rng(SEED)
     fit_rows = (
-        features
-        if n <= ISOLATION_FIT_ROWS
-        else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
+        features if n <= ISOLATION_FIT_ROWS else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
     )
     # Single-threaded for the same reason as the segmentation: small work, costly thread pools.
     with threadpool_limits(limits=1):

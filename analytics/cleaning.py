@@ -122,9 +122,7 @@ def parse_text(arr: pa.Array | pa.ChunkedArray, *, lower: bool = False) -> Parse
 _DICTIONARY_SHARE = 0.2
 
 
-def by_dictionary(
-    arr: pa.Array | pa.ChunkedArray, parse: Callable[[pa.Array, np.ndarray | None], Parsed]
-) -> Parsed:
+def by_dictionary(arr: pa.Array | pa.ChunkedArray, parse: Callable[[pa.Array, np.ndarray | None], Parsed]) -> Parsed:
     """Run ``parse`` on the distinct values of a low-cardinality string column and expand.
 
     A million rows of dates or channel names hold a few hundred distinct strings; parsing those
@@ -194,9 +192,7 @@ def _currency_codes(text: pa.Array) -> pa.Array:
         else pc.dictionary_encode(token)
     )
     codes = [
-        _SYMBOL_CURRENCY.get(t)
-        if t in _SYMBOL_CURRENCY
-        else (t.upper() if t and len(t) == 3 and t.isalpha() else None)
+        _SYMBOL_CURRENCY.get(t) if t in _SYMBOL_CURRENCY else (t.upper() if t and len(t) == 3 and t.isalpha() else None)
         for t in encoded.dictionary.to_pylist()
     ]
     return pc.take(pa.array(codes, pa.string()), encoded.indices)
@@ -244,9 +240,7 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
     rest = ~plain & ~missing
     sub, ok, num = _money_parts(text, rest)
     # Evidence from up to 50,000 values of each kind, spread evenly over the file.
-    evidence = pa.concat_arrays(
-        [num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))]
-    )
+    evidence = pa.concat_arrays([num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))])
     decimal_comma = decide_decimal_comma(evidence)
     fmt = NumberFormat(decimal_comma, fmt.currency)
     if decimal_comma:
@@ -263,9 +257,7 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
     if rest.any():
         idx = np.flatnonzero(rest)
         # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
-        group_mark, grouped_pattern = (
-            (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
-        )
+        group_mark, grouped_pattern = (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
         grouped = _mask(pc.match_substring(num, group_mark))
         if grouped.any():
             rows = np.flatnonzero(grouped)
@@ -333,22 +325,16 @@ def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
         if is_text(arr) or pa.types.is_dictionary(arr.type):
             encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
             cardinality = len(encoded.dictionary) + 1
-            part = np.asarray(
-                pc.fill_null(encoded.indices, cardinality - 1).to_numpy(zero_copy_only=False), np.int64
-            )
+            part = np.asarray(pc.fill_null(encoded.indices, cardinality - 1).to_numpy(zero_copy_only=False), np.int64)
         else:
             if pa.types.is_floating(arr.type):
-                raw = (
-                    pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
-                )
+                raw = pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
             else:
                 if pa.types.is_date32(arr.type):
                     arr = arr.view(pa.int32())
                 elif pa.types.is_temporal(arr.type):
                     arr = arr.view(pa.int64())
-                raw = np.asarray(
-                    pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64
-                )
+                raw = np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
             nulls = _mask(pc.is_null(arr))
             # pandas' hash factorisation: several times faster than np.unique on a million values.
             part, uniq = pd.factorize(raw)

@@ -91,9 +91,7 @@ class Contract:
                     break
         missing = [c for c in self.columns if c.required and c.name not in mapping]
         if missing:
-            accepted = "; ".join(
-                f"{c.name}: {', '.join(repr(a) for a in (c.name, *c.aliases))}" for c in missing
-            )
+            accepted = "; ".join(f"{c.name}: {', '.join(repr(a) for a in (c.name, *c.aliases))}" for c in missing)
             raise ContractError(
                 f"{self.dataset} file is missing required column(s) "
                 f"{', '.join(c.name for c in missing)}. Columns found: "
@@ -362,9 +360,7 @@ class ContractPipeline:
                 f"{self.tolerance:.0%} tolerance"
             )
             sink.quarantine(
-                quarantine_table(
-                    table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message
-                )
+                quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)
             )
         top = ", ".join(f"{code} ({n})" for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:5])
         raise ToleranceExceededError(

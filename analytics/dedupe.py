@@ -56,7 +56,8 @@ def _string_hashes(values: pa.Array) -> np.ndarray:
     return hashes
 
 
-def _column_hashes(values: pa.Array) -> np.ndarray:
+def column_hashes(values: pa.Array) -> np.ndarray:
+    """One uint64 hash per value; equal values (and all nulls) hash alike."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if pa.types.is_dictionary(values.type):
@@ -81,19 +82,29 @@ def _column_hashes(values: pa.Array) -> np.ndarray:
     return hashes
 
 
-def row_hashes(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
-    """One uint64 hash per row, equal for rows with equal values in every column."""
+def row_hashes(batch: pa.RecordBatch | pa.Table, columns: list[np.ndarray] | None = None) -> np.ndarray:
+    """One uint64 hash per row, equal for rows with equal values in every column.
+
+    ``columns`` may give the per-column hashes when they were computed already.
+    """
     hashes = np.zeros(batch.num_rows, dtype=np.uint64)
-    for column in batch.columns:
-        hashes = _mix(hashes * _GOLDEN ^ _column_hashes(column))
+    for column in columns if columns is not None else (column_hashes(c) for c in batch.columns):
+        hashes = _mix(hashes * _GOLDEN ^ column)
     return hashes
 
 
 class SeenRows:
     """Remembers row hashes; tells which rows of a new batch were never seen."""
 
+    #: Top bits of a hash that index the presence filter (2^24 flags: 16 MB, whatever the file size).
+    FILTER_BITS = 24
+
     def __init__(self) -> None:
         self._runs: list[np.ndarray] = []
+        # A presence filter in front of the sorted runs: a hash whose flag is unset was never seen,
+        # which spares most binary searches (each a few cache misses in a large run).
+        self._flags = np.zeros(1 << self.FILTER_BITS, dtype=bool)
+        self._shift = np.uint64(64 - self.FILTER_BITS)
 
     def __len__(self) -> int:
         return sum(len(run) for run in self._runs)
@@ -108,10 +119,15 @@ class SeenRows:
         # Sorted queries keep searchsorted cache-friendly (unsorted ones cost five times more).
         ordered = np.sort(candidates)
         found = np.zeros(len(ordered), dtype=bool)
-        for run in self._runs:
-            pos = np.searchsorted(run, ordered)
-            pos[pos == len(run)] = 0
-            found |= run[pos] == ordered
+        maybe = np.flatnonzero(self._flags[ordered >> self._shift])
+        if len(maybe):
+            queries = ordered[maybe]
+            hits = np.zeros(len(queries), dtype=bool)
+            for run in self._runs:
+                pos = np.searchsorted(run, queries)
+                pos[pos == len(run)] = 0
+                hits |= run[pos] == queries
+            found[maybe] = hits
         if found.any():
             keep[np.flatnonzero(keep)[np.isin(candidates, ordered[found])]] = False
             ordered = ordered[~found]
@@ -121,6 +137,7 @@ class SeenRows:
     def _add(self, sorted_new: np.ndarray) -> None:
         if not len(sorted_new):
             return
+        self._flags[sorted_new >> self._shift] = True
         run = sorted_new
         # Merge while the newest run is at least as large as the one before (binary-counter merging).
         while self._runs and len(self._runs[-1]) <= len(run):

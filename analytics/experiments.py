@@ -135,17 +135,13 @@ def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float | N
     return z, float(2 * norm.sf(abs(z)))
 
 
-def chi_square_independence(
-    conversions: Sequence[int], users: Sequence[int]
-) -> tuple[float | None, int, float | None]:
+def chi_square_independence(conversions: Sequence[int], users: Sequence[int]) -> tuple[float | None, int, float | None]:
     """Chi-square test that conversion is independent of the variant: ``(statistic, dof, p)``.
 
     The 2 × k table is (converted, not converted) per variant; no continuity correction, so with two
     variants the statistic equals the squared pooled z. None when a row or column total is 0.
     """
-    table = np.array(
-        [list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float
-    )
+    table = np.array([list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float)
     dof = max(len(users) - 1, 0)
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
         return None, dof, None
@@ -232,9 +228,7 @@ class ExperimentsPipeline(ContractPipeline):
                 suffix=" is not a number",
             )
             values = revenue.values.to_numpy(zero_copy_only=False).astype(float)
-            checks.add(
-                "negative_value", values < 0, "revenue", value_column=cols["revenue"], suffix=" is negative"
-            )
+            checks.add("negative_value", values < 0, "revenue", value_column=cols["revenue"], suffix=" is negative")
 
         ids = pa.table(
             {
@@ -292,9 +286,7 @@ def users_in_several_variants(ids: pa.Table, candidates: np.ndarray) -> np.ndarr
     return out
 
 
-def experiment_results(
-    per_user: pa.Table, source: SourceInfo, *, has_revenue: bool
-) -> tuple[pa.Table, ModelFact]:
+def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: bool) -> tuple[pa.Table, ModelFact]:
     """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
     rows: list[dict[str, Any]] = []
     # Sorted once by experiment, each experiment is a zero-copy slice (no filter per experiment).
@@ -342,9 +334,7 @@ def experiment_results(
                 "chi2_statistic": chi2,
                 "chi2_dof": dof,
                 "chi2_p_value": chi2_p,
-                "revenue_per_user": float(revenue[variant_col == variant].mean())
-                if has_revenue and n
-                else None,
+                "revenue_per_user": float(revenue[variant_col == variant].mean()) if has_revenue and n else None,
                 "revenue_t_statistic": None,
                 "revenue_p_value": None,
                 "srm_p_value": srm_p,

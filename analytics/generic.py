@@ -26,7 +26,8 @@ from analytics.base import (
     SourceInfo,
     TableSpec,
 )
-from analytics.dedupe import SeenRows, row_hashes
+from analytics.dedupe import SeenRows, column_hashes, row_hashes
+from analytics.profile import PROFILE_TABLE_SPEC, ProfileAccumulator
 
 PARTITION_COLUMN = "ingest_date"
 
@@ -79,6 +80,8 @@ class ColumnType:
 STRING = ColumnType(pa.string(), None, "string")
 
 
+#: Rows of the first batch that decide each column's type.
+INFERENCE_ROWS = 20_000
 #: A typed column tolerates this share of odd values in the sample; those rows are quarantined.
 TYPE_MAJORITY = 0.98
 #: Placeholders exports use for "no value"; they become null rather than forcing a column to text.
@@ -190,12 +193,14 @@ class GenericPipeline:
                 name=self.dataset,
                 partition_column=PARTITION_COLUMN,
                 description=f"Rows of raw/{source.dataset}/ files, cleaned and typed.",
-            )
+            ),
+            PROFILE_TABLE_SPEC,
         ]
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         result = PipelineResult(rows_in=0)
         seen = SeenRows()
+        profile = ProfileAccumulator()
         types: list[ColumnType] | None = None
         names: list[str] = []
         original: list[str] = []
@@ -220,19 +225,25 @@ class GenericPipeline:
             if bad_any.any():
                 self._quarantine_mismatches(batch, offset, bad_any, reasons, sink, result)
                 typed = typed.filter(pa.array(~bad_any))
-            keep = seen.first_seen(row_hashes(typed))
+            hashes = [column_hashes(c) for c in typed.columns]
+            keep = seen.first_seen(row_hashes(typed, hashes))
             result.duplicates_dropped += int(len(keep) - keep.sum())
             if not keep.all():
                 typed = typed.filter(pa.array(keep))
+                hashes = [h[keep] for h in hashes]
             if typed.num_rows:
+                profile.update(typed, hashes)
                 partition = pa.repeat(pa.scalar(source.ingest_date, pa.date32()), typed.num_rows)
                 sink.write(self.dataset, typed.append_column(PARTITION_COLUMN, partition))
+        if profile.rows:
+            sink.write(PROFILE_TABLE_SPEC.name, profile.finish(source))
         return result
 
     @staticmethod
     def _infer(column: pa.Array) -> ColumnType:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            return infer_type(_clean_text(column))
+            # The first rows decide; later values that do not fit are quarantined, not lost.
+            return infer_type(_clean_text(column.slice(0, INFERENCE_ROWS)))
         if pa.types.is_nested(column.type):
             return STRING
         return ColumnType(column.type, None, str(column.type))

@@ -179,9 +179,7 @@ class OrdersPipeline(ContractPipeline):
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
             "customer_id": lambda: parse_text(column["customer_id"]),
-            "order_date": lambda: parse_date(
-                column["order_date"], configured_order=source.settings.get("date_order")
-            ),
+            "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
             "amount": lambda: parse_number(column["amount"]),
         }
         if "order_id" in column:
@@ -198,22 +196,17 @@ class OrdersPipeline(ContractPipeline):
         amount, amount_format = parsed["amount"]
 
         checks = RowChecks(n)
-        checks.add(
-            "missing_customer_id", customer.missing, "customer_id is empty; every order needs its customer"
-        )
+        checks.add("missing_customer_id", customer.missing, "customer_id is empty; every order needs its customer")
         checks.add("missing_date", order_date.missing, "order_date is empty")
         checks.add(
             "invalid_date",
             order_date.invalid,
             "order_date",
             value_column=cols["order_date"],
-            suffix=" is not a date or timestamp in ISO (2024-01-31 13:45:00), US (01/31/2024)"
-            " or EU (31.01.2024) form",
+            suffix=" is not a date or timestamp in ISO (2024-01-31 13:45:00), US (01/31/2024) or EU (31.01.2024) form",
         )
         checks.add("missing_value", amount.missing, "amount is empty")
-        checks.add(
-            "invalid_number", amount.invalid, "amount", value_column=cols["amount"], suffix=" is not a number"
-        )
+        checks.add("invalid_number", amount.invalid, "amount", value_column=cols["amount"], suffix=" is not a number")
         amount_values = amount.values.to_numpy(zero_copy_only=False).astype(float)
         checks.add(
             "negative_amount",
@@ -266,9 +259,7 @@ class OrdersPipeline(ContractPipeline):
         kept, exact, superseded = duplicate_rows(keyed, key, keep, partition_code=month_code)
         result.duplicates_dropped = exact + superseded
         customers = pc.dictionary_encode(customer.values)
-        customer_index = np.asarray(
-            pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64
-        )
+        customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while RFM is computed.
             writer.write(ORDERS.name, lambda: conform(select_rows(keyed, kept), ORDERS))
@@ -412,9 +403,7 @@ def _segment_customers(
         if len(np.unique(labels)) < 2:
             continue
         tried[k] = float(
-            silhouette_score(
-                fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed
-            )
+            silhouette_score(fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed)
         )
         models[k] = model
     if not tried:
@@ -432,9 +421,7 @@ def _segment_customers(
     stats = np.array(centroid_stats, dtype=float)
     names = name_segments(stats[:, 0], stats[:, 1], stats[:, 2])
     ids = np.array([SEGMENT_IDS[name] for name in names], dtype=np.int32)
-    return Segmentation(
-        ids[cluster], {int(ids[c]): names[c] for c in range(best_k)}, best_k, tried[best_k], tried
-    )
+    return Segmentation(ids[cluster], {int(ids[c]): names[c] for c in range(best_k)}, best_k, tried[best_k], tried)
 
 
 def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
@@ -527,9 +514,7 @@ def rfm_tables(
             "m_score": pa.array(sort(m_score)),
             "segment_id": pa.array(labels, pa.int32()),
             "segment_name": pa.array(
-                np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[
-                    labels
-                ],
+                np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[labels],
                 pa.string(),
             ),
             "source_id": pa.repeat(pa.scalar(source_id), k),
@@ -565,9 +550,7 @@ def rfm_tables(
             "k": seg.k,
             "silhouette": None if seg.silhouette is None else round(seg.silhouette, 6),
             "k_tried": ",".join(f"{kk}:{s:.4f}" for kk, s in sorted(seg.tried.items())) or "none",
-            "segments": ",".join(
-                f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)
-            ),
+            "segments": ",".join(f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)),
             "seed": SEED,
         },
     )

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.base import SourceInfo, TableSpec
+from analytics.dedupe import column_hashes
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
 SKETCH_SIZE = 1024
@@ -73,7 +74,11 @@ class DistinctSketch:
             new = new[new < self.hashes[-1]]
         if len(new) == 0:
             return
-        # Distinct first: a partition of values with repeats could hold fewer than K distinct ones.
+        # Distinct first (a hash table, O(n)): K values with repeats could hold fewer than K distinct
+        # ones. Then only the K smallest can matter, so the sort that follows stays small.
+        new = pd.unique(new)
+        if len(new) > self.k:
+            new = np.partition(new, self.k - 1)[: self.k]
         self.hashes = np.union1d(self.hashes, new)[: self.k]
 
     def merge(self, other: DistinctSketch) -> DistinctSketch:
@@ -96,22 +101,22 @@ class DistinctSketch:
 
 
 def hash_values(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
-    """64-bit hashes of the distinct non-null values of ``arr``; ``None`` for nested types."""
+    """64-bit hashes of the non-null values of ``arr`` (repeats allowed); ``None`` for nested types.
+
+    Uses the same vectorised hashing as de-duplication: hashing straight from the Arrow buffers is
+    several times cheaper than a hash table of Python objects, and the sketch drops repeats itself.
+    """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_nested(arr.type) or pa.types.is_null(arr.type):
         return None if pa.types.is_nested(arr.type) else np.zeros(0, dtype=np.uint64)
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
-    values = pc.unique(arr.drop_null())
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
-        numbers = values.to_numpy(zero_copy_only=False)
-        # Hash integers and integral floats alike, so 1 and 1.0 count once across batches.
-        return np.asarray(pd.util.hash_array(numbers.astype(np.float64)), dtype=np.uint64)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string()) if not pa.types.is_binary(values.type) else values
-    objects = values.to_numpy(zero_copy_only=False)
-    return np.asarray(pd.util.hash_array(objects, categorize=False), dtype=np.uint64)
+    values = arr.drop_null()
+    if pa.types.is_integer(values.type):
+        # Hash integers as floats, so 1 and 1.0 count once across differently typed batches.
+        values = pc.cast(values, pa.float64())
+    return column_hashes(values)
 
 
 def _format(value: Any) -> str | None:
@@ -138,15 +143,17 @@ class ColumnProfile:
     min: Any = None
     max: Any = None
 
-    def update(self, arr: pa.Array | pa.ChunkedArray) -> None:
-        """Fold one batch's values of this column in."""
+    def update(self, arr: pa.Array | pa.ChunkedArray, hashes: np.ndarray | None = None) -> None:
+        """Fold one batch's values of this column in (``hashes``: its values' hashes, if known)."""
         type_name = str(arr.type)
         if type_name not in self.types:
             self.types.append(type_name)
         self.rows += len(arr)
         self.nulls += arr.null_count
         if self.sketch is not None:
-            hashes = hash_values(arr)
+            if hashes is not None and arr.null_count:
+                hashes = hashes[arr.is_valid().to_numpy(zero_copy_only=False)]
+            hashes = hash_values(arr) if hashes is None else hashes
             if hashes is None:
                 self.sketch = None
             else:
@@ -179,16 +186,20 @@ class ProfileAccumulator:
         self.rows = 0
         self.columns: dict[str, ColumnProfile] = {}
 
-    def update(self, batch: pa.RecordBatch) -> None:
-        """Fold one record batch in; columns may appear in later batches only (JSON lines)."""
-        for name, arr in zip(batch.schema.names, batch.columns, strict=True):
+    def update(self, batch: pa.RecordBatch, hashes: list[np.ndarray] | None = None) -> None:
+        """Fold one record batch in; columns may appear in later batches only (JSON lines).
+
+        ``hashes`` may give each column's value hashes (``analytics.dedupe.column_hashes``) when the
+        caller computed them already, so they are not computed twice.
+        """
+        for i, (name, arr) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):
             profile = self.columns.get(name)
             if profile is None:
                 profile = self.columns[name] = ColumnProfile(position=len(self.columns))
                 # Rows of earlier batches that lacked this column are nulls of it.
                 profile.rows = self.rows
                 profile.nulls = self.rows
-            profile.update(arr)
+            profile.update(arr, None if hashes is None else hashes[i])
         for name, profile in self.columns.items():
             if name not in batch.schema.names:
                 profile.rows += batch.num_rows

@@ -213,9 +213,7 @@ def ad_performance_sample(
         patch = {name: columns[name].to_numpy(zero_copy_only=False).copy() for name in columns}
         for pos, kind in zip(positions.tolist(), chosen.tolist(), strict=True):
             if kind == "negative_value":
-                patch["spend"][pos] = (
-                    "-$12.00" if money == "usd" else "-12,00 €" if money == "eur" else "-12.00"
-                )
+                patch["spend"][pos] = "-$12.00" if money == "usd" else "-12,00 €" if money == "eur" else "-12.00"
             elif kind == "clicks_exceed_impressions":
                 patch["impressions"][pos] = "5"
                 patch["clicks"][pos] = "50"
@@ -361,9 +359,7 @@ def orders_sample(
         "order_date": order_ts.take(pa.array(shuffle)),
         "amount": format_money(amount[shuffle], money),
         "quantity": _str(rng.integers(1, 5, orders)),
-        "channel": pa.array(
-            np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, orders)], pa.string()
-        ),
+        "channel": pa.array(np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, orders)], pa.string()),
         "country": pa.array(_COUNTRIES[rng.integers(0, len(_COUNTRIES), orders)], pa.string()),
     }
     bad: dict[int, str] = {}

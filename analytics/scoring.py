@@ -117,9 +117,7 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
     try:
         raw = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelManifestError(
-            f"model manifest is not valid JSON ({exc}); fix the file and upload it again"
-        ) from exc
+        raise ModelManifestError(f"model manifest is not valid JSON ({exc}); fix the file and upload it again") from exc
     if not isinstance(raw, dict):
         raise ModelManifestError(
             "model manifest must be a JSON object with name, version, table, features, output_column"
@@ -136,8 +134,7 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
         value = raw[field_name]
         if not isinstance(value, str) or not _NAME.match(value):
             raise ModelManifestError(
-                f"model manifest field {field_name!r} must be a short name (letters, digits, _ - .), "
-                f"got {value!r}"
+                f"model manifest field {field_name!r} must be a short name (letters, digits, _ - .), got {value!r}"
             )
     features = raw["features"]
     if not isinstance(features, list) or not features or not all(isinstance(f, str) and f for f in features):
@@ -153,14 +150,11 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
         )
     task = raw.get("task", "auto")
     if task not in ("auto", "probability", "prediction"):
-        raise ModelManifestError(
-            f"model manifest field 'task' must be auto, probability or prediction, got {task!r}"
-        )
+        raise ModelManifestError(f"model manifest field 'task' must be auto, probability or prediction, got {task!r}")
     model_file = raw.get("model_file", "model.skops")
     if not isinstance(model_file, str) or "/" in model_file or not model_file.endswith(".skops"):
         raise ModelManifestError(
-            "model manifest field 'model_file' must be a .skops file name next to the manifest, "
-            f"got {model_file!r}"
+            f"model manifest field 'model_file' must be a .skops file name next to the manifest, got {model_file!r}"
         )
     return ModelManifest(
         name=raw["name"],
@@ -188,8 +182,7 @@ def load_model(data: bytes, *, trusted: Sequence[str] = ()) -> Any:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises zipfile/JSON errors of several kinds for bad bytes
         raise ModelManifestError(
-            f"model file is not a readable skops file ({type(exc).__name__}: {exc}); "
-            "save it with skops.io.dump"
+            f"model file is not a readable skops file ({type(exc).__name__}: {exc}); save it with skops.io.dump"
         ) from exc
     refused = sorted(set(untrusted) - set(trusted))
     if refused:
@@ -201,9 +194,7 @@ def load_model(data: bytes, *, trusted: Sequence[str] = ()) -> Any:
     try:
         return sio.loads(data, trusted=list(trusted) or None)
     except Exception as exc:
-        raise ModelManifestError(
-            f"model file could not be loaded by skops ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ModelManifestError(f"model file could not be loaded by skops ({type(exc).__name__}: {exc})") from exc
 
 
 def check_model(model: Any, manifest: ModelManifest) -> None:
@@ -268,9 +259,7 @@ def score_table(model: Any, manifest: ModelManifest, table: pa.Table, source: So
     n = table.num_rows
     score = np.full(n, np.nan)
     label = np.full(n, None, dtype=object)
-    use_proba = manifest.task == "probability" or (
-        manifest.task == "auto" and hasattr(model, "predict_proba")
-    )
+    use_proba = manifest.task == "probability" or (manifest.task == "auto" and hasattr(model, "predict_proba"))
     if manifest.task == "probability" and not hasattr(model, "predict_proba"):
         raise ModelManifestError(f"model {manifest.name} has no predict_proba; set task to 'prediction'")
     for start in range(0, n, CHUNK_ROWS):

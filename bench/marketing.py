@@ -94,9 +94,7 @@ class LocalParquetSink:
         """Write rejected rows to one Parquet file."""
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
         self._calls += 1
-        path = (
-            self.root / "quarantine" / self.source.dataset / f"{self.source.source_id}-{self._calls}.parquet"
-        )
+        path = self.root / "quarantine" / self.source.dataset / f"{self.source.source_id}-{self._calls}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(data, path)
         self.quarantined += data.num_rows
@@ -151,14 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         start = time.perf_counter()
         files = {
-            "ad_performance": samples.write_ad_performance_csv(
-                root / "ad_performance.csv", args.rows, seed=1
-            ),
+            "ad_performance": samples.write_ad_performance_csv(root / "ad_performance.csv", args.rows, seed=1),
             "orders": samples.write_orders_csv(root / "orders.csv", args.rows, args.customers, seed=1),
         }
-        print(
-            f"generated {args.rows:,} ad rows and {args.rows:,} orders in {time.perf_counter() - start:.1f} s"
-        )
+        print(f"generated {args.rows:,} ad rows and {args.rows:,} orders in {time.perf_counter() - start:.1f} s")
         # One untimed pass warms the page cache and the Arrow kernels for both measurements alike.
         for dataset, csv in files.items():
             baseline(csv, root / f"warm-{dataset}.parquet")

@@ -67,9 +67,7 @@ class _MemorySink:
         self.tables: dict[str, list[pa.Table]] = {}
 
     def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
-        self.tables.setdefault(table, []).append(
-            data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-        )
+        self.tables.setdefault(table, []).append(data if isinstance(data, pa.Table) else pa.Table.from_batches([data]))
 
     def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
         pass
@@ -83,9 +81,7 @@ def training_data(orders: int, seed: int) -> tuple[pa.Table, np.ndarray]:
     OrdersPipeline("orders").run(iter(sample.table.to_batches()), source, sink)
     clean = pa.concat_tables(sink.tables["orders"])
     last = pc.max(clean.column("order_date")).as_py()
-    cut = pa.scalar(last.toordinal() - HORIZON_DAYS - date(1970, 1, 1).toordinal(), pa.int32()).cast(
-        pa.date32()
-    )
+    cut = pa.scalar(last.toordinal() - HORIZON_DAYS - date(1970, 1, 1).toordinal(), pa.int32()).cast(pa.date32())
     before = clean.filter(pc.less_equal(clean.column("order_date"), cut))
     after = clean.filter(pc.greater(clean.column("order_date"), cut))
     rfm, _, _ = customer_tables(before, "training")

@@ -22,9 +22,7 @@ class CollectingSink:
         self.rejected: list[pa.Table] = []
 
     def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
-        self.written.setdefault(table, []).append(
-            data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
-        )
+        self.written.setdefault(table, []).append(data if isinstance(data, pa.Table) else pa.Table.from_batches([data]))
 
     def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
         self.rejected.append(rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows]))
@@ -41,9 +39,7 @@ class CollectingSink:
 
 
 def source_for(dataset: str, settings: Mapping[str, Any] | None = None) -> SourceInfo:
-    return SourceInfo(
-        dataset, f"src-{dataset}", f"raw/{dataset}/file.csv", date(2024, 6, 1), dict(settings or {})
-    )
+    return SourceInfo(dataset, f"src-{dataset}", f"raw/{dataset}/file.csv", date(2024, 6, 1), dict(settings or {}))
 
 
 def csv_batches(text: str, block_size: int | None = None) -> list[pa.RecordBatch]:

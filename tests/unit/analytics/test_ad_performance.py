@@ -84,13 +84,9 @@ def test_a_row_breaking_several_rules_gets_the_first_code_and_every_message(run_
 
 
 def test_missing_columns_name_what_is_missing_found_and_accepted() -> None:
-    batch = pa.record_batch(
-        {"Day": ["2024-01-01"], "Platform": ["meta"], "Campaign name": ["x"], "Impressions": ["1"]}
-    )
+    batch = pa.record_batch({"Day": ["2024-01-01"], "Platform": ["meta"], "Campaign name": ["x"], "Impressions": ["1"]})
     with pytest.raises(ContractError) as error:
-        AdPerformancePipeline("ad_performance").run(
-            iter([batch]), source_for("ad_performance"), CollectingSink()
-        )
+        AdPerformancePipeline("ad_performance").run(iter([batch]), source_for("ad_performance"), CollectingSink())
     message = str(error.value)
     assert "clicks, spend, conversions, revenue" in message
     assert "'Day', 'Platform', 'Campaign name', 'Impressions'" in message
@@ -183,11 +179,7 @@ def test_kpis_are_sums_and_ratios_and_division_by_zero_is_null(run_csv: RunCsv) 
         80.0,
     )
     assert c1["ctr"] == pytest.approx(0.1) and c1["cvr"] == pytest.approx(0.1)
-    assert (
-        c1["cpc"] == pytest.approx(0.5)
-        and c1["cpa"] == pytest.approx(5.0)
-        and c1["roas"] == pytest.approx(4.0)
-    )
+    assert c1["cpc"] == pytest.approx(0.5) and c1["cpa"] == pytest.approx(5.0) and c1["roas"] == pytest.approx(4.0)
     c2 = next(r for r in kpis if r["campaign"] == "c2")
     assert [c2[k] for k in ("ctr", "cvr", "cpc", "cpa", "roas")] == [None, None, None, None, None]
     for table in sink.written.values():
@@ -290,10 +282,7 @@ def test_outputs_match_their_table_specs(run_csv: RunCsv) -> None:
 
 def test_typed_input_gives_the_same_result_as_strings(run_csv: RunCsv) -> None:
     text = (
-        "\n".join(
-            [HEADER, "2024-01-01,google,c1,g1,100,10,5.5,1,20", "2024-01-02,google,c1,g1,200,20,6.5,2,30"]
-        )
-        + "\n"
+        "\n".join([HEADER, "2024-01-01,google,c1,g1,100,10,5.5,1,20", "2024-01-02,google,c1,g1,200,20,6.5,2,30"]) + "\n"
     )
     _, from_csv = run_csv(AdPerformancePipeline("ad_performance"), text)
     typed = pa.record_batch(
@@ -321,9 +310,7 @@ def test_a_file_above_tolerance_is_refused_whole_and_every_row_quarantined(run_c
     sink = CollectingSink()
     pipeline = AdPerformancePipeline("ad_performance")
     # WHEN processed THEN it fails with a message that says what to do, writing no output
-    with pytest.raises(
-        ToleranceExceededError, match=r"3 of 10 rows \(30.0%\).*tolerance of 20%.*upload it again"
-    ):
+    with pytest.raises(ToleranceExceededError, match=r"3 of 10 rows \(30.0%\).*tolerance of 20%.*upload it again"):
         pipeline.run(iter(csv_batches(text)), source_for("ad_performance"), sink)
     assert sink.written == {}
     rejected = sink.quarantined()

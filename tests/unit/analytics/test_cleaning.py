@@ -137,9 +137,7 @@ class TestDatesAreDecidedPerFile:
         assert big_parsed.values.to_pylist()[:3] == small_parsed.values.to_pylist()
 
     def test_iso_timestamps_and_impossible_dates(self) -> None:
-        column = pa.array(
-            ["2024-02-29T10:00:00Z", "2024-02-30", "2023-02-29", "2024-01-05 13:45:00", "", "soon"]
-        )
+        column = pa.array(["2024-02-29T10:00:00Z", "2024-02-30", "2023-02-29", "2024-01-05 13:45:00", "", "soon"])
         parsed, decision = parse_date(column)
         assert decision is None  # nothing ambiguous in ISO dates
         assert parsed.values.to_pylist() == [date(2024, 2, 29), None, None, date(2024, 1, 5), None, None]

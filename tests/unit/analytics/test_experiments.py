@@ -120,9 +120,7 @@ def test_results_per_variant_with_lift_tests_and_welch(run_csv: RunCsv) -> None:
     assert (treatment["z_statistic"], treatment["p_value"]) == (z, p)
     assert treatment["significant"] is False and control["significant"] is None
     # Welch's t by hand: means 30 vs 7.5, sample variances over n − 1
-    t = (30 - 7.5) / math.sqrt(
-        statistics.variance([30, 40, 50, 0]) / 4 + statistics.variance([10, 20, 0, 0]) / 4
-    )
+    t = (30 - 7.5) / math.sqrt(statistics.variance([30, 40, 50, 0]) / 4 + statistics.variance([10, 20, 0, 0]) / 4)
     assert treatment["revenue_t_statistic"] == pytest.approx(t, abs=1e-9)
     assert treatment["revenue_per_user"] == 30.0 and control["revenue_per_user"] == 7.5
     assert control["srm_flag"] is False
@@ -164,9 +162,7 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
 
 
 def test_a_lopsided_split_raises_the_srm_flag(run_csv: RunCsv) -> None:
-    rows = [("e1", "A", f"a{i}", "0", "0") for i in range(1000)] + [
-        ("e1", "B", f"b{i}", "0", "0") for i in range(1200)
-    ]
+    rows = [("e1", "A", f"a{i}", "0", "0") for i in range(1000)] + [("e1", "B", f"b{i}", "0", "0") for i in range(1200)]
     _, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
     results = sink.table("experiment_results")
     assert pc.all(results.column("srm_flag")).as_py()
@@ -197,9 +193,7 @@ def test_no_row_is_lost(run_csv: RunCsv, rows: list[tuple[str, int, str]]) -> No
     text = log([("e1", v, f"u{u}", c, "1") for v, u, c in rows])
     result, sink = run_csv(ExperimentsPipeline("experiments", tolerance=1.0), text)
     counted = (
-        sum(sink.table("experiment_results").column("users").to_pylist())
-        if "experiment_results" in sink.written
-        else 0
+        sum(sink.table("experiment_results").column("users").to_pylist()) if "experiment_results" in sink.written else 0
     )
     assert counted + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(rows)
 

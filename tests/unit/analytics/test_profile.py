@@ -17,9 +17,7 @@ def test_small_file_gives_exact_figures_in_column_order() -> None:
     acc = ProfileAccumulator()
     acc.update(pa.record_batch({"id": ["b", "a", None], "n": [3, 1, 2]}))
     acc.update(
-        pa.record_batch(
-            {"id": ["a", "c"], "n": [None, 10], "when": pa.array([date(2024, 1, 2), date(2024, 1, 1)])}
-        )
+        pa.record_batch({"id": ["a", "c"], "n": [None, 10], "when": pa.array([date(2024, 1, 2), date(2024, 1, 1)])})
     )
     table = acc.finish(source_for("things"))
     assert_matches_spec(table, PROFILE_TABLE_SPEC)
