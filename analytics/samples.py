@@ -493,7 +493,7 @@ def experiments_csv(users: int = 10_000, seed: int = 0, **options: object) -> st
 
 def main(argv: list[str] | None = None) -> int:
     """Write a sample CSV: ``python -m analytics.samples DATASET PATH [--rows N] [--seed N]``."""
-    import argparse  # noqa: PLC0415 - only the command line needs it
+    import argparse
 
     parser = argparse.ArgumentParser(prog="python -m analytics.samples", description=main.__doc__)
     parser.add_argument("dataset", choices=["ad_performance", "orders", "experiments"])

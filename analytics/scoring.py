@@ -176,7 +176,7 @@ def load_model(data: bytes, *, trusted: Sequence[str] = ()) -> Any:
     types, or :class:`ModelManifestError` when the bytes are not a skops file.
     """
     # Imported here: the handler imports this module for every file, skops only for datasets with a model.
-    import skops.io as sio  # noqa: PLC0415
+    import skops.io as sio
 
     try:
         untrusted = sio.get_untrusted_types(data=data)
