@@ -16,7 +16,13 @@ import topology
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
 from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.registry import dataset_table_name, get_pipeline
-from handlers.errors import ForeignObjectError, PermanentError, ProcessingInProgressError, UnsupportedObjectError
+from handlers.errors import (
+    ForeignObjectError,
+    ObjectNotFoundError,
+    PermanentError,
+    ProcessingInProgressError,
+    UnsupportedObjectError,
+)
 from handlers.events import ObjectRequest, parse_body
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, detect_format
@@ -251,6 +257,9 @@ class ObjectProcessor:
                     )
                     raise self._quarantine_everything(report, reader, sink, tables, "file_rejected", message)
                 t1 = time.perf_counter()
+                report.models += self._score(report.dataset, source, sink)
+                report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
+                t1 = time.perf_counter()
                 report.outputs = self.store.publish(sink, info.source_id)
                 report.quarantine_location = self.store.write_quarantine(
                     report.dataset, info.source_id, sink.quarantine_table()
@@ -263,6 +272,46 @@ class ObjectProcessor:
         detail = report.detail()
         self.publisher.publish(detail)
         return detail
+
+    def _score(self, dataset: str, source: SourceInfo, sink: StagingSink) -> list[dict[str, Any]]:
+        """Run the models users put under ``models/<dataset>/`` over this file's output tables.
+
+        A broken model never holds the data back: its failure is reported as a model fact with
+        ``status: failed`` and the reason, and the file's tables are published without its scores.
+        """
+        manifests = self.store.model_manifests(dataset)
+        if not manifests:
+            return []
+        from analytics import scoring  # skops and scikit-learn load only for datasets with a model
+
+        facts: list[dict[str, Any]] = []
+        for key in manifests:
+            name, version = key.rsplit("/", 2)[-2] if key.count("/") > 2 else dataset, "unknown"
+            try:
+                manifest = scoring.parse_manifest(self.store.read_bytes(key))
+                name, version = manifest.name, manifest.version
+                model_key = f"{key.rsplit('/', 1)[0]}/{manifest.model_file}"
+                model = scoring.load_model(self.store.read_bytes(model_key), trusted=self.settings.trusted_model_types)
+                if manifest.table not in sink.tables:
+                    raise scoring.ModelManifestError(
+                        f"{key} scores table {manifest.table!r}, which dataset {dataset} does not produce; "
+                        f"its tables are {', '.join(sorted(sink.tables))}"
+                    )
+                table = sink.read_table(manifest.table)
+                if table is None:
+                    continue
+                scores = scoring.score_table(model, manifest, table, source)
+                spec = scoring.scores_table_spec(dataset)
+                sink.add_table(spec)
+                sink.write(spec.name, scores)
+                fact = scoring.scoring_fact(manifest, scores)
+                facts.append(
+                    {"name": fact.name, "version": fact.version, "metrics": {"status": "scored", **fact.metrics}}
+                )
+            except (DataError, ObjectNotFoundError) as exc:
+                logger.warning("model %s not applied: %s", key, exc)
+                facts.append({"name": name, "version": version, "metrics": {"status": "failed", "error": str(exc)}})
+        return facts
 
     def _quarantine_everything(
         self, report: Report, reader: SourceReader, sink: StagingSink, tables: list[str], code: str, message: str

@@ -26,6 +26,8 @@ class Settings:
     endpoint_url: str | None = None
     #: Idempotency can be switched off for tools that must reprocess (never in production).
     idempotency_enabled: bool = True
+    #: Types an operator trusts in users' skops models beyond skops' defaults (``LAKE_TRUSTED_MODEL_TYPES``).
+    trusted_model_types: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,4 +45,7 @@ class Settings:
             max_receive_count=int(env.get("LAKE_MAX_RECEIVE_COUNT", str(default.queue.max_receive_count))),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             idempotency_enabled=env.get("LAKE_IDEMPOTENCY", "on").lower() not in {"off", "0", "false"},
+            trusted_model_types=tuple(
+                t.strip() for t in env.get("LAKE_TRUSTED_MODEL_TYPES", "").split(",") if t.strip()
+            ),
         )

@@ -50,6 +50,10 @@ class StagedTable:
     writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
     pending: dict[str, list[pa.Table]] = field(default_factory=dict)
     pending_rows: dict[str, int] = field(default_factory=dict)
+    #: Partition text -> the typed value, to rebuild the partition column when read back.
+    values: dict[str, object] = field(default_factory=dict)
+    #: Partitions whose files were closed (read back); they take no more rows.
+    finished: set[str] = field(default_factory=set)
 
     @property
     def total_rows(self) -> int:
@@ -92,13 +96,39 @@ class StagingSink:
             )
         if body.schema != staged.schema:
             body = body.select(staged.schema.names).cast(staged.schema)
-        values = pc.unique(partition)
-        if len(values) == 1:
-            self._append(staged, partition_text(values[0].as_py()), body)
+        partition = partition.combine_chunks() if isinstance(partition, pa.ChunkedArray) else partition
+        distinct = len(pc.unique(partition))
+        if distinct == 1:
+            self._append(staged, partition[0].as_py(), body)
             return
-        for value in values:
-            mask = pc.is_null(partition) if not value.is_valid else pc.fill_null(pc.equal(partition, value), False)
-            self._append(staged, partition_text(value.as_py()), body.filter(mask))
+        runs = pc.run_end_encode(partition)
+        if len(runs.values) != distinct:  # not grouped by partition: group it (one sort, not a filter per value)
+            order = pc.sort_indices(partition)
+            body, partition = body.take(order), partition.take(order)
+            runs = pc.run_end_encode(partition)
+        start = 0
+        for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+            self._append(staged, value, body.slice(start, end - start))
+            start = end
+
+    def add_table(self, spec: TableSpec) -> None:
+        """Declare one more output table (e.g. scores written after the pipeline ran)."""
+        self.tables.setdefault(spec.name, StagedTable(spec))
+
+    def read_table(self, name: str) -> pa.Table | None:
+        """A staged table read back whole, partition column included (``None`` if it has no rows)."""
+        staged = self.tables[name]
+        if not staged.files:
+            return None
+        self.close_writers()
+        assert staged.partition_type is not None
+        parts = []
+        for value, path in staged.files.items():
+            staged.finished.add(value)
+            part = pq.read_table(path)
+            partition = pa.repeat(pa.scalar(staged.values[value], staged.partition_type), part.num_rows)
+            parts.append(part.append_column(staged.spec.partition_column, partition))
+        return pa.concat_tables(parts)
 
     def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
         if rows.num_rows == 0:
@@ -111,8 +141,12 @@ class StagingSink:
         self.quarantined_rows += rows.num_rows
 
     # --- used by the handler -----------------------------------------------------------------------
-    def _append(self, staged: StagedTable, value: str, body: pa.Table) -> None:
+    def _append(self, staged: StagedTable, raw_value: object, body: pa.Table) -> None:
+        value = partition_text(raw_value)
+        if value in staged.finished:
+            raise RuntimeError(f"table {staged.spec.name} was already read back; it cannot take more rows")
         if value not in staged.files:
+            staged.values[value] = raw_value
             staged.files[value] = self._dir / f"{staged.spec.name}-{len(staged.files):06d}.parquet"
             staged.rows[value] = 0
             staged.pending[value] = []

@@ -143,6 +143,28 @@ class LakeStore:
         body: IO[bytes] = self._s3.get_object(Bucket=info.bucket, Key=info.key, **extra)["Body"]  # type: ignore[assignment]
         return body
 
+    # --- models users bring -------------------------------------------------------------------
+    def model_manifests(self, dataset: str) -> list[str]:
+        """Keys of every ``manifest.json`` under ``models/<dataset>/``, sorted."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        keys = [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{topology.MODELS_PREFIX}{dataset}/")
+            for obj in page.get("Contents", [])
+            if obj["Key"].endswith("manifest.json")
+        ]
+        return sorted(keys)
+
+    def read_bytes(self, key: str) -> bytes:
+        """The whole object (model files and manifests are small)."""
+        try:
+            body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _missing(exc):
+                raise ObjectNotFoundError(f"s3://{self.bucket}/{key} does not exist") from exc
+            raise
+        return body
+
     # --- curated outputs -----------------------------------------------------------------------
     def table_location(self, table: str) -> str:
         return f"s3://{self.bucket}/{topology.CURATED_PREFIX}{table}/"

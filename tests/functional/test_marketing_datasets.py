@@ -1,0 +1,127 @@
+"""Built-in datasets through the real handler: contracts, models, scoring with models users bring."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics import samples
+from tests.conftest import Lake
+from tests.functional.conftest import Invoke, curated_rows, next_messages
+
+ROOT = Path(__file__).parent.parent.parent
+
+
+def outputs(event: dict) -> dict[str, int]:  # type: ignore[type-arg]
+    return {o["table"]: o["rows"] for o in event["detail"]["outputs"]}
+
+
+def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a Meta-style export with currency strings, US dates and a few bad rows
+    lake.put("raw/ad_performance/meta-2026-q3.csv", samples.ad_performance_csv(3_000, seed=3).encode())
+    # WHEN it is processed
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    # THEN the three tables are published and catalogued, bad rows quarantined with reasons
+    assert event["detail-type"] == "Dataset Processed", event["detail"].get("error")
+    tables = outputs(event)
+    assert set(tables) == {"ad_performance", "campaign_kpis", "kpi_anomalies"}
+    detail = event["detail"]
+    assert detail["quarantine"]["rows"] > 0
+    assert (
+        detail["rows"]["input"]
+        == tables["ad_performance"] + detail["rows"]["rejected"] + detail["rows"]["duplicates_dropped"]
+    )
+    for table in tables:
+        lake.glue.get_table(DatabaseName="lake_curated", Name=table)
+    kpis = curated_rows(lake, "campaign_kpis")
+    assert kpis and all(r["ctr"] is None or 0 <= r["ctr"] <= 1 for r in kpis)
+    facts = {m["name"]: m["metrics"] for m in detail["models"]}
+    assert facts["kpi_anomalies"]["series"] > 0
+    assert facts["cleaning"]["date_order"] == "MDY"  # US dates, decided for the whole file
+
+
+def test_orders_are_segmented_and_scored_by_the_model_the_user_published(
+    lake: Lake, invoke: Invoke, tmp_path: Path
+) -> None:
+    # GIVEN the example propensity model, trained and published under models/orders/
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples/train_propensity_model.py"), str(tmp_path), "--orders", "5000"],
+        check=True,
+        capture_output=True,
+    )
+    for name in ("model.skops", "manifest.json"):
+        lake.put(f"models/orders/{name}", (tmp_path / name).read_bytes())
+    lake.sqs.purge_queue(QueueUrl=lake.endpoints.queue_url)
+    # AND an orders export lands
+    lake.put("raw/orders/2026-10.csv", samples.orders_csv(4_000, seed=5).encode())
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    assert event["detail-type"] == "Dataset Processed", event["detail"].get("error")
+    tables = outputs(event)
+    # THEN every customer of customer_rfm has a score from the user's model
+    assert tables["orders_scores"] == tables["customer_rfm"] > 0
+    scores = curated_rows(lake, "orders_scores")
+    assert all(0.0 <= r["score"] <= 1.0 for r in scores if r["score"] is not None)
+    assert {r["model_name"] for r in scores} == {"repeat_purchase_propensity"}
+    facts = {m["name"]: m for m in event["detail"]["models"]}
+    assert facts["repeat_purchase_propensity"]["metrics"]["status"] == "scored"
+    customers = {r["customer_id"] for r in curated_rows(lake, "customer_rfm")}
+    assert {r["key"] for r in scores} == customers
+    assert any(c.startswith("0") for c in customers)  # ids keep their leading zeros
+
+
+def test_a_model_with_an_untrusted_type_is_refused_and_the_data_still_published(lake: Lake, invoke: Invoke) -> None:
+    import skops.io as sio
+
+    class Sneaky:  # not a type skops trusts: loading it would mean running code from the file
+        pass
+
+    lake.put("models/orders/model.skops", sio.dumps({"estimator": Sneaky()}))
+    manifest = {"name": "sneaky", "version": "1", "table": "customer_rfm", "features": ["orders"],
+                "output_column": "p", "key_columns": ["customer_id"]}  # fmt: skip
+    lake.put("models/orders/manifest.json", json.dumps(manifest).encode())
+    lake.sqs.purge_queue(QueueUrl=lake.endpoints.queue_url)
+    lake.put("raw/orders/2026-10.csv", samples.orders_csv(1_000, seed=2).encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    assert event["detail"]["status"] == "succeeded"
+    [fact] = [m for m in event["detail"]["models"] if m["name"] == "sneaky"]
+    assert fact["metrics"]["status"] == "failed"
+    assert "Sneaky" in fact["metrics"]["error"]
+    assert "orders_scores" not in outputs(event)
+
+
+def test_experiments_get_results_per_variant(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/experiments/exposures.csv", samples.experiments_csv(4_000, seed=1).encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    results = curated_rows(lake, "experiment_results")
+    assert {(r["experiment_id"], r["variant"]) for r in results} >= {
+        ("checkout_button", "control"),
+        ("checkout_button", "treatment"),
+    }
+
+
+def test_a_file_missing_required_columns_fails_and_every_row_is_quarantined(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/ad_performance/wrong.csv", b"Day,Campaign,Clicks\n2026-01-01,a,3\n2026-01-02,b,4\n")
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    detail = event["detail"]
+    assert detail["status"] == "failed"
+    assert detail["error"]["type"] == "ContractError"
+    assert detail["error"]["message"].startswith("raw/ad_performance/wrong.csv: ")
+    assert "impressions" in detail["error"]["message"]
+    quarantine = pq.read_table(
+        io.BytesIO(lake.s3.get_object(Bucket=lake.bucket, Key=lake.keys("quarantine/")[0])["Body"].read())
+    )
+    assert quarantine.num_rows == 2
+    assert pc.all(pc.equal(quarantine.column("_reason_code"), "contract_violation")).as_py()
+    assert lake.keys("curated/") == []
