@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +37,15 @@ def wait_for_events(
     return seen
 
 
+def publish_example_model(folder: Path, s3: Any, bucket: str, out: Callable[[str], None]) -> None:
+    """Train the example repeat-purchase model (examples/) and publish it under models/orders/."""
+    script = Path(__file__).resolve().parent.parent / "examples" / "train_propensity_model.py"
+    subprocess.run([sys.executable, str(script), str(folder), "--orders", "20000"], check=True, capture_output=True)
+    for name in ("model.skops", "manifest.json"):
+        s3.upload_file(str(folder / name), bucket, f"{topology.MODELS_PREFIX}orders/{name}")
+    out(f"▶ published the example propensity model to s3://{bucket}/{topology.MODELS_PREFIX}orders/ (skops + manifest)")
+
+
 def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] = print) -> int:
     """Start the stand-in and runner, drop sample files, show events and a curated table; stop."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +70,7 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
             )
             files = write_demo_files(workdir / "samples")
             s3 = client("s3", endpoints.endpoint_url, endpoints.region)
+            publish_example_model(workdir / "model", s3, topo.bucket, out)
             for dataset, path in files.items():
                 key = f"{topology.RAW_PREFIX}{dataset.split('/')[0]}/{path.name}"
                 s3.upload_file(str(path), topo.bucket, key)
@@ -76,6 +87,11 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
         table = read_table(glue, fs, topo.curated_database, "web_sessions")
         out(f"▶ {topo.curated_database}.web_sessions read back from curated Parquet: {table.num_rows:,} rows")
         out(table.slice(0, 5).to_pandas().to_string(index=False))
+        segments = read_table(glue, fs, topo.curated_database, "customer_segments").to_pandas()
+        out(f"▶ {topo.curated_database}.customer_segments (KMeans on log-RFM, k chosen by silhouette):")
+        columns = [c for c in ("segment_name", "customers", "share", "mean_recency_days", "mean_frequency",
+                               "mean_monetary") if c in segments.columns]  # fmt: skip
+        out(segments[columns].round(2).to_string(index=False))
     out("▶ stopped the runner and the stand-in. Done.")
     return 0
 

@@ -59,6 +59,17 @@ def write_demo_files(folder: Path) -> dict[str, Path]:
     contacts = folder / "crm_contacts.jsonl"
     contacts.write_text(crm_contacts_jsonl())
     files["crm_contacts"] = contacts
+    from analytics import samples as marketing
+
+    ads = folder / "meta_ads_2026-q3.csv"
+    ads.write_text(marketing.ad_performance_csv(2_700, seed=11))
+    files["ad_performance"] = ads
+    orders = folder / "shop_orders_2026.csv"
+    orders.write_text(marketing.orders_csv(6_000, seed=12))
+    files["orders"] = orders
+    experiments = folder / "ab_exposures.csv"
+    experiments.write_text(marketing.experiments_csv(5_000, seed=13))
+    files["experiments"] = experiments
     broken = folder / "web_sessions-2026-09.csv.gz"
     compressed = gzip.compress(web_sessions_csv(rows=2_000, seed=3).encode())
     broken.write_bytes(compressed[: len(compressed) // 2])  # an upload that was cut off

@@ -21,7 +21,8 @@ def summarize(detail: dict[str, Any]) -> str:
             reasons = ", ".join(f"{code} {n:,}" for code, n in sorted(quarantine.get("reasons", {}).items()))
             extras.append(f"{quarantine['rows']:,} rows quarantined ({reasons})")
         for model in detail.get("models", []):
-            metrics = ", ".join(f"{k}={_short(v)}" for k, v in list(model.get("metrics", {}).items())[:4])
+            shown = [(k, v) for k, v in model.get("metrics", {}).items() if len(_short(v)) <= 24][:4]
+            metrics = ", ".join(f"{k}={_short(v)}" for k, v in shown)
             extras.append(f"{model['name']}: {metrics}")
         tail = f"; {'; '.join(extras)}" if extras else ""
         return f"✔ {key} → {tables}{tail} [{seconds:.1f}s]"
