@@ -128,7 +128,7 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
     missing = [f for f in ("name", "version", "table", "features", "output_column") if f not in raw]
     if missing:
         raise ModelManifestError(
-            f"model manifest misses field(s) {', '.join(missing)}; see docs/datasets.md for the format"
+            f'model manifest misses field(s) {", ".join(missing)}; see "Models you bring" in the README for the format'
         )
     for field_name in ("name", "output_column", "table"):
         value = raw[field_name]
