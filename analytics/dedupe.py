@@ -96,6 +96,8 @@ def row_hashes(batch: pa.RecordBatch | pa.Table, columns: list[np.ndarray] | Non
 class SeenRows:
     """Remembers row hashes; tells which rows of a new batch were never seen."""
 
+    #: Sorted runs kept before they are merged into one.
+    MAX_RUNS = 24
     #: Top bits of a hash that index the presence filter (2^24 flags: 16 MB, whatever the file size).
     FILTER_BITS = 24
 
@@ -138,9 +140,10 @@ class SeenRows:
         if not len(sorted_new):
             return
         self._flags[sorted_new >> self._shift] = True
-        run = sorted_new
-        # Merge while the newest run is at least as large as the one before (binary-counter merging).
-        while self._runs and len(self._runs[-1]) <= len(run):
-            run = np.concatenate([self._runs.pop(), run])
-            run.sort(kind="mergesort")
-        self._runs.append(run)
+        self._runs.append(sorted_new)
+        # The presence filter keeps most lookups away from the runs, so many small runs cost little;
+        # merging them only now and then saves most of the sorting a binary-counter merge would do.
+        if len(self._runs) > self.MAX_RUNS:
+            merged = np.concatenate(self._runs)
+            merged.sort(kind="stable")  # timsort/radix: cheap on a concatenation of sorted runs
+            self._runs = [merged]

@@ -165,12 +165,18 @@ _NULL_SET = pa.array(["", *NULL_TOKENS])
 _LONGEST_NULL_TOKEN = max(len(t) for t in NULL_TOKENS)
 
 
+def _ascii_only(column: pa.Array) -> bool:
+    """Whether every byte of the column's text is ASCII (checked on the raw buffer, conservatively)."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    data = column.buffers()[2]
+    return data is None or int(np.frombuffer(data, dtype=np.uint8).max(initial=0)) < 0x80
+
+
 def _clean_text(column: pa.Array) -> pa.Array:
     """Trim whitespace; blanks and placeholders such as ``N/A`` become null."""
-    byte_lengths = pc.binary_length(column)
     # ASCII trimming is four times cheaper; Unicode spaces (NBSP from spreadsheets) need the UTF-8 one.
-    ascii_only = pc.sum(byte_lengths).as_py() == pc.sum(pc.utf8_length(column)).as_py()
-    trimmed = pc.ascii_trim_whitespace(column) if ascii_only else pc.utf8_trim_whitespace(column)
+    trimmed = pc.ascii_trim_whitespace(column) if _ascii_only(column) else pc.utf8_trim_whitespace(column)
     if not pc.any(pc.less_equal(pc.binary_length(trimmed), _LONGEST_NULL_TOKEN)).as_py():
         return trimmed
     empty = pc.is_in(trimmed, value_set=_NULL_SET)
