@@ -41,6 +41,16 @@ def _located(key: str, error: Exception) -> str:
     return message if message.startswith(key) else f"{key}: {message}"
 
 
+def _tolerance(settings: dict[str, Any], default: float, dataset: str) -> float:
+    """The ``tolerance`` of ``settings/<dataset>.json`` (a share between 0 and 1), else the default."""
+    value = settings.get("tolerance", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise PermanentError(
+            f"settings/{dataset}.json: tolerance must be a share between 0 and 1 (0.2 = 20%), not {value!r}"
+        )
+    return float(value)
+
+
 def dataset_of(key: str) -> str:
     """The first path segment after ``raw/``; refuses keys directly under ``raw/``."""
     rest = key[len(topology.RAW_PREFIX) :]
@@ -211,11 +221,14 @@ class ObjectProcessor:
             report.dataset = dataset_table_name(segment)
             fmt = detect_format(info.key)
             pipeline = get_pipeline(segment)
+            settings = self.store.dataset_settings(report.dataset)
+            pipeline.tolerance = _tolerance(settings, pipeline.tolerance, report.dataset)
             source = SourceInfo(
                 dataset=report.dataset,
                 source_id=info.source_id,
                 key=info.key,
                 ingest_date=info.last_modified.date(),
+                settings=settings,
             )
             specs = list(pipeline.tables(source))
             with StagingSink(specs) as sink:

@@ -143,6 +143,26 @@ class LakeStore:
         body: IO[bytes] = self._s3.get_object(Bucket=info.bucket, Key=info.key, **extra)["Body"]  # type: ignore[assignment]
         return body
 
+    # --- dataset settings ----------------------------------------------------------------------
+    def dataset_settings(self, dataset: str) -> dict[str, Any]:
+        """``settings/<dataset>.json`` as a dict; empty when there is none."""
+        import json
+
+        key = f"{topology.SETTINGS_PREFIX}{dataset}.json"
+        try:
+            text = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _missing(exc):
+                return {}
+            raise
+        try:
+            settings = json.loads(text)
+        except ValueError as exc:
+            raise PermanentError(f"s3://{self.bucket}/{key} is not valid JSON ({exc}); fix it and reprocess") from exc
+        if not isinstance(settings, dict):
+            raise PermanentError(f"s3://{self.bucket}/{key} must hold a JSON object of settings")
+        return settings
+
     # --- models users bring -------------------------------------------------------------------
     def model_manifests(self, dataset: str) -> list[str]:
         """Keys of every ``manifest.json`` under ``models/<dataset>/``, sorted."""

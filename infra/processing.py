@@ -52,7 +52,7 @@ class Processing(Construct):
     """The queue pair, the raw-object rule, the idempotency table and the processor function."""
 
     #: The function reads what users bring and writes only outputs and rejects.
-    READ_PREFIXES = (topology.RAW_PREFIX, topology.MODELS_PREFIX)
+    READ_PREFIXES = (topology.RAW_PREFIX, topology.MODELS_PREFIX, topology.SETTINGS_PREFIX)
     WRITE_PREFIXES = (topology.CURATED_PREFIX, topology.QUARANTINE_PREFIX)
 
     def __init__(

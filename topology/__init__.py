@@ -15,6 +15,8 @@ RAW_PREFIX = "raw/"
 CURATED_PREFIX = "curated/"
 QUARANTINE_PREFIX = "quarantine/"
 MODELS_PREFIX = "models/"
+#: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).
+SETTINGS_PREFIX = "settings/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
 
 #: File name endings the processor accepts under ``raw/``, longest first so ``.csv.gz`` wins.

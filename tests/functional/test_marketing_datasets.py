@@ -125,3 +125,33 @@ def test_a_file_missing_required_columns_fails_and_every_row_is_quarantined(lake
     assert quarantine.num_rows == 2
     assert pc.all(pc.equal(quarantine.column("_reason_code"), "contract_violation")).as_py()
     assert lake.keys("curated/") == []
+
+
+def test_dataset_settings_choose_the_control_and_the_tolerance(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN settings for the experiments dataset: variant B is the control, no bad row tolerated
+    settings = {"control_variant": "treatment", "tolerance": 0.0}
+    lake.put("settings/experiments.json", json.dumps(settings).encode())
+    lake.put("raw/experiments/exposures.csv", samples.experiments_csv(2_000, seed=4).encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    # THEN users seen in two variants (quarantined rows) now refuse the whole file
+    assert event["detail"]["status"] == "failed"
+    assert "tolerance of 0%" in event["detail"]["error"]["message"]
+    # AND with a tolerance that admits them, the configured control is the one compared against
+    settings["tolerance"] = 0.2
+    lake.put("settings/experiments.json", json.dumps(settings).encode())
+    lake.put("raw/experiments/exposures-2.csv", samples.experiments_csv(2_000, seed=4).encode())
+    invoke(next_messages(lake, 1))
+    [event] = lake.events(1)
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    results = [r for r in curated_rows(lake, "experiment_results") if r["experiment_id"] == "checkout_button"]
+    control = {r["variant"] for r in results if r["is_control"]}
+    assert control == {"treatment"}
+
+
+def test_malformed_dataset_settings_fail_the_file_with_the_fix(lake: Lake, invoke: Invoke) -> None:
+    lake.put("settings/orders.json", b"{not json")
+    lake.put("raw/orders/a.csv", samples.orders_csv(200, seed=1).encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    assert "settings/orders.json is not valid JSON" in event["detail"]["error"]["message"]

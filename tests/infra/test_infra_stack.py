@@ -268,6 +268,7 @@ def test_function_permissions_are_scoped(synth: Synth) -> None:
         for prefix in (
             topology.RAW_PREFIX,
             topology.MODELS_PREFIX,
+            topology.SETTINGS_PREFIX,
             topology.CURATED_PREFIX,
             topology.QUARANTINE_PREFIX,
         )
