@@ -61,6 +61,21 @@ class TableOutput:
     rows: int
 
 
+#: (this file's type, the catalog's type) pairs where casting this file's values loses nothing.
+_WIDENINGS = {
+    ("bigint", "double"),
+    ("int", "bigint"),
+    ("date", "timestamp"),
+    *((t, "string") for t in ("bigint", "int", "double", "boolean", "date", "timestamp")),
+}
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us"),
+}
+
+
 def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
 
@@ -193,11 +208,11 @@ class LakeStore:
         """Upload staged tables, drop this source's stale files, register tables and partitions."""
         sink.close_writers()
         outputs = []
-        for staged in sink.tables.values():
-            if not staged.files:
-                continue
-            # The table first: a catalog problem must stop us before any file becomes visible.
+        tables = [staged for staged in sink.tables.values() if staged.files]
+        # Every table first: a catalog problem must stop us before any file of any table is visible.
+        for staged in tables:
             self._ensure_table(staged)
+        for staged in tables:
             written = self._upload(staged, sid)
             self._remove_stale(staged.spec.name, sid, keep=written)
             self._add_partitions(staged)
@@ -265,12 +280,43 @@ class LakeStore:
             except self._glue.exceptions.AlreadyExistsException:
                 existing = self._glue.get_table(DatabaseName=self.curated_database, Name=name)["Table"]
         if existing is not None:
-            merged = self._merge_columns(name, existing["StorageDescriptor"]["Columns"], columns)
-            if merged != existing["StorageDescriptor"]["Columns"]:
+            old = [{"Name": c["Name"], "Type": c["Type"]} for c in existing["StorageDescriptor"]["Columns"]]
+            if self._reconcile(staged, old):
+                columns = [{"Name": f.name, "Type": arrow_to_athena(f.type)} for f in staged.schema]
+            merged = self._merge_columns(name, old, columns)
+            if merged != old:
                 self._glue.update_table(
                     DatabaseName=self.curated_database,
                     TableInput=self._table_input(name, staged.spec.description, merged, partition_key),
                 )
+
+    def _reconcile(self, staged: StagedTable, catalog: list[dict[str, str]]) -> bool:
+        """Widen this file's columns to the catalog's types where that loses nothing (int -> double,
+        anything -> string), rewriting the staged files; refuse a narrowing. True if files changed."""
+        assert staged.schema is not None
+        known = {c["Name"]: c["Type"] for c in catalog}
+        fields = []
+        for f in staged.schema:
+            ours, theirs = arrow_to_athena(f.type), known.get(f.name)
+            if theirs is None or theirs == ours:
+                fields.append(f)
+            elif (ours, theirs) in _WIDENINGS:
+                fields.append(pa.field(f.name, _ARROW_TYPES[theirs]))
+            else:
+                raise PermanentError(
+                    f"column {f.name} holds {ours} values in this file, but table {staged.spec.name} has it as "
+                    f"{theirs} from earlier files; fix the values, or rename the column in the export (to start a "
+                    "new column), or drop the table and reprocess its files so the column is typed anew"
+                )
+        schema = pa.schema(fields)
+        if schema == staged.schema:
+            return False
+        import pyarrow.parquet as pq
+
+        for path in staged.files.values():
+            pq.write_table(pq.read_table(path).cast(schema), path, compression="snappy")
+        staged.schema = schema
+        return True
 
     @staticmethod
     def _merge_columns(table: str, old: list[Any], new: list[dict[str, str]]) -> list[dict[str, str]]:

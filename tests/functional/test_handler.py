@@ -220,3 +220,23 @@ def test_a_process_request_naming_another_dataset_than_its_key_is_refused(lake: 
     [event] = lake.events(1)
     assert "names dataset 'campaigns' but the key is in 'orders_export'" in event["detail"]["error"]["message"]
     assert lake.keys("curated/") == []
+
+
+def test_a_later_file_is_widened_to_the_catalog_type_or_refused_with_the_fix(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a table whose amount is double and whose code is bigint, from a first file
+    lake.put("raw/payments/1.csv", b"code,amount,note\n1,2.5,a\n2,3.25,b\n")
+    invoke(next_messages(lake))
+    # WHEN a second file has whole amounts (bigint on its own), it is stored as double like the table
+    lake.put("raw/payments/2.csv", b"code,amount,note\n3,4,c\n4,5,d\n")
+    invoke(next_messages(lake))
+    amounts = sorted(r["amount"] for r in curated_rows(lake, "payments"))
+    assert amounts == [2.5, 3.25, 4.0, 5.0]
+    assert all(isinstance(a, float) for a in amounts)
+    # AND a third file whose codes are text cannot be read as bigint: refused, saying what to do
+    lake.put("raw/payments/3.csv", b"code,amount,note\nA-1,1.5,e\nB-2,2.5,f\n")
+    invoke(next_messages(lake))
+    events = lake.events(3)
+    assert [e["detail"]["status"] for e in events] == ["succeeded", "succeeded", "failed"]
+    message = events[2]["detail"]["error"]["message"]
+    assert "column code holds string values in this file, but table payments has it as bigint" in message
+    assert len(curated_rows(lake, "payments")) == 4
