@@ -78,6 +78,7 @@ class ColumnType:
 
 
 STRING = ColumnType(pa.string(), None, "string")
+FLOAT = ColumnType(pa.float64(), _FLOAT, "float64")
 
 
 #: Rows of the first batch that decide each column's type.
@@ -107,7 +108,7 @@ def infer_type(values: pa.Array) -> ColumnType:
     if _share(present, _INT) >= TYPE_MAJORITY:
         return ColumnType(pa.int64(), _INT, "int64")
     if _share(present, _FLOAT) >= TYPE_MAJORITY:
-        return ColumnType(pa.float64(), _FLOAT, "float64")
+        return FLOAT
     if _share(present, _BOOL) >= TYPE_MAJORITY:
         return ColumnType(pa.bool_(), _BOOL, "bool")
     if _share(present, _DATE) >= TYPE_MAJORITY and (
@@ -221,8 +222,15 @@ class GenericPipeline:
             columns: list[pa.Array] = []
             bad_any = np.zeros(batch.num_rows, dtype=bool)
             reasons: list[tuple[np.ndarray, str, str]] = []
-            for raw, ctype, name in zip(batch.columns, types, names, strict=True):
+            for i, (raw, name) in enumerate(zip(batch.columns, names, strict=True)):
+                ctype = types[i]
                 converted, bad = self._column(raw, ctype)
+                if bad is not None and bad.any() and ctype.label == "int64":
+                    # Decimals after whole numbers: the column widens to double for the whole file
+                    # (the sink converts what it already holds) rather than quarantining them.
+                    wider, still_bad = self._column(raw, FLOAT)
+                    if still_bad is None or int(still_bad.sum()) < int(bad.sum()):
+                        types[i], ctype, converted, bad = FLOAT, FLOAT, wider, still_bad
                 if bad is not None and bad.any():
                     reasons.append((bad, name, ctype.label))
                     bad_any |= bad

@@ -60,6 +60,20 @@ class StagedTable:
         return sum(self.rows.values())
 
 
+def _widened(staged: pa.Schema, incoming: pa.Schema) -> pa.Schema | None:
+    """The staged schema with int64 columns turned float64 where ``incoming`` has float64; else None."""
+    if staged.names != incoming.names:
+        return None
+    fields, changed = [], False
+    for old, new in zip(staged, incoming, strict=True):
+        if pa.types.is_int64(old.type) and pa.types.is_float64(new.type):
+            fields.append(pa.field(old.name, pa.float64()))
+            changed = True
+        else:
+            fields.append(old)
+    return pa.schema(fields) if changed else None
+
+
 class StagingSink:
     """Collects a pipeline's outputs and rejects under a temporary folder."""
 
@@ -95,6 +109,9 @@ class StagingSink:
                 staged.spec.schema.field(pcol).type if staged.spec.schema is not None else partition.type
             )
         if body.schema != staged.schema:
+            widened = _widened(staged.schema, body.schema)
+            if widened is not None:
+                self._widen(staged, widened)
             body = body.select(staged.schema.names).cast(staged.schema)
         partition = partition.combine_chunks() if isinstance(partition, pa.ChunkedArray) else partition
         distinct = len(pc.unique(partition))
@@ -164,18 +181,48 @@ class StagingSink:
         writer = staged.writers.get(value)
         if writer is None:
             assert staged.schema is not None
-            writer = pq.ParquetWriter(
-                staged.files[value],
-                staged.schema,
-                compression="snappy",
-                # Dictionary-encode text only: on numbers and timestamps it rarely pays and costs a
-                # third of the writing time (measured on the 1M-row benchmark file).
-                use_dictionary=[f.name for f in staged.schema if pa.types.is_string(f.type)] or False,
-            )
+            writer = self._parquet_writer(staged.files[value], staged.schema)
             staged.writers[value] = writer
         self._submit(writer, pa.concat_tables(parts))
         staged.pending[value] = []
         staged.pending_rows[value] = 0
+
+    @staticmethod
+    def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+        return pq.ParquetWriter(
+            path,
+            schema,
+            compression="snappy",
+            # Dictionary-encode text only: on numbers and timestamps it rarely pays and costs a
+            # third of the writing time (measured on the 1M-row benchmark file).
+            use_dictionary=[f.name for f in schema if pa.types.is_string(f.type)] or False,
+        )
+
+    def _widen(self, staged: StagedTable, schema: pa.Schema) -> None:
+        """Give a table a wider schema mid-file (int64 -> float64): convert what is staged so far."""
+        self._drain()
+        for value, parts in staged.pending.items():
+            staged.pending[value] = [part.cast(schema) for part in parts]
+        for value in list(staged.writers):
+            staged.writers.pop(value).close()
+            old = staged.files[value]
+            new = old.with_name(f"{old.stem}-w{len(staged.files)}.parquet")
+            writer = self._parquet_writer(new, schema)
+            for batch in pq.ParquetFile(old).iter_batches():
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+            old.unlink()
+            staged.files[value] = new
+            staged.writers[value] = writer
+        staged.schema = schema
+
+    def _drain(self) -> None:
+        """Wait until the writer thread wrote everything queued (it restarts on the next write)."""
+        if self._writer_thread is not None:
+            self._jobs.put(None)
+            self._writer_thread.join()
+            self._writer_thread = None
+        if self._writer_error is not None:
+            raise self._writer_error
 
     def _submit(self, writer: pq.ParquetWriter, table: pa.Table) -> None:
         if self._writer_error is not None:
@@ -198,16 +245,11 @@ class StagingSink:
         for staged in self.tables.values():
             for value in list(staged.pending):
                 self._flush(staged, value)
-        if self._writer_thread is not None:
-            self._jobs.put(None)
-            self._writer_thread.join()
-            self._writer_thread = None
+        self._drain()
         for staged in self.tables.values():
             for writer in staged.writers.values():
                 writer.close()
             staged.writers.clear()
-        if self._writer_error is not None:
-            raise self._writer_error
 
     def quarantine_table(self) -> pa.Table | None:
         """All rejected rows as one table (columns unified, values as text), or ``None``."""
