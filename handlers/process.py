@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from handlers.service import ObjectProcessor
 
 logger = Logger(service="lake-processor")
+#: CloudWatch metrics in the embedded metric format (written to the log, no API calls).
+metrics = Metrics(namespace="LakeProcessor", service="lake-processor")
 batch = BatchProcessor(event_type=EventType.SQS)
 _processor: ObjectProcessor | None = None
 
@@ -41,8 +44,14 @@ def record_handler(record: SQSRecord) -> None:
         "processed",
         extra={"status": detail["status"], "key": detail["source"]["key"], "dataset": detail["dataset"]},
     )
+    rows = detail["rows"]
+    metrics.add_metric("FilesSucceeded" if detail["status"] == "succeeded" else "FilesFailed", MetricUnit.Count, 1)
+    metrics.add_metric("RowsIn", MetricUnit.Count, rows["input"])
+    metrics.add_metric("RowsQuarantined", MetricUnit.Count, rows["rejected"])
+    metrics.add_metric("ProcessingTime", MetricUnit.Milliseconds, detail["timings_ms"].get("total", 0))
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch and report only the failed records (``batchItemFailures``)."""
