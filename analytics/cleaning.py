@@ -469,12 +469,83 @@ def parse_date(
         return parsed
 
     text = pc.utf8_trim_whitespace(arr)
-    if pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py():
+    if _may_hold_time(text):
         # Timestamps: keep the date part, so that a million distinct timestamps become a few
         # hundred distinct dates and parse through the dictionary.
-        text = pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+        text = _date_part(text)
     parsed = by_dictionary(text, parse)
     return parsed, (decisions[0] if decisions else None)
+
+
+_SPACE, _T = ord(" "), ord("T")
+
+
+def _string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Offsets and the bytes they cover of a string array without nulls (zero-copy), else None."""
+    if not pa.types.is_string(text.type) or text.null_count:
+        return None
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    if data_buffer is None or not len(offsets):
+        return offsets, np.zeros(0, np.uint8)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def _may_hold_time(text: pa.Array) -> bool:
+    """Whether any value contains a space or a ``T`` (a byte scan; exact for arrays without nulls)."""
+    buffers = _string_buffers(text)
+    if buffers is None:
+        return bool(pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py())
+    data = buffers[1]
+    return bool(np.count_nonzero(data == _SPACE) or np.count_nonzero(data == _T))
+
+
+def _split_date_part(text: pa.Array) -> pa.Array:
+    """The part of each value before its first space or ``T`` (the whole value if it has none)."""
+    return pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+
+
+def _date_part(text: pa.Array) -> pa.Array:
+    """:func:`_split_date_part`, without splitting a million strings in the usual case.
+
+    Machine-written timestamps (``2024-01-31 13:45:00``) put their only separator at one byte
+    position ``p``: their date part is a slice of ``p`` characters. Values with a separator
+    elsewhere (``not a date``) or longer values without one are split as before and put back,
+    so the result always equals the split's.
+    """
+    buffers = _string_buffers(text)
+    if buffers is None or not len(text):
+        return _split_date_part(text)
+    offsets, data = buffers
+    if len(data) and int(data.max()) >= 0x80:
+        return _split_date_part(text)  # non-ASCII: characters and bytes differ
+    is_sep = (data == _SPACE) | (data == _T)
+    if not is_sep.any():
+        return text
+    # p: where the first separator of the file sits in its value.
+    first = int(np.argmax(is_sep))
+    p = first - int(offsets[int(np.searchsorted(offsets, first, side="right")) - 1])
+    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    long_enough = np.flatnonzero(lengths > p)
+    at_p = np.zeros(len(text), dtype=bool)
+    at_p[long_enough] = is_sep[starts[long_enough] + p]
+    # Rows holding a separator anywhere but at p, and longer rows without any: split those.
+    irregular = ~at_p & (lengths > p)
+    if np.count_nonzero(at_p) != np.count_nonzero(is_sep):
+        expected = np.zeros(len(data), dtype=bool)
+        expected[starts[at_p] + p] = True
+        stray = np.flatnonzero(is_sep & ~expected)
+        irregular[np.searchsorted(offsets, stray, side="right") - 1] = True
+    # A byte slice is a character slice here (ASCII), and cheaper.
+    sliced = pc.binary_slice(text.view(pa.binary()), 0, p).view(pa.string())
+    if not irregular.any():
+        return sliced
+    rows = np.flatnonzero(irregular)
+    index = np.arange(len(text), dtype=np.int64)
+    index[rows] = len(text) + np.arange(len(rows))
+    split = _split_date_part(text.take(pa.array(rows)))
+    return pa.concat_arrays([sliced, split]).take(pa.array(index))
 
 
 def _parse_date_text(

@@ -192,6 +192,7 @@ def duplicate_rows(
     candidates: np.ndarray | None = None,
     partition_code: np.ndarray | None = None,
     key_codes: np.ndarray | None = None,
+    key_hashes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
 
@@ -201,14 +202,22 @@ def duplicate_rows(
     hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop. The kept
     rows are in file order, grouped by ``partition_code`` when given, so that each output
     partition is one contiguous slice.
+
+    ``key_hashes`` (one hash of the key per row, equal keys hashing alike) offers a shortcut for
+    files whose key is unique: when the candidates' hashes are all distinct, so are their keys,
+    and no dense codes are needed. Any repeated hash takes the exact path.
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
     n = len(rows)
-    # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
-    codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
-    # Hash-based, linear: True for every row that a later row with the same key replaces.
-    replaced = codes.duplicated(keep="last").to_numpy()
     exact = superseded = 0
+    unique_key = key_hashes is not None and not pd.Series(key_hashes[rows], copy=False).duplicated().any()
+    if unique_key:
+        replaced = np.zeros(n, dtype=bool)
+    else:
+        # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
+        codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
+        # Hash-based, linear: True for every row that a later row with the same key replaces.
+        replaced = codes.duplicated(keep="last").to_numpy()
     if not replaced.any():
         kept = rows
     else:
@@ -221,8 +230,17 @@ def duplicate_rows(
     if partition_code is not None:
         parts = partition_code[kept]
         if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
-            kept = kept[np.argsort(parts, kind="stable")]
+            kept = kept[stable_order(parts)]
     return kept, exact, superseded
+
+
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")``; integers spanning < 2^16 sort as uint16 (radix sort)."""
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < 1 << 16:
+            return np.argsort((values - low).astype(np.uint16), kind="stable")
+    return np.argsort(values, kind="stable")
 
 
 def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:

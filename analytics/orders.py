@@ -31,6 +31,7 @@ from analytics.contract import (
     read_all,
     select_rows,
 )
+from analytics.dedupe import column_hashes
 
 CONTRACT = Contract(
     "orders",
@@ -178,12 +179,12 @@ class OrdersPipeline(ContractPipeline):
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
-            "customer_id": lambda: parse_text(column["customer_id"]),
+            "customer_id": lambda: _with_codes(parse_text(column["customer_id"])),
             "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
             "amount": lambda: parse_number(column["amount"]),
         }
         if "order_id" in column:
-            jobs["order_id"] = lambda: parse_text(column["order_id"])
+            jobs["order_id"] = lambda: _with_hashes(parse_text(column["order_id"]))
         if "quantity" in column:
             jobs["quantity"] = lambda: parse_integer(column["quantity"])
         if "channel" in column:
@@ -191,7 +192,11 @@ class OrdersPipeline(ContractPipeline):
         if "country" in column:
             jobs["country"] = lambda: parse_text(column["country"])
         parsed = in_parallel(jobs)
-        customer: Parsed = parsed["customer_id"]
+        # Parsed on the worker threads: the customers' dictionary codes, the order ids' hashes.
+        customer, customers = parsed["customer_id"]
+        order_id_hashes: np.ndarray | None = None
+        if "order_id" in parsed:
+            parsed["order_id"], order_id_hashes = parsed["order_id"]
         order_date, decision = parsed["order_date"]
         amount, amount_format = parsed["amount"]
 
@@ -240,7 +245,7 @@ class OrdersPipeline(ContractPipeline):
             return parsed[name].values if name in parsed else pa.nulls(n, pa.string())
 
         day = np.asarray(pc.fill_null(order_date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
-        month_code = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        month_code = months_of_days(day)
         month = month_labels(month_code, order_date.missing | order_date.invalid)
         clean_all = pa.table(
             {
@@ -256,9 +261,14 @@ class OrdersPipeline(ContractPipeline):
             }
         )
         keyed, key = dedup_key(clean_all)
-        kept, exact, superseded = duplicate_rows(keyed, key, keep, partition_code=month_code)
+        kept, exact, superseded = duplicate_rows(
+            keyed,
+            key,
+            keep,
+            partition_code=month_code,
+            key_hashes=order_id_hashes if key == ["order_id"] else None,
+        )
         result.duplicates_dropped = exact + superseded
-        customers = pc.dictionary_encode(customer.values)
         customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while RFM is computed.
@@ -289,11 +299,33 @@ class OrdersPipeline(ContractPipeline):
         return result
 
 
+def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
+    """``parsed`` and its values dictionary-encoded (done on a parsing thread)."""
+    return parsed, pc.dictionary_encode(parsed.values)
+
+
+def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray]:
+    """``parsed`` and a hash per value (done on a parsing thread), for the unique-key shortcut."""
+    return parsed, column_hashes(parsed.values)
+
+
+def months_of_days(day: np.ndarray) -> np.ndarray:
+    """Months since 1970 (int64) of days since 1970, converted once per day of the file's range."""
+    if not len(day):
+        return np.zeros(0, dtype=np.int64)
+    low, high = int(day.min()), int(day.max())
+    table = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return table[day - low]
+
+
 def month_labels(month_code: np.ndarray, null: np.ndarray) -> pa.Array:
-    """``YYYY-MM`` per row from months since 1970, formatted once per distinct month."""
-    codes, months = pd.factorize(month_code)
+    """``YYYY-MM`` per row from months since 1970, formatted once per month of the file's range."""
+    if not len(month_code):
+        return pa.array([], pa.string())
+    low, high = int(month_code.min()), int(month_code.max())
+    months = np.arange(low, high + 1)
     labels = pa.array(np.datetime_as_string(months.astype("datetime64[M]"), unit="M"), pa.string())
-    return labels.take(pa.array(codes, mask=null))
+    return labels.take(pa.array(month_code - low, mask=null))
 
 
 def dedup_key(clean: pa.Table) -> tuple[pa.Table, list[str]]:
