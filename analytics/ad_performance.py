@@ -11,7 +11,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
-from threadpoolctl import threadpool_limits
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import (
@@ -33,6 +32,7 @@ from analytics.contract import (
     in_parallel,
     read_all,
     select_rows,
+    single_threaded,
 )
 
 CONTRACT = Contract(
@@ -490,7 +490,7 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         features if n <= ISOLATION_FIT_ROWS else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
     )
     # Single-threaded for the same reason as the segmentation: small work, costly thread pools.
-    with threadpool_limits(limits=1):
+    with single_threaded():
         forest.fit(fit_rows)
         score = forest.decision_function(features)
     return score, score < 0, fitted

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from threadpoolctl import ThreadpoolController
 
 from analytics.base import (
     DEFAULT_TOLERANCE,
@@ -310,6 +313,24 @@ def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse") as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         return {name: future.result() for name, future in futures.items()}
+
+
+_controller: ThreadpoolController | None = None
+_controller_lock = threading.Lock()
+
+
+def single_threaded() -> AbstractContextManager[object]:
+    """``threadpool_limits(limits=1)`` for BLAS and OpenMP, with the libraries looked up once.
+
+    ``threadpool_limits`` scans the process's loaded libraries on every call (about 15 ms); the
+    models run once per file, so the controller is built on first use and kept.
+    """
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _controller = ThreadpoolController()
+        controller = _controller
+    return controller.limit(limits=1)
 
 
 def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:

@@ -12,9 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.stats import rankdata
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number, parse_text, row_codes
@@ -30,6 +29,8 @@ from analytics.contract import (
     in_parallel,
     read_all,
     select_rows,
+    single_threaded,
+    stable_order,
 )
 from analytics.dedupe import column_hashes
 
@@ -398,7 +399,7 @@ def segment_customers(
     Runs single-threaded: on a few thousand points OpenMP's thread start-up and spin-waiting cost
     far more than the work (seconds instead of milliseconds on a busy 2-vCPU Lambda).
     """
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _segment_customers(recency_days, orders, total_amount, seed)
 
 
@@ -429,14 +430,16 @@ def _segment_customers(
         return Segmentation(np.zeros(n, dtype=np.int32), {0: "All customers"}, 1, None, {})
     tried: dict[int, float] = {}
     models: dict[int, Any] = {}
+    # The customers silhouette_score(fit_rows, labels, sample_size=..., random_state=seed) would
+    # sample: the same for every k, so their distances are computed once and shared.
+    sample = np.random.RandomState(seed).permutation(len(fit_rows))[: min(SILHOUETTE_SAMPLE, len(fit_rows))]
+    distances = pairwise_distances(fit_rows[sample])
     for k in candidates:
         model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(fit_rows)
         labels = model.labels_
         if len(np.unique(labels)) < 2:
             continue
-        tried[k] = float(
-            silhouette_score(fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed)
-        )
+        tried[k] = float(silhouette_score(distances, labels[sample], metric="precomputed"))
         models[k] = model
     if not tried:
         return Segmentation(np.zeros(n, dtype=np.int32), {0: "All customers"}, 1, None, {})
@@ -465,6 +468,14 @@ def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
     order = np.lexsort((tie_break, values))
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
+    return (1 + (position * 5) // n).astype(np.int32)
+
+
+def _quintiles_in_tie_order(values: np.ndarray) -> np.ndarray:
+    """:func:`quintile_scores` of ``values`` already in tie-break order (tie-break = position)."""
+    n = len(values)
+    position = np.empty(n, dtype=np.int64)
+    position[stable_order(values)] = np.arange(n)
     return (1 + (position * 5) // n).astype(np.int32)
 
 
@@ -517,15 +528,16 @@ def rfm_tables(
     # Output sorted by customer id; scores break ties on the same order.
     order = pc.sort_indices(ids).to_numpy()
     ids_sorted = ids.take(pa.array(order))
-    rank_key = np.empty(k, dtype=np.int64)
-    rank_key[order] = np.arange(k)
-    r_score = quintile_scores(-recency, rank_key)
-    f_score = quintile_scores(orders, rank_key)
-    m_score = quintile_scores(total, rank_key)
     seg = segment_customers(recency.astype(float), orders.astype(float), total)
 
     def sort(a: np.ndarray) -> np.ndarray:
         return a[order]
+
+    # quintile_scores(values, rank by customer id), computed in customer-id order: there a stable
+    # sort of the values alone breaks ties by customer id.
+    r_sorted = _quintiles_in_tie_order(sort(-recency))
+    f_sorted = _quintiles_in_tie_order(sort(orders))
+    m_sorted = _quintiles_in_tie_order(sort(total))
 
     as_of_date = pa.scalar(as_of, pa.int32()).cast(pa.date32())
     labels = sort(seg.labels)
@@ -541,9 +553,9 @@ def rfm_tables(
             "avg_order_amount": pa.array(sort(avg)),
             "recency_days": pa.array(sort(recency)),
             "tenure_days": pa.array(sort(tenure)),
-            "r_score": pa.array(sort(r_score)),
-            "f_score": pa.array(sort(f_score)),
-            "m_score": pa.array(sort(m_score)),
+            "r_score": pa.array(r_sorted),
+            "f_score": pa.array(f_sorted),
+            "m_score": pa.array(m_sorted),
             "segment_id": pa.array(labels, pa.int32()),
             "segment_name": pa.array(
                 np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[labels],
