@@ -196,6 +196,7 @@ def duplicate_rows(
     partition_code: np.ndarray | None = None,
     key_codes: np.ndarray | None = None,
     key_hashes: np.ndarray | None = None,
+    key_unique: bool = False,
 ) -> tuple[np.ndarray, int, int]:
     """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
 
@@ -208,12 +209,15 @@ def duplicate_rows(
 
     ``key_hashes`` (one hash of the key per row, equal keys hashing alike) offers a shortcut for
     files whose key is unique: when the candidates' hashes are all distinct, so are their keys,
-    and no dense codes are needed. Any repeated hash takes the exact path.
+    and no dense codes are needed. Any repeated hash takes the exact path. ``key_unique`` says
+    the caller knows already that no two rows of ``table`` share a key.
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
     n = len(rows)
     exact = superseded = 0
-    unique_key = key_hashes is not None and not pd.Series(key_hashes[rows], copy=False).duplicated().any()
+    unique_key = key_unique or (
+        key_hashes is not None and not pd.Series(key_hashes[rows], copy=False).duplicated().any()
+    )
     if unique_key:
         replaced = np.zeros(n, dtype=bool)
     else:

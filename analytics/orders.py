@@ -196,8 +196,9 @@ class OrdersPipeline(ContractPipeline):
         # Parsed on the worker threads: the customers' dictionary codes, the order ids' hashes.
         customer, customers = parsed["customer_id"]
         order_id_hashes: np.ndarray | None = None
+        order_ids_distinct = False
         if "order_id" in parsed:
-            parsed["order_id"], order_id_hashes = parsed["order_id"]
+            parsed["order_id"], order_id_hashes, order_ids_distinct = parsed["order_id"]
         order_date, decision = parsed["order_date"]
         amount, amount_format = parsed["amount"]
 
@@ -268,6 +269,7 @@ class OrdersPipeline(ContractPipeline):
             keep,
             partition_code=month_code,
             key_hashes=order_id_hashes if key == ["order_id"] else None,
+            key_unique=order_ids_distinct and key == ["order_id"],
         )
         result.duplicates_dropped = exact + superseded
         customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
@@ -305,9 +307,13 @@ def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
     return parsed, pc.dictionary_encode(parsed.values)
 
 
-def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray]:
-    """``parsed`` and a hash per value (done on a parsing thread), for the unique-key shortcut."""
-    return parsed, column_hashes(parsed.values)
+def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray, bool]:
+    """``parsed``, a hash per value and whether they are all distinct (done on a parsing thread).
+
+    Distinct hashes prove distinct values, so a file of unique order ids needs no dense codes.
+    """
+    hashes = column_hashes(parsed.values)
+    return parsed, hashes, not pd.Series(hashes, copy=False).duplicated().any()
 
 
 def months_of_days(day: np.ndarray) -> np.ndarray:
@@ -471,6 +477,41 @@ def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
     return (1 + (position * 5) // n).astype(np.int32)
 
 
+def _factorize_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of non-negative integer codes: dense int64 codes numbered by first
+    appearance, and the original code of each. By first positions instead of a hash table."""
+    n = len(codes)
+    first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    present = np.flatnonzero(first < n)
+    used = present[np.argsort(first[present])]
+    rank = np.zeros(len(first), dtype=np.int64)
+    rank[used] = np.arange(len(used))
+    return rank[codes], used.astype(codes.dtype)
+
+
+#: Largest bitmap (bytes) :func:`_distinct_days` uses; beyond it, hashing is cheaper.
+_DAY_BITMAP_BYTES = 64 << 20
+
+
+def _distinct_days(idx: np.ndarray, days: np.ndarray, k: int) -> np.ndarray:
+    """How many distinct days each of ``k`` customers ordered on (``idx`` its customer per order).
+
+    A bit per customer and day of the file's range, set per order and counted per customer:
+    cheaper than hashing a million (customer, day) pairs.
+    """
+    low = int(days.min())
+    span = int(days.max()) - low + 1
+    row_bytes = (span + 7) // 8
+    offset = days - low
+    if k * row_bytes > _DAY_BITMAP_BYTES:
+        distinct = pd.unique(idx * span + offset)
+        return np.bincount(distinct // span, minlength=k).astype(np.int64)
+    bits = np.zeros(k * row_bytes, dtype=np.uint8)
+    np.bitwise_or.at(bits, idx * row_bytes + (offset >> 3), np.left_shift(1, offset & 7).astype(np.uint8))
+    return np.bitwise_count(bits.reshape(k, row_bytes)).sum(axis=1, dtype=np.int64)
+
+
 def _quintiles_in_tie_order(values: np.ndarray) -> np.ndarray:
     """:func:`quintile_scores` of ``values`` already in tie-break order (tie-break = position)."""
     n = len(values)
@@ -507,8 +548,7 @@ def rfm_tables(
             fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
             [empty],
         )
-    codes, used = pd.factorize(customer)
-    idx = codes.astype(np.int64)
+    idx, used = _factorize_codes(customer)
     ids = customer_ids.take(pa.array(used))
     k = len(ids)
     as_of = int(days.max())
@@ -518,9 +558,7 @@ def rfm_tables(
     last = np.full(k, np.iinfo(np.int64).min)
     np.minimum.at(first, idx, days)
     np.maximum.at(last, idx, days)
-    span = int(days.max() - days.min()) + 1
-    distinct_days = pd.unique(idx * span + (days - days.min()))
-    order_days = np.bincount(distinct_days // span, minlength=k).astype(np.int64)
+    order_days = _distinct_days(idx, days, k)
     recency = as_of - last
     tenure = as_of - first
     avg = total / orders
