@@ -87,10 +87,83 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if not is_text(arr):
         arr = pc.cast(arr, pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
-    is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
-    if not pc.any(is_null_token).as_py():
+    is_null_token = _null_token_rows(trimmed)
+    if not is_null_token.any():
         return trimmed  # the common case; spares copying a million strings
-    return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
+    return pc.if_else(pa.array(is_null_token), pa.scalar(None, pa.string()), trimmed)
+
+
+#: First bytes of the null tokens' spellings (all ASCII); the empty token is checked apart.
+_NULL_FIRST_BYTES = np.array(sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t}), dtype=np.uint8)
+
+
+def _null_token_rows(text: pa.Array) -> np.ndarray:
+    """``is_in(text, null spellings)`` as a mask, hashing only the values that could be one:
+    the empty ones and those starting like a token (``-``, ``n``, ``N``, ``(``)."""
+    buffers = _string_buffers(text)
+    if buffers is None or not len(text):
+        return _mask(pc.is_in(text, value_set=_NULL_SPELLINGS))
+    offsets, data = buffers
+    out = np.zeros(len(text), dtype=bool)
+    lengths = np.diff(offsets)
+    nonempty = lengths > 0
+    maybe = ~nonempty
+    maybe[nonempty] = np.isin(data[offsets[:-1][nonempty]], _NULL_FIRST_BYTES)
+    rows = np.flatnonzero(maybe)
+    if len(rows):
+        out[rows] = _mask(pc.is_in(text.take(pa.array(rows)), value_set=_NULL_SPELLINGS))
+    return out
+
+
+def _offsets_and_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Absolute offsets and the whole data buffer of a string array (zero-copy), or None."""
+    if not pa.types.is_string(text.type) or not len(text):
+        return None
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _valid_nonempty(text: pa.Array, offsets: np.ndarray) -> np.ndarray:
+    keep = np.diff(offsets) > 0
+    if text.null_count:
+        keep &= _mask(pc.is_valid(text))
+    return keep
+
+
+def _rows_with(text: pa.Array, characters: str) -> np.ndarray:
+    """``match_substring`` of any of the ASCII ``characters`` as a mask (nulls False), by a byte
+    scan: UTF-8 never uses ASCII bytes inside other characters."""
+    buffers = _offsets_and_bytes(text)
+    if buffers is None:
+        masks = [_mask(pc.match_substring(text, c)) for c in characters]
+        return np.logical_or.reduce(masks) if masks else np.zeros(len(text), dtype=bool)
+    offsets, data = buffers
+    region = data[offsets[0] : offsets[-1]]
+    hit = np.zeros(len(region), dtype=bool)
+    for c in characters:
+        hit |= region == ord(c)
+    out = np.zeros(len(text), dtype=bool)
+    positions = np.flatnonzero(hit) + offsets[0]
+    if len(positions):
+        # A byte belongs to the last row starting at or before it (empty rows own no bytes).
+        out[np.searchsorted(offsets, positions, side="right") - 1] = True
+        out &= _valid_nonempty(text, offsets)
+    return out
+
+
+def _rows_at_edge(text: pa.Array, character: str, *, last: bool) -> np.ndarray:
+    """``starts_with`` (or with ``last``, ``ends_with``) one ASCII character, as a mask."""
+    buffers = _offsets_and_bytes(text)
+    if buffers is None:
+        return _mask(pc.ends_with(text, character) if last else pc.starts_with(text, character))
+    offsets, data = buffers
+    keep = _valid_nonempty(text, offsets)
+    out = np.zeros(len(text), dtype=bool)
+    at = offsets[1:][keep] - 1 if last else offsets[:-1][keep]
+    out[keep] = data[at] == ord(character)
+    return out
 
 
 def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -223,42 +296,81 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
 
     text = normalise_text(arr)
     missing = _mask(pc.is_null(text))
-    fmt = NumberFormat(False, _currency_codes(text) if currency else None)
     # Fast path: count columns are usually plain numbers and cast in one kernel.
     direct = _try_cast_float(text)
     if direct is not None:
         out = direct.to_numpy(zero_copy_only=False).astype(float)
-        return _finish(out, missing, np.zeros(n, dtype=bool)), fmt
+        return _finish(out, missing, np.zeros(n, dtype=bool)), NumberFormat(
+            False, _currency_codes(text) if currency else None
+        )
+    # Prices repeat: a million amounts hold a few ten thousand distinct strings, each parsed once
+    # here. Whatever depends on the whole file (the plain-number probe, the decimal-mark evidence)
+    # is still taken over rows, so the result is the same as parsing every row.
+    distinct: pa.Array = text
+    value_of_row: np.ndarray | None = None
+    encoded: pa.DictionaryArray | None = None
+    if _worth_dictionary(text):
+        encoded = pc.dictionary_encode(text)
+        distinct = encoded.dictionary
+        value_of_row = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), np.int64)
+    present = ~missing
+
+    def per_row(per_value: np.ndarray, fill: float | bool) -> np.ndarray:
+        if value_of_row is None:
+            return per_value
+        out = np.full(n, fill, dtype=per_value.dtype)
+        if len(per_value):
+            out[present] = per_value[value_of_row[present]]
+        return out
+
+    currency_codes = None
+    if currency:
+        currency_codes = _currency_codes(distinct)
+        if encoded is not None:
+            currency_codes = pc.take(currency_codes, encoded.indices)
+    fmt = NumberFormat(False, currency_codes)
     # Plain values ("129.90", "-5") cast directly; only the others take the money path. The
     # decimal mark is decided over both, so "1.234" reads like "1.234,50" elsewhere in the file.
-    probe = text.slice(0, 1000)
-    if len(text) > 2000 and not pc.any(pc.match_substring_regex(probe, _PLAIN)).as_py():
-        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
-        plain = np.zeros(n, dtype=bool)
+    missing_value = missing if value_of_row is None else np.zeros(len(distinct), dtype=bool)
+    if value_of_row is None:
+        probe_plain = len(text) <= 2000 or bool(pc.any(pc.match_substring_regex(text.slice(0, 1000), _PLAIN)).as_py())
+        plain = _mask(pc.match_substring_regex(text, _PLAIN)) if probe_plain else np.zeros(n, dtype=bool)
     else:
-        plain = _mask(pc.match_substring_regex(text, _PLAIN))
-    rest = ~plain & ~missing
-    sub, ok, num = _money_parts(text, rest)
-    # Evidence from up to 50,000 values of each kind, spread evenly over the file.
-    evidence = pa.concat_arrays([num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))])
+        plain = _mask(pc.match_substring_regex(distinct, _PLAIN))
+        head = value_of_row[:1000][present[:1000]]
+        probe_plain = len(text) <= 2000 or bool(plain[head].any())
+    if not probe_plain:
+        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
+        plain = np.zeros(len(distinct), dtype=bool)
+    rest = ~plain & ~missing_value
+    sub, ok, num = _money_parts(distinct, rest)
+    # Evidence from up to 50,000 values of each kind, spread evenly over the file's rows.
+    position_in_sub = np.full(len(distinct), -1, dtype=np.int64)
+    position_in_sub[np.flatnonzero(rest)] = np.arange(int(rest.sum()))
+    rest_rows = np.flatnonzero(per_row(rest, False))
+    sub_of_rest_rows = position_in_sub[rest_rows] if value_of_row is None else position_in_sub[value_of_row[rest_rows]]
+    ok_positions = sub_of_rest_rows[ok[sub_of_rest_rows]] if len(sub_of_rest_rows) else sub_of_rest_rows
+    plain_rows = _spread_positions(np.flatnonzero(per_row(plain, False)))
+    plain_values = plain_rows if value_of_row is None else value_of_row[plain_rows]
+    evidence = pa.concat_arrays([num.take(_spread(ok_positions)), distinct.take(pa.array(plain_values, pa.int64()))])
     decimal_comma = decide_decimal_comma(evidence)
     fmt = NumberFormat(decimal_comma, fmt.currency)
     if decimal_comma:
         # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.
-        dotted = plain & _mask(pc.match_substring(text, "."))
+        dotted = plain & _mask(pc.match_substring(distinct, "."))
         if dotted.any():
             plain &= ~dotted
             rest |= dotted
-            sub, ok, num = _money_parts(text, rest)
-    out = np.full(n, np.nan)
-    invalid = np.zeros(n, dtype=bool)
+            sub, ok, num = _money_parts(distinct, rest)
+    out = np.full(len(distinct), np.nan)
+    invalid = np.zeros(len(distinct), dtype=bool)
     if plain.any():
-        out[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+        out[plain] = pc.cast(pc.filter(distinct, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
     if rest.any():
         idx = np.flatnonzero(rest)
         # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
         group_mark, grouped_pattern = (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
-        grouped = _mask(pc.match_substring(num, group_mark))
+        grouped = _rows_with(num, group_mark)
         if grouped.any():
             rows = np.flatnonzero(grouped)
             ok[rows] &= _mask(pc.match_substring_regex(num.take(pa.array(rows)), grouped_pattern))
@@ -276,21 +388,49 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
             cast = pc.cast(canon, pa.float64())
         vals = cast.to_numpy(zero_copy_only=False).astype(float)
         # A well-formed value has a minus only as its sign and "(" only as an accounting negative.
-        negative = _mask(pc.or_(pc.match_substring(sub, "-"), pc.starts_with(sub, "(")))
-        pct = _mask(pc.ends_with(sub, "%"))
+        # Byte scans rather than string kernels (same masks).
+        negative = _rows_with(sub, "-") | _rows_at_edge(sub, "(", last=False)
+        pct = _rows_at_edge(sub, "%", last=True)
         vals = np.where(negative, -vals, vals)
         vals = np.where(pct, vals / 100.0, vals)
         vals[~ok] = np.nan
         out[idx] = vals
         invalid[idx] = ~ok
-    return _finish(out, missing, invalid), fmt
+    return _finish(per_row(out, np.nan), missing, per_row(invalid, False)), fmt
+
+
+#: Rows sampled to judge whether a column's values repeat enough to parse them once each.
+_CARDINALITY_SAMPLE = 20_000
+
+
+def _worth_dictionary(text: pa.Array) -> bool:
+    """Whether a column probably holds at most :data:`_DICTIONARY_SHARE` distinct values per row.
+
+    Judged by the repeats in an evenly spread sample (a choice of speed only: both ways give the
+    same result). At that share, a sample of ``s`` rows repeats about ``s² / (2 · share · n)``
+    values; half of that is the bar.
+    """
+    n = len(text)
+    if n < 1000:
+        return False
+    s = min(n, _CARDINALITY_SAMPLE)
+    sample = text if s == n else text.take(pa.array(np.linspace(0, n - 1, s).astype(np.int64)))
+    repeats = s - int(pc.count_distinct(sample).as_py())
+    if s == n:
+        return repeats >= (1 - _DICTIONARY_SHARE) * n
+    return repeats >= s * s / (4 * _DICTIONARY_SHARE * n)
+
+
+def _spread_positions(rows: np.ndarray) -> np.ndarray:
+    """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
+    if len(rows) > _DECISION_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
+    return rows
 
 
 def _spread(rows: np.ndarray) -> pa.Array:
     """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
-    if len(rows) > _DECISION_SAMPLE:
-        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
-    return pa.array(rows, pa.int64())
+    return pa.array(_spread_positions(rows), pa.int64())
 
 
 def _money_parts(text: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray, pa.Array]:
