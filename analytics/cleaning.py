@@ -87,32 +87,10 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if not is_text(arr):
         arr = pc.cast(arr, pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
-    is_null_token = _null_token_rows(trimmed)
-    if not is_null_token.any():
+    is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
+    if not pc.any(is_null_token).as_py():
         return trimmed  # the common case; spares copying a million strings
-    return pc.if_else(pa.array(is_null_token), pa.scalar(None, pa.string()), trimmed)
-
-
-#: First bytes of the null tokens' spellings (all ASCII); the empty token is checked apart.
-_NULL_FIRST_BYTES = np.array(sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t}), dtype=np.uint8)
-
-
-def _null_token_rows(text: pa.Array) -> np.ndarray:
-    """``is_in(text, null spellings)`` as a mask, hashing only the values that could be one:
-    the empty ones and those starting like a token (``-``, ``n``, ``N``, ``(``)."""
-    buffers = _string_buffers(text)
-    if buffers is None or not len(text):
-        return _mask(pc.is_in(text, value_set=_NULL_SPELLINGS))
-    offsets, data = buffers
-    out = np.zeros(len(text), dtype=bool)
-    lengths = np.diff(offsets)
-    nonempty = lengths > 0
-    maybe = ~nonempty
-    maybe[nonempty] = np.isin(data[offsets[:-1][nonempty]], _NULL_FIRST_BYTES)
-    rows = np.flatnonzero(maybe)
-    if len(rows):
-        out[rows] = _mask(pc.is_in(text.take(pa.array(rows)), value_set=_NULL_SPELLINGS))
-    return out
+    return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
 
 
 def _offsets_and_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:

@@ -218,18 +218,24 @@ def duplicate_rows(
     unique_key = key_unique or (
         key_hashes is not None and not pd.Series(key_hashes[rows], copy=False).duplicated().any()
     )
-    if unique_key:
-        replaced = np.zeros(n, dtype=bool)
-    else:
+    replaced = np.zeros(n, dtype=bool)
+    in_duplicated_key = replaced
+    if not unique_key:
         # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
-        codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
-        # Hash-based, linear: True for every row that a later row with the same key replaces.
-        replaced = codes.duplicated(keep="last").to_numpy()
+        codes = (row_codes(table, key) if key_codes is None else key_codes)[rows]
+        # One hash pass to dense codes; then True for every row that a later row with the same
+        # key replaces (pandas' duplicated(keep="last")), and for every row of a repeated key.
+        dense, uniques = pd.factorize(codes)
+        if len(uniques) < n:
+            position = np.arange(n)
+            last = np.full(len(uniques), -1, dtype=np.int64)
+            np.maximum.at(last, dense, position)
+            replaced = last[dense] != position
+            in_duplicated_key = np.bincount(dense, minlength=len(uniques))[dense] > 1
     if not replaced.any():
         kept = rows
     else:
         kept = rows[~replaced]
-        in_duplicated_key = codes.duplicated(keep=False).to_numpy()
         sub = table.take(pa.array(rows[in_duplicated_key]))
         full = row_codes(sub, list(table.column_names))
         exact = sub.num_rows - len(pd.unique(full))
