@@ -17,6 +17,7 @@ from sklearn.ensemble import IsolationForest
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import (
     Parsed,
+    factorize_ints,
     parse_date,
     parse_integer,
     parse_number,
@@ -325,7 +326,7 @@ class AdPerformancePipeline(ContractPipeline):
                 "ad_group": encoded.get("ad_group", optional["ad_group"]),
             }
         )
-        campaign_day, _ = pd.factorize(row_codes(keys, ["date", "channel", "campaign"]))
+        campaign_day, _ = factorize_ints(row_codes(keys, ["date", "channel", "campaign"]))
         ad_group_code = row_codes(keys, ["ad_group"])
         key_codes = campaign_day.astype(np.int64) * (int(ad_group_code.max(initial=0)) + 1) + ad_group_code
         kept, exact, superseded = duplicate_rows(parsed, _KEY, keep, partition_code=day, key_codes=key_codes)
@@ -402,7 +403,7 @@ def campaign_kpis_of_rows(
             return values[name]
         return table.column(name).to_numpy().astype(float)
 
-    group, _ = pd.factorize(groups[rows])
+    group, _ = factorize_ints(groups[rows])
     # pandas numbers groups by first appearance: where the running maximum grows, a group starts.
     running = np.maximum.accumulate(group) if len(group) else group
     firsts = rows[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])] if len(group) else rows

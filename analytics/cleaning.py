@@ -430,6 +430,32 @@ def _finish(out: np.ndarray, missing: np.ndarray, invalid: np.ndarray) -> Parsed
     return Parsed(pa.array(out, mask=np.isnan(out)), missing, invalid & ~missing)
 
 
+def factorize_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an integer array: int64 codes numbered by first appearance, and the
+    distinct values in that order.
+
+    When the values span a range not much larger than their count (dates, dictionary indices,
+    row codes of a few low-cardinality columns), each value's first position is found with one
+    scatter into a table over the range, several times cheaper than hashing; otherwise pandas.
+    """
+    n = len(values)
+    if n == 0 or values.dtype.kind not in "iu":
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64, copy=False), uniques
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * n + 1024:
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64, copy=False), uniques
+    offset = (values - values.dtype.type(low)).astype(np.int64)
+    first = np.full(high - low + 1, n, dtype=np.int64)
+    np.minimum.at(first, offset, np.arange(n))
+    present = np.flatnonzero(first < n)
+    present = present[np.argsort(first[present])]
+    rank = np.zeros(len(first), dtype=np.int64)
+    rank[present] = np.arange(len(present))
+    return rank[offset], present.astype(values.dtype) + values.dtype.type(low)
+
+
 def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
     """A dense int64 code per row such that two rows share a code iff they agree on ``columns``.
 
@@ -455,12 +481,12 @@ def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
                 raw = np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
             nulls = _mask(pc.is_null(arr))
             # pandas' hash factorisation: several times faster than np.unique on a million values.
-            part, uniq = pd.factorize(raw)
+            part, uniq = factorize_ints(raw)
             cardinality = len(uniq) + 1
             part = np.where(nulls, cardinality - 1, part).astype(np.int64)
         if size * cardinality >= 2**62:
             # Re-densify before the combined code could overflow.
-            code, uniq = pd.factorize(code)
+            code, uniq = factorize_ints(code)
             code = code.astype(np.int64)
             size = len(uniq) if n else 1
         code = code * cardinality + part

@@ -34,7 +34,7 @@ from analytics.base import (
     SourceInfo,
     TableSpec,
 )
-from analytics.cleaning import as_strings, combine, row_codes
+from analytics.cleaning import as_strings, combine, factorize_ints, row_codes
 from analytics.errors import ContractError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
@@ -225,7 +225,7 @@ def duplicate_rows(
         codes = (row_codes(table, key) if key_codes is None else key_codes)[rows]
         # One hash pass to dense codes; then True for every row that a later row with the same
         # key replaces (pandas' duplicated(keep="last")), and for every row of a repeated key.
-        dense, uniques = pd.factorize(codes)
+        dense, uniques = factorize_ints(codes)
         if len(uniques) < n:
             position = np.arange(n)
             last = np.full(len(uniques), -1, dtype=np.int64)

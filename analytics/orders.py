@@ -16,7 +16,7 @@ from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
-from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number, parse_text, row_codes
+from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
     BackgroundWriter,
     Column,
@@ -477,19 +477,6 @@ def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
     return (1 + (position * 5) // n).astype(np.int32)
 
 
-def _factorize_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize`` of non-negative integer codes: dense int64 codes numbered by first
-    appearance, and the original code of each. By first positions instead of a hash table."""
-    n = len(codes)
-    first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(n))
-    present = np.flatnonzero(first < n)
-    used = present[np.argsort(first[present])]
-    rank = np.zeros(len(first), dtype=np.int64)
-    rank[used] = np.arange(len(used))
-    return rank[codes], used.astype(codes.dtype)
-
-
 #: Largest bitmap (bytes) :func:`_distinct_days` uses; beyond it, hashing is cheaper.
 _DAY_BITMAP_BYTES = 64 << 20
 
@@ -548,7 +535,7 @@ def rfm_tables(
             fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
             [empty],
         )
-    idx, used = _factorize_codes(customer)
+    idx, used = factorize_ints(customer)
     ids = customer_ids.take(pa.array(used))
     k = len(ids)
     as_of = int(days.max())
