@@ -115,11 +115,17 @@ _TOKEN_START = np.zeros(256, dtype=bool)
 _TOKEN_START[sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t})] = True
 
 
-def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
-    """For a string array without nulls whose values need no trimming (first and last bytes are
-    ASCII and not whitespace): which values could be a null token. ``None`` when it is not such an
-    array; then the caller trims and looks every value up. Two bytes per value instead of a pass
-    over every string."""
+def trim_whitespace(arr: pa.Array) -> pa.Array:
+    """``utf8_trim_whitespace``, returning ``arr`` itself when no value has anything to trim."""
+    edges = _edge_bytes(arr)
+    if edges is not None and not (_MAY_TRIM[edges[0]].any() or _MAY_TRIM[edges[1]].any()):
+        return arr
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _edge_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """First and last byte of every value (0 for empty ones) and which values are empty;
+    ``None`` for arrays that are not strings without nulls."""
     buffers = _string_buffers(arr)
     if buffers is None or not len(arr):
         return None
@@ -127,8 +133,6 @@ def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
     starts, ends = offsets[:-1], offsets[1:]
     empty = ends == starts
     if empty.any():
-        if empty.all():
-            return np.ones(len(arr), dtype=bool)
         safe = np.flatnonzero(~empty)
         first = np.zeros(len(arr), dtype=np.uint8)
         last = np.zeros(len(arr), dtype=np.uint8)
@@ -137,6 +141,18 @@ def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
     else:
         first = data[starts]
         last = data[ends - 1]
+    return first, last, empty
+
+
+def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
+    """For a string array without nulls whose values need no trimming (first and last bytes are
+    ASCII and not whitespace): which values could be a null token. ``None`` when it is not such an
+    array; then the caller trims and looks every value up. Two bytes per value instead of a pass
+    over every string."""
+    edges = _edge_bytes(arr)
+    if edges is None:
+        return None
+    first, last, empty = edges
     if _MAY_TRIM[first].any() or _MAY_TRIM[last].any():
         return None
     return empty | _TOKEN_START[first]
@@ -663,7 +679,7 @@ def parse_date(
             decisions.append(decision)
         return parsed
 
-    text = pc.utf8_trim_whitespace(arr)
+    text = trim_whitespace(arr)
     if _may_hold_time(text):
         # Timestamps: keep the date part, so that a million distinct timestamps become a few
         # hundred distinct dates and parse through the dictionary.
