@@ -307,12 +307,17 @@ def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
     return parsed, pc.dictionary_encode(parsed.values)
 
 
-def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray, bool]:
-    """``parsed``, a hash per value and whether they are all distinct (done on a parsing thread).
+def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray | None, bool]:
+    """``parsed``, a hash per value and whether the values are all distinct (on a parsing thread).
 
-    Distinct hashes prove distinct values, so a file of unique order ids needs no dense codes.
+    Values in strictly ascending order (exports sorted by order id) are distinct, which one string
+    comparison of neighbours shows; otherwise distinct hashes prove distinct values. Either way a
+    file of unique order ids needs no dense codes.
     """
-    hashes = column_hashes(parsed.values)
+    values = parsed.values
+    if len(values) > 1 and not values.null_count and pc.all(pc.less(values[:-1], values[1:])).as_py():
+        return parsed, None, True
+    hashes = column_hashes(values)
     return parsed, hashes, not pd.Series(hashes, copy=False).duplicated().any()
 
 
