@@ -115,6 +115,9 @@ _TOKEN_START = np.zeros(256, dtype=bool)
 _TOKEN_START[sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t})] = True
 
 
+_EMPTY_EDGE = ord("0")
+
+
 def trim_whitespace(arr: pa.Array) -> pa.Array:
     """``utf8_trim_whitespace``, returning ``arr`` itself when no value has anything to trim."""
     edges = _edge_bytes(arr)
@@ -124,20 +127,22 @@ def trim_whitespace(arr: pa.Array) -> pa.Array:
 
 
 def _edge_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """First and last byte of every value (0 for empty ones) and which values are empty;
-    ``None`` for arrays that are not strings without nulls."""
+    """First and last byte of every value (``"0"`` for empty ones, a byte that is neither
+    whitespace nor starts a null token) and which values are empty; ``None`` for arrays that are
+    not strings without nulls."""
     buffers = _string_buffers(arr)
     if buffers is None or not len(arr):
         return None
     offsets, data = buffers
     starts, ends = offsets[:-1], offsets[1:]
     empty = ends == starts
+    if not len(data):
+        filler = np.full(len(arr), _EMPTY_EDGE, dtype=np.uint8)
+        return filler, filler, empty
     if empty.any():
-        safe = np.flatnonzero(~empty)
-        first = np.zeros(len(arr), dtype=np.uint8)
-        last = np.zeros(len(arr), dtype=np.uint8)
-        first[safe] = data[starts[safe]]
-        last[safe] = data[ends[safe] - 1]
+        # An empty value's neighbours' bytes are read, then replaced.
+        first = np.where(empty, _EMPTY_EDGE, data[np.minimum(starts, len(data) - 1)]).astype(np.uint8)
+        last = np.where(empty, _EMPTY_EDGE, data[np.maximum(ends - 1, 0)]).astype(np.uint8)
     else:
         first = data[starts]
         last = data[ends - 1]
