@@ -36,6 +36,7 @@ from analytics.contract import (
     read_all,
     select_rows,
     single_threaded,
+    with_source_id,
 )
 
 CONTRACT = Contract(
@@ -311,7 +312,6 @@ class AdPerformancePipeline(ContractPipeline):
                 "spend": numbers["spend"].values,
                 "conversions": pa.array(values["conversions"]),
                 "revenue": pa.array(values["revenue"]),
-                "source_id": pa.repeat(pa.scalar(source.source_id), n),
                 "date": date.values,
             }
         )
@@ -334,7 +334,10 @@ class AdPerformancePipeline(ContractPipeline):
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while the KPIs and
             # anomalies are computed from row positions.
-            writer.write(AD_PERFORMANCE.name, lambda: conform(select_rows(parsed, kept), AD_PERFORMANCE))
+            writer.write(
+                AD_PERFORMANCE.name,
+                lambda: conform(with_source_id(select_rows(parsed, kept), source.source_id), AD_PERFORMANCE),
+            )
             kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id, values=values)
             writer.write(CAMPAIGN_KPIS.name, kpis)
             anomalies, facts = kpi_anomalies(kpis, source.source_id)

@@ -367,6 +367,12 @@ def fixed_schema(spec: TableSpec) -> pa.Schema:
     return spec.schema
 
 
+def with_source_id(table: pa.Table, source_id: str) -> pa.Table:
+    """``table`` with a constant ``source_id`` column, added after rows are selected (a million
+    copies of the same string are then built once, never filtered)."""
+    return table.append_column("source_id", pa.repeat(pa.scalar(source_id, pa.string()), table.num_rows))
+
+
 def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
     """``table`` with exactly the columns, order and types of ``spec`` (a fixed schema)."""
     if spec.schema is None:

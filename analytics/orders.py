@@ -31,6 +31,7 @@ from analytics.contract import (
     select_rows,
     single_threaded,
     stable_order,
+    with_source_id,
 )
 from analytics.dedupe import column_hashes
 
@@ -258,7 +259,6 @@ class OrdersPipeline(ContractPipeline):
                 "quantity": quantity,
                 "channel": optional("channel"),
                 "country": optional("country"),
-                "source_id": pa.repeat(pa.scalar(source.source_id), n),
                 "order_month": month,
             }
         )
@@ -275,7 +275,9 @@ class OrdersPipeline(ContractPipeline):
         customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while RFM is computed.
-            writer.write(ORDERS.name, lambda: conform(select_rows(keyed, kept), ORDERS))
+            writer.write(
+                ORDERS.name, lambda: conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS)
+            )
             rfm, segments, facts = rfm_tables(
                 customer_index[kept],
                 customers.dictionary,
