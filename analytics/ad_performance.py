@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -11,11 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
-from threadpoolctl import threadpool_limits
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
 from analytics.cleaning import (
     Parsed,
+    factorize_ints,
     parse_date,
     parse_integer,
     parse_number,
@@ -33,6 +35,8 @@ from analytics.contract import (
     in_parallel,
     read_all,
     select_rows,
+    single_threaded,
+    with_source_id,
 )
 
 CONTRACT = Contract(
@@ -223,16 +227,23 @@ class AdPerformancePipeline(ContractPipeline):
             "spend": lambda: parse_number(column["spend"], currency=True),
             "revenue": lambda: parse_number(column["revenue"]),
             "date": lambda: parse_date(column["date"], configured_order=source.settings.get("date_order")),
-            "channel": lambda: parse_text(column["channel"], lower=True),
-            "campaign": lambda: parse_text(column["campaign"]),
+            "channel": lambda: _with_codes(parse_text(column["channel"], lower=True)),
+            "campaign": lambda: _with_codes(parse_text(column["campaign"])),
             "impressions": lambda: parse_integer(column["impressions"]),
             "clicks": lambda: parse_integer(column["clicks"]),
             "conversions": lambda: parse_number(column["conversions"]),
         }
-        for name in ("country", "ad_group", "currency"):
+        for name in ("country", "currency"):
             if name in column:
                 jobs[name] = partial(parse_text, column[name])
+        if "ad_group" in column:
+            jobs["ad_group"] = lambda: _with_codes(parse_text(column["ad_group"]))
         parsed_columns = in_parallel(jobs)
+        # The key columns come dictionary-encoded from the parse threads, for the row codes.
+        encoded: dict[str, pa.Array] = {}
+        for name in ("channel", "campaign", "ad_group"):
+            if name in parsed_columns:
+                parsed_columns[name], encoded[name] = parsed_columns[name]
         date, decision = parsed_columns["date"]
         checks.add("missing_date", date.missing, "date is empty; every row must say which day it reports")
         checks.add(
@@ -301,22 +312,33 @@ class AdPerformancePipeline(ContractPipeline):
                 "spend": numbers["spend"].values,
                 "conversions": pa.array(values["conversions"]),
                 "revenue": pa.array(values["revenue"]),
-                "source_id": pa.repeat(pa.scalar(source.source_id), n),
                 "date": date.values,
             }
         )
         day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
         # Codes of date × channel × campaign serve both the duplicate key (with ad_group) and KPIs.
-        campaign_day, _ = pd.factorize(row_codes(parsed, ["date", "channel", "campaign"]))
-        ad_group_code = row_codes(parsed, ["ad_group"])
+        # Row codes over the dictionary-encoded key columns: the same codes as over the strings.
+        keys = pa.table(
+            {
+                "date": date.values,
+                "channel": encoded["channel"],
+                "campaign": encoded["campaign"],
+                "ad_group": encoded.get("ad_group", optional["ad_group"]),
+            }
+        )
+        campaign_day, _ = factorize_ints(row_codes(keys, ["date", "channel", "campaign"]))
+        ad_group_code = row_codes(keys, ["ad_group"])
         key_codes = campaign_day.astype(np.int64) * (int(ad_group_code.max(initial=0)) + 1) + ad_group_code
         kept, exact, superseded = duplicate_rows(parsed, _KEY, keep, partition_code=day, key_codes=key_codes)
         result.duplicates_dropped = exact + superseded
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while the KPIs and
             # anomalies are computed from row positions.
-            writer.write(AD_PERFORMANCE.name, lambda: conform(select_rows(parsed, kept), AD_PERFORMANCE))
-            kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id)
+            writer.write(
+                AD_PERFORMANCE.name,
+                lambda: conform(with_source_id(select_rows(parsed, kept), source.source_id), AD_PERFORMANCE),
+            )
+            kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id, values=values)
             writer.write(CAMPAIGN_KPIS.name, kpis)
             anomalies, facts = kpi_anomalies(kpis, source.source_id)
             writer.write(KPI_ANOMALIES.name, anomalies)
@@ -351,6 +373,11 @@ class AdPerformancePipeline(ContractPipeline):
         return pc.coalesce(column, from_symbols, from_header)
 
 
+def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
+    """``parsed`` and its values dictionary-encoded (done on a parsing thread)."""
+    return parsed, pc.dictionary_encode(parsed.values)
+
+
 _SUMMED = ("impressions", "clicks", "spend", "conversions", "revenue")
 
 
@@ -360,22 +387,30 @@ def campaign_kpis(clean: pa.Table, source_id: str) -> pa.Table:
     return campaign_kpis_of_rows(clean, np.arange(clean.num_rows), groups, source_id)
 
 
-def campaign_kpis_of_rows(table: pa.Table, rows: np.ndarray, groups: np.ndarray, source_id: str) -> pa.Table:
+def campaign_kpis_of_rows(
+    table: pa.Table,
+    rows: np.ndarray,
+    groups: np.ndarray,
+    source_id: str,
+    values: Mapping[str, np.ndarray] | None = None,
+) -> pa.Table:
     """:func:`campaign_kpis` over the ``rows`` of ``table``, grouped by the codes in ``groups``.
 
     Working on row positions lets the pipeline aggregate before (and while) the clean table is
     copied and written. Sums run in row order, so the figures are the same on every run.
+    ``values`` may give the summed columns of ``table`` as float arrays (null as NaN) already.
     """
-    group, _ = pd.factorize(groups[rows])
+
+    def column(name: str) -> np.ndarray:
+        if values is not None and name in values:
+            return values[name]
+        return table.column(name).to_numpy().astype(float)
+
+    group, _ = factorize_ints(groups[rows])
     # pandas numbers groups by first appearance: where the running maximum grows, a group starts.
     running = np.maximum.accumulate(group) if len(group) else group
     firsts = rows[np.flatnonzero(np.r_[True, running[1:] != running[:-1]])] if len(group) else rows
-    sums = {
-        name: np.bincount(group, weights=table.column(name).to_numpy().astype(float)[rows])
-        if len(group)
-        else np.zeros(0)
-        for name in _SUMMED
-    }
+    sums = {name: np.bincount(group, weights=column(name)[rows]) if len(group) else np.zeros(0) for name in _SUMMED}
     pick = pa.array(firsts)
     kpis = pa.table(
         {
@@ -426,7 +461,7 @@ def kpi_anomalies(kpis: pa.Table, source_id: str) -> tuple[pa.Table, ModelFact]:
         {
             "channel": kpis.column("channel").take(take),
             "campaign": kpis.column("campaign").take(take),
-            "metric": pa.array(np.tile(np.array(ANOMALY_METRICS, dtype=object), n), pa.string()),
+            "metric": pa.array(ANOMALY_METRICS, pa.string()).take(pa.array(np.tile(np.arange(m), n))),
             "value": pa.array(value_all, mask=np.isnan(value_all)),
             "expected": pa.array(median_all, mask=np.isnan(median_all)),
             "robust_z": pa.array(z_all, mask=np.isnan(z_all)),
@@ -490,7 +525,27 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         features if n <= ISOLATION_FIT_ROWS else features[np.sort(rng.choice(n, ISOLATION_FIT_ROWS, replace=False))]
     )
     # Single-threaded for the same reason as the segmentation: small work, costly thread pools.
-    with threadpool_limits(limits=1):
+    with single_threaded():
         forest.fit(fit_rows)
-        score = forest.decision_function(features)
+        score = _decision_function(forest, features)
     return score, score < 0, fitted
+
+
+#: Rows below which scoring stays on the calling thread.
+_PARALLEL_SCORING_ROWS = 20_000
+
+
+def _decision_function(forest: IsolationForest, features: np.ndarray) -> np.ndarray:
+    """``forest.decision_function(features)``, in row blocks on a few threads.
+
+    A row's score depends on that row alone (its path length in each tree, summed in tree order),
+    so the blocks give exactly the figures of one call; tree traversal releases the GIL.
+    """
+    workers = min(os.cpu_count() or 1, 4)
+    n = len(features)
+    if workers <= 1 or n < _PARALLEL_SCORING_ROWS:
+        return np.asarray(forest.decision_function(features))
+    blocks = np.array_split(features, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
+        scores = list(pool.map(forest.decision_function, blocks))
+    return np.concatenate(scores)

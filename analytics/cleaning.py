@@ -86,11 +86,132 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     arr = combine(arr)
     if not is_text(arr):
         arr = pc.cast(arr, pa.string())
+    candidates = _clean_text_token_candidates(arr)
+    if candidates is not None:
+        # Nothing to trim; only values that start like a null token (or are empty) are looked up.
+        rows = np.flatnonzero(candidates)
+        if not len(rows):
+            return arr
+        hits = _mask(pc.is_in(arr.take(pa.array(rows)), value_set=_NULL_SPELLINGS))
+        if not hits.any():
+            return arr
+        is_token = np.zeros(len(arr), dtype=bool)
+        is_token[rows[hits]] = True
+        return pc.if_else(pa.array(is_token), pa.scalar(None, pa.string()), arr)
     trimmed = pc.utf8_trim_whitespace(arr)
     is_null_token = pc.is_in(trimmed, value_set=_NULL_SPELLINGS)
     if not pc.any(is_null_token).as_py():
         return trimmed  # the common case; spares copying a million strings
     return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
+
+
+#: Bytes that may start or end a value with whitespace to trim: the space and every ASCII control
+#: byte, and any non-ASCII byte (Unicode spaces such as the no-break space are multi-byte).
+_MAY_TRIM = np.zeros(256, dtype=bool)
+_MAY_TRIM[: ord(" ") + 1] = True
+_MAY_TRIM[0x7F:] = True
+#: First bytes of the null tokens' spellings (the empty token is checked apart).
+_TOKEN_START = np.zeros(256, dtype=bool)
+_TOKEN_START[sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t})] = True
+
+
+_EMPTY_EDGE = ord("0")
+
+
+def trim_whitespace(arr: pa.Array) -> pa.Array:
+    """``utf8_trim_whitespace``, returning ``arr`` itself when no value has anything to trim."""
+    edges = _edge_bytes(arr)
+    if edges is not None and not (_MAY_TRIM[edges[0]].any() or _MAY_TRIM[edges[1]].any()):
+        return arr
+    return pc.utf8_trim_whitespace(arr)
+
+
+def _edge_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """First and last byte of every value (``"0"`` for empty ones, a byte that is neither
+    whitespace nor starts a null token) and which values are empty; ``None`` for arrays that are
+    not strings without nulls."""
+    buffers = _string_buffers(arr)
+    if buffers is None or not len(arr):
+        return None
+    offsets, data = buffers
+    starts, ends = offsets[:-1], offsets[1:]
+    empty = ends == starts
+    if not len(data):
+        filler = np.full(len(arr), _EMPTY_EDGE, dtype=np.uint8)
+        return filler, filler, empty
+    if empty.any():
+        # An empty value's neighbours' bytes are read, then replaced.
+        first = np.where(empty, _EMPTY_EDGE, data[np.minimum(starts, len(data) - 1)]).astype(np.uint8)
+        last = np.where(empty, _EMPTY_EDGE, data[np.maximum(ends - 1, 0)]).astype(np.uint8)
+    else:
+        first = data[starts]
+        last = data[ends - 1]
+    return first, last, empty
+
+
+def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
+    """For a string array without nulls whose values need no trimming (first and last bytes are
+    ASCII and not whitespace): which values could be a null token. ``None`` when it is not such an
+    array; then the caller trims and looks every value up. Two bytes per value instead of a pass
+    over every string."""
+    edges = _edge_bytes(arr)
+    if edges is None:
+        return None
+    first, last, empty = edges
+    if _MAY_TRIM[first].any() or _MAY_TRIM[last].any():
+        return None
+    return empty | _TOKEN_START[first]
+
+
+def _offsets_and_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Absolute offsets and the whole data buffer of a string array (zero-copy), or None."""
+    if not pa.types.is_string(text.type) or not len(text):
+        return None
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _valid_nonempty(text: pa.Array, offsets: np.ndarray) -> np.ndarray:
+    keep = np.diff(offsets) > 0
+    if text.null_count:
+        keep &= _mask(pc.is_valid(text))
+    return keep
+
+
+def _rows_with(text: pa.Array, characters: str) -> np.ndarray:
+    """``match_substring`` of any of the ASCII ``characters`` as a mask (nulls False), by a byte
+    scan: UTF-8 never uses ASCII bytes inside other characters."""
+    buffers = _offsets_and_bytes(text)
+    if buffers is None:
+        masks = [_mask(pc.match_substring(text, c)) for c in characters]
+        return np.logical_or.reduce(masks) if masks else np.zeros(len(text), dtype=bool)
+    offsets, data = buffers
+    region = data[offsets[0] : offsets[-1]]
+    hit = np.zeros(len(region), dtype=bool)
+    for c in characters:
+        hit |= region == ord(c)
+    out = np.zeros(len(text), dtype=bool)
+    positions = np.flatnonzero(hit) + offsets[0]
+    if len(positions):
+        # A byte belongs to the last row starting at or before it (empty rows own no bytes).
+        out[np.searchsorted(offsets, positions, side="right") - 1] = True
+        out &= _valid_nonempty(text, offsets)
+    return out
+
+
+def _rows_at_edge(text: pa.Array, character: str, *, last: bool) -> np.ndarray:
+    """``starts_with`` (or with ``last``, ``ends_with``) one ASCII character, as a mask."""
+    buffers = _offsets_and_bytes(text)
+    if buffers is None:
+        return _mask(pc.ends_with(text, character) if last else pc.starts_with(text, character))
+    offsets, data = buffers
+    keep = _valid_nonempty(text, offsets)
+    out = np.zeros(len(text), dtype=bool)
+    at = offsets[1:][keep] - 1 if last else offsets[:-1][keep]
+    out[keep] = data[at] == ord(character)
+    return out
 
 
 def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -223,42 +344,83 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
 
     text = normalise_text(arr)
     missing = _mask(pc.is_null(text))
-    fmt = NumberFormat(False, _currency_codes(text) if currency else None)
     # Fast path: count columns are usually plain numbers and cast in one kernel.
     direct = _try_cast_float(text)
     if direct is not None:
         out = direct.to_numpy(zero_copy_only=False).astype(float)
-        return _finish(out, missing, np.zeros(n, dtype=bool)), fmt
+        return _finish(out, missing, np.zeros(n, dtype=bool)), NumberFormat(
+            False, _currency_codes(text) if currency else None
+        )
+    # Prices repeat: a million amounts hold a few ten thousand distinct strings, each parsed once
+    # here. Whatever depends on the whole file (the plain-number probe, the decimal-mark evidence)
+    # is still taken over rows, so the result is the same as parsing every row.
+    distinct: pa.Array = text
+    value_of_row: np.ndarray | None = None
+    encoded: pa.DictionaryArray | None = None
+    if _worth_dictionary(text):
+        encoded = pc.dictionary_encode(text)
+        distinct = encoded.dictionary
+        value_of_row = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), np.int64)
+    present = ~missing
+    missing_rows = np.flatnonzero(missing)
+
+    def per_row(per_value: np.ndarray, fill: float | bool) -> np.ndarray:
+        if value_of_row is None:
+            return per_value
+        if not len(per_value):
+            return np.full(n, fill, dtype=per_value.dtype)
+        out = per_value[value_of_row]  # null rows point at value 0 until filled
+        out[missing_rows] = fill
+        return out
+
+    currency_codes = None
+    if currency:
+        currency_codes = _currency_codes(distinct)
+        if encoded is not None:
+            currency_codes = pc.take(currency_codes, encoded.indices)
+    fmt = NumberFormat(False, currency_codes)
     # Plain values ("129.90", "-5") cast directly; only the others take the money path. The
     # decimal mark is decided over both, so "1.234" reads like "1.234,50" elsewhere in the file.
-    probe = text.slice(0, 1000)
-    if len(text) > 2000 and not pc.any(pc.match_substring_regex(probe, _PLAIN)).as_py():
-        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
-        plain = np.zeros(n, dtype=bool)
+    missing_value = missing if value_of_row is None else np.zeros(len(distinct), dtype=bool)
+    if value_of_row is None:
+        probe_plain = len(text) <= 2000 or bool(pc.any(pc.match_substring_regex(text.slice(0, 1000), _PLAIN)).as_py())
+        plain = _mask(pc.match_substring_regex(text, _PLAIN)) if probe_plain else np.zeros(n, dtype=bool)
     else:
-        plain = _mask(pc.match_substring_regex(text, _PLAIN))
-    rest = ~plain & ~missing
-    sub, ok, num = _money_parts(text, rest)
-    # Evidence from up to 50,000 values of each kind, spread evenly over the file.
-    evidence = pa.concat_arrays([num.take(_spread(np.flatnonzero(ok))), text.take(_spread(np.flatnonzero(plain)))])
+        plain = _mask(pc.match_substring_regex(distinct, _PLAIN))
+        head = value_of_row[:1000][present[:1000]]
+        probe_plain = len(text) <= 2000 or bool(plain[head].any())
+    if not probe_plain:
+        # A money column ("$1,234.50" throughout): skip the plain pass, the money path reads all.
+        plain = np.zeros(len(distinct), dtype=bool)
+    rest = ~plain & ~missing_value
+    sub, ok, num = _money_parts(distinct, rest)
+    # Evidence from up to 50,000 values of each kind, spread evenly over the file's rows.
+    position_in_sub = np.full(len(distinct), -1, dtype=np.int64)
+    position_in_sub[np.flatnonzero(rest)] = np.arange(int(rest.sum()))
+    rest_rows = np.flatnonzero(per_row(rest, False))
+    sub_of_rest_rows = position_in_sub[rest_rows] if value_of_row is None else position_in_sub[value_of_row[rest_rows]]
+    ok_positions = sub_of_rest_rows[ok[sub_of_rest_rows]] if len(sub_of_rest_rows) else sub_of_rest_rows
+    plain_rows = _spread_positions(np.flatnonzero(per_row(plain, False)))
+    plain_values = plain_rows if value_of_row is None else value_of_row[plain_rows]
+    evidence = pa.concat_arrays([num.take(_spread(ok_positions)), distinct.take(pa.array(plain_values, pa.int64()))])
     decimal_comma = decide_decimal_comma(evidence)
     fmt = NumberFormat(decimal_comma, fmt.currency)
     if decimal_comma:
         # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.
-        dotted = plain & _mask(pc.match_substring(text, "."))
+        dotted = plain & _mask(pc.match_substring(distinct, "."))
         if dotted.any():
             plain &= ~dotted
             rest |= dotted
-            sub, ok, num = _money_parts(text, rest)
-    out = np.full(n, np.nan)
-    invalid = np.zeros(n, dtype=bool)
+            sub, ok, num = _money_parts(distinct, rest)
+    out = np.full(len(distinct), np.nan)
+    invalid = np.zeros(len(distinct), dtype=bool)
     if plain.any():
-        out[plain] = pc.cast(pc.filter(text, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+        out[plain] = pc.cast(pc.filter(distinct, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
     if rest.any():
         idx = np.flatnonzero(rest)
         # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
         group_mark, grouped_pattern = (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
-        grouped = _mask(pc.match_substring(num, group_mark))
+        grouped = _rows_with(num, group_mark)
         if grouped.any():
             rows = np.flatnonzero(grouped)
             ok[rows] &= _mask(pc.match_substring_regex(num.take(pa.array(rows)), grouped_pattern))
@@ -276,21 +438,49 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
             cast = pc.cast(canon, pa.float64())
         vals = cast.to_numpy(zero_copy_only=False).astype(float)
         # A well-formed value has a minus only as its sign and "(" only as an accounting negative.
-        negative = _mask(pc.or_(pc.match_substring(sub, "-"), pc.starts_with(sub, "(")))
-        pct = _mask(pc.ends_with(sub, "%"))
+        # Byte scans rather than string kernels (same masks).
+        negative = _rows_with(sub, "-") | _rows_at_edge(sub, "(", last=False)
+        pct = _rows_at_edge(sub, "%", last=True)
         vals = np.where(negative, -vals, vals)
         vals = np.where(pct, vals / 100.0, vals)
         vals[~ok] = np.nan
         out[idx] = vals
         invalid[idx] = ~ok
-    return _finish(out, missing, invalid), fmt
+    return _finish(per_row(out, np.nan), missing, per_row(invalid, False)), fmt
+
+
+#: Rows sampled to judge whether a column's values repeat enough to parse them once each.
+_CARDINALITY_SAMPLE = 20_000
+
+
+def _worth_dictionary(text: pa.Array) -> bool:
+    """Whether a column probably holds at most :data:`_DICTIONARY_SHARE` distinct values per row.
+
+    Judged by the repeats in an evenly spread sample (a choice of speed only: both ways give the
+    same result). At that share, a sample of ``s`` rows repeats about ``s² / (2 · share · n)``
+    values; half of that is the bar.
+    """
+    n = len(text)
+    if n < 1000:
+        return False
+    s = min(n, _CARDINALITY_SAMPLE)
+    sample = text if s == n else text.take(pa.array(np.linspace(0, n - 1, s).astype(np.int64)))
+    repeats = s - int(pc.count_distinct(sample).as_py())
+    if s == n:
+        return repeats >= (1 - _DICTIONARY_SHARE) * n
+    return repeats >= s * s / (4 * _DICTIONARY_SHARE * n)
+
+
+def _spread_positions(rows: np.ndarray) -> np.ndarray:
+    """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
+    if len(rows) > _DECISION_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
+    return rows
 
 
 def _spread(rows: np.ndarray) -> pa.Array:
     """At most :data:`_DECISION_SAMPLE` of ``rows``, evenly spaced (deterministic)."""
-    if len(rows) > _DECISION_SAMPLE:
-        rows = rows[np.linspace(0, len(rows) - 1, _DECISION_SAMPLE).astype(np.int64)]
-    return pa.array(rows, pa.int64())
+    return pa.array(_spread_positions(rows), pa.int64())
 
 
 def _money_parts(text: pa.Array, rows: np.ndarray) -> tuple[pa.Array, np.ndarray, pa.Array]:
@@ -310,6 +500,32 @@ def _finish(out: np.ndarray, missing: np.ndarray, invalid: np.ndarray) -> Parsed
     invalid = invalid | infinite
     out[infinite] = np.nan
     return Parsed(pa.array(out, mask=np.isnan(out)), missing, invalid & ~missing)
+
+
+def factorize_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an integer array: int64 codes numbered by first appearance, and the
+    distinct values in that order.
+
+    When the values span a range not much larger than their count (dates, dictionary indices,
+    row codes of a few low-cardinality columns), each value's first position is found with one
+    scatter into a table over the range, several times cheaper than hashing; otherwise pandas.
+    """
+    n = len(values)
+    if n == 0 or values.dtype.kind not in "iu":
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64, copy=False), uniques
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * n + 1024:
+        codes, uniques = pd.factorize(values)
+        return codes.astype(np.int64, copy=False), uniques
+    offset = (values - values.dtype.type(low)).astype(np.int64)
+    first = np.full(high - low + 1, n, dtype=np.int64)
+    np.minimum.at(first, offset, np.arange(n))
+    present = np.flatnonzero(first < n)
+    present = present[np.argsort(first[present])]
+    rank = np.zeros(len(first), dtype=np.int64)
+    rank[present] = np.arange(len(present))
+    return rank[offset], present.astype(values.dtype) + values.dtype.type(low)
 
 
 def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
@@ -337,12 +553,12 @@ def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
                 raw = np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
             nulls = _mask(pc.is_null(arr))
             # pandas' hash factorisation: several times faster than np.unique on a million values.
-            part, uniq = pd.factorize(raw)
+            part, uniq = factorize_ints(raw)
             cardinality = len(uniq) + 1
             part = np.where(nulls, cardinality - 1, part).astype(np.int64)
         if size * cardinality >= 2**62:
             # Re-densify before the combined code could overflow.
-            code, uniq = pd.factorize(code)
+            code, uniq = factorize_ints(code)
             code = code.astype(np.int64)
             size = len(uniq) if n else 1
         code = code * cardinality + part
@@ -468,13 +684,84 @@ def parse_date(
             decisions.append(decision)
         return parsed
 
-    text = pc.utf8_trim_whitespace(arr)
-    if pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py():
+    text = trim_whitespace(arr)
+    if _may_hold_time(text):
         # Timestamps: keep the date part, so that a million distinct timestamps become a few
         # hundred distinct dates and parse through the dictionary.
-        text = pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+        text = _date_part(text)
     parsed = by_dictionary(text, parse)
     return parsed, (decisions[0] if decisions else None)
+
+
+_SPACE, _T = ord(" "), ord("T")
+
+
+def _string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """Offsets and the bytes they cover of a string array without nulls (zero-copy), else None."""
+    if not pa.types.is_string(text.type) or text.null_count:
+        return None
+    _, offsets_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    if data_buffer is None or not len(offsets):
+        return offsets, np.zeros(0, np.uint8)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def _may_hold_time(text: pa.Array) -> bool:
+    """Whether any value contains a space or a ``T`` (a byte scan; exact for arrays without nulls)."""
+    buffers = _string_buffers(text)
+    if buffers is None:
+        return bool(pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py())
+    data = buffers[1]
+    return bool(np.count_nonzero(data == _SPACE) or np.count_nonzero(data == _T))
+
+
+def _split_date_part(text: pa.Array) -> pa.Array:
+    """The part of each value before its first space or ``T`` (the whole value if it has none)."""
+    return pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
+
+
+def _date_part(text: pa.Array) -> pa.Array:
+    """:func:`_split_date_part`, without splitting a million strings in the usual case.
+
+    Machine-written timestamps (``2024-01-31 13:45:00``) put their only separator at one byte
+    position ``p``: their date part is a slice of ``p`` characters. Values with a separator
+    elsewhere (``not a date``) or longer values without one are split as before and put back,
+    so the result always equals the split's.
+    """
+    buffers = _string_buffers(text)
+    if buffers is None or not len(text):
+        return _split_date_part(text)
+    offsets, data = buffers
+    if len(data) and int(data.max()) >= 0x80:
+        return _split_date_part(text)  # non-ASCII: characters and bytes differ
+    is_sep = (data == _SPACE) | (data == _T)
+    if not is_sep.any():
+        return text
+    # p: where the first separator of the file sits in its value.
+    first = int(np.argmax(is_sep))
+    p = first - int(offsets[int(np.searchsorted(offsets, first, side="right")) - 1])
+    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    long_enough = np.flatnonzero(lengths > p)
+    at_p = np.zeros(len(text), dtype=bool)
+    at_p[long_enough] = is_sep[starts[long_enough] + p]
+    # Rows holding a separator anywhere but at p, and longer rows without any: split those.
+    irregular = ~at_p & (lengths > p)
+    if np.count_nonzero(at_p) != np.count_nonzero(is_sep):
+        expected = np.zeros(len(data), dtype=bool)
+        expected[starts[at_p] + p] = True
+        stray = np.flatnonzero(is_sep & ~expected)
+        irregular[np.searchsorted(offsets, stray, side="right") - 1] = True
+    # A byte slice is a character slice here (ASCII), and cheaper.
+    sliced = pc.binary_slice(text.view(pa.binary()), 0, p).view(pa.string())
+    if not irregular.any():
+        return sliced
+    rows = np.flatnonzero(irregular)
+    index = np.arange(len(text), dtype=np.int64)
+    index[rows] = len(text) + np.arange(len(rows))
+    split = _split_date_part(text.take(pa.array(rows)))
+    return pa.concat_arrays([sliced, split]).take(pa.array(index))
 
 
 def _parse_date_text(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from threadpoolctl import ThreadpoolController
 
 from analytics.base import (
     DEFAULT_TOLERANCE,
@@ -31,7 +34,7 @@ from analytics.base import (
     SourceInfo,
     TableSpec,
 )
-from analytics.cleaning import as_strings, combine, row_codes
+from analytics.cleaning import as_strings, combine, factorize_ints, row_codes
 from analytics.errors import ContractError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
@@ -192,6 +195,8 @@ def duplicate_rows(
     candidates: np.ndarray | None = None,
     partition_code: np.ndarray | None = None,
     key_codes: np.ndarray | None = None,
+    key_hashes: np.ndarray | None = None,
+    key_unique: bool = False,
 ) -> tuple[np.ndarray, int, int]:
     """Which rows survive deduplication: exact copies dropped, then the last row of each ``key``.
 
@@ -201,19 +206,36 @@ def duplicate_rows(
     hash-based ``duplicated``, so a million rows take milliseconds, not a Python loop. The kept
     rows are in file order, grouped by ``partition_code`` when given, so that each output
     partition is one contiguous slice.
+
+    ``key_hashes`` (one hash of the key per row, equal keys hashing alike) offers a shortcut for
+    files whose key is unique: when the candidates' hashes are all distinct, so are their keys,
+    and no dense codes are needed. Any repeated hash takes the exact path. ``key_unique`` says
+    the caller knows already that no two rows of ``table`` share a key.
     """
     rows = np.arange(table.num_rows) if candidates is None else np.flatnonzero(candidates)
     n = len(rows)
-    # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
-    codes = pd.Series((row_codes(table, key) if key_codes is None else key_codes)[rows])
-    # Hash-based, linear: True for every row that a later row with the same key replaces.
-    replaced = codes.duplicated(keep="last").to_numpy()
     exact = superseded = 0
+    unique_key = key_unique or (
+        key_hashes is not None and not pd.Series(key_hashes[rows], copy=False).duplicated().any()
+    )
+    replaced = np.zeros(n, dtype=bool)
+    in_duplicated_key = replaced
+    if not unique_key:
+        # ``key_codes`` (one code per row of ``table``) spares recomputing codes the caller has.
+        codes = (row_codes(table, key) if key_codes is None else key_codes)[rows]
+        # One hash pass to dense codes; then True for every row that a later row with the same
+        # key replaces (pandas' duplicated(keep="last")), and for every row of a repeated key.
+        dense, uniques = factorize_ints(codes)
+        if len(uniques) < n:
+            position = np.arange(n)
+            last = np.full(len(uniques), -1, dtype=np.int64)
+            np.maximum.at(last, dense, position)
+            replaced = last[dense] != position
+            in_duplicated_key = np.bincount(dense, minlength=len(uniques))[dense] > 1
     if not replaced.any():
         kept = rows
     else:
         kept = rows[~replaced]
-        in_duplicated_key = codes.duplicated(keep=False).to_numpy()
         sub = table.take(pa.array(rows[in_duplicated_key]))
         full = row_codes(sub, list(table.column_names))
         exact = sub.num_rows - len(pd.unique(full))
@@ -221,8 +243,17 @@ def duplicate_rows(
     if partition_code is not None:
         parts = partition_code[kept]
         if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
-            kept = kept[np.argsort(parts, kind="stable")]
+            kept = kept[stable_order(parts)]
     return kept, exact, superseded
+
+
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")``; integers spanning < 2^16 sort as uint16 (radix sort)."""
+    if values.dtype.kind in "iu" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < 1 << 16:
+            return np.argsort((values - low).astype(np.uint16), kind="stable")
+    return np.argsort(values, kind="stable")
 
 
 def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
@@ -294,6 +325,24 @@ def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
         return {name: future.result() for name, future in futures.items()}
 
 
+_controller: ThreadpoolController | None = None
+_controller_lock = threading.Lock()
+
+
+def single_threaded() -> AbstractContextManager[object]:
+    """``threadpool_limits(limits=1)`` for BLAS and OpenMP, with the libraries looked up once.
+
+    ``threadpool_limits`` scans the process's loaded libraries on every call (about 15 ms); the
+    models run once per file, so the controller is built on first use and kept.
+    """
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _controller = ThreadpoolController()
+        controller = _controller
+    return controller.limit(limits=1)
+
+
 def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
     """The whole file as one table, or ``None`` for a file without a single batch.
 
@@ -316,6 +365,12 @@ def fixed_schema(spec: TableSpec) -> pa.Schema:
     if spec.schema is None:
         raise ValueError(f"table {spec.name} has no fixed schema")
     return spec.schema
+
+
+def with_source_id(table: pa.Table, source_id: str) -> pa.Table:
+    """``table`` with a constant ``source_id`` column, added after rows are selected (a million
+    copies of the same string are then built once, never filtered)."""
+    return table.append_column("source_id", pa.repeat(pa.scalar(source_id, pa.string()), table.num_rows))
 
 
 def conform(table: pa.Table, spec: TableSpec) -> pa.Table:

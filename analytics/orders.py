@@ -12,12 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.stats import rankdata
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
-from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number, parse_text, row_codes
+from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
     BackgroundWriter,
     Column,
@@ -30,7 +29,11 @@ from analytics.contract import (
     in_parallel,
     read_all,
     select_rows,
+    single_threaded,
+    stable_order,
+    with_source_id,
 )
+from analytics.dedupe import column_hashes
 
 CONTRACT = Contract(
     "orders",
@@ -178,12 +181,12 @@ class OrdersPipeline(ContractPipeline):
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
-            "customer_id": lambda: parse_text(column["customer_id"]),
+            "customer_id": lambda: _with_codes(parse_text(column["customer_id"])),
             "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
             "amount": lambda: parse_number(column["amount"]),
         }
         if "order_id" in column:
-            jobs["order_id"] = lambda: parse_text(column["order_id"])
+            jobs["order_id"] = lambda: _with_hashes(parse_text(column["order_id"]))
         if "quantity" in column:
             jobs["quantity"] = lambda: parse_integer(column["quantity"])
         if "channel" in column:
@@ -191,7 +194,12 @@ class OrdersPipeline(ContractPipeline):
         if "country" in column:
             jobs["country"] = lambda: parse_text(column["country"])
         parsed = in_parallel(jobs)
-        customer: Parsed = parsed["customer_id"]
+        # Parsed on the worker threads: the customers' dictionary codes, the order ids' hashes.
+        customer, customers = parsed["customer_id"]
+        order_id_hashes: np.ndarray | None = None
+        order_ids_distinct = False
+        if "order_id" in parsed:
+            parsed["order_id"], order_id_hashes, order_ids_distinct = parsed["order_id"]
         order_date, decision = parsed["order_date"]
         amount, amount_format = parsed["amount"]
 
@@ -240,7 +248,7 @@ class OrdersPipeline(ContractPipeline):
             return parsed[name].values if name in parsed else pa.nulls(n, pa.string())
 
         day = np.asarray(pc.fill_null(order_date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
-        month_code = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        month_code = months_of_days(day)
         month = month_labels(month_code, order_date.missing | order_date.invalid)
         clean_all = pa.table(
             {
@@ -251,18 +259,25 @@ class OrdersPipeline(ContractPipeline):
                 "quantity": quantity,
                 "channel": optional("channel"),
                 "country": optional("country"),
-                "source_id": pa.repeat(pa.scalar(source.source_id), n),
                 "order_month": month,
             }
         )
         keyed, key = dedup_key(clean_all)
-        kept, exact, superseded = duplicate_rows(keyed, key, keep, partition_code=month_code)
+        kept, exact, superseded = duplicate_rows(
+            keyed,
+            key,
+            keep,
+            partition_code=month_code,
+            key_hashes=order_id_hashes if key == ["order_id"] else None,
+            key_unique=order_ids_distinct and key == ["order_id"],
+        )
         result.duplicates_dropped = exact + superseded
-        customers = pc.dictionary_encode(customer.values)
         customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while RFM is computed.
-            writer.write(ORDERS.name, lambda: conform(select_rows(keyed, kept), ORDERS))
+            writer.write(
+                ORDERS.name, lambda: conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS)
+            )
             rfm, segments, facts = rfm_tables(
                 customer_index[kept],
                 customers.dictionary,
@@ -289,11 +304,42 @@ class OrdersPipeline(ContractPipeline):
         return result
 
 
+def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
+    """``parsed`` and its values dictionary-encoded (done on a parsing thread)."""
+    return parsed, pc.dictionary_encode(parsed.values)
+
+
+def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray | None, bool]:
+    """``parsed``, a hash per value and whether the values are all distinct (on a parsing thread).
+
+    Values in strictly ascending order (exports sorted by order id) are distinct, which one string
+    comparison of neighbours shows; otherwise distinct hashes prove distinct values. Either way a
+    file of unique order ids needs no dense codes.
+    """
+    values = parsed.values
+    if len(values) > 1 and not values.null_count and pc.all(pc.less(values[:-1], values[1:])).as_py():
+        return parsed, None, True
+    hashes = column_hashes(values)
+    return parsed, hashes, not pd.Series(hashes, copy=False).duplicated().any()
+
+
+def months_of_days(day: np.ndarray) -> np.ndarray:
+    """Months since 1970 (int64) of days since 1970, converted once per day of the file's range."""
+    if not len(day):
+        return np.zeros(0, dtype=np.int64)
+    low, high = int(day.min()), int(day.max())
+    table = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return table[day - low]
+
+
 def month_labels(month_code: np.ndarray, null: np.ndarray) -> pa.Array:
-    """``YYYY-MM`` per row from months since 1970, formatted once per distinct month."""
-    codes, months = pd.factorize(month_code)
+    """``YYYY-MM`` per row from months since 1970, formatted once per month of the file's range."""
+    if not len(month_code):
+        return pa.array([], pa.string())
+    low, high = int(month_code.min()), int(month_code.max())
+    months = np.arange(low, high + 1)
     labels = pa.array(np.datetime_as_string(months.astype("datetime64[M]"), unit="M"), pa.string())
-    return labels.take(pa.array(codes, mask=null))
+    return labels.take(pa.array(month_code - low, mask=null))
 
 
 def dedup_key(clean: pa.Table) -> tuple[pa.Table, list[str]]:
@@ -366,7 +412,7 @@ def segment_customers(
     Runs single-threaded: on a few thousand points OpenMP's thread start-up and spin-waiting cost
     far more than the work (seconds instead of milliseconds on a busy 2-vCPU Lambda).
     """
-    with threadpool_limits(limits=1):
+    with single_threaded():
         return _segment_customers(recency_days, orders, total_amount, seed)
 
 
@@ -397,14 +443,16 @@ def _segment_customers(
         return Segmentation(np.zeros(n, dtype=np.int32), {0: "All customers"}, 1, None, {})
     tried: dict[int, float] = {}
     models: dict[int, Any] = {}
+    # The customers silhouette_score(fit_rows, labels, sample_size=..., random_state=seed) would
+    # sample: the same for every k, so their distances are computed once and shared.
+    sample = np.random.RandomState(seed).permutation(len(fit_rows))[: min(SILHOUETTE_SAMPLE, len(fit_rows))]
+    distances = pairwise_distances(fit_rows[sample])
     for k in candidates:
         model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(fit_rows)
         labels = model.labels_
         if len(np.unique(labels)) < 2:
             continue
-        tried[k] = float(
-            silhouette_score(fit_rows, labels, sample_size=min(SILHOUETTE_SAMPLE, len(fit_rows)), random_state=seed)
-        )
+        tried[k] = float(silhouette_score(distances, labels[sample], metric="precomputed"))
         models[k] = model
     if not tried:
         return Segmentation(np.zeros(n, dtype=np.int32), {0: "All customers"}, 1, None, {})
@@ -436,6 +484,36 @@ def quintile_scores(values: np.ndarray, tie_break: np.ndarray) -> np.ndarray:
     return (1 + (position * 5) // n).astype(np.int32)
 
 
+#: Largest bitmap (bytes) :func:`_distinct_days` uses; beyond it, hashing is cheaper.
+_DAY_BITMAP_BYTES = 64 << 20
+
+
+def _distinct_days(idx: np.ndarray, days: np.ndarray, k: int) -> np.ndarray:
+    """How many distinct days each of ``k`` customers ordered on (``idx`` its customer per order).
+
+    A bit per customer and day of the file's range, set per order and counted per customer:
+    cheaper than hashing a million (customer, day) pairs.
+    """
+    low = int(days.min())
+    span = int(days.max()) - low + 1
+    row_bytes = (span + 7) // 8
+    offset = days - low
+    if k * row_bytes > _DAY_BITMAP_BYTES:
+        distinct = pd.unique(idx * span + offset)
+        return np.bincount(distinct // span, minlength=k).astype(np.int64)
+    bits = np.zeros(k * row_bytes, dtype=np.uint8)
+    np.bitwise_or.at(bits, idx * row_bytes + (offset >> 3), np.left_shift(1, offset & 7).astype(np.uint8))
+    return np.bitwise_count(bits.reshape(k, row_bytes)).sum(axis=1, dtype=np.int64)
+
+
+def _quintiles_in_tie_order(values: np.ndarray) -> np.ndarray:
+    """:func:`quintile_scores` of ``values`` already in tie-break order (tie-break = position)."""
+    n = len(values)
+    position = np.empty(n, dtype=np.int64)
+    position[stable_order(values)] = np.arange(n)
+    return (1 + (position * 5) // n).astype(np.int32)
+
+
 def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
     """``customer_rfm`` and ``customer_segments`` from clean orders, and the segmentation fact."""
     encoded = pc.dictionary_encode(clean.column("customer_id")).combine_chunks()
@@ -464,8 +542,7 @@ def rfm_tables(
             fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
             [empty],
         )
-    codes, used = pd.factorize(customer)
-    idx = codes.astype(np.int64)
+    idx, used = factorize_ints(customer)
     ids = customer_ids.take(pa.array(used))
     k = len(ids)
     as_of = int(days.max())
@@ -475,9 +552,7 @@ def rfm_tables(
     last = np.full(k, np.iinfo(np.int64).min)
     np.minimum.at(first, idx, days)
     np.maximum.at(last, idx, days)
-    span = int(days.max() - days.min()) + 1
-    distinct_days = pd.unique(idx * span + (days - days.min()))
-    order_days = np.bincount(distinct_days // span, minlength=k).astype(np.int64)
+    order_days = _distinct_days(idx, days, k)
     recency = as_of - last
     tenure = as_of - first
     avg = total / orders
@@ -485,15 +560,16 @@ def rfm_tables(
     # Output sorted by customer id; scores break ties on the same order.
     order = pc.sort_indices(ids).to_numpy()
     ids_sorted = ids.take(pa.array(order))
-    rank_key = np.empty(k, dtype=np.int64)
-    rank_key[order] = np.arange(k)
-    r_score = quintile_scores(-recency, rank_key)
-    f_score = quintile_scores(orders, rank_key)
-    m_score = quintile_scores(total, rank_key)
     seg = segment_customers(recency.astype(float), orders.astype(float), total)
 
     def sort(a: np.ndarray) -> np.ndarray:
         return a[order]
+
+    # quintile_scores(values, rank by customer id), computed in customer-id order: there a stable
+    # sort of the values alone breaks ties by customer id.
+    r_sorted = _quintiles_in_tie_order(sort(-recency))
+    f_sorted = _quintiles_in_tie_order(sort(orders))
+    m_sorted = _quintiles_in_tie_order(sort(total))
 
     as_of_date = pa.scalar(as_of, pa.int32()).cast(pa.date32())
     labels = sort(seg.labels)
@@ -509,9 +585,9 @@ def rfm_tables(
             "avg_order_amount": pa.array(sort(avg)),
             "recency_days": pa.array(sort(recency)),
             "tenure_days": pa.array(sort(tenure)),
-            "r_score": pa.array(sort(r_score)),
-            "f_score": pa.array(sort(f_score)),
-            "m_score": pa.array(sort(m_score)),
+            "r_score": pa.array(r_sorted),
+            "f_score": pa.array(f_sorted),
+            "m_score": pa.array(m_sorted),
             "segment_id": pa.array(labels, pa.int32()),
             "segment_name": pa.array(
                 np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[labels],
