@@ -1,11 +1,11 @@
-"""Exact-duplicate detection across a stream of batches with memory of 8 bytes per distinct row.
+"""Exact-duplicate detection across a stream of batches: 8 bytes per distinct row, plus a 16 MB filter.
 
 Rows are reduced to 64-bit hashes computed straight from the Arrow buffers with numpy (strings are
 read eight bytes at a time and mixed with the splitmix64 finaliser), about five times faster than
 pandas' ``hash_pandas_object``. A row is a duplicate when its hash was seen before: with 64-bit
 hashes the chance of any false match among ten million distinct rows is about 3e-6. Seen hashes
-live in sorted numpy runs merged like a binary counter, so lookups are ``searchsorted`` and inserts
-amortise to O(n log n).
+live in sorted numpy runs behind a presence filter (a flag per top 24 bits of the hash): most new
+rows are told apart by one flag lookup, the rest by ``searchsorted``; runs are merged now and then.
 """
 
 from __future__ import annotations

@@ -210,14 +210,11 @@ class GenericPipeline:
         profile = ProfileAccumulator()
         types: list[ColumnType] | None = None
         names: list[str] = []
-        original: list[str] = []
         for batch in batches:
             offset = result.rows_in
             result.rows_in += batch.num_rows
             if types is None:
-                original = batch.schema.names
-                names = snake_case_columns(original)
-            if types is None:
+                names = snake_case_columns(batch.schema.names)
                 types = [self._infer(batch.column(i)) for i in range(batch.num_columns)]
             columns: list[pa.Array] = []
             bad_any = np.zeros(batch.num_rows, dtype=bool)

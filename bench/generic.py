@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -164,5 +163,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     sys.exit(main())

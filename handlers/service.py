@@ -78,7 +78,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
-    def detail(self, error: Exception | None = None, retryable: bool = False) -> dict[str, Any]:
+    def detail(self, error: Exception | None = None, message: str | None = None) -> dict[str, Any]:
+        """The event detail; with ``error`` a failure (never retried: a retried one is not announced)."""
         request, info = self.request, self.info
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
         detail: dict[str, Any] = {
@@ -118,7 +119,7 @@ class Report:
             "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
         if error is not None:
-            detail["error"] = {"type": type(error).__name__, "message": str(error), "retryable": retryable}
+            detail["error"] = {"type": type(error).__name__, "message": message or str(error), "retryable": False}
         return detail
 
 
@@ -186,8 +187,8 @@ class ObjectProcessor:
                 f"{dataset_of(request.key)!r}; drop the dataset field or fix the key"
             )
 
-    def _fail(self, report: Report, error: Exception, retryable: bool = False) -> dict[str, Any]:
-        detail = report.detail(error, retryable=retryable)
+    def _fail(self, report: Report, error: Exception, message: str | None = None) -> dict[str, Any]:
+        detail = report.detail(error, message)
         logger.warning("processing failed: %s", detail["error"]["message"])
         self.publisher.publish(detail)
         return detail
@@ -197,19 +198,12 @@ class ObjectProcessor:
         # that met another invocation still at work is not a failure of the object: that one reports.
         if receive_count < self.settings.max_receive_count or isinstance(error, ProcessingInProgressError):
             return
-        wrapped = (
-            type(error)(
-                f"{error} (attempt {receive_count} of {self.settings.max_receive_count}: the message moves to "
-                "the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
-            )
-            if isinstance(error, PermanentError | DataError)
-            else RuntimeError(
-                f"{type(error).__name__}: {error} (attempt {receive_count} of {self.settings.max_receive_count}: "
-                "the message moves to the dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
-            )
+        message = (
+            f"{error} (attempt {receive_count} of {self.settings.max_receive_count}: the message moves to the "
+            "dead-letter queue; fix the cause, then redrive it with `lake dlq redrive`)"
         )
         try:
-            self._fail(report, wrapped)
+            self._fail(report, error, message)
         except Exception:  # the original error matters more than a failed announcement
             logger.exception("could not publish the failure event")
 
@@ -279,9 +273,7 @@ class ObjectProcessor:
                 )
                 report.timings["publish"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
-            if not str(exc).startswith(info.key):
-                exc.args = (_located(info.key, exc),)
-            return self._fail(report, exc)
+            return self._fail(report, exc, _located(info.key, exc))
         detail = report.detail()
         self.publisher.publish(detail)
         return detail
@@ -299,7 +291,8 @@ class ObjectProcessor:
 
         facts: list[dict[str, Any]] = []
         for key in manifests:
-            name, version = key.rsplit("/", 2)[-2] if key.count("/") > 2 else dataset, "unknown"
+            # Until the manifest is read, the model is known by its folder (models/<dataset>/<folder>/).
+            name, version = key.removeprefix(f"{topology.MODELS_PREFIX}{dataset}/").rpartition("/")[0] or dataset, "?"
             try:
                 manifest = scoring.parse_manifest(self.store.read_bytes(key))
                 name, version = manifest.name, manifest.version

@@ -7,6 +7,7 @@ arrive; memory holds one batch at a time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import shutil
@@ -111,7 +112,7 @@ class StagingSink:
         if body.schema != staged.schema:
             widened = _widened(staged.schema, body.schema)
             if widened is not None:
-                self._widen(staged, widened)
+                self.retype(table, widened)
             body = body.select(staged.schema.names).cast(staged.schema)
         partition = partition.combine_chunks() if isinstance(partition, pa.ChunkedArray) else partition
         distinct = len(pc.unique(partition))
@@ -198,21 +199,26 @@ class StagingSink:
             use_dictionary=[f.name for f in schema if pa.types.is_string(f.type)] or False,
         )
 
-    def _widen(self, staged: StagedTable, schema: pa.Schema) -> None:
-        """Give a table a wider schema mid-file (int64 -> float64): convert what is staged so far."""
+    def retype(self, name: str, schema: pa.Schema) -> None:
+        """Give a table a wider schema (int64 -> float64, anything -> string): what is staged so far is
+        converted, streaming file by file; later writes are cast to the new schema."""
+        staged = self.tables[name]
         self._drain()
         for value, parts in staged.pending.items():
             staged.pending[value] = [part.cast(schema) for part in parts]
-        for value in list(staged.writers):
-            staged.writers.pop(value).close()
-            old = staged.files[value]
-            new = old.with_name(f"{old.stem}-w{len(staged.files)}.parquet")
-            writer = self._parquet_writer(new, schema)
+        for value, old in list(staged.files.items()):
+            writer = staged.writers.pop(value, None)
+            if writer is not None:
+                writer.close()
+            elif not old.exists():
+                continue  # nothing written for this partition yet: its pending rows were cast above
+            new = old.with_name(f"{old.stem}-r{len(staged.files)}.parquet")
+            rewritten = self._parquet_writer(new, schema)
             for batch in pq.ParquetFile(old).iter_batches():
-                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+                rewritten.write_table(pa.Table.from_batches([batch]).cast(schema))
             old.unlink()
             staged.files[value] = new
-            staged.writers[value] = writer
+            staged.writers[value] = rewritten
         staged.schema = schema
 
     def _drain(self) -> None:
@@ -277,7 +283,9 @@ class StagingSink:
 
     def cleanup(self) -> None:
         try:
-            self.discard_outputs()
+            # After a failure the pipeline's own error is the one to report, not a writer's.
+            with contextlib.suppress(Exception):
+                self.discard_outputs()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 

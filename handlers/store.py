@@ -71,9 +71,18 @@ _WIDENINGS = {
 _ARROW_TYPES = {
     "string": pa.string(),
     "double": pa.float64(),
+    "float": pa.float32(),
     "bigint": pa.int64(),
+    "int": pa.int32(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
     "timestamp": pa.timestamp("us"),
 }
+
+
+def athena_to_arrow(glue_type: str) -> pa.DataType:
+    """The Arrow type for a simple Glue/Athena column type (text for anything else)."""
+    return _ARROW_TYPES.get(glue_type, pa.string())
 
 
 def _missing(error: ClientError) -> bool:
@@ -211,7 +220,7 @@ class LakeStore:
         tables = [staged for staged in sink.tables.values() if staged.files]
         # Every table first: a catalog problem must stop us before any file of any table is visible.
         for staged in tables:
-            self._ensure_table(staged)
+            self._ensure_table(sink, staged)
         for staged in tables:
             written = self._upload(staged, sid)
             self._remove_stale(staged.spec.name, sid, keep=written)
@@ -262,7 +271,7 @@ class LakeStore:
             )
 
     # --- Glue ----------------------------------------------------------------------------------
-    def _ensure_table(self, staged: StagedTable) -> None:
+    def _ensure_table(self, sink: StagingSink, staged: StagedTable) -> None:
         assert staged.schema is not None and staged.partition_type is not None
         name = staged.spec.name
         columns = [{"Name": f.name, "Type": arrow_to_athena(f.type)} for f in staged.schema]
@@ -281,7 +290,7 @@ class LakeStore:
                 existing = self._glue.get_table(DatabaseName=self.curated_database, Name=name)["Table"]
         if existing is not None:
             old = [{"Name": c["Name"], "Type": c["Type"]} for c in existing["StorageDescriptor"]["Columns"]]
-            if self._reconcile(staged, old):
+            if self._reconcile(sink, staged, old):
                 columns = [{"Name": f.name, "Type": arrow_to_athena(f.type)} for f in staged.schema]
             merged = self._merge_columns(name, old, columns)
             if merged != old:
@@ -290,9 +299,9 @@ class LakeStore:
                     TableInput=self._table_input(name, staged.spec.description, merged, partition_key),
                 )
 
-    def _reconcile(self, staged: StagedTable, catalog: list[dict[str, str]]) -> bool:
+    def _reconcile(self, sink: StagingSink, staged: StagedTable, catalog: list[dict[str, str]]) -> bool:
         """Widen this file's columns to the catalog's types where that loses nothing (int -> double,
-        anything -> string), rewriting the staged files; refuse a narrowing. True if files changed."""
+        anything -> string), converting the staged files; refuse a narrowing. True if types changed."""
         assert staged.schema is not None
         known = {c["Name"]: c["Type"] for c in catalog}
         fields = []
@@ -301,7 +310,7 @@ class LakeStore:
             if theirs is None or theirs == ours:
                 fields.append(f)
             elif (ours, theirs) in _WIDENINGS:
-                fields.append(pa.field(f.name, _ARROW_TYPES[theirs]))
+                fields.append(pa.field(f.name, athena_to_arrow(theirs)))
             else:
                 raise PermanentError(
                     f"column {f.name} holds {ours} values in this file, but table {staged.spec.name} has it as "
@@ -311,11 +320,8 @@ class LakeStore:
         schema = pa.schema(fields)
         if schema == staged.schema:
             return False
-        import pyarrow.parquet as pq
-
-        for path in staged.files.values():
-            pq.write_table(pq.read_table(path).cast(schema), path, compression="snappy")
-        staged.schema = schema
+        sink.retype(staged.spec.name, schema)
+        sink.close_writers()
         return True
 
     @staticmethod

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from handlers.store import athena_to_arrow
 from lake.standin import CREDENTIALS
 
 
@@ -37,7 +38,7 @@ def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> p
     definition = glue_table(glue, database, table)
     location = definition["StorageDescriptor"]["Location"].removeprefix("s3://").rstrip("/")
     keys = definition.get("PartitionKeys", [])
-    partition_schema = pa.schema([(k["Name"], _arrow_type(k["Type"])) for k in keys])
+    partition_schema = pa.schema([(k["Name"], athena_to_arrow(k["Type"])) for k in keys])
     dataset = ds.dataset(
         location,
         filesystem=fs,
@@ -45,12 +46,3 @@ def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> p
         partitioning=ds.partitioning(partition_schema, flavor="hive"),
     )
     return dataset.to_table()
-
-
-def _arrow_type(glue_type: str) -> pa.DataType:
-    return {
-        "date": pa.date32(),
-        "bigint": pa.int64(),
-        "int": pa.int32(),
-        "timestamp": pa.timestamp("us"),
-    }.get(glue_type, pa.string())
