@@ -1,0 +1,92 @@
+"""Drive the real ``lake`` console script (and other real clients) in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+#: The console script the project installs into the environment (``uv run lake``).
+LAKE = str(Path(sys.executable).parent / "lake")
+
+
+def cli_env(endpoint_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a user's terminal; ``LAKE_ENDPOINT_URL`` set when given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    if endpoint_url is not None:
+        env["LAKE_ENDPOINT_URL"] = endpoint_url
+    env.update(extra)
+    return env
+
+
+def lake(
+    *args: str, endpoint_url: str | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lake ARGS...`` to completion and capture its output."""
+    return subprocess.run(
+        [LAKE, *args],
+        env=env if env is not None else cli_env(endpoint_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Background:
+    """A long-running command (``lake up``, ``lake events --follow``) whose lines we can wait for."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        """The first line (from now on or already seen) containing ``text``; fails with the output so far."""
+        for line in self.lines:
+            if text in line:
+                return line
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None and self._queue.empty():
+                    break
+                continue
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {timeout}s; output so far:\n" + "\n".join(self.lines))
+
+    def stop(self, timeout: float = 30) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        time.sleep(0.2)
+        while not self._queue.empty():
+            self.lines.append(self._queue.get())
+        return self.process.returncode
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
