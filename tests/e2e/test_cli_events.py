@@ -226,3 +226,12 @@ def test_the_aws_cli_drops_a_file_into_a_running_lake_up(tmp_path: Path) -> None
         assert time.monotonic() - started < 15
         assert up.lines[-1] == "stopped"
         assert not any("Traceback" in x for x in up.lines)
+
+
+def test_a_terminated_subscriber_removes_its_queue_and_rule(lake: Lake) -> None:
+    with Background([LAKE, "events", "--follow"], cli_env(lake.endpoints.endpoint_url)) as follower:
+        follower.wait_for("listening for")
+        assert len(temporary_subscriptions(lake)[1]) == 1
+        follower.process.terminate()
+        assert follower.process.wait(15) == 0
+    assert temporary_subscriptions(lake) == ([], [])
