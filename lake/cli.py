@@ -4,7 +4,6 @@ list tables, look after the dead-letter queue and reprocess, locally or on AWS (
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
@@ -17,27 +16,47 @@ from lake.target import DEFAULT_STACK, ENV_ENDPOINT_URL, CliError, Target, expla
 
 def _up(args: argparse.Namespace) -> int:
     from lake.runner import BatchOutcome, Runner
-    from lake.standin import StandIn
+    from lake.standin import CREDENTIALS, StandIn
+    from lake.subscribe import Subscription
+    from lake.summary import summarize
 
+    # Tests and scripts read these lines through a pipe: one flush per line.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     stand_in = StandIn(port=args.port)
     with stand_in as endpoints:
         topo = endpoints.topology
-        print(f"Local stand-in for AWS on {endpoints.endpoint_url} (region {endpoints.region})")
+        url = endpoints.endpoint_url
+        print(f"Local stand-in for AWS on {url} (region {endpoints.region})")
         print(f"  bucket:  s3://{topo.bucket}   drop files under raw/<dataset>/")
+        print("  in another terminal (the stand-in accepts any credentials; these are the AWS CLI's):")
         print(
-            f"  try:     aws --endpoint-url {endpoints.endpoint_url} s3 cp data.csv s3://{topo.bucket}/raw/<dataset>/"
+            f"    export {ENV_ENDPOINT_URL}={url} AWS_ACCESS_KEY_ID={CREDENTIALS['AWS_ACCESS_KEY_ID']} "
+            f"AWS_SECRET_ACCESS_KEY={CREDENTIALS['AWS_SECRET_ACCESS_KEY']} AWS_DEFAULT_REGION={endpoints.region}"
         )
-        print("  credentials: any (the stand-in accepts every key); Ctrl-C stops everything")
+        print(f"    aws --endpoint-url {url} s3 cp data.csv s3://{topo.bucket}/raw/<dataset>/")
+        print("    lake put data.csv --dataset <dataset>;  lake events --follow")
 
         def line(outcome: BatchOutcome) -> None:
-            state = f"failed: {outcome.error}" if outcome.error else f"{outcome.succeeded} ok, {outcome.failed} retry"
-            print(f"  invocation: {outcome.records} record(s), {state}", flush=True)
+            # Completion events say how each file went; only what produces no event is shown here.
+            if outcome.error:
+                print(
+                    f"  ⚠ invocation of {outcome.records} record(s) failed: {outcome.error} (retried after the "
+                    f"visibility timeout; log: {args.log})"
+                )
+            elif outcome.failed:
+                print(
+                    f"  ↻ {outcome.failed} of {outcome.records} record(s) failed transiently; retried after the "
+                    f"visibility timeout (log: {args.log})"
+                )
 
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        with Runner(endpoints, log_path=args.log, listener=line), contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        target = resolve(endpoint_url=url, region=endpoints.region)
+        with Runner(endpoints, log_path=args.log, listener=line), Subscription(target) as subscription:
+            print(f"ready: processing s3://{topo.bucket}/raw/ (Ctrl-C to stop)")
+            for event in subscription.stream(stop=stop):
+                print(f"  {summarize(event.get('detail', {}))}")
         print("stopped")
     return 0
 
