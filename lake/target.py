@@ -150,7 +150,7 @@ def _from_stack(stack: str, region: str | None, profile: str | None) -> Target:
     except botocore.exceptions.ProfileNotFound as exc:
         raise CliError(f"{exc}; check --profile / AWS_PROFILE (`aws configure list-profiles`)") from exc
     if session.region_name is None:
-        raise CliError("no AWS region set; pass --region, set AWS_REGION, or run `aws configure`")
+        raise CliError("no AWS region set; pass --region, set AWS_DEFAULT_REGION, or run `aws configure`")
     try:
         described = session.client("cloudformation").describe_stacks(StackName=stack)
     except botocore.exceptions.ClientError as exc:
@@ -198,7 +198,7 @@ def explain(exc: BaseException, target: Target | None = None) -> CliError:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return CliError(NO_CREDENTIALS)
     if isinstance(exc, botocore.exceptions.NoRegionError):
-        return CliError("no AWS region set; pass --region, set AWS_REGION, or run `aws configure`")
+        return CliError("no AWS region set; pass --region, set AWS_DEFAULT_REGION, or run `aws configure`")
     if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionClosedError):
         if target is not None and target.local:
             return CliError(
