@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 
 from handlers.errors import ProcessingInProgressError
+from handlers.failures import FailureLog
 from handlers.publisher import EventPublisher
 from handlers.service import ObjectProcessor
 from handlers.settings import Settings
@@ -81,4 +82,5 @@ def build_processor(settings: Settings) -> ObjectProcessor:
         store=LakeStore(c["s3"], c["glue"], settings.bucket, settings.curated_database, settings.quarantine_database),
         publisher=EventPublisher(c["events"], settings.bus_name),
         run_once=run_once,
+        failures=FailureLog(c["dynamodb"], settings.idempotency_table, settings.failure_ttl_seconds),
     )

@@ -39,7 +39,7 @@ def record_handler(record: SQSRecord) -> None:
     """One message: permanent failures are published and acknowledged; the rest raise and retry."""
     processor = _get_processor()
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    detail = processor.handle_body(record.body, receive_count=receive_count)
+    detail = processor.handle_body(record.body, receive_count=receive_count, message_id=record.message_id)
     logger.info(
         "processed",
         extra={"status": detail["status"], "key": detail["source"]["key"], "dataset": detail["dataset"]},

@@ -24,6 +24,7 @@ from handlers.errors import (
     UnsupportedObjectError,
 )
 from handlers.events import ObjectRequest, parse_body
+from handlers.failures import FailureLog
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, detect_format
 from handlers.settings import Settings
@@ -132,12 +133,15 @@ class ObjectProcessor:
         store: LakeStore,
         publisher: EventPublisher,
         run_once: Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]] | None = None,
+        failures: FailureLog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.publisher = publisher
         # Wraps processing so one object version is processed (and announced) once; see bootstrap.
         self._run_once = run_once or (lambda work, identity: work())
+        # Records why a message failed, so `lake dlq list` can show it once it is dead-lettered.
+        self.failures = failures
 
     def register_context(self, context: Any) -> None:
         """Tell idempotency how long this invocation may still run."""
@@ -145,8 +149,11 @@ class ObjectProcessor:
         if register is not None and context is not None:
             register(context)
 
-    def handle_body(self, body: str, receive_count: int = 1) -> dict[str, Any]:
-        """Process one message body. Permanent failures are published and returned; others raise."""
+    def handle_body(self, body: str, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
+        """Process one message body. Permanent failures are published and returned; others raise.
+
+        A raised failure is recorded under the SQS ``message_id`` (see ``handlers.failures``).
+        """
         report = Report(request=None)
         try:
             request = parse_body(body)
@@ -157,6 +164,7 @@ class ObjectProcessor:
         except PermanentError as exc:
             return self._fail(report, exc)
         except Exception as exc:
+            self._record_failure(message_id, report, exc)
             self._announce_if_last_attempt(report, exc, receive_count)
             raise
         identity = {
@@ -168,6 +176,7 @@ class ObjectProcessor:
         try:
             return self._run_once(lambda: self._process(report), identity)
         except Exception as exc:
+            self._record_failure(message_id, report, exc)
             self._announce_if_last_attempt(report, exc, receive_count)
             raise
 
@@ -192,6 +201,11 @@ class ObjectProcessor:
         logger.warning("processing failed: %s", detail["error"]["message"])
         self.publisher.publish(detail)
         return detail
+
+    def _record_failure(self, message_id: str | None, report: Report, error: Exception) -> None:
+        if self.failures is not None:
+            key = report.info.key if report.info else report.request.key if report.request else None
+            self.failures.record(message_id, key, error)
 
     def _announce_if_last_attempt(self, report: Report, error: Exception, receive_count: int) -> None:
         # A transient failure is announced once, when SQS will not deliver the message again. A copy

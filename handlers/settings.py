@@ -22,6 +22,8 @@ class Settings:
     idempotency_ttl_seconds: int
     #: SQS receives before the message moves to the DLQ: the last attempt announces the failure.
     max_receive_count: int
+    #: How long a message's failure record is kept: as long as the dead-letter queue keeps the message.
+    failure_ttl_seconds: int = topology.DEFAULT.queue.dlq_retention_days * 86400
     #: ``None`` on AWS; the stand-in's URL (``http://127.0.0.1:4566``) locally.
     endpoint_url: str | None = None
     #: Idempotency can be switched off for tools that must reprocess (never in production).

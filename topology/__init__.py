@@ -98,6 +98,8 @@ ATHENA_WORKGROUP = "lake"
 #: Powertools idempotency defaults, spelled out so the table and the handler cannot drift apart.
 IDEMPOTENCY_KEY_ATTRIBUTE = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+#: Items ``failure#<sqs message id>`` in the idempotency table: why a message failed (``lake dlq list``).
+FAILURE_RECORD_PREFIX = "failure#"
 
 #: Environment variables the deployed function receives; the handler's settings read exactly these.
 ENV_BUCKET = "LAKE_BUCKET"
