@@ -3,8 +3,10 @@
 Locally, every table a query names is looked up in the Glue catalog (location, columns, partition
 keys), opened as a :mod:`pyarrow.dataset` over the stand-in's S3 with hive partitioning typed from
 the partition keys, and registered in DuckDB as a view in a schema named like its database. The
-query is parsed in Athena's dialect and written in DuckDB's with sqlglot. DuckDB pushes filters on
-partition columns into the Arrow dataset, which then opens only the matching partitions' files.
+query is parsed in Athena's dialect, typed from the catalog's columns (so that Athena's semantics
+survive, e.g. ``bigint / bigint`` divides integers) and written in DuckDB's with sqlglot. DuckDB
+pushes filters on partition columns into the Arrow dataset, which then opens only the matching
+partitions' files.
 
 Result columns are named as Athena names them: lower case, and ``_col<N>`` for an expression
 without an alias, so the same SQL gives the same columns on both.
@@ -157,9 +159,12 @@ def _run_local(target: Target, sql: str) -> pa.Table:
     for schema in sorted({ref.database for ref in refs}):
         connection.execute(f'CREATE SCHEMA "{schema}"')
     sources: dict[str, TableRef] = {}
+    catalog: dict[str, dict[str, dict[str, str]]] = {}
     for number, ref in enumerate(refs):
+        described = describe_table(glue, ref)
+        catalog.setdefault(ref.database, {})[ref.table] = dict([*described.columns, *described.partition_keys])
         try:
-            dataset = open_dataset(fs, describe_table(glue, ref))
+            dataset = open_dataset(fs, described)
         except (OSError, pa.ArrowException) as exc:
             raise CliError(unreadable(exc, ref)) from exc
         arrow_name = f"__lake_table_{number}"
@@ -167,7 +172,7 @@ def _run_local(target: Target, sql: str) -> pa.Table:
         connection.register(arrow_name, dataset)
         connection.execute(f'CREATE VIEW "{ref.database}"."{ref.table}" AS SELECT * FROM "{arrow_name}"')
     try:
-        relation = connection.sql(tree.sql(dialect="duckdb"))
+        relation = connection.sql(to_duckdb(tree, catalog))
         result = relation.to_arrow_table() if relation is not None else pa.table({})
         types = [str(t) for t in relation.types] if relation is not None else []
     except duckdb.Error as exc:
@@ -177,6 +182,29 @@ def _run_local(target: Target, sql: str) -> pa.Table:
     finally:
         connection.close()
     return _athena_shaped(result, types, names)
+
+
+def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
+    """``tree`` in DuckDB's dialect, typed from the catalog's columns so that Athena's semantics
+    carry over where they differ (``bigint / bigint`` is an integer division in Athena)."""
+    import sqlglot
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.schema import MappingSchema
+
+    try:
+        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
+        qualified = qualify(
+            tree.copy(),
+            dialect="athena",
+            schema=schema,
+            expand_stars=True,
+            quote_identifiers=False,
+            identify=False,
+        )
+        return str(annotate_types(qualified, schema=schema, dialect="athena").sql(dialect="duckdb"))
+    except sqlglot.errors.SqlglotError:
+        return str(tree.sql(dialect="duckdb"))  # DuckDB reports what is wrong with the query
 
 
 def _duckdb_message(exc: Exception, sources: dict[str, TableRef]) -> str:

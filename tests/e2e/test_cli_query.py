@@ -120,7 +120,8 @@ def test_query_results_equal_figures_computed_from_the_input_file(filled: Lake) 
     rows = query(
         filled,
         "SELECT channel, count(*) AS rows, sum(impressions) AS impressions, sum(clicks) AS clicks, "
-        "sum(spend) AS spend, sum(revenue) AS revenue FROM lake_curated.ad_performance GROUP BY channel "
+        "sum(spend) AS spend, sum(revenue) AS revenue, sum(clicks) / count(*) AS clicks_per_row "
+        "FROM lake_curated.ad_performance GROUP BY channel "
         "ORDER BY channel",
     )
     assert [r["channel"] for r in rows] == sorted(CHANNELS)
@@ -131,6 +132,7 @@ def test_query_results_equal_figures_computed_from_the_input_file(filled: Lake) 
         assert row["clicks"] == figures["clicks"]
         assert row["spend"] == pytest.approx(figures["spend"])
         assert row["revenue"] == pytest.approx(figures["revenue"])
+        assert row["clicks_per_row"] == figures["clicks"] // figures["rows"]  # Athena: bigint / bigint is a bigint
 
 
 def ad_rows_csv() -> str:

@@ -7,10 +7,11 @@ import decimal
 import io
 import json
 
+import duckdb
 import pyarrow as pa
 import pytest
 
-from lake.athena import TableRef, athena_column_names, parse, table_refs
+from lake.athena import TableRef, athena_column_names, parse, table_refs, to_duckdb
 from lake.query import render, write
 from lake.target import CliError
 
@@ -115,3 +116,16 @@ def test_the_text_table_aligns_numbers_right_and_shows_null() -> None:
     assert second.split() == ["NULL", "NULL", "NULL", "nan", "NULL"]
     assert set(rule.replace(" ", "")) == {"-"}
     assert header.index("amount") + len("amount") == first.index("12.50") + len("12.50")
+
+
+def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() -> None:
+    tree = parse(
+        "WITH a AS (SELECT * FROM ads) SELECT sum(clicks) / count(*) AS per_row, sum(spend) / 2 AS half FROM a"
+    )
+    table_refs(tree, "lake_curated")
+    duckdb_sql = to_duckdb(tree, {"lake_curated": {"ads": {"clicks": "bigint", "spend": "double", "day": "date"}}})
+    connection = duckdb.connect()
+    connection.execute("CREATE SCHEMA lake_curated")
+    connection.execute("CREATE TABLE lake_curated.ads (clicks BIGINT, spend DOUBLE, day DATE)")
+    connection.execute("INSERT INTO lake_curated.ads VALUES (7, 5.0, DATE '2026-01-01'), (8, 1.0, DATE '2026-01-02')")
+    assert connection.sql(duckdb_sql).fetchone() == (7, 3.0)  # 15 / 2 is 7 in Athena, not 7.5
