@@ -128,4 +128,4 @@ def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() ->
     connection.execute("CREATE SCHEMA lake_curated")
     connection.execute("CREATE TABLE lake_curated.ads (clicks BIGINT, spend DOUBLE, day DATE)")
     connection.execute("INSERT INTO lake_curated.ads VALUES (7, 5.0, DATE '2026-01-01'), (8, 1.0, DATE '2026-01-02')")
-    assert connection.sql(duckdb_sql).fetchone() == (7, 3.0)  # 15 / 2 is 7 in Athena, not 7.5
+    assert connection.execute(duckdb_sql).fetchall() == [(7, 3.0)]  # 15 / 2 is 7 in Athena, not 7.5
