@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -11,6 +12,10 @@ import pyarrow.fs as pafs
 
 from handlers.store import athena_to_arrow
 from lake.standin import CREDENTIALS
+from lake.target import CliError
+
+if TYPE_CHECKING:
+    from lake.target import Target
 
 
 def s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
@@ -46,3 +51,85 @@ def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> p
         partitioning=ds.partitioning(partition_schema, flavor="hive"),
     )
     return dataset.to_table()
+
+
+def list_tables(target: Target) -> pa.Table:
+    """One row per table of the curated and quarantine databases: its partition key, how many
+    partitions the catalog has, rows (from the Parquet footers), last update and location."""
+    from lake.athena import definition, open_dataset, unreadable
+
+    glue = target.client("glue")
+    fs = target.s3_filesystem()
+    rows: list[dict[str, Any]] = []
+    for database in (target.curated_database, target.quarantine_database):
+        try:
+            pages = glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            found = sorted((t for page in pages for t in page["TableList"]), key=lambda t: str(t["Name"]))
+        except glue.exceptions.EntityNotFoundException as exc:
+            raise CliError(
+                f"Glue database {database} does not exist on {target.where}; start the stand-in with `lake up` "
+                "or deploy the stack"
+            ) from exc
+        for table in found:
+            described = definition(database, table)
+            files = parquet_files(fs, described.path)
+            try:
+                dataset = open_dataset(fs, described, [f.path for f in files]) if files else None
+                count = dataset.count_rows() if dataset is not None else 0
+            except (OSError, pa.ArrowException) as exc:
+                raise CliError(unreadable(exc, described.ref)) from exc
+            newest = max((f.mtime for f in files if f.mtime is not None), default=None)
+            keys = [name for name, _ in described.partition_keys]
+            rows.append(
+                {
+                    "database": database,
+                    "table": described.ref.table,
+                    "partition_key": ", ".join(keys) or None,
+                    "partitions": _partition_count(glue, database, described.ref.table) if keys else None,
+                    "rows": count,
+                    "last_update": _utc(newest or described.updated),
+                    "location": described.location,
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=TABLES_SCHEMA)
+
+
+TABLES_SCHEMA = pa.schema(
+    [
+        ("database", pa.string()),
+        ("table", pa.string()),
+        ("partition_key", pa.string()),
+        ("partitions", pa.int64()),
+        ("rows", pa.int64()),
+        ("last_update", pa.timestamp("s", tz="UTC")),
+        ("location", pa.string()),
+    ]
+)
+
+
+def parquet_files(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
+    """The data files under ``path``, as a pyarrow dataset would take them (no hidden files)."""
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except FileNotFoundError:
+        return []
+    return [
+        info
+        for info in infos
+        if info.type == pafs.FileType.File and info.size and not info.base_name.startswith((".", "_"))
+    ]
+
+
+def _partition_count(glue: Any, database: str, table: str) -> int:
+    pages = glue.get_paginator("get_partitions").paginate(
+        DatabaseName=database, TableName=table, ExcludeColumnSchema=True
+    )
+    return sum(len(page["Partitions"]) for page in pages)
+
+
+def _utc(moment: datetime.datetime | None) -> datetime.datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).replace(microsecond=0)
