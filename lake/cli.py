@@ -37,7 +37,7 @@ def _up(args: argparse.Namespace) -> int:
             f"AWS_SECRET_ACCESS_KEY={CREDENTIALS['AWS_SECRET_ACCESS_KEY']} AWS_DEFAULT_REGION={endpoints.region}"
         )
         print(f"    aws --endpoint-url {url} s3 cp data.csv s3://{topo.bucket}/raw/<dataset>/")
-        print("    lake put data.csv --dataset <dataset>;  lake events --follow")
+        print("    uv run lake put data.csv --dataset <dataset>;  uv run lake events --follow;  uv run lake tables")
 
         def line(outcome: BatchOutcome) -> None:
             # Completion events say how each file went; only what produces no event is shown here.

@@ -13,13 +13,13 @@ def summarize(detail: dict[str, Any]) -> str:
     quarantine = detail.get("quarantine", {})
     seconds = detail.get("timings_ms", {}).get("total", 0) / 1000
     if detail.get("status") == "succeeded":
-        tables = ", ".join(f"{o['table']} ({o['rows']:,} rows)" for o in detail.get("outputs", []))
+        tables = ", ".join(f"{o['table']} ({_count(o['rows'], 'row')})" for o in detail.get("outputs", []))
         extras = []
         if rows.get("duplicates_dropped"):
-            extras.append(f"{rows['duplicates_dropped']:,} duplicates dropped")
+            extras.append(f"{_count(rows['duplicates_dropped'], 'duplicate')} dropped")
         if quarantine.get("rows"):
             reasons = ", ".join(f"{code} {n:,}" for code, n in sorted(quarantine.get("reasons", {}).items()))
-            extras.append(f"{quarantine['rows']:,} rows quarantined ({reasons})")
+            extras.append(f"{_count(quarantine['rows'], 'row')} quarantined ({reasons})")
         for model in detail.get("models", []):
             shown = [(k, v) for k, v in model.get("metrics", {}).items() if len(_short(v)) <= 24][:4]
             metrics = ", ".join(f"{k}={_short(v)}" for k, v in shown)
@@ -37,3 +37,8 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``1,200 rows``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
