@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from handlers.store import athena_to_arrow
 from lake.standin import CREDENTIALS
 from lake.target import CliError
 
@@ -32,25 +30,12 @@ def s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
     )
 
 
-def glue_table(glue: Any, database: str, table: str) -> dict[str, Any]:
-    """The Glue table definition."""
-    result: dict[str, Any] = glue.get_table(DatabaseName=database, Name=table)["Table"]
-    return result
-
-
 def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> pa.Table:
-    """Every row of a catalogued table, partition column included, as Athena would see it."""
-    definition = glue_table(glue, database, table)
-    location = definition["StorageDescriptor"]["Location"].removeprefix("s3://").rstrip("/")
-    keys = definition.get("PartitionKeys", [])
-    partition_schema = pa.schema([(k["Name"], athena_to_arrow(k["Type"])) for k in keys])
-    dataset = ds.dataset(
-        location,
-        filesystem=fs,
-        format="parquet",
-        partitioning=ds.partitioning(partition_schema, flavor="hive"),
-    )
-    return dataset.to_table()
+    """Every row of a catalogued table, partition column included, read as a query reads it."""
+    from lake.athena import definition, open_dataset
+
+    described = definition(database, glue.get_table(DatabaseName=database, Name=table)["Table"])
+    return open_dataset(fs, described).to_table()
 
 
 def list_tables(target: Target) -> pa.Table:

@@ -87,23 +87,30 @@ class Target:
         return arn
 
     def s3_filesystem(self) -> Any:
-        """A pyarrow S3 filesystem on the target (the stand-in's endpoint, or AWS)."""
+        """A pyarrow S3 filesystem on the target: the stand-in, or S3 with the profile's credentials
+        and whatever endpoint boto3 resolved (``AWS_ENDPOINT_URL``, a profile's ``endpoint_url``)."""
+        from urllib.parse import urlparse
+
+        import pyarrow.fs as pafs
+
         from lake.tables import s3_filesystem
 
-        if self.endpoint_url is None:
-            credentials = _session(self.profile, self.region).get_credentials()
-            if credentials is None:
-                raise CliError(NO_CREDENTIALS)
-            import pyarrow.fs as pafs
-
-            frozen = credentials.get_frozen_credentials()
-            return pafs.S3FileSystem(
-                access_key=frozen.access_key,
-                secret_key=frozen.secret_key,
-                session_token=frozen.token,
-                region=self.region,
-            )
-        return s3_filesystem(self.endpoint_url, self.region)
+        if self.endpoint_url is not None:
+            return s3_filesystem(self.endpoint_url, self.region)
+        credentials = _session(self.profile, self.region).get_credentials()
+        if credentials is None:
+            raise CliError(NO_CREDENTIALS)
+        frozen = credentials.get_frozen_credentials()
+        endpoint = urlparse(self.client("s3").meta.endpoint_url)
+        custom = not endpoint.netloc.endswith(".amazonaws.com")
+        return pafs.S3FileSystem(
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            session_token=frozen.token,
+            region=self.region,
+            endpoint_override=endpoint.netloc if custom else None,
+            scheme=endpoint.scheme if custom else "https",
+        )
 
 
 NO_CREDENTIALS = (
@@ -224,6 +231,11 @@ def explain(exc: BaseException, target: Target | None = None) -> CliError:
         return CliError(f"{operation} failed on {_where(target)}: {code}: {message}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return CliError(f"{exc}")
+    if isinstance(exc, OSError) and "AWS Error" in str(exc):  # pyarrow's S3 filesystem
+        return CliError(
+            f"reading S3 failed on {_where(target)}: {' '.join(str(exc).split())}; check the network, the "
+            "endpoint and your credentials"
+        )
     return CliError(str(exc) or repr(exc))
 
 

@@ -44,6 +44,16 @@ def stand_in(moto_server: StandIn) -> Endpoints:
     return provision(moto_server.endpoint_url, moto_server.topology)
 
 
+def wait_until(condition: Callable[[], object], timeout: float = 60, every: float = 0.3) -> bool:
+    """Whether ``condition()`` became true within ``timeout`` seconds (polled every ``every``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
 class Lake:
     """Test-side view of the stand-in: upload, receive, read events, list keys."""
 

@@ -5,27 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lake.runner import Runner
 from lake.standin import free_port
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 from tests.e2e.cli import lake as lake_cli
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def campaign_csv(rows: int, offset: int = 0) -> bytes:

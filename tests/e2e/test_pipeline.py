@@ -16,7 +16,7 @@ import pytest
 from lake.runner import BatchOutcome, Runner
 from lake.standin import Endpoints
 from lake.tables import read_table, s3_filesystem
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,15 +32,6 @@ def make_runner(endpoints: Endpoints, tmp_path: object, **env: str) -> Runner:
 def running(lake: Lake, tmp_path: object) -> Iterator[Runner]:
     with make_runner(lake.endpoints, tmp_path) as runner:
         yield runner
-
-
-def wait_until(condition: object, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def campaign_csv(rows: int) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from lake.runner import Runner
 from lake.standin import Endpoints
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,15 +39,6 @@ def send(lake: Lake, *bodies: str) -> None:
             MessageBody=body,
             MessageAttributes={"origin": {"DataType": "String", "StringValue": "test"}},
         )
-
-
-def wait_until(condition: Any, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def test_records_have_exactly_the_lambda_sqs_shape_and_succeeded_ones_are_deleted(lake: Lake, tmp_path: Path) -> None:
