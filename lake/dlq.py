@@ -213,20 +213,21 @@ def _tries(letter: DeadLetter) -> str:
 
 
 def _print_table(letters: list[DeadLetter]) -> None:
-    rows = [
-        [
-            letter.message_id,
-            letter.key if letter.key is not None else f"{NOT_A_LAKE_MESSAGE} {letter.body_preview}",
-            _tries(letter),
-            letter.first_failed_at or "?",
-            letter.last_error,
-        ]
-        for letter in letters
-    ]
-    header = ["MESSAGE ID", "OBJECT KEY", "TRIES", "FIRST FAILURE", "LAST ERROR"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    import pyarrow as pa
+
+    from lake.query import render
+
+    columns = {
+        "MESSAGE ID": [letter.message_id for letter in letters],
+        "OBJECT KEY": [
+            letter.key if letter.key is not None else f"{NOT_A_LAKE_MESSAGE} {letter.body_preview}"
+            for letter in letters
+        ],
+        "TRIES": [_tries(letter) for letter in letters],
+        "FIRST FAILURE": [letter.first_failed_at or "?" for letter in letters],
+        "LAST ERROR": [letter.last_error for letter in letters],
+    }
+    print(render(pa.table(columns)))
 
 
 # --- redrive ---------------------------------------------------------------------------------------
