@@ -100,3 +100,15 @@ def test_another_stack_name_that_is_not_deployed_is_one_line(deployed: Endpoints
         "lake: stack LakeProcessorStaging is not deployed in us-east-1; deploy it (docs/deploy.md), pass "
         "--stack/--region for another deployment, or --endpoint-url for the local stand-in\n"
     )
+
+
+def test_no_region_is_one_line_that_says_how_to_set_one(tmp_path: Path) -> None:
+    env = cli_env(
+        None,
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    result = run_lake("query", "SELECT 1 FROM web_sessions", env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == ("lake: no AWS region set; pass --region, set AWS_DEFAULT_REGION, or run `aws configure`\n")
