@@ -240,3 +240,26 @@ def test_a_later_file_is_widened_to_the_catalog_type_or_refused_with_the_fix(lak
     message = events[2]["detail"]["error"]["message"]
     assert "column code holds string values in this file, but table payments has it as bigint" in message
     assert len(curated_rows(lake, "payments")) == 4
+
+
+def test_a_reprocess_that_moves_rows_to_other_partitions_leaves_no_stale_files(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN an ad export whose slash dates are all ambiguous: read month-first, the default
+    csv_text = "date,channel,campaign,impressions,clicks,spend,conversions,revenue\n" + "".join(
+        f"0{m}/0{d}/2026,meta,spring,100,10,5.00,1,20.00\n" for m, d in ((3, 4), (5, 6), (7, 8))
+    )
+    lake.put("raw/ad_performance/export.csv", csv_text.encode())
+    invoke(next_messages(lake))
+    month_first = {k for k in lake.keys("curated/") if k.startswith("curated/ad_performance/")}
+    assert {k.split("/")[2] for k in month_first} == {"date=2026-03-04", "date=2026-05-06", "date=2026-07-08"}
+
+    # WHEN the dataset is told its dates are day-first and the file is reprocessed
+    lake.put("settings/ad_performance.json", b'{"date_order": "DMY"}')
+    send(lake, process_request_body(lake.bucket, "raw/ad_performance/export.csv", reason="dates", request_id="r2"))
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+
+    # THEN its rows live only in the new partitions: the source's old files are gone, not doubled
+    day_first = {k for k in lake.keys("curated/") if k.startswith("curated/ad_performance/")}
+    assert {k.split("/")[2] for k in day_first} == {"date=2026-04-03", "date=2026-06-05", "date=2026-08-07"}
+    assert len(curated_rows(lake, "ad_performance")) == 3
+    # AND the other tables of the source moved with it
+    assert not any("2026-03-04" in k for k in lake.keys("curated/"))
