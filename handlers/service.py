@@ -242,16 +242,15 @@ class ObjectProcessor:
             with StagingSink(specs) as sink:
                 reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
                 t0 = time.perf_counter()
-                tables = [s.name for s in specs]
                 try:
                     result = pipeline.run(reader.batches(), source, sink)
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                 except ContractError as exc:
-                    # The file is readable but breaks its contract: keep every row, with the reason.
+                    # The file is readable but breaks its contract, or its dataset's tolerance: keep
+                    # every row, with the reason.
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
-                    raise self._quarantine_everything(
-                        report, reader, sink, tables, "contract_violation", _located(info.key, exc)
-                    ) from exc
+                    code = "file_rejected" if isinstance(exc, ToleranceExceededError) else "contract_violation"
+                    raise self._quarantine_everything(report, reader, sink, code, _located(info.key, exc)) from exc
                 except DataError:
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                     report.rejected = sink.quarantined_rows
@@ -276,7 +275,7 @@ class ObjectProcessor:
                         f"more than the dataset's tolerance of {pipeline.tolerance:.0%}, so the whole file was "
                         "refused and quarantined; fix the rows listed in the quarantine file and upload it again"
                     )
-                    raise self._quarantine_everything(report, reader, sink, tables, "file_rejected", message)
+                    raise self._quarantine_everything(report, reader, sink, "file_rejected", message)
                 t1 = time.perf_counter()
                 report.models += self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
@@ -334,7 +333,7 @@ class ObjectProcessor:
         return facts
 
     def _quarantine_everything(
-        self, report: Report, reader: SourceReader, sink: StagingSink, tables: list[str], code: str, message: str
+        self, report: Report, reader: SourceReader, sink: StagingSink, code: str, message: str
     ) -> ToleranceExceededError | ContractError:
         """Refuse the file: nothing reaches curated/, every row goes to quarantine with a reason.
 
@@ -378,7 +377,7 @@ class ObjectProcessor:
                 counts[value] = counts.get(value, 0) + 1
         report.reasons = counts
         # A rerun that is now refused must not leave an earlier run's rows visible.
-        self.store.remove_outputs(tables, report.info.source_id)
+        self.store.remove_outputs(report.info.source_id)
         return ToleranceExceededError(message) if code == "file_rejected" else ContractError(message)
 
     @staticmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import urllib.parse
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -214,16 +215,24 @@ class LakeStore:
         return f"s3://{self.bucket}/{topology.CURATED_PREFIX}{table}/"
 
     def publish(self, sink: StagingSink, sid: str, max_partitions_listed: int = 100) -> list[TableOutput]:
-        """Upload staged tables, drop this source's stale files, register tables and partitions."""
+        """Upload staged tables, drop this source's earlier files, register tables and partitions.
+
+        The source's manifest (``curated/_sources/<sid>.json``) names its curated files. Before the
+        first upload it is widened to earlier ∪ new files, so a crash at any point leaves no file of
+        the source unnamed; once the new files are in place, the earlier ones not rewritten are
+        deleted and the manifest names exactly the new files.
+        """
         sink.close_writers()
         outputs = []
         tables = [staged for staged in sink.tables.values() if staged.files]
         # Every table first: a catalog problem must stop us before any file of any table is visible.
         for staged in tables:
             self._ensure_table(sink, staged)
+        earlier = self._read_manifest(sid)
+        planned = {staged.spec.name: self._planned_keys(staged, sid) for staged in tables}
+        self._write_manifest(sid, _union(earlier, planned))
         for staged in tables:
-            written = self._upload(staged, sid)
-            self._remove_stale(staged.spec.name, sid, keep=written)
+            self._upload(staged, sid)
             self._add_partitions(staged)
             partitions = sorted(staged.files)
             outputs.append(
@@ -237,37 +246,53 @@ class LakeStore:
                     rows=staged.total_rows,
                 )
             )
+        keep = {key for keys in planned.values() for key in keys}
+        self._delete([key for keys in earlier.values() for key in keys if key not in keep])
+        self._write_manifest(sid, planned)
         return outputs
 
-    def remove_outputs(self, tables: list[str], sid: str) -> None:
-        """Delete every curated file of this source (the file was refused on a rerun)."""
-        for table in tables:
-            self._remove_stale(table, sid, keep=set())
+    def remove_outputs(self, sid: str) -> None:
+        """Delete every curated file of this source (a rerun refused the file) and its manifest."""
+        earlier = self._read_manifest(sid)
+        self._delete([key for keys in earlier.values() for key in keys])
+        self._delete([self._manifest_key(sid)])
 
     def _partition_prefix(self, staged: StagedTable, value: str) -> str:
         quoted = urllib.parse.quote(value, safe=" -:_.")
         return f"{topology.CURATED_PREFIX}{staged.spec.name}/{staged.spec.partition_column}={quoted}/"
 
-    def _upload(self, staged: StagedTable, sid: str) -> set[str]:
-        written = set()
+    def _planned_keys(self, staged: StagedTable, sid: str) -> list[str]:
+        return sorted(f"{self._partition_prefix(staged, value)}{sid}.parquet" for value in staged.files)
+
+    def _upload(self, staged: StagedTable, sid: str) -> None:
         for value, path in staged.files.items():
             key = f"{self._partition_prefix(staged, value)}{sid}.parquet"
             self._s3.upload_file(str(path), self.bucket, key)
-            written.add(key)
-        return written
 
-    def _remove_stale(self, table: str, sid: str, keep: set[str]) -> None:
-        suffix = f"/{sid}.parquet"
-        stale: list[str] = []
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{topology.CURATED_PREFIX}{table}/"):
-            stale.extend(
-                obj["Key"] for obj in page.get("Contents", []) if obj["Key"].endswith(suffix) and obj["Key"] not in keep
-            )
-        for start in range(0, len(stale), 1000):
+    @staticmethod
+    def _manifest_key(sid: str) -> str:
+        return f"{topology.CURATED_SOURCES_PREFIX}{sid}.json"
+
+    def _read_manifest(self, sid: str) -> dict[str, list[str]]:
+        """``{table: [keys]}`` of the source's curated files; empty for a source never published."""
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=self._manifest_key(sid))["Body"].read()
+        except ClientError as exc:
+            if _missing(exc):
+                return {}
+            raise
+        tables: dict[str, list[str]] = json.loads(body)["tables"]
+        return tables
+
+    def _write_manifest(self, sid: str, tables: dict[str, list[str]]) -> None:
+        body = json.dumps({"source_id": sid, "tables": tables}, indent=1, sort_keys=True).encode()
+        self._s3.put_object(Bucket=self.bucket, Key=self._manifest_key(sid), Body=body, ContentType="application/json")
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
             self._s3.delete_objects(
                 Bucket=self.bucket,
-                Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True},
+                Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
             )
 
     # --- Glue ----------------------------------------------------------------------------------
@@ -418,3 +443,7 @@ class LakeStore:
             except self._glue.exceptions.AlreadyExistsException:
                 pass
         self._glue.update_table(DatabaseName=self.quarantine_database, TableInput=table_input)
+
+
+def _union(a: dict[str, list[str]], b: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {table: sorted({*a.get(table, []), *b.get(table, [])}) for table in sorted({*a, *b})}

@@ -13,6 +13,9 @@ from typing import Any
 # --- bucket layout -------------------------------------------------------------------------------
 RAW_PREFIX = "raw/"
 CURATED_PREFIX = "curated/"
+#: ``curated/_sources/<source-id>.json``: the curated files each source wrote, so a rerun removes its
+#: own earlier files without listing whole tables. No table is named with a leading ``_``.
+CURATED_SOURCES_PREFIX = f"{CURATED_PREFIX}_sources/"
 QUARANTINE_PREFIX = "quarantine/"
 MODELS_PREFIX = "models/"
 #: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).

@@ -263,3 +263,29 @@ def test_a_reprocess_that_moves_rows_to_other_partitions_leaves_no_stale_files(l
     assert len(curated_rows(lake, "ad_performance")) == 3
     # AND the other tables of the source moved with it
     assert not any("2026-03-04" in k for k in lake.keys("curated/"))
+
+
+def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN an ad export with one bad row in ten, accepted under the default tolerance (20%)
+    rows = "".join(f"2026-03-{d:02d},meta,spring,100,10,5.00,1,20.00\n" for d in range(1, 10))
+    csv_text = "date,channel,campaign,impressions,clicks,spend,conversions,revenue\n" + rows
+    csv_text += "2026-03-10,meta,spring,100,10,-5.00,1,20.00\n"  # negative spend
+    lake.put("raw/ad_performance/export.csv", csv_text.encode())
+    invoke(next_messages(lake))
+    [accepted] = lake.events(1)
+    assert accepted["detail"]["status"] == "succeeded"
+    assert {o["table"] for o in accepted["detail"]["outputs"]} == {"ad_performance", "campaign_kpis", "kpi_anomalies"}
+    assert lake.keys("curated/ad_performance/") and lake.keys("curated/_sources/")
+
+    # WHEN the dataset's tolerance is lowered to 5% and the file is reprocessed
+    lake.put("settings/ad_performance.json", b'{"tolerance": 0.05}')
+    send(lake, process_request_body(lake.bucket, "raw/ad_performance/export.csv", reason="stricter", request_id="r3"))
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+
+    # THEN the file is refused, and none of the tables shows the earlier run's rows any more
+    [refused] = lake.events(1)
+    assert refused["detail"]["error"]["type"] == "ToleranceExceededError", refused["detail"]["error"]["message"]
+    assert lake.keys("curated/") == []
+    # AND every row is in quarantine, the bad one with its own reason
+    reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())
+    assert reasons == [("file_rejected", 9), ("negative_value", 1)]
