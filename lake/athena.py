@@ -282,19 +282,17 @@ def definition(database: str, table: dict[str, Any]) -> TableDefinition:
 
 def open_dataset(fs: pafs.FileSystem, table: TableDefinition, paths: list[str] | None = None) -> ds.Dataset:
     """The table's Parquet (``paths``, else every file under its location) with the catalog's
-    schema: Glue column types where they map to Arrow, hive partitions typed from the keys."""
+    schema: Glue column types where they map to Arrow, hive partitions typed from the keys.
+
+    No file is opened here unless the catalog has a type the simple map does not cover (then the
+    first readable file's type is used), so a damaged file only fails a query that reads it.
+    """
     import pyarrow.dataset as ds
 
     partition_schema = pa.schema([(name, athena_to_arrow(kind)) for name, kind in table.partition_keys])
-    partitioning = ds.partitioning(partition_schema, flavor="hive")
     if paths is None:
-        try:
-            found = ds.dataset(table.path, filesystem=fs, format="parquet", partitioning=partitioning)
-        except FileNotFoundError:
-            return ds.dataset(_catalog_schema(table, pa.schema([])).empty_table())
-        paths, inferred = found.files, found.schema
-    else:
-        inferred = pa.schema([])
+        paths = [info.path for info in parquet_files(fs, table.path)]
+    inferred = _first_readable_schema(fs, paths) if _needs_file_types(table) else pa.schema([])
     # Given the catalog's schema, the scan casts each file's columns to it (and fills missing ones
     # with nulls), as Athena reads every file through the table's schema.
     return ds.dataset(
@@ -302,9 +300,41 @@ def open_dataset(fs: pafs.FileSystem, table: TableDefinition, paths: list[str] |
         schema=_catalog_schema(table, inferred),
         filesystem=fs,
         format="parquet",
-        partitioning=partitioning,
+        partitioning=ds.partitioning(partition_schema, flavor="hive"),
         partition_base_dir=table.path,
     )
+
+
+def parquet_files(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
+    """The data files under ``path``, as a pyarrow dataset would take them (no hidden files)."""
+    import pyarrow.fs as pafs
+
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except FileNotFoundError:
+        return []
+    return [
+        info
+        for info in infos
+        if info.type == pafs.FileType.File
+        and info.size
+        and not any(part.startswith((".", "_")) for part in info.path.removeprefix(path).split("/"))
+    ]
+
+
+def _needs_file_types(table: TableDefinition) -> bool:
+    return any(athena_to_arrow(kind) == pa.string() and kind != "string" for _, kind in table.columns)
+
+
+def _first_readable_schema(fs: pafs.FileSystem, paths: list[str]) -> pa.Schema:
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        try:
+            return pq.read_schema(path, filesystem=fs)
+        except (OSError, pa.ArrowException):
+            continue  # a damaged file: the query that reads it will say so
+    return pa.schema([])
 
 
 def _catalog_schema(table: TableDefinition, inferred: pa.Schema) -> pa.Schema:

@@ -41,7 +41,7 @@ def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> p
 def list_tables(target: Target) -> pa.Table:
     """One row per table of the curated and quarantine databases: its partition key, how many
     partitions the catalog has, rows (from the Parquet footers), last update and location."""
-    from lake.athena import definition, open_dataset, unreadable
+    from lake.athena import definition, open_dataset, parquet_files, unreadable
 
     glue = target.client("glue")
     fs = target.s3_filesystem()
@@ -90,19 +90,6 @@ TABLES_SCHEMA = pa.schema(
         ("location", pa.string()),
     ]
 )
-
-
-def parquet_files(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
-    """The data files under ``path``, as a pyarrow dataset would take them (no hidden files)."""
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    except FileNotFoundError:
-        return []
-    return [
-        info
-        for info in infos
-        if info.type == pafs.FileType.File and info.size and not info.base_name.startswith((".", "_"))
-    ]
 
 
 def _partition_count(glue: Any, database: str, table: str) -> int:

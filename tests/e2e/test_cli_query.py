@@ -179,7 +179,8 @@ def test_table_output_is_aligned_with_the_row_count_on_stderr(filled: Lake) -> N
 def test_a_partition_filter_reads_only_that_partition(filled: Lake) -> None:
     # GIVEN a damaged file in another partition of the table
     day = FIRST_DAY + dt.timedelta(days=3)
-    damaged = "curated/ad_performance/date=2026-03-01/damaged.parquet"
+    # named to come first in the listing, where a dataset that inspects files would open it
+    damaged = "curated/ad_performance/date=2026-03-01/0-damaged.parquet"
     filled.put(damaged, b"not parquet")
     try:
         # WHEN a query filters on one day, THEN it answers from that day's files only
