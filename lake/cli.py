@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import topology
@@ -25,12 +26,30 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stand_in = StandIn(port=args.port)
+    queue = None
+    if args.retry_after is not None:
+        if args.retry_after < 1:
+            raise CliError(f"--retry-after must be at least 1 second, not {args.retry_after}")
+        # A message must stay hidden while its batch gathers and runs (else it would come back into
+        # the same or a parallel batch), so the batching window and the function's timeout shrink too.
+        defaults = topology.DEFAULT.queue
+        window = min(defaults.batching_window_seconds, args.retry_after // 3)
+        queue = replace(
+            defaults,
+            visibility_timeout_seconds=args.retry_after,
+            batching_window_seconds=window,
+            function_timeout_seconds=max(1, min(defaults.function_timeout_seconds, args.retry_after - window)),
+        )
+    stand_in = StandIn(port=args.port, queue=queue)
     with stand_in as endpoints:
         topo = endpoints.topology
         url = endpoints.endpoint_url
         print(f"Local stand-in for AWS on {url} (region {endpoints.region})")
         print(f"  bucket:  s3://{topo.bucket}   drop files under raw/<dataset>/")
+        print(
+            f"  retries: a failed message comes back after {topo.queue.visibility_timeout_seconds} s; after "
+            f"{topo.queue.max_receive_count} receives it waits in {topo.dlq_name} (`lake dlq`)"
+        )
         print("  in another terminal (the stand-in accepts any credentials; these are the AWS CLI's):")
         print(
             f"    export {ENV_ENDPOINT_URL}={url} AWS_ACCESS_KEY_ID={CREDENTIALS['AWS_ACCESS_KEY_ID']} "
@@ -92,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="run the local stand-in and the runner in the foreground")
     up.add_argument("--port", type=int, default=topology.LOCAL_DEFAULT_PORT)
     up.add_argument("--log", default=".lake-worker.log", help="where the handler's logs go")
+    up.add_argument(
+        "--retry-after",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help=f"retry a failed message after SECONDS instead of the deployed visibility timeout "
+        f"({topology.DEFAULT.queue.visibility_timeout_seconds} s), to see retries and the DLQ quickly; "
+        "the batching window and the local function's timeout shrink to fit within SECONDS",
+    )
     up.set_defaults(func=_up)
     demo = sub.add_parser("demo", parents=[common], help="run the whole pipeline on sample files and stop")
     demo.add_argument("--port", type=int, default=None, help="default: a free port")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from lake.runner import Runner
-from lake.standin import free_port
+from lake.standin import client, free_port
 from tests.conftest import Lake, wait_until
+from tests.e2e.cli import LAKE, Background, cli_env
 from tests.e2e.cli import lake as lake_cli
 
 pytestmark = pytest.mark.e2e
@@ -152,3 +153,29 @@ def test_dlq_commands_on_an_empty_queue_and_without_a_stand_in(lake: Lake) -> No
     nowhere = f"http://127.0.0.1:{free_port()}"
     for argv in (("dlq", "list"), ("dlq", "redrive"), ("reprocess", "s3://lake-local/raw/campaigns/")):
         assert "`lake up`" in one_line_error(lake_cli(*argv, endpoint_url=nowhere))
+
+
+def test_lake_up_with_quick_retries_shows_a_failing_file_reach_the_dlq(tmp_path: Path) -> None:
+    # GIVEN `lake up` retrying after 2 s instead of the deployed 30 minutes
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [LAKE, "up", "--port", str(port), "--retry-after", "2", "--log", str(tmp_path / "worker.log")]
+    with Background(argv, cli_env(None)) as up:
+        up.wait_for("ready:")
+        assert "a failed message comes back after 2 s; after 3 receives" in up.wait_for("retries:")
+        # AND a cause retrying cannot fix yet: the curated Glue database is missing
+        client("glue", url).delete_database(Name="lake_curated")
+
+        # WHEN a file is dropped
+        (tmp_path / "march.csv").write_bytes(campaign_csv(5))
+        put = lake_cli("put", str(tmp_path / "march.csv"), "--dataset", "campaigns", endpoint_url=url)
+        assert put.returncode == 0, put.stderr
+
+        # THEN `lake up` shows each failed attempt, then the failure that sends it to the DLQ
+        failed = up.wait_for("✘ raw/campaigns/march.csv", timeout=60)
+        assert "lake_curated" in failed and "attempt 3 of 3" in failed and "lake dlq redrive" in failed
+        attempts = [line for line in up.lines if "invocation of 1 record(s) failed" in line]
+        assert len(attempts) == 3 and all("Database lake_curated not found" in line for line in attempts)
+        # AND `lake dlq` lists it with the error
+        assert wait_until(lambda: "raw/campaigns/march.csv" in lake_cli("dlq", endpoint_url=url).stdout, timeout=30)
+        assert up.stop() == 0
