@@ -45,6 +45,16 @@ def detect_format(key: str) -> str:
     )
 
 
+def dataset_of(key: str) -> str:
+    """The first path segment after ``raw/``; refuses keys directly under ``raw/``."""
+    rest = key[len(topology.RAW_PREFIX) :]
+    if "/" not in rest or not rest.split("/", 1)[0]:
+        raise UnsupportedObjectError(
+            f"{key}: files must sit in a dataset folder, raw/<dataset>/<file>; move it under one"
+        )
+    return rest.split("/", 1)[0]
+
+
 def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
     """Parse the next batches on a background thread while the pipeline works on this one.
 

@@ -26,7 +26,7 @@ from handlers.errors import (
 from handlers.events import ObjectRequest, parse_body
 from handlers.failures import FailureLog
 from handlers.publisher import EventPublisher
-from handlers.reader import MalformedRow, SourceReader, detect_format
+from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
 from handlers.settings import Settings
 from handlers.staging import StagingSink
 from handlers.store import LakeStore, ObjectInfo, TableOutput
@@ -50,16 +50,6 @@ def _tolerance(settings: dict[str, Any], default: float, dataset: str) -> float:
             f"settings/{dataset}.json: tolerance must be a share between 0 and 1 (0.2 = 20%), not {value!r}"
         )
     return float(value)
-
-
-def dataset_of(key: str) -> str:
-    """The first path segment after ``raw/``; refuses keys directly under ``raw/``."""
-    rest = key[len(topology.RAW_PREFIX) :]
-    if "/" not in rest or not rest.split("/", 1)[0]:
-        raise UnsupportedObjectError(
-            f"{key}: files must sit in a dataset folder, raw/<dataset>/<file>; move it under one"
-        )
-    return rest.split("/", 1)[0]
 
 
 @dataclass

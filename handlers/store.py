@@ -220,7 +220,8 @@ class LakeStore:
         The source's manifest (``curated/_sources/<sid>.json``) names its curated files. Before the
         first upload it is widened to earlier ∪ new files, so a crash at any point leaves no file of
         the source unnamed; once the new files are in place, the earlier ones not rewritten are
-        deleted and the manifest names exactly the new files.
+        deleted and the manifest names exactly the new files. Each write is skipped when it would
+        not change the manifest: a new source costs one GET and one PUT, a same-shaped rerun one GET.
         """
         sink.close_writers()
         outputs = []
@@ -230,7 +231,9 @@ class LakeStore:
             self._ensure_table(sink, staged)
         earlier = self._read_manifest(sid)
         planned = {staged.spec.name: self._planned_keys(staged, sid) for staged in tables}
-        self._write_manifest(sid, _union(earlier, planned))
+        widened = _union(earlier, planned)
+        if widened != earlier:
+            self._write_manifest(sid, widened)
         for staged in tables:
             self._upload(staged, sid)
             self._add_partitions(staged)
@@ -246,9 +249,10 @@ class LakeStore:
                     rows=staged.total_rows,
                 )
             )
-        keep = {key for keys in planned.values() for key in keys}
-        self._delete([key for keys in earlier.values() for key in keys if key not in keep])
-        self._write_manifest(sid, planned)
+        if widened != planned:  # else the widened manifest already names exactly the new files
+            keep = {key for keys in planned.values() for key in keys}
+            self._delete([key for keys in earlier.values() for key in keys if key not in keep])
+            self._write_manifest(sid, planned)
         return outputs
 
     def remove_outputs(self, sid: str) -> None:

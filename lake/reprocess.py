@@ -139,14 +139,17 @@ def _latest_versions(target: Target, prefix: str) -> Iterator[Candidate]:
 
 
 def _not_processed(key: str) -> str | None:
-    """Why the processor would refuse this key, or None."""
+    """Why the processor would refuse this key (its own checks, ``handlers.reader``), or None."""
+    from handlers.errors import UnsupportedObjectError
+    from handlers.reader import dataset_of, detect_format
+
     if key.endswith("/"):
         return "a folder marker"
-    rest = key[len(topology.RAW_PREFIX) :]
-    if "/" not in rest or not rest.split("/", 1)[0]:
-        return "not in a dataset folder raw/<dataset>/"
-    if not key.lower().endswith(topology.RAW_EXTENSIONS):
-        return f"extension not processed; the processor reads {', '.join(topology.RAW_EXTENSIONS)}"
+    try:
+        dataset_of(key)
+        detect_format(key)
+    except UnsupportedObjectError as exc:
+        return str(exc).removeprefix(f"{key}: ")
     return None
 
 
