@@ -7,7 +7,6 @@ import argparse
 import signal
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import topology
@@ -30,16 +29,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.retry_after is not None:
         if args.retry_after < 1:
             raise CliError(f"--retry-after must be at least 1 second, not {args.retry_after}")
-        # A message must stay hidden while its batch gathers and runs (else it would come back into
-        # the same or a parallel batch), so the batching window and the function's timeout shrink too.
-        defaults = topology.DEFAULT.queue
-        window = min(defaults.batching_window_seconds, args.retry_after // 3)
-        queue = replace(
-            defaults,
-            visibility_timeout_seconds=args.retry_after,
-            batching_window_seconds=window,
-            function_timeout_seconds=max(1, min(defaults.function_timeout_seconds, args.retry_after - window)),
-        )
+        queue = topology.DEFAULT.queue.retrying_after(args.retry_after)
     stand_in = StandIn(port=args.port, queue=queue)
     with stand_in as endpoints:
         topo = endpoints.topology

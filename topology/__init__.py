@@ -7,7 +7,7 @@ image and the local tools can all depend on it cheaply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # --- bucket layout -------------------------------------------------------------------------------
@@ -48,6 +48,22 @@ class QueueSettings:
     max_concurrency: int = 2
     dlq_retention_days: int = 14
     receive_wait_seconds: int = 20
+
+    def retrying_after(self, seconds: int) -> QueueSettings:
+        """These settings with a visibility timeout of ``seconds`` (quick retries on the stand-in).
+
+        A message must stay hidden while its batch gathers and runs, else it comes back into the same
+        or a parallel batch, so the batching window and the function's timeout shrink to fit.
+        """
+        if seconds < 1:
+            raise ValueError(f"a visibility timeout must be at least 1 second, not {seconds}")
+        window = min(self.batching_window_seconds, seconds // 3)
+        return replace(
+            self,
+            visibility_timeout_seconds=seconds,
+            batching_window_seconds=window,
+            function_timeout_seconds=max(1, min(self.function_timeout_seconds, seconds - window)),
+        )
 
 
 @dataclass(frozen=True)
