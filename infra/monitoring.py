@@ -25,52 +25,52 @@ class Monitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
         period = cdk.Duration.minutes(1)
+        queue, dlq, function = processing.queue, processing.dead_letter_queue, processing.function
         self.alarms = [
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "DeadLetterQueueNotEmpty",
-                alarm_description="Messages failed processing too often and wait in the DLQ; "
+                "Messages failed processing too often and wait in the DLQ; "
                 "inspect them, fix the cause, then redrive the DLQ to the processing queue.",
-                metric=processing.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=period, statistic="Maximum"
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                dlq.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum"),
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "OldestMessageAge",
-                alarm_description="The processing queue is falling behind; check function errors, "
-                "throttles and the maximum concurrency.",
-                metric=processing.queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum"),
+                "The processing queue is falling behind; check function errors, throttles and the maximum concurrency.",
+                queue.metric_approximate_age_of_oldest_message(period=period, statistic="Maximum"),
                 threshold=settings.oldest_message_alarm_seconds,
                 evaluation_periods=5,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "FunctionErrors",
-                alarm_description="The processor function failed invocations; see its log group.",
-                metric=processing.function.metric_errors(period=period, statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "The processor function failed invocations; see its log group.",
+                function.metric_errors(period=period, statistic="Sum"),
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "FunctionThrottles",
-                alarm_description="The processor function was throttled; raise the account's "
+                "The processor function was throttled; raise the account's "
                 "concurrency or lower the event source's maximum concurrency.",
-                metric=processing.function.metric_throttles(period=period, statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                function.metric_throttles(period=period, statistic="Sum"),
             ),
         ]
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(self.topic))
+
+    def _alarm(
+        self,
+        construct_id: str,
+        description: str,
+        metric: cloudwatch.IMetric,
+        threshold: float = 1,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
+        """An alarm at ``metric >= threshold``; no data (an idle lake) is not a breach."""
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
