@@ -95,7 +95,7 @@ class Processing(Construct):
             rule_name=topo.raw_rule_name,
             description="S3 Object Created under raw/ of the lake bucket -> processing queue",
             # S3 publishes to the account's default bus; the bucket name is a token until deploy.
-            event_pattern=event_pattern(topo.raw_object_created_pattern(storage.bucket.bucket_name)),
+            event_pattern=event_pattern(topo.raw_object_events_pattern(storage.bucket.bucket_name)),
             targets=[targets.SqsQueue(self.queue)],
         )
 

@@ -102,7 +102,7 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
         },
     )
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=topo.raw_rule_name, EventPattern=json.dumps(topo.raw_object_created_pattern()))
+    events.put_rule(Name=topo.raw_rule_name, EventPattern=json.dumps(topo.raw_object_events_pattern()))
     events.put_targets(Rule=topo.raw_rule_name, Targets=[{"Id": "processing-queue", "Arn": queue_arn}])
 
     with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):

@@ -12,10 +12,9 @@ from typing import Any
 
 # --- bucket layout -------------------------------------------------------------------------------
 RAW_PREFIX = "raw/"
+#: Iceberg tables of the curated database live at ``curated/<table>/`` (``data/`` and ``metadata/``).
 CURATED_PREFIX = "curated/"
-#: ``curated/_sources/<source-id>.json``: the curated files each source wrote, so a rerun removes its
-#: own earlier files without listing whole tables. No table is named with a leading ``_``.
-CURATED_SOURCES_PREFIX = f"{CURATED_PREFIX}_sources/"
+#: Iceberg tables of the quarantine database live at ``quarantine/<dataset>/``.
 QUARANTINE_PREFIX = "quarantine/"
 MODELS_PREFIX = "models/"
 #: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).
@@ -77,18 +76,21 @@ class Topology:
     #: Example subscriber on the lake bus: a rule that forwards every completion event to a queue.
     subscriber_rule_name: str = "lake-events-to-subscriber"
     subscriber_queue_name: str = "lake-events-subscriber"
-    raw_rule_name: str = "lake-raw-object-created"
+    raw_rule_name: str = "lake-raw-object-events"
     curated_database: str = "lake_curated"
     quarantine_database: str = "lake_quarantine"
     idempotency_table: str = "lake-idempotency"
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     queue: QueueSettings = field(default_factory=QueueSettings)
 
-    def raw_object_created_pattern(self, bucket: str | None = None) -> dict[str, Any]:
-        """EventBridge pattern for S3 "Object Created" events under ``raw/`` of the lake bucket."""
+    def raw_object_events_pattern(self, bucket: str | None = None) -> dict[str, Any]:
+        """EventBridge pattern for S3 "Object Created" and "Object Deleted" events under ``raw/``.
+
+        A new version replaces the key's rows; a deletion removes them (the lake mirrors raw/).
+        """
         return {
             "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
+            "detail-type": ["Object Created", "Object Deleted"],
             "detail": {
                 "bucket": {"name": [bucket or self.bucket]},
                 "object": {"key": [{"prefix": RAW_PREFIX}]},
@@ -119,6 +121,9 @@ IDEMPOTENCY_KEY_ATTRIBUTE = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 #: Items ``failure#<sqs message id>`` in the idempotency table: why a message failed (``lake dlq list``).
 FAILURE_RECORD_PREFIX = "failure#"
+#: Items ``source#<bucket>/<key>`` in the idempotency table: the key's newest revision the lake holds,
+#: the tables it wrote and who is committing it now (see ``handlers.revisions``). They never expire.
+SOURCE_RECORD_PREFIX = "source#"
 
 #: Environment variables the deployed function receives; the handler's settings read exactly these.
 ENV_BUCKET = "LAKE_BUCKET"
@@ -129,6 +134,9 @@ ENV_IDEMPOTENCY_TABLE = "LAKE_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_TTL_SECONDS = "LAKE_IDEMPOTENCY_TTL_SECONDS"
 #: The queue's maxReceiveCount: on the last receive the handler announces the failure.
 ENV_MAX_RECEIVE_COUNT = "LAKE_MAX_RECEIVE_COUNT"
+#: On AWS: the role Glue's table optimizers (compaction, snapshot retention, orphan files) run as.
+#: The handler switches them on for every Iceberg table it creates when this is set.
+ENV_TABLE_OPTIMIZER_ROLE_ARN = "LAKE_TABLE_OPTIMIZER_ROLE_ARN"
 
 
 def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(synth: Synth) -> None:
 def test_raw_rule_pattern_is_the_topology_pattern(synth: Synth) -> None:
     bucket_id = synth.logical_id(synth.stack.storage.bucket)
     rule = synth.template_json["Resources"][synth.logical_id(synth.stack.processing.raw_rule)]
-    assert rule["Properties"]["EventPattern"] == TOPO.raw_object_created_pattern(ref(bucket_id))  # type: ignore[arg-type]
+    assert rule["Properties"]["EventPattern"] == TOPO.raw_object_events_pattern(ref(bucket_id))  # type: ignore[arg-type]
     assert rule["Properties"]["Name"] == TOPO.raw_rule_name
     # S3 publishes to the default bus, so the rule must not sit on the lake bus.
     assert "EventBusName" not in rule["Properties"]
