@@ -47,3 +47,15 @@ class ProcessingInProgressError(TransientError):
     """Another invocation is processing the same object right now; retry after it finished."""
 
     code = "ProcessingInProgress"
+
+
+class CommitConflictError(TransientError):
+    """Other writers kept committing to the table past the commit retry budget."""
+
+    code = "CommitConflict"
+
+
+class SourceBusyError(TransientError):
+    """Another version of the same raw key is being committed right now; retried after it finished."""
+
+    code = "SourceBusy"
