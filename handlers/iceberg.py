@@ -41,6 +41,9 @@ FILE_WIDENINGS = {
     ("date", "timestamp"),
     *((t, "string") for t in ("bigint", "int", "double", "float", "boolean", "date", "timestamp")),
 }
+#: (table's type, this file's type) pairs where the table widens to take the file: numbers only (a
+#: text value in a number column is more likely a mistake than a new meaning, so it is refused).
+TABLE_WIDENINGS = {("int", "bigint"), ("int", "double"), ("bigint", "double"), ("float", "double")}
 #: Widenings Iceberg makes in place (old files are read as the wider type); others need a rewrite.
 ICEBERG_PROMOTIONS = {("int", "bigint"), ("float", "double")}
 
@@ -176,10 +179,16 @@ class IcebergTables:
     # --- reading the catalog ---------------------------------------------------------------------
     def load(self, database: str, name: str) -> Table | None:
         """The Iceberg table, None if there is none; a non-Iceberg table of that name is refused."""
-        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchTableError
+        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchPropertyException, NoSuchTableError
 
         try:
             return self.catalog.load_table((database, name))
+        except NoSuchPropertyException as exc:
+            raise NotIcebergTableError(
+                f"{database}.{name} is a view in the Glue catalog (the dataset had a key in its settings), so its "
+                f"rows cannot be stored under that name; put the key back, or delete the view (aws glue "
+                f"delete-table --database-name {database} --name {name}) and reprocess the dataset's raw files"
+            ) from exc
         except (NoSuchIcebergTableError, ValueError) as exc:
             if isinstance(exc, ValueError) and "Parameters" not in str(exc):
                 raise  # pyiceberg says "missing Parameters" of a plain Glue table, nothing else here
@@ -350,7 +359,7 @@ class IcebergTables:
                 fields.append(f)
             elif (ours, theirs) in FILE_WIDENINGS:
                 fields.append(pa.field(f.name, arrow_type(theirs)))
-            elif (theirs, ours) in FILE_WIDENINGS and f.name not in (SOURCE_KEY, staged.spec.partition_column):
+            elif (theirs, ours) in TABLE_WIDENINGS and f.name != staged.spec.partition_column:
                 widen[f.name] = ours
                 fields.append(f)
             else:

@@ -13,6 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from handlers.errors import PermanentError
+
+
+class ViewConflictError(PermanentError):
+    """A table already holds the name of the view a keyed dataset is queried through."""
+
+    code = "ViewConflict"
+
 #: Athena (Hive DDL) type -> the Presto/Trino type a view's columns are declared with.
 _PRESTO_TYPES = {
     "string": "varchar",
@@ -86,6 +94,12 @@ def put_view(glue: Any, database: str, name: str, sql: str, columns: Sequence[tu
         current = glue.get_table(DatabaseName=database, Name=name)["Table"]
     except glue.exceptions.EntityNotFoundException:
         current = None
+    if current is not None and current.get("TableType") != "VIRTUAL_VIEW":
+        raise ViewConflictError(
+            f"{database}.{name} is a table, so the view showing each key once cannot take its name: its rows were "
+            f"stored before the dataset had a key; delete it (aws glue delete-table --database-name {database} "
+            f"--name {name}) and reprocess the dataset's raw files with `lake reprocess`"
+        )
     if current is None:
         try:
             glue.create_table(DatabaseName=database, TableInput=table_input)
