@@ -181,6 +181,9 @@ class StandIn:
                     f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
                     "(another `lake up`?) or choose another port with --port"
                 )
+        from lake.moto_gaps import glue_update_table_checks_version
+
+        glue_update_table_checks_version()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology)
