@@ -21,6 +21,7 @@ class ViewConflictError(PermanentError):
 
     code = "ViewConflict"
 
+
 #: Athena (Hive DDL) type -> the Presto/Trino type a view's columns are declared with.
 _PRESTO_TYPES = {
     "string": "varchar",
