@@ -13,9 +13,9 @@ import topology
 #: The Lambda base image the Dockerfile builds on, pinned by digest so a rebuild installs onto exactly
 #: the base that was tested (AWS republishes the tag weekly). The digest is the multi-architecture
 #: index's, so one pin serves arm64 and x86_64. Refresh it with
-#: ``skopeo inspect --raw docker://public.ecr.aws/lambda/python:3.12 | sha256sum`` (or ``crane digest``).
+#: ``skopeo inspect --raw docker://public.ecr.aws/lambda/python:3.13 | sha256sum`` (or ``crane digest``).
 DEFAULT_BASE_IMAGE = (
-    "public.ecr.aws/lambda/python:3.12@sha256:517bcc7dc1a3ba62e324961c1563cc54a2bd6dc1060188f9d376211ecb7b2926"
+    "public.ecr.aws/lambda/python:3.13@sha256:e29b87b66ee86899ac3f1e7ae19f7d761ac4504d58432810f917531f9b92687f"
 )
 #: ``<repository>[:<tag>]@sha256:<64 hex digits>``; a tag alone is refused.
 _PINNED_IMAGE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._/:-]*[a-z0-9])@(?P<digest>sha256:[0-9a-f]{64})$")

@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 from infra.app import STACK_NAME, build_app
 
 #: A base image pinned by digest, as a deployment would override the default.
-CUSTOM_BASE_IMAGE = "public.ecr.aws/lambda/python:3.13@sha256:" + "ab" * 32
+CUSTOM_BASE_IMAGE = "public.ecr.aws/lambda/python:3.12@sha256:" + "ab" * 32
 
 
 @dataclass(frozen=True)
