@@ -210,8 +210,12 @@ class IcebergTables:
         source_id: str,
         retype: Callable[[pa.Schema], Sequence[Path]],
         summary: dict[str, str],
+        replace: bool = True,
     ) -> Committed:
         """Make ``key``'s rows in the table exactly the staged ones, in one commit.
+
+        With ``replace`` false the caller knows the table holds no rows of ``key`` (a new key), so
+        the commit only adds files, without looking for old ones.
 
         ``retype`` converts the staged files to a schema the table can take (a column this file
         has as ``bigint`` where the table has ``double``) and returns the converted files.
@@ -237,9 +241,9 @@ class IcebergTables:
                 except TableAlreadyExistsError:  # another worker created it meanwhile: join it
                     table = self.load(database, name)
                     assert table is not None
-                    self._commit(table, schema, key, uploaded, summary)
+                    self._commit(table, schema, key, uploaded, summary, replace)
             else:
-                table = self._commit(table, schema, key, uploaded, summary)
+                table = self._commit(table, schema, key, uploaded, summary, replace)
         except CommitFailedException as exc:
             self._delete_objects(uploaded)
             raise CommitConflictError(
@@ -335,7 +339,9 @@ class IcebergTables:
             self._on_create(database, name)
         return table
 
-    def _commit(self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str]) -> Table:
+    def _commit(
+        self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str], replace: bool
+    ) -> Table:
 
         tx: Transaction
         with table.transaction() as tx:
@@ -343,7 +349,8 @@ class IcebergTables:
             if any(f.name not in known for f in schema):
                 with tx.update_schema() as update:
                     update.union_by_name(schema)
-            tx.delete(of_key(key), snapshot_properties=summary)
+            if replace:
+                tx.delete(of_key(key), snapshot_properties=summary)
             if files:
                 tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
         return table
