@@ -153,11 +153,13 @@ def main() -> int:
             errors: list[BaseException] = []
 
             def work_on(index: int, keys: list[str] = keys, stores: list[Any] = stores) -> None:
-                try:
-                    for key in keys[index :: len(stores)]:
-                        lake.commit(stores[index], tiny, dataset, key)
-                except BaseException as exc:  # reported below
-                    errors.append(exc)
+                for key in keys[index :: len(stores)]:
+                    for _attempt in range(5):  # as SQS would redeliver a file whose commit kept conflicting
+                        try:
+                            lake.commit(stores[index], tiny, dataset, key)
+                            break
+                        except Exception as exc:  # counted below
+                            errors.append(exc)
 
             t0 = time.perf_counter()
             threads = [threading.Thread(target=work_on, args=(i,)) for i in range(workers)]
@@ -170,10 +172,10 @@ def main() -> int:
             table = store.tables.load("lake_curated", dataset)
             rows = table.scan().to_arrow().num_rows
             print(
-                f"  {workers} workers: {rates[workers]:.1f} files/s ({elapsed:.1f}s), {len(errors)} failed "
-                f"commits, {rows:,} rows ({41 * 1000:,} expected)"
+                f"  {workers} workers: {rates[workers]:.2f} files/s ({elapsed:.1f}s), {len(errors)} commits "
+                f"gave up after pyiceberg's retries (redelivered), {rows:,} rows ({41 * 1000:,} expected)"
             )
-            failures += bool(errors) or rows != 41 * 1000
+            failures += rows != 41 * 1000
         print(f"  8 workers / 2 workers: {rates[8] / rates[2]:.2f}x (see docs/iceberg.md, commit rate)")
     finally:
         lake.stop()
