@@ -377,15 +377,22 @@ def scan_plans(qualified: Any, sources: dict[TableRef, Source]) -> dict[TableRef
     for node in _catalog_tables(qualified):
         occurrences[_ref(node)] += 1
     filters: dict[TableRef, list[BooleanExpression | None]] = defaultdict(list)
-    for scope in traverse_scope(qualified):
+    inherited: dict[int, list[Any]] = defaultdict(list)
+    # Outer scopes first, so that what a SELECT filters reaches the derived tables (views) it reads.
+    for scope in reversed(traverse_scope(qualified)):
         where = scope.expression.args.get("where") if isinstance(scope.expression, exp.Select) else None
-        conjuncts = _conjuncts(where.this) if where is not None else []
+        conjuncts = [*(_conjuncts(where.this) if where is not None else []), *inherited[id(scope.expression)]]
         for alias, (_, source) in scope.selected_sources.items():
             if isinstance(source, exp.Table) and _ref(source) in sources:
                 filters[_ref(source)].append(_iceberg_filter(conjuncts, alias, sources[_ref(source)].schema))
+            elif not isinstance(source, exp.Table) and source.is_derived_table:
+                inner = source.expression
+                inherited[id(inner)] += [
+                    c for c in map(lambda c: _through(c, alias, inner), conjuncts) if c is not None
+                ]
     plans = {}
-    for key, source in sources.items():
-        names = [f.name for f in source.schema.fields]
+    for key, bound in sources.items():
+        names = [f.name for f in bound.schema.fields]
         # count(*) uses no column, but a scan needs one to count its rows
         columns = tuple(n for n in names if n.lower() in used) or tuple(names[:1])
         found = filters.get(key, [])
@@ -393,6 +400,46 @@ def scan_plans(qualified: Any, sources: dict[TableRef, Source]) -> dict[TableRef
         row_filter = reduce(Or, [f for f in found if f is not None]) if found and complete else None
         plans[key] = ScanPlan(columns or ("*",), row_filter)
     return plans
+
+
+def _through(condition: Any, alias: str, inner: Any) -> Any:
+    """``condition`` on derived table ``alias`` rewritten onto the columns of its SELECT ``inner``,
+    when filtering ``inner``'s rows first cannot change which of its rows pass: the columns are
+    plain columns of ``inner``, which neither aggregates nor limits, and every window function of
+    ``inner`` is partitioned by them (a filter then drops whole partitions). Else None."""
+    from sqlglot import exp
+
+    if not isinstance(inner, exp.Select) or _predicate_columns(condition, alias) is None:
+        return None
+    if any(inner.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "distinct")):
+        return None
+    if any(isinstance(p.unalias(), exp.AggFunc) or p.find(exp.AggFunc) for p in inner.selects):
+        return None
+    projections = {p.alias_or_name.lower(): p.unalias() for p in inner.selects}
+    windows = list(inner.find_all(exp.Window))
+    rewritten = condition.copy()
+    for column in list(rewritten.find_all(exp.Column)):
+        projected = projections.get(column.name.lower())
+        if not isinstance(projected, exp.Column):
+            return None
+        for window in windows:
+            keys = {k.name.lower() for k in window.args.get("partition_by") or [] if isinstance(k, exp.Column)}
+            if projected.name.lower() not in keys:
+                return None
+        column.replace(projected.copy())
+    return rewritten
+
+
+def _predicate_columns(condition: Any, alias: str) -> set[str] | None:
+    """The columns of a condition that reads only ``alias``'s columns and constants, else None."""
+    from sqlglot import exp
+
+    columns = list(condition.find_all(exp.Column))
+    if not columns or any(c.table.lower() != alias.lower() for c in columns):
+        return None
+    if condition.find(exp.Subquery, exp.Select, exp.Window, exp.AggFunc):
+        return None
+    return {c.name.lower() for c in columns}
 
 
 def _conjuncts(condition: Any) -> list[Any]:
@@ -418,6 +465,7 @@ def _predicate(condition: Any, alias: str, schema: Schema) -> BooleanExpression 
     """``condition`` as a pyiceberg expression when it compares a column of ``alias`` with constants
     of the column's own type (no coercion that could change which rows match); else None."""
     from pyiceberg import expressions as ie
+    from pyiceberg.expressions.literals import literal
     from sqlglot import exp
 
     compare = {exp.EQ: ie.EqualTo, exp.GT: ie.GreaterThan, exp.GTE: ie.GreaterThanOrEqual,
@@ -430,7 +478,7 @@ def _predicate(condition: Any, alias: str, schema: Schema) -> BooleanExpression 
         for column, constant, make in ((left, right, compare[kind]), (right, left, mirrored[kind])):
             field = _field(column, alias, schema)
             if field is not None and (value := _constant(constant, field.field_type)) is not _NOT_CONSTANT:
-                return make(field.name, value)  # type: ignore[no-any-return]
+                return make(term=field.name, value=value)
         return None
     field = _field(condition.this, alias, schema) if isinstance(condition, exp.In | exp.Between) else None
     if field is None:
@@ -438,12 +486,14 @@ def _predicate(condition: Any, alias: str, schema: Schema) -> BooleanExpression 
     if isinstance(condition, exp.In) and not condition.args.get("query"):
         values = [_constant(e, field.field_type) for e in condition.expressions]
         if values and all(v is not _NOT_CONSTANT for v in values):
-            return ie.In(field.name, values)
+            return ie.In(term=field.name, values={literal(v) for v in values})
     if isinstance(condition, exp.Between):
         low = _constant(condition.args.get("low"), field.field_type)
         high = _constant(condition.args.get("high"), field.field_type)
         if low is not _NOT_CONSTANT and high is not _NOT_CONSTANT:
-            return ie.And(ie.GreaterThanOrEqual(field.name, low), ie.LessThanOrEqual(field.name, high))
+            return ie.And(
+                ie.GreaterThanOrEqual(term=field.name, value=low), ie.LessThanOrEqual(term=field.name, value=high)
+            )
     return None
 
 

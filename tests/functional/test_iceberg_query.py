@@ -211,3 +211,18 @@ def test_the_console_script_time_travels_and_lists_tables(orders: OrdersTable, l
     assert failed.returncode == 1
     assert failed.stderr.startswith("lake: lake_curated.orders_sources has no snapshot 42; recent snapshots: ")
     assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_a_filter_on_a_views_key_prunes_the_table_under_it(orders: OrdersTable, target: Target, lake: Lake) -> None:
+    # GIVEN damaged February files (orders 4 and 5) under the orders view (each order_id once)
+    february = [task.file.file_path for task in orders.table.scan().plan_files() if "2026-02" in task.file.file_path]
+    assert len(february) == 2
+    for path in february:
+        lake.put(path.removeprefix(f"s3://{lake.bucket}/"), b"not parquet")
+    # WHEN the view is filtered on its key (the window's PARTITION BY)
+    rows = query(target, "SELECT order_id, amount, source_key FROM orders WHERE order_id = 3")
+    # THEN the filter reaches the table's scan (the files' order_id ranges exclude February's)
+    assert rows == [{"order_id": 3, "amount": 33.0, "source_key": "raw/orders/jan.csv"}]
+    # AND a filter on a column the window is not partitioned by is not pushed below it
+    with pytest.raises(CliError, match=r"cannot read the files of lake_curated\.orders_sources"):
+        query(target, "SELECT order_id FROM orders WHERE order_date < DATE '2026-02-01'")

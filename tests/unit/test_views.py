@@ -45,6 +45,6 @@ def test_the_view_text_is_what_athena_writes() -> None:
 
 @pytest.mark.parametrize("text", ["SELECT 1", "/* Presto View: not-base64! */", "/* Presto View: e30= */"])
 def test_a_view_that_is_not_athenas_is_one_line(text: str) -> None:
-    with pytest.raises(ViewDefinitionError, match="lake_curated.orders") as raised:
+    with pytest.raises(ViewDefinitionError, match=r"lake_curated\.orders") as raised:
         read_view("lake_curated", {"Name": "orders", "TableType": "VIRTUAL_VIEW", "ViewOriginalText": text})
     assert "\n" not in str(raised.value)
