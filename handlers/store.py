@@ -27,7 +27,7 @@ from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, arrow_type, athena_type, iceberg_athena_type
 from handlers.staging import Lineage, StagedTable, StagingSink
-from handlers.views import latest_by_key_sql, put_view
+from handlers.views import latest_by_key_sql, put_keyed_view
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -310,8 +310,7 @@ class LakeStore:
         assert table is not None
         columns = [(f.name, iceberg_athena_type(f.field_type)) for f in table.schema().fields]
         sql = latest_by_key_sql(self.curated_database, spec.stored_name, [c for c, _ in columns], spec.key)
-        description = f"{spec.description} Each {', '.join(spec.key)} once, from the newest source that has it."
-        put_view(self._glue, self.curated_database, spec.name, sql, columns, description)
+        put_keyed_view(self._glue, self.curated_database, spec.name, sql, columns)
 
     def _upload(self, path: Path, uri: str) -> None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
