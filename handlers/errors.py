@@ -47,3 +47,9 @@ class ProcessingInProgressError(TransientError):
     """Another invocation is processing the same object right now; retry after it finished."""
 
     code = "ProcessingInProgress"
+
+
+class NotAnSqsBatchError(LakeError):
+    """The function was invoked with something other than an SQS batch (a console test event, a wrong trigger)."""
+
+    code = "NotAnSqsBatch"
