@@ -116,6 +116,8 @@ AD_PERFORMANCE = TableSpec(
             ("date", pa.date32()),
         ]
     ),
+    partition_transform="month",
+    key=tuple(_KEY),
 )
 
 CAMPAIGN_KPIS = TableSpec(
@@ -140,6 +142,7 @@ CAMPAIGN_KPIS = TableSpec(
             ("date", pa.date32()),
         ]
     ),
+    partition_transform="month",
 )
 
 KPI_ANOMALIES = TableSpec(
@@ -162,6 +165,7 @@ KPI_ANOMALIES = TableSpec(
             ("date", pa.date32()),
         ]
     ),
+    partition_transform="month",
 )
 
 

@@ -36,6 +36,13 @@ class SourceInfo:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Columns every curated and quarantine row carries: where it came from (the lake adds them).
+LINEAGE_COLUMNS = ("source_key", "source_version", "source_id", "ingested_at")
+
+#: How a table's partition column becomes its (hidden) Iceberg partition.
+PARTITION_TRANSFORMS = ("identity", "day", "month", "year")
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """An output table: the user's contract for Athena queries."""
@@ -45,6 +52,17 @@ class TableSpec:
     description: str
     #: Fixed schema including the partition column; ``None`` when inferred per file (generic data).
     schema: pa.Schema | None = None
+    #: Iceberg partition transform of ``partition_column`` (``month`` partitions a date by month).
+    partition_transform: str = "identity"
+    #: Business key: with one, the table named ``name`` is a view showing each key once, from the
+    #: newest source that has it, over ``<name>_sources`` (every source's rows). Rows whose first
+    #: key column is null are never merged.
+    key: tuple[str, ...] = ()
+
+    @property
+    def stored_name(self) -> str:
+        """The Iceberg table holding the rows: ``<name>_sources`` for a keyed table, else ``name``."""
+        return f"{self.name}_sources" if self.key else self.name
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,8 @@ class PipelineResult:
 
     rows_in: int
     rows_rejected: int = 0
+    #: Rows that repeat an earlier row of the file (exactly, or by the dataset's key).
+    duplicates_found: int = 0
     duplicates_dropped: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     models: list[ModelFact] = field(default_factory=list)

@@ -102,6 +102,7 @@ ORDERS = TableSpec(
             ("order_month", pa.string()),
         ]
     ),
+    key=("order_id",),
 )
 
 CUSTOMER_RFM = TableSpec(

@@ -13,6 +13,7 @@ from handlers.failures import FailureLog
 from handlers.publisher import EventPublisher
 from handlers.service import ObjectProcessor
 from handlers.settings import Settings
+from handlers.sources import SourceRegister
 from handlers.store import LakeStore
 
 _CLIENT_CONFIG = Config(
@@ -75,12 +76,24 @@ def idempotency_wrapper(
 
 def build_processor(settings: Settings) -> ObjectProcessor:
     """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
+    from handlers.catalog import glue_catalog
+
     c = clients(settings)
     run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
+    store = LakeStore(
+        c["s3"],
+        c["glue"],
+        settings.bucket,
+        settings.curated_database,
+        settings.quarantine_database,
+        catalog=glue_catalog(c["glue"], settings.region, settings.endpoint_url),
+        optimizer_role_arn=settings.optimizer_role_arn,
+    )
     return ObjectProcessor(
         settings=settings,
-        store=LakeStore(c["s3"], c["glue"], settings.bucket, settings.curated_database, settings.quarantine_database),
+        store=store,
         publisher=EventPublisher(c["events"], settings.bus_name),
+        sources=SourceRegister(c["dynamodb"], settings.idempotency_table),
         run_once=run_once,
         failures=FailureLog(c["dynamodb"], settings.idempotency_table, settings.failure_ttl_seconds),
     )

@@ -43,7 +43,11 @@ def catalog_properties(region: str, endpoint_url: str | None = None) -> dict[str
     """
     properties = {"glue.region": region, "s3.region": region}
     if endpoint_url:
-        properties |= {"glue.endpoint": endpoint_url, "s3.endpoint": endpoint_url, "s3.force-virtual-addressing": "false"}
+        properties |= {
+            "glue.endpoint": endpoint_url,
+            "s3.endpoint": endpoint_url,
+            "s3.force-virtual-addressing": "false",
+        }
     return properties
 
 

@@ -49,6 +49,18 @@ class ProcessingInProgressError(TransientError):
     code = "ProcessingInProgress"
 
 
+class CommitConflictError(TransientError):
+    """Other writers kept committing to the table past the commit retry budget."""
+
+    code = "CommitConflict"
+
+
+class SourceBusyError(TransientError):
+    """Another version of the same raw key is being committed right now; retried after it finished."""
+
+    code = "SourceBusy"
+
+
 class NotAnSqsBatchError(LakeError):
     """The function was invoked with something other than an SQS batch (a console test event, a wrong trigger)."""
 

@@ -2,7 +2,8 @@
 
 Two message shapes are accepted:
 
-* an EventBridge S3 ``Object Created`` event (``source: aws.s3``), routed by the raw/ rule;
+* an EventBridge S3 ``Object Created`` or ``Object Deleted`` event (``source: aws.s3``), routed by the
+  raw/ rule (a deletion removes the key's rows);
 * a process request (``source: lake.process-request``) sent by ``lake reprocess`` or the HTTP entry:
   ``{"source": "lake.process-request", "detail-type": "Process Request",
      "detail": {"bucket": ..., "key": ..., "version_id": null, "reason": "backfill"}}``.
@@ -58,6 +59,15 @@ class ObjectRequest:
     request_id: str | None = None
     #: A process request may name the dataset; it must agree with the key's first segment.
     dataset: str | None = None
+    #: An S3 ``Object Deleted`` event: the key's rows leave the lake (if the key is really gone).
+    deleted: bool = False
+    #: The S3 event's ``sequencer`` (orders events of one key), when the message came from S3.
+    sequencer: str | None = None
+
+    @property
+    def revision(self) -> str:
+        """What identifies this change of the key: its version (or ETag), else the event's sequencer."""
+        return self.version_id or self.etag or self.sequencer or ""
 
 
 def _clean_version(version: str | None) -> str | None:
@@ -80,14 +90,22 @@ def parse_body(body: str) -> ObjectRequest:
         if source == "aws.s3":
             event = parse(event=payload, model=S3EventNotificationEventBridgeModel)
             obj = event.detail.object
+            deleted = event.detail_type == "Object Deleted"
+            if not deleted and event.detail_type != "Object Created":
+                raise InvalidMessageError(
+                    f"S3 event {event.detail_type!r} is not handled; the raw/ rule should route only "
+                    "'Object Created' and 'Object Deleted'"
+                )
             return ObjectRequest(
                 bucket=event.detail.bucket.name,
                 key=obj.key,
                 version_id=_clean_version(obj.version_id),
-                etag=obj.etag,
+                etag=obj.etag or None,
                 size=int(obj.size) if obj.size is not None else None,
                 trigger="s3-event",
-                reason=event.detail.reason or "ObjectCreated",
+                reason=event.detail.reason or ("DeleteObject" if deleted else "ObjectCreated"),
+                deleted=deleted,
+                sequencer=obj.sequencer,
             )
         if source == topology.PROCESS_REQUEST_SOURCE:
             request = ProcessRequestModel.model_validate(payload)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +27,13 @@ from handlers.errors import (
 )
 from handlers.events import ObjectRequest, parse_body
 from handlers.failures import FailureLog
+from handlers.iceberg import Committed
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
 from handlers.settings import Settings
-from handlers.staging import StagingSink
-from handlers.store import LakeStore, ObjectInfo, TableOutput
+from handlers.sources import SourceRegister, SourceState
+from handlers.staging import Lineage, StagingSink
+from handlers.store import LakeStore, ObjectInfo
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +63,16 @@ class Report:
     request: ObjectRequest | None
     info: ObjectInfo | None = None
     dataset: str | None = None
-    outputs: list[TableOutput] = field(default_factory=list)
+    #: What happened to the key's rows: created, replaced, removed, unchanged (see the README).
+    change: str = "unchanged"
+    outputs: list[Committed] = field(default_factory=list)
     rows_in: int = 0
     duplicates: int = 0
+    duplicates_dropped: int = 0
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-    quarantine_location: str | None = None
+    quarantine: Committed | None = None
+    note: str | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -73,45 +81,71 @@ class Report:
         """The event detail; with ``error`` a failure (never retried: a retried one is not announced)."""
         request, info = self.request, self.info
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
+        status = "failed" if error else "succeeded"
+        source = {
+            "bucket": info.bucket if info else request.bucket if request else None,
+            "key": info.key if info else request.key if request else None,
+            "version_id": info.version_id if info else request.version_id if request else None,
+            "etag": info.etag if info else (request.etag or None) if request else None,
+            "size": info.size if info else int(request.size) if request and request.size is not None else None,
+            "source_id": info.source_id if info else None,
+            "sequencer": request.sequencer if request else None,
+            "trigger": request.trigger if request else "unknown",
+            "reason": request.reason if request else None,
+        }
+        revision = (info.version_id or info.etag) if info else request.revision if request else ""
+        quarantine = self.quarantine
         detail: dict[str, Any] = {
             "schema_version": topology.EVENT_SCHEMA_VERSION,
-            "status": "failed" if error else "succeeded",
+            "event_key": event_key(source, revision, request.request_id if request else None, status),
+            "status": status,
+            "change": "unchanged" if error else self.change,
             "dataset": self.dataset,
-            "source": {
-                "bucket": info.bucket if info else request.bucket if request else None,
-                "key": info.key if info else request.key if request else None,
-                "version_id": info.version_id if info else request.version_id if request else None,
-                "etag": info.etag if info else (request.etag or None) if request else None,
-                "size": info.size if info else int(request.size) if request and request.size is not None else None,
-                "source_id": info.source_id if info else None,
-                "trigger": request.trigger if request else "unknown",
-                "reason": request.reason if request else None,
-            },
-            "outputs": [
-                {
-                    "database": o.database,
-                    "table": o.table,
-                    "location": o.location,
-                    "partition_column": o.partition_column,
-                    "partitions": o.partitions,
-                    "partitions_total": o.partitions_total,
-                    "rows": o.rows,
-                }
-                for o in self.outputs
-            ],
+            "source": source,
+            "outputs": [_output(o) for o in self.outputs],
             "quarantine": {
                 "rows": self.rejected,
-                "location": self.quarantine_location,
+                "table": f"{quarantine.database}.{quarantine.table}" if quarantine else None,
+                "location": quarantine.location if quarantine else None,
+                "snapshot_id": quarantine.snapshot_id if quarantine else None,
                 "reasons": self.reasons,
             },
-            "rows": {"input": self.rows_in, "duplicates_dropped": self.duplicates, "rejected": self.rejected},
+            "rows": {
+                "input": self.rows_in,
+                "duplicates": self.duplicates,
+                "duplicates_dropped": self.duplicates_dropped,
+                "rejected": self.rejected,
+            },
             "models": self.models,
             "timings_ms": self.timings,
             "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
+        if self.note:
+            detail["note"] = self.note
         if error is not None:
             detail["error"] = {"type": type(error).__name__, "message": message or str(error), "retryable": False}
         return detail
+
+
+def event_key(source: dict[str, Any], revision: str, request_id: str | None, status: str) -> str:
+    """The same change of the same key announced twice has the same key: subscribers dedupe on it."""
+    text = "|".join(
+        [str(source["bucket"]), str(source["key"]), revision or "", source["trigger"], request_id or "", status]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _output(o: Committed) -> dict[str, Any]:
+    return {
+        "database": o.database,
+        "table": o.table,
+        "view": o.view,
+        "location": o.location,
+        "snapshot_id": o.snapshot_id,
+        "partition_spec": o.partition_spec,
+        "rows": o.rows,
+        "data_files": o.data_files,
+    }
 
 
 class ObjectProcessor:
@@ -122,12 +156,16 @@ class ObjectProcessor:
         settings: Settings,
         store: LakeStore,
         publisher: EventPublisher,
+        sources: SourceRegister,
         run_once: Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]] | None = None,
         failures: FailureLog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.publisher = publisher
+        # One invocation at a time commits a raw key; it commits only the key's current version.
+        self.sources = sources
+        self._context: Any = None
         # Wraps processing so one object version is processed (and announced) once; see bootstrap.
         self._run_once = run_once or (lambda work, identity: work())
         # Records why a message failed, so `lake dlq list` can show it once it is dead-lettered.
@@ -138,6 +176,7 @@ class ObjectProcessor:
         register = getattr(self._run_once, "register_context", None)
         if register is not None and context is not None:
             register(context)
+        self._context = context
 
     def handle_body(self, body: str, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
         """Process one message body. Permanent failures are published and returned; others raise.
@@ -149,7 +188,8 @@ class ObjectProcessor:
             request = parse_body(body)
             report.request = request
             self._check_scope(request)
-            info = self.store.head(request.bucket, request.key, request.version_id)
+            report.dataset = dataset_table_name(dataset_of(request.key))
+            info = None if request.deleted else self.store.head(request.bucket, request.key, request.version_id)
             report.info = info
         except PermanentError as exc:
             return self._fail(report, exc)
@@ -158,13 +198,13 @@ class ObjectProcessor:
             self._announce_if_last_attempt(report, exc, receive_count)
             raise
         identity = {
-            "bucket": info.bucket,
-            "key": info.key,
-            "version": info.version_id or info.etag,
+            "bucket": info.bucket if info else request.bucket,
+            "key": info.key if info else request.key,
+            "version": (info.version_id or info.etag) if info else f"deleted:{request.revision}",
             "request": request.request_id or "",
         }
         try:
-            return self._run_once(lambda: self._process(report), identity)
+            return self._run_once(lambda: self._under_lease(report, identity["key"]), identity)
         except Exception as exc:
             self._record_failure(message_id, report, exc)
             self._announce_if_last_attempt(report, exc, receive_count)
@@ -211,7 +251,73 @@ class ObjectProcessor:
         except Exception:  # the original error matters more than a failed announcement
             logger.exception("could not publish the failure event")
 
-    def _process(self, report: Report) -> dict[str, Any]:
+    def _lease_seconds(self) -> float:
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return remaining() / 1000 if remaining is not None else float(self.settings.lease_seconds)
+
+    def _under_lease(self, report: Report, key: str) -> dict[str, Any]:
+        """Hold the key's lease, then commit what S3 holds for the key now (or remove its rows)."""
+        request = report.request
+        assert request is not None
+        bucket, owner = request.bucket, uuid.uuid4().hex
+        state = self.sources.acquire(bucket, key, owner, self._lease_seconds())
+        outcome: SourceState | None = None
+        try:
+            current = self.store.current(bucket, key)
+            if request.deleted and current is None:
+                outcome = self._remove(report, key, state)
+                detail = report.detail()
+                self.publisher.publish(detail)
+                return detail
+            if request.deleted:
+                assert current is not None
+                if state.version == (current.version_id or current.etag) and not state.deleted:
+                    return self._unchanged(
+                        report, f"{key} still exists (version {state.version} is current), so its rows stay"
+                    )
+                report.info = current  # a noncurrent version became current again: mirror it
+            info = report.info
+            assert info is not None
+            if current is None or (current.version_id or current.etag) != (info.version_id or info.etag):
+                return self._unchanged(
+                    report,
+                    f"{key}: version {info.version_id or info.etag} is no longer the key's current version "
+                    "(a newer upload or a deletion came after it), so the lake keeps the newer state",
+                )
+            detail, outcome = self._process(report, state)
+            return detail
+        finally:
+            self.sources.release(bucket, key, owner, outcome)
+
+    def _unchanged(self, report: Report, note: str) -> dict[str, Any]:
+        report.change = "unchanged"
+        report.note = note
+        logger.info(note)
+        detail = report.detail()
+        self.publisher.publish(detail)
+        return detail
+
+    def _summary(self, report: Report) -> dict[str, str]:
+        """Snapshot summary properties: which raw object a commit came from."""
+        request, info = report.request, report.info
+        assert request is not None
+        return {
+            "lake.source-key": info.key if info else request.key,
+            "lake.source-version": (info.version_id or info.etag) if info else request.revision,
+            "lake.trigger": request.trigger,
+        }
+
+    def _remove(self, report: Report, key: str, state: SourceState) -> SourceState:
+        """The raw object is gone: drop its rows from every table it wrote, and its quarantine."""
+        assert report.request is not None and report.dataset is not None
+        tables = {*state.tables, f"{self.settings.quarantine_database}.{report.dataset}"}
+        removed = self.store.remove_rows(tables, key, self._summary(report))
+        report.change = "removed"
+        report.quarantine = next((c for c in removed if c.database == self.settings.quarantine_database), None)
+        report.outputs = [c for c in removed if c.database != self.settings.quarantine_database]
+        return SourceState(version=report.request.revision, tables=(), deleted=True)
+
+    def _process(self, report: Report, state: SourceState) -> tuple[dict[str, Any], SourceState]:
         info = report.info
         assert info is not None
         try:
@@ -221,6 +327,8 @@ class ObjectProcessor:
             pipeline = get_pipeline(segment)
             settings = self.store.dataset_settings(report.dataset)
             pipeline.tolerance = _tolerance(settings, pipeline.tolerance, report.dataset)
+            lineage = Lineage(info.key, info.version_id or info.etag, info.source_id, info.last_modified)
+            summary = self._summary(report)
             source = SourceInfo(
                 dataset=report.dataset,
                 source_id=info.source_id,
@@ -229,7 +337,7 @@ class ObjectProcessor:
                 settings=settings,
             )
             specs = list(pipeline.tables(source))
-            with StagingSink(specs) as sink:
+            with StagingSink(specs, lineage=lineage) as sink:
                 reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
                 t0 = time.perf_counter()
                 try:
@@ -240,17 +348,18 @@ class ObjectProcessor:
                     # every row, with the reason.
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                     code = "file_rejected" if isinstance(exc, ToleranceExceededError) else "contract_violation"
-                    raise self._quarantine_everything(report, reader, sink, code, _located(info.key, exc)) from exc
+                    raise self._quarantine_everything(
+                        report, reader, sink, code, _located(info.key, exc), state, summary
+                    ) from exc
                 except DataError:
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                     report.rejected = sink.quarantined_rows
-                    report.quarantine_location = self.store.write_quarantine(
-                        report.dataset, info.source_id, sink.quarantine_table()
-                    )
+                    self._refuse(report, sink.quarantine_table(), lineage, state, summary)
                     raise
                 report.timings["process"] = round((time.perf_counter() - t0) * 1000, 1)
                 report.rows_in = result.rows_in + len(reader.malformed)
-                report.duplicates = result.duplicates_dropped
+                report.duplicates = max(result.duplicates_found, result.duplicates_dropped)
+                report.duplicates_dropped = result.duplicates_dropped
                 report.rejected = result.rows_rejected + len(reader.malformed)
                 report.reasons = dict(result.rejected_by_reason)
                 if reader.malformed:
@@ -265,21 +374,39 @@ class ObjectProcessor:
                         f"more than the dataset's tolerance of {pipeline.tolerance:.0%}, so the whole file was "
                         "refused and quarantined; fix the rows listed in the quarantine file and upload it again"
                     )
-                    raise self._quarantine_everything(report, reader, sink, "file_rejected", message)
+                    raise self._quarantine_everything(report, reader, sink, "file_rejected", message, state, summary)
                 t1 = time.perf_counter()
                 report.models += self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
                 t1 = time.perf_counter()
-                report.outputs = self.store.publish(sink, info.source_id)
-                report.quarantine_location = self.store.write_quarantine(
-                    report.dataset, info.source_id, sink.quarantine_table()
+                report.outputs = self.store.commit_outputs(sink, state.tables, summary)
+                report.quarantine = self.store.commit_quarantine(
+                    report.dataset, sink.quarantine_table(), lineage, summary
                 )
-                report.timings["publish"] = round((time.perf_counter() - t1) * 1000, 1)
+                report.timings["commit"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
-            return self._fail(report, exc, _located(info.key, exc))
+            return self._fail(report, exc, _located(info.key, exc)), self._refused_state(report, info)
+        report.change = "replaced" if state.version and not state.deleted else "created"
+        written = {f"{o.database}.{o.table}" for o in report.outputs if o.rows}
+        if report.quarantine is not None and report.rejected:
+            written.add(f"{report.quarantine.database}.{report.quarantine.table}")
         detail = report.detail()
         self.publisher.publish(detail)
-        return detail
+        return detail, SourceState(version=info.version_id or info.etag, tables=tuple(sorted(written)))
+
+    def _refused_state(self, report: Report, info: ObjectInfo) -> SourceState:
+        tables = (f"{report.quarantine.database}.{report.quarantine.table}",) if report.quarantine else ()
+        return SourceState(version=info.version_id or info.etag, tables=tables)
+
+    def _refuse(
+        self, report: Report, rejected: pa.Table | None, lineage: Lineage, state: SourceState, summary: dict[str, str]
+    ) -> None:
+        """A refused revision: its rows (with reasons) replace the key's quarantine, and the rows an
+        earlier revision of the key committed leave the curated tables (they no longer mirror raw/)."""
+        assert report.dataset is not None
+        report.quarantine = self.store.commit_quarantine(report.dataset, rejected, lineage, summary)
+        curated = [t for t in state.tables if not t.startswith(f"{self.settings.quarantine_database}.")]
+        report.outputs = self.store.remove_rows(curated, lineage.key, summary)
 
     def _score(self, dataset: str, source: SourceInfo, sink: StagingSink) -> list[dict[str, Any]]:
         """Run the models users put under ``models/<dataset>/`` over this file's output tables.
@@ -323,7 +450,14 @@ class ObjectProcessor:
         return facts
 
     def _quarantine_everything(
-        self, report: Report, reader: SourceReader, sink: StagingSink, code: str, message: str
+        self,
+        report: Report,
+        reader: SourceReader,
+        sink: StagingSink,
+        code: str,
+        message: str,
+        state: SourceState,
+        summary: dict[str, str],
     ) -> ToleranceExceededError | ContractError:
         """Refuse the file: nothing reaches curated/, every row goes to quarantine with a reason.
 
@@ -357,7 +491,8 @@ class ObjectProcessor:
                 )
             )  # fmt: skip
         everything = pa.concat_tables(parts, promote_options="permissive") if parts else None
-        report.quarantine_location = self.store.write_quarantine(report.dataset, report.info.source_id, everything)
+        assert sink.lineage is not None
+        self._refuse(report, everything, sink.lineage, state, summary)
         total = everything.num_rows if everything is not None else 0
         report.rows_in = max(report.rows_in, total)
         report.rejected = total
@@ -366,8 +501,6 @@ class ObjectProcessor:
             for value in everything.column(QUARANTINE_REASON_CODE).to_pylist():
                 counts[value] = counts.get(value, 0) + 1
         report.reasons = counts
-        # A rerun that is now refused must not leave an earlier run's rows visible.
-        self.store.remove_outputs(report.info.source_id)
         return ToleranceExceededError(message) if code == "file_rejected" else ContractError(message)
 
     @staticmethod

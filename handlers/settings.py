@@ -30,6 +30,10 @@ class Settings:
     idempotency_enabled: bool = True
     #: Types an operator trusts in users' skops models beyond skops' defaults (``LAKE_TRUSTED_MODEL_TYPES``).
     trusted_model_types: tuple[str, ...] = ()
+    #: How long a raw key's lease lasts when the invocation's remaining time is unknown.
+    lease_seconds: int = topology.DEFAULT.queue.function_timeout_seconds
+    #: On AWS: the role Glue's table optimizers run as; they are switched on for each new table.
+    optimizer_role_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,4 +54,5 @@ class Settings:
             trusted_model_types=tuple(
                 t.strip() for t in env.get("LAKE_TRUSTED_MODEL_TYPES", "").split(",") if t.strip()
             ),
+            optimizer_role_arn=env.get(topology.ENV_TABLE_OPTIMIZER_ROLE_ARN) or None,
         )

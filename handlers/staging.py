@@ -1,8 +1,10 @@
 """An ``OutputSink`` that stages outputs as local Parquet files until the whole file succeeded.
 
-Nothing reaches ``curated/`` before the pipeline finished and the tolerance check passed, so a
-half-broken export never becomes visible to queries. Files are split by partition value as rows
-arrive; memory holds one batch at a time.
+Nothing reaches a table before the pipeline finished and the tolerance check passed, so a
+half-broken export never becomes visible to queries. Files are split by Iceberg partition (the
+partition column through its transform, e.g. ``month(date)``) as rows arrive, so each staged file
+becomes one data file of the table; memory holds one batch at a time. Every row gets the lineage
+columns (``analytics.base.LINEAGE_COLUMNS``) of its source.
 """
 
 from __future__ import annotations
@@ -22,16 +24,66 @@ import pyarrow.parquet as pq
 
 from analytics.base import TableSpec
 
-HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+NULL_PARTITION = "null"
 #: Rows buffered per output file before a row group is written: fewer, larger row groups are
 #: cheaper to write and to scan, and 128k rows of typical exports stay around 10-20 MB.
 ROW_GROUP_ROWS = 131_072
 
 
+@dataclass(frozen=True)
+class Lineage:
+    """Where every staged row came from: the raw object's key and revision."""
+
+    key: str
+    version: str
+    source_id: str
+    #: When the object landed in raw/ (its LastModified, UTC): stable across reprocessing.
+    ingested_at: dt.datetime
+
+    def columns(self, rows: int, present: list[str]) -> list[tuple[str, pa.Array]]:
+        """The lineage columns ``rows`` long, except those already ``present``."""
+        values = {
+            "source_key": pa.scalar(self.key, pa.string()),
+            "source_version": pa.scalar(self.version, pa.string()),
+            "source_id": pa.scalar(self.source_id, pa.string()),
+            "ingested_at": pa.scalar(self.ingested_at.replace(tzinfo=None), pa.timestamp("us")),
+        }
+        return [(name, pa.repeat(value, rows)) for name, value in values.items() if name not in present]
+
+
+def partition_value(transform: str, column: pa.Array) -> pa.Array:
+    """The partition each row falls in: the column through an Iceberg transform (dates truncated)."""
+    if transform in ("identity", "day") or not (pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)):
+        return column
+    as_time = column.cast(pa.timestamp("us")) if pa.types.is_date(column.type) else column
+    return pc.floor_temporal(as_time, unit=transform).cast(column.type)
+
+
+def _iceberg_types(data: pa.Table) -> pa.Table:
+    """Arrow types Iceberg v2 stores: nanosecond and zoned timestamps as microseconds, unsigned and
+    small integers as int/long, dictionaries as their values, large strings as strings."""
+    fields, changed = [], False
+    for f in data.schema:
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_timestamp(t) and (t.unit == "ns" or t.tz is not None):
+            t = pa.timestamp("us")
+        elif pa.types.is_uint32(t) or pa.types.is_uint64(t):
+            t = pa.int64()
+        elif (pa.types.is_integer(t) and t.bit_width < 32) or pa.types.is_uint16(t):
+            t = pa.int32()
+        elif pa.types.is_large_string(t):
+            t = pa.string()
+        changed |= t != f.type
+        fields.append(pa.field(f.name, t))
+    return data.cast(pa.schema(fields)) if changed else data
+
+
 def partition_text(value: object) -> str:
-    """How a partition value appears in the S3 path and the Glue catalog."""
+    """A partition value as text (file names and the completion event)."""
     if value is None:
-        return HIVE_NULL_PARTITION
+        return NULL_PARTITION
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
@@ -45,14 +97,11 @@ class StagedTable:
 
     spec: TableSpec
     schema: pa.Schema | None = None
-    partition_type: pa.DataType | None = None
     files: dict[str, Path] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
     pending: dict[str, list[pa.Table]] = field(default_factory=dict)
     pending_rows: dict[str, int] = field(default_factory=dict)
-    #: Partition text -> the typed value, to rebuild the partition column when read back.
-    values: dict[str, object] = field(default_factory=dict)
     #: Partitions whose files were closed (read back); they take no more rows.
     finished: set[str] = field(default_factory=set)
 
@@ -78,8 +127,9 @@ def _widened(staged: pa.Schema, incoming: pa.Schema) -> pa.Schema | None:
 class StagingSink:
     """Collects a pipeline's outputs and rejects under a temporary folder."""
 
-    def __init__(self, specs: list[TableSpec], root: str | None = None) -> None:
+    def __init__(self, specs: list[TableSpec], root: str | None = None, lineage: Lineage | None = None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="lake-stage-", dir=root))
+        self.lineage = lineage
         self.tables: dict[str, StagedTable] = {spec.name: StagedTable(spec) for spec in specs}
         self._quarantine_parts: list[Path] = []
         self.quarantined_rows = 0
@@ -97,24 +147,22 @@ class StagingSink:
             return
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
-        pcol = staged.spec.partition_column
-        partition = data.column(pcol)
-        body = data.drop_columns([pcol])
+        if self.lineage is not None:
+            for name, column in self.lineage.columns(data.num_rows, data.column_names):
+                data = data.append_column(name, column)
+        body = _iceberg_types(data)
         if staged.schema is None:
-            staged.schema = (
-                staged.spec.schema.remove(staged.spec.schema.get_field_index(pcol))
-                if (staged.spec.schema is not None)
-                else body.schema
-            )
-            staged.partition_type = (
-                staged.spec.schema.field(pcol).type if staged.spec.schema is not None else partition.type
-            )
+            staged.schema = body.schema
+            if staged.spec.schema is not None:  # the declared columns, then the lineage ones
+                declared = staged.spec.schema
+                staged.schema = pa.schema([*declared, *(f for f in body.schema if f.name not in declared.names)])
         if body.schema != staged.schema:
             widened = _widened(staged.schema, body.schema)
             if widened is not None:
                 self.retype(table, widened)
             body = body.select(staged.schema.names).cast(staged.schema)
-        partition = partition.combine_chunks() if isinstance(partition, pa.ChunkedArray) else partition
+        partition = body.column(staged.spec.partition_column).combine_chunks()
+        partition = partition_value(staged.spec.partition_transform, partition)
         distinct = len(pc.unique(partition))
         if distinct == 1:
             self._append(staged, partition[0].as_py(), body)
@@ -139,13 +187,10 @@ class StagingSink:
         if not staged.files:
             return None
         self.close_writers()
-        assert staged.partition_type is not None
         parts = []
         for value, path in staged.files.items():
             staged.finished.add(value)
-            part = pq.read_table(path)
-            partition = pa.repeat(pa.scalar(staged.values[value], staged.partition_type), part.num_rows)
-            parts.append(part.append_column(staged.spec.partition_column, partition))
+            parts.append(pq.read_table(path))
         return pa.concat_tables(parts)
 
     def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
@@ -164,7 +209,6 @@ class StagingSink:
         if value in staged.finished:
             raise RuntimeError(f"table {staged.spec.name} was already read back; it cannot take more rows")
         if value not in staged.files:
-            staged.values[value] = raw_value
             staged.files[value] = self._dir / f"{staged.spec.name}-{len(staged.files):06d}.parquet"
             staged.rows[value] = 0
             staged.pending[value] = []
@@ -268,7 +312,11 @@ class StagingSink:
             )
             for t in parts
         ]
-        return pa.concat_tables(parts, promote_options="permissive")
+        rejected = pa.concat_tables(parts, promote_options="permissive")
+        if self.lineage is not None:
+            for name, column in self.lineage.columns(rejected.num_rows, rejected.column_names):
+                rejected = rejected.append_column(name, column)
+        return rejected
 
     def discard_outputs(self) -> None:
         """Forget staged outputs (the file was refused); rejects are kept."""

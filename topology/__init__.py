@@ -28,7 +28,7 @@ RAW_EXTENSIONS = (".csv.gz", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 EVENT_SOURCE = "lake.processor"
 DETAIL_TYPE_PROCESSED = "Dataset Processed"
 DETAIL_TYPE_FAILED = "Dataset Processing Failed"
-EVENT_SCHEMA_VERSION = "1.0"
+EVENT_SCHEMA_VERSION = "2.0"
 #: The ``source`` of the second message shape the handler accepts (``lake reprocess``, the HTTP entry).
 PROCESS_REQUEST_SOURCE = "lake.process-request"
 PROCESS_REQUEST_DETAIL_TYPE = "Process Request"

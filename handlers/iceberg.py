@@ -1,0 +1,408 @@
+"""Iceberg tables in the Glue catalog: the only module that knows how curated rows are stored.
+
+A source (one raw object key) owns its rows in every table it wrote: they carry its key in
+``source_key``. Committing a new revision of the key replaces those rows in one Iceberg commit per
+table (the key's old data files dropped, the new staged files added), so a reader sees the old rows
+or the new ones, never both or neither; removing the key drops them. Data files are written per
+source (staged by the handler, then uploaded), so a key's rows are found from the manifests'
+column bounds without reading any data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from handlers.catalog import table_properties
+from handlers.errors import CommitConflictError, PermanentError
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table, Transaction
+
+    from analytics.base import TableSpec
+
+logger = logging.getLogger(__name__)
+
+SOURCE_KEY = "source_key"
+
+#: (this file's type, the table's type) pairs where casting the file's values loses nothing.
+FILE_WIDENINGS = {
+    ("int", "bigint"),
+    ("int", "double"),
+    ("bigint", "double"),
+    ("float", "double"),
+    ("date", "timestamp"),
+    *((t, "string") for t in ("bigint", "int", "double", "float", "boolean", "date", "timestamp")),
+}
+#: Widenings Iceberg makes in place (old files are read as the wider type); others need a rewrite.
+ICEBERG_PROMOTIONS = {("int", "bigint"), ("float", "double")}
+
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "double": pa.float64(),
+    "float": pa.float32(),
+    "bigint": pa.int64(),
+    "int": pa.int32(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+_ICEBERG_NAMES = {"long": "bigint", "timestamptz": "timestamp", "uuid": "string", "time": "string"}
+
+
+class NotIcebergTableError(PermanentError):
+    """A catalog table of that name exists but is not an Iceberg table (left by an older version)."""
+
+    code = "NotIcebergTable"
+
+
+class SchemaConflictError(PermanentError):
+    """A file's column cannot join the table's column of the same name without losing values."""
+
+    code = "SchemaConflict"
+
+
+def athena_type(dtype: pa.DataType) -> str:
+    """The Athena (Glue) name of an Arrow type."""
+    if pa.types.is_boolean(dtype):
+        return "boolean"
+    if pa.types.is_int8(dtype) or pa.types.is_int16(dtype) or pa.types.is_int32(dtype):
+        return "int"
+    if pa.types.is_integer(dtype):
+        return "bigint"
+    if pa.types.is_float32(dtype):
+        return "float"
+    if pa.types.is_floating(dtype):
+        return "double"
+    if pa.types.is_decimal(dtype):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    if pa.types.is_date(dtype):
+        return "date"
+    if pa.types.is_timestamp(dtype):
+        return "timestamp"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        return "binary"
+    if pa.types.is_dictionary(dtype):
+        return athena_type(dtype.value_type)
+    return "string"
+
+
+def arrow_type(athena: str) -> pa.DataType:
+    """The Arrow type of a simple Athena type name (text for anything else)."""
+    return _ARROW_TYPES.get(athena, pa.string())
+
+
+def iceberg_athena_type(field_type: Any) -> str:
+    """The Athena name of an Iceberg primitive type (``long`` is ``bigint``)."""
+    text = str(field_type).replace(" ", "")
+    return _ICEBERG_NAMES.get(text, text)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """One table's commit, as the completion event describes it."""
+
+    database: str
+    table: str
+    location: str
+    #: The Iceberg snapshot that holds this source's rows (``FOR VERSION AS OF``); None when removed.
+    snapshot_id: int | None
+    rows: int
+    data_files: int
+    partition_spec: str
+    #: For a keyed table: the view showing each key once (``table`` holds every source's rows).
+    view: str | None = None
+
+
+@dataclass(frozen=True)
+class StagedData:
+    """What the handler staged for one table: local Parquet files (one per partition) and their schema."""
+
+    spec: TableSpec
+    schema: pa.Schema
+    files: Sequence[Path]
+    rows: int
+
+
+def of_key(key: str) -> Any:
+    """The row filter ``source_key = key`` (pyiceberg's expression; its stubs mistype the constructor)."""
+    from pyiceberg.expressions import EqualTo
+
+    return EqualTo(SOURCE_KEY, key)  # type: ignore[call-arg, arg-type]
+
+
+def _transform(name: str) -> Any:
+    from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, YearTransform
+
+    return {"identity": IdentityTransform, "day": DayTransform, "month": MonthTransform, "year": YearTransform}[name]()
+
+
+def _spec_text(table: Table) -> str:
+    fields = [f"{f.transform}({table.schema().find_column_name(f.source_id)})" for f in table.spec().fields]
+    return ", ".join(fields).replace("identity(", "(").replace("((", "(") if fields else "unpartitioned"
+
+
+def partition_description(spec: TableSpec) -> str:
+    """``month(date)`` or ``order_month``: how a spec partitions, as the README writes it."""
+    column = spec.partition_column
+    return column if spec.partition_transform == "identity" else f"{spec.partition_transform}({column})"
+
+
+class IcebergTables:
+    """Creates, evolves and commits the lake's Iceberg tables through a pyiceberg catalog."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        bucket: str,
+        upload: Callable[[Path, str], None],
+        delete_objects: Callable[[list[str]], None],
+        on_create: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.bucket = bucket
+        self._upload = upload
+        self._delete_objects = delete_objects
+        # Called with (database, table) after a table is created (Glue's optimizers on AWS).
+        self._on_create = on_create
+
+    # --- reading the catalog ---------------------------------------------------------------------
+    def load(self, database: str, name: str) -> Table | None:
+        """The Iceberg table, None if there is none; a non-Iceberg table of that name is refused."""
+        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchTableError
+
+        try:
+            return self.catalog.load_table((database, name))
+        except NoSuchIcebergTableError as exc:
+            raise NotIcebergTableError(
+                f"table {database}.{name} exists in the Glue catalog but is not an Iceberg table (written by an "
+                f"earlier version of the lake, which are not migrated); delete it (aws glue delete-table "
+                f"--database-name {database} --name {name}) and reprocess its raw files with `lake reprocess`"
+            ) from exc
+        except NoSuchTableError:
+            return None
+
+    # --- committing a source ---------------------------------------------------------------------
+    def replace_source(
+        self,
+        database: str,
+        prefix: str,
+        staged: StagedData,
+        key: str,
+        source_id: str,
+        retype: Callable[[pa.Schema], Sequence[Path]],
+        summary: dict[str, str],
+    ) -> Committed:
+        """Make ``key``'s rows in the table exactly the staged ones, in one commit.
+
+        ``retype`` converts the staged files to a schema the table can take (a column this file
+        has as ``bigint`` where the table has ``double``) and returns the converted files.
+        """
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+
+        name = staged.spec.stored_name
+        location = f"s3://{self.bucket}/{prefix}{name}"
+        table = self.load(database, name)
+        files = list(staged.files)
+        schema = staged.schema
+        if table is not None:
+            schema, widen = self._reconcile(table, staged)
+            if schema != staged.schema:
+                files = list(retype(schema))
+            if widen:
+                table = self._widen(table, widen)
+        uploaded = self._upload_files(location, files, source_id)
+        try:
+            if table is None:
+                try:
+                    table = self._create_with(database, name, location, staged.spec, schema, uploaded, summary)
+                except TableAlreadyExistsError:  # another worker created it meanwhile: join it
+                    table = self.load(database, name)
+                    assert table is not None
+                    self._commit(table, schema, key, uploaded, summary)
+            else:
+                table = self._commit(table, schema, key, uploaded, summary)
+        except CommitFailedException as exc:
+            self._delete_objects(uploaded)
+            raise CommitConflictError(
+                f"table {database}.{name} kept changing under this commit (other writers) past the retry budget; "
+                "the message will be retried"
+            ) from exc
+        except BaseException:
+            raise
+        snapshot = table.current_snapshot()
+        return Committed(
+            database=database,
+            table=name,
+            location=location,
+            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            rows=staged.rows,
+            data_files=len(uploaded),
+            partition_spec=_spec_text(table),
+            view=staged.spec.name if staged.spec.key else None,
+        )
+
+    def remove_source(self, database: str, name: str, key: str, summary: dict[str, str]) -> int | None:
+        """Drop ``key``'s rows from the table (one commit); the new snapshot id, None if nothing changed."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        table = self.load(database, name)
+        if table is None:
+            return None
+        before = table.current_snapshot()
+        try:
+            with table.transaction() as tx:
+                tx.delete(of_key(key), snapshot_properties=summary)
+        except CommitFailedException as exc:
+            raise CommitConflictError(
+                f"table {database}.{name} kept changing under this commit past the retry budget; retried"
+            ) from exc
+        table.refresh()
+        after = table.current_snapshot()
+        if after is None or (before is not None and after.snapshot_id == before.snapshot_id):
+            return None
+        return after.snapshot_id
+
+    # --- internals -------------------------------------------------------------------------------
+    def _upload_files(self, location: str, files: list[Path], source_id: str) -> list[str]:
+        attempt = uuid.uuid4().hex[:8]
+        paths = []
+        for n, path in enumerate(files):
+            target = f"{location}/data/{source_id}-{attempt}-{n:05d}.parquet"
+            self._upload(path, target)
+            paths.append(target)
+        return paths
+
+    def _create_with(
+        self,
+        database: str,
+        name: str,
+        location: str,
+        spec: TableSpec,
+        schema: pa.Schema,
+        files: list[str],
+        summary: dict[str, str],
+    ) -> Table:
+        """Create the table and add its first files in one commit."""
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.schema import assign_fresh_schema_ids
+
+        iceberg_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
+        column = iceberg_schema.find_field(spec.partition_column)
+        suffix = "" if spec.partition_transform == "identity" else f"_{spec.partition_transform}"
+        partition_spec = PartitionSpec(
+            PartitionField(
+                source_id=column.field_id,
+                field_id=1000,
+                transform=_transform(spec.partition_transform),
+                name=f"{spec.partition_column}{suffix}",
+            )
+        )
+        properties = table_properties() | {
+            # Files are found by their source's key from the manifests' bounds: keep them whole.
+            f"write.metadata.metrics.column.{SOURCE_KEY}": "full",
+            "comment": spec.description,
+        }
+        tx = self.catalog.create_table_transaction(
+            (database, name), schema=iceberg_schema, location=location, partition_spec=partition_spec,
+            properties=properties,
+        )  # fmt: skip
+        with tx:
+            if files:
+                tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+        table = self.load(database, name)
+        assert table is not None
+        if self._on_create is not None:
+            self._on_create(database, name)
+        return table
+
+    def _commit(self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str]) -> Table:
+
+        tx: Transaction
+        with table.transaction() as tx:
+            known = set(table.schema().column_names)
+            if any(f.name not in known for f in schema):
+                with tx.update_schema() as update:
+                    update.union_by_name(schema)
+            tx.delete(of_key(key), snapshot_properties=summary)
+            if files:
+                tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+        return table
+
+    def _reconcile(self, table: Table, staged: StagedData) -> tuple[pa.Schema, dict[str, str]]:
+        """The file's schema cast to the table's types where that loses nothing, and the table columns
+        that must widen to take the file (``{column: athena type}``); refuse anything else."""
+        types = {f.name: iceberg_athena_type(f.field_type) for f in table.schema().fields}
+        fields, widen = [], {}
+        for f in staged.schema:
+            ours, theirs = athena_type(f.type), types.get(f.name)
+            if theirs is None or theirs == ours:
+                fields.append(f)
+            elif (ours, theirs) in FILE_WIDENINGS:
+                fields.append(pa.field(f.name, arrow_type(theirs)))
+            elif (theirs, ours) in FILE_WIDENINGS and f.name not in (SOURCE_KEY, staged.spec.partition_column):
+                widen[f.name] = ours
+                fields.append(f)
+            else:
+                raise SchemaConflictError(
+                    f"column {f.name} holds {ours} values in this file, but table {table.name()[-1]} has it as "
+                    f"{theirs} from earlier files; fix the values, or rename the column in the export (to start a "
+                    "new column), or drop the table and reprocess its files so the column is typed anew"
+                )
+        return pa.schema(fields), widen
+
+    def _widen(self, table: Table, widen: dict[str, str]) -> Table:
+        """Widen table columns (``bigint`` to ``double``, anything to ``string``) in one commit.
+
+        Iceberg promotes ``int`` to ``bigint`` and ``float`` to ``double`` in place. Other widenings
+        rewrite the table's rows with the new type in the same commit; that commit is not retried
+        against newer metadata (it would drop rows committed meanwhile): a conflict fails it and the
+        message is retried from the start.
+        """
+        from pyiceberg.expressions import AlwaysTrue
+        from pyiceberg.types import BooleanType, DateType, DoubleType, LongType, StringType, TimestampType
+
+        iceberg = {"bigint": LongType(), "double": DoubleType(), "string": StringType(), "boolean": BooleanType(),
+                   "date": DateType(), "timestamp": TimestampType()}  # fmt: skip
+        types = {f.name: iceberg_athena_type(f.field_type) for f in table.schema().fields}
+        in_place = {c: t for c, t in widen.items() if (types[c], t) in ICEBERG_PROMOTIONS}
+        rewrite = {c: t for c, t in widen.items() if c not in in_place}
+        logger.info("widening %s: %s", table.name(), widen)
+        if not rewrite:
+            with table.update_schema() as update:
+                for column, new in in_place.items():
+                    update.update_column(column, iceberg[new])
+            return table
+        rows = table.scan().to_arrow()
+        single = _without_commit_retries(table)
+        with single.transaction() as tx:
+            with tx.update_schema(allow_incompatible_changes=True) as update:
+                for column, new in widen.items():
+                    update.update_column(column, iceberg[new])
+            cast = pa.schema(
+                [pa.field(f.name, arrow_type(widen[f.name]) if f.name in widen else f.type) for f in rows.schema]
+            )
+            tx.overwrite(rows.cast(cast), overwrite_filter=AlwaysTrue())
+        table.refresh()
+        return table
+
+
+def _without_commit_retries(table: Table) -> Table:
+    """The same table whose transactions fail on a concurrent commit instead of re-applying."""
+    from pyiceberg.table import Table as IcebergTable
+
+    metadata = table.metadata.model_copy(
+        update={"properties": {**table.metadata.properties, "commit.retry.num-retries": "0"}}
+    )
+    return IcebergTable(
+        identifier=table.name(), metadata=metadata, metadata_location=table.metadata_location, io=table.io,
+        catalog=table.catalog,
+    )  # fmt: skip
