@@ -105,6 +105,26 @@ EXPERIMENT_RESULTS = TableSpec(
 )
 
 
+EXPERIMENT_EXPOSURES = TableSpec(
+    "experiment_exposures",
+    "ingest_date",
+    "One row per experiment × user: the variant the user saw, whether they converted and their revenue; "
+    "each user once per experiment, from the newest file that has them.",
+    pa.schema(
+        [
+            ("experiment_id", pa.string()),
+            ("user_id", pa.string()),
+            ("variant", pa.string()),
+            ("converted", pa.bool_()),
+            ("revenue", pa.float64()),
+            ("source_id", pa.string()),
+            ("ingest_date", pa.date32()),
+        ]
+    ),
+    key=("experiment_id", "user_id"),
+)
+
+
 def wilson_interval(conversions: int, users: int, z: float = Z_95) -> tuple[float | None, float | None]:
     """Wilson score interval for a proportion: better than p ± z·se for small counts and p near 0/1.
 
@@ -187,8 +207,8 @@ class ExperimentsPipeline(ContractPipeline):
     contract = CONTRACT
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``experiment_results``, partitioned by the file's ingest date."""
-        return (EXPERIMENT_RESULTS,)
+        """``experiment_results`` and ``experiment_exposures``, partitioned by the file's ingest date."""
+        return (EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Check the log, quarantine bad rows and crossed users, write results per variant."""
@@ -265,8 +285,25 @@ class ExperimentsPipeline(ContractPipeline):
         result.duplicates_dropped = int(keep.sum()) - per_user.num_rows
         results, fact = experiment_results(per_user, source, has_revenue=revenue is not None)
         sink.write(EXPERIMENT_RESULTS.name, results)
+        sink.write(EXPERIMENT_EXPOSURES.name, exposures(per_user, source))
         result.models.append(fact)
         return result
+
+
+def exposures(per_user: pa.Table, source: SourceInfo) -> pa.Table:
+    """The per-user table (``converted_max``, ``revenue_sum``) in ``experiment_exposures``' shape."""
+    n = per_user.num_rows
+    return pa.table(
+        {
+            "experiment_id": per_user.column("experiment_id"),
+            "user_id": per_user.column("user_id"),
+            "variant": per_user.column("variant"),
+            "converted": per_user.column("converted_max"),
+            "revenue": per_user.column("revenue_sum"),
+            "source_id": pa.repeat(pa.scalar(source.source_id, pa.string()), n),
+            "ingest_date": pa.repeat(pa.scalar(source.ingest_date, pa.date32()), n),
+        }
+    )
 
 
 def users_in_several_variants(ids: pa.Table, candidates: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from analytics.base import (
     DEFAULT_TOLERANCE,
+    LINEAGE_COLUMNS,
     QUARANTINE_REASON,
     QUARANTINE_REASON_CODE,
     QUARANTINE_ROW_NUMBER,
@@ -27,6 +28,7 @@ from analytics.base import (
     TableSpec,
 )
 from analytics.dedupe import SeenRows, column_hashes, row_hashes
+from analytics.errors import ContractError
 from analytics.profile import PROFILE_TABLE_SPEC, ProfileAccumulator
 
 PARTITION_COLUMN = "ingest_date"
@@ -51,10 +53,11 @@ def snake_case(name: str) -> str:
     return name
 
 
-def snake_case_columns(names: Sequence[str]) -> list[str]:
-    """Unique, Glue-safe snake_case names, in order (``c_`` before a leading digit, ``_2`` on clashes)."""
+def snake_case_columns(names: Sequence[str], reserved: Sequence[str] = LINEAGE_COLUMNS) -> list[str]:
+    """Unique, Glue-safe snake_case names, in order (``c_`` before a leading digit, ``_2`` on clashes,
+    also with the ``reserved`` lineage columns the lake adds: a file's own ``source_key`` is ``source_key_2``)."""
     out: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set(reserved)
     for i, raw in enumerate(names):
         name = snake_case(raw) or f"column_{i + 1}"
         if name[0].isdigit():
@@ -186,8 +189,36 @@ def _clean_text(column: pa.Array) -> pa.Array:
     return pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
 
 
+def settings_key(source: SourceInfo) -> tuple[str, ...]:
+    """The business key ``settings/<dataset>.json`` declares (``"key": ["order_id"]``), snake_cased."""
+    key = source.settings.get("key", [])
+    if isinstance(key, str):
+        key = [key]
+    if not isinstance(key, list) or not all(isinstance(k, str) and k.strip() for k in key):
+        raise ContractError(
+            f"settings/{source.dataset}.json: key must be a column name or a list of them, not {key!r}; "
+            "fix the settings"
+        )
+    return tuple(snake_case(k) for k in key)
+
+
+def _drop_duplicates(source: SourceInfo) -> bool:
+    value = source.settings.get("drop_duplicates", False)
+    if not isinstance(value, bool):
+        raise ContractError(
+            f"settings/{source.dataset}.json: drop_duplicates must be true or false, not {value!r}; fix the settings"
+        )
+    return value
+
+
 class GenericPipeline:
-    """Clean, type, de-duplicate and write any dataset as one table partitioned by ingest date."""
+    """Clean, type and write any dataset as one table partitioned by ingest date.
+
+    Every row is kept, identical ones included (two sales of the same item at the same price are two
+    rows); repeated rows are counted, and dropped only when the dataset's settings say
+    ``"drop_duplicates": true``. With a ``"key"``, rows without a key or repeating a key seen earlier
+    in the file are quarantined, and the table shows each key once across files (a view).
+    """
 
     tolerance = DEFAULT_TOLERANCE
 
@@ -200,13 +231,17 @@ class GenericPipeline:
                 name=self.dataset,
                 partition_column=PARTITION_COLUMN,
                 description=f"Rows of raw/{source.dataset}/ files, cleaned and typed.",
+                key=settings_key(source),
             ),
             PROFILE_TABLE_SPEC,
         ]
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         result = PipelineResult(rows_in=0)
+        key = settings_key(source)
+        drop_duplicates = _drop_duplicates(source)
         seen = SeenRows()
+        seen_keys = SeenRows()
         profile = ProfileAccumulator()
         types: list[ColumnType] | None = None
         names: list[str] = []
@@ -216,6 +251,12 @@ class GenericPipeline:
             if types is None:
                 names = snake_case_columns(batch.schema.names)
                 types = [self._infer(batch.column(i)) for i in range(batch.num_columns)]
+                missing = [k for k in key if k not in names]
+                if missing:
+                    raise ContractError(
+                        f"settings/{source.dataset}.json names key column(s) {', '.join(missing)}, which this file "
+                        f"does not have (its columns: {', '.join(names)}); fix the key in the settings or the export"
+                    )
             columns: list[pa.Array] = []
             bad_any = np.zeros(batch.num_rows, dtype=bool)
             reasons: list[tuple[np.ndarray, str, str]] = []
@@ -236,10 +277,14 @@ class GenericPipeline:
             if bad_any.any():
                 self._quarantine_mismatches(batch, offset, bad_any, reasons, sink, result)
                 typed = typed.filter(pa.array(~bad_any))
+            if key and typed.num_rows:
+                typed = self._check_keys(batch, typed, offset, bad_any, key, seen_keys, sink, result)
             hashes = [column_hashes(c) for c in typed.columns]
             keep = seen.first_seen(row_hashes(typed, hashes))
-            result.duplicates_dropped += int(len(keep) - keep.sum())
-            if not keep.all():
+            repeated = int(len(keep) - keep.sum())
+            result.duplicates_found += repeated
+            if drop_duplicates and repeated:
+                result.duplicates_dropped += repeated
                 typed = typed.filter(pa.array(keep))
                 hashes = [h[keep] for h in hashes]
             if typed.num_rows:
@@ -249,6 +294,57 @@ class GenericPipeline:
         if profile.rows:
             sink.write(PROFILE_TABLE_SPEC.name, profile.finish(source))
         return result
+
+    def _check_keys(
+        self,
+        batch: pa.RecordBatch,
+        typed: pa.RecordBatch,
+        offset: int,
+        bad_any: np.ndarray,
+        key: tuple[str, ...],
+        seen_keys: SeenRows,
+        sink: OutputSink,
+        result: PipelineResult,
+    ) -> pa.RecordBatch:
+        """Quarantine rows of ``typed`` whose key is missing or repeats an earlier row of the file."""
+        names = typed.schema.names
+        columns = [typed.column(names.index(k)) for k in key]
+        missing = np.zeros(typed.num_rows, dtype=bool)
+        for column in columns:
+            missing |= column.is_null().to_numpy(zero_copy_only=False)
+        keyed = pa.RecordBatch.from_arrays(columns, names=list(key))
+        first = seen_keys.first_seen(row_hashes(keyed, [column_hashes(c) for c in keyed.columns]))
+        repeated = ~first & ~missing
+        reject = missing | repeated
+        if not reject.any():
+            return typed
+        # Row numbers of the batch rows still in ``typed`` (type mismatches were taken out before).
+        rows = np.flatnonzero(~bad_any)
+        original = batch.filter(pa.array(~bad_any)).filter(pa.array(reject))
+        label = ", ".join(key)
+        reasons = [
+            (f"{label} is empty: the dataset's key must be set on every row; fill it in the export"
+             if m else f"{label} repeats an earlier row of this file; keep one row per key in the export")
+            for m in missing[reject]
+        ]  # fmt: skip
+        codes = ["missing_key" if m else "duplicate_key" for m in missing[reject]]
+        sink.quarantine(
+            pa.RecordBatch.from_arrays(
+                [
+                    *[pc.cast(c, pa.string()) for c in original.columns],
+                    pa.array(rows[reject] + offset + 1, pa.int64()),
+                    pa.array(codes),
+                    pa.array(reasons),
+                ],
+                names=[*original.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
+            )
+        )
+        result.rows_rejected += int(reject.sum())
+        for code in ("missing_key", "duplicate_key"):
+            count = codes.count(code)
+            if count:
+                result.rejected_by_reason[code] = result.rejected_by_reason.get(code, 0) + count
+        return typed.filter(pa.array(~reject))
 
     @staticmethod
     def _infer(column: pa.Array) -> ColumnType:

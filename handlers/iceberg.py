@@ -180,7 +180,9 @@ class IcebergTables:
 
         try:
             return self.catalog.load_table((database, name))
-        except NoSuchIcebergTableError as exc:
+        except (NoSuchIcebergTableError, ValueError) as exc:
+            if isinstance(exc, ValueError) and "Parameters" not in str(exc):
+                raise  # pyiceberg says "missing Parameters" of a plain Glue table, nothing else here
             raise NotIcebergTableError(
                 f"table {database}.{name} exists in the Glue catalog but is not an Iceberg table (written by an "
                 f"earlier version of the lake, which are not migrated); delete it (aws glue delete-table "

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 import pytest
 
 from handlers import process
+from handlers.catalog import glue_catalog
 from lake.runner import LocalContext, lambda_sqs_event
 from tests.conftest import Lake
 
@@ -24,7 +24,17 @@ def invoke(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
 
     def call(messages: list[dict[str, Any]]) -> dict[str, Any]:
         event = lambda_sqs_event(messages, lake.endpoints.queue_arn, lake.endpoints.region)
-        return process.lambda_handler(event, LocalContext("lake-processor", 60_000, 1024, "us-east-1"))  # type: ignore[arg-type]
+        response: dict[str, Any] = process.lambda_handler(
+            event,
+            LocalContext("lake-processor", 60_000, 1024, "us-east-1"),  # type: ignore[arg-type]
+        )
+        # As Lambda's poller does: records that did not fail leave the queue (else they come back
+        # into a later receive once their visibility timeout passed).
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed and "ReceiptHandle" in message:
+                lake.sqs.delete_message(QueueUrl=lake.endpoints.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return response
 
     yield call
 
@@ -44,9 +54,37 @@ def send(lake: Lake, body: str) -> None:
     lake.sqs.send_message(QueueUrl=lake.endpoints.queue_url, MessageBody=body)
 
 
+def iceberg_table(lake: Lake, database: str, table: str) -> Any:
+    """The Iceberg table through the same catalog the handler writes with; None if there is none."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    catalog = glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url)
+    try:
+        return catalog.load_table((database, table))
+    except NoSuchTableError:
+        return None
+
+
+def read_rows(lake: Lake, database: str, table: str, snapshot_id: int | None = None) -> pa.Table:
+    """Every row of an Iceberg table (at a snapshot); empty when the table does not exist."""
+    found = iceberg_table(lake, database, table)
+    if found is None:
+        return pa.table({})
+    return found.scan(snapshot_id=snapshot_id).to_arrow()
+
+
 def curated_rows(lake: Lake, table: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for key in lake.keys(f"curated/{table}/"):
-        body = lake.s3.get_object(Bucket=lake.bucket, Key=key)["Body"].read()
-        rows += pq.read_table(io.BytesIO(body)).to_pylist()
+    """Every stored row of a curated table (for a keyed dataset: every source's, ``<table>_sources``)."""
+    name = table if iceberg_table(lake, "lake_curated", table) is not None else f"{table}_sources"
+    rows: list[dict[str, Any]] = read_rows(lake, "lake_curated", name).to_pylist()
     return rows
+
+
+def quarantine_rows(lake: Lake, dataset: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = read_rows(lake, "lake_quarantine", dataset).to_pylist()
+    return rows
+
+
+def data_files(lake: Lake, table: str) -> list[str]:
+    """The S3 keys of a curated table's data files (not its metadata)."""
+    return [k for k in lake.keys(f"curated/{table}/data/") if k.endswith(".parquet")]

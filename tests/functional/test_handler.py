@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 
-import pyarrow.parquet as pq
 import pytest
 
 from handlers.events import process_request_body
 from tests.conftest import Lake
-from tests.functional.conftest import Invoke, curated_rows, next_messages, send
+from tests.functional.conftest import (
+    Invoke,
+    curated_rows,
+    data_files,
+    iceberg_table,
+    next_messages,
+    quarantine_rows,
+    send,
+)
 
 GOOD_CSV = (
     b"Order ID;Customer ID;Amount;Order Date\n"
@@ -27,34 +33,49 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
     lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
     # WHEN the handler processes the routed message
     response = invoke(next_messages(lake))
-    # THEN the message is acknowledged, the rows are typed, trimmed and de-duplicated in curated/
+    # THEN the message is acknowledged, the rows are typed and trimmed; the repeated row is kept
+    # (identical rows are real rows unless the dataset opts into dropping them)
     assert response == {"batchItemFailures": []}
     rows = sorted(curated_rows(lake, "orders_export"), key=lambda r: r["order_id"])
     assert [(r["order_id"], r["customer_id"], r["amount"]) for r in rows] == [
         ("A-1", "00042", 19.9),
         ("A-2", "00043", 5.0),
+        ("A-2", "00043", 5.0),
         ("A-3", "00044", 7.25),
     ]
-    # AND the Glue table and its partition exist so Athena sees the data at once
+    # AND every row names its source: the raw key, its version, a short id and when it landed
+    version = lake.s3.head_object(Bucket=lake.bucket, Key="raw/orders_export/2026-10.csv")["VersionId"]
+    assert {(r["source_key"], r["source_version"]) for r in rows} == {("raw/orders_export/2026-10.csv", version)}
+    assert all(r["source_id"] and r["ingested_at"] for r in rows)
+    # AND the table is an Iceberg table in the Glue catalog, partitioned (hidden) by ingest date
     table = lake.glue.get_table(DatabaseName="lake_curated", Name="orders_export")["Table"]
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
-        "order_id",
-        "customer_id",
-        "amount",
-        "order_date",
-    ]
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["ingest_date"]
-    partitions = lake.glue.get_partitions(DatabaseName="lake_curated", TableName="orders_export")["Partitions"]
-    assert len(partitions) == 1
-    # AND one completion event tells what happened
+    assert table["Parameters"]["table_type"] == "ICEBERG"
+    iceberg = iceberg_table(lake, "lake_curated", "orders_export")
+    assert iceberg.schema().column_names == [
+        "order_id", "customer_id", "amount", "order_date", "ingest_date",
+        "source_key", "source_version", "source_id", "ingested_at",
+    ]  # fmt: skip
+    assert [str(f.transform) for f in iceberg.spec().fields] == ["identity"]
+    # AND one completion event tells what happened, naming the snapshot that holds the rows
     [event] = lake.events(1)
     assert event["detail-type"] == "Dataset Processed"
     assert event["source"] == "lake.processor"
     detail = event["detail"]
-    assert detail["rows"] == {"input": 4, "duplicates_dropped": 1, "rejected": 0}
-    assert detail["outputs"][0]["rows"] == 3
+    assert detail["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 0, "rejected": 0}
+    assert detail["change"] == "created"
+    assert detail["outputs"][0]["rows"] == 4
+    assert detail["outputs"][0]["snapshot_id"] == iceberg.current_snapshot().snapshot_id
     assert detail["source"]["key"] == "raw/orders_export/2026-10.csv"
-    assert detail["source"]["version_id"]
+    assert detail["source"]["version_id"] == version
+
+
+def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invoke: Invoke) -> None:
+    lake.put("settings/orders_export.json", b'{"drop_duplicates": true}')
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    invoke(next_messages(lake))
+    assert len(curated_rows(lake, "orders_export")) == 3
+    [event] = lake.events(1)
+    assert event["detail"]["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 1, "rejected": 0}
 
 
 def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
@@ -62,6 +83,7 @@ def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: I
     [message] = next_messages(lake)
     invoke([message])
     before = {k: lake.s3.head_object(Bucket=lake.bucket, Key=k)["ETag"] for k in lake.keys("curated/")}
+    assert before
     # WHEN the same event arrives again (at-least-once delivery)
     send(lake, message["Body"])
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
@@ -71,19 +93,25 @@ def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: I
     assert len(lake.quiet_events(3)) == 1
 
 
-def test_a_reprocess_request_rewrites_the_same_files(lake: Lake, invoke: Invoke) -> None:
+def test_a_reprocess_request_replaces_the_same_rows_in_one_commit(lake: Lake, invoke: Invoke) -> None:
     lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
     invoke(next_messages(lake))
-    before = lake.keys("curated/")
+    before = curated_rows(lake, "orders_export")
+    snapshots = len(iceberg_table(lake, "lake_curated", "orders_export").snapshots())
     send(
         lake,
         process_request_body(lake.bucket, "raw/orders_export/2026-10.csv", reason="backfill", request_id="r1"),
     )
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
-    assert lake.keys("curated/") == before
-    assert len(curated_rows(lake, "orders_export")) == 3
+    # THEN the same rows (lineage included), not twice, and the table has the replace as its latest change
+    assert sorted(curated_rows(lake, "orders_export"), key=str) == sorted(before, key=str)
+    table = iceberg_table(lake, "lake_curated", "orders_export")
+    assert len(table.snapshots()) > snapshots
+    assert len(data_files(lake, "orders_export")) >= 1
+    assert len(table.inspect.files()) == 1
     events = lake.events(2)
     assert [e["detail"]["source"]["trigger"] for e in events] == ["s3-event", "process-request"]
+    assert [e["detail"]["change"] for e in events] == ["created", "replaced"]
 
 
 @pytest.mark.parametrize(
@@ -137,7 +165,7 @@ def test_a_bad_file_is_acknowledged_with_a_failure_event_that_says_what_to_do(
     assert fragment in error["message"]
     assert error["message"].startswith(f"raw/uploads/{name}")
     assert error["retryable"] is False
-    assert lake.keys("curated/") == []
+    assert curated_rows(lake, "uploads") == []
 
 
 def test_too_many_bad_rows_refuses_the_file_and_quarantines_every_row(lake: Lake, invoke: Invoke) -> None:
@@ -148,12 +176,11 @@ def test_too_many_bad_rows_refuses_the_file_and_quarantines_every_row(lake: Lake
     detail = event["detail"]
     assert detail["status"] == "failed"
     assert "30 of 100 rows (30%) were rejected, more than the dataset's tolerance of 20%" in detail["error"]["message"]
-    assert lake.keys("curated/") == []
-    quarantine = pq.read_table(
-        io.BytesIO(lake.s3.get_object(Bucket=lake.bucket, Key=lake.keys("quarantine/")[0])["Body"].read())
-    )
-    assert quarantine.num_rows == 100
-    codes = quarantine.column("_reason_code").to_pylist()
+    assert curated_rows(lake, "halfbroken") == []
+    quarantine = quarantine_rows(lake, "halfbroken")
+    assert len(quarantine) == 100
+    assert {r["source_key"] for r in quarantine} == {"raw/halfbroken/a.csv"}
+    codes = [r["_reason_code"] for r in quarantine]
     assert codes.count("malformed_row") == 30 and codes.count("file_rejected") == 70
     assert detail["quarantine"]["reasons"] == {"malformed_row": 30, "file_rejected": 70}
 
@@ -166,12 +193,14 @@ def test_some_bad_rows_are_quarantined_and_the_rest_published(lake: Lake, invoke
     detail = event["detail"]
     assert detail["status"] == "succeeded"
     assert detail["quarantine"]["rows"] == 5
-    assert detail["quarantine"]["location"].startswith("s3://lake-local/quarantine/mostlygood/")
+    assert detail["quarantine"]["table"] == "lake_quarantine.mostlygood"
+    assert detail["quarantine"]["location"] == "s3://lake-local/quarantine/mostlygood"
     assert len(curated_rows(lake, "mostlygood")) == 95
-    # AND the rejected rows are catalogued for Athena beside the curated ones
-    table = lake.glue.get_table(DatabaseName="lake_quarantine", Name="mostlygood")["Table"]
-    columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
-    assert {"n", "label", "_reason_code", "_reason", "_raw_line"} <= set(columns)
+    # AND the rejected rows are an Iceberg table for Athena beside the curated ones
+    quarantine = iceberg_table(lake, "lake_quarantine", "mostlygood")
+    assert quarantine.current_snapshot().snapshot_id == detail["quarantine"]["snapshot_id"]
+    columns = quarantine.schema().column_names
+    assert {"n", "label", "_reason_code", "_reason", "_raw_line", "source_key", "ingested_at"} <= set(columns)
 
 
 def test_events_for_another_bucket_or_outside_raw_are_refused_without_processing(lake: Lake, invoke: Invoke) -> None:
@@ -189,12 +218,19 @@ def test_events_for_another_bucket_or_outside_raw_are_refused_without_processing
     messages = sorted(e["detail"]["error"]["message"] for e in events)
     assert "is outside raw/" in messages[0]
     assert "is not in the lake bucket lake-local" in messages[1]
-    assert lake.keys("curated/") == []
+    assert curated_rows(lake, "orders_export") == []
 
 
 def test_one_bad_record_does_not_fail_its_neighbours(lake: Lake, invoke: Invoke) -> None:
-    # GIVEN a catalog table someone broke by hand (an unexpected, retryable failure for its file)
-    lake.glue.create_table(DatabaseName="lake_curated", TableInput={"Name": "broken", "PartitionKeys": []})
+    # GIVEN an Iceberg table whose metadata file vanished (an unexpected, retryable failure for its file)
+    lake.glue.create_table(
+        DatabaseName="lake_curated",
+        TableInput={
+            "Name": "broken",
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"table_type": "ICEBERG", "metadata_location": "s3://lake-local/curated/broken/gone.json"},
+        },
+    )
     lake.put("raw/broken/a.csv", GOOD_CSV)
     lake.put("raw/fine/a.csv", GOOD_CSV)
     messages = next_messages(lake, 2)
@@ -219,7 +255,19 @@ def test_a_process_request_naming_another_dataset_than_its_key_is_refused(lake: 
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
     [event] = lake.events(1)
     assert "names dataset 'campaigns' but the key is in 'orders_export'" in event["detail"]["error"]["message"]
-    assert lake.keys("curated/") == []
+    assert curated_rows(lake, "orders_export") == []
+
+
+def test_a_table_left_by_an_older_version_fails_the_file_with_what_to_do(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a Hive-style Glue table of the same name (tables of earlier versions are not migrated)
+    lake.glue.create_table(DatabaseName="lake_curated", TableInput={"Name": "legacy", "TableType": "EXTERNAL_TABLE"})
+    lake.put("raw/legacy/a.csv", GOOD_CSV)
+    # WHEN its file is processed: a permanent failure, not a retry loop into the DLQ
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    message = event["detail"]["error"]["message"]
+    assert "lake_curated.legacy exists in the Glue catalog but is not an Iceberg table" in message
+    assert "aws glue delete-table --database-name lake_curated --name legacy" in message
 
 
 def test_a_later_file_is_widened_to_the_catalog_type_or_refused_with_the_fix(lake: Lake, invoke: Invoke) -> None:
@@ -249,20 +297,22 @@ def test_a_reprocess_that_moves_rows_to_other_partitions_leaves_no_stale_files(l
     )
     lake.put("raw/ad_performance/export.csv", csv_text.encode())
     invoke(next_messages(lake))
-    month_first = {k for k in lake.keys("curated/") if k.startswith("curated/ad_performance/")}
-    assert {k.split("/")[2] for k in month_first} == {"date=2026-03-04", "date=2026-05-06", "date=2026-07-08"}
+    dates = {str(r["date"]) for r in curated_rows(lake, "ad_performance")}
+    assert dates == {"2026-03-04", "2026-05-06", "2026-07-08"}
 
     # WHEN the dataset is told its dates are day-first and the file is reprocessed
     lake.put("settings/ad_performance.json", b'{"date_order": "DMY"}')
     send(lake, process_request_body(lake.bucket, "raw/ad_performance/export.csv", reason="dates", request_id="r2"))
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
 
-    # THEN its rows live only in the new partitions: the source's old files are gone, not doubled
-    day_first = {k for k in lake.keys("curated/") if k.startswith("curated/ad_performance/")}
-    assert {k.split("/")[2] for k in day_first} == {"date=2026-04-03", "date=2026-06-05", "date=2026-08-07"}
-    assert len(curated_rows(lake, "ad_performance")) == 3
+    # THEN its rows live only in the new partitions: the source's old rows are gone, not doubled
+    rows = curated_rows(lake, "ad_performance")
+    assert {str(r["date"]) for r in rows} == {"2026-04-03", "2026-06-05", "2026-08-07"}
+    files = iceberg_table(lake, "lake_curated", "ad_performance_sources").inspect.files().to_pylist()
+    assert sorted(str(f["partition"]["date_month"]) for f in files) == ["2026-04", "2026-06", "2026-08"]
     # AND the other tables of the source moved with it
-    assert not any("2026-03-04" in k for k in lake.keys("curated/"))
+    for table in ("campaign_kpis", "kpi_anomalies"):
+        assert {str(r["date"]) for r in curated_rows(lake, table)} == {"2026-04-03", "2026-06-05", "2026-08-07"}
 
 
 def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(lake: Lake, invoke: Invoke) -> None:
@@ -274,8 +324,9 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     invoke(next_messages(lake))
     [accepted] = lake.events(1)
     assert accepted["detail"]["status"] == "succeeded"
-    assert {o["table"] for o in accepted["detail"]["outputs"]} == {"ad_performance", "campaign_kpis", "kpi_anomalies"}
-    assert lake.keys("curated/ad_performance/") and lake.keys("curated/_sources/")
+    outputs = {o["table"]: o["view"] for o in accepted["detail"]["outputs"]}
+    assert outputs == {"ad_performance_sources": "ad_performance", "campaign_kpis": None, "kpi_anomalies": None}
+    assert curated_rows(lake, "ad_performance")
 
     # WHEN the dataset's tolerance is lowered to 5% and the file is reprocessed
     lake.put("settings/ad_performance.json", b'{"tolerance": 0.05}')
@@ -285,7 +336,8 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     # THEN the file is refused, and none of the tables shows the earlier run's rows any more
     [refused] = lake.events(1)
     assert refused["detail"]["error"]["type"] == "ToleranceExceededError", refused["detail"]["error"]["message"]
-    assert lake.keys("curated/") == []
+    for table in ("ad_performance", "campaign_kpis", "kpi_anomalies"):
+        assert curated_rows(lake, table) == []
     # AND every row is in quarantine, the bad one with its own reason
     reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())
     assert reasons == [("file_rejected", 9), ("negative_value", 1)]
