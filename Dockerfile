@@ -14,9 +14,9 @@ ARG TARGETARCH
 # whatever the glibc of the machine that builds the image.
 ARG MANYLINUX=manylinux_2_34
 
-# Exactly the locked runtime dependencies (no dev, cli or infra groups), wheels only, no pip cache.
-# Regenerate with: uv export --frozen --no-default-groups --no-emit-project --no-hashes \
-#   -o infra/lambda-requirements.txt   (tests/infra checks it matches uv.lock)
+# Exactly the locked runtime dependencies (no dev, cli or infra groups), wheels only, no pip cache,
+# each checked against the hashes in uv.lock. Regenerate with `make requirements` (tests/infra
+# checks the file matches uv.lock).
 COPY infra/lambda-requirements.txt /tmp/requirements.txt
 # The packages' own test suites (about a fifth of the size) are never imported at run time.
 # /var/task is read-only in Lambda, so bytecode not compiled here is compiled again on every cold
@@ -35,7 +35,7 @@ RUN set -eu; \
     platforms=""; minor="${MANYLINUX#manylinux_2_}"; \
     while [ "$minor" -ge 5 ]; do platforms="$platforms --platform manylinux_2_${minor}_${arch}"; minor=$((minor - 1)); done; \
     platforms="$platforms --platform manylinux2014_${arch} --platform manylinux2010_${arch} --platform manylinux1_${arch}"; \
-    python3 -m pip install --no-cache-dir --disable-pip-version-check --no-compile --only-binary=:all: \
+    python3 -m pip install --no-cache-dir --disable-pip-version-check --no-compile --only-binary=:all: --require-hashes \
         $platforms --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt; \
     rm /tmp/requirements.txt; \
     find "${LAMBDA_TASK_ROOT}" -depth -type d -name tests -exec rm -rf {} +; \

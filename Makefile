@@ -28,9 +28,15 @@ clean:
 	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
 
 # --- deploy to AWS (docs/deploy.md) ---
-.PHONY: synth image-test
+.PHONY: synth image-test requirements
 
-synth: install
+# The image's runtime dependencies, exported from uv.lock with their hashes (the Dockerfile installs
+# them with pip --require-hashes, so a wheel that differs from the locked one fails the build).
+REQUIREMENTS_EXPORT := export --frozen --no-default-groups --no-emit-project --format requirements.txt
+requirements: install
+	$(UV) $(REQUIREMENTS_EXPORT) -o infra/lambda-requirements.txt
+
+synth: requirements
 	cd infra && CDK_OUTDIR=cdk.out $(UV) run python app.py && echo "template: infra/cdk.out/LakeProcessor.template.json"
 
 # Builds the Lambda image with buildah on a debootstrap base and runs its handler on one file

@@ -32,6 +32,10 @@ def table_properties() -> dict[str, str]:
         "commit.retry.min-wait-ms": "100",
         "commit.retry.max-wait-ms": "5000",
         "commit.retry.total-timeout-ms": "60000",
+        # Each commit adds a manifest; merging them keeps the manifest list short, so finding a
+        # source's files to replace reads a few manifests, not one per commit the table ever had.
+        "commit.manifest-merge.enabled": "true",
+        "commit.manifest.min-count-to-merge": "8",
     }
 
 

@@ -41,6 +41,9 @@ FILE_WIDENINGS = {
     ("date", "timestamp"),
     *((t, "string") for t in ("bigint", "int", "double", "float", "boolean", "date", "timestamp")),
 }
+#: (table's type, this file's type) pairs where the table widens to take the file: numbers only (a
+#: text value in a number column is more likely a mistake than a new meaning, so it is refused).
+TABLE_WIDENINGS = {("int", "bigint"), ("int", "double"), ("bigint", "double"), ("float", "double")}
 #: Widenings Iceberg makes in place (old files are read as the wider type); others need a rewrite.
 ICEBERG_PROMOTIONS = {("int", "bigint"), ("float", "double")}
 
@@ -176,10 +179,16 @@ class IcebergTables:
     # --- reading the catalog ---------------------------------------------------------------------
     def load(self, database: str, name: str) -> Table | None:
         """The Iceberg table, None if there is none; a non-Iceberg table of that name is refused."""
-        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchTableError
+        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchPropertyException, NoSuchTableError
 
         try:
             return self.catalog.load_table((database, name))
+        except NoSuchPropertyException as exc:
+            raise NotIcebergTableError(
+                f"{database}.{name} is a view in the Glue catalog (the dataset had a key in its settings), so its "
+                f"rows cannot be stored under that name; put the key back, or delete the view (aws glue "
+                f"delete-table --database-name {database} --name {name}) and reprocess the dataset's raw files"
+            ) from exc
         except (NoSuchIcebergTableError, ValueError) as exc:
             if isinstance(exc, ValueError) and "Parameters" not in str(exc):
                 raise  # pyiceberg says "missing Parameters" of a plain Glue table, nothing else here
@@ -201,8 +210,12 @@ class IcebergTables:
         source_id: str,
         retype: Callable[[pa.Schema], Sequence[Path]],
         summary: dict[str, str],
+        replace: bool = True,
     ) -> Committed:
         """Make ``key``'s rows in the table exactly the staged ones, in one commit.
+
+        With ``replace`` false the caller knows the table holds no rows of ``key`` (a new key), so
+        the commit only adds files, without looking for old ones.
 
         ``retype`` converts the staged files to a schema the table can take (a column this file
         has as ``bigint`` where the table has ``double``) and returns the converted files.
@@ -228,9 +241,9 @@ class IcebergTables:
                 except TableAlreadyExistsError:  # another worker created it meanwhile: join it
                     table = self.load(database, name)
                     assert table is not None
-                    self._commit(table, schema, key, uploaded, summary)
+                    self._commit(table, schema, key, uploaded, summary, replace)
             else:
-                table = self._commit(table, schema, key, uploaded, summary)
+                table = self._commit(table, schema, key, uploaded, summary, replace)
         except CommitFailedException as exc:
             self._delete_objects(uploaded)
             raise CommitConflictError(
@@ -326,7 +339,9 @@ class IcebergTables:
             self._on_create(database, name)
         return table
 
-    def _commit(self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str]) -> Table:
+    def _commit(
+        self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str], replace: bool
+    ) -> Table:
 
         tx: Transaction
         with table.transaction() as tx:
@@ -334,7 +349,8 @@ class IcebergTables:
             if any(f.name not in known for f in schema):
                 with tx.update_schema() as update:
                     update.union_by_name(schema)
-            tx.delete(of_key(key), snapshot_properties=summary)
+            if replace:
+                tx.delete(of_key(key), snapshot_properties=summary)
             if files:
                 tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
         return table
@@ -350,7 +366,7 @@ class IcebergTables:
                 fields.append(f)
             elif (ours, theirs) in FILE_WIDENINGS:
                 fields.append(pa.field(f.name, arrow_type(theirs)))
-            elif (theirs, ours) in FILE_WIDENINGS and f.name not in (SOURCE_KEY, staged.spec.partition_column):
+            elif (theirs, ours) in TABLE_WIDENINGS and f.name != staged.spec.partition_column:
                 widen[f.name] = ours
                 fields.append(f)
             else:

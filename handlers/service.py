@@ -284,7 +284,7 @@ class ObjectProcessor:
                     f"{key}: version {info.version_id or info.etag} is no longer the key's current version "
                     "(a newer upload or a deletion came after it), so the lake keeps the newer state",
                 )
-            detail, outcome = self._process(report, state)
+            detail, outcome = self._process(report, state, owner)
             return detail
         finally:
             self.sources.release(bucket, key, owner, outcome)
@@ -317,7 +317,7 @@ class ObjectProcessor:
         report.outputs = [c for c in removed if c.database != self.settings.quarantine_database]
         return SourceState(version=report.request.revision, tables=(), deleted=True)
 
-    def _process(self, report: Report, state: SourceState) -> tuple[dict[str, Any], SourceState]:
+    def _process(self, report: Report, state: SourceState, owner: str) -> tuple[dict[str, Any], SourceState]:
         info = report.info
         assert info is not None
         try:
@@ -379,9 +379,11 @@ class ObjectProcessor:
                 report.models += self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
                 t1 = time.perf_counter()
-                report.outputs = self.store.commit_outputs(sink, state.tables, summary)
-                report.quarantine = self.store.commit_quarantine(
-                    report.dataset, sink.quarantine_table(), lineage, summary
+                rejected = sink.quarantine_table()
+                planned = self.store.planned_tables(sink, rejected, report.dataset)
+                self.sources.intend(info.bucket, info.key, owner, planned)
+                report.outputs, report.quarantine = self.store.commit_outputs(
+                    sink, rejected, report.dataset, state.tables, summary
                 )
                 report.timings["commit"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:

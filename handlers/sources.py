@@ -66,16 +66,37 @@ class SourceRegister:
                 f"s3://{bucket}/{key}: another version of this key is being committed right now; "
                 "this one is retried after it finished"
             ) from exc
+        # Tables an interrupted attempt meant to write may hold its rows too: look there as well.
+        tables = {*item.get("tables", {}).get("SS", []), *item.get("pending", {}).get("SS", [])}
         return SourceState(
             version=item.get("version", {}).get("S"),
-            tables=tuple(sorted(item.get("tables", {}).get("SS", []))),
+            tables=tuple(sorted(tables)),
             deleted=item.get("deleted", {}).get("BOOL", False),
         )
+
+    def intend(self, bucket: str, key: str, owner: str, tables: list[str]) -> None:
+        """Note the tables about to get rows of the key, before committing: if this attempt dies after
+        a commit, the next one knows to replace rows there instead of adding them twice."""
+        if not tables:
+            return
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": source_record_id(bucket, key)}},
+                UpdateExpression="ADD pending :tables",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":tables": {"SS": sorted(set(tables))}, ":owner": {"S": owner}},
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            raise SourceBusyError(
+                f"s3://{bucket}/{key}: the lease on this key expired before its commit; retried"
+            ) from exc
 
     def release(self, bucket: str, key: str, owner: str, state: SourceState | None) -> None:
         """Give the lease back, recording ``state`` (None: nothing was committed, keep the record)."""
         values: dict[str, Any] = {":owner": {"S": owner}}
-        update = "REMOVE lease_owner, lease_until"
+        # A failed attempt keeps ``pending``: its commits may have landed, the next attempt replaces them.
+        update = "REMOVE lease_owner, lease_until" + (", pending" if state is not None else "")
         if state is not None:
             sets = ["version = :version", "deleted = :deleted", "updated_at = :at"]
             values |= {

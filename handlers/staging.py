@@ -265,6 +265,16 @@ class StagingSink:
             staged.writers[value] = rewritten
         staged.schema = schema
 
+    def retype_closed(self, name: str, schema: pa.Schema) -> list[Path]:
+        """``retype`` after the writers were closed: convert one table's staged files, close them
+        again and return them (safe while other tables are being committed from other threads)."""
+        self.retype(name, schema)
+        staged = self.tables[name]
+        for writer in staged.writers.values():
+            writer.close()
+        staged.writers.clear()
+        return list(staged.files.values())
+
     def _drain(self) -> None:
         """Wait until the writer thread wrote everything queued (it restarts on the next write)."""
         if self._writer_thread is not None:

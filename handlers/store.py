@@ -8,11 +8,13 @@ own rows in one commit per table, so delivery can be at-least-once while the eff
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import tempfile
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -24,8 +26,8 @@ import topology
 from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, arrow_type, athena_type, iceberg_athena_type
-from handlers.staging import Lineage, StagingSink
-from handlers.views import latest_by_key_sql, put_view
+from handlers.staging import Lineage, StagedTable, StagingSink
+from handlers.views import latest_by_key_sql, put_keyed_view
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -172,42 +174,83 @@ class LakeStore:
             return None
 
     # --- output tables ---------------------------------------------------------------------------
-    def commit_outputs(self, sink: StagingSink, earlier: Iterable[str], summary: dict[str, str]) -> list[Committed]:
-        """Replace the source's rows in every table it writes now or wrote before, one commit each."""
+    def planned_tables(self, sink: StagingSink, rejected: pa.Table | None, dataset: str) -> list[str]:
+        """``database.table`` of every table this source is about to write rows to."""
+        planned = [f"{self.curated_database}.{t.spec.stored_name}" for t in sink.tables.values() if t.files]
+        if rejected is not None and rejected.num_rows:
+            planned.append(f"{self.quarantine_database}.{dataset}")
+        return planned
+
+    def commit_outputs(
+        self,
+        sink: StagingSink,
+        rejected: pa.Table | None,
+        dataset: str,
+        earlier: Iterable[str],
+        summary: dict[str, str],
+    ) -> tuple[list[Committed], Committed | None]:
+        """Replace the source's rows in every table it writes now or wrote before, one commit each.
+
+        ``earlier`` names the tables that may hold rows of the key (an earlier revision's, or an
+        interrupted attempt's): only there are old rows looked for. The tables are committed in
+        parallel (each its own commit; they wait on S3 and Glue, not on the CPU).
+        """
         assert sink.lineage is not None
+        lineage = sink.lineage
         sink.close_writers()
-        committed = []
+        earlier = set(earlier)
+        jobs: list[Callable[[], Committed | None]] = []
         written = set()
         for staged in sink.tables.values():
-            written.add(f"{self.curated_database}.{staged.spec.stored_name}")
-            if not staged.files and self.tables.load(self.curated_database, staged.spec.stored_name) is None:
-                continue  # nothing to add and nothing of this source's to remove
-            assert staged.schema is not None or not staged.files
-            name = staged.spec.name
-
-            def retype(schema: pa.Schema, name: str = name) -> list[Path]:
-                sink.retype(name, schema)
-                sink.close_writers()
-                return list(sink.tables[name].files.values())
-
-            result = self.tables.replace_source(
-                self.curated_database,
-                topology.CURATED_PREFIX,
-                StagedData(staged.spec, staged.schema or pa.schema([]), list(staged.files.values()), staged.total_rows),
-                sink.lineage.key,
-                sink.lineage.source_id,
-                retype,
-                summary,
+            qualified = f"{self.curated_database}.{staged.spec.stored_name}"
+            written.add(qualified)
+            if staged.files or qualified in earlier:
+                jobs.append(functools.partial(self._commit_staged, sink, staged, qualified in earlier, summary))
+        quarantine = f"{self.quarantine_database}.{dataset}"
+        if (rejected is not None and rejected.num_rows) or quarantine in earlier:
+            jobs.append(
+                functools.partial(self.commit_quarantine, dataset, rejected, lineage, summary, quarantine in earlier)
             )
-            if staged.spec.key:
-                self._put_latest_view(staged.spec)
-            committed.append(result)
         # Tables an earlier revision of the key wrote and this one does not (a model removed since).
         stale = [t for t in earlier if t not in written and t.startswith(f"{self.curated_database}.")]
-        return committed + self.remove_rows(stale, sink.lineage.key, summary)
+        for table in stale:
+            jobs.append(functools.partial(self._remove_one, table, lineage.key, summary))
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(jobs))), thread_name_prefix="commit") as pool:
+            results = [r for r in pool.map(lambda job: job(), jobs) if r is not None]
+        return (
+            [r for r in results if r.database == self.curated_database],
+            next((r for r in results if r.database == self.quarantine_database), None),
+        )
+
+    def _commit_staged(
+        self, sink: StagingSink, staged: StagedTable, replace: bool, summary: dict[str, str]
+    ) -> Committed:
+        assert sink.lineage is not None
+
+        def retype(schema: pa.Schema) -> list[Path]:
+            return sink.retype_closed(staged.spec.name, schema)
+
+        result = self.tables.replace_source(
+            self.curated_database,
+            topology.CURATED_PREFIX,
+            StagedData(staged.spec, staged.schema or pa.schema([]), list(staged.files.values()), staged.total_rows),
+            sink.lineage.key,
+            sink.lineage.source_id,
+            retype,
+            summary,
+            replace=replace,
+        )
+        if staged.spec.key:
+            self._put_latest_view(staged.spec)
+        return result
 
     def commit_quarantine(
-        self, dataset: str, rejected: pa.Table | None, lineage: Lineage, summary: dict[str, str]
+        self,
+        dataset: str,
+        rejected: pa.Table | None,
+        lineage: Lineage,
+        summary: dict[str, str],
+        replace: bool = True,
     ) -> Committed | None:
         """Replace the source's rows in ``lake_quarantine.<dataset>`` (rejected rows, reasons, lineage)."""
         spec = quarantine_spec(dataset)
@@ -242,7 +285,12 @@ class LakeStore:
                 lineage.source_id,
                 retype,
                 summary,
+                replace=replace,
             )  # fmt: skip
+
+    def _remove_one(self, qualified: str, key: str, summary: dict[str, str]) -> Committed | None:
+        removed = self.remove_rows([qualified], key, summary)
+        return removed[0] if removed else None
 
     def remove_rows(self, tables: Iterable[str], key: str, summary: dict[str, str]) -> list[Committed]:
         """Drop ``key``'s rows from each ``database.table`` (a deleted raw object, a refused rerun)."""
@@ -262,8 +310,7 @@ class LakeStore:
         assert table is not None
         columns = [(f.name, iceberg_athena_type(f.field_type)) for f in table.schema().fields]
         sql = latest_by_key_sql(self.curated_database, spec.stored_name, [c for c, _ in columns], spec.key)
-        description = f"{spec.description} Each {', '.join(spec.key)} once, from the newest source that has it."
-        put_view(self._glue, self.curated_database, spec.name, sql, columns, description)
+        put_keyed_view(self._glue, self.curated_database, spec.name, sql, columns)
 
     def _upload(self, path: Path, uri: str) -> None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from constructs import Construct
 
 import topology
+
+#: The Lambda base image the Dockerfile builds on, pinned by digest so a rebuild installs onto exactly
+#: the base that was tested (AWS republishes the tag weekly). The digest is the multi-architecture
+#: index's, so one pin serves arm64 and x86_64. Refresh it with
+#: ``skopeo inspect --raw docker://public.ecr.aws/lambda/python:3.13 | sha256sum`` (or ``crane digest``).
+DEFAULT_BASE_IMAGE = (
+    "public.ecr.aws/lambda/python:3.13@sha256:e29b87b66ee86899ac3f1e7ae19f7d761ac4504d58432810f917531f9b92687f"
+)
+#: ``<repository>[:<tag>]@sha256:<64 hex digits>``; a tag alone is refused.
+_PINNED_IMAGE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._/:-]*[a-z0-9])@(?P<digest>sha256:[0-9a-f]{64})$")
 
 #: Context keys, with the defaults a first deployment gets. docs/deploy.md lists the same keys.
 CONTEXT_DEFAULTS: dict[str, Any] = {
@@ -18,17 +29,28 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "functionMemoryMb": 3008,
     "functionTimeoutSeconds": topology.DEFAULT.queue.function_timeout_seconds,
     "ephemeralStorageMb": 2048,
-    "architecture": "x86_64",
+    # Graviton: about 20% cheaper per GB-second than x86_64 for the same work (docs/deploy.md, Cost).
+    "architecture": "arm64",
+    "baseImage": DEFAULT_BASE_IMAGE,
     "alarmEmail": "",
     "oldestMessageAlarmSeconds": 900,
+    "deadLetterAgeAlarmDays": 10,
     "archiveRetentionDays": 30,
     "logRetentionDays": 30,
+    "athenaBytesScannedCutoffMb": 10240,
+    # Empty: no reservation (the function shares the account's unreserved pool).
+    "reservedConcurrency": "",
 }
 
 ENCRYPTIONS = ("s3", "kms")
 #: The retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
-ARCHITECTURES = ("x86_64", "arm64")
+ARCHITECTURES = ("arm64", "x86_64")
+#: Athena refuses a per-query cutoff below 10 MB (10,000,000 bytes).
+ATHENA_MIN_CUTOFF_MB = 10
+#: How long EventBridge keeps retrying a target (its maximum) before the event goes to the rule's DLQ.
+EVENT_RETRY_ATTEMPTS = 185
+EVENT_MAX_AGE_SECONDS = 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -47,10 +69,18 @@ class DeploySettings:
     function_timeout_seconds: int
     ephemeral_storage_mb: int
     architecture: str
+    base_image: str
     alarm_email: str
     oldest_message_alarm_seconds: int
+    dead_letter_age_alarm_days: int
     archive_retention_days: int
     log_retention_days: int
+    athena_bytes_scanned_cutoff_mb: int
+    reserved_concurrency: int | None
+
+    @property
+    def athena_bytes_scanned_cutoff_bytes(self) -> int:
+        return self.athena_bytes_scanned_cutoff_mb * 1024 * 1024
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -81,12 +111,28 @@ class DeploySettings:
                 raise ConfigError(f"context {key}={value!r} must be one of {', '.join(allowed)}")
             return value
 
+        def pinned_image(key: str) -> str:
+            value = str(get(key)).strip()
+            match = _PINNED_IMAGE.match(value)
+            if match is None:
+                raise ConfigError(
+                    f"context {key}={value!r} must be pinned by digest: <repository>:<tag>@sha256:<64 hex digits> "
+                    f"(find it with: skopeo inspect --raw docker://<repository>:<tag> | sha256sum)"
+                )
+            return value
+
+        def optional_integer(key: str, low: int, high: int) -> int | None:
+            if str(get(key)).strip().lower() in ("", "none", "off"):
+                return None
+            return integer(key, low, high)
+
         def log_retention() -> int:
             value = integer("logRetentionDays", 1, 3653)
             if value not in LOG_RETENTION_DAYS:
                 raise ConfigError(f"context logRetentionDays={value} must be one of {LOG_RETENTION_DAYS}")
             return value
 
+        dlq_days = topology.DEFAULT.queue.dlq_retention_days
         return cls(
             bucket_encryption=choice("bucketEncryption", ENCRYPTIONS),
             quarantine_expiration_days=integer("quarantineExpirationDays", 1, 3650),
@@ -97,8 +143,15 @@ class DeploySettings:
             function_timeout_seconds=integer("functionTimeoutSeconds", 1, 900),
             ephemeral_storage_mb=integer("ephemeralStorageMb", 512, 10240),
             architecture=choice("architecture", ARCHITECTURES),
+            base_image=pinned_image("baseImage"),
             alarm_email=str(get("alarmEmail")).strip(),
             oldest_message_alarm_seconds=integer("oldestMessageAlarmSeconds", 60, 14 * 24 * 3600),
+            # Must fire while the messages can still be redriven: before the DLQ's retention ends.
+            dead_letter_age_alarm_days=integer("deadLetterAgeAlarmDays", 1, dlq_days - 1),
             archive_retention_days=integer("archiveRetentionDays", 1, 3650),
             log_retention_days=log_retention(),
+            athena_bytes_scanned_cutoff_mb=integer("athenaBytesScannedCutoffMb", ATHENA_MIN_CUTOFF_MB, 10 * 1024**2),
+            # Below the event source's maximum concurrency, Lambda would throttle its own poller;
+            # 1000 is the default account limit.
+            reserved_concurrency=optional_integer("reservedConcurrency", topology.DEFAULT.queue.max_concurrency, 1000),
         )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import topology
 from infra import nag
 from infra.config import DeploySettings
+from infra.delivery import delivery_dead_letter_queue, queue_target
 from infra.patterns import event_pattern
 
 
@@ -46,6 +46,9 @@ class LakeEvents(Construct):
             "it automatically, so there are no failed receives to dead-letter; the bus archive "
             "keeps every event for replay.",
         )
+        self.subscriber_delivery_dlq = delivery_dead_letter_queue(
+            self, "SubscriberDeliveryDLQ", delivers_to="the example subscriber queue"
+        )
         self.subscriber_rule = events.Rule(
             self,
             "SubscriberRule",
@@ -53,5 +56,5 @@ class LakeEvents(Construct):
             description="Example subscriber: every completion event of the lake processor -> SQS",
             event_bus=self.bus,
             event_pattern=completion,
-            targets=[targets.SqsQueue(self.subscriber_queue)],
+            targets=[queue_target(self.subscriber_queue, self.subscriber_delivery_dlq)],
         )

@@ -11,6 +11,7 @@ import topology
 from infra import nag
 from infra.config import DeploySettings
 from infra.lake_events import LakeEvents
+from infra.maintenance import OPTIMIZER_LOG_GROUPS, TABLE_PREFIXES, TableMaintenance
 from infra.monitoring import Monitoring
 from infra.process_api import ProcessApi
 from infra.processing import Processing
@@ -49,6 +50,7 @@ class LakeStack(cdk.Stack):
 
         self.storage = LakeStorage(self, "Storage", settings=self.settings, topo=topo)
         self.events = LakeEvents(self, "Events", settings=self.settings, topo=topo)
+        self.maintenance = TableMaintenance(self, "TableMaintenance", storage=self.storage)
         self.processing = Processing(
             self,
             "Processing",
@@ -56,6 +58,7 @@ class LakeStack(cdk.Stack):
             topo=topo,
             storage=self.storage,
             bus=self.events.bus,
+            optimizer_role=self.maintenance.role,
         )
         self.api = ProcessApi(
             self,
@@ -64,7 +67,9 @@ class LakeStack(cdk.Stack):
             queue=self.processing.queue,
             bucket_name=self.storage.bucket.bucket_name,
         )
-        self.monitoring = Monitoring(self, "Monitoring", settings=self.settings, processing=self.processing)
+        self.monitoring = Monitoring(
+            self, "Monitoring", settings=self.settings, processing=self.processing, lake_events=self.events
+        )
         self._acknowledge_grants()
         self._outputs()
 
@@ -88,57 +93,50 @@ class LakeStack(cdk.Stack):
             cdk.CfnOutput(self, key, value=value)
 
     def _acknowledge_grants(self) -> None:
-        """Wildcards that remain after scoping every grant to a prefix, a table or a database.
+        """Wildcards that remain after scoping every grant to a prefix, a table or a log group.
 
-        Each finding is acknowledged by its exact id, so a new wildcard (say ``s3:*`` or a grant on
-        the whole bucket) still fails the check.
+        Each finding is acknowledged by its exact id, so a new wildcard (say ``s3:*``, an action
+        group or a grant on the whole bucket) still fails the check. No wildcard action remains.
         """
-        role = self.processing.function.role
-        assert role is not None
         bucket_arn = f"<{self.get_logical_id(self.storage.bucket_l1)}.Arn>"
+
+        def objects(prefixes: tuple[str, ...]) -> list[str]:
+            return [f"Resource::{bucket_arn}/{prefix}*" for prefix in prefixes]
+
+        tables = [
+            f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/{name}/*"
+            for name in self.storage.database_names
+        ]
+        function_role = self.processing.role
         nag.acknowledge(
-            role,
-            "AwsSolutions-IAM4",
-            "AWSLambdaBasicExecutionRole only allows creating and writing the function's CloudWatch "
-            "log streams; it is the AWS-maintained minimum for any Lambda function.",
-            findings=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+            function_role,
+            "AwsSolutions-IAM5",
+            "Object keys are data-driven, so S3 object actions are granted per prefix: GetObject under "
+            "raw/, models/, settings/, curated/ and quarantine/ (GetObjectVersion under raw/ only); "
+            "PutObject, DeleteObject (never DeleteObjectVersion) and AbortMultipartUpload under curated/ "
+            "and quarantine/ only, where the Iceberg tables live. ListBucket is on the bucket with an "
+            "s3:prefix condition naming the same prefixes.",
+            findings=objects((*Processing.READ_PREFIXES, *Processing.WRITE_PREFIXES)),
         )
         nag.acknowledge(
-            role,
+            function_role,
             "AwsSolutions-IAM5",
-            "Object keys are data-driven and unknown at deploy time, so S3 access is granted per "
-            "prefix: read raw/ and models/, read-write-delete curated/ and quarantine/ (reprocessing "
-            "replaces an object's own outputs). Nothing is granted on the bucket as a whole.",
-            findings=[f"Resource::{bucket_arn}/{prefix}*" for prefix in Processing.READ_PREFIXES]
-            + [f"Resource::{bucket_arn}/{prefix}*" for prefix in Processing.WRITE_PREFIXES],
+            "Table names come from the datasets users drop, so the function may get, create and update "
+            "(pyiceberg commits with a version check) tables and switch on their table optimizers inside "
+            "the two lake databases only; it cannot delete tables or touch any other database.",
+            findings=tables,
         )
+        optimizer_role = self.maintenance.role
         nag.acknowledge(
-            role,
+            optimizer_role,
             "AwsSolutions-IAM5",
-            "CDK grant action groups: s3:GetObject*, s3:DeleteObject* and s3:Abort* apply only to the "
-            "prefix-scoped object ARNs above (object versions, multipart uploads); s3:GetBucket* and "
-            "s3:List* apply to the lake bucket's ARN alone, which the handler needs to list the "
-            "earlier outputs it replaces. No other bucket is named.",
-            findings=[
-                f"Action::s3:{action}" for action in ("GetBucket*", "GetObject*", "List*", "Abort*", "DeleteObject*")
+            "Glue's table optimizers rewrite and delete Iceberg data and metadata files of the lake's tables, "
+            "which live under curated/ and quarantine/ only; GetTable/UpdateTable on tables of the two lake "
+            "databases only; log writes to the three log groups Glue's optimizers use, by name.",
+            findings=objects(TABLE_PREFIXES)
+            + tables
+            + [
+                f"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:{group}:*"
+                for group in OPTIMIZER_LOG_GROUPS
             ],
         )
-        nag.acknowledge(
-            role,
-            "AwsSolutions-IAM5",
-            "Table names come from the datasets users drop, so the function may manage tables and "
-            "partitions inside the two lake databases only (not other databases, not the databases "
-            "themselves).",
-            findings=[
-                f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/{name}/*"
-                for name in self.storage.database_names
-            ],
-        )
-        if self.storage.key is not None:
-            nag.acknowledge(
-                role,
-                "AwsSolutions-IAM5",
-                "KMS action groups CDK grants for reading and writing objects encrypted with the "
-                "lake's own key; the resource is that one key.",
-                findings=["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
-            )

@@ -8,7 +8,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -18,34 +17,35 @@ from constructs import Construct
 
 import topology
 from infra.config import DeploySettings
+from infra.delivery import delivery_dead_letter_queue, queue_target
 from infra.patterns import event_pattern
 from infra.storage import LakeStorage
 
 #: The Docker build context: the repository root (``.dockerignore`` keeps it to what the image needs).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: Lambda architecture, CDK build platform and the Dockerfile's architecture build argument value.
 _ARCHITECTURES = {
-    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
-    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64, "arm64"),
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64, "amd64"),
 }
+#: Build arguments the Dockerfile declares: the pinned base, and the architecture in Docker's
+#: ``TARGETARCH`` spelling (``arm64``/``amd64``) for steps that pick architecture-specific wheels.
+BASE_IMAGE_BUILD_ARG = "BASE_IMAGE"
+ARCHITECTURE_BUILD_ARG = "TARGETARCH"
 
-#: Catalog actions the handler needs to register tables and partitions; nothing that drops databases.
+#: Catalog actions pyiceberg's Glue catalog calls to load, create and commit Iceberg tables
+#: (``UpdateTable`` carries the table's ``VersionId``, so a concurrent commit is refused, not lost).
+#: Nothing that deletes a table or a database: the handler never drops either.
 GLUE_ACTIONS = (
     "glue:GetDatabase",
     "glue:GetTable",
     "glue:GetTables",
     "glue:CreateTable",
     "glue:UpdateTable",
-    "glue:GetPartition",
-    "glue:GetPartitions",
-    "glue:BatchGetPartition",
-    "glue:CreatePartition",
-    "glue:BatchCreatePartition",
-    "glue:UpdatePartition",
-    "glue:BatchUpdatePartition",
-    "glue:DeletePartition",
-    "glue:BatchDeletePartition",
 )
+#: The handler switches Glue's maintenance on for every Iceberg table it creates.
+GLUE_OPTIMIZER_ACTIONS = ("glue:CreateTableOptimizer", "glue:GetTableOptimizer")
 
 
 class Processing(Construct):
@@ -64,6 +64,7 @@ class Processing(Construct):
         topo: topology.Topology,
         storage: LakeStorage,
         bus: events.IEventBus,
+        optimizer_role: iam.IRole,
     ) -> None:
         super().__init__(scope, construct_id)
         queue_settings = topo.queue
@@ -89,14 +90,17 @@ class Processing(Construct):
             ),
         )
 
+        self.raw_delivery_dlq = delivery_dead_letter_queue(
+            self, "RawEventsDeliveryDLQ", delivers_to="the processing queue (raw/ object events)"
+        )
         self.raw_rule = events.Rule(
             self,
-            "RawObjectCreated",
+            "RawObjectEvents",
             rule_name=topo.raw_rule_name,
-            description="S3 Object Created under raw/ of the lake bucket -> processing queue",
+            description="S3 Object Created and Object Deleted under raw/ of the lake bucket -> processing queue",
             # S3 publishes to the account's default bus; the bucket name is a token until deploy.
             event_pattern=event_pattern(topo.raw_object_events_pattern(storage.bucket.bucket_name)),
-            targets=[targets.SqsQueue(self.queue)],
+            targets=[queue_target(self.queue, self.raw_delivery_dlq)],
         )
 
         self.idempotency_table = dynamodb.TableV2(
@@ -115,7 +119,7 @@ class Processing(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
 
-        architecture, platform = _ARCHITECTURES[settings.architecture]
+        architecture, platform, arch_arg = _ARCHITECTURES[settings.architecture]
         self.log_group = logs.LogGroup(
             self,
             "FunctionLogs",
@@ -126,17 +130,34 @@ class Processing(Construct):
         assert isinstance(log_group_l1, logs.CfnLogGroup)
         log_group_l1.retention_in_days = settings.log_retention_days
 
+        # Our own role instead of CDK's default, which attaches AWSLambdaBasicExecutionRole
+        # (log writes to every log group in the account): this one may write to its log group only.
+        self.role = iam.Role(
+            self,
+            "ProcessorRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="The lake processor: its log group, the lake's prefixes and tables, the bus, idempotency",
+        )
+        self.log_group.grant_write(self.role)
+
         self.function = lambda_.DockerImageFunction(
             self,
             "Processor",
-            description="Cleans, validates and models raw/ files into curated/ Parquet and Glue tables",
-            code=lambda_.DockerImageCode.from_image_asset(str(REPO_ROOT), file="Dockerfile", platform=platform),
+            description="Cleans and validates raw/ files into Iceberg tables of the lake's Glue databases",
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(REPO_ROOT),
+                file="Dockerfile",
+                platform=platform,
+                build_args={BASE_IMAGE_BUILD_ARG: settings.base_image, ARCHITECTURE_BUILD_ARG: arch_arg},
+            ),
             architecture=architecture,
+            role=self.role,
             memory_size=settings.function_memory_mb,
             timeout=cdk.Duration.seconds(settings.function_timeout_seconds),
             ephemeral_storage_size=cdk.Size.mebibytes(settings.ephemeral_storage_mb),
+            reserved_concurrent_executions=settings.reserved_concurrency,
             log_group=self.log_group,
-            environment=self.environment(topo, storage, bus),
+            environment=self.environment(topo, storage, bus, optimizer_role),
         )
         self.function.add_event_source(
             sources.SqsEventSource(
@@ -147,9 +168,11 @@ class Processing(Construct):
                 max_concurrency=queue_settings.max_concurrency,
             )
         )
-        self._grant(storage, bus)
+        self._grant(storage, bus, optimizer_role)
 
-    def environment(self, topo: topology.Topology, storage: LakeStorage, bus: events.IEventBus) -> dict[str, str]:
+    def environment(
+        self, topo: topology.Topology, storage: LakeStorage, bus: events.IEventBus, optimizer_role: iam.IRole
+    ) -> dict[str, str]:
         """What the handler's settings read; the names live in ``topology`` (``ENV_*``)."""
         return {
             topology.ENV_BUCKET: storage.bucket.bucket_name,
@@ -159,24 +182,56 @@ class Processing(Construct):
             topology.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
             topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(topo.idempotency_ttl_seconds),
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
+            topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: optimizer_role.role_arn,
             "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
         }
 
-    def _grant(self, storage: LakeStorage, bus: events.IEventBus) -> None:
-        fn = self.function
+    def _grant(self, storage: LakeStorage, bus: events.IEventBus, optimizer_role: iam.IRole) -> None:
+        """Exactly the actions the handler calls, each on the narrowest resource that works.
+
+        Not CDK's ``bucket.grant_*``: those add ``s3:DeleteObjectVersion`` (which would let a bug
+        destroy the versions that make recovery possible), object lock and tagging writes, and
+        ``s3:List*``/``s3:GetBucket*`` on the whole bucket.
+        """
         bucket = storage.bucket
-        for prefix in self.READ_PREFIXES:
-            bucket.grant_read(fn, f"{prefix}*")
-        for prefix in self.WRITE_PREFIXES:
-            # Delete: reprocessing an object replaces exactly its own earlier output files.
-            bucket.grant_read(fn, f"{prefix}*")
-            bucket.grant_put(fn, f"{prefix}*")
-            bucket.grant_delete(fn, f"{prefix}*")
-        bus.grant_put_events_to(fn)
-        self.idempotency_table.grant_read_write_data(fn)
-        fn.add_to_role_policy(
+        readable = (*self.READ_PREFIXES, *self.WRITE_PREFIXES)
+        statements = [
             iam.PolicyStatement(
-                actions=list(GLUE_ACTIONS),
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in readable]
+            ),
+            # A raw object is read at the exact version its event named.
+            iam.PolicyStatement(
+                actions=["s3:GetObjectVersion"], resources=[bucket.arn_for_objects(f"{topology.RAW_PREFIX}*")]
+            ),
+            # Iceberg data and metadata files; DeleteObject only removes the current version (a
+            # delete marker), so every earlier version stays recoverable until the lifecycle rule.
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(f"{p}*") for p in self.WRITE_PREFIXES],
+            ),
+            # Listing is what makes a missing object a 404 instead of a 403 (no settings file,
+            # pyiceberg's check that a new metadata file does not exist yet), and it lists
+            # models/<dataset>/. Only under the prefixes it reads.
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in readable]}},
+            ),
+            iam.PolicyStatement(
+                actions=[*GLUE_ACTIONS, *GLUE_OPTIMIZER_ACTIONS],
                 resources=[storage.catalog_arn, *storage.database_arns()],
+            ),
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[optimizer_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
+            ),
+        ]
+        if storage.key is not None:
+            statements.append(
+                iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[storage.key.key_arn])
             )
-        )
+        for statement in statements:
+            self.role.add_to_policy(statement)
+        bus.grant_put_events_to(self.role)
+        self.idempotency_table.grant_read_write_data(self.role)

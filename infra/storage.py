@@ -15,6 +15,8 @@ import topology
 from infra import nag
 from infra.config import DeploySettings
 
+ATHENA_ENGINE_VERSION = "Athena engine version 3"
+
 
 class LakeStorage(Construct):
     """Where files land, where outputs go, and how people query them."""
@@ -110,13 +112,17 @@ class LakeStorage(Construct):
             self,
             "WorkGroup",
             name=topology.ATHENA_WORKGROUP,
-            description="Queries over the curated lake tables",
+            description="Queries over the lake's Iceberg tables",
             state="ENABLED",
             # Lets `cdk destroy` remove the workgroup even when saved queries exist.
             recursive_delete_option=True,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
                 enforce_work_group_configuration=True,
                 publish_cloud_watch_metrics_enabled=True,
+                # Engine 3 reads and writes Iceberg tables (time travel, OPTIMIZE, VACUUM).
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(selected_engine_version=ATHENA_ENGINE_VERSION),
+                # A query that would scan more is cancelled (Athena bills by bytes scanned).
+                bytes_scanned_cutoff_per_query=settings.athena_bytes_scanned_cutoff_bytes,
                 result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
                     output_location=self.bucket.s3_url_for_object(topology.ATHENA_RESULTS_PREFIX),
                     encryption_configuration=encryption,

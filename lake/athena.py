@@ -1,15 +1,17 @@
 """Athena SQL over the lake's catalogued tables: on Athena itself, or locally with DuckDB.
 
-Locally, every table a query names is looked up in the Glue catalog (location, columns, partition
-keys), opened as a :mod:`pyarrow.dataset` over the stand-in's S3 with hive partitioning typed from
-the partition keys, and registered in DuckDB as a view in a schema named like its database. The
-query is parsed in Athena's dialect, typed from the catalog's columns (so that Athena's semantics
-survive, e.g. ``bigint / bigint`` divides integers) and written in DuckDB's with sqlglot. DuckDB
-pushes filters on partition columns into the Arrow dataset, which then opens only the matching
-partitions' files.
+Locally, every table a query names is looked up in the Glue catalog. An Iceberg table is read
+through pyiceberg's Glue catalog: the scan is planned with the columns the query uses and the
+simple comparisons of its WHERE clauses (``date = DATE '2026-03-04'``, ``n IN (1, 2)``, ...)
+turned into pyiceberg expressions, so partitions and files that cannot match are never opened;
+the rows stream into DuckDB as Arrow batches. A view (an Athena view in Glue) is replaced by its
+SQL, read like any query. ``FOR VERSION AS OF <snapshot id>`` and ``FOR TIMESTAMP AS OF <time>``
+read the snapshot they name, as Athena does.
 
-Result columns are named as Athena names them: lower case, and ``_col<N>`` for an expression
-without an alias, so the same SQL gives the same columns on both.
+The query is parsed in Athena's dialect, typed from the tables' columns (so that Athena's
+semantics survive, e.g. ``bigint / bigint`` divides integers) and written in DuckDB's with
+sqlglot. Result columns are named as Athena names them: lower case, and ``_col<N>`` for an
+expression without an alias, so the same SQL gives the same columns on both.
 
 DuckDB and sqlglot belong to the development environment (``make install``), not to the Lambda
 image; they are imported only when a query runs locally.
@@ -17,32 +19,29 @@ image; they are imported only when a query runs locally.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from handlers.store import athena_to_arrow
+from lake.iceberg import LakeCatalog, TableRef, athena_type, scan, schema_of, snapshot_at
 from lake.target import CliError, Target
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
-    import pyarrow.fs as pafs
+    from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
+
+__all__ = ["GLUE_CATALOG", "TableRef", "athena_column_names", "parse", "run_query", "table_refs", "to_duckdb"]
 
 #: The catalog Athena names the Glue Data Catalog; ``awsdatacatalog.db.table`` is ``db.table``.
 GLUE_CATALOG = "awsdatacatalog"
-
-
-@dataclass(frozen=True, order=True)
-class TableRef:
-    """A table named by a query, with its database resolved."""
-
-    database: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.database}.{self.table}"
+#: Views inside views, at most (a view that names itself would otherwise never end).
+MAX_VIEW_DEPTH = 10
 
 
 def run_query(target: Target, sql: str) -> pa.Table:
@@ -137,7 +136,39 @@ def athena_column_names(tree: Any) -> list[str] | None:
     return names
 
 
-# --- local: DuckDB over the stand-in's Parquet ---------------------------------------------------
+# --- local: DuckDB over Iceberg tables read through the catalog ----------------------------------
+@dataclass(frozen=True)
+class Source:
+    """One Iceberg table at one snapshot, as one query reads it."""
+
+    ref: TableRef
+    #: Its name in the rewritten query: the table's, or ``<table>__snapshot_<id>`` for time travel.
+    name: str
+    table: Table
+    snapshot: Snapshot | None
+    schema: Schema
+
+    @property
+    def key(self) -> TableRef:
+        return TableRef(self.ref.database, self.name)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What a source's scan reads: the columns the query uses and a filter implied by its WHERE."""
+
+    columns: tuple[str, ...] = ("*",)
+    row_filter: BooleanExpression | None = None
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise CliError(_MISSING.format(name="duckdb")) from exc
+    return duckdb
+
+
 def _run_local(target: Target, sql: str) -> pa.Table:
     tree = parse(sql)
     from sqlglot import exp
@@ -147,36 +178,69 @@ def _run_local(target: Target, sql: str) -> pa.Table:
             f"the stand-in runs queries (SELECT, WITH, UNION), not {tree.key.upper()} statements; "
             "tables are created by dropping files into raw/"
         )
-    refs = table_refs(tree, target.curated_database)
     names = athena_column_names(tree)
+    duckdb = _duckdb()
+    catalog = LakeCatalog.of(target)
+    table_refs(tree, target.curated_database)
+    expand_views(tree, catalog)
+    sources = bind_sources(tree, catalog)
+    columns: dict[str, dict[str, dict[str, str]]] = {}
+    for source in sources.values():
+        columns.setdefault(source.ref.database, {})[source.name] = {
+            f.name: athena_type(f.field_type) for f in source.schema.fields
+        }
+    qualified = _qualify(tree, columns)
+    plans = scan_plans(qualified, sources)
+    duckdb_sql = _duckdb_text(tree, qualified, columns)
     try:
-        import duckdb
-    except ImportError as exc:
-        raise CliError(_MISSING.format(name="duckdb")) from exc
-    glue = target.client("glue")
-    fs = target.s3_filesystem()
+        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=True)
+    except _ScannedTwiceError:
+        # The plan reads a table more than once (a self-join, a view used twice): a stream can be
+        # read only once, so each table is read into memory before the query runs.
+        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=False)
+
+
+class _ScannedTwiceError(Exception):
+    """DuckDB's plan scans a streamed table twice."""
+
+
+def _execute(
+    duckdb: Any,
+    sql: str,
+    sources: dict[TableRef, Source],
+    plans: dict[TableRef, ScanPlan],
+    names: list[str] | None,
+    *,
+    stream: bool,
+) -> pa.Table:
     connection = duckdb.connect()
-    for schema in sorted({ref.database for ref in refs}):
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    sources: dict[str, TableRef] = {}
-    catalog: dict[str, dict[str, dict[str, str]]] = {}
-    for number, ref in enumerate(refs):
-        described = describe_table(glue, ref)
-        catalog.setdefault(ref.database, {})[ref.table] = dict([*described.columns, *described.partition_keys])
-        try:
-            dataset = open_dataset(fs, described)
-        except (OSError, pa.ArrowException) as exc:
-            raise CliError(unreadable(exc, ref)) from exc
-        arrow_name = f"__lake_table_{number}"
-        sources[arrow_name] = ref
-        connection.register(arrow_name, dataset)
-        connection.execute(f'CREATE VIEW "{ref.database}"."{ref.table}" AS SELECT * FROM "{arrow_name}"')
+    arrow_names: dict[str, TableRef] = {}
+    failures: dict[TableRef, list[str]] = defaultdict(list)
     try:
-        relation = connection.sql(to_duckdb(tree, catalog))
+        connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
+        for schema in sorted({key.database for key in sources}):
+            connection.execute(f'CREATE SCHEMA "{schema}"')
+        for number, (key, source) in enumerate(sorted(sources.items())):
+            plan = plans.get(key, ScanPlan())
+            try:
+                reader = scan(source.table, source.snapshot, plan.columns, plan.row_filter, failures[source.ref])
+                data: pa.RecordBatchReader | pa.Table = reader if stream else reader.read_all()
+            except (OSError, pa.ArrowException) as exc:
+                raise CliError(unreadable(exc, source.ref)) from exc
+            arrow_name = f"__lake_table_{number}"
+            arrow_names[arrow_name] = source.ref
+            connection.register(arrow_name, data)
+            connection.execute(f'CREATE VIEW "{key.database}"."{key.table}" AS SELECT * FROM "{arrow_name}"')
+        relation = connection.sql(sql)
         result = relation.to_arrow_table() if relation is not None else pa.table({})
         types = [str(t) for t in relation.types] if relation is not None else []
     except duckdb.Error as exc:
-        raise CliError(_duckdb_message(exc, sources)) from exc
+        if stream and "already been consumed" in str(exc):
+            raise _ScannedTwiceError from exc
+        for ref, found in failures.items():
+            if found:  # a data file, not the query
+                raise CliError(unreadable(found[0], ref)) from exc
+        raise CliError(_duckdb_message(exc, arrow_names)) from exc
     except (OSError, pa.ArrowException) as exc:
         raise CliError(unreadable(exc)) from exc
     finally:
@@ -184,17 +248,318 @@ def _run_local(target: Target, sql: str) -> pa.Table:
     return _athena_shaped(result, types, names)
 
 
-def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
-    """``tree`` in DuckDB's dialect, typed from the catalog's columns so that Athena's semantics
-    carry over where they differ (``bigint / bigint`` is an integer division in Athena)."""
+def _catalog_tables(tree: Any) -> list[Any]:
+    """The tree's table nodes that name catalog tables (``table_refs`` gave each its database)."""
+    from sqlglot import exp
+
+    return [t for t in tree.find_all(exp.Table) if t.db and isinstance(t.this, exp.Identifier)]
+
+
+def _ref(node: Any) -> TableRef:
+    return TableRef(node.db.lower(), node.name.lower())
+
+
+def expand_views(tree: Any, catalog: LakeCatalog) -> None:
+    """Replace every view the tree names by its SQL (Athena's dialect), views inside views too."""
+    from sqlglot import exp
+
+    for _ in range(MAX_VIEW_DEPTH + 1):
+        views = [node for node in _catalog_tables(tree) if catalog.is_view(_ref(node))]
+        if not views:
+            return
+        for node in views:
+            ref = _ref(node)
+            if node.args.get("version") is not None:
+                raise CliError(
+                    f"{ref} is a view; time travel reads a table: name the table the view reads "
+                    "(e.g. its <name>_sources table) with FOR VERSION AS OF"
+                )
+            view = catalog.view(ref)
+            try:
+                body = parse(view.sql)
+            except CliError as exc:
+                raise CliError(f"view {ref}: {exc}") from exc
+            table_refs(body, view.database)
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.table))
+            node.replace(exp.Subquery(this=body, alias=alias))
+    raise CliError(
+        f"views nest more than {MAX_VIEW_DEPTH} deep in this query (does a view name itself?); fix the view's SQL"
+    )
+
+
+def bind_sources(tree: Any, catalog: LakeCatalog) -> dict[TableRef, Source]:
+    """Each Iceberg table the tree reads, at the snapshot it reads; a table read with
+    ``FOR ... AS OF`` is renamed in the tree to a name of its own for that snapshot."""
+    from sqlglot import exp
+
+    sources: dict[TableRef, Source] = {}
+    for node in _catalog_tables(tree):
+        ref = _ref(node)
+        table = catalog.table(ref)
+        version = node.args.get("version")
+        name = ref.table
+        if version is None:
+            snapshot = snapshot_at(table, ref)
+        else:
+            snapshot = _snapshot_of_clause(version, table, ref)
+            name = f"{ref.table}__snapshot_{snapshot.snapshot_id if snapshot is not None else 'none'}"
+            node.set("version", None)
+            if not node.args.get("alias"):
+                node.set("alias", exp.TableAlias(this=exp.to_identifier(ref.table)))
+            node.set("this", exp.to_identifier(name))
+        key = TableRef(ref.database, name)
+        if key not in sources:
+            sources[key] = Source(ref, name, table, snapshot, schema_of(table, snapshot))
+    return sources
+
+
+def _snapshot_of_clause(version: Any, table: Table, ref: TableRef) -> Snapshot | None:
+    """The snapshot named by ``FOR VERSION AS OF ...`` or ``FOR TIMESTAMP AS OF ...``."""
+    from sqlglot import exp
+
+    value = version.expression
+    if str(version.this).upper() == "VERSION":
+        if isinstance(value, exp.Literal) and value.is_string:
+            return snapshot_at(table, ref, version=value.this)  # a branch or tag
+        if isinstance(value, exp.Literal) and value.is_int:
+            return snapshot_at(table, ref, version=int(value.this))
+        raise CliError(
+            f"FOR VERSION AS OF {value.sql(dialect='athena')} on {ref}: give a snapshot id (a whole number, "
+            "as `lake tables` and the Dataset Processed event show) or a branch or tag name in quotes"
+        )
+    return snapshot_at(table, ref, moment=_timestamp(value, ref))
+
+
+def _timestamp(value: Any, ref: TableRef) -> dt.datetime:
+    duckdb = _duckdb()
+    connection = duckdb.connect()
+    shown = value.sql(dialect="athena")
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        row = connection.execute(f"SELECT {value.sql(dialect='duckdb')}").fetchone()
+    except duckdb.Error as exc:
+        raise CliError(
+            f"FOR TIMESTAMP AS OF {shown} on {ref}: {str(exc).splitlines()[0]}; "
+            "give a timestamp, e.g. TIMESTAMP '2026-03-01 10:00:00 UTC'"
+        ) from exc
+    finally:
+        connection.close()
+    moment = row[0] if row else None
+    if isinstance(moment, dt.datetime):
+        return moment
+    if isinstance(moment, dt.date):
+        return dt.datetime.combine(moment, dt.time(), tzinfo=dt.UTC)
+    raise CliError(
+        f"FOR TIMESTAMP AS OF {shown} on {ref} is not a timestamp; give one, "
+        "e.g. TIMESTAMP '2026-03-01 10:00:00 UTC' or current_timestamp - interval '1' hour"
+    )
+
+
+# --- what each scan reads ------------------------------------------------------------------------
+def scan_plans(qualified: Any, sources: dict[TableRef, Source]) -> dict[TableRef, ScanPlan]:
+    """Per source, the columns the query uses and the comparisons every read of it must satisfy.
+
+    Both err on the side of reading more: a column is kept when any column of the query has its
+    name, and a filter is pushed only when it is a null-rejecting comparison with a constant in
+    the WHERE of the SELECT that reads the table (so it holds however the table is joined), for
+    every place the query reads that table. DuckDB still evaluates the whole query on what is read.
+    """
+    from functools import reduce
+
+    from pyiceberg.expressions import Or
+    from sqlglot import exp
+    from sqlglot.optimizer.scope import traverse_scope
+
+    if qualified is None or any(isinstance(s.parent, exp.Select) for s in qualified.find_all(exp.Star)):
+        return {key: ScanPlan() for key in sources}
+    used = {column.name.lower() for column in qualified.find_all(exp.Column)}
+    occurrences: dict[TableRef, int] = defaultdict(int)
+    for node in _catalog_tables(qualified):
+        occurrences[_ref(node)] += 1
+    filters: dict[TableRef, list[BooleanExpression | None]] = defaultdict(list)
+    inherited: dict[int, list[Any]] = defaultdict(list)
+    # Outer scopes first, so that what a SELECT filters reaches the derived tables (views) it reads.
+    for scope in reversed(traverse_scope(qualified)):
+        where = scope.expression.args.get("where") if isinstance(scope.expression, exp.Select) else None
+        conjuncts = [*(_conjuncts(where.this) if where is not None else []), *inherited[id(scope.expression)]]
+        for alias, (_, source) in scope.selected_sources.items():
+            if isinstance(source, exp.Table) and _ref(source) in sources:
+                filters[_ref(source)].append(_iceberg_filter(conjuncts, alias, sources[_ref(source)].schema))
+            elif not isinstance(source, exp.Table) and source.is_derived_table:
+                inner = source.expression
+                inherited[id(inner)] += [
+                    c for c in map(lambda c: _through(c, alias, inner), conjuncts) if c is not None
+                ]
+    plans = {}
+    for key, bound in sources.items():
+        names = [f.name for f in bound.schema.fields]
+        # count(*) uses no column, but a scan needs one to count its rows
+        columns = tuple(n for n in names if n.lower() in used) or tuple(names[:1])
+        found = filters.get(key, [])
+        complete = len(found) == occurrences[key] and all(f is not None for f in found)
+        row_filter = reduce(Or, [f for f in found if f is not None]) if found and complete else None
+        plans[key] = ScanPlan(columns or ("*",), row_filter)
+    return plans
+
+
+def _through(condition: Any, alias: str, inner: Any) -> Any:
+    """``condition`` on derived table ``alias`` rewritten onto the columns of its SELECT ``inner``,
+    when filtering ``inner``'s rows first cannot change which of its rows pass: the columns are
+    plain columns of ``inner``, which neither aggregates nor limits, and every window function of
+    ``inner`` is partitioned by them (a filter then drops whole partitions). Else None."""
+    from sqlglot import exp
+
+    if not isinstance(inner, exp.Select) or _predicate_columns(condition, alias) is None:
+        return None
+    if any(inner.args.get(arg) for arg in ("group", "having", "limit", "offset", "qualify", "distinct")):
+        return None
+    if any(isinstance(p.unalias(), exp.AggFunc) or p.find(exp.AggFunc) for p in inner.selects):
+        return None
+    projections = {p.alias_or_name.lower(): p.unalias() for p in inner.selects}
+    windows = list(inner.find_all(exp.Window))
+    rewritten = condition.copy()
+    for column in list(rewritten.find_all(exp.Column)):
+        projected = projections.get(column.name.lower())
+        if not isinstance(projected, exp.Column):
+            return None
+        for window in windows:
+            keys = {k.name.lower() for k in window.args.get("partition_by") or [] if isinstance(k, exp.Column)}
+            if projected.name.lower() not in keys:
+                return None
+        column.replace(projected.copy())
+    return rewritten
+
+
+def _predicate_columns(condition: Any, alias: str) -> set[str] | None:
+    """The columns of a condition that reads only ``alias``'s columns and constants, else None."""
+    from sqlglot import exp
+
+    columns = list(condition.find_all(exp.Column))
+    if not columns or any(c.table.lower() != alias.lower() for c in columns):
+        return None
+    if condition.find(exp.Subquery, exp.Select, exp.Window, exp.AggFunc):
+        return None
+    return {c.name.lower() for c in columns}
+
+
+def _conjuncts(condition: Any) -> list[Any]:
+    from sqlglot import exp
+
+    while isinstance(condition, exp.Paren):
+        condition = condition.this
+    if isinstance(condition, exp.And):
+        return [*_conjuncts(condition.this), *_conjuncts(condition.expression)]
+    return [condition]
+
+
+def _iceberg_filter(conjuncts: list[Any], alias: str, schema: Schema) -> BooleanExpression | None:
+    from functools import reduce
+
+    from pyiceberg.expressions import And
+
+    predicates = [p for c in conjuncts if (p := _predicate(c, alias, schema)) is not None]
+    return reduce(And, predicates) if predicates else None
+
+
+def _predicate(condition: Any, alias: str, schema: Schema) -> BooleanExpression | None:
+    """``condition`` as a pyiceberg expression when it compares a column of ``alias`` with constants
+    of the column's own type (no coercion that could change which rows match); else None."""
+    from pyiceberg import expressions as ie
+    from pyiceberg.expressions.literals import literal
+    from sqlglot import exp
+
+    compare = {exp.EQ: ie.EqualTo, exp.GT: ie.GreaterThan, exp.GTE: ie.GreaterThanOrEqual,
+               exp.LT: ie.LessThan, exp.LTE: ie.LessThanOrEqual}  # fmt: skip
+    mirrored = {exp.EQ: ie.EqualTo, exp.GT: ie.LessThan, exp.GTE: ie.LessThanOrEqual,
+                exp.LT: ie.GreaterThan, exp.LTE: ie.GreaterThanOrEqual}  # fmt: skip
+    kind = type(condition)
+    if kind in compare:
+        left, right = condition.this, condition.expression
+        for column, constant, make in ((left, right, compare[kind]), (right, left, mirrored[kind])):
+            field = _field(column, alias, schema)
+            if field is not None and (value := _constant(constant, field.field_type)) is not _NOT_CONSTANT:
+                return make(term=field.name, value=value)
+        return None
+    field = _field(condition.this, alias, schema) if isinstance(condition, exp.In | exp.Between) else None
+    if field is None:
+        return None
+    if isinstance(condition, exp.In) and not condition.args.get("query"):
+        values = [_constant(e, field.field_type) for e in condition.expressions]
+        if values and all(v is not _NOT_CONSTANT for v in values):
+            return ie.In(term=field.name, values={literal(v) for v in values})
+    if isinstance(condition, exp.Between):
+        low = _constant(condition.args.get("low"), field.field_type)
+        high = _constant(condition.args.get("high"), field.field_type)
+        if low is not _NOT_CONSTANT and high is not _NOT_CONSTANT:
+            return ie.And(
+                ie.GreaterThanOrEqual(term=field.name, value=low), ie.LessThanOrEqual(term=field.name, value=high)
+            )
+    return None
+
+
+def _field(node: Any, alias: str, schema: Schema) -> Any:
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Column) or node.table.lower() != alias.lower():
+        return None
+    for field in schema.fields:
+        if field.name.lower() == node.name.lower():
+            return field
+    return None
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant(node: Any, kind: Any) -> Any:
+    """The Python value of a literal of Iceberg type ``kind``, or ``_NOT_CONSTANT``. Floats and
+    decimals are left to DuckDB (NaN and rounding compare differently)."""
+    from pyiceberg import types as t
+    from sqlglot import exp
+
+    negative = isinstance(node, exp.Neg)
+    if negative:
+        node = node.this
+    if isinstance(kind, t.IntegerType | t.LongType) and isinstance(node, exp.Literal) and node.is_int:
+        return -int(node.this) if negative else int(node.this)
+    if negative:
+        return _NOT_CONSTANT
+    if isinstance(kind, t.StringType) and isinstance(node, exp.Literal) and node.is_string:
+        return node.this
+    if isinstance(kind, t.BooleanType) and isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if not (isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string):
+        return _NOT_CONSTANT
+    text = node.this.this.strip()
+    try:
+        if isinstance(kind, t.DateType) and node.to.is_type(exp.DataType.Type.DATE):
+            return dt.date.fromisoformat(text).isoformat()
+        if isinstance(kind, t.TimestampType | t.TimestamptzType) and node.to.is_type(*exp.DataType.TEMPORAL_TYPES):
+            moment = dt.datetime.fromisoformat(re.sub(r"\s*UTC$", "+00:00", text))
+            if moment.tzinfo is not None and isinstance(kind, t.TimestampType):
+                return _NOT_CONSTANT  # a zone on a zoneless column: leave it to DuckDB
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            return (moment - _EPOCH) // dt.timedelta(microseconds=1)  # micros, as Iceberg stores them
+    except ValueError:
+        return _NOT_CONSTANT
+    return _NOT_CONSTANT
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+# --- DuckDB's dialect ----------------------------------------------------------------------------
+def _qualify(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> Any:
+    """``tree`` with every column tied to its table and ``*`` expanded, or None when sqlglot
+    cannot (DuckDB then reports what is wrong with the query)."""
     import sqlglot
-    from sqlglot.optimizer.annotate_types import annotate_types
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.schema import MappingSchema
 
     try:
         schema = MappingSchema(dict[str, object](catalog), dialect="athena")
-        qualified = qualify(
+        return qualify(
             tree.copy(),
             dialect="athena",
             schema=schema,
@@ -202,9 +567,28 @@ def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
             quote_identifiers=False,
             identify=False,
         )
-        return str(annotate_types(qualified, schema=schema, dialect="athena").sql(dialect="duckdb"))
     except sqlglot.errors.SqlglotError:
-        return str(tree.sql(dialect="duckdb"))  # DuckDB reports what is wrong with the query
+        return None
+
+
+def _duckdb_text(tree: Any, qualified: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
+    import sqlglot
+    from sqlglot.optimizer.annotate_types import annotate_types
+    from sqlglot.schema import MappingSchema
+
+    if qualified is None:
+        return str(tree.sql(dialect="duckdb"))
+    try:
+        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
+        return str(annotate_types(qualified.copy(), schema=schema, dialect="athena").sql(dialect="duckdb"))
+    except sqlglot.errors.SqlglotError:
+        return str(tree.sql(dialect="duckdb"))
+
+
+def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
+    """``tree`` in DuckDB's dialect, typed from the catalog's columns so that Athena's semantics
+    carry over where they differ (``bigint / bigint`` is an integer division in Athena)."""
+    return _duckdb_text(tree, _qualify(tree, catalog), catalog)
 
 
 def _duckdb_message(exc: Exception, sources: dict[str, TableRef]) -> str:
@@ -216,9 +600,10 @@ def _duckdb_message(exc: Exception, sources: dict[str, TableRef]) -> str:
             lines.append(line.strip())
     message = " ".join(lines)
     for arrow_name, ref in sources.items():
-        reading = f"reading the stream registered as '{arrow_name}' failed: "
-        if reading in message:  # the Arrow dataset failed: a file, not the query
-            return unreadable(message.partition(reading)[2], ref)
+        if f"'{arrow_name}'" in message or f'"{arrow_name}"' in message:  # a file, not the query
+            return unreadable(message, ref)
+    if "Parquet" in message or "parquet" in message:
+        return unreadable(message)
     return f"{message}; check the query's names and types (`lake tables` lists the tables)"
 
 
@@ -242,109 +627,6 @@ def _athena_shaped(result: pa.Table, duckdb_types: list[str], names: list[str] |
     if names is None or len(names) != result.num_columns:
         names = [name.lower() for name in result.column_names]
     return pa.Table.from_arrays(columns, names=names) if columns else result
-
-
-@dataclass(frozen=True)
-class TableDefinition:
-    """What the Glue catalog says about a table: enough to read it as Athena would."""
-
-    ref: TableRef
-    location: str
-    columns: list[tuple[str, str]]
-    partition_keys: list[tuple[str, str]]
-    updated: Any = None
-
-    @property
-    def path(self) -> str:
-        """The location as a pyarrow filesystem path (``bucket/prefix``)."""
-        return self.location.removeprefix("s3://").removeprefix("s3a://").rstrip("/")
-
-
-def describe_table(glue: Any, ref: TableRef) -> TableDefinition:
-    """The Glue definition of ``ref``; a one-line CliError when it does not exist."""
-    try:
-        table = glue.get_table(DatabaseName=ref.database, Name=ref.table)["Table"]
-    except glue.exceptions.EntityNotFoundException as exc:
-        raise CliError(f"table {ref} does not exist; `lake tables` lists the tables") from exc
-    return definition(ref.database, table)
-
-
-def definition(database: str, table: dict[str, Any]) -> TableDefinition:
-    storage = table.get("StorageDescriptor", {})
-    return TableDefinition(
-        ref=TableRef(database, table["Name"]),
-        location=storage.get("Location", ""),
-        columns=[(c["Name"], c["Type"]) for c in storage.get("Columns", [])],
-        partition_keys=[(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])],
-        updated=table.get("UpdateTime") or table.get("CreateTime"),
-    )
-
-
-def open_dataset(fs: pafs.FileSystem, table: TableDefinition, paths: list[str] | None = None) -> ds.Dataset:
-    """The table's Parquet (``paths``, else every file under its location) with the catalog's
-    schema: Glue column types where they map to Arrow, hive partitions typed from the keys.
-
-    No file is opened here unless the catalog has a type the simple map does not cover (then the
-    first readable file's type is used), so a damaged file only fails a query that reads it.
-    """
-    import pyarrow.dataset as ds
-
-    partition_schema = pa.schema([(name, athena_to_arrow(kind)) for name, kind in table.partition_keys])
-    if paths is None:
-        paths = [info.path for info in parquet_files(fs, table.path)]
-    inferred = _first_readable_schema(fs, paths) if _needs_file_types(table) else pa.schema([])
-    # Given the catalog's schema, the scan casts each file's columns to it (and fills missing ones
-    # with nulls), as Athena reads every file through the table's schema.
-    return ds.dataset(
-        paths,
-        schema=_catalog_schema(table, inferred),
-        filesystem=fs,
-        format="parquet",
-        partitioning=ds.partitioning(partition_schema, flavor="hive"),
-        partition_base_dir=table.path,
-    )
-
-
-def parquet_files(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
-    """The data files under ``path``, as a pyarrow dataset would take them (no hidden files)."""
-    import pyarrow.fs as pafs
-
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    except FileNotFoundError:
-        return []
-    return [
-        info
-        for info in infos
-        if info.type == pafs.FileType.File
-        and info.size
-        and not any(part.startswith((".", "_")) for part in info.path.removeprefix(path).split("/"))
-    ]
-
-
-def _needs_file_types(table: TableDefinition) -> bool:
-    return any(athena_to_arrow(kind) == pa.string() and kind != "string" for _, kind in table.columns)
-
-
-def _first_readable_schema(fs: pafs.FileSystem, paths: list[str]) -> pa.Schema:
-    import pyarrow.parquet as pq
-
-    for path in paths:
-        try:
-            return pq.read_schema(path, filesystem=fs)
-        except (OSError, pa.ArrowException):
-            continue  # a damaged file: the query that reads it will say so
-    return pa.schema([])
-
-
-def _catalog_schema(table: TableDefinition, inferred: pa.Schema) -> pa.Schema:
-    fields = []
-    for name, kind in [*table.columns, *table.partition_keys]:
-        arrow = athena_to_arrow(kind)
-        if arrow == pa.string() and kind != "string" and name in inferred.names:
-            arrow = inferred.field(name).type  # a type the simple map does not cover: the file's own
-        fields.append(pa.field(name, arrow))
-    return pa.schema(fields)
 
 
 # --- AWS: Athena in the stack's workgroup --------------------------------------------------------

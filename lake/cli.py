@@ -1,5 +1,6 @@
 """The ``lake`` command: run the local stand-in and the demo; drop files, follow events, query,
-list tables, look after the dead-letter queue and reprocess, locally or on AWS (``lake.target``)."""
+list and maintain tables, look after the dead-letter queue and reprocess, locally or on AWS
+(``lake.target``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 from pathlib import Path
 
 import topology
-from lake import dlq, put, query, subscribe
+from lake import dlq, maintain, put, query, subscribe
 from lake.target import DEFAULT_STACK, ENV_ENDPOINT_URL, CliError, Target, explain, resolve
 
 
@@ -115,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=None, help="default: a free port")
     demo.add_argument("--workdir", default=".demo")
     demo.set_defaults(func=_demo)
-    for module in (put, subscribe, query, dlq):
+    for module in (put, subscribe, query, maintain, dlq):
         module.register(sub, common)
     return parser
 

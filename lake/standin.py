@@ -1,7 +1,8 @@
 """The local stand-in for AWS: a moto server provisioned from the topology like the CDK stack.
 
 Same bucket notification, rule and pattern, queues with redrive, lake bus with an example
-subscriber, Glue databases and idempotency table, all on 127.0.0.1.
+subscriber, Glue databases and idempotency table, all on 127.0.0.1. What moto lacks is filled in:
+S3 "Object Deleted" events and AWS-shaped "Object Created" events (``lake.s3_events``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 import topology
+from lake import s3_events
 from topology import QueueSettings, Topology
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lake-local", "AWS_SECRET_ACCESS_KEY": "lake-local"}
@@ -171,6 +173,7 @@ class StandIn:
     def start(self) -> Endpoints:
         from moto.server import ThreadedMotoServer
 
+        s3_events.install()
         for name in ("werkzeug", "moto"):
             logging.getLogger(name).setLevel(logging.ERROR)
         for key, value in CREDENTIALS.items():
@@ -181,6 +184,9 @@ class StandIn:
                     f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
                     "(another `lake up`?) or choose another port with --port"
                 )
+        from lake.moto_gaps import glue_update_table_checks_version
+
+        glue_update_table_checks_version()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology)

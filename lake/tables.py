@@ -1,14 +1,16 @@
-"""Read curated tables back from the stand-in (or S3) through the Glue catalog and pyarrow."""
+"""Read the lake's tables back through the Glue catalog: ``lake tables`` and :func:`read_table`."""
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from handlers.views import is_view
+from lake.iceberg import LakeCatalog, TableRef, commit_time, is_iceberg, partition_spec
+from lake.iceberg import read_table as iceberg_read_table
 from lake.standin import CREDENTIALS
 from lake.target import CliError
 
@@ -30,50 +32,58 @@ def s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
     )
 
 
-def read_table(glue: Any, fs: pafs.S3FileSystem, database: str, table: str) -> pa.Table:
-    """Every row of a catalogued table, partition column included, read as a query reads it."""
-    from lake.athena import definition, open_dataset
+def read_table(glue: Any, fs: pafs.S3FileSystem | None, database: str, table: str) -> pa.Table:
+    """Every row of an Iceberg table as of its current snapshot, read through the catalog.
 
-    described = definition(database, glue.get_table(DatabaseName=database, Name=table)["Table"])
-    return open_dataset(fs, described).to_table()
+    ``fs`` is not used any more (pyiceberg reads the files); it stays so callers keep working.
+    """
+    endpoint = glue.meta.endpoint_url
+    local = not urlparse(endpoint).netloc.endswith(".amazonaws.com")
+    catalog = LakeCatalog(glue, glue.meta.region_name, endpoint if local else None)
+    return iceberg_read_table(catalog, TableRef(database, table))
 
 
 def list_tables(target: Target) -> pa.Table:
-    """One row per table of the curated and quarantine databases: its partition key, how many
-    partitions the catalog has, rows (from the Parquet footers), last update and location."""
-    from lake.athena import definition, open_dataset, parquet_files, unreadable
-
-    glue = target.client("glue")
-    fs = target.s3_filesystem()
+    """One row per table and view of the curated and quarantine databases: its kind, partition
+    spec, rows (the current snapshot's ``total-records``), snapshots, last commit and location."""
+    catalog = LakeCatalog.of(target)
     rows: list[dict[str, Any]] = []
     for database in (target.curated_database, target.quarantine_database):
         try:
-            pages = glue.get_paginator("get_tables").paginate(DatabaseName=database)
-            found = sorted((t for page in pages for t in page["TableList"]), key=lambda t: str(t["Name"]))
-        except glue.exceptions.EntityNotFoundException as exc:
+            entries = catalog.entries(database)
+        except CliError as exc:
             raise CliError(
                 f"Glue database {database} does not exist on {target.where}; start the stand-in with `lake up` "
                 "or deploy the stack"
             ) from exc
-        for table in found:
-            described = definition(database, table)
-            files = parquet_files(fs, described.path)
-            try:
-                dataset = open_dataset(fs, described, [f.path for f in files]) if files else None
-                count = dataset.count_rows() if dataset is not None else 0
-            except (OSError, pa.ArrowException) as exc:
-                raise CliError(unreadable(exc, described.ref)) from exc
-            newest = max((f.mtime for f in files if f.mtime is not None), default=None)
-            keys = [name for name, _ in described.partition_keys]
+        for entry in entries:
+            ref = TableRef(database, str(entry["Name"]))
+            if is_view(entry):
+                rows.append({"database": database, "table": ref.table, "kind": "view"})
+                continue
+            if not is_iceberg(entry):
+                rows.append(
+                    {
+                        "database": database,
+                        "table": ref.table,
+                        "kind": "not iceberg",
+                        "location": entry.get("StorageDescriptor", {}).get("Location"),
+                    }
+                )
+                continue
+            table = catalog.table(ref)
+            current = table.current_snapshot()
+            summary = current.summary if current is not None else None
             rows.append(
                 {
                     "database": database,
-                    "table": described.ref.table,
-                    "partition_key": ", ".join(keys) or None,
-                    "partitions": _partition_count(glue, database, described.ref.table) if keys else None,
-                    "rows": count,
-                    "last_update": _utc(newest or described.updated),
-                    "location": described.location,
+                    "table": ref.table,
+                    "kind": "iceberg",
+                    "partition_spec": partition_spec(table),
+                    "rows": int(summary.get("total-records", 0) or 0) if summary is not None else 0,
+                    "snapshots": len(table.snapshots()),
+                    "last_commit": commit_time(current).replace(microsecond=0) if current is not None else None,
+                    "location": table.location(),
                 }
             )
     return pa.Table.from_pylist(rows, schema=TABLES_SCHEMA)
@@ -83,25 +93,11 @@ TABLES_SCHEMA = pa.schema(
     [
         ("database", pa.string()),
         ("table", pa.string()),
-        ("partition_key", pa.string()),
-        ("partitions", pa.int64()),
+        ("kind", pa.string()),
+        ("partition_spec", pa.string()),
         ("rows", pa.int64()),
-        ("last_update", pa.timestamp("s", tz="UTC")),
+        ("snapshots", pa.int64()),
+        ("last_commit", pa.timestamp("s", tz="UTC")),
         ("location", pa.string()),
     ]
 )
-
-
-def _partition_count(glue: Any, database: str, table: str) -> int:
-    pages = glue.get_paginator("get_partitions").paginate(
-        DatabaseName=database, TableName=table, ExcludeColumnSchema=True
-    )
-    return sum(len(page["Partitions"]) for page in pages)
-
-
-def _utc(moment: datetime.datetime | None) -> datetime.datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC).replace(microsecond=0)

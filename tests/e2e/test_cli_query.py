@@ -12,9 +12,13 @@ import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pyiceberg.expressions import EqualTo
 
+from handlers.catalog import glue_catalog
+from handlers.views import is_view
 from lake.runner import Runner
 from lake.standin import Endpoints, StandIn, free_port, provision
 from tests.conftest import Lake
@@ -177,10 +181,14 @@ def test_table_output_is_aligned_with_the_row_count_on_stderr(filled: Lake) -> N
 
 
 def test_a_partition_filter_reads_only_that_partition(filled: Lake) -> None:
-    # GIVEN a damaged file in another partition of the table
+    # GIVEN a damaged data file of another day (the first) in the Iceberg table under ad_performance
     day = FIRST_DAY + dt.timedelta(days=3)
-    # named to come first in the listing, where a dataset that inspects files would open it
-    damaged = "curated/ad_performance/date=2026-03-01/0-damaged.parquet"
+    table = iceberg_table(filled, "ad_performance")
+    [first_day_file, *_] = [
+        t.file.file_path for t in table.scan(row_filter=EqualTo("date", FIRST_DAY.isoformat())).plan_files()
+    ]
+    damaged = first_day_file.removeprefix(f"s3://{filled.bucket}/")
+    original = filled.s3.get_object(Bucket=filled.bucket, Key=damaged)["Body"].read()
     filled.put(damaged, b"not parquet")
     try:
         # WHEN a query filters on one day, THEN it answers from that day's files only
@@ -196,9 +204,16 @@ def test_a_partition_filter_reads_only_that_partition(filled: Lake) -> None:
         # AND a query over every partition opens the damaged file and says which table and what to do
         result = run_lake("query", "SELECT count(*) FROM ad_performance", endpoint_url=filled.endpoints.endpoint_url)
         assert result.returncode != 0
-        assert_one_line_error(result.stderr, "lake_curated.ad_performance", "damaged.parquet")
+        assert_one_line_error(result.stderr, str(table.name()[-1]), damaged.rsplit("/", 1)[-1])
     finally:
-        filled.s3.delete_object(Bucket=filled.bucket, Key=damaged)
+        filled.put(damaged, original)
+
+
+def iceberg_table(lake: Lake, name: str) -> Any:
+    """The Iceberg table that holds dataset ``name``'s rows: ``<name>_sources`` under a view, else ``<name>``."""
+    catalog = glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url)
+    entry = lake.glue.get_table(DatabaseName="lake_curated", Name=name)["Table"]
+    return catalog.load_table(("lake_curated", f"{name}_sources" if is_view(entry) else name))
 
 
 def test_quarantined_rows_are_queryable_with_their_reasons(filled: Lake) -> None:
@@ -209,20 +224,24 @@ def test_quarantined_rows_are_queryable_with_their_reasons(filled: Lake) -> None
     assert rows == [{"_reason_code": "clicks_exceed_impressions", "n": 2}, {"_reason_code": "negative_value", "n": 1}]
 
 
-def test_tables_lists_rows_partitions_and_locations(filled: Lake) -> None:
+def test_tables_lists_rows_snapshots_and_locations(filled: Lake) -> None:
     result = run_lake("tables", "--format", "json", endpoint_url=filled.endpoints.endpoint_url)
     assert result.returncode == 0, result.stderr
     listed = {(r["database"], r["table"]): r for r in map(json.loads, result.stdout.splitlines())}
-    ads = listed["lake_curated", "ad_performance"]
-    assert (ads["partition_key"], ads["partitions"], ads["rows"]) == ("date", DAYS, len(ad_rows()))
-    assert ads["location"] == f"s3://{filled.bucket}/curated/ad_performance/"
-    assert dt.datetime.fromisoformat(ads["last_update"]).date() >= dt.date.today() - dt.timedelta(days=1)
-    assert (listed["lake_curated", "campaigns"]["rows"], listed["lake_curated", "campaigns"]["partitions"]) == (300, 1)
+    table = iceberg_table(filled, "ad_performance")
+    name = table.name()[-1]
+    ads = listed["lake_curated", name]
+    assert (ads["kind"], ads["rows"], ads["snapshots"]) == ("iceberg", len(ad_rows()), len(table.snapshots()))
+    assert "date" in ads["partition_spec"]
+    assert ads["location"].rstrip("/") == f"s3://{filled.bucket}/curated/{name}"
+    assert dt.datetime.fromisoformat(ads["last_commit"]).date() >= dt.date.today() - dt.timedelta(days=1)
+    assert listed["lake_curated", "campaigns"]["rows"] == 300
     assert listed["lake_quarantine", "ad_performance"]["rows"] == len(BAD_AD_ROWS)
     # The text table shows the same, one line per table.
     text = run_lake("tables", endpoint_url=filled.endpoints.endpoint_url).stdout
-    [line] = [line for line in text.splitlines() if line.startswith("lake_curated") and " ad_performance " in line]
-    assert line.split()[2:5] == ["date", str(DAYS), str(len(ad_rows()))]
+    [line] = [line for line in text.splitlines() if line.startswith("lake_curated") and f" {name} " in line]
+    assert line.split()[2] == "iceberg"
+    assert str(len(ad_rows())) in line.split()
 
 
 def test_json_output_serialises_dates_and_nulls(filled: Lake) -> None:

@@ -56,12 +56,12 @@ def send(lake: Lake, body: str) -> None:
 
 def iceberg_table(lake: Lake, database: str, table: str) -> Any:
     """The Iceberg table through the same catalog the handler writes with; None if there is none."""
-    from pyiceberg.exceptions import NoSuchTableError
+    from pyiceberg.exceptions import NoSuchPropertyException, NoSuchTableError
 
     catalog = glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url)
     try:
         return catalog.load_table((database, table))
-    except NoSuchTableError:
+    except (NoSuchTableError, NoSuchPropertyException):  # none, or a view
         return None
 
 

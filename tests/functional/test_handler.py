@@ -309,7 +309,8 @@ def test_a_reprocess_that_moves_rows_to_other_partitions_leaves_no_stale_files(l
     rows = curated_rows(lake, "ad_performance")
     assert {str(r["date"]) for r in rows} == {"2026-04-03", "2026-06-05", "2026-08-07"}
     files = iceberg_table(lake, "lake_curated", "ad_performance_sources").inspect.files().to_pylist()
-    assert sorted(str(f["partition"]["date_month"]) for f in files) == ["2026-04", "2026-06", "2026-08"]
+    # (Iceberg stores month(date) as months since 1970-01: one data file per month, April, June, August)
+    assert sorted(f["partition"]["date_month"] for f in files) == [(2026 - 1970) * 12 + m - 1 for m in (4, 6, 8)]
     # AND the other tables of the source moved with it
     for table in ("campaign_kpis", "kpi_anomalies"):
         assert {str(r["date"]) for r in curated_rows(lake, table)} == {"2026-04-03", "2026-06-05", "2026-08-07"}

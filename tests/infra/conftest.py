@@ -13,6 +13,9 @@ from aws_cdk.assertions import Template
 
 from infra.app import STACK_NAME, build_app
 
+#: A base image pinned by digest, as a deployment would override the default.
+CUSTOM_BASE_IMAGE = "public.ecr.aws/lambda/python:3.12@sha256:" + "ab" * 32
+
 
 @dataclass(frozen=True)
 class Synth:
@@ -66,7 +69,11 @@ def synth_kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
         tmp_path_factory.mktemp("cdk.out.kms"),
         context={
             "bucketEncryption": "kms",
-            "architecture": "arm64",
+            "architecture": "x86_64",
+            "baseImage": CUSTOM_BASE_IMAGE,
+            "reservedConcurrency": "5",
+            "athenaBytesScannedCutoffMb": 1024,
+            "deadLetterAgeAlarmDays": 7,
             "functionTimeoutSeconds": 600,
             "functionMemoryMb": 4096,
             "ephemeralStorageMb": 4096,

@@ -32,7 +32,8 @@ def arn(logical_id: str) -> dict[str, list[str]]:
     ("cfn_type", "count"),
     [
         ("AWS::S3::Bucket", 2),  # the lake and its access logs
-        ("AWS::SQS::Queue", 3),  # processing, dead-letter, example subscriber
+        # processing, its DLQ, example subscriber, and one delivery DLQ per EventBridge rule
+        ("AWS::SQS::Queue", 5),
         ("AWS::Lambda::Function", 1),  # no custom-resource handlers sneaking in
         ("AWS::Lambda::EventSourceMapping", 1),
         ("AWS::Events::EventBus", 1),
@@ -41,10 +42,12 @@ def arn(logical_id: str) -> dict[str, list[str]]:
         ("AWS::Glue::Database", 2),
         ("AWS::Athena::WorkGroup", 1),
         ("AWS::DynamoDB::GlobalTable", 1),
-        ("AWS::CloudWatch::Alarm", 4),
+        # two per DLQ (not empty, about to expire), one per rule (failed deliveries), backlog, errors, throttles
+        ("AWS::CloudWatch::Alarm", 11),
         ("AWS::SNS::Topic", 1),
         ("AWS::SNS::Subscription", 0),  # only with the alarmEmail context
-        ("AWS::KMS::Key", 0),  # only with bucketEncryption=kms
+        ("AWS::KMS::Key", 1),  # the alarm topic's; the lake's own only with bucketEncryption=kms
+        ("AWS::IAM::Role", 3),  # function, table optimizers, HTTP entry
         ("AWS::ApiGateway::RestApi", 1),
         ("AWS::ApiGateway::Method", 1),
     ],
@@ -106,7 +109,7 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(synth: Synth) -> None:
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
     ]
-    assert len(denies) == 3
+    assert len(denies) == 5
 
 
 def test_raw_rule_pattern_is_the_topology_pattern(synth: Synth) -> None:
@@ -182,7 +185,9 @@ def test_lifecycle_rules_expire_quarantine_and_athena_results(synth: Synth, synt
 
 
 def test_kms_context_encrypts_bucket_and_athena_results_with_a_rotating_key(synth_kms: Synth) -> None:
-    key_id, key = synth_kms.one("AWS::KMS::Key")
+    assert synth_kms.stack.storage.key is not None
+    key_id = synth_kms.logical_id(synth_kms.stack.storage.key)
+    key = synth_kms.template_json["Resources"][key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     [rule] = lake_bucket(synth_kms)["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": arn(key_id)}
@@ -225,9 +230,9 @@ def test_function_is_the_container_image_with_context_settings(synth: Synth, syn
     assert props["MemorySize"] == CONTEXT_DEFAULTS["functionMemoryMb"]
     assert props["Timeout"] == QUEUE.function_timeout_seconds
     assert props["EphemeralStorage"] == {"Size": CONTEXT_DEFAULTS["ephemeralStorageMb"]}
-    assert props["Architectures"] == ["x86_64"]
+    assert props["Architectures"] == ["arm64"]  # Graviton by default
     custom = synth_kms.one("AWS::Lambda::Function")[1]["Properties"]
-    assert (custom["MemorySize"], custom["Timeout"], custom["Architectures"]) == (4096, 600, ["arm64"])
+    assert (custom["MemorySize"], custom["Timeout"], custom["Architectures"]) == (4096, 600, ["x86_64"])
 
 
 def test_function_environment_is_exactly_the_documented_variables(synth: Synth) -> None:
@@ -241,6 +246,7 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_IDEMPOTENCY_TABLE: ref(synth.logical_id(synth.stack.processing.idempotency_table)),
         topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(TOPO.idempotency_ttl_seconds),
         topology.ENV_MAX_RECEIVE_COUNT: str(QUEUE.max_receive_count),
+        topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: arn(synth.logical_id(synth.stack.maintenance.role)),
         "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
     }
     assert "AWS_ENDPOINT_URL" not in env  # real AWS endpoints only
@@ -390,22 +396,32 @@ def test_send_message_template_builds_the_process_request_envelope(synth: Synth)
 # --- alarms and outputs -----------------------------------------------------------------------
 
 
-def test_alarms_watch_dlq_backlog_errors_throttles_and_notify_the_topic(synth: Synth) -> None:
+def test_alarms_watch_dlqs_deliveries_backlog_errors_throttles_and_notify_the_topic(synth: Synth) -> None:
     topic_id, _ = synth.one("AWS::SNS::Topic")
-    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
-    metrics = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
-    assert metrics == {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
-        ("AWS/Lambda", "Errors"),
-        ("AWS/Lambda", "Throttles"),
-    }
+    alarms = list(synth.resources("AWS::CloudWatch::Alarm").values())
+    metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
+    assert metrics == sorted(
+        [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
+        + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 4
+        + [("AWS/Events", "FailedInvocations")] * 2
+        + [("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")]
+    )
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [ref(topic_id)]
-    [dlq_alarm] = [a for a in alarms if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    [dimension] = dlq_alarm["Properties"]["Dimensions"]
-    assert dimension["Value"] == {
-        "Fn::GetAtt": [synth.logical_id(synth.stack.processing.dead_letter_queue), "QueueName"]
+    watched = {
+        d["Value"]["Fn::GetAtt"][0]
+        for a in alarms
+        if a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        for d in a["Properties"]["Dimensions"]
+    }
+    stack = synth.stack
+    assert watched == {
+        synth.logical_id(q)
+        for q in (
+            stack.processing.dead_letter_queue,
+            stack.processing.raw_delivery_dlq,
+            stack.events.subscriber_delivery_dlq,
+        )
     }
 
 

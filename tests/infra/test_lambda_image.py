@@ -27,8 +27,8 @@ pytestmark = pytest.mark.infra
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 REQUIREMENTS = ROOT / "infra" / "lambda-requirements.txt"
-#: The same command the Dockerfile's comment gives for regenerating the file.
-EXPORT = ["uv", "export", "--frozen", "--no-default-groups", "--no-emit-project", "--no-hashes"]
+#: The same command as ``make requirements`` (hashes included: the image installs with --require-hashes).
+EXPORT = ["uv", "export", "--frozen", "--no-default-groups", "--no-emit-project", "--format", "requirements.txt"]
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -44,8 +44,9 @@ def instructions() -> list[tuple[str, str]]:
 
 
 def pins(text: str) -> list[str]:
-    """The requirement lines, without comments or blank lines."""
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    """The requirements, one per entry (``name==version --hash=... --hash=...``), comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def canonical(name: str) -> str:
@@ -57,9 +58,15 @@ def test_requirements_match_the_lock() -> None:
     assert uv, "uv is needed to export the lock (make install puts it on PATH)"
     exported = subprocess.run([uv, *EXPORT[1:]], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert pins(REQUIREMENTS.read_text()) == pins(exported), (
-        "infra/lambda-requirements.txt is stale; regenerate it with: "
-        f"{' '.join(EXPORT)} -o infra/lambda-requirements.txt"
+        "infra/lambda-requirements.txt is stale; regenerate it with: make requirements"
     )
+
+
+def test_every_requirement_is_pinned_with_hashes() -> None:
+    # pip --require-hashes refuses a file where any requirement lacks one.
+    for entry in pins(REQUIREMENTS.read_text()):
+        assert re.match(r"^[A-Za-z0-9._-]+(\[[^]]*\])?==\S+", entry), entry
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"no hash for {entry.split()[0]}"
 
 
 def test_requirements_hold_runtime_dependencies_only() -> None:
