@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from analytics.base import ModelFact, TableSpec
 from analytics.errors import DataError
@@ -41,9 +41,11 @@ MAX_ITERATIONS = 1_000
 #: reach to count as converged; the optimizer's own stop (relative change of the objective) can
 #: halt on a plateau well before that.
 GRADIENT_TOLERANCE = 1e-4
-#: Log-parameters are kept in [-LOG_BOUND, LOG_BOUND]; a parameter pinned there is not identified
-#: by the data (for example nobody ever drops out), which the fit reports as not converged.
-LOG_BOUND = 15.0
+#: Shape parameters (r, a, b, p, q) are kept within e^±LOG_BOUND, and scale parameters (α, γ)
+#: within e^±LOG_BOUND of their starting scale. A parameter pinned there is not identified by the
+#: history (nobody ever drops out, everyone buys like clockwork) and the fit is reported as failed:
+#: left free it would wander to 10^6 and still look converged.
+LOG_BOUND = 10.0
 
 FitStatus = Literal["fitted", "insufficient_history", "fit_failed"]
 
@@ -94,9 +96,7 @@ class BgNbdFit:
     def method(self) -> str:
         return self.diagnostics.method
 
-    def expected_purchases(
-        self, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
-    ) -> np.ndarray:
+    def expected_purchases(self, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
         """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10)."""
         return bg_nbd_expected_purchases(self.r, self.alpha, self.a, self.b, t, frequency, recency, age)
 
@@ -122,7 +122,9 @@ def bg_nbd_log_likelihood(
     return np.asarray(common + np.logaddexp(alive, dropped))
 
 
-def _bg_nbd_objective(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> tuple[float, np.ndarray]:
+def _bg_nbd_objective(
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood and its gradient over log(r, α, a, b)."""
     r, alpha, a, b = np.exp(log_params)
     n = len(x)
@@ -176,8 +178,9 @@ def fit_bg_nbd(
     # Start λ at the observed repeat rate so α begins in the features' time unit.
     rate = max(float(x.sum()) / max(float(big_t.sum()), 1e-12), 1e-12)
     start = np.log([1.0, 1.0 / rate, 1.0, 1.0])
-    start = np.clip(start, -LOG_BOUND + 1, LOG_BOUND - 1)
-    r, alpha, a, b, diagnostics = _maximise(_bg_nbd_objective, start, (x, t_x, big_t), max_iterations, ("r", "alpha", "a", "b"))
+    (r, alpha, a, b), diagnostics = _maximise(
+        _bg_nbd_objective, start, (x, t_x, big_t), max_iterations, ("r", "alpha", "a", "b"), scale=1
+    )
     ll = float(bg_nbd_log_likelihood(r, alpha, a, b, x, t_x, big_t).sum())
     return BgNbdFit(r, alpha, a, b, ll, len(x), diagnostics)
 
@@ -308,9 +311,13 @@ def fit_gamma_gamma(
     x_all = _as_float("frequency", frequency)
     m_all = _as_float("mean spend", mean_spend)
     if len(x_all) != len(m_all):
-        raise ClvInputError(f"frequency has {len(x_all)} values but mean spend {len(m_all)}: pass one of each per customer")
+        raise ClvInputError(
+            f"frequency has {len(x_all)} values but mean spend {len(m_all)}: pass one of each per customer"
+        )
     if (x_all < 0).any():
-        raise ClvInputError(f"{int((x_all < 0).sum())} customers have a negative frequency: frequency counts repeat purchases")
+        raise ClvInputError(
+            f"{int((x_all < 0).sum())} customers have a negative frequency: frequency counts repeat purchases"
+        )
     used = (x_all > 0) & (m_all > 0)
     if not used.any():
         raise ClvInputError(
@@ -319,8 +326,10 @@ def fit_gamma_gamma(
         )
     x, m = x_all[used], m_all[used]
     # Start at the method-of-moments scale: p = q = 2 puts the mean spend at γ.
-    start = np.clip(np.log([2.0, 2.0, max(float(m.mean()), 1e-12)]), -LOG_BOUND + 1, LOG_BOUND - 1)
-    p, q, gamma, diagnostics = _maximise(_gamma_gamma_objective, start, (x, m), max_iterations, ("p", "q", "gamma"))
+    start = np.log([2.0, 2.0, max(float(m.mean()), 1e-12)])
+    (p, q, gamma), diagnostics = _maximise(
+        _gamma_gamma_objective, start, (x, m), max_iterations, ("p", "q", "gamma"), scale=2
+    )
     ll = float(gamma_gamma_log_likelihood(p, q, gamma, x, m).sum())
     return GammaGammaFit(p, q, gamma, ll, len(x), diagnostics)
 
@@ -336,9 +345,15 @@ def _maximise(
     args: tuple[np.ndarray, ...],
     max_iterations: int,
     names: tuple[str, ...],
-) -> tuple[float, ...]:
-    """Minimise the mean negative log-likelihood; returns the parameters then the diagnostics."""
-    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    scale: int,
+) -> tuple[tuple[float, ...], FitDiagnostics]:
+    """Minimise the mean negative log-likelihood; returns the parameters and the diagnostics.
+
+    ``scale`` is the index of the parameter measured in the data's units (bounded around its start).
+    """
+    centre = np.zeros(len(start))
+    centre[scale] = start[scale]
+    bounds = [(c - LOG_BOUND, c + LOG_BOUND) for c in centre]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         result = minimize(
             objective,
@@ -351,14 +366,14 @@ def _maximise(
         )
         _, gradient = objective(result.x, *args)
     gradient_norm = float(np.linalg.norm(gradient))
-    pinned = [n for n, v in zip(names, result.x, strict=True) if abs(v) >= LOG_BOUND - 1e-6]
+    pinned = [n for n, v, c in zip(names, result.x, centre, strict=True) if abs(v - c) >= LOG_BOUND - 1e-6]
     finite = bool(np.isfinite(result.fun)) and bool(np.isfinite(gradient_norm))
     converged = finite and not pinned and gradient_norm <= GRADIENT_TOLERANCE and int(result.nit) < max_iterations
     message = str(result.message)
     if pinned:
         message = (
-            f"{', '.join(pinned)} reached the bound e^±{LOG_BOUND:g}: the history does not identify "
-            f"{'it' if len(pinned) == 1 else 'them'} ({message})"
+            f"{', '.join(pinned)} reached {'its bound' if len(pinned) == 1 else 'their bounds'} "
+            f"(e^±{LOG_BOUND:g}): the history does not identify {'it' if len(pinned) == 1 else 'them'} ({message})"
         )
     elif not finite:
         message = f"the log-likelihood is not finite at the optimizer's stop ({message})"
@@ -369,7 +384,7 @@ def _maximise(
         message = f"gradient norm {gradient_norm:.3g} ≤ {GRADIENT_TOLERANCE:g} ({message.strip()})"
     params = tuple(float(v) for v in np.exp(result.x))
     diagnostics = FitDiagnostics(converged, message, int(result.nit), gradient_norm, _METHOD)
-    return (*params, diagnostics)  # type: ignore[return-value]
+    return params, diagnostics
 
 
 def _as_float(name: str, values: np.ndarray) -> np.ndarray:
@@ -393,14 +408,18 @@ def _validated_features(
     big_t = _as_float("age", age)
     if not len(x) == len(t_x) == len(big_t):
         raise ClvInputError(
-            f"frequency, recency and age have {len(x)}, {len(t_x)} and {len(big_t)} values: pass one of each per customer"
+            f"frequency, recency and age have {len(x)}, {len(t_x)} and {len(big_t)} values: "
+            "pass one of each per customer"
         )
 
     def reject(mask: np.ndarray, what: str) -> None:
         if mask.any():
             raise ClvInputError(f"{int(mask.sum())} customers (first at position {int(np.argmax(mask))}) {what}")
 
-    reject((x < 0) | (x != np.round(x)), "have a frequency that is not a whole number ≥ 0: frequency counts repeat purchases")
+    reject(
+        (x < 0) | (x != np.round(x)),
+        "have a frequency that is not a whole number ≥ 0: frequency counts repeat purchases",
+    )
     reject((t_x < 0) | (big_t < 0), "have a negative recency or age: both are measured from the first purchase")
     reject(t_x > big_t, "have a recency beyond their age: the last purchase cannot be after the end of observation")
     reject((x == 0) & (t_x != 0), "have no repeat purchase but a non-zero recency: recency is 0 without a repeat")
@@ -504,7 +523,7 @@ def customer_value(
             f"purchase ({spenders} of positive value), at least {min_repeat_customers} are needed; "
             "the models are fitted once more orders arrive"
         )
-        facts = (
+        facts: tuple[ModelFact, ...] = (
             ModelFact("clv_bg_nbd", MODEL_VERSION, {**sizes, "status": "insufficient_history", "message": message}),
             ModelFact(
                 "clv_gamma_gamma",
@@ -518,7 +537,9 @@ def customer_value(
     gg = fit_gamma_gamma(x, spend, max_iterations=max_iterations)
     repeat_spend = (x > 0) & (spend > 0)
     # Gamma-Gamma assumes spend does not depend on how often a customer buys; report how far off.
-    correlation = float(np.corrcoef(x[repeat_spend], spend[repeat_spend])[0, 1]) if spenders > 1 else float("nan")
+    xs, ms = x[repeat_spend], spend[repeat_spend]
+    varied = xs.std() > 0 and ms.std() > 0
+    correlation = float(np.corrcoef(xs, ms)[0, 1]) if varied else float("nan")
     problems = []
     if not bg.converged:
         problems.append(f"BG/NBD did not converge: {bg.diagnostics.message}")
@@ -529,8 +550,13 @@ def customer_value(
             f"Gamma-Gamma q = {gg.q:.3g} ≤ 1 gives customers without a repeat purchase an infinite expected "
             "spend: the spend history is too heavy-tailed for this model"
         )
+    gg_usable = gg.converged and gg.q > 1.0
     facts = (
-        ModelFact("clv_bg_nbd", MODEL_VERSION, {**sizes, **_fit_facts(bg, {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b})}),
+        ModelFact(
+            "clv_bg_nbd",
+            MODEL_VERSION,
+            {**sizes, **_fit_facts(bg, {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b}, bg.converged)},
+        ),
         ModelFact(
             "clv_gamma_gamma",
             MODEL_VERSION,
@@ -538,15 +564,14 @@ def customer_value(
                 **sizes,
                 "spend_customers": spenders,
                 "frequency_spend_correlation": _rounded(correlation),
-                **_fit_facts(gg, {"p": gg.p, "q": gg.q, "gamma": gg.gamma}),
+                **_fit_facts(gg, {"p": gg.p, "q": gg.q, "gamma": gg.gamma}, gg_usable),
             },
         ),
     )
     if problems:
         message = "; ".join(problems) + ": the previous customer_value snapshot stays"
-        facts = tuple(
-            ModelFact(f.name, f.version, {**f.metrics, "status": "fit_failed", "message": message}) for f in facts
-        )
+        # Each fact keeps its own model's status; the message says why nothing is written.
+        facts = tuple(ModelFact(f.name, f.version, {**f.metrics, "message": message}) for f in facts)
         return CustomerValueResult("fit_failed", empty, facts, bg, gg, message)
 
     expected_spend = gg.expected_spend(x, np.where(repeat_spend, spend, 0.0))
@@ -572,10 +597,12 @@ def customer_value(
     return CustomerValueResult("fitted", table, facts, bg, gg)
 
 
-def _fit_facts(fit: BgNbdFit | GammaGammaFit, params: Mapping[str, float]) -> dict[str, float | int | str | bool | None]:
+def _fit_facts(
+    fit: BgNbdFit | GammaGammaFit, params: Mapping[str, float], usable: bool
+) -> dict[str, float | int | str | bool | None]:
     d = fit.diagnostics
     return {
-        "status": "fitted" if d.converged else "fit_failed",
+        "status": "fitted" if usable else "fit_failed",
         "method": d.method,
         "fit_customers": fit.n_customers,
         **{k: _rounded(v) for k, v in params.items()},
@@ -603,7 +630,9 @@ def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, 
     try:
         table = aggregates.select(names).cast(pa.schema([CUSTOMER_AGGREGATES.field(c) for c in names]))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ClvInputError(f"customer aggregates have a column of the wrong type ({exc}): see CUSTOMER_AGGREGATES") from exc
+        raise ClvInputError(
+            f"customer aggregates have a column of the wrong type ({exc}): see CUSTOMER_AGGREGATES"
+        ) from exc
     for c in _REQUIRED_AGGREGATES:
         nulls = table.column(c).null_count
         if nulls:
@@ -627,7 +656,9 @@ def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, 
             raise ClvInputError(f"{int(mask.sum())} customers (for example {example!r}) {what}")
 
     reject(last < first, "have a last order before their first: check the aggregate's min/max dates")
-    reject(last > as_of_day, f"have an order after as_of {as_of.isoformat()}: as_of must be the newest order date or later")
+    reject(
+        last > as_of_day, f"have an order after as_of {as_of.isoformat()}: as_of must be the newest order date or later"
+    )
     reject(order_days < 1, "have fewer than one order day: customers without orders do not belong in the aggregates")
     reject(order_days - 1 > last - first, "have more distinct order days than days between first and last order")
     reject(~np.isfinite(total) | (total < 0), "have a missing or negative total_amount")
@@ -635,8 +666,10 @@ def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, 
     x = (order_days - 1).astype(float)
     if "first_day_amount" in table.column_names:
         first_day = table.column("first_day_amount").to_numpy(zero_copy_only=False).astype(float)
-        reject(np.isnan(first_day) | (first_day < 0) | (first_day > total + 1e-9 * np.abs(total)),
-               "have a missing or negative first_day_amount, or one above total_amount")
+        reject(
+            np.isnan(first_day) | (first_day < 0) | (first_day > total + 1e-9 * np.abs(total)),
+            "have a missing or negative first_day_amount, or one above total_amount",
+        )
         repeat_total = np.maximum(total - first_day, 0.0)
         spend = np.divide(repeat_total, x, out=np.zeros_like(total), where=x > 0)
     else:
