@@ -446,3 +446,21 @@ def test_impossible_features_are_refused_by_the_fit(
 def test_gamma_gamma_without_any_repeat_spend_is_refused() -> None:
     with pytest.raises(ClvInputError, match="wait for more history"):
         fit_gamma_gamma(np.array([0.0, 2.0]), np.array([0.0, 0.0]))
+
+
+def test_spend_too_heavy_tailed_for_a_finite_mean_is_reported_not_written() -> None:
+    # GIVEN spend drawn with q = 0.8: the population's mean spend p·γ/(q−1) does not exist
+    rng = np.random.default_rng(3)
+    age = rng.uniform(20.0, 52.0, 3000)
+    x, t_x, _, _, _ = simulate_bg_nbd(rng, 3000, *TRUE_BG.values(), age)
+    one_per_day = x <= np.round(t_x * 7)
+    x, t_x, age = x[one_per_day], t_x[one_per_day], age[one_per_day]
+    mean_spend, _ = simulate_spend(rng, x, 2.0, 0.8, 15.0)
+    # WHEN the table is built
+    result = customer_value(aggregates_from_weeks(x, t_x, age, mean_spend), AS_OF)
+    # THEN nothing is written and the spend fact says why
+    assert result.status == "fit_failed" and result.table.num_rows == 0
+    spend = {f.name: f.metrics for f in result.facts}["clv_gamma_gamma"]
+    assert spend["status"] == "fit_failed" and spend["converged"] is True
+    assert "infinite expected spend" in str(spend["message"])
+    assert {f.name: f.metrics for f in result.facts}["clv_bg_nbd"]["status"] == "fitted"
