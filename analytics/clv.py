@@ -21,6 +21,7 @@ from datetime import date
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.optimize import minimize
@@ -123,36 +124,49 @@ def bg_nbd_log_likelihood(
 
 
 def _bg_nbd_objective(
-    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray, weight: np.ndarray, x_index: np.ndarray
 ) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood and its gradient over log(r, α, a, b)."""
+    """Weighted mean negative log-likelihood and its gradient over log(r, α, a, b).
+
+    ``x`` holds the distinct frequencies and ``x_index`` points each row at its own: the special
+    functions then run over a few hundred values instead of every customer.
+    """
     r, alpha, a, b = np.exp(log_params)
-    n = len(x)
-    repeat = x > 0
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    alive = betaln(a, b + x) - (r + x) * np.log(alpha + age)
-    dropped = np.full(n, -np.inf)
-    dropped[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    n = weight.sum()
+    repeat_u = x > 0
+    xs = x[x_index]
+    repeat = xs > 0
+    log_alpha_age = np.log(alpha + age)
+    log_alpha_tx = np.log(alpha + t_x)
+    common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b))[x_index]
+    alive = betaln(a, b + x)[x_index] - (r + xs) * log_alpha_age
+    dropped_u = np.full(len(x), -np.inf)
+    dropped_u[repeat_u] = betaln(a + 1, b + x[repeat_u] - 1)
+    dropped = np.where(repeat, dropped_u[x_index] - (r + xs) * log_alpha_tx, -np.inf)
     both = np.logaddexp(alive, dropped)
     ll = common + both
     # Share of each customer's likelihood from "still alive at T"; the rest is "dropped after t_x".
     w_alive = np.exp(alive - both)
-    w_dropped = 1.0 - w_alive
+    w_dropped = np.where(repeat, 1.0 - w_alive, 0.0)
 
     psi_ab_x = digamma(a + b + x)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w_alive * np.log(alpha + age)
-    d_alpha = r / alpha - w_alive * (r + x) / (alpha + age)
-    d_a = -(digamma(a) - digamma(a + b)) + w_alive * (digamma(a) - psi_ab_x)
-    d_b = -(digamma(b) - digamma(a + b)) + w_alive * (digamma(b + x) - psi_ab_x)
-    if repeat.any():
-        wd, xr = w_dropped[repeat], x[repeat]
-        d_r[repeat] -= wd * np.log(alpha + t_x[repeat])
-        d_alpha[repeat] -= wd * (r + xr) / (alpha + t_x[repeat])
-        d_a[repeat] += wd * (digamma(a + 1) - psi_ab_x[repeat])
-        d_b[repeat] += wd * (digamma(b + xr - 1) - psi_ab_x[repeat])
+    psi_b_x1 = np.zeros(len(x))
+    psi_b_x1[repeat_u] = digamma(b + x[repeat_u] - 1)
+    d_r = (digamma(r + x) - digamma(r) + np.log(alpha))[x_index] - w_alive * log_alpha_age - w_dropped * log_alpha_tx
+    d_alpha = r / alpha - (r + xs) * (w_alive / (alpha + age) + w_dropped / (alpha + t_x))
+    d_a = (
+        -(digamma(a) - digamma(a + b))
+        + w_alive * (digamma(a) - psi_ab_x)[x_index]
+        + w_dropped * (digamma(a + 1) - psi_ab_x)[x_index]
+    )
+    d_b = (
+        -(digamma(b) - digamma(a + b))
+        + w_alive * (digamma(b + x) - psi_ab_x)[x_index]
+        + w_dropped * (psi_b_x1 - psi_ab_x)[x_index]
+    )
     # Chain rule to log parameters: d/d(log θ) = θ · d/dθ.
-    grad = np.array([r * d_r.sum(), alpha * d_alpha.sum(), a * d_a.sum(), b * d_b.sum()])
-    return float(-ll.sum() / n), -grad / n
+    grad = np.array([r * (weight @ d_r), alpha * (weight @ d_alpha), a * (weight @ d_a), b * (weight @ d_b)])
+    return float(-(weight @ ll) / n), -grad / n
 
 
 def fit_bg_nbd(
@@ -178,10 +192,17 @@ def fit_bg_nbd(
     # Start λ at the observed repeat rate so α begins in the features' time unit.
     rate = max(float(x.sum()) / max(float(big_t.sum()), 1e-12), 1e-12)
     start = np.log([1.0, 1.0 / rate, 1.0, 1.0])
+    # Customers with the same (x, t_x, T) share a likelihood term: fit on the distinct triples,
+    # weighted by how many customers have each (day-resolution histories repeat them a lot).
+    # pandas hashes the rows; np.unique(axis=0) sorts them and takes seconds for a million.
+    # Sorted, so the sums (and the fit's last digits) do not depend on the customers' order.
+    counted = pd.DataFrame({"x": x, "t_x": t_x, "T": big_t}).value_counts(sort=False).sort_index().reset_index()
+    distinct_x, x_index = np.unique(counted["x"].to_numpy(), return_inverse=True)
+    args = (distinct_x, counted["t_x"].to_numpy(), counted["T"].to_numpy(), counted["count"].to_numpy(float), x_index)
     (r, alpha, a, b), diagnostics = _maximise(
-        _bg_nbd_objective, start, (x, t_x, big_t), max_iterations, ("r", "alpha", "a", "b"), scale=1
+        _bg_nbd_objective, start, args, max_iterations, ("r", "alpha", "a", "b"), scale=1
     )
-    ll = float(bg_nbd_log_likelihood(r, alpha, a, b, x, t_x, big_t).sum())
+    ll = float(args[3] @ bg_nbd_log_likelihood(r, alpha, a, b, counted["x"].to_numpy(), args[1], args[2]))
     return BgNbdFit(r, alpha, a, b, ll, len(x), diagnostics)
 
 
@@ -286,17 +307,32 @@ def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: np.ndarray, 
     )
 
 
-def _gamma_gamma_objective(log_params: np.ndarray, x: np.ndarray, m: np.ndarray) -> tuple[float, np.ndarray]:
+def _gamma_gamma_objective(
+    log_params: np.ndarray,
+    x: np.ndarray,
+    m: np.ndarray,
+    log_xm: np.ndarray,
+    distinct_x: np.ndarray,
+    x_index: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
+
+    ``log_xm`` is log(x·z̄), fixed across evaluations; the special functions run over the
+    ``distinct_x`` frequencies only.
+    """
     p, q, gamma = np.exp(log_params)
     n = len(x)
-    px = p * x
-    ll = gamma_gamma_log_likelihood(p, q, gamma, x, m)
-    psi_pxq = digamma(px + q)
+    pu = p * distinct_x
+    px = pu[x_index]
     log_gxm = np.log(gamma + x * m)
-    d_p = x * (psi_pxq - digamma(px) + np.log(m) + np.log(x) - log_gxm)
+    # The density of z̄ (see gamma_gamma_log_likelihood), with (px−1)·log z̄ + px·log x = px·log(x·z̄) − log z̄.
+    ll = (gammaln(pu + q) - gammaln(pu))[x_index] - gammaln(q) + q * np.log(gamma) + px * log_xm - (px + q) * log_gxm
+    psi_pxq = digamma(pu + q)[x_index]
+    d_p = x * (psi_pxq - digamma(pu)[x_index] + log_xm - log_gxm)
     d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gxm
     d_gamma = q / gamma - (px + q) / (gamma + x * m)
     grad = np.array([p * d_p.sum(), q * d_q.sum(), gamma * d_gamma.sum()])
+    # −Σ log z̄ is constant in the parameters and left out: it moves neither the optimum nor the gradient.
     return float(-ll.sum() / n), -grad / n
 
 
@@ -327,8 +363,10 @@ def fit_gamma_gamma(
     x, m = x_all[used], m_all[used]
     # Start at the method-of-moments scale: p = q = 2 puts the mean spend at γ.
     start = np.log([2.0, 2.0, max(float(m.mean()), 1e-12)])
+    distinct_x, x_index = np.unique(x, return_inverse=True)
+    args = (x, m, np.log(x * m), distinct_x, x_index)
     (p, q, gamma), diagnostics = _maximise(
-        _gamma_gamma_objective, start, (x, m), max_iterations, ("p", "q", "gamma"), scale=2
+        _gamma_gamma_objective, start, args, max_iterations, ("p", "q", "gamma"), scale=2
     )
     ll = float(gamma_gamma_log_likelihood(p, q, gamma, x, m).sum())
     return GammaGammaFit(p, q, gamma, ll, len(x), diagnostics)

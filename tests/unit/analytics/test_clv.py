@@ -138,15 +138,26 @@ def test_gamma_gamma_on_cdnow_matches_the_documented_parameters(cdnow: dict[str,
 
 def test_analytic_gradients_agree_with_finite_differences(cdnow: dict[str, np.ndarray]) -> None:
     # The optimizer's convergence test trusts these gradients, so check them away from the optimum.
-    args = (cdnow["x"], cdnow["t_x"], cdnow["T"])
+    distinct_x, x_index = np.unique(cdnow["x"], return_inverse=True)
+    args = (distinct_x, cdnow["t_x"], cdnow["T"], np.ones(len(cdnow["x"])), x_index)
     at = np.log([0.5, 3.0, 0.7, 2.0])
     numeric = approx_fprime(at, lambda v: _bg_nbd_objective(v, *args)[0], 1e-7)
     np.testing.assert_allclose(_bg_nbd_objective(at, *args)[1], numeric, rtol=1e-4, atol=1e-6)
+    # AND the objective is the mean of the published per-customer log-likelihood
+    per_customer = bg_nbd_log_likelihood(0.5, 3.0, 0.7, 2.0, cdnow["x"], cdnow["t_x"], cdnow["T"])
+    assert _bg_nbd_objective(at, *args)[0] == pytest.approx(-per_customer.mean(), rel=1e-12)
     repeat = cdnow["x"] > 0
-    spend_args = (cdnow["x"][repeat], cdnow["zbar"][repeat])
+    x, m = cdnow["x"][repeat], cdnow["zbar"][repeat]
+    distinct_x, x_index = np.unique(x, return_inverse=True)
+    spend_args = (x, m, np.log(x * m), distinct_x, x_index)
     at = np.log([3.0, 2.0, 10.0])
     numeric = approx_fprime(at, lambda v: _gamma_gamma_objective(v, *spend_args)[0], 1e-7)
     np.testing.assert_allclose(_gamma_gamma_objective(at, *spend_args)[1], numeric, rtol=1e-4, atol=1e-6)
+    # The objective leaves out Σ log z̄, constant in the parameters; with it, it is the mean log density.
+    per_customer = gamma_gamma_log_likelihood(3.0, 2.0, 10.0, x, m)
+    assert _gamma_gamma_objective(at, *spend_args)[0] + np.log(m).mean() == pytest.approx(
+        -per_customer.mean(), rel=1e-12
+    )
 
 
 # --- closed forms against simulation ------------------------------------------------------------
