@@ -492,7 +492,7 @@ CUSTOMER_VALUE = TableSpec(
         [
             ("customer_id", pa.string()),
             ("frequency", pa.int64()),
-            ("recency_days", pa.int64()),
+            ("repeat_span_days", pa.int64()),
             ("age_days", pa.int64()),
             ("mean_repeat_spend", pa.float64()),
             ("p_alive", pa.float64()),
@@ -538,7 +538,7 @@ def customer_value(
 ) -> CustomerValueResult:
     """The ``customer_value`` table for ``as_of`` from per-customer aggregates (see CUSTOMER_AGGREGATES).
 
-    Time is in days: frequency = order_days − 1, recency_days = last − first order date, age_days =
+    Time is in days: frequency = order_days − 1, repeat_span_days = last − first order date, age_days =
     as_of − first order date. Expected value is expected purchases × expected spend, undiscounted.
     Deterministic: rows are sorted by customer id before fitting and in the output.
     """
@@ -619,7 +619,7 @@ def customer_value(
     columns: dict[str, pa.Array] = {
         "customer_id": ids,
         "frequency": pa.array(x.astype(np.int64)),
-        "recency_days": pa.array(t_x.astype(np.int64)),
+        "repeat_span_days": pa.array(t_x.astype(np.int64)),
         "age_days": pa.array(big_t.astype(np.int64)),
         "mean_repeat_spend": pa.array(np.where(x > 0, spend, np.nan), from_pandas=True),
         "p_alive": pa.array(bg.p_alive(x, t_x, big_t)),

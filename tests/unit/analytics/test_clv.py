@@ -310,7 +310,7 @@ def test_customer_value_rows_answer_what_a_marketer_asks(cdnow_value) -> None:  
     rows = {r["customer_id"]: r for r in table.to_pylist()}
     # The paper's customer 1 (x = 2, t_x = 30.43 w, T = 38.86 w): 1.226 purchases in 39 weeks ≈ 273 days.
     first = rows["C00000"]
-    assert (first["frequency"], first["recency_days"], first["age_days"]) == (2, 213, 272)
+    assert (first["frequency"], first["repeat_span_days"], first["age_days"]) == (2, 213, 272)
     assert first["mean_repeat_spend"] == pytest.approx(22.35)
     p30, p90, p365 = (first[f"expected_purchases_{h}d"] for h in (30, 90, 365))
     assert 0 < p30 < p90 < p365
