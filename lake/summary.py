@@ -37,7 +37,8 @@ def summarize(detail: dict[str, Any]) -> str:
         return f"✔ {key} → {tables}{tail} [{seconds:.1f}s]"
     error = detail.get("error", {})
     message = str(error.get("message", "failed")).removeprefix(f"{key}: ")
-    where = f"; rejected rows kept in {quarantine['table']}" if quarantine.get("table") and quarantine.get("rows") else ""
+    kept = quarantine.get("table") and quarantine.get("rows")
+    where = f"; rejected rows kept in {quarantine['table']}" if kept else ""
     retry = " (will be retried)" if error.get("retryable") else ""
     return f"✘ {key}: {message}{where}{retry}"
 
