@@ -57,6 +57,9 @@ _ARROW_TYPES = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us"),
 }
+#: Largest table (data files) a widening rewrites inside the function; beyond, the file is refused.
+MAX_WIDEN_BYTES = 256 * 1024 * 1024
+
 _ICEBERG_NAMES = {"long": "bigint", "timestamptz": "timestamp", "uuid": "string", "time": "string"}
 
 
@@ -220,7 +223,7 @@ class IcebergTables:
         ``retype`` converts the staged files to a schema the table can take (a column this file
         has as ``bigint`` where the table has ``double``) and returns the converted files.
         """
-        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError, ValidationException
 
         name = staged.spec.stored_name
         location = f"s3://{self.bucket}/{prefix}{name}"
@@ -232,7 +235,13 @@ class IcebergTables:
             if schema != staged.schema:
                 files = list(retype(schema))
             if widen:
-                table = self._widen(table, widen)
+                try:
+                    table = self._widen(table, widen)
+                except (CommitFailedException, ValidationException) as exc:
+                    raise CommitConflictError(
+                        f"table {database}.{name} changed while its column(s) {', '.join(widen)} were widened; "
+                        "the message will be retried"
+                    ) from exc
         uploaded = self._upload_files(location, files, source_id)
         try:
             if table is None:
@@ -244,14 +253,14 @@ class IcebergTables:
                     self._commit(table, schema, key, uploaded, summary, replace)
             else:
                 table = self._commit(table, schema, key, uploaded, summary, replace)
-        except CommitFailedException as exc:
-            self._delete_objects(uploaded)
+        except (CommitFailedException, ValidationException) as exc:
+            # The uploaded files stay: a commit reported as failed may still have landed (a lost
+            # response), and deleting its files would break the table; unreferenced files are
+            # removed by orphan-file deletion (Glue's optimizer, `lake maintain`).
             raise CommitConflictError(
                 f"table {database}.{name} kept changing under this commit (other writers) past the retry budget; "
-                "the message will be retried"
+                "the message will be retried (if this persists, fewer files should land in this table at once)"
             ) from exc
-        except BaseException:
-            raise
         snapshot = table.current_snapshot()
         return Committed(
             database=database,
@@ -343,8 +352,14 @@ class IcebergTables:
         self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str], replace: bool
     ) -> Table:
 
+        from pyiceberg.table.update import AssertCurrentSchemaId
+
         tx: Transaction
         with table.transaction() as tx:
+            # The files were reconciled with this schema: if another writer changes it meanwhile (a
+            # widening), pyiceberg's retry must fail, not add them to a schema they do not fit.
+            pinned = AssertCurrentSchemaId(current_schema_id=table.metadata.current_schema_id)  # type: ignore[call-arg]
+            tx._requirements += (pinned,)
             known = set(table.schema().column_names)
             if any(f.name not in known for f in schema):
                 with tx.update_schema() as update:
@@ -399,6 +414,17 @@ class IcebergTables:
                 for column, new in in_place.items():
                     update.update_column(column, iceberg[new])
             return table
+        snapshot = table.current_snapshot()
+        size = int(
+            (snapshot.summary.additional_properties if snapshot and snapshot.summary else {}).get("total-files-size", 0)
+        )
+        if size > MAX_WIDEN_BYTES:
+            raise SchemaConflictError(
+                f"column(s) {', '.join(rewrite)} of table {table.name()[-1]} hold decimals in this file but whole "
+                f"numbers in the table, and the table ({size / 1e6:.0f} MB) is too large to rewrite with the wider "
+                "type inside the function; write the values with a decimal point in the export, or drop the table "
+                "and reprocess its files so the column is typed anew"
+            )
         rows = table.scan().to_arrow()
         single = _without_commit_retries(table)
         with single.transaction() as tx:

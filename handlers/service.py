@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class Report:
     reasons: dict[str, int] = field(default_factory=dict)
     quarantine: Committed | None = None
     note: str | None = None
+    #: ``database.table`` this attempt announced it would write (kept in the key's record on failure).
+    planned: list[str] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -97,7 +100,12 @@ class Report:
         quarantine = self.quarantine
         detail: dict[str, Any] = {
             "schema_version": topology.EVENT_SCHEMA_VERSION,
-            "event_key": event_key(source, revision, request.request_id if request else None, status),
+            "event_key": event_key(
+                source,
+                f"{'deleted:' if request and request.deleted else ''}{revision}",
+                request.request_id if request else None,
+                f"{status}:{'unchanged' if error else self.change}",
+            ),
             "status": status,
             "change": "unchanged" if error else self.change,
             "dataset": self.dataset,
@@ -189,8 +197,16 @@ class ObjectProcessor:
             report.request = request
             self._check_scope(request)
             report.dataset = dataset_table_name(dataset_of(request.key))
-            info = None if request.deleted else self.store.head(request.bucket, request.key, request.version_id)
+            if request.deleted:
+                info, key = None, self._deleted_key(request)
+            else:
+                info = self.store.head(request.bucket, request.key, request.version_id)
+                key = info.key
             report.info = info
+        except ObjectNotFoundError as exc:
+            # The version was deleted after its event: the deletion's own event (or the key's newer
+            # version) brings the lake to the key's current state, so this one changes nothing.
+            return self._unchanged(report, f"{exc}; the lake follows the key's current state instead")
         except PermanentError as exc:
             return self._fail(report, exc)
         except Exception as exc:
@@ -198,8 +214,8 @@ class ObjectProcessor:
             self._announce_if_last_attempt(report, exc, receive_count)
             raise
         identity = {
-            "bucket": info.bucket if info else request.bucket,
-            "key": info.key if info else request.key,
+            "bucket": request.bucket,
+            "key": key,
             "version": (info.version_id or info.etag) if info else f"deleted:{request.revision}",
             "request": request.request_id or "",
         }
@@ -209,6 +225,16 @@ class ObjectProcessor:
             self._record_failure(message_id, report, exc)
             self._announce_if_last_attempt(report, exc, receive_count)
             raise
+
+    def _deleted_key(self, request: ObjectRequest) -> str:
+        """The key a deletion event names, decoded like ``head`` decodes keys of creations: the
+        candidate the lake holds rows of, else the first that differs from no other."""
+        candidates = [request.key]
+        for decoded in (urllib.parse.unquote_plus(request.key), urllib.parse.unquote(request.key)):
+            if decoded not in candidates:
+                candidates.append(decoded)
+        known = [k for k in candidates if self.sources.known(request.bucket, k)]
+        return known[0] if known else candidates[-1] if len(candidates) > 1 else request.key
 
     def _check_scope(self, request: ObjectRequest) -> None:
         if request.bucket != self.settings.bucket:
@@ -382,12 +408,13 @@ class ObjectProcessor:
                 rejected = sink.quarantine_table()
                 planned = self.store.planned_tables(sink, rejected, report.dataset)
                 self.sources.intend(info.bucket, info.key, owner, planned)
+                report.planned = planned
                 report.outputs, report.quarantine = self.store.commit_outputs(
                     sink, rejected, report.dataset, state.tables, summary
                 )
                 report.timings["commit"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
-            return self._fail(report, exc, _located(info.key, exc)), self._refused_state(report, info)
+            return self._fail(report, exc, _located(info.key, exc)), self._refused_state(report, info, state)
         report.change = "replaced" if state.version and not state.deleted else "created"
         written = {f"{o.database}.{o.table}" for o in report.outputs if o.rows}
         if report.quarantine is not None and report.rejected:
@@ -396,9 +423,14 @@ class ObjectProcessor:
         self.publisher.publish(detail)
         return detail, SourceState(version=info.version_id or info.etag, tables=tuple(sorted(written)))
 
-    def _refused_state(self, report: Report, info: ObjectInfo) -> SourceState:
-        tables = (f"{report.quarantine.database}.{report.quarantine.table}",) if report.quarantine else ()
-        return SourceState(version=info.version_id or info.etag, tables=tables)
+    def _refused_state(self, report: Report, info: ObjectInfo, state: SourceState) -> SourceState:
+        """The key's record after a refusal: every table that may still hold rows of it (earlier
+        revisions', ones this attempt may have committed before failing, the quarantine), so a later
+        deletion or version looks there."""
+        tables = {*state.tables, *report.planned}
+        if report.quarantine is not None:
+            tables.add(f"{report.quarantine.database}.{report.quarantine.table}")
+        return SourceState(version=info.version_id or info.etag, tables=tuple(sorted(tables)))
 
     def _refuse(
         self, report: Report, rejected: pa.Table | None, lineage: Lineage, state: SourceState, summary: dict[str, str]

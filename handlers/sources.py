@@ -45,6 +45,15 @@ class SourceRegister:
         self._dynamodb = dynamodb
         self.table = table
 
+    def known(self, bucket: str, key: str) -> bool:
+        """Whether the lake ever committed (or removed) a revision of this key."""
+        item = self._dynamodb.get_item(
+            TableName=self.table,
+            Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": source_record_id(bucket, key)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return item is not None and ("version" in item or "pending" in item)
+
     def acquire(self, bucket: str, key: str, owner: str, seconds: float) -> SourceState:
         """Take the key's lease for ``seconds`` and return its state; SourceBusyError if another holds it."""
         now = time.time()

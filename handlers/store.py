@@ -27,7 +27,7 @@ from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, arrow_type, athena_type, iceberg_athena_type
 from handlers.staging import Lineage, StagedTable, StagingSink
-from handlers.views import latest_by_key_sql, put_keyed_view
+from handlers.views import check_view_name_free, latest_by_key_sql, put_keyed_view
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -199,6 +199,9 @@ class LakeStore:
         lineage = sink.lineage
         sink.close_writers()
         earlier = set(earlier)
+        for staged in sink.tables.values():
+            if staged.spec.key:  # before any commit: a table in the way of a view refuses the file whole
+                check_view_name_free(self._glue, self.curated_database, staged.spec.name)
         jobs: list[Callable[[], Committed | None]] = []
         written = set()
         for staged in sink.tables.values():
@@ -208,9 +211,8 @@ class LakeStore:
                 jobs.append(functools.partial(self._commit_staged, sink, staged, qualified in earlier, summary))
         quarantine = f"{self.quarantine_database}.{dataset}"
         if (rejected is not None and rejected.num_rows) or quarantine in earlier:
-            jobs.append(
-                functools.partial(self.commit_quarantine, dataset, rejected, lineage, summary, quarantine in earlier)
-            )
+            # Always replace: a refused revision's quarantine is committed without being recorded first.
+            jobs.append(functools.partial(self.commit_quarantine, dataset, rejected, lineage, summary))
         # Tables an earlier revision of the key wrote and this one does not (a model removed since).
         stale = [t for t in earlier if t not in written and t.startswith(f"{self.curated_database}.")]
         for table in stale:

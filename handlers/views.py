@@ -136,19 +136,25 @@ def latest_by_key_sql(database: str, table: str, columns: Sequence[str], key: Se
     )
 
 
-def put_keyed_view(glue: Any, database: str, name: str, sql: str, columns: Sequence[tuple[str, str]]) -> None:
-    """``put_view`` for a dataset's keyed view (``columns`` with Athena types); unchanged views are not
-    rewritten, and a *table* of that name is refused with what to do."""
+def check_view_name_free(glue: Any, database: str, name: str) -> dict[str, Any] | None:
+    """The view ``database.name`` if there is one; ViewConflictError when a *table* has the name."""
     try:
-        current = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        current: dict[str, Any] = glue.get_table(DatabaseName=database, Name=name)["Table"]
     except glue.exceptions.EntityNotFoundException:
-        current = None
-    if current is not None and not is_view(current):
+        return None
+    if not is_view(current):
         raise ViewConflictError(
             f"{database}.{name} is a table, so the view showing each key once cannot take its name: its rows were "
             f"stored before the dataset had a key; delete it (aws glue delete-table --database-name {database} "
             f"--name {name}) and reprocess the dataset's raw files with `lake reprocess`"
         )
+    return current
+
+
+def put_keyed_view(glue: Any, database: str, name: str, sql: str, columns: Sequence[tuple[str, str]]) -> None:
+    """``put_view`` for a dataset's keyed view (``columns`` with Athena types); unchanged views are not
+    rewritten, and a *table* of that name is refused with what to do."""
+    current = check_view_name_free(glue, database, name)
     presto = [(column, PRESTO_TYPES.get(kind, kind)) for column, kind in columns]
     if (
         current is not None

@@ -23,6 +23,7 @@ from tests.functional.conftest import (
     next_messages,
     quarantine_rows,
     read_rows,
+    send,
 )
 
 V1 = b"sku,region,amount\nA,north,10\nB,south,20\nC,east,30\n"
@@ -259,3 +260,35 @@ def test_lineage_columns_name_the_source_in_every_table_of_a_contract_dataset(la
         assert rows.num_rows > 0
         assert set(rows.column("source_key").to_pylist()) == {"raw/experiments/part-1.csv"}
         assert pa.types.is_timestamp(rows.schema.field("ingested_at").type)
+
+
+def test_a_deletion_event_naming_the_key_url_encoded_removes_its_rows(lake: Lake, invoke: Invoke) -> None:
+    from urllib.parse import quote_plus
+
+    key = "raw/sales/my sales é.csv"
+    lake.put(key, V1)
+    invoke(next_messages(lake))
+    lake.s3.delete_object(Bucket=lake.bucket, Key=key)
+    [deleted] = next_messages(lake)
+    event = json.loads(deleted["Body"])
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")  # as S3 notifications encode keys
+    send(lake, json.dumps(event))
+    invoke(next_messages(lake))
+    assert curated_rows(lake, "sales") == []
+
+
+def test_a_file_refused_after_some_tables_committed_is_still_removed_whole_by_a_deletion(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN a numeric table, then a new version of the key whose column is text (refused on commit)
+    lake.put("raw/sales/s.csv", V1)
+    invoke(next_messages(lake))
+    lake.put("raw/sales/s.csv", b"sku,region,amount\nA,north,lots\nB,south,some\n")
+    invoke(next_messages(lake))
+    assert lake.events(2)[1]["detail"]["error"]["type"] == "SchemaConflictError"
+    # WHEN the raw object is deleted
+    lake.s3.delete_object(Bucket=lake.bucket, Key="raw/sales/s.csv")
+    invoke(next_messages(lake))
+    # THEN no table keeps rows of it (neither the first version's nor what the refused one committed)
+    assert curated_rows(lake, "sales") == []
+    assert [r for r in curated_rows(lake, "dataset_profiles") if r["source_key"] == "raw/sales/s.csv"] == []
