@@ -11,9 +11,15 @@ import pytest
 
 from lake.runner import Runner
 from lake.standin import Endpoints
-from tests.conftest import Lake, wait_until
+from tests.conftest import QUICK_QUEUE, Lake, requeue, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def lake(stand_in: Endpoints) -> Lake:
+    """Quick retries: the recording handler does nothing heavy, so seconds are plenty."""
+    return requeue(Lake(stand_in), QUICK_QUEUE)
 
 
 def runner_for(lake: Lake, tmp_path: Path, **queue: Any) -> Runner:
