@@ -59,4 +59,15 @@ def glue_catalog(glue: GlueClient | Any, region: str, endpoint_url: str | None =
     """pyiceberg's Glue catalog using ``glue`` (one client per process, created by the caller)."""
     from pyiceberg.catalog.glue import GlueCatalog
 
-    return GlueCatalog("lake", client=glue, **catalog_properties(region, endpoint_url))
+    properties = catalog_properties(region, endpoint_url)
+    if endpoint_url:
+        # pyarrow's S3 finds credentials in the environment, not in the client the caller built
+        # with explicit keys (the `lake` command's stand-in clients): hand them over.
+        signer = getattr(glue, "_request_signer", None)
+        credentials = getattr(signer, "_credentials", None)
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            properties |= {"s3.access-key-id": frozen.access_key, "s3.secret-access-key": frozen.secret_key}
+            if frozen.token:
+                properties["s3.session-token"] = frozen.token
+    return GlueCatalog("lake", client=glue, **properties)

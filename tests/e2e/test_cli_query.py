@@ -26,7 +26,7 @@ from tests.e2e.cli import lake as run_lake
 
 pytestmark = pytest.mark.e2e
 
-FIRST_DAY = dt.date(2026, 3, 1)
+FIRST_DAY = dt.date(2026, 3, 20)  # 20 days over two months: two partitions of month(date)
 DAYS = 20
 CHANNELS = ("meta", "google")
 CAMPAIGNS = ("spring", "brand")
@@ -181,8 +181,9 @@ def test_table_output_is_aligned_with_the_row_count_on_stderr(filled: Lake) -> N
 
 
 def test_a_partition_filter_reads_only_that_partition(filled: Lake) -> None:
-    # GIVEN a damaged data file of another day (the first) in the Iceberg table under ad_performance
-    day = FIRST_DAY + dt.timedelta(days=3)
+    # GIVEN a damaged data file of another month (March's, the first day's) under ad_performance
+    day = FIRST_DAY + dt.timedelta(days=15)
+    assert day.month != FIRST_DAY.month
     table = iceberg_table(filled, "ad_performance")
     [first_day_file, *_] = [
         t.file.file_path for t in table.scan(row_filter=EqualTo("date", FIRST_DAY.isoformat())).plan_files()
@@ -191,7 +192,7 @@ def test_a_partition_filter_reads_only_that_partition(filled: Lake) -> None:
     original = filled.s3.get_object(Bucket=filled.bucket, Key=damaged)["Body"].read()
     filled.put(damaged, b"not parquet")
     try:
-        # WHEN a query filters on one day, THEN it answers from that day's files only
+        # WHEN a query filters on one day, THEN it answers from that day's month's files only
         rows = query(
             filled,
             f"SELECT date, count(*) AS n, sum(clicks) AS clicks FROM ad_performance WHERE date = DATE '{day}' "
