@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from lake.athena import TableRef, athena_column_names, parse, table_refs, to_duckdb
-from lake.query import render, write
+from lake.querying import render, write
 from lake.target import CliError
 
 

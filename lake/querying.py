@@ -1,11 +1,17 @@
 """``lake query`` and ``lake tables``: Athena SQL over the catalogued tables, and what is in them.
 
-Output formats, the same for both commands and for the stand-in and Athena:
+Output formats (``-o/--output``, ``--format`` is the same option), the same for both commands and
+for the stand-in and Athena:
 
 * ``table`` (default): aligned text for people; NULL for missing values; the row count on stderr.
+  On a terminal at most :data:`TERMINAL_LIMIT` rows are shown, with a line saying how many were
+  left out (``--limit N``, ``--all``).
 * ``csv``: a header line, then one line per row; missing values are empty fields.
-* ``json``: JSON lines, one object per row; dates and timestamps as ISO 8601 text, decimals as
-  text (exact), NaN/infinity and missing values as null.
+* ``json``: JSON lines, one object per row; numbers as JSON numbers, booleans as true/false, dates
+  and timestamps as ISO 8601 text, NaN/infinity and missing values as null.
+* ``parquet``: the result with its column types (dates stay dates), for pandas, DuckDB, Spark.
+
+``--out FILE`` writes the result to a file instead of the terminal.
 """
 
 from __future__ import annotations
@@ -22,7 +28,25 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-FORMATS = ("table", "csv", "json")
+from lake.target import CliError
+
+FORMATS = ("table", "csv", "json", "parquet")
+#: Rows a query shows on a terminal unless ``--limit`` or ``--all`` says otherwise.
+TERMINAL_LIMIT = 100
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    """``-o/--output`` (alias ``--format``) and ``--out``, as every command that prints rows has them."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        "--format",
+        dest="format",
+        choices=FORMATS,
+        default="table",
+        help="output format: table (aligned text), csv, json (JSON lines, typed) or parquet (default: table)",
+    )
+    parser.add_argument("--out", metavar="FILE", help="write the result to FILE instead of the terminal")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -31,26 +55,87 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="run Athena SQL over the lake's tables (DuckDB on the stand-in, Athena on AWS)",
         description="Run one Athena SQL query. Tables are database.table (lake_curated, lake_quarantine); "
-        "an unqualified table is in lake_curated.",
+        f"an unqualified table is in lake_curated. On a terminal at most {TERMINAL_LIMIT} rows are shown "
+        "(--limit, --all). See docs/query.md.",
     )
     query.add_argument("sql", metavar="SQL", help='e.g. "SELECT channel, sum(spend) FROM ad_performance GROUP BY 1"')
-    query.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    output_options(query)
+    limit = query.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"at most N rows (default: {TERMINAL_LIMIT} on a terminal, all when piped or written with --out)",
+    )
+    limit.add_argument("--all", action="store_true", help="every row, also on a terminal")
     query.set_defaults(func=_query)
     tables = sub.add_parser(
         "tables", parents=[common], help="list databases, tables, partitions, row counts and last update"
     )
-    tables.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    output_options(tables)
     tables.set_defaults(func=_tables)
+
+
+def row_limit(args: argparse.Namespace, terminal: bool) -> int | None:
+    """The rows to show: ``--limit``, all with ``--all``/``--out``/a pipe, else the terminal's share."""
+    if args.limit is not None:
+        if args.limit < 0:
+            raise CliError(f"--limit must be 0 or more, not {args.limit}")
+        return int(args.limit)
+    if args.all or args.out or not terminal:
+        return None
+    return TERMINAL_LIMIT
 
 
 def _query(args: argparse.Namespace) -> int:
     from lake.athena import run_query
 
+    if args.format == "parquet" and not args.out and sys.stdout.isatty():
+        raise CliError("Parquet is binary: write it to a file with --out FILE (or pipe it), e.g. --out result.parquet")
     result = run_query(args.target(), args.sql)
-    write(result, args.format, sys.stdout)
-    if args.format == "table":
+    limit = row_limit(args, sys.stdout.isatty())
+    shown = result if limit is None or result.num_rows <= limit else result.slice(0, limit)
+    emit(shown, args.format, args.out)
+    left_out = result.num_rows - shown.num_rows
+    if left_out:
+        print(
+            f"({shown.num_rows:,} of {result.num_rows:,} rows shown, {left_out:,} left out; "
+            "--limit N or --all for more, --out FILE to save them all)",
+            file=sys.stderr,
+        )
+    elif args.format == "table" and args.out is None:
         print(f"({result.num_rows:,} row{'' if result.num_rows == 1 else 's'})", file=sys.stderr)
+    if args.out:
+        print(f"wrote {shown.num_rows:,} row{'' if shown.num_rows == 1 else 's'} to {args.out}", file=sys.stderr)
     return 0
+
+
+def emit(table: pa.Table, fmt: str, out: str | None, null: str = "NULL") -> None:
+    """``table`` in ``fmt`` on stdout, or in the file ``out``."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        if out is None:
+            sys.stdout.flush()
+            pq.write_table(table, sys.stdout.buffer)
+        else:
+            _writable(out)
+            pq.write_table(table, out)
+        return
+    if out is None:
+        write(table, fmt, sys.stdout, null)
+        return
+    _writable(out)
+    with open(out, "w", encoding="utf-8", newline="") as stream:
+        write(table, fmt, stream, null)
+
+
+def _writable(path: str) -> None:
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise CliError(f"--out {path}: folder {folder} does not exist; create it or choose another path")
 
 
 def _tables(args: argparse.Namespace) -> int:
@@ -64,7 +149,7 @@ def _tables(args: argparse.Namespace) -> int:
             "drop a file with `lake put FILE --dataset NAME`"
         )
         return 0
-    write(listing, args.format, sys.stdout, null="-")
+    emit(listing, args.format, args.out, null="-")
     return 0
 
 
@@ -106,6 +191,9 @@ def _is_number(dtype: pa.DataType) -> bool:
 
 
 def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        # One row, one line: a line break inside a value would break the alignment.
+        return value.replace("\r", "\\r").replace("\n", "\\n") if "\n" in value or "\r" in value else value
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
@@ -137,7 +225,8 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # A number, as the column is; exact to a double's 15-17 digits (csv and parquet keep every digit).
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, bytes):
