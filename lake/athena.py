@@ -86,9 +86,11 @@ def _syntax_message(exc: Any) -> str:
     error = exc.errors[0]
     highlight = str(error.get("highlight") or "").strip()
     before = re.sub(r"\s+", " ", str(error.get("start_context") or "")).lstrip()
+    # sqlglot points at the end of the offending token; people count from its start.
+    column = max(int(error["col"]) - len(highlight) + 1, 1) if highlight else error["col"]
     near = f' near "{("…" + before[-30:]) if len(before) > 30 else before}{highlight}"' if highlight else ""
     return (
-        f"SQL syntax error at line {error['line']}, column {error['col']}{near}: "
+        f"SQL syntax error at line {error['line']}, column {column}{near}: "
         f"{_what_is_wrong(str(error['description']), highlight, before)}; fix the query (Athena SQL)"
     )
 

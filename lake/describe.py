@@ -9,12 +9,16 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from handlers.views import PRESTO_TYPES
+
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
     from lake.iceberg import LakeCatalog, TableRef
     from lake.target import Target
 
+#: A view's columns are declared in Presto's types; shown as Athena names a table's (varchar → string).
+_ATHENA_OF_PRESTO = {presto: athena for athena, presto in PRESTO_TYPES.items()}
 #: Sources and snapshots listed, newest first.
 LATEST = 5
 
@@ -99,7 +103,7 @@ def _describe_ref(catalog: LakeCatalog, ref: TableRef) -> Description:
             kind="view",
             comment="each key once, from the newest source that has it" if ref.table + "_sources" in
             {r.table for r in reads} else None,
-            columns=[Column(n, t) for n, t in view.columns],
+            columns=[Column(n, _ATHENA_OF_PRESTO.get(t, t)) for n, t in view.columns],
             sql=view.sql,
             reads=[_describe_ref(catalog, r) for r in reads if r != ref],
         )  # fmt: skip

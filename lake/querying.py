@@ -7,8 +7,9 @@ for the stand-in and Athena:
   On a terminal at most :data:`TERMINAL_LIMIT` rows are shown, with a line saying how many were
   left out (``--limit N``, ``--all``).
 * ``csv``: a header line, then one line per row; missing values are empty fields.
-* ``json``: JSON lines, one object per row; numbers as JSON numbers, booleans as true/false, dates
-  and timestamps as ISO 8601 text, NaN/infinity and missing values as null.
+* ``json``: JSON lines, one object per row; numbers as JSON numbers (decimals with every digit),
+  booleans as true/false, dates and timestamps as ISO 8601 text, NaN/infinity and missing values
+  as null.
 * ``parquet``: the result with its column types (dates stay dates), for pandas, DuckDB, Spark.
 
 ``--out FILE`` writes the result to a file instead of the terminal.
@@ -162,8 +163,10 @@ def write(table: pa.Table, fmt: str, out: IO[str], null: str = "NULL") -> None:
         writer.writerow(table.column_names)
         writer.writerows([_csv_value(v) for v in row] for row in _rows(table))
     elif fmt == "json":
+        keys = [json.dumps(name) for name in table.column_names]
         for row in _rows(table):
-            out.write(json.dumps(dict(zip(table.column_names, map(_json_value, row), strict=True))) + "\n")
+            fields = (f"{key}: {_json_text(value)}" for key, value in zip(keys, row, strict=True))
+            out.write("{" + ", ".join(fields) + "}\n")
     else:
         out.write(render(table, null) + "\n")
 
@@ -219,14 +222,20 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
+def _json_text(value: Any) -> str:
+    """One JSON value; a decimal is written as a number with every digit it has (``12.50``)."""
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        return str(value) if "E" not in str(value) else format(value, "f")
+    return json.dumps(_json_value(value))
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        # A number, as the column is; exact to a double's 15-17 digits (csv and parquet keep every digit).
-        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, decimal.Decimal):  # inside a list or map: a double's digits
+        return float(value) if value.is_finite() else None
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, bytes):

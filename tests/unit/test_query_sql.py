@@ -94,9 +94,16 @@ def formatted(fmt: str) -> str:
 
 
 def test_json_lines_carry_iso_dates_exact_decimals_and_null_for_nan() -> None:
-    rows = [json.loads(line) for line in formatted("json").splitlines()]
+    # Decimals are JSON numbers with every digit (a reader may keep them exact).
+    rows = [json.loads(line, parse_float=decimal.Decimal) for line in formatted("json").splitlines()]
     assert rows == [
-        {"day": "2026-03-01", "at": "2026-03-01T10:30:00", "amount": "12.50", "ratio": 0.123456789, "ok": True},
+        {
+            "day": "2026-03-01",
+            "at": "2026-03-01T10:30:00",
+            "amount": decimal.Decimal("12.50"),
+            "ratio": decimal.Decimal("0.123456789"),
+            "ok": True,
+        },
         {"day": None, "at": None, "amount": None, "ratio": None, "ok": None},
     ]
 
