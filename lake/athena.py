@@ -757,5 +757,33 @@ def _run_athena(target: Target, sql: str) -> pa.Table:
             dtype_backend="pyarrow",
         )
     except wr.exceptions.QueryFailed as exc:
-        raise CliError(f"Athena: {' '.join(str(exc).split())}; check the query (`lake tables` lists tables)") from exc
+        raise CliError(athena_message(str(exc), lambda ref: LakeCatalog.of(target).missing(ref))) from exc
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def athena_message(error: str, missing_table: Any = None) -> str:
+    """Athena's error as one line in the user's terms, like the stand-in's (``missing_table(ref)``
+    gives the message for a table that does not exist, with the names near it)."""
+    text = " ".join(error.split())
+    where = re.search(r"line (\d+):(\d+): ", text)
+    at = f"line {where.group(1)}, column {where.group(2)}" if where else ""
+    column = re.search(r"Column '([^']+)' cannot be resolved", text)
+    if column:
+        return (
+            f"column {column.group(1)}{f' (at {at})' if at else ''} cannot be resolved; check its name "
+            "(`lake describe TABLE` lists a table's columns)"
+        )
+    table = re.search(r"Table '(?:awsdatacatalog\.)?([\w]+)\.([\w]+)' does not exist", text)
+    if table:
+        ref = TableRef(table.group(1), table.group(2))
+        if missing_table is not None:
+            try:
+                return str(missing_table(ref))
+            except Exception:  # the near names are a courtesy; the plain message still helps
+                pass
+        return f"table {ref} does not exist; `lake tables` lists the tables"
+    if "SYNTAX_ERROR" in text or "mismatched input" in text:
+        detail = text.split(": ", 2)[-1] if at else text
+        detail = re.sub(r"\. Expecting: .*$", "", detail)
+        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}; fix the query (Athena SQL)"
+    return f"Athena: {text}; check the query (`lake tables` lists tables)"

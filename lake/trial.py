@@ -158,7 +158,7 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
             trial.rows_in = result.rows_in + len(reader.malformed)
         except (ContractError, DataError) as exc:
             trial.rows_in = reader.rows_read + len(reader.malformed)
-            trial.refused = f"{exc} (read {reader.rows_read:,} rows before stopping)"
+            trial.refused = str(exc).replace(key, str(path))
         trial.lines, trial.multiline = reader.lines, reader.multiline
         _quarantine(trial, sink)
         if trial.refused is None and trial.rows_in and trial.rejected / trial.rows_in > pipeline.tolerance:
@@ -364,7 +364,10 @@ def render(trial: Trial) -> str:
     from lake.querying import render as render_table
 
     lines = [f"{trial.file} → raw/{trial.key.split('/', 1)[1]} (dataset {trial.dataset}); nothing was uploaded"]
-    read = f"read {trial.rows_in:,} row{'' if trial.rows_in == 1 else 's'}"
+    size = trial.file.stat().st_size
+    read = f"read {trial.rows_in:,} row{'' if trial.rows_in == 1 else 's'} ({size / 1e6:,.1f} MB)"
+    if trial.refused and trial.rows_in:
+        read += " before it stopped"
     if trial.lines is not None and trial.lines != trial.rows_in:
         read += f" from {trial.lines:,} lines"
         if trial.multiline:

@@ -136,3 +136,28 @@ def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() ->
     connection.execute("CREATE TABLE lake_curated.ads (clicks BIGINT, spend DOUBLE, day DATE)")
     connection.execute("INSERT INTO lake_curated.ads VALUES (7, 5.0, DATE '2026-01-01'), (8, 1.0, DATE '2026-01-02')")
     assert connection.execute(duckdb_sql).fetchall() == [(7, 3.0)]  # 15 / 2 is 7 in Athena, not 7.5
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "COLUMN_NOT_FOUND: line 1:8: Column 'regoin' cannot be resolved or requester is not authorized",
+            "column regoin (at line 1, column 8) cannot be resolved",
+        ),
+        (
+            "SYNTAX_ERROR: line 1:26: mismatched input '<EOF>'. Expecting: '(', 'ALL', 'ANY', 'ARRAY'",
+            "SQL syntax error at line 1, column 26: mismatched input '<EOF>'; fix the query",
+        ),
+        (
+            "TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.lake_curated.sale' does not exist",
+            "table lake_curated.sale does not exist; did you mean lake_curated.sales?",
+        ),
+    ],
+)
+def test_athena_errors_are_one_line_in_the_users_terms(error: str, expected: str) -> None:
+    from lake.athena import athena_message
+
+    message = athena_message(error, lambda ref: f"table {ref} does not exist; did you mean {ref.database}.sales?")
+    assert expected in message
+    assert "\n" not in message
