@@ -72,13 +72,13 @@ def parse(sql: str) -> Any:
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except sqlglot.errors.ParseError as exc:
-        raise CliError(_syntax_message(exc)) from exc
+        raise CliError(_syntax_message(exc, sql)) from exc
     if len(statements) != 1:
         raise CliError(f"expected one SQL statement, got {len(statements)}; run them one at a time")
     return statements[0]
 
 
-def _syntax_message(exc: Any) -> str:
+def _syntax_message(exc: Any, sql: str = "") -> str:
     """One line that says where the query goes wrong and what is missing, not sqlglot's internals
     (``Required keyword: 'this' missing for Where``)."""
     if not exc.errors:
@@ -88,6 +88,13 @@ def _syntax_message(exc: Any) -> str:
     before = re.sub(r"\s+", " ", str(error.get("start_context") or "")).lstrip()
     # sqlglot points at the end of the offending token; people count from its start.
     column = max(int(error["col"]) - len(highlight) + 1, 1) if highlight else error["col"]
+    first = sql.split(None, 1)[0] if sql.strip() else ""
+    if (
+        first.isalpha()
+        and first.upper() not in _KEYWORDS
+        and "not a SQL keyword" in _what_is_wrong(str(error["description"]), highlight, first)
+    ):
+        column = sql.index(first) + 1  # a misspelt first keyword: point at it, not where sqlglot gave up
     near = f' near "{("…" + before[-30:]) if len(before) > 30 else before}{highlight}"' if highlight else ""
     return (
         f"SQL syntax error at line {error['line']}, column {column}{near}: "

@@ -241,7 +241,7 @@ def test_parquet_and_json_output_keep_the_types(explored: Lake, tmp_path: Path) 
         ("SELECT sum(region) FROM sales", ("sum(varchar)", "does not take text", "lake describe")),
         ("SELECT * FROM sales WHERE", ("line 1, column 21", "WHERE needs a condition")),
         ("SELECT * FROM sales WHERE amount > -", ("'-' needs a number",)),
-        ("SELEC region FROM sales", ("did you mean SELECT",)),
+        ("SELEC region FROM sales", ("line 1, column 1", "did you mean SELECT")),
         ("SELECT * FROM sale", ("did you mean lake_curated.sales",)),
     ],
 )
