@@ -61,7 +61,14 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
     assert event["detail-type"] == "Dataset Processed"
     assert event["source"] == "lake.processor"
     detail = event["detail"]
-    assert detail["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 0, "rejected": 0, "lines": 4, "multiline": 0}
+    assert detail["rows"] == {
+        "input": 4,
+        "duplicates": 1,
+        "duplicates_dropped": 0,
+        "rejected": 0,
+        "lines": 4,
+        "multiline": 0,
+    }
     assert detail["change"] == "created"
     assert detail["outputs"][0]["rows"] == 4
     assert detail["outputs"][0]["snapshot_id"] == iceberg.current_snapshot().snapshot_id
@@ -75,7 +82,14 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
     invoke(next_messages(lake))
     assert len(curated_rows(lake, "orders_export")) == 3
     [event] = lake.events(1)
-    assert event["detail"]["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 1, "rejected": 0, "lines": 4, "multiline": 0}
+    assert event["detail"]["rows"] == {
+        "input": 4,
+        "duplicates": 1,
+        "duplicates_dropped": 1,
+        "rejected": 0,
+        "lines": 4,
+        "multiline": 0,
+    }
 
 
 def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
