@@ -33,8 +33,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     describe.add_argument("table", metavar="TABLE", help="table or database.table, e.g. lake_quarantine.orders")
     describe.add_argument(
-        "-o", "--output", "--format", dest="format", choices=("table", "json"), default="table",
-        help="text for people (default) or one JSON document",
+        "-o", "--output", "--format", dest="format", choices=("table", "json"), default="table", metavar="FORMAT",
+        help="table (text for people, the default) or json (one document)",
     )  # fmt: skip
     describe.set_defaults(func=_describe)
 

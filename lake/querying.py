@@ -45,7 +45,8 @@ def output_options(parser: argparse.ArgumentParser) -> None:
         dest="format",
         choices=FORMATS,
         default="table",
-        help="output format: table (aligned text), csv, json (JSON lines, typed) or parquet (default: table)",
+        metavar="FORMAT",
+        help="table (aligned text, the default), csv, json (JSON lines, typed) or parquet",
     )
     parser.add_argument("--out", metavar="FILE", help="write the result to FILE instead of the terminal")
 
