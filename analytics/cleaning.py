@@ -319,14 +319,17 @@ def _currency_codes(text: pa.Array) -> pa.Array:
     return pc.take(pa.array(codes, pa.string()), encoded.indices)
 
 
-def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> tuple[Parsed, NumberFormat]:
+def parse_number(
+    arr: pa.Array | pa.ChunkedArray, *, currency: bool = False, decimal_comma: bool | None = None
+) -> tuple[Parsed, NumberFormat]:
     """Numbers as float64 from money, counts and percentages.
 
     Accepts ``1234``, ``1,234.50``, ``$1,234.50``, ``1.234,50 €``, ``USD 12``, ``-$5``, ``(12.50)``
     (accounting negative), ``12.5%`` (becomes 0.125); ``1e-05`` only in a column of plain numbers
     (machine-written files). Whether a lone separator
     (``1,234`` / ``1.234``) is a thousands or a decimal mark is decided once per file by
-    :func:`decide_decimal_comma`. With ``currency`` the symbol or code of each value is returned too.
+    :func:`decide_decimal_comma`, unless ``decimal_comma`` says it (a file read in batches keeps the
+    decision its first batch took). With ``currency`` the symbol or code of each value is returned too.
     """
     arr = combine(arr)
     n = len(arr)
@@ -334,7 +337,7 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
         if pa.types.is_boolean(arr.type) or not (
             pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)
         ):
-            return parse_number(normalise_text(arr), currency=currency)
+            return parse_number(normalise_text(arr), currency=currency, decimal_comma=decimal_comma)
         values = pc.cast(arr, pa.float64())
         # NaN and inf in typed input are not numbers anyone can act on; treat them as invalid.
         finite = pc.is_finite(values)
@@ -345,7 +348,8 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
     text = normalise_text(arr)
     missing = _mask(pc.is_null(text))
     # Fast path: count columns are usually plain numbers and cast in one kernel.
-    direct = _try_cast_float(text)
+    # (Not when the decimal mark is a given comma: "1.234" then means 1234.)
+    direct = _try_cast_float(text) if not decimal_comma else None
     if direct is not None:
         out = direct.to_numpy(zero_copy_only=False).astype(float)
         return _finish(out, missing, np.zeros(n, dtype=bool)), NumberFormat(
@@ -403,7 +407,8 @@ def parse_number(arr: pa.Array | pa.ChunkedArray, *, currency: bool = False) -> 
     plain_rows = _spread_positions(np.flatnonzero(per_row(plain, False)))
     plain_values = plain_rows if value_of_row is None else value_of_row[plain_rows]
     evidence = pa.concat_arrays([num.take(_spread(ok_positions)), distinct.take(pa.array(plain_values, pa.int64()))])
-    decimal_comma = decide_decimal_comma(evidence)
+    if decimal_comma is None:
+        decimal_comma = decide_decimal_comma(evidence)
     fmt = NumberFormat(decimal_comma, fmt.currency)
     if decimal_comma:
         # In a decimal-comma file the dot groups thousands: "1.234" is 1234, via the money path.

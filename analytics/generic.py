@@ -4,13 +4,18 @@ Streaming: batches are cleaned and written one at a time, so memory does not gro
 (except for 8 bytes per distinct row remembered for de-duplication). Column types are inferred
 from the first batch; a later value that does not fit its column's type is quarantined with the
 reason, never silently turned into null.
+
+Numbers as real exports write them are numbers: money (``$1,234.50``, ``1.234,50 €``, ``(12.00)``
+for -12), percentages (``12.5%`` is 0.125) and thousands separators, read by the same parser as the
+built-in datasets (:func:`analytics.cleaning.parse_number`). Whether a column's ``,`` or ``.`` is
+its decimal mark is decided once, from the evidence in the first batch, and kept for the file.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +32,7 @@ from analytics.base import (
     SourceInfo,
     TableSpec,
 )
+from analytics.cleaning import parse_number
 from analytics.dedupe import SeenRows, column_hashes, row_hashes
 from analytics.errors import ContractError
 from analytics.profile import PROFILE_TABLE_SPEC, ProfileAccumulator
@@ -78,6 +84,9 @@ class ColumnType:
     arrow: pa.DataType
     pattern: str | None  # None: any value fits (strings, or columns typed by the file format)
     label: str
+    #: Set for numbers written as exports write them (money, percentages, thousands separators):
+    #: the column's decimal mark, True for a comma. Such values go through ``parse_number``.
+    decimal_comma: bool | None = None
 
 
 STRING = ColumnType(pa.string(), None, "string")
@@ -112,6 +121,9 @@ def infer_type(values: pa.Array) -> ColumnType:
         return ColumnType(pa.int64(), _INT, "int64")
     if _share(present, _FLOAT) >= TYPE_MAJORITY:
         return FLOAT
+    number = _number_type(present)
+    if number is not None:
+        return number
     if _share(present, _BOOL) >= TYPE_MAJORITY:
         return ColumnType(pa.bool_(), _BOOL, "bool")
     if _share(present, _DATE) >= TYPE_MAJORITY and (
@@ -121,6 +133,50 @@ def infer_type(values: pa.Array) -> ColumnType:
     if _share(present, _TIMESTAMP) >= TYPE_MAJORITY:
         return ColumnType(pa.timestamp("us"), _TIMESTAMP, "timestamp")
     return STRING
+
+
+#: Currencies a generic column may name by code (``USD 12``, ``12 EUR``); any other three capitals
+#: (``SKU 123``) mean the column is text, not money.
+_CODES = "USD EUR GBP JPY CNY INR CHF CAD AUD NZD SEK NOK DKK PLN CZK HUF RON BGN ISK TRY RUB UAH BRL MXN ARS"
+_MORE_CODES = "CLP COP PEN ZAR NGN KES EGP MAD AED SAR ILS KRW SGD HKD TWD THB MYR IDR PHP VND PKR BDT"
+CURRENCY_CODES = frozenset(f"{_CODES} {_MORE_CODES}".split())
+#: Digits with at most one decimal mark, or grouped by three: ``555 123 4567`` is a phone number.
+_GROUPED_NUMBER = r"^(?:[0-9]+|[0-9]{1,3}(?:[,. ' ][0-9]{3})+)(?:[.,][0-9]+)?$"
+_AROUND_DIGITS = "$€£¥₹()+-%  ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+#: A quick test that a column may hold numbers at all, before the (costlier) money parser runs.
+_NUMBER_LIKE = r"[0-9]"
+
+
+def parse_numbers(values: pa.Array, decimal_comma: bool | None) -> tuple[pa.Array, np.ndarray, bool]:
+    """``values`` (trimmed text) as float64, a mask of values that are not numbers, and the decimal
+    mark used (decided from the values when ``decimal_comma`` is None)."""
+    parsed, fmt = parse_number(values, currency=True, decimal_comma=decimal_comma)
+    bad = parsed.invalid.copy()
+    present = ~parsed.missing
+    codes = fmt.currency
+    if codes is not None and codes.null_count < len(codes):
+        known = pc.or_(pc.is_null(codes), pc.is_in(codes, pa.array(sorted(CURRENCY_CODES))))
+        bad |= present & ~known.to_numpy(zero_copy_only=False)
+    digits = pc.utf8_trim(values, characters=_AROUND_DIGITS)
+    grouped = pc.fill_null(pc.match_substring_regex(digits, _GROUPED_NUMBER), True)
+    bad |= present & ~grouped.to_numpy(zero_copy_only=False)
+    numbers = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), parsed.values)
+    return numbers, bad, fmt.decimal_comma
+
+
+def _number_type(present: pa.Array) -> ColumnType | None:
+    """A number type when (nearly) every value reads as money, a percentage or a grouped number."""
+    if _share(present, _NUMBER_LIKE) < TYPE_MAJORITY:
+        return None
+    numbers, bad, decimal_comma = parse_numbers(present, None)
+    if 1 - bad.sum() / len(present) < TYPE_MAJORITY:
+        return None
+    good = numbers.drop_null().to_numpy(zero_copy_only=False)
+    # Whole counts written with separators ("1,234") stay integers; money and shares are doubles.
+    symbols = pc.any(pc.match_substring_regex(present, r"[%$€£¥₹(A-Za-z]")).as_py()
+    if not symbols and bool(np.all(np.floor(good) == good)) and bool(np.all(np.abs(good) < 2**53)):
+        return ColumnType(pa.int64(), None, "int64", decimal_comma)
+    return ColumnType(pa.float64(), None, "float64", decimal_comma)
 
 
 def _strict_dates(values: pa.Array) -> pa.Array:
@@ -266,9 +322,12 @@ class GenericPipeline:
                 if bad is not None and bad.any() and ctype.label == "int64":
                     # Decimals after whole numbers: the column widens to double for the whole file
                     # (the sink converts what it already holds) rather than quarantining them.
-                    wider, still_bad = self._column(raw, FLOAT)
+                    wider_type = (
+                        FLOAT if ctype.decimal_comma is None else replace(ctype, arrow=pa.float64(), label="float64")
+                    )
+                    wider, still_bad = self._column(raw, wider_type)
                     if still_bad is None or int(still_bad.sum()) < int(bad.sum()):
-                        types[i], ctype, converted, bad = FLOAT, FLOAT, wider, still_bad
+                        types[i], ctype, converted, bad = wider_type, wider_type, wider, still_bad
                 if bad is not None and bad.any():
                     reasons.append((bad, name, ctype.label))
                     bad_any |= bad
@@ -362,6 +421,14 @@ class GenericPipeline:
             return _normalise_nested(raw), None
         if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
             return (raw if raw.type == ctype.arrow else pc.cast(raw, ctype.arrow)), None
+        if ctype.decimal_comma is not None:
+            numbers, bad, _ = parse_numbers(_clean_text(raw), ctype.decimal_comma)
+            if pa.types.is_integer(ctype.arrow):
+                values = numbers.to_numpy(zero_copy_only=False)
+                bad |= ~np.isnan(values) & (np.floor(values) != values)
+                numbers = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), numbers)
+                return pc.cast(numbers, pa.int64()), (bad if bad.any() else None)
+            return numbers, (bad if bad.any() else None)
         if ctype.pattern is None:
             return _clean_text(raw), None
         # Fast path: Arrow's strict cast succeeds on clean data (no blanks, padding or odd values).

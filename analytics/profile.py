@@ -35,7 +35,8 @@ MAX_VALUE_CHARS = 200
 PROFILE_TABLE_SPEC = TableSpec(
     "dataset_profiles",
     "ingest_date",
-    "One row per source file × column: type, rows, null share, distinct estimate, min and max.",
+    "One row per source file × column: type, rows, null share, distinct estimate, min and max "
+    "(as text, and typed: min_number/max_number for numbers, min_time/max_time for dates and timestamps).",
     pa.schema(
         [
             ("source_id", pa.string()),
@@ -50,6 +51,11 @@ PROFILE_TABLE_SPEC = TableSpec(
             ("distinct_is_exact", pa.bool_()),
             ("min", pa.string()),
             ("max", pa.string()),
+            # Typed bounds, so `max(max_number)` compares numbers, not text ("$998.40" > "$1,000.84").
+            ("min_number", pa.float64()),
+            ("max_number", pa.float64()),
+            ("min_time", pa.timestamp("us")),
+            ("max_time", pa.timestamp("us")),
             ("ingest_date", pa.date32()),
         ]
     ),
@@ -129,6 +135,20 @@ def _format(value: Any) -> str | None:
     else:
         text = str(value)
     return text[:MAX_VALUE_CHARS]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    return None
 
 
 @dataclass
@@ -224,6 +244,10 @@ class ProfileAccumulator:
                     "distinct_is_exact": p.sketch.is_exact if p.sketch is not None else None,
                     "min": _format(p.min),
                     "max": _format(p.max),
+                    "min_number": _number(p.min),
+                    "max_number": _number(p.max),
+                    "min_time": _time(p.min),
+                    "max_time": _time(p.max),
                     "ingest_date": source.ingest_date,
                 }
             )

@@ -3,6 +3,11 @@
 CSV columns are read as strings (the pipelines type them), so ids such as ``00042`` keep their
 leading zeros. Malformed CSV lines are not fatal: they are collected in :attr:`SourceReader.malformed`
 with their line number so the handler can quarantine them with a reason.
+
+Rows and lines are accounted for: a CSV's physical lines are counted as it streams
+(:attr:`SourceReader.lines`), rows whose quoted values hold line breaks are counted
+(:attr:`SourceReader.multiline`), and a row that swallowed the lines after it because a quote was
+never closed is taken out and reported as ``unterminated_quote`` instead of passing as one odd row.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -94,18 +101,72 @@ def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.
         thread.join(timeout=5)
 
 
+MALFORMED_ROW = "malformed_row"
+UNTERMINATED_QUOTE = "unterminated_quote"
+
+
 @dataclass(frozen=True)
 class MalformedRow:
-    """A CSV line whose field count differs from the header's."""
+    """A CSV line whose field count differs from the header's, or a row that swallowed the lines after
+    it because a quote opened in it is never closed (``code`` says which)."""
 
     line: int | None
     fields: int
     expected: int
     text: str
+    code: str = MALFORMED_ROW
+    #: For an unterminated quote: the column whose value ran on, and how many lines it swallowed.
+    column: str | None = None
+    swallowed: int = 0
 
     def reason(self) -> str:
         where = f"line {self.line}" if self.line is not None else "a line"
+        if self.code == UNTERMINATED_QUOTE:
+            column = f" in column {self.column}" if self.column else ""
+            return (
+                f"a quote opened{column} is never closed, so the {self.swallowed} line(s) after it were read into "
+                "this one row (they are in _raw_line)"
+            )
         return f"{where} has {self.fields} fields, the header has {self.expected}"
+
+
+def _ran_on(value: str, delimiter: str, row_delimiters: int, following_fields: int) -> bool:
+    """Whether a multi-line value looks like a quote that ran on over the rows after it."""
+    first, *later = value.splitlines()
+    if not later:
+        return False
+    if any(line.count(delimiter) >= row_delimiters for line in later):
+        return True
+    return following_fields > 0 and first.count(delimiter) >= following_fields and any(delimiter in x for x in later)
+
+
+class _LineCounter(io.RawIOBase):
+    """Passes bytes through, counting newlines and blank lines (which CSV readers skip)."""
+
+    def __init__(self, inner: io.RawIOBase) -> None:
+        self._inner = inner
+        self.newlines = 0
+        self.blank = 0
+        self._previous = b""  # the last two bytes seen, for blank lines across reads
+        self._last = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._inner.readinto(buffer) or 0
+        if n:
+            data = self._previous + bytes(memoryview(buffer)[:n])
+            self.newlines += data.count(b"\n") - self._previous.count(b"\n")
+            self.blank += data.count(b"\n\n") + data.count(b"\n\r\n") - self._previous.count(b"\n\n")
+            self._previous = data[-2:]
+            self._last = data[-1:]
+        return n
+
+    def data_lines(self) -> int:
+        """Non-blank lines after the header."""
+        lines = self.newlines + (1 if self._last not in (b"", b"\n") else 0)
+        return max(lines - 1 - self.blank, 0)
 
 
 class _Prefixed(io.RawIOBase):
@@ -167,6 +228,11 @@ class SourceReader:
         self.malformed: list[MalformedRow] = []
         self.rows_read = 0
         self.columns: list[str] = []
+        #: Physical lines after a CSV's header (blank ones not counted); None for other formats.
+        self.lines: int | None = None
+        #: Rows kept whose quoted values hold line breaks (each spans several lines).
+        self.multiline = 0
+        self._counter: _LineCounter | None = None
 
     def _fail(self, what: str) -> UnreadableFileError:
         return UnreadableFileError(f"{self.key}: {what}")
@@ -175,6 +241,9 @@ class SourceReader:
         """Every record batch of the object, in file order. Raises ``UnreadableFileError``."""
         self.malformed = []
         self.rows_read = 0
+        self.lines = None
+        self.multiline = 0
+        self._counter = None
         stream = self._open()
         try:
             if self.format == "parquet":
@@ -189,6 +258,8 @@ class SourceReader:
                     yield batch
         finally:
             stream.close()
+        if self._counter is not None:
+            self.lines = self._counter.data_lines()
         if self.rows_read == 0 and not self.malformed:
             raise self._fail(
                 f"has a header ({', '.join(self.columns)}) but no data rows; upload a file with data"
@@ -241,12 +312,18 @@ class SourceReader:
         expected = len(self.columns)
 
         def on_invalid(row: Any) -> str:
+            # A line break inside the bad row means a quote ran on over the lines after it.
+            code = UNTERMINATED_QUOTE if "\n" in row.text else MALFORMED_ROW
             self.malformed.append(
-                MalformedRow(line=row.number, fields=row.actual_columns, expected=expected, text=row.text)
-            )
+                MalformedRow(
+                    line=row.number, fields=row.actual_columns, expected=expected, text=row.text, code=code,
+                    swallowed=row.text.rstrip("\r\n").count("\n"),
+                )
+            )  # fmt: skip
             return "skip"
 
-        body = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 20)
+        self._counter = _LineCounter(_Prefixed(head, raw))
+        body = io.BufferedReader(self._counter, buffer_size=1 << 20)
         try:
             reader = pacsv.open_csv(
                 body,
@@ -262,9 +339,43 @@ class SourceReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
-            yield from reader
+            for batch in reader:
+                yield self._take_out_runaway_quotes(batch, delimiter, expected)
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
             raise self._csv_error(exc) from exc
+
+    def _take_out_runaway_quotes(self, batch: pa.RecordBatch, delimiter: str, expected: int) -> pa.RecordBatch:
+        """``batch`` without the rows whose value swallowed CSV lines (recorded as malformed).
+
+        A quoted value may hold line breaks (an address, a comment). One is taken for a quote never
+        closed when a later line of it holds a whole row's delimiters, or when its first line holds
+        the delimiters of the fields that should have followed it and a later line holds delimiters too.
+        """
+        breaks: Any = None
+        for column in batch.columns:
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                found = pc.match_substring(column, "\n")
+                breaks = found if breaks is None else pc.or_(breaks, found)
+        if breaks is None or not pc.any(breaks).as_py():
+            return batch
+        rows = np.flatnonzero(pc.fill_null(breaks, False).to_numpy(zero_copy_only=False))
+        runaway = np.zeros(batch.num_rows, dtype=bool)
+        needed = max(expected - 1, 1)
+        for row in rows:  # rows with line breaks are few; look at each in Python
+            values = [batch.column(i)[row].as_py() for i in range(batch.num_columns)]
+            for position, (name, value) in enumerate(zip(batch.schema.names, values, strict=True)):
+                if isinstance(value, str) and _ran_on(value, delimiter, needed, expected - 1 - position):
+                    runaway[row] = True
+                    text = delimiter.join("" if v is None else str(v) for v in values)
+                    self.malformed.append(
+                        MalformedRow(
+                            line=None, fields=expected, expected=expected, text=text, code=UNTERMINATED_QUOTE,
+                            column=name, swallowed=len(value.splitlines()) - 1,
+                        )
+                    )  # fmt: skip
+                    break
+        self.multiline += int(len(rows) - runaway.sum())
+        return batch.filter(pa.array(~runaway)) if runaway.any() else batch
 
     def _csv_error(self, exc: Exception) -> UnreadableFileError:
         message = str(exc)

@@ -71,6 +71,9 @@ class Report:
     duplicates: int = 0
     duplicates_dropped: int = 0
     rejected: int = 0
+    #: A CSV's physical lines after the header, and its rows that span several of them.
+    lines: int | None = None
+    multiline: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     quarantine: Committed | None = None
     note: str | None = None
@@ -123,6 +126,8 @@ class Report:
                 "duplicates": self.duplicates,
                 "duplicates_dropped": self.duplicates_dropped,
                 "rejected": self.rejected,
+                "lines": self.lines,
+                "multiline": self.multiline,
             },
             "models": self.models,
             "timings_ms": self.timings,
@@ -388,8 +393,9 @@ class ObjectProcessor:
                 report.duplicates_dropped = result.duplicates_dropped
                 report.rejected = result.rows_rejected + len(reader.malformed)
                 report.reasons = dict(result.rejected_by_reason)
-                if reader.malformed:
-                    report.reasons["malformed_row"] = len(reader.malformed)
+                for row in reader.malformed:
+                    report.reasons[row.code] = report.reasons.get(row.code, 0) + 1
+                report.lines, report.multiline = reader.lines, reader.multiline
                 report.models = [
                     {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
                 ]
@@ -545,7 +551,7 @@ class ObjectProcessor:
         arrays: list[pa.Array] = [pa.nulls(n, pa.string()) for _ in columns]
         arrays += [
             pa.nulls(n, pa.int64()),
-            pa.array(["malformed_row"] * n),
+            pa.array([m.code for m in malformed]),
             pa.array([f"{m.reason()}; fix the quoting or delimiters of that line" for m in malformed]),
             pa.array([m.text for m in malformed]),
         ]

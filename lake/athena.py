@@ -72,22 +72,77 @@ def parse(sql: str) -> Any:
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except sqlglot.errors.ParseError as exc:
-        raise CliError(_syntax_message(exc)) from exc
+        raise CliError(_syntax_message(exc, sql)) from exc
     if len(statements) != 1:
         raise CliError(f"expected one SQL statement, got {len(statements)}; run them one at a time")
     return statements[0]
 
 
-def _syntax_message(exc: Any) -> str:
+def _syntax_message(exc: Any, sql: str = "") -> str:
+    """One line that says where the query goes wrong and what is missing, not sqlglot's internals
+    (``Required keyword: 'this' missing for Where``)."""
     if not exc.errors:
         return f"SQL syntax error: {' '.join(str(exc).split())}; check the query"
     error = exc.errors[0]
-    near = f" near {error['highlight']!r}" if error.get("highlight") else ""
-    description = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", str(error["description"]))
+    highlight = str(error.get("highlight") or "").strip()
+    before = re.sub(r"\s+", " ", str(error.get("start_context") or "")).lstrip()
+    # sqlglot points at the end of the offending token; people count from its start.
+    column = max(int(error["col"]) - len(highlight) + 1, 1) if highlight else error["col"]
+    first = sql.split(None, 1)[0] if sql.strip() else ""
+    if (
+        first.isalpha()
+        and first.upper() not in _KEYWORDS
+        and "not a SQL keyword" in _what_is_wrong(str(error["description"]), highlight, first)
+    ):
+        column = sql.index(first) + 1  # a misspelt first keyword: point at it, not where sqlglot gave up
+    near = f' near "{("…" + before[-30:]) if len(before) > 30 else before}{highlight}"' if highlight else ""
     return (
-        f"SQL syntax error at line {error['line']}, column {error['col']}{near}: {description}; "
-        "check the query (Athena SQL)"
+        f"SQL syntax error at line {error['line']}, column {column}{near}: "
+        f"{_what_is_wrong(str(error['description']), highlight, before)}; fix the query (Athena SQL)"
     )
+
+
+#: What a clause or operator that sqlglot found incomplete needs after it.
+_NEEDS = {
+    "Where": "WHERE needs a condition after it",
+    "Having": "HAVING needs a condition after it",
+    "Neg": "'-' needs a number after it",
+    "Not": "NOT needs a condition after it",
+    "Order": "ORDER BY needs a column after it",
+    "Group": "GROUP BY needs a column after it",
+    "Limit": "LIMIT needs a number after it",
+    "Join": "JOIN needs a table after it",
+    "From": "FROM needs a table after it",
+    "Alias": "AS needs a name after it",
+    "Cast": "CAST needs (value AS type)",
+}
+_KEYWORDS = ("SELECT", "WITH", "FROM", "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "JOIN", "UNION")
+
+
+def _what_is_wrong(description: str, highlight: str, before: str) -> str:
+    import difflib
+
+    missing = re.match(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", description)
+    if missing:
+        kind = missing.group(2)
+        if kind in _NEEDS:
+            return _NEEDS[kind]
+        return (
+            f"{highlight or kind.upper()} needs a value on each side"
+            if missing.group(1) == "expression"
+            else (f"{highlight or kind.upper()} is incomplete")
+        )
+    expecting = re.match(r"Expecting (\S+)", description)
+    if expecting:
+        return f"expected {expecting.group(1)} before {highlight!r}" if highlight else f"expected {expecting.group(1)}"
+    words = before.split()
+    if words and words[0].upper() not in _KEYWORDS:
+        close = difflib.get_close_matches(words[0].upper(), _KEYWORDS, n=1)
+        if close:
+            return f"{words[0]!r} is not a SQL keyword (did you mean {close[0]}?)"
+    if "Unexpected token" in description or "Invalid expression" in description:
+        return f"{highlight!r} is not expected here" if highlight else "the query ends too early"
+    return re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", description)
 
 
 def table_refs(tree: Any, default_database: str) -> list[TableRef]:
@@ -192,12 +247,21 @@ def _run_local(target: Target, sql: str) -> pa.Table:
     qualified = _qualify(tree, columns)
     plans = scan_plans(qualified, sources)
     duckdb_sql = _duckdb_text(tree, qualified, columns)
+    context = _QueryContext(sql, columns)
     try:
-        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=True)
+        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=True, context=context)
     except _ScannedTwiceError:
         # The plan reads a table more than once (a self-join, a view used twice): a stream can be
         # read only once, so each table is read into memory before the query runs.
-        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=False)
+        return _execute(duckdb, duckdb_sql, sources, plans, names, stream=False, context=context)
+
+
+@dataclass(frozen=True)
+class _QueryContext:
+    """What an error message may point at: the user's SQL and the columns of the tables it reads."""
+
+    sql: str
+    columns: dict[str, dict[str, dict[str, str]]]
 
 
 class _ScannedTwiceError(Exception):
@@ -212,6 +276,7 @@ def _execute(
     names: list[str] | None,
     *,
     stream: bool,
+    context: _QueryContext | None = None,
 ) -> pa.Table:
     connection = duckdb.connect()
     arrow_names: dict[str, TableRef] = {}
@@ -240,7 +305,7 @@ def _execute(
         for ref, found in failures.items():
             if found:  # a data file, not the query
                 raise CliError(unreadable(found[0], ref)) from exc
-        raise CliError(_duckdb_message(exc, arrow_names)) from exc
+        raise CliError(_duckdb_message(exc, arrow_names, context)) from exc
     except (OSError, pa.ArrowException) as exc:
         raise CliError(unreadable(exc)) from exc
     finally:
@@ -591,7 +656,7 @@ def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
     return _duckdb_text(tree, _qualify(tree, catalog), catalog)
 
 
-def _duckdb_message(exc: Exception, sources: dict[str, TableRef]) -> str:
+def _duckdb_message(exc: Exception, sources: dict[str, TableRef], context: _QueryContext | None = None) -> str:
     lines = []
     for line in str(exc).splitlines():
         if line.startswith("LINE "):
@@ -604,7 +669,61 @@ def _duckdb_message(exc: Exception, sources: dict[str, TableRef]) -> str:
             return unreadable(message, ref)
     if "Parquet" in message or "parquet" in message:
         return unreadable(message)
+    if context is not None:
+        rewritten = _binder_message(message, context)
+        if rewritten is not None:
+            return rewritten
     return f"{message}; check the query's names and types (`lake tables` lists the tables)"
+
+
+def position(sql: str, word: str) -> str:
+    """``line L, column C`` of the first whole-word ``word`` in ``sql`` (case-insensitive), or ``""``."""
+    found = re.search(rf"(?<![\w.\"]){re.escape(word)}(?!\w)", sql, flags=re.IGNORECASE) or re.search(
+        re.escape(word), sql, flags=re.IGNORECASE
+    )
+    if found is None:
+        return ""
+    line = sql.count("\n", 0, found.start()) + 1
+    column = found.start() - (sql.rfind("\n", 0, found.start()) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def near_names(name: str, candidates: list[str], count: int = 3) -> list[str]:
+    """The candidates that look most like ``name`` (a typo, another case), best first."""
+    import difflib
+
+    lowered = {c.lower(): c for c in candidates}
+    return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=count, cutoff=0.6)]
+
+
+def _binder_message(message: str, context: _QueryContext) -> str | None:
+    """DuckDB's binder errors about the user's query, as one line in the user's terms."""
+    unknown = re.search(r'(?:Referenced column|does not have a column named) "([^"]+)"', message)
+    if unknown:
+        name = unknown.group(1)
+        tables = [
+            (f"{database}.{table}", list(cols)) for database, by_table in context.columns.items()
+            for table, cols in by_table.items()
+        ]  # fmt: skip
+        everything = [c for _, cols in tables for c in cols]
+        near = near_names(name, everything)
+        where = position(context.sql, name)
+        read = ", ".join(t for t, _ in tables) or "the query's tables"
+        hint = f"did you mean {', '.join(near)}?" if near else f"its columns: {', '.join(everything[:12])}"
+        return (
+            f"column {name}{f' (at {where})' if where else ''} is not in {read}; {hint} "
+            "(`lake describe TABLE` lists a table's columns)"
+        )
+    no_function = re.search(r"No function matches the given name and argument types '(\w+)\(([^)]*)\)'", message)
+    if no_function:
+        function, arguments = no_function.groups()
+        where = position(context.sql, function)
+        return (
+            f"{function}({arguments.lower()}){f' at {where}' if where else ''}: {function}() does not take "
+            f"{'text' if 'VARCHAR' in arguments else arguments.lower()} values; check the column's type with "
+            "`lake describe TABLE`, or convert it, e.g. CAST(x AS double)"
+        )
+    return None
 
 
 def unreadable(exc: Exception | str, ref: TableRef | None = None) -> str:
@@ -653,5 +772,33 @@ def _run_athena(target: Target, sql: str) -> pa.Table:
             dtype_backend="pyarrow",
         )
     except wr.exceptions.QueryFailed as exc:
-        raise CliError(f"Athena: {' '.join(str(exc).split())}; check the query (`lake tables` lists tables)") from exc
+        raise CliError(athena_message(str(exc), lambda ref: LakeCatalog.of(target).missing(ref))) from exc
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def athena_message(error: str, missing_table: Any = None) -> str:
+    """Athena's error as one line in the user's terms, like the stand-in's (``missing_table(ref)``
+    gives the message for a table that does not exist, with the names near it)."""
+    text = " ".join(error.split())
+    where = re.search(r"line (\d+):(\d+): ", text)
+    at = f"line {where.group(1)}, column {where.group(2)}" if where else ""
+    column = re.search(r"Column '([^']+)' cannot be resolved", text)
+    if column:
+        return (
+            f"column {column.group(1)}{f' (at {at})' if at else ''} cannot be resolved; check its name "
+            "(`lake describe TABLE` lists a table's columns)"
+        )
+    table = re.search(r"Table '(?:awsdatacatalog\.)?([\w]+)\.([\w]+)' does not exist", text)
+    if table:
+        ref = TableRef(table.group(1), table.group(2))
+        if missing_table is not None:
+            try:
+                return str(missing_table(ref))
+            except Exception:  # the near names are a courtesy; the plain message still helps
+                pass
+        return f"table {ref} does not exist; `lake tables` lists the tables"
+    if "SYNTAX_ERROR" in text or "mismatched input" in text:
+        detail = text.split(": ", 2)[-1] if at else text
+        detail = re.sub(r"\. Expecting: .*$", "", detail)
+        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}; fix the query (Athena SQL)"
+    return f"Athena: {text}; check the query (`lake tables` lists tables)"

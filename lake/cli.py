@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import topology
-from lake import dlq, maintain, put, query, subscribe
+from lake import describe, dlq, maintain, put, querying, subscribe, trial
 from lake.target import DEFAULT_STACK, ENV_ENDPOINT_URL, CliError, Target, explain, resolve
 
 
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=None, help="default: a free port")
     demo.add_argument("--workdir", default=".demo")
     demo.set_defaults(func=_demo)
-    for module in (put, subscribe, query, maintain, dlq):
+    for module in (put, subscribe, querying, describe, trial, maintain, dlq):
         module.register(sub, common)
     return parser
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import topology
 from lake.athena import run_query
-from lake.query import render
+from lake.querying import render
 from lake.runner import BatchOutcome, Runner
 from lake.samples import write_demo_files
 from lake.standin import Endpoints, StandIn, client, free_port

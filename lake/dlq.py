@@ -215,7 +215,7 @@ def _tries(letter: DeadLetter) -> str:
 def _print_table(letters: list[DeadLetter]) -> None:
     import pyarrow as pa
 
-    from lake.query import render
+    from lake.querying import render
 
     columns = {
         "MESSAGE ID": [letter.message_id for letter in letters],

@@ -70,6 +70,13 @@ class LakeCatalog:
         """pyiceberg's Glue catalog over the same Glue client."""
         if self._catalog is None:
             self._catalog = glue_catalog(self.glue, self.region, self.endpoint_url)
+            if self.endpoint_url is not None:
+                # The stand-in takes its fixed credentials; a shell without AWS_* variables would
+                # otherwise read the table files anonymously, which S3 (and moto) refuses.
+                from lake.standin import CREDENTIALS
+
+                self._catalog.properties.setdefault("s3.access-key-id", CREDENTIALS["AWS_ACCESS_KEY_ID"])
+                self._catalog.properties.setdefault("s3.secret-access-key", CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
         return self._catalog
 
     def entry(self, ref: TableRef) -> dict[str, Any]:
@@ -78,8 +85,20 @@ class LakeCatalog:
             try:
                 self._entries[ref] = self.glue.get_table(DatabaseName=ref.database, Name=ref.table)["Table"]
             except self.glue.exceptions.EntityNotFoundException as exc:
-                raise CliError(f"table {ref} does not exist; `lake tables` lists the tables") from exc
+                raise CliError(self.missing(ref)) from exc
         return self._entries[ref]
+
+    def missing(self, ref: TableRef) -> str:
+        """The one-line message for a table that does not exist, with the names that look like it."""
+        import difflib
+
+        try:
+            names = [str(e["Name"]) for e in self.glue.get_tables(DatabaseName=ref.database).get("TableList", [])]
+        except self.glue.exceptions.EntityNotFoundException:
+            return f"table {ref} does not exist (there is no database {ref.database}); `lake tables` lists the tables"
+        near = difflib.get_close_matches(ref.table, names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(f'{ref.database}.{n}' for n in near)}? " if near else ""
+        return f"table {ref} does not exist; {hint}`lake tables` lists the tables"
 
     def remember(self, ref: TableRef, entry: dict[str, Any]) -> None:
         """Take a Glue ``Table`` already listed (``GetTables``) instead of asking again."""

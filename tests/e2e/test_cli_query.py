@@ -270,7 +270,7 @@ def assert_one_line_error(stderr: str, *mentions: str) -> None:
         ("SELECT * FROM lake_curated.nothing_here", ("lake_curated.nothing_here does not exist", "lake tables")),
         ("SELECT * FROM no_such_db.ads", ("no_such_db.ads does not exist",)),
         ("SELECT campaign, FROM ad_performance WHERE", ("SQL syntax error", "line 1")),
-        ("SELECT no_such_column FROM ad_performance", ("no_such_column", "check the query")),
+        ("SELECT no_such_column FROM ad_performance", ("no_such_column", "lake describe")),
         ("DROP TABLE ad_performance", ("not DROP",)),
     ],
 )

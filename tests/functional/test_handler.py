@@ -61,7 +61,14 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
     assert event["detail-type"] == "Dataset Processed"
     assert event["source"] == "lake.processor"
     detail = event["detail"]
-    assert detail["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 0, "rejected": 0}
+    assert detail["rows"] == {
+        "input": 4,
+        "duplicates": 1,
+        "duplicates_dropped": 0,
+        "rejected": 0,
+        "lines": 4,
+        "multiline": 0,
+    }
     assert detail["change"] == "created"
     assert detail["outputs"][0]["rows"] == 4
     assert detail["outputs"][0]["snapshot_id"] == iceberg.current_snapshot().snapshot_id
@@ -75,7 +82,14 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
     invoke(next_messages(lake))
     assert len(curated_rows(lake, "orders_export")) == 3
     [event] = lake.events(1)
-    assert event["detail"]["rows"] == {"input": 4, "duplicates": 1, "duplicates_dropped": 1, "rejected": 0}
+    assert event["detail"]["rows"] == {
+        "input": 4,
+        "duplicates": 1,
+        "duplicates_dropped": 1,
+        "rejected": 0,
+        "lines": 4,
+        "multiline": 0,
+    }
 
 
 def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
@@ -201,6 +215,31 @@ def test_some_bad_rows_are_quarantined_and_the_rest_published(lake: Lake, invoke
     assert quarantine.current_snapshot().snapshot_id == detail["quarantine"]["snapshot_id"]
     columns = quarantine.schema().column_names
     assert {"n", "label", "_reason_code", "_reason", "_raw_line", "source_key", "ingested_at"} <= set(columns)
+
+
+def test_an_unterminated_quote_is_quarantined_and_the_event_counts_lines_and_rows(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN 300 lines: one opens a quote that the next line closes (two lines read as one row), one
+    # holds a real line break in a quoted address, and 3 have too many fields
+    lines = ["id,name,amount"] + [f"{i},n{i},{i}" for i in range(1, 301)]
+    lines[100] = '100,"abc,100'
+    lines[101] = '101,de"f,101'
+    lines[150] = '150,"Street 1\nCity, ST",150'
+    for i in (10, 20, 30):
+        lines[i] = f"{i},n,{i},extra"
+    lake.put("raw/quotes/a.csv", ("\n".join(lines) + "\n").encode())
+    # WHEN it is processed
+    invoke(next_messages(lake))
+    # THEN no row is lost without a word: the event says 301 lines made 299 rows, one of them spanning
+    # two lines, and the swallowed row is quarantined as unterminated_quote with its text
+    [event] = lake.events(1)
+    detail = event["detail"]
+    assert detail["rows"]["lines"] == 301
+    assert detail["rows"]["input"] == 299
+    assert detail["rows"]["multiline"] == 1
+    assert detail["quarantine"]["reasons"] == {"malformed_row": 3, "unterminated_quote": 1}
+    assert len(curated_rows(lake, "quotes")) == 295
+    [runaway] = [r for r in quarantine_rows(lake, "quotes") if r["_reason_code"] == "unterminated_quote"]
+    assert "101" in runaway["_raw_line"] and "never closed" in runaway["_reason"]
 
 
 def test_events_for_another_bucket_or_outside_raw_are_refused_without_processing(lake: Lake, invoke: Invoke) -> None:

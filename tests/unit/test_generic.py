@@ -154,3 +154,63 @@ def test_no_row_is_lost(rows: list[tuple[str, str, str]], batch_size: int) -> No
     clean = sum(t.num_rows for t in sink.written.get("visits", []))
     assert clean + sink.quarantined_rows + result.duplicates_dropped == len(rows)  # type: ignore[attr-defined]
     assert result.rows_in == len(rows)  # type: ignore[attr-defined]
+
+
+# --- numbers as exports write them ---------------------------------------------------------------
+def typed(values: list[str], *more: list[str]) -> list[object]:
+    sink, _ = run({"v": values}, *({"v": m} for m in more))
+    return list(sink.table("visits").column("v").to_pylist())
+
+
+def test_money_with_symbols_thousands_and_accounting_negatives_is_a_number() -> None:
+    assert typed(["$1,234.50", "$5.00", "(12.00)", "-$3", ""]) == [1234.5, 5.0, -12.0, -3.0, None]
+
+
+def test_a_decimal_comma_is_read_from_the_evidence_in_the_column() -> None:
+    assert typed(["1.234,50 €", "3,20 €", "12.345,00 €"]) == [1234.5, 3.2, 12345.0]
+    assert typed(["1,5", "2,25", "10"]) == [1.5, 2.25, 10.0]
+
+
+def test_the_decimal_mark_decided_by_the_first_batch_holds_for_the_file() -> None:
+    # "1.234" alone would read as one point two three four; after "1.234,50" it is a thousand.
+    assert typed(["1.234,50", "7,25"], ["1.234"]) == [1234.5, 7.25, 1234.0]
+
+
+def test_percentages_become_shares() -> None:
+    assert typed(["12.5%", "3%", "100%"]) == [0.125, 0.03, 1.0]
+
+
+def test_whole_numbers_with_thousands_separators_stay_integers() -> None:
+    sink, _ = run({"v": ["1,234", "12,345", "7"]})
+    assert sink.table("visits").schema.field("v").type == pa.int64()
+    assert sink.table("visits").column("v").to_pylist() == [1234, 12345, 7]
+
+
+def test_money_sums_in_a_group_by_equal_the_input() -> None:
+    sink, _ = run({"region": ["n", "s", "n"], "amount": ["$1,234.50", "$998.40", "$1,000.84"]})
+    table = sink.table("visits")
+    assert table.schema.field("amount").type == pa.float64()
+    totals = table.group_by("region").aggregate([("amount", "sum")]).to_pylist()
+    assert {r["region"]: round(r["amount_sum"], 2) for r in totals} == {"n": 2235.34, "s": 998.4}
+
+
+def test_codes_phone_numbers_and_versions_stay_text() -> None:
+    for values in (["SKU 123", "ABC 456"], ["555 123 4567", "555 987 6543"], ["1.2.3", "2.0.1"]):
+        assert infer_type(pa.array(values)).label == "string", values
+
+
+def test_a_later_value_that_is_not_money_is_quarantined_with_the_reason() -> None:
+    sink, result = run({"v": ["$1.00", "$2.00"]}, {"v": ["about $3", "$4.00"]})
+    assert sink.table("visits").column("v").to_pylist() == [1.0, 2.0, 4.0]
+    assert result.rejected_by_reason == {"type_mismatch": 1}  # type: ignore[attr-defined]
+    [reason] = pa.concat_tables(sink.rejected).column("_reason").to_pylist()
+    assert "v is not float64" in reason
+
+
+def test_profiles_show_typed_min_and_max_of_money_and_dates() -> None:
+    sink, _ = run({"amount": ["$1,000.84", "$998.40", "$1,234.50"], "day": ["2026-01-02", "2026-03-04", "2026-02-01"]})
+    rows = {r["column"]: r for r in sink.table("dataset_profiles").to_pylist()}
+    assert (rows["amount"]["min_number"], rows["amount"]["max_number"]) == (998.4, 1234.5)
+    assert (rows["amount"]["min"], rows["amount"]["max"]) == ("998.4", "1234.5")
+    assert (rows["day"]["min_time"], rows["day"]["max_time"]) == (dt.datetime(2026, 1, 2), dt.datetime(2026, 3, 4))
+    assert rows["day"]["min_number"] is None

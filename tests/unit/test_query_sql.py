@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from lake.athena import TableRef, athena_column_names, parse, table_refs, to_duckdb
-from lake.query import render, write
+from lake.querying import render, write
 from lake.target import CliError
 
 
@@ -94,9 +94,16 @@ def formatted(fmt: str) -> str:
 
 
 def test_json_lines_carry_iso_dates_exact_decimals_and_null_for_nan() -> None:
-    rows = [json.loads(line) for line in formatted("json").splitlines()]
+    # Decimals are JSON numbers with every digit (a reader may keep them exact).
+    rows = [json.loads(line, parse_float=decimal.Decimal) for line in formatted("json").splitlines()]
     assert rows == [
-        {"day": "2026-03-01", "at": "2026-03-01T10:30:00", "amount": "12.50", "ratio": 0.123456789, "ok": True},
+        {
+            "day": "2026-03-01",
+            "at": "2026-03-01T10:30:00",
+            "amount": decimal.Decimal("12.50"),
+            "ratio": decimal.Decimal("0.123456789"),
+            "ok": True,
+        },
         {"day": None, "at": None, "amount": None, "ratio": None, "ok": None},
     ]
 
@@ -129,3 +136,28 @@ def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() ->
     connection.execute("CREATE TABLE lake_curated.ads (clicks BIGINT, spend DOUBLE, day DATE)")
     connection.execute("INSERT INTO lake_curated.ads VALUES (7, 5.0, DATE '2026-01-01'), (8, 1.0, DATE '2026-01-02')")
     assert connection.execute(duckdb_sql).fetchall() == [(7, 3.0)]  # 15 / 2 is 7 in Athena, not 7.5
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "COLUMN_NOT_FOUND: line 1:8: Column 'regoin' cannot be resolved or requester is not authorized",
+            "column regoin (at line 1, column 8) cannot be resolved",
+        ),
+        (
+            "SYNTAX_ERROR: line 1:26: mismatched input '<EOF>'. Expecting: '(', 'ALL', 'ANY', 'ARRAY'",
+            "SQL syntax error at line 1, column 26: mismatched input '<EOF>'; fix the query",
+        ),
+        (
+            "TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.lake_curated.sale' does not exist",
+            "table lake_curated.sale does not exist; did you mean lake_curated.sales?",
+        ),
+    ],
+)
+def test_athena_errors_are_one_line_in_the_users_terms(error: str, expected: str) -> None:
+    from lake.athena import athena_message
+
+    message = athena_message(error, lambda ref: f"table {ref} does not exist; did you mean {ref.database}.sales?")
+    assert expected in message
+    assert "\n" not in message

@@ -120,3 +120,20 @@ def test_invalid_utf8_after_the_sniffed_head_is_reported() -> None:
     data = b"a,b\n" + b"1,2\n" * 40_000 + "é,3\n".encode("latin-1")
     with pytest.raises(UnreadableFileError, match="not valid UTF-8"):
         read("raw/a/x.csv", data)
+
+
+def test_lines_and_rows_are_counted_and_a_runaway_quote_is_taken_out() -> None:
+    data = b'a,b,c\n1,"x\n2,y,z\n3,q"r,s\n\n4,"Hello, world\nbye",5\n6,"ok",7'
+    table, reader = read("raw/a/x.csv", data)
+    # Physical lines after the header, the blank one not counted; the row of "Hello, world / bye" is kept.
+    assert reader.lines == 6
+    assert table.column("a").to_pylist() == ["4", "6"]
+    assert reader.multiline == 1
+    [runaway] = reader.malformed
+    assert (runaway.code, runaway.column, runaway.swallowed) == ("unterminated_quote", "b", 2)
+    assert "never closed" in runaway.reason()
+
+
+def test_other_formats_have_no_line_count() -> None:
+    _, reader = read("raw/a/x.jsonl", b'{"a": 1}\n{"a": 2}\n')
+    assert (reader.lines, reader.multiline) == (None, 0)
