@@ -69,14 +69,9 @@ class LakeCatalog:
     def iceberg(self) -> Any:
         """pyiceberg's Glue catalog over the same Glue client."""
         if self._catalog is None:
+            # With an endpoint, glue_catalog hands the Glue client's credentials (the stand-in's fixed
+            # ones) to pyarrow's S3, so a shell without AWS_* variables still reads the table files.
             self._catalog = glue_catalog(self.glue, self.region, self.endpoint_url)
-            if self.endpoint_url is not None:
-                # The stand-in takes its fixed credentials; a shell without AWS_* variables would
-                # otherwise read the table files anonymously, which S3 (and moto) refuses.
-                from lake.standin import CREDENTIALS
-
-                self._catalog.properties.setdefault("s3.access-key-id", CREDENTIALS["AWS_ACCESS_KEY_ID"])
-                self._catalog.properties.setdefault("s3.secret-access-key", CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
         return self._catalog
 
     def entry(self, ref: TableRef) -> dict[str, Any]:
