@@ -71,7 +71,9 @@ class Lake:
         with StagingSink(list(pipeline.tables(source)), lineage=lineage) as sink:
             reader = SourceReader(key, "csv", functools.partial(open, csv_path, "rb"))
             pipeline.run(reader.batches(), source, sink)
-            committed = store.commit_outputs(sink, (), {"lake.source-key": key})
+            # The key's table is named as one it may hold rows of, so each rerun replaces them.
+            earlier = [f"lake_curated.{dataset}"]
+            committed, _ = store.commit_outputs(sink, None, dataset, earlier, {"lake.source-key": key})
         return int(committed[0].rows)
 
     def baseline(self, csv_path: Path, n: int) -> float:
