@@ -19,7 +19,7 @@ from typing import Any
 import topology
 
 #: Environment variable that points the ``lake`` command at the stand-in.
-ENV_ENDPOINT_URL = "LAKE_ENDPOINT_URL"
+ENV_ENDPOINT_URL = topology.ENV_ENDPOINT_URL
 #: The CloudFormation stack ``cdk deploy`` creates (``infra/app.py``).
 DEFAULT_STACK = "LakeProcessor"
 
