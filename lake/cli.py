@@ -36,6 +36,7 @@ def _up(args: argparse.Namespace) -> int:
         queue = queue.retrying_after(args.retry_after)
     state = StateDir(args.state_dir)
     stand_in = StandIn(port=args.port, queue=queue, state_dir=state)
+    stand_in.check_port()
     state.claim(stand_in.endpoint_url, args.log)
     try:
         if args.fresh:

@@ -97,12 +97,13 @@ class InvocationFailedError(RuntimeError):
 
 def message_key(message: dict[str, Any]) -> str | None:
     """The raw object a processing-queue message names (an S3 event or a process request)."""
+    from handlers.errors import InvalidMessageError
+    from handlers.events import parse_body
+
     try:
-        detail = json.loads(message["Body"]).get("detail") or {}
-    except (ValueError, AttributeError):
+        return parse_body(message["Body"]).key
+    except InvalidMessageError:
         return None
-    key = (detail.get("object") or {}).get("key") or detail.get("key")
-    return str(key) if key else None
 
 
 class _Worker:
@@ -128,16 +129,19 @@ class _Worker:
             log.close()
         self._ready = False
 
-    def _await_ready(self) -> None:
+    def await_ready(self) -> None:
         """Wait for the worker's imports (Lambda's init phase, which its timeout does not count)."""
         assert self.process.stdout is not None
         if self._ready:
             return
         line = self.process.stdout.readline()
         if json.loads(line or "{}").get("status") != "ready":
-            code = self.process.poll()
+            code = self.process.wait(10)
             self.restart()
-            raise RuntimeError(f"the execution environment failed to start (code {code}); the batch will be retried")
+            raise RuntimeError(
+                f"the function's execution environment failed to start (exit code {code}); see "
+                f"{self._log_path or 'its log'}"
+            )
         self._ready = True
 
     def invoke(self, event: dict[str, Any], timeout_ms: int, memory_mb: int, region: str) -> dict[str, Any]:
@@ -145,7 +149,7 @@ class _Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         request = {"event": event, "timeout_ms": timeout_ms, "memory_mb": memory_mb, "region": region}
         try:
-            self._await_ready()
+            self.await_ready()
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             ready, _, _ = select.select([self.process.stdout], [], [], timeout_ms / 1000)
@@ -221,6 +225,10 @@ class Runner:
 
     def start(self) -> Runner:
         self._workers = [_Worker(self.handler, self._env, self._log_path) for _ in range(self.settings.max_concurrency)]
+        # Poll only once the function is warm: on a loaded machine its imports can outlast a short
+        # visibility timeout, and a message received meanwhile would come back into a second batch.
+        for worker in self._workers:
+            worker.await_ready()
         self._free = list(self._workers)
         self._poller = threading.Thread(target=self._poll_loop, name="sqs-poller", daemon=True)
         self._poller.start()

@@ -181,6 +181,15 @@ class StandIn:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def check_port(self) -> None:
+        """Refuse a port something already listens on (another ``lake up``?), in one line."""
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise OSError(
+                    f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
+                    "(another `lake up`?) or choose another port with --port"
+                )
+
     def start(self) -> Endpoints:
         from moto.server import ThreadedMotoServer
 
@@ -189,12 +198,7 @@ class StandIn:
             logging.getLogger(name).setLevel(logging.ERROR)
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                raise OSError(
-                    f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
-                    "(another `lake up`?) or choose another port with --port"
-                )
+        self.check_port()
         from lake.moto_gaps import glue_update_table_checks_version
 
         glue_update_table_checks_version()

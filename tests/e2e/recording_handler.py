@@ -1,6 +1,6 @@
 """A stand-in Lambda function for testing the runner itself (not the processor).
 
-Behaviour is chosen per message body: ``sleep:<s>`` sleeps, ``raise`` raises, ``fail`` is reported
+Behaviour is chosen per message body (or a process request's ``reason``): ``sleep:<s>`` sleeps, ``raise`` raises, ``fail`` is reported
 as a batch item failure, anything else succeeds. Every event is appended to ``RUNNER_TEST_LOG``.
 """
 
@@ -18,6 +18,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = []
     for record in event["Records"]:
         body = record["body"]
+        if body.startswith("{"):  # a process request: its reason says what to do
+            body = json.loads(body)["detail"]["reason"]
         if body.startswith("sleep:"):
             time.sleep(float(body.split(":", 1)[1]))
         elif body == "raise":

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+import topology
 from lake.runner import Runner
 from lake.standin import Endpoints
 from tests.conftest import Lake, wait_until
+from tests.e2e.cli import lake as lake_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +89,25 @@ def test_an_exception_or_a_timeout_fails_the_whole_batch(lake: Lake, tmp_path: P
         assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 2, timeout=90)
     first = invocations(tmp_path)[0]["event"]["Records"]
     assert sorted(r["body"] for r in first) == sorted(["ok", body])
+
+
+def test_a_timeout_names_the_file_in_the_log_and_lake_dlq_says_it_timed_out(lake: Lake, tmp_path: Path) -> None:
+    # GIVEN a file whose processing outlives the function's timeout every time
+    request = {
+        "source": topology.PROCESS_REQUEST_SOURCE,
+        "detail-type": topology.PROCESS_REQUEST_DETAIL_TYPE,
+        "detail": {"bucket": lake.bucket, "key": "raw/orders/slow.csv", "reason": "sleep:30"},
+    }
+    send(lake, json.dumps(request))
+    with runner_for(lake, tmp_path, function_timeout_seconds=2):
+        # WHEN SQS has handed it out maxReceiveCount times, it is dead-lettered
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=120)
+    # THEN the worker log names the file and says it timed out, as Lambda's log would
+    log = (tmp_path / "worker.log").read_text()
+    assert "raw/orders/slow.csv" in log and "timed out after 2 s" in log
+    # AND `lake dlq` says so instead of "unknown"
+    listed = lake_cli("dlq", "list", "--json", endpoint_url=lake.endpoints.endpoint_url)
+    assert listed.returncode == 0, listed.stderr
+    [letter] = json.loads(listed.stdout)
+    assert letter["key"] == "raw/orders/slow.csv"
+    assert "timed out after 2 s" in letter["last_error"] and letter["failed_attempts"] == 3
