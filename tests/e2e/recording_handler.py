@@ -1,7 +1,8 @@
 """A stand-in Lambda function for testing the runner itself (not the processor).
 
-Behaviour is chosen per message body (or a process request's ``reason``): ``sleep:<s>`` sleeps, ``raise`` raises, ``fail`` is reported
-as a batch item failure, anything else succeeds. Every event is appended to ``RUNNER_TEST_LOG``.
+Behaviour is chosen per message body (or a process request's ``reason``): ``sleep:<s>`` sleeps,
+``raise`` raises, ``fail`` is reported as a batch item failure, anything else succeeds.
+Every event is appended to ``RUNNER_TEST_LOG``.
 """
 
 from __future__ import annotations

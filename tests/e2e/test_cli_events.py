@@ -184,7 +184,19 @@ def test_the_aws_cli_drops_a_file_into_a_running_lake_up(tmp_path: Path) -> None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = cli_env()
-    with Background([LAKE, "up", "--port", str(port), "--log", str(tmp_path / "worker.log"), "--state-dir", str(tmp_path / "state")], env) as up:
+    with Background(
+        [
+            LAKE,
+            "up",
+            "--port",
+            str(port),
+            "--log",
+            str(tmp_path / "worker.log"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        env,
+    ) as up:
         up.wait_for("ready", timeout=90)
         export = up.wait_for("export LAKE_ENDPOINT_URL=").split("export ", 1)[1]
         terminal = cli_env(**dict(pair.split("=", 1) for pair in export.split()))
