@@ -13,7 +13,7 @@ from pathlib import Path
 
 import topology
 from lake import dlq, maintain, put, query, status, subscribe
-from lake.state import DEFAULT_STATE_DIR
+from lake.state import default_state_dir
 from lake.target import DEFAULT_STACK, ENV_ENDPOINT_URL, CliError, Target, explain, resolve
 
 
@@ -166,10 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--log", default=".lake-worker.log", help="where the handler's logs go (default: %(default)s)")
     up.add_argument(
         "--state-dir",
-        default=DEFAULT_STATE_DIR,
+        default=default_state_dir(),
         metavar="DIR",
         help="where the stand-in keeps objects, tables, queues and idempotency records between runs "
-        "(default: %(default)s)",
+        "(default: $LAKE_STATE_DIR, else .lake)",
     )
     up.add_argument(
         "--fresh",

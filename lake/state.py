@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import topology
+
 #: Bumped when what the file holds changes shape; a state of another format is refused.
 STATE_FORMAT = 1
 STATE_FILE = "stand-in.state"
@@ -39,6 +41,13 @@ PROCESSED_FILE = "processed.jsonl"
 #: ``--fresh`` moves the previous state here rather than deleting it.
 DISCARDED_DIR = "discarded"
 DEFAULT_STATE_DIR = ".lake"
+
+
+def default_state_dir() -> str:
+    """``$LAKE_STATE_DIR``, else ``.lake`` (relative to where ``lake`` runs)."""
+    return os.environ.get(topology.ENV_STATE_DIR) or DEFAULT_STATE_DIR
+
+
 #: The moto services the topology provisions (``lake.standin.provision``).
 SERVICES = ("s3", "sqs", "events", "glue", "dynamodb")
 #: ``processed.jsonl`` keeps this many of the newest lines.

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 import topology
-from lake.state import DEFAULT_STATE_DIR, StateDir, StateError
+from lake.state import DEFAULT_STATE_DIR, StateDir, StateError, default_state_dir
 
 #: Exit code when no ``lake up`` runs (as ``systemctl status`` does), so scripts can wait for one.
 NOT_RUNNING = 3
@@ -26,9 +26,9 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--state-dir",
-        default=DEFAULT_STATE_DIR,
+        default=default_state_dir(),
         metavar="DIR",
-        help="the state directory `lake up` was started with (default: %(default)s)",
+        help="the state directory `lake up` was started with (default: $LAKE_STATE_DIR, else .lake)",
     )
     parser.add_argument(
         "--last", type=int, default=5, metavar="N", help="show the last N files processed (default: %(default)s)"

@@ -156,6 +156,8 @@ ENV_IDEMPOTENCY = "LAKE_IDEMPOTENCY"
 ENV_TRUSTED_MODEL_TYPES = "LAKE_TRUSTED_MODEL_TYPES"
 #: Points the ``lake`` command (and ``import lake``) at the local stand-in instead of AWS.
 ENV_ENDPOINT_URL = "LAKE_ENDPOINT_URL"
+#: Where ``lake up`` keeps the stand-in's state and ``lake status`` looks for it (default ``.lake/``).
+ENV_STATE_DIR = "LAKE_STATE_DIR"
 #: Fault injection for the runner's tests: a worker dies on its first invocation when this file is missing.
 ENV_WORKER_CRASH_ONCE = "LAKE_WORKER_CRASH_ONCE"
 #: On AWS: the role Glue's table optimizers (compaction, snapshot retention, orphan files) run as.
