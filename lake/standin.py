@@ -75,6 +75,22 @@ def client(service: str, endpoint_url: str, region: str = topology.LOCAL_REGION)
     )
 
 
+def s3_filesystem(endpoint_url: str, region: str = topology.LOCAL_REGION) -> Any:
+    """A pyarrow S3 filesystem on the stand-in (pyarrow ignores ``AWS_ENDPOINT_URL``)."""
+    from urllib.parse import urlparse
+
+    import pyarrow.fs as pafs
+
+    parsed = urlparse(endpoint_url)
+    return pafs.S3FileSystem(
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=parsed.netloc,
+        scheme=parsed.scheme,
+        region=region,
+    )
+
+
 def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str = topology.LOCAL_REGION) -> Endpoints:
     """Create (or find) every resource of the topology on the stand-in. Safe to run twice."""
     s3 = client("s3", endpoint_url, region)

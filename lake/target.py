@@ -93,7 +93,7 @@ class Target:
 
         import pyarrow.fs as pafs
 
-        from lake.tables import s3_filesystem
+        from lake.standin import s3_filesystem
 
         if self.endpoint_url is not None:
             return s3_filesystem(self.endpoint_url, self.region)
