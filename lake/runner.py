@@ -296,7 +296,8 @@ class Runner:
     # --- invoking ----------------------------------------------------------------------------------
     def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
         event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
-        keys = [message_key(m) or "(not a lake message)" for m in messages]
+        raw_keys = [message_key(m) for m in messages]
+        keys = [key or "(not a lake message)" for key in raw_keys]
         outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages), keys=keys)
         failed_messages = messages
         try:
@@ -321,7 +322,7 @@ class Runner:
             # The handler records the failures it handles; a timeout, a crash or an exception out of
             # the handler it never saw through, so the runner records them, as Lambda's log would tell.
             cause = exc if isinstance(exc, FunctionTimeoutError) else InvocationFailedError(outcome.error)
-            for message, key in zip(messages, keys, strict=True):
+            for message, key in zip(messages, raw_keys, strict=True):
                 self._failures.record(message["MessageId"], key, cause)
             self._log(f"invocation of {len(messages)} record(s) ({', '.join(keys)}) failed: {outcome.error}")
         finally:

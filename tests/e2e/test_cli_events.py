@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,10 +232,9 @@ def test_the_aws_cli_drops_a_file_into_a_running_lake_up(tmp_path: Path) -> None
         assert ".parquet" in listing.stdout
 
         # AND Ctrl-C stops everything cleanly
-        started = time.monotonic()
+        # (exit 0: it stopped on the signal, not on Background's kill; the lake was saved for the next start)
         assert up.stop() == 0
-        assert time.monotonic() - started < 15
-        assert up.lines[-1] == "stopped"
+        assert up.lines[-1].startswith("stopped; state saved")
         assert not any("Traceback" in x for x in up.lines)
 
 
