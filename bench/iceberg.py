@@ -152,7 +152,13 @@ def main() -> int:
             stores = [lake.new_store() for _ in range(workers)]
             errors: list[BaseException] = []
 
-            def work_on(index: int, keys: list[str] = keys, stores: list[Any] = stores) -> None:
+            def work_on(
+                index: int,
+                keys: list[str] = keys,
+                stores: list[Any] = stores,
+                dataset: str = dataset,
+                errors: list[BaseException] = errors,
+            ) -> None:
                 for key in keys[index :: len(stores)]:
                     for _attempt in range(5):  # as SQS would redeliver a file whose commit kept conflicting
                         try:

@@ -92,7 +92,11 @@ class FunctionTimeoutError(RuntimeError):
 
 
 class InvocationFailedError(RuntimeError):
-    """The invocation failed as a whole (the handler raised, or its execution environment died)."""
+    """The invocation failed as a whole: its execution environment died."""
+
+
+class HandlerRaisedError(RuntimeError):
+    """The handler raised; it recorded its own failures (``handlers.failures``) before it did."""
 
 
 def message_key(message: dict[str, Any]) -> str | None:
@@ -168,7 +172,7 @@ class _Worker:
             raise RuntimeError(f"the execution environment exited (code {code}); the batch will be retried")
         answer = json.loads(line)
         if answer["status"] == "error":
-            raise RuntimeError(answer["error"])
+            raise HandlerRaisedError(answer["error"])
         result: dict[str, Any] = answer.get("result") or {}
         return result
 
@@ -319,11 +323,12 @@ class Runner:
         except Exception as exc:
             # As on Lambda: the whole batch becomes visible again after the visibility timeout.
             outcome.error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-            # The handler records the failures it handles; a timeout, a crash or an exception out of
-            # the handler it never saw through, so the runner records them, as Lambda's log would tell.
-            cause = exc if isinstance(exc, FunctionTimeoutError) else InvocationFailedError(outcome.error)
-            for message, key in zip(messages, raw_keys, strict=True):
-                self._failures.record(message["MessageId"], key, cause)
+            # The handler records the failures it sees, even those it raises; a timeout or a crash
+            # it never sees end, so the runner records them, as Lambda's log would tell.
+            if not isinstance(exc, HandlerRaisedError):
+                cause = exc if isinstance(exc, FunctionTimeoutError) else InvocationFailedError(outcome.error)
+                for message, key in zip(messages, raw_keys, strict=True):
+                    self._failures.record(message["MessageId"], key, cause)
             self._log(f"invocation of {len(messages)} record(s) ({', '.join(keys)}) failed: {outcome.error}")
         finally:
             self.invocations += 1

@@ -18,14 +18,17 @@ from lake.standin import Endpoints, StandIn, client, free_port, provision
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/completion_event.schema.json").read_text())
 
-#: Short timings so retries and redrives happen within a test (the ratios match the real topology).
+#: Quick retries so retries and redrives happen within a test, as `lake up --retry-after 4` gives:
+#: a failed message comes back after 4 s. The function's timeout stays generous and the visibility
+#: timeout six times it (AWS's advice), so a slow invocation on a loaded machine is neither cut short
+#: nor handed to a second worker meanwhile; tests of timeouts set their own.
 FAST_QUEUE = replace(
     topology.DEFAULT.queue,
-    function_timeout_seconds=20,
-    visibility_timeout_seconds=4,
+    function_timeout_seconds=120,
+    visibility_timeout_seconds=720,
     batching_window_seconds=1,
     max_receive_count=3,
-)
+).retrying_after(4)
 
 
 @pytest.fixture(scope="session")

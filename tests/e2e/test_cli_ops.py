@@ -63,7 +63,8 @@ def test_a_dead_lettered_file_is_listed_with_its_error_then_redriven_and_process
         assert letter["failed_attempts"] == 3
         assert letter["receive_count"] >= 3
         assert letter["first_failed_at"] <= letter["last_failed_at"]
-        assert "EntityNotFoundException" in letter["last_error"]
+        # (the Iceberg catalog's own error since the tables became Iceberg tables)
+        assert "NoSuchNamespaceError" in letter["last_error"] and "lake_curated" in letter["last_error"]
         # AND listing left the message in the DLQ, visible for a redrive
         assert lake.queue_depth(lake.endpoints.dlq_url) == 1
 
