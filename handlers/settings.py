@@ -41,18 +41,20 @@ class Settings:
         env = os.environ if env is None else env
         default = topology.DEFAULT
         return cls(
-            bucket=env.get("LAKE_BUCKET", default.bucket),
+            bucket=env.get(topology.ENV_BUCKET, default.bucket),
             region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", topology.LOCAL_REGION)),
-            bus_name=env.get("LAKE_EVENT_BUS", default.bus_name),
-            curated_database=env.get("LAKE_CURATED_DATABASE", default.curated_database),
-            quarantine_database=env.get("LAKE_QUARANTINE_DATABASE", default.quarantine_database),
-            idempotency_table=env.get("LAKE_IDEMPOTENCY_TABLE", default.idempotency_table),
-            idempotency_ttl_seconds=int(env.get("LAKE_IDEMPOTENCY_TTL_SECONDS", str(default.idempotency_ttl_seconds))),
-            max_receive_count=int(env.get("LAKE_MAX_RECEIVE_COUNT", str(default.queue.max_receive_count))),
+            bus_name=env.get(topology.ENV_EVENT_BUS, default.bus_name),
+            curated_database=env.get(topology.ENV_CURATED_DATABASE, default.curated_database),
+            quarantine_database=env.get(topology.ENV_QUARANTINE_DATABASE, default.quarantine_database),
+            idempotency_table=env.get(topology.ENV_IDEMPOTENCY_TABLE, default.idempotency_table),
+            idempotency_ttl_seconds=int(
+                env.get(topology.ENV_IDEMPOTENCY_TTL_SECONDS, str(default.idempotency_ttl_seconds))
+            ),
+            max_receive_count=int(env.get(topology.ENV_MAX_RECEIVE_COUNT, str(default.queue.max_receive_count))),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            idempotency_enabled=env.get("LAKE_IDEMPOTENCY", "on").lower() not in {"off", "0", "false"},
+            idempotency_enabled=env.get(topology.ENV_IDEMPOTENCY, "on").lower() not in {"off", "0", "false"},
             trusted_model_types=tuple(
-                t.strip() for t in env.get("LAKE_TRUSTED_MODEL_TYPES", "").split(",") if t.strip()
+                t.strip() for t in env.get(topology.ENV_TRUSTED_MODEL_TYPES, "").split(",") if t.strip()
             ),
             optimizer_role_arn=env.get(topology.ENV_TABLE_OPTIMIZER_ROLE_ARN) or None,
         )

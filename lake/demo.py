@@ -77,7 +77,7 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "worker.log"
     log.write_text("")
-    stand_in = StandIn(port=port or free_port())
+    stand_in = StandIn(port=port or free_port(), queue=topology.DEFAULT.queue.on_stand_in())
     out(f"▶ starting the local stand-in for AWS (moto server) on {stand_in.endpoint_url}")
     with stand_in as endpoints:
         topo = endpoints.topology

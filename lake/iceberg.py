@@ -72,6 +72,17 @@ class LakeCatalog:
             # With an endpoint, glue_catalog hands the Glue client's credentials (the stand-in's fixed
             # ones) to pyarrow's S3, so a shell without AWS_* variables still reads the table files.
             self._catalog = glue_catalog(self.glue, self.region, self.endpoint_url)
+            if self.endpoint_url is not None:
+                # pyarrow reads S3 through its own credential chain, which a terminal pointed at the
+                # stand-in by LAKE_ENDPOINT_URL alone lacks: give it the stand-in's fixed credentials.
+                from lake.standin import CREDENTIALS
+
+                self._catalog.properties.update(
+                    {
+                        "s3.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                        "s3.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    }
+                )
         return self._catalog
 
     def entry(self, ref: TableRef) -> dict[str, Any]:

@@ -48,6 +48,18 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"upload files whose extension the processor does not read ({', '.join(topology.RAW_EXTENSIONS)})",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="after uploading, wait for each file's completion event and print it (exit 1 if any failed)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="with --wait: give up after SECONDS (default: %(default)s)",
+    )
     parser.set_defaults(func=_put)
 
 
@@ -134,6 +146,39 @@ def _put(args: argparse.Namespace) -> int:
     from boto3.s3.transfer import TransferConfig
 
     config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD)
+    if not args.wait:
+        _upload(s3, target, uploads, config)
+        return 0
+    from lake.subscribe import Subscription
+
+    # Subscribed before uploading, so no completion event can slip past.
+    with Subscription(target, dataset=args.dataset) as subscription:
+        _upload(s3, target, uploads, config)
+        return _wait(subscription, uploads, args.timeout)
+
+
+def _wait(subscription: Any, uploads: list[Upload], timeout: float) -> int:
+    from lake.summary import summarize
+
+    pending = {upload.key for upload in uploads}
+    failed = 0
+    for event in subscription.stream(timeout=timeout):
+        detail = event.get("detail", {})
+        key = detail.get("source", {}).get("key")
+        if key not in pending:
+            continue
+        pending.discard(key)
+        failed += detail.get("status") != "succeeded"
+        print(summarize(detail), flush=True)
+        if not pending:
+            return 1 if failed else 0
+    raise CliError(
+        f"no completion event within {timeout:g}s for {', '.join(sorted(pending))}; is `lake up` (or the deployed "
+        "function) running? (`lake status`, `lake dlq` show stuck files)"
+    )
+
+
+def _upload(s3: Any, target: Target, uploads: list[Upload], config: Any) -> None:
     for upload in uploads:
         progress = (
             Progress(upload.path.name, upload.size, sys.stderr)
@@ -148,7 +193,6 @@ def _put(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.finish()
         print(f"uploaded {upload.path} → s3://{target.bucket}/{upload.key} ({upload.size:,} bytes)", flush=True)
-    return 0
 
 
 def _check_bucket(s3: Any, target: Target) -> None:

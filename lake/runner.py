@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.failures import FailureLog
 from lake.standin import Endpoints, client
 
 
@@ -82,6 +83,33 @@ class BatchOutcome:
     keys: list[str] = field(default_factory=list)
 
 
+class FunctionTimeoutError(RuntimeError):
+    """The handler ran past the function's timeout; Lambda stops it and the batch is retried."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s (the function's timeout)")
+        self.seconds = seconds
+
+
+class InvocationFailedError(RuntimeError):
+    """The invocation failed as a whole: its execution environment died."""
+
+
+class HandlerRaisedError(RuntimeError):
+    """The handler raised; it recorded its own failures (``handlers.failures``) before it did."""
+
+
+def message_key(message: dict[str, Any]) -> str | None:
+    """The raw object a processing-queue message names (an S3 event or a process request)."""
+    from handlers.errors import InvalidMessageError
+    from handlers.events import parse_body
+
+    try:
+        return parse_body(message["Body"]).key
+    except InvalidMessageError:
+        return None
+
+
 class _Worker:
     """A worker process (``lake.worker``) that keeps its imports warm between invocations."""
 
@@ -103,19 +131,38 @@ class _Worker:
         )
         if not isinstance(log, int):
             log.close()
+        self._ready = False
+
+    def await_ready(self) -> None:
+        """Wait for the worker's imports (Lambda's init phase, which its timeout does not count)."""
+        assert self.process.stdout is not None
+        if self._ready:
+            return
+        line = self.process.stdout.readline()
+        if json.loads(line or "{}").get("status") != "ready":
+            code = self.process.wait(10)
+            self.restart()
+            raise RuntimeError(
+                f"the function's execution environment failed to start (exit code {code}); see "
+                f"{self._log_path or 'its log'}"
+            )
+        self._ready = True
 
     def invoke(self, event: dict[str, Any], timeout_ms: int, memory_mb: int, region: str) -> dict[str, Any]:
         """Run one invocation; raises ``RuntimeError`` for an error, a timeout or a crash."""
         assert self.process.stdin is not None and self.process.stdout is not None
         request = {"event": event, "timeout_ms": timeout_ms, "memory_mb": memory_mb, "region": region}
         try:
+            self.await_ready()
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             ready, _, _ = select.select([self.process.stdout], [], [], timeout_ms / 1000)
             if not ready:
                 self.restart()
-                raise RuntimeError(f"Task timed out after {timeout_ms / 1000:.2f} seconds")
+                raise FunctionTimeoutError(timeout_ms / 1000)
             line = self.process.stdout.readline()
+        except FunctionTimeoutError:
+            raise
         except (OSError, ValueError) as exc:
             self.restart()
             raise RuntimeError(f"the execution environment crashed ({exc!r}); the batch will be retried") from exc
@@ -125,7 +172,7 @@ class _Worker:
             raise RuntimeError(f"the execution environment exited (code {code}); the batch will be retried")
         answer = json.loads(line)
         if answer["status"] == "error":
-            raise RuntimeError(answer["error"])
+            raise HandlerRaisedError(answer["error"])
         result: dict[str, Any] = answer.get("result") or {}
         return result
 
@@ -162,6 +209,13 @@ class Runner:
         self.listener = listener or (lambda outcome: None)
         self.memory_mb = memory_mb
         self._sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
+        # A failure the handler cannot record itself (a timeout, a crash) is recorded here, where
+        # `lake dlq list` reads failures, as Lambda's own logs would tell on AWS.
+        self._failures = FailureLog(
+            client("dynamodb", endpoints.endpoint_url, endpoints.region),
+            endpoints.topology.idempotency_table,
+            self.settings.dlq_retention_days * 86400,
+        )
         self._env = {**endpoints.handler_env(), **(extra_env or {})}
         self._log_path = log_path
         self._stop = threading.Event()
@@ -175,6 +229,10 @@ class Runner:
 
     def start(self) -> Runner:
         self._workers = [_Worker(self.handler, self._env, self._log_path) for _ in range(self.settings.max_concurrency)]
+        # Poll only once the function is warm: on a loaded machine its imports can outlast a short
+        # visibility timeout, and a message received meanwhile would come back into a second batch.
+        for worker in self._workers:
+            worker.await_ready()
         self._free = list(self._workers)
         self._poller = threading.Thread(target=self._poll_loop, name="sqs-poller", daemon=True)
         self._poller.start()
@@ -242,7 +300,10 @@ class Runner:
     # --- invoking ----------------------------------------------------------------------------------
     def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
         event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
-        outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages))
+        raw_keys = [message_key(m) for m in messages]
+        keys = [key or "(not a lake message)" for key in raw_keys]
+        outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages), keys=keys)
+        failed_messages = messages
         try:
             response = worker.invoke(
                 event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.endpoints.region
@@ -258,15 +319,48 @@ class Runner:
                     ],
                 )
             outcome.succeeded, outcome.failed = len(done), len(failed)
+            failed_messages = [m for m in messages if m["MessageId"] in failed]
         except Exception as exc:
             # As on Lambda: the whole batch becomes visible again after the visibility timeout.
             outcome.error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            # The handler records the failures it sees, even those it raises; a timeout or a crash
+            # it never sees end, so the runner records them, as Lambda's log would tell.
+            if not isinstance(exc, HandlerRaisedError):
+                cause = exc if isinstance(exc, FunctionTimeoutError) else InvocationFailedError(outcome.error)
+                for message, key in zip(messages, raw_keys, strict=True):
+                    self._failures.record(message["MessageId"], key, cause)
+            self._log(f"invocation of {len(messages)} record(s) ({', '.join(keys)}) failed: {outcome.error}")
         finally:
             self.invocations += 1
             with self._lock:
                 self._free.append(worker)
             self._slots.release()
+        if self.settings.retry_after_seconds is not None and failed_messages:
+            self._retry_soon(failed_messages)
         try:
             self.listener(outcome)
         except Exception:
             traceback.print_exc()
+
+    def _retry_soon(self, messages: list[dict[str, Any]]) -> None:
+        """``lake up --retry-after``: hand failed messages out again after the short wait."""
+        seconds = self.settings.retry_after_seconds
+        for start in range(0, len(messages), 10):
+            try:
+                self._sqs.change_message_visibility_batch(
+                    QueueUrl=self.endpoints.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                        for i, m in enumerate(messages[start : start + 10])
+                    ],
+                )
+            except Exception:  # the message still comes back, after the visibility timeout
+                traceback.print_exc()
+
+    def _log(self, text: str) -> None:
+        """A line in the worker log, where the handler's own lines go (CloudWatch on AWS)."""
+        if self._log_path is None:
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(self._log_path, "a", encoding="utf-8") as log:
+            log.write(f"{stamp} lake runner: {text}\n")

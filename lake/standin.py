@@ -20,6 +20,7 @@ from botocore.config import Config
 
 import topology
 from lake import s3_events
+from lake.state import SavedState, StateDir
 from topology import QueueSettings, Topology
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lake-local", "AWS_SECRET_ACCESS_KEY": "lake-local"}
@@ -53,12 +54,12 @@ class Endpoints:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "LAKE_BUCKET": topo.bucket,
-            "LAKE_EVENT_BUS": topo.bus_name,
-            "LAKE_CURATED_DATABASE": topo.curated_database,
-            "LAKE_QUARANTINE_DATABASE": topo.quarantine_database,
-            "LAKE_IDEMPOTENCY_TABLE": topo.idempotency_table,
-            "LAKE_MAX_RECEIVE_COUNT": str(topo.queue.max_receive_count),
+            topology.ENV_BUCKET: topo.bucket,
+            topology.ENV_EVENT_BUS: topo.bus_name,
+            topology.ENV_CURATED_DATABASE: topo.curated_database,
+            topology.ENV_QUARANTINE_DATABASE: topo.quarantine_database,
+            topology.ENV_IDEMPOTENCY_TABLE: topo.idempotency_table,
+            topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
         }
 
 
@@ -71,6 +72,22 @@ def client(service: str, endpoint_url: str, region: str = topology.LOCAL_REGION)
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         config=Config(retries={"mode": "standard", "max_attempts": 3}, s3={"addressing_style": "path"}),
+    )
+
+
+def s3_filesystem(endpoint_url: str, region: str = topology.LOCAL_REGION) -> Any:
+    """A pyarrow S3 filesystem on the stand-in (pyarrow ignores ``AWS_ENDPOINT_URL``)."""
+    from urllib.parse import urlparse
+
+    import pyarrow.fs as pafs
+
+    parsed = urlparse(endpoint_url)
+    return pafs.S3FileSystem(
+        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=parsed.netloc,
+        scheme=parsed.scheme,
+        region=region,
     )
 
 
@@ -130,13 +147,13 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     try:
         dynamodb.create_table(
             TableName=topo.idempotency_table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": topology.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": topology.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
         dynamodb.update_time_to_live(
             TableName=topo.idempotency_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": topology.IDEMPOTENCY_TTL_ATTRIBUTE},
         )
     except dynamodb.exceptions.ResourceInUseException:
         pass
@@ -153,22 +170,41 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
 
 
 class StandIn:
-    """A moto server on 127.0.0.1 with the topology provisioned."""
+    """A moto server on 127.0.0.1 with the topology provisioned.
+
+    With a ``state_dir`` it remembers: the saved state is restored before the server answers, and
+    saved again when it stops (``lake.state``). Without one it starts empty and forgets (tests).
+    """
 
     def __init__(
         self,
         port: int = topology.LOCAL_DEFAULT_PORT,
         topo: Topology = topology.DEFAULT,
         queue: QueueSettings | None = None,
+        state_dir: StateDir | None = None,
     ) -> None:
         self.port = port
         self.topology = replace(topo, queue=queue) if queue is not None else topo
+        self.state_dir = state_dir
+        #: What was restored at start (None: started empty).
+        self.restored: SavedState | None = None
+        #: What was saved at stop.
+        self.saved: SavedState | None = None
         self._server: Any = None
         self.endpoints: Endpoints | None = None
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def check_port(self) -> None:
+        """Refuse a port something already listens on (another ``lake up``?), in one line."""
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise OSError(
+                    f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
+                    "(another `lake up`?) or choose another port with --port"
+                )
 
     def start(self) -> Endpoints:
         from moto.server import ThreadedMotoServer
@@ -178,15 +214,12 @@ class StandIn:
             logging.getLogger(name).setLevel(logging.ERROR)
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                raise OSError(
-                    f"port {self.port} on 127.0.0.1 is already in use; stop what runs there "
-                    "(another `lake up`?) or choose another port with --port"
-                )
+        self.check_port()
         from lake.moto_gaps import glue_update_table_checks_version
 
         glue_update_table_checks_version()
+        if self.state_dir is not None:
+            self.restored = self.state_dir.restore()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology)
@@ -196,6 +229,25 @@ class StandIn:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            if self.state_dir is not None:
+                self.saved = self.state_dir.save(self._holds())
+
+    def _holds(self) -> dict[str, int]:
+        """What the state holds, for people (``lake status``); counted from moto's backends."""
+        from moto.backends import get_backend
+
+        holds: dict[str, int] = {}
+        account, topo = topology.LOCAL_ACCOUNT_ID, self.topology
+        try:
+            bucket = get_backend("s3")[account]["aws"].buckets[topo.bucket]
+            holds["raw files"] = sum(1 for key in bucket.keys if key.startswith(topology.RAW_PREFIX))
+            glue = get_backend("glue")[account][topology.LOCAL_REGION]
+            holds["tables"] = len(glue.databases[topo.curated_database].tables)
+            sqs = get_backend("sqs")[account][topology.LOCAL_REGION]
+            holds["dead-lettered messages"] = len(sqs.queues[topo.dlq_name]._messages)
+        except (KeyError, AttributeError):  # a counter moto renamed is no reason to lose the state
+            pass
+        return holds
 
     def __enter__(self) -> Endpoints:
         return self.start()

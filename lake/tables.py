@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 from handlers.views import is_view
 from lake.iceberg import LakeCatalog, TableRef, commit_time, is_iceberg, partition_spec
 from lake.iceberg import read_table as iceberg_read_table
-from lake.standin import CREDENTIALS
+from lake.standin import s3_filesystem as standin_filesystem
 from lake.target import CliError
 
 if TYPE_CHECKING:
@@ -22,14 +22,7 @@ def s3_filesystem(endpoint_url: str | None, region: str) -> pafs.S3FileSystem:
     """A pyarrow S3 filesystem; pointed at the stand-in when ``endpoint_url`` is given."""
     if endpoint_url is None:
         return pafs.S3FileSystem(region=region)
-    parsed = urlparse(endpoint_url)
-    return pafs.S3FileSystem(
-        access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=parsed.netloc,
-        scheme=parsed.scheme,
-        region=region,
-    )
+    return standin_filesystem(endpoint_url, region)
 
 
 def read_table(glue: Any, fs: pafs.S3FileSystem | None, database: str, table: str) -> pa.Table:

@@ -19,7 +19,7 @@ from typing import Any
 import topology
 
 #: Environment variable that points the ``lake`` command at the stand-in.
-ENV_ENDPOINT_URL = "LAKE_ENDPOINT_URL"
+ENV_ENDPOINT_URL = topology.ENV_ENDPOINT_URL
 #: The CloudFormation stack ``cdk deploy`` creates (``infra/app.py``).
 DEFAULT_STACK = "LakeProcessor"
 
@@ -93,7 +93,7 @@ class Target:
 
         import pyarrow.fs as pafs
 
-        from lake.tables import s3_filesystem
+        from lake.standin import s3_filesystem
 
         if self.endpoint_url is not None:
             return s3_filesystem(self.endpoint_url, self.region)

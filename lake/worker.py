@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 
+import topology
 from lake.runner import LocalContext
 
 
@@ -22,8 +23,9 @@ def main() -> int:
     sys.stdout = sys.stderr
     module_name, _, func_name = handler_path.rpartition(".")
     handler = getattr(importlib.import_module(module_name), func_name)
+    protocol.write(json.dumps({"status": "ready"}) + "\n")
     # Fault injection for the runner's own tests: die on the first invocation, as an OOM kill would.
-    crash_marker = os.environ.get("LAKE_WORKER_CRASH_ONCE")
+    crash_marker = os.environ.get(topology.ENV_WORKER_CRASH_ONCE)
     for line in sys.stdin:
         request = json.loads(line)
         if crash_marker and not os.path.exists(crash_marker):

@@ -15,24 +15,20 @@ import pytest
 
 import topology
 from lake.standin import Endpoints, StandIn, client, free_port, provision
-from topology import QueueSettings
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/completion_event.schema.json").read_text())
 
-#: Short timings so retries and redrives happen within a test. The visibility timeout stays above the
-#: function timeout (as on AWS), so a slow first invocation (cold imports, new Iceberg tables) on a
-#: loaded machine is not delivered again while it still runs.
+#: Quick retries so retries and redrives happen within a test, as `lake up --retry-after 4` gives:
+#: a failed message comes back after 4 s. The function's timeout stays generous and the visibility
+#: timeout six times it (AWS's advice), so a slow invocation on a loaded machine is neither cut short
+#: nor handed to a second worker meanwhile; tests of timeouts set their own.
 FAST_QUEUE = replace(
     topology.DEFAULT.queue,
-    function_timeout_seconds=30,
-    visibility_timeout_seconds=40,
+    function_timeout_seconds=120,
+    visibility_timeout_seconds=720,
     batching_window_seconds=1,
     max_receive_count=3,
-)
-#: For tests whose files fail fast and must reach the DLQ within a test (three receives).
-RETRYING_QUEUE = replace(FAST_QUEUE, function_timeout_seconds=15, visibility_timeout_seconds=20)
-#: For the runner's own tests, whose handler does nothing heavy.
-QUICK_QUEUE = replace(FAST_QUEUE, function_timeout_seconds=3, visibility_timeout_seconds=4)
+).retrying_after(4)
 
 
 @pytest.fixture(scope="session")
@@ -120,14 +116,3 @@ class Lake:
 @pytest.fixture
 def lake(stand_in: Endpoints) -> Lake:
     return Lake(stand_in)
-
-
-def requeue(lake: Lake, queue: QueueSettings) -> Lake:
-    """The same stand-in with the processing queue's timings changed (the runner follows them)."""
-    return Lake(provision(lake.endpoints.endpoint_url, replace(lake.endpoints.topology, queue=queue)))
-
-
-@pytest.fixture
-def retrying_lake(lake: Lake) -> Lake:
-    """A stand-in whose queue retries within seconds: a failing file reaches the DLQ within a test."""
-    return requeue(lake, RETRYING_QUEUE)

@@ -48,21 +48,37 @@ class QueueSettings:
     dlq_retention_days: int = 14
     receive_wait_seconds: int = 20
 
-    def retrying_after(self, seconds: int) -> QueueSettings:
-        """These settings with a visibility timeout of ``seconds`` (quick retries on the stand-in).
+    #: On the stand-in only (``lake up --retry-after``): the runner hides a failed message for this many
+    #: seconds instead of the visibility timeout, so retries and the DLQ show within a minute. ``None``
+    #: on AWS, where a failed message comes back after the visibility timeout.
+    retry_after_seconds: int | None = None
 
-        A message must stay hidden while its batch gathers and runs, else it comes back into the same
-        or a parallel batch, so the batching window and the function's timeout shrink to fit.
+    def retrying_after(self, seconds: int) -> QueueSettings:
+        """These settings with failed messages retried after ``seconds`` (quick retries on the stand-in).
+
+        The visibility timeout and the function's timeout stay as deployed: a message stays hidden
+        while its batch runs however loaded the machine is, and a slow first invocation is not
+        mistaken for a timeout. Only a failure's retry comes sooner (the runner sets the failed
+        messages' visibility to ``seconds``).
         """
         if seconds < 1:
-            raise ValueError(f"a visibility timeout must be at least 1 second, not {seconds}")
-        window = min(self.batching_window_seconds, seconds // 3)
-        return replace(
-            self,
-            visibility_timeout_seconds=seconds,
-            batching_window_seconds=window,
-            function_timeout_seconds=max(1, min(self.function_timeout_seconds, seconds - window)),
-        )
+            raise ValueError(f"a retry must wait at least 1 second, not {seconds}")
+        return replace(self, retry_after_seconds=seconds)
+
+    @property
+    def seconds_before_retry(self) -> int:
+        """How long a failed message stays hidden before SQS hands it out again."""
+        return self.retry_after_seconds if self.retry_after_seconds is not None else self.visibility_timeout_seconds
+
+    def on_stand_in(self) -> QueueSettings:
+        """The stand-in's settings: a short batching window so a dropped file is processed in about a
+        second (on AWS the window trades latency for fewer, larger invocations; locally nobody pays
+        per invocation)."""
+        return replace(self, batching_window_seconds=min(self.batching_window_seconds, LOCAL_BATCHING_WINDOW_SECONDS))
+
+
+#: The batching window of the stand-in's runner (the deployed one is ``QueueSettings.batching_window_seconds``).
+LOCAL_BATCHING_WINDOW_SECONDS = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,16 @@ ENV_IDEMPOTENCY_TABLE = "LAKE_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_TTL_SECONDS = "LAKE_IDEMPOTENCY_TTL_SECONDS"
 #: The queue's maxReceiveCount: on the last receive the handler announces the failure.
 ENV_MAX_RECEIVE_COUNT = "LAKE_MAX_RECEIVE_COUNT"
+#: ``off`` switches Powertools' idempotency off (tests and benchmarks only).
+ENV_IDEMPOTENCY = "LAKE_IDEMPOTENCY"
+#: Extra types the handler trusts in users' skops models (comma-separated).
+ENV_TRUSTED_MODEL_TYPES = "LAKE_TRUSTED_MODEL_TYPES"
+#: Points the ``lake`` command (and ``import lake``) at the local stand-in instead of AWS.
+ENV_ENDPOINT_URL = "LAKE_ENDPOINT_URL"
+#: Where ``lake up`` keeps the stand-in's state and ``lake status`` looks for it (default ``.lake/``).
+ENV_STATE_DIR = "LAKE_STATE_DIR"
+#: Fault injection for the runner's tests: a worker dies on its first invocation when this file is missing.
+ENV_WORKER_CRASH_ONCE = "LAKE_WORKER_CRASH_ONCE"
 #: On AWS: the role Glue's table optimizers (compaction, snapshot retention, orphan files) run as.
 #: The handler switches them on for every Iceberg table it creates when this is set.
 ENV_TABLE_OPTIMIZER_ROLE_ARN = "LAKE_TABLE_OPTIMIZER_ROLE_ARN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -70,6 +71,20 @@ class Background:
             if text in line:
                 return line
         raise AssertionError(f"no line with {text!r} within {timeout}s; output so far:\n" + "\n".join(self.lines))
+
+    def wait_for_count(self, text: str, count: int, timeout: float = 60) -> list[str]:
+        """The first ``count`` lines containing ``text``, waiting for the missing ones; fails with the output."""
+        deadline = time.monotonic() + timeout
+        while len(found := [line for line in self.lines if text in line]) < count:
+            ended = self.process.poll() is not None and self._queue.empty()
+            if ended or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(found)} of {count} lines with {text!r} within {timeout}s; output so far:\n"
+                    + "\n".join(self.lines)
+                )
+            with contextlib.suppress(queue.Empty):
+                self.lines.append(self._queue.get(timeout=0.2))
+        return found[:count]
 
     def stop(self, timeout: float = 30) -> int:
         """Ctrl-C, as a user would; returns the exit code."""

@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -184,7 +183,19 @@ def test_the_aws_cli_drops_a_file_into_a_running_lake_up(tmp_path: Path) -> None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = cli_env()
-    with Background([LAKE, "up", "--port", str(port), "--log", str(tmp_path / "worker.log")], env) as up:
+    with Background(
+        [
+            LAKE,
+            "up",
+            "--port",
+            str(port),
+            "--log",
+            str(tmp_path / "worker.log"),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        env,
+    ) as up:
         up.wait_for("ready", timeout=90)
         export = up.wait_for("export LAKE_ENDPOINT_URL=").split("export ", 1)[1]
         terminal = cli_env(**dict(pair.split("=", 1) for pair in export.split()))
@@ -221,10 +232,9 @@ def test_the_aws_cli_drops_a_file_into_a_running_lake_up(tmp_path: Path) -> None
         assert ".parquet" in listing.stdout
 
         # AND Ctrl-C stops everything cleanly
-        started = time.monotonic()
+        # (exit 0: it stopped on the signal, not on Background's kill; the lake was saved for the next start)
         assert up.stop() == 0
-        assert time.monotonic() - started < 15
-        assert up.lines[-1] == "stopped"
+        assert up.lines[-1].startswith("stopped; state saved")
         assert not any("Traceback" in x for x in up.lines)
 
 

@@ -145,8 +145,7 @@ def test_duplicate_delivery_at_the_same_time_gives_one_event_and_identical_data(
     assert lake.queue_depth(lake.endpoints.dlq_url) == 0
 
 
-def test_a_transient_failure_is_retried_then_dead_lettered_and_announced(retrying_lake: Lake, tmp_path: object) -> None:
-    lake = retrying_lake
+def test_a_transient_failure_is_retried_then_dead_lettered_and_announced(lake: Lake, tmp_path: object) -> None:
     # GIVEN a processor whose Glue database is missing (a deployment mistake: retrying may help later)
     with make_runner(lake.endpoints, tmp_path, LAKE_CURATED_DATABASE="missing_db") as runner:
         lake.put("raw/campaigns/march.csv", campaign_csv(10))

@@ -9,17 +9,13 @@ from typing import Any
 
 import pytest
 
+import topology
 from lake.runner import Runner
 from lake.standin import Endpoints
-from tests.conftest import QUICK_QUEUE, Lake, requeue, wait_until
+from tests.conftest import Lake, wait_until
+from tests.e2e.cli import lake as lake_cli
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def lake(stand_in: Endpoints) -> Lake:
-    """Quick retries: the recording handler does nothing heavy, so seconds are plenty."""
-    return requeue(Lake(stand_in), QUICK_QUEUE)
 
 
 def runner_for(lake: Lake, tmp_path: Path, **queue: Any) -> Runner:
@@ -64,7 +60,7 @@ def test_records_have_exactly_the_lambda_sqs_shape_and_succeeded_ones_are_delete
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["origin"]["stringValue"] == "test"
     assert record["messageAttributes"]["origin"]["dataType"] == "String"
-    assert 0 < call["remaining_ms"] <= 20_000
+    assert 0 < call["remaining_ms"] <= lake.endpoints.topology.queue.function_timeout_seconds * 1000
 
 
 def test_batch_size_caps_each_invocation(lake: Lake, tmp_path: Path) -> None:
@@ -78,7 +74,7 @@ def test_batch_size_caps_each_invocation(lake: Lake, tmp_path: Path) -> None:
 def test_only_reported_failures_come_back_and_reach_the_dlq(lake: Lake, tmp_path: Path) -> None:
     send(lake, "ok", "fail")
     with runner_for(lake, tmp_path, batching_window_seconds=1):
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=240)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=60)
     bodies = [r["body"] for c in invocations(tmp_path) for r in c["event"]["Records"]]
     assert bodies.count("ok") == 1
     assert bodies.count("fail") == 3  # maxReceiveCount
@@ -90,6 +86,28 @@ def test_an_exception_or_a_timeout_fails_the_whole_batch(lake: Lake, tmp_path: P
     send(lake, "ok", body)
     with runner_for(lake, tmp_path, function_timeout_seconds=2, batching_window_seconds=1):
         # THEN both come back (Lambda deletes nothing when the invocation fails) and both dead-letter
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 2, timeout=240)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 2, timeout=90)
     first = invocations(tmp_path)[0]["event"]["Records"]
     assert sorted(r["body"] for r in first) == sorted(["ok", body])
+
+
+def test_a_timeout_names_the_file_in_the_log_and_lake_dlq_says_it_timed_out(lake: Lake, tmp_path: Path) -> None:
+    # GIVEN a file whose processing outlives the function's timeout every time
+    request = {
+        "source": topology.PROCESS_REQUEST_SOURCE,
+        "detail-type": topology.PROCESS_REQUEST_DETAIL_TYPE,
+        "detail": {"bucket": lake.bucket, "key": "raw/orders/slow.csv", "reason": "sleep:30"},
+    }
+    send(lake, json.dumps(request))
+    with runner_for(lake, tmp_path, function_timeout_seconds=2):
+        # WHEN SQS has handed it out maxReceiveCount times, it is dead-lettered
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=120)
+    # THEN the worker log names the file and says it timed out, as Lambda's log would
+    log = (tmp_path / "worker.log").read_text()
+    assert "raw/orders/slow.csv" in log and "timed out after 2 s" in log
+    # AND `lake dlq` says so instead of "unknown"
+    listed = lake_cli("dlq", "list", "--json", endpoint_url=lake.endpoints.endpoint_url)
+    assert listed.returncode == 0, listed.stderr
+    [letter] = json.loads(listed.stdout)
+    assert letter["key"] == "raw/orders/slow.csv"
+    assert "timed out after 2 s" in letter["last_error"] and letter["failed_attempts"] == 3
