@@ -44,9 +44,7 @@ def one_line_error(result: object) -> str:
     return stderr
 
 
-def test_a_dead_lettered_file_is_listed_with_its_error_then_redriven_and_processed(
-    lake: Lake, tmp_path: Path
-) -> None:
+def test_a_dead_lettered_file_is_listed_with_its_error_then_redriven_and_processed(lake: Lake, tmp_path: Path) -> None:
     url = lake.endpoints.endpoint_url
     # GIVEN the curated Glue database is missing (a deployment mistake that retrying cannot fix yet)
     lake.glue.delete_database(Name="lake_curated")
