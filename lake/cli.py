@@ -26,12 +26,13 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    queue = None
+    queue = refresh_queue = None
     if args.retry_after is not None:
         if args.retry_after < 1:
             raise CliError(f"--retry-after must be at least 1 second, not {args.retry_after}")
         queue = topology.DEFAULT.queue.retrying_after(args.retry_after)
-    stand_in = StandIn(port=args.port, queue=queue)
+        refresh_queue = topology.DEFAULT.refresh.queue.retrying_after(args.retry_after)
+    stand_in = StandIn(port=args.port, queue=queue, refresh_queue=refresh_queue)
     with stand_in as endpoints:
         topo = endpoints.topology
         url = endpoints.endpoint_url

@@ -1,4 +1,5 @@
-"""Plays Lambda's SQS event source mapping against the stand-in.
+"""Plays Lambda's SQS event source mappings against the stand-in: the per-file function and the
+refresh function, each behind its own queue.
 
 Long polls the queue, gathers batches by batch size and batching window, invokes the handler with
 exactly the Lambda SQS event shape in worker processes (one per concurrent execution, up to the
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lake.standin import Endpoints, client
+from topology import QueueSettings
 
 
 class LocalContext:
@@ -80,6 +82,8 @@ class BatchOutcome:
     failed: int
     error: str | None = None
     keys: list[str] = field(default_factory=list)
+    #: Which function ran: ``lake-processor`` (per file) or ``lake-refresh``.
+    function: str = "lake-processor"
 
 
 class _Worker:
@@ -144,25 +148,36 @@ class _Worker:
             self.process.wait(10)
 
 
-class Runner:
-    """Polls the processing queue and invokes the handler like Lambda does."""
+@dataclass(frozen=True)
+class EventSourceMapping:
+    """One Lambda function behind one queue, as an SQS event source mapping ties them."""
+
+    function_name: str
+    handler: str
+    queue_url: str
+    queue_arn: str
+    settings: QueueSettings
+    env: dict[str, str]
+
+
+class _Poller:
+    """Plays one event source mapping: polls its queue, invokes its function in warm workers."""
 
     def __init__(
         self,
-        endpoints: Endpoints,
-        handler: str = "handlers.process.lambda_handler",
-        log_path: str | None = None,
-        listener: Callable[[BatchOutcome], None] | None = None,
-        extra_env: dict[str, str] | None = None,
-        memory_mb: int = 3008,
+        mapping: EventSourceMapping,
+        region: str,
+        endpoint_url: str,
+        log_path: str | None,
+        listener: Callable[[BatchOutcome], None],
+        memory_mb: int,
     ) -> None:
-        self.endpoints = endpoints
-        self.settings = endpoints.topology.queue
-        self.handler = handler
-        self.listener = listener or (lambda outcome: None)
+        self.mapping = mapping
+        self.settings = mapping.settings
+        self.region = region
+        self.listener = listener
         self.memory_mb = memory_mb
-        self._sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
-        self._env = {**endpoints.handler_env(), **(extra_env or {})}
+        self._sqs = client("sqs", endpoint_url, region)
         self._log_path = log_path
         self._stop = threading.Event()
         self._free: list[_Worker] = []
@@ -173,12 +188,19 @@ class Runner:
         self._workers: list[_Worker] = []
         self.invocations = 0
 
-    def start(self) -> Runner:
-        self._workers = [_Worker(self.handler, self._env, self._log_path) for _ in range(self.settings.max_concurrency)]
+    def start(self) -> None:
+        self._workers = [
+            _Worker(self.mapping.handler, self.mapping.env, self._log_path)
+            for _ in range(self.settings.max_concurrency)
+        ]
         self._free = list(self._workers)
-        self._poller = threading.Thread(target=self._poll_loop, name="sqs-poller", daemon=True)
+        self._poller = threading.Thread(
+            target=self._poll_loop, name=f"sqs-poller-{self.mapping.function_name}", daemon=True
+        )
         self._poller.start()
-        return self
+
+    def signal_stop(self) -> None:
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,16 +211,10 @@ class Runner:
         for worker in self._workers:
             worker.stop()
 
-    def __enter__(self) -> Runner:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- polling -----------------------------------------------------------------------------------
     def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
-            QueueUrl=self.endpoints.queue_url,
+            QueueUrl=self.mapping.queue_url,
             MaxNumberOfMessages=max(1, min(10, max_messages)),
             WaitTimeSeconds=max(0, min(20, wait_seconds)),
             MessageSystemAttributeNames=["All"],
@@ -241,17 +257,17 @@ class Runner:
 
     # --- invoking ----------------------------------------------------------------------------------
     def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
-        event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
-        outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages))
+        event = lambda_sqs_event(messages, self.mapping.queue_arn, self.region)
+        outcome = BatchOutcome(
+            records=len(messages), succeeded=0, failed=len(messages), function=self.mapping.function_name
+        )
         try:
-            response = worker.invoke(
-                event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.endpoints.region
-            )
+            response = worker.invoke(event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.region)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 self._sqs.delete_message_batch(
-                    QueueUrl=self.endpoints.queue_url,
+                    QueueUrl=self.mapping.queue_url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(done[start : start + 10])
@@ -270,3 +286,95 @@ class Runner:
             self.listener(outcome)
         except Exception:
             traceback.print_exc()
+
+
+PROCESSING_FUNCTION = "lake-processor"
+REFRESH_FUNCTION = "lake-refresh"
+
+
+class Runner:
+    """Plays Lambda's event source mappings: the per-file function behind the processing queue and,
+    when the stand-in has a refresh queue, the refresh function behind it (same image, own handler)."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        handler: str = "handlers.process.lambda_handler",
+        log_path: str | None = None,
+        listener: Callable[[BatchOutcome], None] | None = None,
+        extra_env: dict[str, str] | None = None,
+        memory_mb: int = 3008,
+        refresh_handler: str | None = "handlers.refresh.lambda_handler",
+    ) -> None:
+        self.endpoints = endpoints
+        self.settings = endpoints.topology.queue
+        self.handler = handler
+        self.listener = listener or (lambda outcome: None)
+        self.memory_mb = memory_mb
+        extra = extra_env or {}
+        mappings = [
+            EventSourceMapping(
+                PROCESSING_FUNCTION,
+                handler,
+                endpoints.queue_url,
+                endpoints.queue_arn,
+                self.settings,
+                {**endpoints.handler_env(), **extra},
+            )
+        ]
+        if refresh_handler and endpoints.refresh_queue_url:
+            mappings.append(
+                EventSourceMapping(
+                    REFRESH_FUNCTION,
+                    refresh_handler,
+                    endpoints.refresh_queue_url,
+                    endpoints.refresh_queue_arn,
+                    endpoints.topology.refresh.queue,
+                    {**endpoints.refresh_env(), **extra},
+                )
+            )
+        self._pollers = [
+            _Poller(
+                m,
+                endpoints.region,
+                endpoints.endpoint_url,
+                log_path,
+                self._notify,
+                endpoints.topology.refresh.memory_mb if m.function_name == REFRESH_FUNCTION else memory_mb,
+            )
+            for m in mappings
+        ]
+
+    @property
+    def mappings(self) -> list[EventSourceMapping]:
+        return [p.mapping for p in self._pollers]
+
+    @property
+    def invocations(self) -> int:
+        """Invocations of the per-file function."""
+        return self._pollers[0].invocations
+
+    @property
+    def refresh_invocations(self) -> int:
+        """Invocations of the refresh function (0 without a refresh queue)."""
+        return sum(p.invocations for p in self._pollers[1:])
+
+    def _notify(self, outcome: BatchOutcome) -> None:
+        self.listener(outcome)
+
+    def start(self) -> Runner:
+        for poller in self._pollers:
+            poller.start()
+        return self
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.signal_stop()
+        for poller in self._pollers:
+            poller.stop()
+
+    def __enter__(self) -> Runner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
