@@ -64,7 +64,7 @@ def transpile(sql: str, catalog: Columns, default_database: str | None = None) -
     if default_database:
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
-            if table.name and isinstance(table.this, exp.Identifier) and not table.db:
-                if table.name.lower() not in ctes:
-                    table.set("db", exp.to_identifier(default_database))
+            named = table.name and isinstance(table.this, exp.Identifier)
+            if named and not table.db and table.name.lower() not in ctes:
+                table.set("db", exp.to_identifier(default_database))
     return to_duckdb(tree, catalog)
