@@ -22,9 +22,9 @@ from analytics.orders import (
     customer_features_table,
     customer_tables,
     name_segments,
+    quintile_scores,
     refresh_customers,
     rfm_from_features,
-    quintile_scores,
     segment_customers,
 )
 
@@ -160,7 +160,7 @@ def test_duplicate_order_ids_keep_the_last_row(run_csv: RunCsv) -> None:
 
 def test_generated_orders_pipeline_outputs_match_specs_and_facts(run_csv: RunCsv) -> None:
     text = samples.orders_csv(6000, 600, seed=2)
-    result, sink = run_csv(OrdersPipeline("orders"), text)
+    _, sink = run_csv(OrdersPipeline("orders"), text)
     assert set(sink.written) == {"orders"}  # RFM and segments come from the refresh stage
     rfm, segments, facts = customer_tables(sink.table("orders"))
     for spec, table in ((ORDERS, sink.table("orders")), (CUSTOMER_RFM, rfm), (CUSTOMER_SEGMENTS, segments)):
