@@ -66,12 +66,18 @@ class RefresherSpec:
     #: Curated tables or views its SQL reads (``orders`` is the view over ``orders_sources``); a
     #: refresh is skipped when the snapshots under them are the ones its last run read.
     inputs: tuple[str, ...]
+    #: Model tables it writes (a user's model declaring one of them scores it after each refresh).
+    outputs: tuple[str, ...] = ()
 
 
 #: dataset name -> its refreshers, in the order they run. Another model plugs in with
 #: :func:`register_refresher` (for example ``customer_value`` on ``orders``).
 _REFRESHERS: dict[str, list[RefresherSpec]] = {
-    "orders": [RefresherSpec("customer_rfm", "analytics.orders:refresh_customers", ("orders",))],
+    "orders": [
+        RefresherSpec(
+            "customer_rfm", "analytics.orders:refresh_customers", ("orders",), ("customer_rfm", "customer_segments")
+        )
+    ],
 }
 
 
@@ -86,6 +92,11 @@ def register_refresher(dataset: str, spec: RefresherSpec) -> None:
 def refreshers(dataset: str) -> list[RefresherSpec]:
     """The refreshers of ``dataset``; empty for a dataset whose models need no history."""
     return list(_REFRESHERS.get(dataset_table_name(dataset), []))
+
+
+def refreshed_tables(dataset: str) -> set[str]:
+    """Names of the model tables the refresh of ``dataset`` writes."""
+    return {table for spec in refreshers(dataset) for table in spec.outputs}
 
 
 def load_refresher(spec: RefresherSpec) -> Refresher:

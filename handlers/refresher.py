@@ -18,7 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 import topology
+from analytics.base import ModelTable, TableSpec
 from analytics.errors import DataError
 from analytics.registry import dataset_table_name, load_refresher, refreshers
 from handlers.errors import PermanentError
@@ -224,6 +227,7 @@ class RefreshService:
             "lake.refresh.engine": query.engine,
         }
         written: dict[str, int | None] = {}
+        models: list[ModelTable] = []
         for spec in specs:
             t1 = time.perf_counter()
             try:
@@ -238,6 +242,7 @@ class RefreshService:
             report.timings[spec.name] = round((time.perf_counter() - t1) * 1000, 1)
             report.models += [{"name": f.name, "version": f.version, "metrics": dict(f.metrics)} for f in result.facts]
             t1 = time.perf_counter()
+            models += result.tables
             for model in result.tables:
                 committed = self.store.tables.replace_partition(
                     self.settings.curated_database,
@@ -262,8 +267,11 @@ class RefreshService:
                     },
                 }
             )
+        t1 = time.perf_counter()
+        report.models += self._score(dataset, models, summary, report)
+        report.timings["scoring"] = round((time.perf_counter() - t1) * 1000, 1)
         failed = [m for m in report.models if m["metrics"].get("status") == "failed"]
-        if len(failed) == len(specs):
+        if len(failed) == len(specs) and not report.outputs:
             error = PermanentError("; ".join(str(m["metrics"]["error"]) for m in report.models))
             return self._fail(report, error, f"no model of {dataset} could be refreshed: {error}")
         detail = report.detail()
@@ -272,6 +280,60 @@ class RefreshService:
         self.publisher.publish_models(detail)
         self.records.put(dataset, RefreshRecord(current, written, _now()))
         return detail
+
+    def _score(
+        self, dataset: str, models: list[ModelTable], summary: dict[str, str], report: RefreshReport
+    ) -> list[dict[str, Any]]:
+        """Score the refreshed tables with the models users declared for them (``models/<dataset>/``)
+        into ``<table>_scores``, one snapshot per as_of. A broken model is a failed fact, never a
+        failed refresh."""
+        by_name = {m.spec.name: m for m in models}
+        manifests = self.store.model_manifests(dataset) if by_name else []
+        if not manifests:
+            return []
+        from analytics import scoring
+        from analytics.base import SourceInfo
+
+        facts: list[dict[str, Any]] = []
+        scored: dict[str, list[pa.Table]] = {}
+        for key in manifests:
+            name, version = key.removeprefix(f"{topology.MODELS_PREFIX}{dataset}/").rpartition("/")[0] or dataset, "?"
+            try:
+                manifest = scoring.parse_manifest(self.store.read_bytes(key))
+                name, version = manifest.name, manifest.version
+                target = by_name.get(manifest.table)
+                if target is None:
+                    continue  # a model of a per-file table: the per-file stage scores it
+                model = scoring.load_model(
+                    self.store.read_bytes(f"{key.rsplit('/', 1)[0]}/{manifest.model_file}"),
+                    trusted=self.settings.trusted_model_types,
+                )
+                source = SourceInfo(dataset, f"refresh-{target.as_of.isoformat()}", key, target.as_of)
+                scores = scoring.score_table(model, manifest, target.rows, source)
+                fact = scoring.scoring_fact(manifest, scores)
+                facts.append(
+                    {"name": fact.name, "version": fact.version, "metrics": {"status": "scored", **fact.metrics}}
+                )
+                rows = scores.drop_columns(["source_id", "ingest_date"]).append_column(
+                    "as_of", pa.repeat(pa.scalar(target.as_of, pa.date32()), scores.num_rows)
+                )
+                scored.setdefault(manifest.table, []).append(rows)
+            except (DataError, PermanentError) as exc:
+                logger.warning("model %s not applied: %s", key, exc)
+                facts.append({"name": name, "version": version, "metrics": {"status": "failed", "error": str(exc)}})
+        for table, parts in sorted(scored.items()):
+            target = by_name[table]
+            spec = TableSpec(
+                f"{table}_scores",
+                "as_of",
+                f"Scores of models users bring for the refreshed table {table}: one row per scored row and model.",
+            )
+            committed = self.store.tables.replace_partition(
+                self.settings.curated_database, topology.CURATED_PREFIX, spec, pa.concat_tables(parts),
+                target.as_of, summary,
+            )  # fmt: skip
+            report.outputs.append((committed, target.as_of.isoformat()))
+        return facts
 
     def _engine(self, pinned: dict[str, Pinned], size: int) -> DuckDBQueries | AthenaQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import topology
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
 from analytics.errors import ContractError, DataError, ToleranceExceededError
-from analytics.registry import dataset_table_name, get_pipeline
+from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.errors import (
     ForeignObjectError,
     ObjectNotFoundError,
@@ -458,6 +458,8 @@ class ObjectProcessor:
                 name, version = manifest.name, manifest.version
                 model_key = f"{key.rsplit('/', 1)[0]}/{manifest.model_file}"
                 model = scoring.load_model(self.store.read_bytes(model_key), trusted=self.settings.trusted_model_types)
+                if manifest.table not in sink.tables and manifest.table in refreshed_tables(dataset):
+                    continue  # the refresh stage scores the table it recomputes
                 if manifest.table not in sink.tables:
                     raise scoring.ModelManifestError(
                         f"{key} scores table {manifest.table!r}, which dataset {dataset} does not produce; "
