@@ -17,3 +17,7 @@ class ContractError(DataError):
 
 class ToleranceExceededError(ContractError):
     """Too many rows were rejected; the whole file is refused."""
+
+
+class HistoryInputError(DataError):
+    """A model over a dataset's history was given input it cannot use (a missing column, a bad setting)."""

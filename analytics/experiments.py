@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -323,33 +324,56 @@ def users_in_several_variants(ids: pa.Table, candidates: np.ndarray) -> np.ndarr
     return out
 
 
-def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: bool) -> tuple[pa.Table, ModelFact]:
-    """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
-    rows: list[dict[str, Any]] = []
+@dataclass
+class ExperimentStatistics:
+    """Per experiment × variant figures (rows without lineage columns) and counts for the facts."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
+    significant: int = 0
+    srm_flags: int = 0
+    without_control: list[str] = field(default_factory=list)
+
+
+def experiment_statistics(
+    per_user: pa.Table,
+    settings: Mapping[str, Any],
+    *,
+    has_revenue: bool,
+    declared_variants: Mapping[str, Sequence[str]] | None = None,
+) -> ExperimentStatistics:
+    """The statistics of every experiment in a per-user table (``converted_max``, ``revenue_sum``).
+
+    ``declared_variants`` names variants per experiment that must get a row even with no users
+    (their figures are then null). Rows whose ``user_id`` is null count for no user but still
+    make their variant known.
+    """
+    out = ExperimentStatistics()
     # Sorted once by experiment, each experiment is a zero-copy slice (no filter per experiment).
     per_user = per_user.sort_by([("experiment_id", "ascending"), ("variant", "ascending")])
     ids = per_user.column("experiment_id").to_numpy(zero_copy_only=False)
     starts = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist()] if len(ids) else []
     bounds = list(zip(starts, [*starts[1:], len(ids)], strict=True)) if starts else []
-    experiments = [str(ids[start]) for start, _ in bounds]
-    significant_count = 0
-    srm_count = 0
-    no_control: list[str] = []
-    for experiment, (start, end) in zip(experiments, bounds, strict=True):
+    out.experiments = [str(ids[start]) for start, _ in bounds]
+    has_user = per_user.column("user_id").is_valid().to_numpy(zero_copy_only=False)
+    for experiment, (start, end) in zip(out.experiments, bounds, strict=True):
         sub = per_user.slice(start, end - start)
+        present = has_user[start:end]
         variant_col = sub.column("variant").to_numpy(zero_copy_only=False)
         converted = sub.column("converted_max").to_numpy(zero_copy_only=False).astype(bool)
-        revenue = sub.column("revenue_sum").to_numpy().astype(float)
-        variants = sorted(set(variant_col.tolist()))
-        control = choose_control(variants, source.settings)
+        revenue = sub.column("revenue_sum").to_numpy(zero_copy_only=False).astype(float)
+        declared = (declared_variants or {}).get(experiment, ())
+        variants = sorted(set(variant_col.tolist()) | set(declared))
+        control = choose_control(variants, settings)
         if control is None:
-            no_control.append(experiment)
-        users = [int(np.count_nonzero(variant_col == v)) for v in variants]
-        conversions = [int(np.count_nonzero(converted[variant_col == v])) for v in variants]
+            out.without_control.append(experiment)
+        in_variant = {v: (variant_col == v) & present for v in variants}
+        users = [int(np.count_nonzero(in_variant[v])) for v in variants]
+        conversions = [int(np.count_nonzero(converted[in_variant[v]])) for v in variants]
         chi2, dof, chi2_p = chi_square_independence(conversions, users)
         srm_p = sample_ratio_test(users)
         srm = srm_p is not None and srm_p < SRM_ALPHA
-        srm_count += int(srm)
+        out.srm_flags += int(srm)
         c_index = variants.index(control) if control is not None else None
         for i, variant in enumerate(variants):
             n, x = users[i], conversions[i]
@@ -371,42 +395,53 @@ def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: b
                 "chi2_statistic": chi2,
                 "chi2_dof": dof,
                 "chi2_p_value": chi2_p,
-                "revenue_per_user": float(revenue[variant_col == variant].mean()) if has_revenue and n else None,
+                "revenue_per_user": float(revenue[in_variant[variant]].mean()) if has_revenue and n else None,
                 "revenue_t_statistic": None,
                 "revenue_p_value": None,
                 "srm_p_value": srm_p,
                 "srm_flag": srm,
                 "control_variant": control,
-                "source_id": source.source_id,
-                "ingest_date": source.ingest_date,
             }
-            if c_index is not None and i != c_index:
-                cn, cx = users[c_index], conversions[c_index]
+            cn = users[c_index] if c_index is not None else 0
+            if c_index is not None and i != c_index and n > 0 and cn > 0:
+                cx = conversions[c_index]
                 rate, c_rate = x / n, cx / cn
                 row["abs_lift"] = rate - c_rate
                 row["rel_lift"] = (rate - c_rate) / c_rate if c_rate > 0 else None
                 z, p = two_proportion_z_test(x, n, cx, cn)
                 row["z_statistic"], row["p_value"] = z, p
                 row["significant"] = p is not None and p < ALPHA
-                significant_count += int(bool(row["significant"]))
+                out.significant += int(bool(row["significant"]))
                 if has_revenue:
-                    t, tp = welch_t_test(revenue[variant_col == variant], revenue[variant_col == control])
+                    t, tp = welch_t_test(revenue[in_variant[variant]], revenue[in_variant[control]])
                     row["revenue_t_statistic"], row["revenue_p_value"] = t, tp
-            rows.append(row)
-    schema = fixed_schema(EXPERIMENT_RESULTS)
-    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
-    fact = ModelFact(
+            out.rows.append(row)
+    return out
+
+
+def statistics_fact(stats: ExperimentStatistics, extra: Mapping[str, float | int | str | bool | None]) -> ModelFact:
+    """The ``experiment_tests`` model fact of :func:`experiment_statistics`, plus ``extra`` metrics."""
+    return ModelFact(
         "experiment_tests",
         MODEL_VERSION,
         {
-            "experiments": len(experiments),
-            "variants": len(rows),
-            "comparisons": sum(1 for r in rows if r["p_value"] is not None),
-            "significant": significant_count,
-            "srm_flags": srm_count,
-            "experiments_without_control": ",".join(no_control) or None,
+            "experiments": len(stats.experiments),
+            "variants": len(stats.rows),
+            "comparisons": sum(1 for r in stats.rows if r["p_value"] is not None),
+            "significant": stats.significant,
+            "srm_flags": stats.srm_flags,
+            "experiments_without_control": ",".join(stats.without_control) or None,
             "alpha": ALPHA,
             "tests": "wilson95,two_proportion_z_pooled,chi2_independence,welch_t,srm_chi2",
+            **extra,
         },
     )
-    return conform(table, EXPERIMENT_RESULTS), fact
+
+
+def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: bool) -> tuple[pa.Table, ModelFact]:
+    """One row per experiment × variant from the per-user table (converted_max, revenue_sum)."""
+    stats = experiment_statistics(per_user, source.settings, has_revenue=has_revenue)
+    rows = [{**row, "source_id": source.source_id, "ingest_date": source.ingest_date} for row in stats.rows]
+    schema = fixed_schema(EXPERIMENT_RESULTS)
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
+    return conform(table, EXPERIMENT_RESULTS), statistics_fact(stats, {})

@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 EAGER_IMPORTS = (
-    "import boto3, awswrangler, pandas, pyarrow, pyarrow.parquet, pyarrow.csv, numpy, scipy, scipy.stats, "
+    "import boto3, pandas, pyarrow, pyarrow.parquet, pyarrow.csv, numpy, scipy, scipy.stats, "
     "sklearn, sklearn.cluster, sklearn.ensemble, aws_lambda_powertools, skops.io"
 )
 

@@ -150,9 +150,15 @@ def main() -> int:
             lake.commit(store, tiny, dataset, f"raw/{dataset}/seed.csv")  # the table exists, as in steady state
             keys = [f"raw/{dataset}/f-{n:03d}.csv" for n in range(40)]
             stores = [lake.new_store() for _ in range(workers)]
-            errors: list[BaseException] = []
+            errors: list[Exception] = []
 
-            def work_on(index: int, keys: list[str] = keys, stores: list[Any] = stores) -> None:
+            def work_on(
+                index: int,
+                keys: list[str] = keys,
+                stores: list[Any] = stores,
+                errors: list[Exception] = errors,
+                dataset: str = dataset,
+            ) -> None:
                 for key in keys[index :: len(stores)]:
                     for _attempt in range(5):  # as SQS would redeliver a file whose commit kept conflicting
                         try:

@@ -59,3 +59,9 @@ class SourceBusyError(TransientError):
     """Another version of the same raw key is being committed right now; retried after it finished."""
 
     code = "SourceBusy"
+
+
+class NotAnSqsBatchError(LakeError):
+    """The function was invoked with something other than an SQS batch (a console test event, a wrong trigger)."""
+
+    code = "NotAnSqsBatch"

@@ -12,6 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from handlers.errors import NotAnSqsBatchError
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -35,6 +37,31 @@ def _get_processor() -> ObjectProcessor:
     return _processor
 
 
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def check_sqs_batch(event: object) -> None:
+    """Refuse, in one line, an invocation that is not an SQS batch (Powertools would say only "unexpected type")."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if (
+        isinstance(records, list)
+        and records
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    ):
+        return
+    if isinstance(event, dict):
+        got = f"an object with keys {sorted(map(str, event))[:8]}" if event else "an empty object"
+        if isinstance(records, list) and records:
+            sources = sorted({str(r.get("eventSource")) if isinstance(r, dict) else "?" for r in records})
+            got = f"records from {sources}"
+    else:
+        got = "null" if event is None else f"a JSON {_JSON_TYPES.get(type(event), type(event).__name__)}"
+    raise NotAnSqsBatchError(
+        f'this function takes SQS batches from its processing queue ({{"Records": [...]}}, eventSource aws:sqs), '
+        f"got {got}; to process a file, put it under raw/ or run `lake reprocess s3://<bucket>/raw/<key>`"
+    )
+
+
 def record_handler(record: SQSRecord) -> None:
     """One message: permanent failures are published and acknowledged; the rest raise and retry."""
     processor = _get_processor()
@@ -55,6 +82,7 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch and report only the failed records (``batchItemFailures``)."""
+    check_sqs_batch(event)
     _get_processor().register_context(context)
     response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
     return dict(response)

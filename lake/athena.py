@@ -596,8 +596,16 @@ def _athena_shaped(result: pa.Table, duckdb_types: list[str], names: list[str] |
 
 # --- AWS: Athena in the stack's workgroup --------------------------------------------------------
 def _run_athena(target: Target, sql: str) -> pa.Table:
-    import awswrangler as wr
     import boto3
+
+    try:
+        import awswrangler as wr
+    except ImportError as exc:
+        # Left out of the runtime dependencies: no function needs it, and the image stays smaller.
+        raise CliError(
+            "lake query on AWS runs Athena through awswrangler, which is not installed: "
+            "`uv sync` (its `cli` dependency group) or `pip install awswrangler`"
+        ) from exc
 
     session = boto3.session.Session(profile_name=target.profile, region_name=target.region)
     try:

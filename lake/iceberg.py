@@ -54,7 +54,16 @@ class LakeCatalog:
 
     @classmethod
     def of(cls, target: Target) -> LakeCatalog:
-        return cls(target.client("glue"), target.region, target.endpoint_url)
+        """The catalog of ``target``; pyarrow's S3 (under pyiceberg) follows the endpoint boto3
+        resolved when it is not AWS's own (``AWS_ENDPOINT_URL``, a profile's ``endpoint_url``)."""
+        from urllib.parse import urlparse
+
+        endpoint = target.endpoint_url
+        if endpoint is None:
+            resolved = str(target.client("s3").meta.endpoint_url)
+            if not urlparse(resolved).netloc.endswith(".amazonaws.com"):
+                endpoint = resolved
+        return cls(target.client("glue"), target.region, endpoint)
 
     @property
     def iceberg(self) -> Any:

@@ -15,11 +15,20 @@ def summarize(detail: dict[str, Any]) -> str:
     rows = detail.get("rows", {})
     quarantine = detail.get("quarantine", {})
     seconds = detail.get("timings_ms", {}).get("total", 0) / 1000
+    change = detail.get("change")
+    outputs = detail.get("outputs", [])
+    if detail.get("status") == "succeeded" and change == "unchanged":
+        return f"· {key}: {detail.get('note') or 'nothing changed'}"
+    if detail.get("status") == "succeeded" and change == "removed":
+        names = ", ".join(o.get("view") or o["table"] for o in outputs) or "no table"
+        return f"✔ {key} deleted → its rows removed from {names} [{seconds:.1f}s]"
     if detail.get("status") == "succeeded":
-        tables = ", ".join(f"{o['table']} ({_count(o['rows'], 'row')})" for o in detail.get("outputs", []))
-        extras = []
+        tables = ", ".join(f"{o.get('view') or o['table']} ({_count(o['rows'], 'row')})" for o in outputs)
+        extras = ["replaced the key's earlier rows"] if change == "replaced" else []
         if rows.get("duplicates_dropped"):
             extras.append(f"{_count(rows['duplicates_dropped'], 'duplicate')} dropped")
+        elif rows.get("duplicates"):
+            extras.append(f"{_count(rows['duplicates'], 'repeated row')} kept")
         if quarantine.get("rows"):
             reasons = ", ".join(f"{code} {n:,}" for code, n in sorted(quarantine.get("reasons", {}).items()))
             extras.append(f"{_count(quarantine['rows'], 'row')} quarantined ({reasons})")
@@ -31,7 +40,8 @@ def summarize(detail: dict[str, Any]) -> str:
         return f"✔ {key} → {tables}{tail} [{seconds:.1f}s]"
     error = detail.get("error", {})
     message = str(error.get("message", "failed")).removeprefix(f"{key}: ")
-    where = f"; rejected rows kept in {quarantine['location']}" if quarantine.get("location") else ""
+    kept = quarantine.get("table") and quarantine.get("rows")
+    where = f"; rejected rows kept in {quarantine['table']}" if kept else ""
     retry = " (will be retried)" if error.get("retryable") else ""
     return f"✘ {key}: {message}{where}{retry}"
 

@@ -1,5 +1,5 @@
 """End to end: objects put into the moto server flow through the real rule and queues to the
-runner's worker processes, and come out as curated Parquet, Glue partitions and events."""
+runner's worker processes, and come out as Iceberg tables in the Glue catalog and events."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def campaign_csv(rows: int) -> bytes:
     return out.getvalue().encode()
 
 
-def test_a_dropped_file_is_queryable_as_curated_parquet_with_its_event(lake: Lake, running: Runner) -> None:
+def test_a_dropped_file_is_queryable_as_an_iceberg_table_with_its_event(lake: Lake, running: Runner) -> None:
     body = campaign_csv(500)
     lake.put("raw/campaigns/march.csv", body)
     [event] = lake.events(1)
@@ -55,14 +55,32 @@ def test_a_dropped_file_is_queryable_as_curated_parquet_with_its_event(lake: Lak
     assert pc.sum(table.column("clicks")).as_py() == sum(int(r["Clicks"]) for r in expected)
     assert round(pc.sum(table.column("cost_eur")).as_py(), 2) == round(sum(float(r["Cost (EUR)"]) for r in expected), 2)
     assert sorted(set(table.column("account_id").to_pylist())) == sorted({r["Account ID"] for r in expected})
-    partitions = lake.glue.get_partitions(DatabaseName="lake_curated", TableName="campaigns")["Partitions"]
-    assert [p["Values"] for p in partitions] == [[event["detail"]["outputs"][0]["partitions"][0]]]
-    assert lake.queue_depth(lake.endpoints.queue_url) == 0
+    # AND the event names the Iceberg snapshot holding exactly these rows
+    glue_table = lake.glue.get_table(DatabaseName="lake_curated", Name="campaigns")["Table"]
+    assert glue_table["Parameters"]["table_type"] == "ICEBERG"
+    assert event["detail"]["outputs"][0]["snapshot_id"] is not None
+    assert set(table.column("source_key").to_pylist()) == {"raw/campaigns/march.csv"}
+    assert wait_until(lambda: lake.queue_depth(lake.endpoints.queue_url) == 0)
+
+
+def test_deleting_a_raw_object_removes_its_rows_through_the_real_notification(lake: Lake, running: Runner) -> None:
+    # GIVEN two files of one dataset, processed
+    lake.put("raw/campaigns/march.csv", campaign_csv(50))
+    lake.put("raw/campaigns/april.csv", campaign_csv(20))
+    assert len(lake.events(2)) == 2
+    # WHEN one is deleted (S3 Object Deleted, routed by the same rule)
+    lake.s3.delete_object(Bucket=lake.bucket, Key="raw/campaigns/march.csv")
+    [event] = lake.events(1)
+    # THEN its rows leave the table and the other file's stay
+    assert event["detail"]["change"] == "removed"
+    table = read_table(lake.glue, None, "lake_curated", "campaigns")
+    assert table.num_rows == 20
+    assert set(table.column("source_key").to_pylist()) == {"raw/campaigns/april.csv"}
 
 
 def test_objects_outside_raw_trigger_nothing(lake: Lake, running: Runner) -> None:
-    lake.put("curated/campaigns/ingest_date=2026-01-01/manual.parquet", b"PAR1")
-    lake.put("quarantine/campaigns/x.parquet", b"PAR1")
+    lake.put("curated/campaigns/data/manual.parquet", b"PAR1")
+    lake.put("quarantine/campaigns/data/x.parquet", b"PAR1")
     lake.put("raw/campaigns/real.csv", campaign_csv(10))
     events = lake.events(1)
     assert [e["detail"]["source"]["key"] for e in events] == ["raw/campaigns/real.csv"]
@@ -117,7 +135,7 @@ def test_duplicate_delivery_at_the_same_time_gives_one_event_and_identical_data(
     lake.sqs.delete_message(QueueUrl=lake.endpoints.queue_url, ReceiptHandle=original["ReceiptHandle"])
     with make_runner(endpoints, tmp_path) as runner:
         # THEN every copy is eventually acknowledged (in-progress copies are retried) ...
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.queue_url) == 0, timeout=90)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.queue_url) == 0, timeout=240)
         assert runner.invocations >= 3
     # ... one event was published and the table holds each row once
     events = lake.quiet_events(3)
@@ -132,7 +150,7 @@ def test_a_transient_failure_is_retried_then_dead_lettered_and_announced(lake: L
     with make_runner(lake.endpoints, tmp_path, LAKE_CURATED_DATABASE="missing_db") as runner:
         lake.put("raw/campaigns/march.csv", campaign_csv(10))
         # THEN SQS redelivers it after each visibility timeout and moves it to the DLQ after 3 receives
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=90)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=240)
         assert runner.invocations == 3
     [dead] = lake.receive(lake.endpoints.dlq_url, wait=1)
     assert json.loads(dead["Body"])["detail"]["object"]["key"] == "raw/campaigns/march.csv"
@@ -142,7 +160,7 @@ def test_a_transient_failure_is_retried_then_dead_lettered_and_announced(lake: L
     assert event["detail-type"] == "Dataset Processing Failed"
     assert "dead-letter queue" in event["detail"]["error"]["message"]
     assert "lake dlq redrive" in event["detail"]["error"]["message"]
-    assert lake.keys("curated/") == []
+    assert lake.keys("curated/campaigns/") == []
 
 
 def test_a_crashed_worker_loses_no_message(lake: Lake, tmp_path: object) -> None:

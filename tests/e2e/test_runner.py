@@ -72,7 +72,7 @@ def test_batch_size_caps_each_invocation(lake: Lake, tmp_path: Path) -> None:
 def test_only_reported_failures_come_back_and_reach_the_dlq(lake: Lake, tmp_path: Path) -> None:
     send(lake, "ok", "fail")
     with runner_for(lake, tmp_path, batching_window_seconds=1):
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=60)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 1, timeout=240)
     bodies = [r["body"] for c in invocations(tmp_path) for r in c["event"]["Records"]]
     assert bodies.count("ok") == 1
     assert bodies.count("fail") == 3  # maxReceiveCount
@@ -84,6 +84,6 @@ def test_an_exception_or_a_timeout_fails_the_whole_batch(lake: Lake, tmp_path: P
     send(lake, "ok", body)
     with runner_for(lake, tmp_path, function_timeout_seconds=2, batching_window_seconds=1):
         # THEN both come back (Lambda deletes nothing when the invocation fails) and both dead-letter
-        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 2, timeout=90)
+        assert wait_until(lambda: lake.queue_depth(lake.endpoints.dlq_url) == 2, timeout=240)
     first = invocations(tmp_path)[0]["event"]["Records"]
     assert sorted(r["body"] for r in first) == sorted(["ok", body])

@@ -1,19 +1,26 @@
-"""The Lambda image: locked runtime requirements only, a small build context, a CMD that resolves."""
+"""The Lambda image: locked runtime requirements only, wheels that load on the real base, a small
+build context, a CMD that resolves, a wheel with every package."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import tomllib
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.infra.conftest import Synth
+from tests.infra.image.base import dockerfile_python_minor
 
 pytestmark = pytest.mark.infra
 
@@ -67,16 +74,38 @@ def test_requirements_hold_runtime_dependencies_only() -> None:
     names = {canonical(re.split(r"[=<> ;\[]", line)[0]) for line in pins(REQUIREMENTS.read_text())}
     runtime = {canonical(re.split(r"[=<>~\[ ]", d)[0]) for d in pyproject["project"]["dependencies"]}
     assert runtime <= names
-    for group in ("dev", "infra"):
+    assert set(pyproject["dependency-groups"]) == set(pyproject["tool"]["uv"]["default-groups"])
+    for group in pyproject["dependency-groups"]:
         only_there = {canonical(re.split(r"[=<>~\[ ]", d)[0]) for d in pyproject["dependency-groups"][group]}
         assert not (only_there - runtime) & names, f"{group} packages leaked into the image"
     assert all("==" in line for line in pins(REQUIREMENTS.read_text())), "every requirement is pinned"
 
 
-def test_dockerfile_base_image_is_an_overridable_lambda_python_311() -> None:
+def test_functions_do_not_need_what_the_image_leaves_out() -> None:
+    # awswrangler (Athena for `lake query`) and jsonschema (tests) are not runtime dependencies.
+    for package in ("awswrangler", "jsonschema"):
+        assert not [line for line in pins(REQUIREMENTS.read_text()) if canonical(line).startswith(f"{package}==")]
+        users = [
+            str(path.relative_to(ROOT))
+            for top in ("handlers", "analytics", "topology")
+            for path in (ROOT / top).rglob("*.py")
+            if re.search(rf"^\s*(import|from) {package}\b", path.read_text(), re.MULTILINE)
+        ]
+        assert not users, f"{users} import {package}, which the image does not install; add it back to dependencies"
+
+
+def arg_default(name: str) -> str:
+    [value] = [args.partition("=")[2] for kw, args in instructions() if kw == "ARG" and args.startswith(f"{name}=")]
+    return value
+
+
+def test_dockerfile_base_image_is_an_overridable_lambda_python_on_amazon_linux_2023() -> None:
     steps = instructions()
-    assert steps[0] == ("ARG", "BASE_IMAGE=public.ecr.aws/lambda/python:3.11")
+    assert steps[0] == ("ARG", "BASE_IMAGE=public.ecr.aws/lambda/python:3.13")
     assert steps[1] == ("FROM", "${BASE_IMAGE}")
+    # The architecture comes from the build's --platform (or --build-arg TARGETARCH=arm64).
+    assert ("ARG", "TARGETARCH") in steps
+    assert arg_default("MANYLINUX") == "manylinux_2_34", "Amazon Linux 2023 has glibc 2.34"
 
 
 def test_dockerfile_installs_the_locked_requirements_and_copies_only_the_code() -> None:
@@ -88,6 +117,22 @@ def test_dockerfile_installs_the_locked_requirements_and_copies_only_the_code() 
     [install] = [args for kw, args in steps if kw == "RUN" and "pip install" in args]
     assert f"-r {installed_from}" in install and '--target "${LAMBDA_TASK_ROOT}"' in install
     assert "--no-cache-dir" in install
+    # Wheels for the real base's platform, not for the glibc of whatever machine builds the image.
+    assert "--platform manylinux_2_${minor}_${arch}" in install and "--only-binary=:all:" in install
+
+
+def test_dockerfile_compiles_every_module_it_installs_or_copies() -> None:
+    # /var/task is read-only in Lambda: whatever is not compiled at build time is compiled on every
+    # cold start. The dependencies are compiled in their layer, the code after it is copied.
+    steps = instructions()
+    [install_step] = [i for i, (kw, args) in enumerate(steps) if kw == "RUN" and "pip install" in args]
+    assert "compileall" in steps[install_step][1].split("pip install")[1]
+    last_copy = max(i for i, (kw, _) in enumerate(steps) if kw == "COPY")
+    compiles = [args for kw, args in steps[last_copy:] if kw == "RUN" and "compileall" in args]
+    assert compiles, "no compileall after the code is copied"
+    for package in ("topology", "analytics", "handlers"):
+        assert f"${{LAMBDA_TASK_ROOT}}/{package}" in compiles[0]
+    assert all("--invalidation-mode unchecked-hash" in args for kw, args in steps if "compileall" in args)
 
 
 def top_level_names(tree: ast.Module) -> set[str]:
@@ -124,3 +169,68 @@ def test_build_context_holds_only_what_the_image_needs(synth: Synth) -> None:
     assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "handlers"}
     assert {f for f in files if f.startswith("infra/")} == {"infra/lambda-requirements.txt"}
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+
+
+# --- wheels for the real base -------------------------------------------------------------------
+INDEX = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or "https://pypi.org/simple"
+#: The Lambda architectures, as wheel platform tags name them (x86_64 and arm64 functions).
+ARCHES = ("x86_64", "aarch64")
+
+
+@pytest.fixture(scope="module")
+def index() -> Iterator[str]:
+    """The package index, or a clean skip saying why these checks did not run."""
+    try:
+        with urllib.request.urlopen(f"{INDEX.rstrip('/')}/pip/", timeout=15) as answer:
+            answer.read(1)
+    except (urllib.error.URLError, OSError) as exc:
+        pytest.skip(f"the package index {INDEX} is unreachable ({exc}); the wheel checks need it")
+    yield INDEX
+
+
+def resolve(requirements: Path, platform: str, python: str) -> subprocess.CompletedProcess[str]:
+    """uv's resolution of exactly these pins for a platform and Python, wheels only (as pip will install)."""
+    uv = shutil.which("uv")
+    assert uv, "uv is needed to resolve wheels (make install puts it on PATH)"
+    return subprocess.run(
+        [uv, "pip", "compile", "--no-deps", "--no-header", "--no-annotate", "--only-binary", ":all:",
+         "--no-python-downloads", "--python-platform", platform, "--python-version", python,
+         "--index-url", INDEX, str(requirements)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_every_locked_runtime_wheel_installs_on_the_lambda_base(index: str, arch: str) -> None:
+    # GIVEN the real base's Python and glibc (from the Dockerfile's defaults)
+    python = dockerfile_python_minor()
+    platform = f"{arch}-{arg_default('MANYLINUX')}"
+    # WHEN every locked runtime pin is resolved to a wheel for it (that tag and every older manylinux)
+    answer = resolve(REQUIREMENTS, platform, python)
+    # THEN each has one: a pin with none fails here, not in `cdk deploy`
+    assert answer.returncode == 0, f"no wheel for Python {python} on {platform}:\n{answer.stderr}"
+    resolved = {canonical(line.split("==")[0]): line.split("==")[1] for line in pins(answer.stdout)}
+    locked = {
+        canonical(line.split("==")[0]): line.split("==")[1].split(" ")[0]
+        for line in pins(REQUIREMENTS.read_text())
+        if ";" not in line  # a pin with an environment marker is for other platforms (tzdata on Windows)
+    }
+    assert resolved == locked
+
+
+def test_the_wheel_check_refuses_a_base_with_an_older_glibc(index: str, tmp_path: Path) -> None:
+    # The check is not vacuous: the locked numpy has no wheel for glibc 2.17 (Amazon Linux 2 has
+    # 2.26, between uv's 2.17 and 2.28 targets), which is why the base moved to Amazon Linux 2023.
+    numpy = [line for line in pins(REQUIREMENTS.read_text()) if line.startswith("numpy==")]
+    (tmp_path / "numpy.txt").write_text("\n".join(numpy))
+    answer = resolve(tmp_path / "numpy.txt", "x86_64-manylinux_2_17", dockerfile_python_minor())
+    assert answer.returncode != 0 and "numpy" in answer.stderr and "no usable wheels" in answer.stderr, answer
+
+
+def test_the_wheel_holds_every_package_the_lake_command_imports(index: str, tmp_path: Path) -> None:
+    uv = shutil.which("uv")
+    assert uv
+    subprocess.run([uv, "build", "--wheel", "--quiet", "--out-dir", str(tmp_path)], cwd=ROOT, check=True)
+    [wheel] = tmp_path.glob("*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    assert tops == {"analytics", "handlers", "lake", "topology"}

@@ -17,9 +17,10 @@ from tests.fakes import MemorySink
 SOURCE = SourceInfo(dataset="visits", source_id="abc", key="raw/visits/a.csv", ingest_date=dt.date(2026, 11, 1))
 
 
-def run(*batches: dict[str, list[str]]) -> tuple[MemorySink, object]:
+def run(*batches: dict[str, list[str]], settings: dict[str, object] | None = None) -> tuple[MemorySink, object]:
     sink = MemorySink()
-    result = GenericPipeline("visits").run(iter(pa.record_batch(b) for b in batches), SOURCE, sink)
+    source = SourceInfo(**{**SOURCE.__dict__, "settings": settings or {}})
+    result = GenericPipeline("visits").run(iter(pa.record_batch(b) for b in batches), source, sink)
     return sink, result
 
 
@@ -66,10 +67,22 @@ def test_impossible_dates_are_not_rolled_over() -> None:
     assert infer_type(pa.array(["2026-02-30"] * 10)).label == "string"
 
 
-def test_exact_duplicates_are_dropped_and_counted_across_batches() -> None:
+def test_identical_rows_are_kept_and_counted_across_batches() -> None:
+    # Two identical sales are two sales: without a key nothing is merged, only counted.
     sink, result = run(
         {"a": ["1", "2", "1"], "b": ["x", "y", "x"]},
         {"a": ["2", "3"], "b": ["y", "z"]},
+    )
+    assert sink.table("visits").column("a").to_pylist() == [1, 2, 1, 2, 3]
+    assert result.duplicates_found == 2  # type: ignore[attr-defined]
+    assert result.duplicates_dropped == 0  # type: ignore[attr-defined]
+
+
+def test_exact_duplicates_are_dropped_across_batches_when_the_dataset_opts_in() -> None:
+    sink, result = run(
+        {"a": ["1", "2", "1"], "b": ["x", "y", "x"]},
+        {"a": ["2", "3"], "b": ["y", "z"]},
+        settings={"drop_duplicates": True},
     )
     assert sink.table("visits").column("a").to_pylist() == [1, 2, 3]
     assert result.duplicates_dropped == 2  # type: ignore[attr-defined]
@@ -77,7 +90,21 @@ def test_exact_duplicates_are_dropped_and_counted_across_batches() -> None:
 
 def test_rows_differing_only_by_whitespace_are_duplicates_after_trimming() -> None:
     _, result = run({"a": ["1", " 1"], "b": ["x", "x "]})
-    assert result.duplicates_dropped == 1  # type: ignore[attr-defined]
+    assert result.duplicates_found == 1  # type: ignore[attr-defined]
+
+
+def test_a_key_in_the_settings_quarantines_rows_without_one_and_repeats_within_the_file() -> None:
+    sink, result = run(
+        {"SKU": ["a", "b", None, "a"], "qty": ["1", "2", "3", "4"]},
+        settings={"key": "sku"},
+    )
+    assert sink.table("visits").column("sku").to_pylist() == ["a", "b"]
+    assert sorted(r["_reason_code"] for t in sink.rejected for r in t.to_pylist()) == ["duplicate_key", "missing_key"]
+    assert result.rejected_by_reason == {"missing_key": 1, "duplicate_key": 1}  # type: ignore[attr-defined]
+
+
+def test_a_column_named_like_a_lineage_column_is_renamed() -> None:
+    assert snake_case_columns(["Source Key", "ingested_at"]) == ["source_key_2", "ingested_at_2"]
 
 
 def test_a_value_that_does_not_fit_its_column_is_quarantined_with_its_reason() -> None:

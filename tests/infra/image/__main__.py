@@ -1,57 +1,48 @@
-"""``make image-test``: build the Dockerfile with buildah and run its handler on one real file.
+"""``make image-test``: build the Dockerfile with buildah and run it the way Lambda does, on one real file.
 
-1. a Lambda-like base image from debootstrap (cached in buildah's store after the first run);
-2. ``buildah build --isolation chroot`` of the repository's Dockerfile on that base;
-3. the local stand-in (moto server on 127.0.0.1, provisioned from the topology like the stack);
-4. one real file dropped under ``raw/``; the S3 event the stand-in routes to the processing queue
-   is handed, as the exact Lambda SQS event, to the handler named by the image's CMD, run inside
-   the image with ``buildah run --isolation chroot``;
-5. checks: no batch item failures, Parquet under ``curated/``, a "Dataset Processed" event on the
-   example subscriber queue.
+1. a stand-in for the Lambda Python base from debootstrap (same Python minor version; see ``base.py``;
+   cached in buildah's store after the first run);
+2. ``buildah build --isolation chroot`` of the repository's Dockerfile on that base (wheels chosen
+   for the real base's ``manylinux_2_34``);
+3. the local stand-in for AWS (moto server on 127.0.0.1, provisioned from the topology like the stack)
+   and a Lambda Runtime API stand-in (``runtime_api.py``);
+4. the image's ENTRYPOINT + CMD started in a container, as Lambda starts it: ``awslambdaric`` polls
+   the runtime API for events and posts the handler's answers;
+5. a malformed event (not an SQS batch): the function answers with a clear error and keeps polling;
+6. one real file dropped under ``raw/``: the S3 event the stand-in routes to the processing queue is
+   handed, as the exact Lambda SQS event, to the same running function; checks: no batch item
+   failures, Parquet under ``curated/``, a "Dataset Processed" event on the example subscriber queue.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import topology
 from lake.runner import lambda_sqs_event
 from lake.samples import web_sessions_csv
-from lake.standin import StandIn, client, free_port
-from tests.infra.image.base import build_base, ensure_tools, run
+from lake.standin import Endpoints, StandIn, client, free_port
+from tests.infra.image.base import PYTHON_MINOR, build_base, ensure_tools, run
+from tests.infra.image.runtime_api import Invocation, RuntimeApi
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKDIR = ROOT / "build" / "image-test"
 IMAGE = "localhost/lake-processor:image-test"
 DATASET = "web_sessions"
-
-# Runs inside the image: import the CMD's module.function and call it with a Lambda-like context.
-# Only the standard library and the image's own packages are available there.
-DRIVER = """
-import importlib, json, sys, uuid
-handler_path = sys.argv[1]
-module_name, _, function_name = handler_path.rpartition(".")
-handler = getattr(importlib.import_module(module_name), function_name)
-
-class Context:
-    function_name = "lake-processor"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:lake-processor"
-    memory_limit_in_mb = 3008
-    aws_request_id = str(uuid.uuid4())
-    log_group_name = "/aws/lambda/lake-processor"
-    log_stream_name = "image-test"
-    def get_remaining_time_in_millis(self):
-        return 300_000
-
-event = json.load(sys.stdin)
-result = handler(event, Context())
-print("IMAGE-TEST-RESULT " + json.dumps(result))
-"""
+FUNCTION = "lake-processor"
+MEMORY_MB = 3008
+#: Generous: the first record of a cold function imports pandas, pyarrow, pyiceberg and friends.
+ANSWER_TIMEOUT_S = 240.0
 
 
 def log(message: str) -> None:
@@ -76,11 +67,73 @@ def build_image(base_image: str) -> None:
     )
 
 
-def image_cmd() -> str:
-    """The handler the image names: tests the image's CMD, not a string repeated here."""
-    config = json.loads(run("buildah", "inspect", "--type", "image", IMAGE, capture_output=True).stdout)
-    [handler] = config["OCIv1"]["config"]["Cmd"]
-    return str(handler)
+def image_command(image: str = IMAGE) -> list[str]:
+    """ENTRYPOINT + CMD of the image, as Lambda runs them: tests the image's own, not a string repeated here."""
+    config = json.loads(run("buildah", "inspect", "--type", "image", image, capture_output=True).stdout)
+    oci = config["OCIv1"]["config"]
+    return [*(oci.get("Entrypoint") or []), *(oci.get("Cmd") or [])]
+
+
+def lambda_environment(endpoints: Endpoints, runtime_api: str) -> dict[str, str]:
+    """What Lambda sets for a function, plus the stack's environment as the stand-in names it."""
+    return {
+        **endpoints.handler_env(),
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "image-test",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{PYTHON_MINOR}",
+        "AWS_REGION": endpoints.region,
+    }
+
+
+@dataclass
+class Function:
+    """A running container: the image's entrypoint under a runtime API."""
+
+    process: subprocess.Popen[str]
+    started_at: float
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def start_function(
+    image: str, command: list[str], env: dict[str, str], log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Function]:
+    """Start ``command`` in a fresh container of ``image``; stop and remove the container on exit."""
+    container = run("buildah", "from", "--pull=never", image, capture_output=True).stdout.strip()
+    env_args = [
+        arg for key, value in sorted({**env, **(extra_env or {})}.items()) for arg in ("--env", f"{key}={value}")
+    ]
+    log_file = log_path.open("w")
+    started_at = time.monotonic()
+    process = subprocess.Popen(
+        ["buildah", "run", "--isolation", "chroot", "--network", "host", *env_args, container, "--", *command],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # one process group: stopping it stops the function inside too
+    )
+    try:
+        yield Function(process=process, started_at=started_at, log_path=log_path)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log_file.close()
+        run("buildah", "rm", container, capture_output=True)
 
 
 def receive_all(sqs: Any, url: str, want: int, wait_seconds: float = 20) -> list[dict[str, Any]]:
@@ -98,33 +151,24 @@ def receive_all(sqs: Any, url: str, want: int, wait_seconds: float = 20) -> list
     return messages
 
 
-def run_handler_in_image(handler: str, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    container = run("buildah", "from", "--pull=never", IMAGE, capture_output=True).stdout.strip()
-    try:
-        env_args = [arg for key, value in sorted(env.items()) for arg in ("--env", f"{key}={value}")]
-        answer = run(
-            "buildah",
-            "run",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            *env_args,
-            container,
-            "--",
-            "python3.11",
-            "-c",
-            DRIVER,
-            handler,
-            input=json.dumps(event),
-            capture_output=True,
-        )
-    finally:
-        run("buildah", "rm", container, capture_output=True)
-    sys.stderr.write(answer.stderr[-4000:])
-    [line] = [x for x in answer.stdout.splitlines() if x.startswith("IMAGE-TEST-RESULT ")]
-    result: dict[str, Any] = json.loads(line.removeprefix("IMAGE-TEST-RESULT "))
-    return result
+def drop_file(endpoints: Endpoints, name: str, rows: int = 200) -> dict[str, Any]:
+    """Upload one sample file under raw/ and return the Lambda SQS event for what the rule routed."""
+    s3, sqs = client("s3", endpoints.endpoint_url), client("sqs", endpoints.endpoint_url)
+    key = f"{topology.RAW_PREFIX}{DATASET}/{name}"
+    s3.put_object(Bucket=endpoints.topology.bucket, Key=key, Body=web_sessions_csv(rows=rows).encode())
+    messages = receive_all(sqs, endpoints.queue_url, want=1)
+    assert len(messages) == 1, f"the stand-in routed {len(messages)} messages for one file, expected 1"
+    return lambda_sqs_event(messages, endpoints.queue_arn, endpoints.region)
+
+
+def function_arn(endpoints: Endpoints) -> str:
+    return f"arn:aws:lambda:{endpoints.region}:123456789012:function:{FUNCTION}"
+
+
+def answered(invocation: Invocation, function: Function) -> Invocation:
+    log(f"function answered ({invocation.kind}) {json.dumps(invocation.body)[:600]}")
+    assert function.alive(), f"the function's process ended after an invocation:\n{function.output()[-4000:]}"
+    return invocation
 
 
 def main() -> int:
@@ -134,24 +178,30 @@ def main() -> int:
     base = build_base(WORKDIR)
     log(f"base image {base} ready after {time.monotonic() - started:.0f}s")
     build_image(base)
-    handler = image_cmd()
-    log(f"image {IMAGE} built after {time.monotonic() - started:.0f}s; CMD {handler}")
+    command = image_command()
+    log(f"image {IMAGE} built after {time.monotonic() - started:.0f}s; runs {command}")
 
-    with StandIn(port=free_port()) as endpoints:
-        topo = endpoints.topology
+    with StandIn(port=free_port()) as endpoints, RuntimeApi(function_arn(endpoints)) as api:
         s3, sqs = client("s3", endpoints.endpoint_url), client("sqs", endpoints.endpoint_url)
-        key = f"{topology.RAW_PREFIX}{DATASET}/image-test.csv"
-        s3.put_object(Bucket=topo.bucket, Key=key, Body=web_sessions_csv(rows=200).encode())
-        messages = receive_all(sqs, endpoints.queue_url, want=1)
-        assert len(messages) == 1, f"the stand-in routed {len(messages)} messages for one file, expected 1"
-        event = lambda_sqs_event(messages, endpoints.queue_arn, endpoints.region)
+        env = lambda_environment(endpoints, api.address)
+        with start_function(IMAGE, command, env, WORKDIR / "function.log") as function:
+            try:
+                # A console test event: a clear error from the handler, and the runtime loop goes on.
+                bad = answered(api.invoke({"key1": "value1"}, timeout=ANSWER_TIMEOUT_S), function)
+                assert bad.kind == "error", f"a malformed event was answered with a {bad.kind}: {bad.body}"
+                assert bad.body["errorType"] == "NotAnSqsBatchError", bad.body
+                assert "takes SQS batches" in bad.body["errorMessage"], bad.body
 
-        result = run_handler_in_image(handler, event, endpoints.handler_env())
-        log(f"handler answered {result}")
-        assert result == {"batchItemFailures": []}, f"the handler failed the record: {result}"
+                event = drop_file(endpoints, "image-test.csv")
+                good = answered(api.invoke(event, timeout=ANSWER_TIMEOUT_S), function)
+                assert good.kind == "response", f"the SQS batch was answered with an error: {good.body}"
+                assert good.body == {"batchItemFailures": []}, f"the handler failed the record: {good.body}"
+            except BaseException:
+                sys.stderr.write(function.output()[-6000:])
+                raise
 
-        curated = s3.list_objects_v2(Bucket=topo.bucket, Prefix=topology.CURATED_PREFIX).get("Contents", [])
-        parquet = [o["Key"] for o in curated if o["Key"].endswith(".parquet")]
+        curated = s3.list_objects_v2(Bucket=endpoints.topology.bucket, Prefix=topology.CURATED_PREFIX)
+        parquet = [o["Key"] for o in curated.get("Contents", []) if o["Key"].endswith(".parquet")]
         assert parquet, "no Parquet under curated/ after the handler succeeded"
         events = receive_all(sqs, endpoints.subscriber_queue_url, want=1)
         detail_types = [json.loads(m["Body"])["detail-type"] for m in events]

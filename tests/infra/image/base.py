@@ -1,25 +1,57 @@
-"""A stand-in for ``public.ecr.aws/lambda/python:3.11`` made with debootstrap (no registry needed).
+"""A stand-in for ``public.ecr.aws/lambda/python:3.13`` made with debootstrap (no registry needed).
 
-It has the layout the Dockerfile relies on: ``python3.11`` and ``pip`` on PATH from ``/var/lang``
-and ``LAMBDA_TASK_ROOT=/var/task``. It lacks the Lambda runtime interface client; the image test
-calls the handler itself.
+What matters for the image is the same as on the real base:
+
+- the Python minor version: Debian 13 (trixie) ships Python 3.13, the Dockerfile's base's version
+  (checked against the Dockerfile's default ``BASE_IMAGE`` tag, so the two cannot drift);
+- the wheels: trixie's glibc (2.41) is newer than Amazon Linux 2023's (2.34), so it could load
+  wheels the real base cannot. The Dockerfile never lets pip pick by the build machine's glibc:
+  it installs for ``--platform manylinux_2_34_<arch>``, the real base's tag, on either base;
+- the layout: ``python3`` and ``pip`` on PATH from ``/var/lang``, ``LAMBDA_TASK_ROOT=/var/task``,
+  and an ENTRYPOINT ``/lambda-entrypoint.sh`` that runs the image's CMD under ``awslambdaric``
+  (the runtime interface client the AWS base images use) against ``AWS_LAMBDA_RUNTIME_API``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-BASE_IMAGE = "localhost/lake-lambda-base:py311"
-SUITE = "bookworm"  # Debian 12 ships Python 3.11, the Lambda runtime's version.
+ROOT = Path(__file__).resolve().parents[3]
+SUITE = "trixie"
+PYTHON_MINOR = "3.13"  # trixie's python3
+BASE_IMAGE = f"localhost/lake-lambda-base:py{PYTHON_MINOR.replace('.', '')}"
 MIRROR = "http://deb.debian.org/debian"
+#: The runtime interface client of the AWS Python base images, pinned so the test is repeatable.
+AWSLAMBDARIC = "awslambdaric==4.2.2"
 LAMBDA_TASK_ROOT = "/var/task"
 LAMBDA_LANG = "/var/lang"
 HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PATH = f"{LAMBDA_LANG}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ENTRYPOINT = "/lambda-entrypoint.sh"
+# What the AWS base's entrypoint does with a runtime API (without one it starts the emulator, which
+# this stand-in does not have): run the handler named by CMD under the runtime interface client.
+ENTRYPOINT_SCRIPT = f"""#!/bin/sh
+if [ $# -ne 1 ]; then
+  echo "entrypoint requires the handler name to be the first argument" >&2
+  exit 142
+fi
+if [ -z "${{AWS_LAMBDA_RUNTIME_API:-}}" ]; then
+  echo "AWS_LAMBDA_RUNTIME_API is not set: this stand-in base has no runtime interface emulator" >&2
+  exit 1
+fi
+export _HANDLER="$1"
+cd "${{LAMBDA_TASK_ROOT}}"
+exec {LAMBDA_LANG}/bin/python3 -m awslambdaric "$_HANDLER"
+"""
+
+
+class BaseMismatchError(Exception):
+    """The stand-in base would not match the Dockerfile's real base where it matters."""
 
 
 def run(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -45,13 +77,31 @@ def ensure_tools() -> None:
         run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, "ca-certificates")
 
 
+def dockerfile_python_minor(dockerfile: Path = ROOT / "Dockerfile") -> str:
+    """The Python minor version of the Dockerfile's default base (``.../lambda/python:3.13[@sha256:…]``)."""
+    found = re.search(r"^ARG BASE_IMAGE=\S*/lambda/python:(\d+\.\d+)\b", dockerfile.read_text(), re.MULTILINE)
+    if not found:
+        raise BaseMismatchError(
+            f"{dockerfile.name}'s default BASE_IMAGE is not public.ecr.aws/lambda/python:<3.N>; "
+            "tests/infra/image/base.py builds a stand-in for that base only"
+        )
+    return found.group(1)
+
+
 def build_base(workdir: Path) -> str:
     """Build (once; cached in buildah's store) the debootstrap base image and return its name."""
+    wanted = dockerfile_python_minor()
+    if wanted != PYTHON_MINOR:
+        raise BaseMismatchError(
+            f"the Dockerfile's base runs Python {wanted} but the stand-in base ({SUITE}) has {PYTHON_MINOR}: "
+            "pick the Debian suite that ships that version in tests/infra/image/base.py"
+        )
     if image_exists(BASE_IMAGE):
         return BASE_IMAGE
-    rootfs = workdir / "rootfs"
-    if not (rootfs / "usr/bin/python3.11").exists():
-        partial = workdir / "rootfs.partial"
+    rootfs = workdir / f"rootfs-{SUITE}"
+    python = f"usr/bin/python{PYTHON_MINOR}"
+    if not (rootfs / python).exists():
+        partial = workdir / f"rootfs-{SUITE}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         run(
             "debootstrap",
@@ -62,10 +112,6 @@ def build_base(workdir: Path) -> str:
             MIRROR,
         )
         partial.rename(rootfs)
-    if not (rootfs / LAMBDA_LANG.lstrip("/") / "bin/pip").exists():
-        # A venv at /var/lang gives /var/lang/bin/python3.11 and pip, like the Lambda base image.
-        run("chroot", str(rootfs), "/usr/bin/python3.11", "-m", "venv", LAMBDA_LANG)
-    (rootfs / LAMBDA_TASK_ROOT.lstrip("/")).mkdir(parents=True, exist_ok=True)
     # The build reaches PyPI through this machine's network; trust what the machine trusts
     # (extra CAs of a TLS-inspecting proxy, for one). Public trust anchors only, no secrets.
     extra_cas = sorted(HOST_EXTRA_CAS.glob("*.crt"))
@@ -75,6 +121,29 @@ def build_base(workdir: Path) -> str:
         for ca in extra_cas:
             shutil.copy2(ca, target / ca.name)
         run("chroot", str(rootfs), "update-ca-certificates")
+    lang = rootfs / LAMBDA_LANG.lstrip("/")
+    if not (lang / "bin/pip").exists():
+        # A venv at /var/lang gives /var/lang/bin/python3 and pip, like the Lambda base image.
+        run("chroot", str(rootfs), f"/{python}", "-m", "venv", LAMBDA_LANG)
+    run(
+        "chroot",
+        str(rootfs),
+        f"{LAMBDA_LANG}/bin/python3",
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--cert",
+        CA_BUNDLE,
+        AWSLAMBDARIC,
+    )
+    entrypoint = rootfs / ENTRYPOINT.lstrip("/")
+    entrypoint.write_text(ENTRYPOINT_SCRIPT)
+    entrypoint.chmod(0o755)
+    (rootfs / LAMBDA_TASK_ROOT.lstrip("/")).mkdir(parents=True, exist_ok=True)
     tarball = workdir / "rootfs.tar"
     run(
         "tar",
@@ -83,6 +152,8 @@ def build_base(workdir: Path) -> str:
         "--exclude=./proc/*",
         "--exclude=./sys/*",
         "--exclude=./dev/*",
+        "--exclude=./var/cache/apt/*",
+        "--exclude=./var/lib/apt/lists/*",
         "-cf",
         str(tarball),
         ".",
@@ -98,12 +169,16 @@ def build_base(workdir: Path) -> str:
             "--env",
             f"LAMBDA_TASK_ROOT={LAMBDA_TASK_ROOT}",
             "--env",
+            "LAMBDA_RUNTIME_DIR=/var/runtime",
+            "--env",
             "LANG=C.UTF-8",
             # Debian's venv pip would use its own certifi bundle; point it at the system store.
             "--env",
             f"PIP_CERT={CA_BUNDLE}",
             "--workingdir",
             LAMBDA_TASK_ROOT,
+            "--entrypoint",
+            f'["{ENTRYPOINT}"]',
             container,
         )
         run("buildah", "commit", "--quiet", container, BASE_IMAGE)

@@ -1,0 +1,736 @@
+"""Customer lifetime value: BG/NBD for repeat purchases, Gamma-Gamma for spend, both fitted by ML.
+
+Pure: per-customer summary features in, fitted models, the ``customer_value`` table and model facts
+out. The refresh stage computes the per-customer aggregates with SQL over the curated ``orders``
+history and calls :func:`customer_value`; nothing here reads raw rows.
+
+Sources:
+- BG/NBD: Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way: An Alternative to the
+  Pareto/NBD Model", Marketing Science 24(2) — likelihood eq. 6, conditional expectation eq. 10,
+  P(alive) from the companion note "Computing P(alive) Using the BG/NBD Model" (2008).
+- Gamma-Gamma: Fader, Hardie & Lee (2005), "RFM and CLV: Using Iso-Value Curves for Customer Base
+  Analysis", Journal of Marketing Research 42(4) — marginal likelihood of the mean spend and the
+  conditional expected spend (eq. 5 of the note "The Gamma-Gamma Model of Monetary Value", 2013).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.optimize import minimize
+from scipy.special import betaln, digamma, gammaln, hyp2f1
+
+from analytics.base import ModelFact, TableSpec
+from analytics.errors import DataError
+
+MODEL_VERSION = "1"
+#: Fewer customers with a repeat purchase than this and a fit is not attempted: the dropout and
+#: spend heterogeneity are then guesses, and a snapshot built on them would mislead.
+MIN_REPEAT_CUSTOMERS = 20
+#: Horizons of ``expected_purchases_<n>d`` / ``expected_value_<n>d``, in days.
+HORIZONS_DAYS = (30, 90, 365)
+#: L-BFGS-B iterations allowed before a fit is reported as not converged.
+MAX_ITERATIONS = 1_000
+#: Norm of the gradient of the mean log-likelihood (per customer, over log parameters) a fit must
+#: reach to count as converged; the optimizer's own stop (relative change of the objective) can
+#: halt on a plateau well before that.
+GRADIENT_TOLERANCE = 1e-4
+#: Shape parameters (r, a, b, p, q) are kept within e^±LOG_BOUND, and scale parameters (α, γ)
+#: within e^±LOG_BOUND of their starting scale. A parameter pinned there is not identified by the
+#: history (nobody ever drops out, everyone buys like clockwork) and the fit is reported as failed:
+#: left free it would wander to 10^6 and still look converged.
+LOG_BOUND = 10.0
+
+FitStatus = Literal["fitted", "insufficient_history", "fit_failed"]
+
+
+class ClvInputError(DataError):
+    """Per-customer features that no customer could have (recency beyond age, negative counts...)."""
+
+
+# --- BG/NBD -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitDiagnostics:
+    """How the optimizer ended: enough to tell a plateau from a fit that ran out of iterations."""
+
+    converged: bool
+    message: str
+    iterations: int
+    gradient_norm: float
+    method: str
+
+
+@dataclass(frozen=True)
+class BgNbdFit:
+    """A fitted BG/NBD model; rates are per ``time_unit`` of the features it was fitted on.
+
+    λ ~ Gamma(shape r, rate α) is a customer's purchase rate while alive; p ~ Beta(a, b) the chance
+    of dropping out after each repeat purchase.
+    """
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    n_customers: int
+    diagnostics: FitDiagnostics
+
+    @property
+    def converged(self) -> bool:
+        return self.diagnostics.converged
+
+    @property
+    def iterations(self) -> int:
+        return self.diagnostics.iterations
+
+    @property
+    def method(self) -> str:
+        return self.diagnostics.method
+
+    def expected_purchases(self, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10)."""
+        return bg_nbd_expected_purchases(self.r, self.alpha, self.a, self.b, t, frequency, recency, age)
+
+    def p_alive(self, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """P(still active at T | x, t_x, T)."""
+        return bg_nbd_p_alive(self.r, self.alpha, self.a, self.b, frequency, recency, age)
+
+    def expected_purchases_new(self, t: float) -> float:
+        """E[X(t)] for a customer just acquired (FHL 2005 eq. 9): eq. 10 at x = t_x = T = 0."""
+        zero = np.zeros(1)
+        return float(self.expected_purchases(t, zero, zero, zero)[0])
+
+
+def bg_nbd_log_likelihood(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """Each customer's log-likelihood (FHL 2005 eq. 6), summed in log space so it cannot overflow."""
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    alive = betaln(a, b + x) - (r + x) * np.log(alpha + age)
+    repeat = x > 0
+    dropped = np.full_like(alive, -np.inf)
+    dropped[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    return np.asarray(common + np.logaddexp(alive, dropped))
+
+
+def _bg_nbd_objective(
+    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray, weight: np.ndarray, x_index: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Weighted mean negative log-likelihood and its gradient over log(r, α, a, b).
+
+    ``x`` holds the distinct frequencies and ``x_index`` points each row at its own: the special
+    functions then run over a few hundred values instead of every customer.
+    """
+    r, alpha, a, b = np.exp(log_params)
+    n = weight.sum()
+    repeat_u = x > 0
+    xs = x[x_index]
+    repeat = xs > 0
+    log_alpha_age = np.log(alpha + age)
+    log_alpha_tx = np.log(alpha + t_x)
+    common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b))[x_index]
+    alive = betaln(a, b + x)[x_index] - (r + xs) * log_alpha_age
+    dropped_u = np.full(len(x), -np.inf)
+    dropped_u[repeat_u] = betaln(a + 1, b + x[repeat_u] - 1)
+    dropped = np.where(repeat, dropped_u[x_index] - (r + xs) * log_alpha_tx, -np.inf)
+    both = np.logaddexp(alive, dropped)
+    ll = common + both
+    # Share of each customer's likelihood from "still alive at T"; the rest is "dropped after t_x".
+    w_alive = np.exp(alive - both)
+    w_dropped = np.where(repeat, 1.0 - w_alive, 0.0)
+
+    psi_ab_x = digamma(a + b + x)
+    psi_b_x1 = np.zeros(len(x))
+    psi_b_x1[repeat_u] = digamma(b + x[repeat_u] - 1)
+    d_r = (digamma(r + x) - digamma(r) + np.log(alpha))[x_index] - w_alive * log_alpha_age - w_dropped * log_alpha_tx
+    d_alpha = r / alpha - (r + xs) * (w_alive / (alpha + age) + w_dropped / (alpha + t_x))
+    d_a = (
+        -(digamma(a) - digamma(a + b))
+        + w_alive * (digamma(a) - psi_ab_x)[x_index]
+        + w_dropped * (digamma(a + 1) - psi_ab_x)[x_index]
+    )
+    d_b = (
+        -(digamma(b) - digamma(a + b))
+        + w_alive * (digamma(b + x) - psi_ab_x)[x_index]
+        + w_dropped * (psi_b_x1 - psi_ab_x)[x_index]
+    )
+    # Chain rule to log parameters: d/d(log θ) = θ · d/dθ.
+    grad = np.array([r * (weight @ d_r), alpha * (weight @ d_alpha), a * (weight @ d_a), b * (weight @ d_b)])
+    return float(-(weight @ ll) / n), -grad / n
+
+
+def fit_bg_nbd(
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    age: np.ndarray,
+    *,
+    max_iterations: int = MAX_ITERATIONS,
+) -> BgNbdFit:
+    """Fit BG/NBD by maximum likelihood on per-customer x (repeat purchases), t_x and T.
+
+    ``recency`` (t_x, first to last purchase) and ``age`` (T, first purchase to the end of the
+    observation) share one time unit, and the fitted α is in that unit. A fit that stops short is
+    returned with ``converged`` False and its diagnostics, never raised.
+    """
+    x, t_x, big_t = _validated_features(frequency, recency, age)
+    repeaters = int(np.count_nonzero(x))
+    if repeaters < 1:
+        raise ClvInputError(
+            "BG/NBD needs customers with repeat purchases, and none of the "
+            f"{len(x)} has one: wait for more history before fitting"
+        )
+    # Start λ at the observed repeat rate so α begins in the features' time unit.
+    rate = max(float(x.sum()) / max(float(big_t.sum()), 1e-12), 1e-12)
+    start = np.log([1.0, 1.0 / rate, 1.0, 1.0])
+    # Customers with the same (x, t_x, T) share a likelihood term: fit on the distinct triples,
+    # weighted by how many customers have each (day-resolution histories repeat them a lot).
+    # pandas hashes the rows; np.unique(axis=0) sorts them and takes seconds for a million.
+    # Sorted, so the sums (and the fit's last digits) do not depend on the customers' order.
+    counted = pd.DataFrame({"x": x, "t_x": t_x, "T": big_t}).value_counts(sort=False).sort_index().reset_index()
+    distinct_x, x_index = np.unique(counted["x"].to_numpy(), return_inverse=True)
+    args = (distinct_x, counted["t_x"].to_numpy(), counted["T"].to_numpy(), counted["count"].to_numpy(float), x_index)
+    (r, alpha, a, b), diagnostics = _maximise(
+        _bg_nbd_objective, start, args, max_iterations, ("r", "alpha", "a", "b"), scale=1
+    )
+    ll = float(args[3] @ bg_nbd_log_likelihood(r, alpha, a, b, counted["x"].to_numpy(), args[1], args[2]))
+    return BgNbdFit(r, alpha, a, b, ll, len(x), diagnostics)
+
+
+def bg_nbd_expected_purchases(
+    r: float, alpha: float, a: float, b: float, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] of FHL 2005 eq. 10.
+
+    The factor ((α+T)/(α+T+t))^(r+x) · 2F1(r+x, b+x; a+b+x−1; z) is evaluated after Euler's
+    transformation (DLMF 15.8.1) as (1−z)^(a−1) · 2F1(a+b−1−r, a−1; a+b+x−1; z): the same value,
+    but the parameters no longer grow with x, where hyp2f1 loses accuracy.
+    """
+    x = np.asarray(frequency, dtype=float)
+    t_x = np.asarray(recency, dtype=float)
+    big_t = np.asarray(age, dtype=float)
+    if abs(a - 1.0) < 1e-9:
+        # (a−1) cancels between numerator and denominator; step off the removable singularity.
+        a = 1.0 + 1e-7
+    z = t / (alpha + big_t + t)
+    scaled = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+    numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - scaled)
+    return np.asarray(numerator / (1.0 + _dropout_odds(r, alpha, a, b, x, t_x, big_t)))
+
+
+def bg_nbd_p_alive(
+    r: float, alpha: float, a: float, b: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """P(alive at T | x, t_x, T) = 1 / (1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))."""
+    x = np.asarray(frequency, dtype=float)
+    odds = _dropout_odds(r, alpha, a, b, x, np.asarray(recency, dtype=float), np.asarray(age, dtype=float))
+    return np.asarray(1.0 / (1.0 + odds))
+
+
+def _dropout_odds(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
+) -> np.ndarray:
+    """Odds of "dropped after the last purchase" against "still alive"; 0 without a repeat purchase."""
+    repeat = x > 0
+    log_odds = np.full(x.shape, -np.inf)
+    xr = x[repeat]
+    log_odds[repeat] = (
+        np.log(a) - np.log(b + xr - 1.0) + (r + xr) * (np.log(alpha + big_t[repeat]) - np.log(alpha + t_x[repeat]))
+    )
+    # exp overflows to inf for a customer long gone, and 1/(1+inf) = 0 is the right P(alive).
+    with np.errstate(over="ignore"):
+        return np.exp(log_odds)
+
+
+# --- Gamma-Gamma --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GammaGammaFit:
+    """A fitted Gamma-Gamma spend model.
+
+    A transaction's value is Gamma(shape p, rate ν); ν varies across customers as Gamma(shape q,
+    rate γ). The population mean spend p·γ/(q−1) is finite only when q > 1.
+    """
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+    n_customers: int
+    diagnostics: FitDiagnostics
+
+    @property
+    def converged(self) -> bool:
+        return self.diagnostics.converged
+
+    @property
+    def iterations(self) -> int:
+        return self.diagnostics.iterations
+
+    @property
+    def method(self) -> str:
+        return self.diagnostics.method
+
+    @property
+    def population_mean_spend(self) -> float:
+        """E[Z] for a customer with no repeat purchase yet; infinite when q ≤ 1."""
+        return self.p * self.gamma / (self.q - 1.0) if self.q > 1.0 else float("inf")
+
+    def expected_spend(self, frequency: np.ndarray, mean_spend: np.ndarray) -> np.ndarray:
+        """E[Z | x, z̄] = p(γ + x·z̄) / (p·x + q − 1): z̄ shrunk towards the population mean."""
+        x = np.asarray(frequency, dtype=float)
+        m = np.where(x > 0, np.asarray(mean_spend, dtype=float), 0.0)
+        return np.asarray(self.p * (self.gamma + x * m) / (self.p * x + self.q - 1.0))
+
+
+def gamma_gamma_log_likelihood(p: float, q: float, gamma: float, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Each customer's log density of the mean spend z̄ = m over x repeat transactions."""
+    px = p * x
+    return np.asarray(
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(gamma)
+        + (px - 1.0) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(gamma + x * m)
+    )
+
+
+def _gamma_gamma_objective(
+    log_params: np.ndarray,
+    x: np.ndarray,
+    m: np.ndarray,
+    log_xm: np.ndarray,
+    distinct_x: np.ndarray,
+    x_index: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
+
+    ``log_xm`` is log(x·z̄), fixed across evaluations; the special functions run over the
+    ``distinct_x`` frequencies only.
+    """
+    p, q, gamma = np.exp(log_params)
+    n = len(x)
+    pu = p * distinct_x
+    px = pu[x_index]
+    log_gxm = np.log(gamma + x * m)
+    # The density of z̄ (see gamma_gamma_log_likelihood), with (px−1)·log z̄ + px·log x = px·log(x·z̄) − log z̄.
+    ll = (gammaln(pu + q) - gammaln(pu))[x_index] - gammaln(q) + q * np.log(gamma) + px * log_xm - (px + q) * log_gxm
+    psi_pxq = digamma(pu + q)[x_index]
+    d_p = x * (psi_pxq - digamma(pu)[x_index] + log_xm - log_gxm)
+    d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gxm
+    d_gamma = q / gamma - (px + q) / (gamma + x * m)
+    grad = np.array([p * d_p.sum(), q * d_q.sum(), gamma * d_gamma.sum()])
+    # −Σ log z̄ is constant in the parameters and left out: it moves neither the optimum nor the gradient.
+    return float(-ll.sum() / n), -grad / n
+
+
+def fit_gamma_gamma(
+    frequency: np.ndarray, mean_spend: np.ndarray, *, max_iterations: int = MAX_ITERATIONS
+) -> GammaGammaFit:
+    """Fit Gamma-Gamma by maximum likelihood on customers with x > 0 and a positive mean spend.
+
+    ``mean_spend`` is z̄, the mean value of a customer's repeat transactions; customers without a
+    repeat transaction carry no spend information and are left out of the fit.
+    """
+    x_all = _as_float("frequency", frequency)
+    m_all = _as_float("mean spend", mean_spend)
+    if len(x_all) != len(m_all):
+        raise ClvInputError(
+            f"frequency has {len(x_all)} values but mean spend {len(m_all)}: pass one of each per customer"
+        )
+    if (x_all < 0).any():
+        raise ClvInputError(
+            f"{int((x_all < 0).sum())} customers have a negative frequency: frequency counts repeat purchases"
+        )
+    used = (x_all > 0) & (m_all > 0)
+    if not used.any():
+        raise ClvInputError(
+            "Gamma-Gamma needs customers with a repeat purchase of positive value, and there are none: "
+            "wait for more history before fitting"
+        )
+    x, m = x_all[used], m_all[used]
+    # Start at the method-of-moments scale: p = q = 2 puts the mean spend at γ.
+    start = np.log([2.0, 2.0, max(float(m.mean()), 1e-12)])
+    distinct_x, x_index = np.unique(x, return_inverse=True)
+    args = (x, m, np.log(x * m), distinct_x, x_index)
+    (p, q, gamma), diagnostics = _maximise(
+        _gamma_gamma_objective, start, args, max_iterations, ("p", "q", "gamma"), scale=2
+    )
+    ll = float(gamma_gamma_log_likelihood(p, q, gamma, x, m).sum())
+    return GammaGammaFit(p, q, gamma, ll, len(x), diagnostics)
+
+
+# --- shared fitting -----------------------------------------------------------------------------
+
+_METHOD = "maximum likelihood: scipy.optimize.minimize L-BFGS-B on log parameters, analytic gradient"
+
+
+def _maximise(
+    objective: Callable[..., tuple[float, np.ndarray]],
+    start: np.ndarray,
+    args: tuple[np.ndarray, ...],
+    max_iterations: int,
+    names: tuple[str, ...],
+    scale: int,
+) -> tuple[tuple[float, ...], FitDiagnostics]:
+    """Minimise the mean negative log-likelihood; returns the parameters and the diagnostics.
+
+    ``scale`` is the index of the parameter measured in the data's units (bounded around its start).
+    """
+    centre = np.zeros(len(start))
+    centre[scale] = start[scale]
+    bounds = [(c - LOG_BOUND, c + LOG_BOUND) for c in centre]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        result = minimize(
+            objective,
+            start,
+            args=args,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-10},
+        )
+        _, gradient = objective(result.x, *args)
+    gradient_norm = float(np.linalg.norm(gradient))
+    pinned = [n for n, v, c in zip(names, result.x, centre, strict=True) if abs(v - c) >= LOG_BOUND - 1e-6]
+    finite = bool(np.isfinite(result.fun)) and bool(np.isfinite(gradient_norm))
+    converged = finite and not pinned and gradient_norm <= GRADIENT_TOLERANCE and int(result.nit) < max_iterations
+    message = str(result.message)
+    if pinned:
+        message = (
+            f"{', '.join(pinned)} reached {'its bound' if len(pinned) == 1 else 'their bounds'} "
+            f"(e^±{LOG_BOUND:g}): the history does not identify {'it' if len(pinned) == 1 else 'them'} ({message})"
+        )
+    elif not finite:
+        message = f"the log-likelihood is not finite at the optimizer's stop ({message})"
+    elif not converged:
+        message = f"stopped with gradient norm {gradient_norm:.3g} > {GRADIENT_TOLERANCE:g} ({message})"
+    elif not result.success:
+        # A line search that fails on a flat optimum is still an optimum; say which test passed.
+        message = f"gradient norm {gradient_norm:.3g} ≤ {GRADIENT_TOLERANCE:g} ({message.strip()})"
+    params = tuple(float(v) for v in np.exp(result.x))
+    diagnostics = FitDiagnostics(converged, message, int(result.nit), gradient_norm, _METHOD)
+    return params, diagnostics
+
+
+def _as_float(name: str, values: np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ClvInputError(f"{name} must be one value per customer (a 1-d array), got shape {array.shape}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ClvInputError(
+            f"{name} has {int(bad.sum())} missing or infinite values (first at position "
+            f"{int(np.argmax(bad))}): drop or fill those customers before fitting"
+        )
+    return array
+
+
+def _validated_features(
+    frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = _as_float("frequency", frequency)
+    t_x = _as_float("recency", recency)
+    big_t = _as_float("age", age)
+    if not len(x) == len(t_x) == len(big_t):
+        raise ClvInputError(
+            f"frequency, recency and age have {len(x)}, {len(t_x)} and {len(big_t)} values: "
+            "pass one of each per customer"
+        )
+
+    def reject(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            raise ClvInputError(f"{int(mask.sum())} customers (first at position {int(np.argmax(mask))}) {what}")
+
+    reject(
+        (x < 0) | (x != np.round(x)),
+        "have a frequency that is not a whole number ≥ 0: frequency counts repeat purchases",
+    )
+    reject((t_x < 0) | (big_t < 0), "have a negative recency or age: both are measured from the first purchase")
+    reject(t_x > big_t, "have a recency beyond their age: the last purchase cannot be after the end of observation")
+    reject((x == 0) & (t_x != 0), "have no repeat purchase but a non-zero recency: recency is 0 without a repeat")
+    reject((x > 0) & (t_x == 0), "have repeat purchases but recency 0: count repeat purchases in distinct periods")
+    return x, t_x, big_t
+
+
+# --- the customer_value table -------------------------------------------------------------------
+
+#: Per-customer aggregates :func:`customer_value` takes, one row per customer over the whole history.
+#: ``order_days`` counts distinct days with an order (the model's transactions are order days, so
+#: several orders on one day are one purchase); ``first_day_amount`` (optional) is what was spent
+#: on the first order day, so the spend model sees repeat purchases only, as Gamma-Gamma assumes.
+CUSTOMER_AGGREGATES = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("first_order_date", pa.date32()),
+        ("last_order_date", pa.date32()),
+        ("order_days", pa.int64()),
+        ("total_amount", pa.float64()),
+        ("first_day_amount", pa.float64()),
+    ]
+)
+_REQUIRED_AGGREGATES = ("customer_id", "first_order_date", "last_order_date", "order_days", "total_amount")
+
+CUSTOMER_VALUE = TableSpec(
+    "customer_value",
+    "as_of",
+    "One row per customer as of the newest order: BG/NBD expected purchases and P(alive), "
+    "Gamma-Gamma expected spend, undiscounted expected value over 30/90/365 days.",
+    pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("frequency", pa.int64()),
+            ("repeat_span_days", pa.int64()),
+            ("age_days", pa.int64()),
+            ("mean_repeat_spend", pa.float64()),
+            ("p_alive", pa.float64()),
+            ("expected_purchases_30d", pa.float64()),
+            ("expected_purchases_90d", pa.float64()),
+            ("expected_purchases_365d", pa.float64()),
+            ("expected_spend", pa.float64()),
+            ("expected_value_30d", pa.float64()),
+            ("expected_value_90d", pa.float64()),
+            ("expected_value_365d", pa.float64()),
+            ("as_of", pa.date32()),
+        ]
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CustomerValueResult:
+    """The ``customer_value`` rows and facts of one refresh.
+
+    ``keep_previous`` tells the caller not to write: the history is too small or a fit failed, so
+    the snapshot already in the lake (if any) stays, and the facts say why.
+    """
+
+    status: FitStatus
+    table: pa.Table
+    facts: tuple[ModelFact, ...]
+    bg_nbd: BgNbdFit | None = None
+    gamma_gamma: GammaGammaFit | None = None
+    message: str = ""
+
+    @property
+    def keep_previous(self) -> bool:
+        return self.status != "fitted"
+
+
+def customer_value(
+    aggregates: pa.Table,
+    as_of: date,
+    *,
+    min_repeat_customers: int = MIN_REPEAT_CUSTOMERS,
+    max_iterations: int = MAX_ITERATIONS,
+) -> CustomerValueResult:
+    """The ``customer_value`` table for ``as_of`` from per-customer aggregates (see CUSTOMER_AGGREGATES).
+
+    Time is in days: frequency = order_days − 1, repeat_span_days = last − first order date, age_days =
+    as_of − first order date. Expected value is expected purchases × expected spend, undiscounted.
+    Deterministic: rows are sorted by customer id before fitting and in the output.
+    """
+    features = _features(aggregates, as_of)
+    ids, x, t_x, big_t, spend = features
+    n = len(x)
+    repeaters = int(np.count_nonzero(x))
+    spenders = int(np.count_nonzero((x > 0) & (spend > 0)))
+    empty = CUSTOMER_VALUE.schema.empty_table()  # type: ignore[union-attr]
+    sizes: dict[str, float | int | str | bool | None] = {
+        "customers": n,
+        "repeat_customers": repeaters,
+        "time_unit": "day",
+        "as_of": as_of.isoformat(),
+    }
+
+    if repeaters < min_repeat_customers or spenders < min_repeat_customers:
+        message = (
+            f"not enough history for customer lifetime value: {repeaters} of {n} customers have a repeat "
+            f"purchase ({spenders} of positive value), at least {min_repeat_customers} are needed; "
+            "the models are fitted once more orders arrive"
+        )
+        facts: tuple[ModelFact, ...] = (
+            ModelFact("clv_bg_nbd", MODEL_VERSION, {**sizes, "status": "insufficient_history", "message": message}),
+            ModelFact(
+                "clv_gamma_gamma",
+                MODEL_VERSION,
+                {**sizes, "spend_customers": spenders, "status": "insufficient_history", "message": message},
+            ),
+        )
+        return CustomerValueResult("insufficient_history", empty, facts, message=message)
+
+    bg = fit_bg_nbd(x, t_x, big_t, max_iterations=max_iterations)
+    gg = fit_gamma_gamma(x, spend, max_iterations=max_iterations)
+    repeat_spend = (x > 0) & (spend > 0)
+    # Gamma-Gamma assumes spend does not depend on how often a customer buys; report how far off.
+    xs, ms = x[repeat_spend], spend[repeat_spend]
+    varied = xs.std() > 0 and ms.std() > 0
+    correlation = float(np.corrcoef(xs, ms)[0, 1]) if varied else float("nan")
+    problems = []
+    if not bg.converged:
+        problems.append(f"BG/NBD did not converge: {bg.diagnostics.message}")
+    if not gg.converged:
+        problems.append(f"Gamma-Gamma did not converge: {gg.diagnostics.message}")
+    elif gg.q <= 1.0:
+        problems.append(
+            f"Gamma-Gamma q = {gg.q:.3g} ≤ 1 gives customers without a repeat purchase an infinite expected "
+            "spend: the spend history is too heavy-tailed for this model"
+        )
+    gg_usable = gg.converged and gg.q > 1.0
+    facts = (
+        ModelFact(
+            "clv_bg_nbd",
+            MODEL_VERSION,
+            {**sizes, **_fit_facts(bg, {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b}, bg.converged)},
+        ),
+        ModelFact(
+            "clv_gamma_gamma",
+            MODEL_VERSION,
+            {
+                **sizes,
+                "spend_customers": spenders,
+                "frequency_spend_correlation": _rounded(correlation),
+                **_fit_facts(gg, {"p": gg.p, "q": gg.q, "gamma": gg.gamma}, gg_usable),
+            },
+        ),
+    )
+    if problems:
+        message = "; ".join(problems) + ": the previous customer_value snapshot stays"
+        # Each fact keeps its own model's status; the message says why nothing is written.
+        facts = tuple(ModelFact(f.name, f.version, {**f.metrics, "message": message}) for f in facts)
+        return CustomerValueResult("fit_failed", empty, facts, bg, gg, message)
+
+    expected_spend = gg.expected_spend(x, np.where(repeat_spend, spend, 0.0))
+    # A repeat customer whose repeat orders were all free has spend information the model cannot
+    # take (z̄ = 0 has no Gamma density): their expected spend is unknown, not the population mean.
+    expected_spend = np.where((x > 0) & ~repeat_spend, np.nan, expected_spend)
+    columns: dict[str, pa.Array] = {
+        "customer_id": ids,
+        "frequency": pa.array(x.astype(np.int64)),
+        "repeat_span_days": pa.array(t_x.astype(np.int64)),
+        "age_days": pa.array(big_t.astype(np.int64)),
+        "mean_repeat_spend": pa.array(np.where(x > 0, spend, np.nan), from_pandas=True),
+        "p_alive": pa.array(bg.p_alive(x, t_x, big_t)),
+    }
+    purchases = {h: bg.expected_purchases(float(h), x, t_x, big_t) for h in HORIZONS_DAYS}
+    for h in HORIZONS_DAYS:
+        columns[f"expected_purchases_{h}d"] = pa.array(purchases[h])
+    columns["expected_spend"] = pa.array(expected_spend, from_pandas=True)
+    for h in HORIZONS_DAYS:
+        columns[f"expected_value_{h}d"] = pa.array(purchases[h] * expected_spend, from_pandas=True)
+    columns["as_of"] = pa.repeat(pa.scalar(as_of, pa.date32()), n)
+    table = pa.table(columns).cast(CUSTOMER_VALUE.schema)
+    return CustomerValueResult("fitted", table, facts, bg, gg)
+
+
+def _fit_facts(
+    fit: BgNbdFit | GammaGammaFit, params: Mapping[str, float], usable: bool
+) -> dict[str, float | int | str | bool | None]:
+    d = fit.diagnostics
+    return {
+        "status": "fitted" if usable else "fit_failed",
+        "method": d.method,
+        "fit_customers": fit.n_customers,
+        **{k: _rounded(v) for k, v in params.items()},
+        "log_likelihood": _rounded(fit.log_likelihood),
+        "converged": d.converged,
+        "iterations": d.iterations,
+        "gradient_norm": float(f"{d.gradient_norm:.3g}"),
+        "optimizer_message": d.message,
+    }
+
+
+def _rounded(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(f"{value:.6g}")
+
+
+def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Customer ids (sorted) with x, t_x, T in days and the mean spend per repeat order day."""
+    missing = [c for c in _REQUIRED_AGGREGATES if c not in aggregates.column_names]
+    if missing:
+        raise ClvInputError(
+            f"customer aggregates lack {', '.join(missing)}: pass one row per customer with "
+            f"{', '.join(_REQUIRED_AGGREGATES)}"
+        )
+    names = [c for c in CUSTOMER_AGGREGATES.names if c in aggregates.column_names]
+    try:
+        table = aggregates.select(names).cast(pa.schema([CUSTOMER_AGGREGATES.field(c) for c in names]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ClvInputError(
+            f"customer aggregates have a column of the wrong type ({exc}): see CUSTOMER_AGGREGATES"
+        ) from exc
+    for c in _REQUIRED_AGGREGATES:
+        nulls = table.column(c).null_count
+        if nulls:
+            raise ClvInputError(f"customer aggregates have {nulls} null {c} values: every customer needs one")
+    table = table.take(pc.sort_indices(table, [("customer_id", "ascending")]))
+    ids = table.column("customer_id").combine_chunks()
+    if len(pc.unique(ids)) != len(ids):
+        raise ClvInputError("customer aggregates repeat a customer_id: aggregate to one row per customer")
+
+    def days(column: str) -> np.ndarray:
+        return table.column(column).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    first, last = days("first_order_date"), days("last_order_date")
+    as_of_day = (as_of - date(1970, 1, 1)).days
+    order_days = table.column("order_days").to_numpy().astype(np.int64)
+    total = table.column("total_amount").to_numpy().astype(float)
+
+    def reject(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            example = ids[int(np.argmax(mask))].as_py()
+            raise ClvInputError(f"{int(mask.sum())} customers (for example {example!r}) {what}")
+
+    reject(last < first, "have a last order before their first: check the aggregate's min/max dates")
+    reject(
+        last > as_of_day, f"have an order after as_of {as_of.isoformat()}: as_of must be the newest order date or later"
+    )
+    reject(order_days < 1, "have fewer than one order day: customers without orders do not belong in the aggregates")
+    reject(order_days - 1 > last - first, "have more distinct order days than days between first and last order")
+    reject(~np.isfinite(total) | (total < 0), "have a missing or negative total_amount")
+
+    x = (order_days - 1).astype(float)
+    if "first_day_amount" in table.column_names:
+        first_day = table.column("first_day_amount").to_numpy(zero_copy_only=False).astype(float)
+        reject(
+            np.isnan(first_day) | (first_day < 0) | (first_day > total + 1e-9 * np.abs(total)),
+            "have a missing or negative first_day_amount, or one above total_amount",
+        )
+        repeat_total = np.maximum(total - first_day, 0.0)
+        spend = np.divide(repeat_total, x, out=np.zeros_like(total), where=x > 0)
+    else:
+        # Without the first day's amount, every order day's mean stands in for the repeat mean.
+        spend = total / order_days
+    return ids, x, (last - first).astype(float), (as_of_day - first).astype(float), spend
+
+
+__all__ = [
+    "CUSTOMER_AGGREGATES",
+    "CUSTOMER_VALUE",
+    "HORIZONS_DAYS",
+    "MIN_REPEAT_CUSTOMERS",
+    "BgNbdFit",
+    "ClvInputError",
+    "CustomerValueResult",
+    "FitDiagnostics",
+    "GammaGammaFit",
+    "bg_nbd_expected_purchases",
+    "bg_nbd_log_likelihood",
+    "bg_nbd_p_alive",
+    "customer_value",
+    "fit_bg_nbd",
+    "fit_gamma_gamma",
+    "gamma_gamma_log_likelihood",
+]

@@ -1,0 +1,164 @@
+"""ad_performance over history: a day against its campaign's earlier days, across files, with weekly rhythm."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from analytics.ad_performance import AdPerformancePipeline
+from analytics.errors import HistoryInputError
+from analytics.kpi_history import (
+    BASELINE_TRAILING,
+    BASELINE_WEEKDAY,
+    CAMPAIGN_KPIS_HISTORY,
+    KPI_ANOMALIES_HISTORY,
+    kpi_history,
+)
+
+from .conftest import CollectingSink, assert_matches_spec, csv_batches, source_for
+
+HEADER = "date,channel,campaign,ad_group,impressions,clicks,spend,conversions,revenue"
+START = date(2024, 1, 1)  # a Monday
+
+
+def day_file(day: date, spend: float) -> str:
+    """One day's export: the campaign in two ad groups (halves), KPI ratios steady whatever the spend."""
+    rows = []
+    for group in ("g1", "g2"):
+        half = spend / 2
+        impressions = round(half * 100)
+        clicks = round(impressions * 0.03)
+        rows.append(
+            f"{day.isoformat()},Google,brand,{group},{impressions},{clicks},{half:.2f},{clicks // 10},{half * 5:.2f}"
+        )
+    return "\n".join([HEADER, *rows]) + "\n"
+
+
+def run_file(text: str) -> CollectingSink:
+    sink = CollectingSink()
+    AdPerformancePipeline("ad_performance").run(iter(csv_batches(text)), source_for("ad_performance"), sink)
+    return sink
+
+
+def clean_rows(sinks: list[CollectingSink]) -> pa.Table:
+    """What the refresh reads: the clean ad_performance rows of every file (no key repeats across them)."""
+    return pa.concat_tables([s.table("ad_performance") for s in sinks])
+
+
+def spends(days: int, seed: int, weekly: bool = False) -> list[float]:
+    rng = np.random.default_rng(seed)
+    level = [30.0 if weekly and (START + timedelta(d)).weekday() >= 5 else 100.0 for d in range(days)]
+    # whole even cents, so the two ad-group halves add back up exactly
+    return [round(v * (1 + rng.normal(0, 0.04)) * 50) / 50 for v in level]
+
+
+def test_a_spike_in_a_one_day_file_is_found_against_the_days_other_files_brought() -> None:
+    # GIVEN 39 daily files of steady spend, then a day-40 file with 4× the spend
+    values = [*spends(39, seed=3), 420.0]
+    sinks = [run_file(day_file(START + timedelta(d), v)) for d, v in enumerate(values)]
+    # THEN the day-40 file alone cannot see it: one day is no history
+    alone = sinks[-1].table("kpi_anomalies")
+    assert not any(alone.column("is_anomaly").to_pylist())
+    # WHEN the history of all 40 files is scored
+    history = kpi_history(clean_rows(sinks))
+    # THEN the spike is found, on day 40 only, with its reason in words
+    assert_matches_spec(history.anomalies, KPI_ANOMALIES_HISTORY)
+    assert_matches_spec(history.kpis, CAMPAIGN_KPIS_HISTORY)
+    spend = [r for r in history.anomalies.to_pylist() if r["metric"] == "spend"]
+    assert [r["date"] for r in spend] == [START + timedelta(39)]
+    (row,) = spend
+    assert row["baseline"] == BASELINE_TRAILING and row["history_days"] == 28
+    expected = float(np.median(values[11:39]))
+    assert row["expected"] == pytest.approx(expected)
+    assert row["reason"].startswith(f"spend {420 / expected:.1f}× the trailing 28-day median of {expected:.2f}")
+    # the steady ratios did not move, so nothing else is flagged on any day
+    assert {r["metric"] for r in history.anomalies.to_pylist()} <= {"spend"}
+    # AND the KPI history is the per-file KPIs of every file, one row per campaign-day
+    per_file = pa.concat_tables([s.table("campaign_kpis") for s in sinks]).to_pylist()
+    got = history.kpis.to_pylist()
+    assert len(got) == 40 and history.kpis.column("as_of").unique().to_pylist() == [START + timedelta(39)]
+    for mine, theirs in zip(got, per_file, strict=True):
+        for column in ("date", "impressions", "clicks", "spend", "conversions", "revenue", "ctr", "cpa", "roas"):
+            assert mine[column] == pytest.approx(theirs[column]), column
+
+
+def test_a_weekly_rhythm_is_not_flagged_but_a_break_of_it_is() -> None:
+    # GIVEN 16 weeks of weekday spend near 100 and weekend spend near 30, and one Saturday at weekday level
+    values = spends(16 * 7, seed=7, weekly=True)
+    broken = next(d for d in range(13 * 7, 14 * 7) if (START + timedelta(d)).weekday() == 5)
+    values[broken] = 100.0
+    table = clean_rows([run_file(day_file(START + timedelta(d), v)) for d, v in enumerate(values)])
+    # WHEN scored over the history
+    history = kpi_history(table)
+    spend = [r for r in history.anomalies.to_pylist() if r["metric"] == "spend"]
+    # THEN from week 9 (8 weeks of history) weekends are compared with weekends: only the break is flagged
+    later = [r for r in spend if r["date"] >= START + timedelta(8 * 7)]
+    assert [r["date"] for r in later] == [START + timedelta(broken)]
+    (row,) = later
+    assert row["baseline"] == BASELINE_WEEKDAY and row["history_days"] == 8
+    assert "the median of the previous 8 Saturdays of" in row["reason"]
+    assert row["value"] / row["expected"] > 3
+    # AND with only 7 weeks of history the trailing 28 days are the baseline: they flag ordinary weekends
+    # and miss the break, which is why the weekday baseline takes over once 8 weeks are there
+    first = START + timedelta(broken - 49)
+    short = kpi_history(table.filter(pc.greater_equal(table.column("date"), pa.scalar(first, pa.date32()))))
+    short_spend = [r for r in short.anomalies.to_pylist() if r["metric"] == "spend"]
+    assert START + timedelta(broken) not in [r["date"] for r in short_spend]
+    assert any(r["date"].weekday() == 6 and r["baseline"] == BASELINE_TRAILING for r in short_spend)
+    # scored_from keeps the earlier days as baseline but writes only the later ones
+    recent = kpi_history(table, scored_from=START + timedelta(8 * 7))
+    assert [r["date"] for r in recent.anomalies.to_pylist() if r["metric"] == "spend"] == [START + timedelta(broken)]
+    assert min(recent.kpis.column("date").to_pylist()) == START + timedelta(8 * 7)
+
+
+def test_a_campaign_with_too_few_days_gets_a_note_and_the_others_are_scored() -> None:
+    values = [*spends(20, seed=1), 400.0]
+    long = clean_rows([run_file(day_file(START + timedelta(d), v)) for d, v in enumerate(values)])
+    short = pa.table(
+        {
+            "date": [START + timedelta(d) for d in range(3)],
+            "channel": ["meta"] * 3,
+            "campaign": ["launch"] * 3,
+            "impressions": [1000, 1000, 50_000],
+            "clicks": [10, 10, 900],
+            "spend": [5.0, 5.0, 900.0],
+            "conversions": [1.0, 0.0, 3.0],
+            "revenue": [10.0, 0.0, 30.0],
+        }
+    )
+    history = kpi_history(pa.concat_tables([long.select(short.column_names), short]))
+    assert history.notes == (
+        "campaign meta / launch has 3 day(s) of data and none can be scored yet; a day is scored once 7 earlier "
+        "days fall in its trailing 28 days",
+    )
+    assert history.fact.metrics["campaigns_too_short"] == 1
+    assert {r["campaign"] for r in history.anomalies.to_pylist()} == {"brand"}
+    assert history.kpis.num_rows == 24
+
+
+def test_bad_and_empty_input() -> None:
+    with pytest.raises(HistoryInputError, match=r"lack the column\(s\) clicks, spend, conversions, revenue; select"):
+        kpi_history(pa.table({"date": [START], "channel": ["x"], "campaign": ["y"], "impressions": [1]}))
+    empty = pa.table(
+        {
+            "date": pa.array([], pa.date32()),
+            "channel": pa.array([], pa.string()),
+            "campaign": pa.array([], pa.string()),
+            **{c: pa.array([], pa.float64()) for c in ("impressions", "clicks", "spend", "conversions", "revenue")},
+        }
+    )
+    history = kpi_history(empty, START)
+    assert history.kpis.num_rows == 0 and history.anomalies.num_rows == 0
+    assert history.fact.metrics["anomalies_found"] == 0
+
+
+def test_days_after_as_of_are_left_out() -> None:
+    values = [*spends(30, seed=2), 500.0]
+    table = clean_rows([run_file(day_file(START + timedelta(d), v)) for d, v in enumerate(values)])
+    before = kpi_history(table, START + timedelta(29))
+    assert before.anomalies.num_rows == 0 and before.kpis.num_rows == 30
+    assert kpi_history(table).anomalies.num_rows >= 1
