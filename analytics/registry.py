@@ -76,7 +76,10 @@ _REFRESHERS: dict[str, list[RefresherSpec]] = {
     "orders": [
         RefresherSpec(
             "customer_rfm", "analytics.orders:refresh_customers", ("orders",), ("customer_rfm", "customer_segments")
-        )
+        ),
+        RefresherSpec(
+            "customer_value", "analytics.history_refreshers:refresh_customer_value", ("orders",), ("customer_value",)
+        ),
     ],
 }
 

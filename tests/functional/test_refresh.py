@@ -258,3 +258,23 @@ def test_above_the_size_threshold_the_same_sql_runs_on_athena(lake: Lake, invoke
     assert rfm["a24"]["recency_days"] == 0 and rfm["a00"]["recency_days"] == 24
     [event] = models_events(lake, 1)
     assert event["detail"]["engine"] == "athena"
+
+
+def test_customer_value_is_refreshed_from_the_same_history(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN a year of orders of 600 customers, buying and lapsing as BG/NBD assumes
+    from analytics import samples
+
+    land(lake, invoke, "raw/orders/2025.csv", samples.orders_csv(6000, 600, seed=5).encode())
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    facts = {m["name"]: m["metrics"] for m in event["detail"]["models"]}
+    # THEN the BG/NBD and Gamma-Gamma fit is a refresher of orders too, written per as_of
+    outputs = {o["table"]: o for o in event["detail"]["outputs"]}
+    assert "customer_value" in outputs, facts
+    value = read_rows(lake, "lake_curated", "customer_value").to_pylist()
+    assert len(value) == outputs["customer_value"]["rows"] == len(rfm_rows(lake))
+    assert all(0.0 <= r["p_alive"] <= 1.0 for r in value)
+    assert {r["as_of"].isoformat() for r in value} == {outputs["customer_rfm"]["as_of"]}
