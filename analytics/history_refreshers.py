@@ -46,3 +46,38 @@ def refresh_customer_value(query: Callable[[str], pa.Table]) -> RefreshResult:
     if result.keep_previous:
         return RefreshResult(facts=result.facts)
     return RefreshResult(tables=(ModelTable(CUSTOMER_VALUE, result.table, as_of),), facts=result.facts)
+
+
+#: Per channel × campaign × day sums from the keyed ``ad_performance`` view (a re-exported row counted
+#: once, from the newest file); ad groups of a campaign-day are summed.
+CAMPAIGN_DAYS_SQL = """
+SELECT date, channel, campaign,
+       sum(impressions) AS impressions,
+       sum(clicks) AS clicks,
+       sum(spend) AS spend,
+       sum(conversions) AS conversions,
+       sum(revenue) AS revenue
+FROM ad_performance
+WHERE date IS NOT NULL
+GROUP BY date, channel, campaign
+"""
+
+
+def refresh_kpi_history(query: Callable[[str], pa.Table]) -> RefreshResult:
+    """``ad_performance`` → ``campaign_kpis_history`` and ``kpi_anomalies_history`` as of the newest
+    day (each day against its campaign's earlier days, from any file)."""
+    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history
+
+    daily = query(CAMPAIGN_DAYS_SQL)
+    if daily.num_rows == 0:
+        fact = ModelFact("kpi_anomalies_history", "1", {"campaign_days": 0, "note": "no ad rows in the history"})
+        return RefreshResult(facts=(fact,))
+    as_of = pc.max(daily.column("date")).as_py()
+    history = kpi_history(daily, as_of)
+    return RefreshResult(
+        tables=(
+            ModelTable(CAMPAIGN_KPIS_HISTORY, history.kpis, as_of),
+            ModelTable(KPI_ANOMALIES_HISTORY, history.anomalies, as_of),
+        ),
+        facts=(history.fact,),
+    )

@@ -81,6 +81,14 @@ _REFRESHERS: dict[str, list[RefresherSpec]] = {
             "customer_value", "analytics.history_refreshers:refresh_customer_value", ("orders",), ("customer_value",)
         ),
     ],
+    "ad_performance": [
+        RefresherSpec(
+            "kpi_history",
+            "analytics.history_refreshers:refresh_kpi_history",
+            ("ad_performance",),
+            ("campaign_kpis_history", "kpi_anomalies_history"),
+        )
+    ],
 }
 
 

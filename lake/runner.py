@@ -171,8 +171,12 @@ class _Poller:
         log_path: str | None,
         listener: Callable[[BatchOutcome], None],
         memory_mb: int,
+        eager: bool = True,
     ) -> None:
         self.mapping = mapping
+        # Eager: every execution environment is started (and warm) before the first message; lazy:
+        # one is started when a batch finds none free, as Lambda does for a rarely used function.
+        self.eager = eager
         self.settings = mapping.settings
         self.region = region
         self.listener = listener
@@ -189,10 +193,8 @@ class _Poller:
         self.invocations = 0
 
     def start(self) -> None:
-        self._workers = [
-            _Worker(self.mapping.handler, self.mapping.env, self._log_path)
-            for _ in range(self.settings.max_concurrency)
-        ]
+        count = self.settings.max_concurrency if self.eager else 0
+        self._workers = [_Worker(self.mapping.handler, self.mapping.env, self._log_path) for _ in range(count)]
         self._free = list(self._workers)
         self._poller = threading.Thread(
             target=self._poll_loop, name=f"sqs-poller-{self.mapping.function_name}", daemon=True
@@ -250,7 +252,11 @@ class _Poller:
                 self._slots.release()
                 continue
             with self._lock:
-                worker = self._free.pop()
+                worker = self._free.pop() if self._free else None
+            if worker is None:  # the semaphore keeps the count within the maximum concurrency
+                worker = _Worker(self.mapping.handler, self.mapping.env, self._log_path)
+                with self._lock:
+                    self._workers.append(worker)
             thread = threading.Thread(target=self._invoke, args=(worker, batch), daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
@@ -341,6 +347,8 @@ class Runner:
                 log_path,
                 self._notify,
                 endpoints.topology.refresh.memory_mb if m.function_name == REFRESH_FUNCTION else memory_mb,
+                # The refresh function is started on its first request, so runs without one pay nothing.
+                eager=m.function_name != REFRESH_FUNCTION,
             )
             for m in mappings
         ]

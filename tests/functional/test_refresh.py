@@ -278,3 +278,22 @@ def test_customer_value_is_refreshed_from_the_same_history(
     assert len(value) == outputs["customer_value"]["rows"] == len(rfm_rows(lake))
     assert all(0.0 <= r["p_alive"] <= 1.0 for r in value)
     assert {r["as_of"].isoformat() for r in value} == {outputs["customer_rfm"]["as_of"]}
+
+
+def test_ad_exports_refresh_kpis_and_anomalies_over_their_history(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    from analytics import samples
+
+    # GIVEN an ad-platform export
+    land(lake, invoke, "raw/ad_performance/meta.csv", samples.ad_performance_csv(3_000, seed=3).encode())
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    # THEN the KPI history and its anomalies are written for the newest day, from the keyed view
+    outputs = {o["table"]: o for o in event["detail"]["outputs"]}
+    assert set(outputs) == {"campaign_kpis_history", "kpi_anomalies_history"}
+    kpis = read_rows(lake, "lake_curated", "campaign_kpis_history")
+    assert kpis.num_rows == outputs["campaign_kpis_history"]["rows"] > 0
+    [read] = event["detail"]["inputs"]
+    assert read["table"] == "ad_performance_sources"
