@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import topology
+from analytics.registry import refreshers
 from lake.athena import run_query
 from lake.query import render
 from lake.runner import BatchOutcome, Runner
@@ -49,25 +50,24 @@ def wait_for_events(
     expected: int,
     timeout_s: float,
     on_event: Callable[[dict[str, Any]], None],
-    refreshes: int = 0,
+    refreshed: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Read events from the example subscriber queue until ``expected`` per-file events and
-    ``refreshes`` refresh events arrived; the per-file ones are returned."""
+    """Read events from the example subscriber queue until ``expected`` per-file events arrived and
+    every dataset in ``refreshed`` had a refresh event; the per-file ones are returned."""
     sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
     seen: list[dict[str, Any]] = []
-    refreshed: list[dict[str, Any]] = []
+    models: set[str] = set()
     deadline = time.monotonic() + timeout_s
-    while (len(seen) < expected or len(refreshed) < refreshes) and time.monotonic() < deadline:
+    while (len(seen) < expected or not refreshed <= models) and time.monotonic() < deadline:
         response = sqs.receive_message(
             QueueUrl=endpoints.subscriber_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         )
         for message in response.get("Messages", []):
             event = json.loads(message["Body"])
-            models = event.get("detail-type") in (
-                topology.DETAIL_TYPE_MODELS_UPDATED,
-                topology.DETAIL_TYPE_MODELS_FAILED,
-            )
-            (refreshed if models else seen).append(event)
+            if event.get("detail-type") in (topology.DETAIL_TYPE_MODELS_UPDATED, topology.DETAIL_TYPE_MODELS_FAILED):
+                models.add(str(event.get("detail", {}).get("dataset")))
+            else:
+                seen.append(event)
             on_event(event)
             sqs.delete_message(QueueUrl=endpoints.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"])
     return seen
@@ -118,7 +118,7 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
                 len(files),
                 timeout_s=180,
                 on_event=lambda e: out("  " + summarize(e["detail"])),
-                refreshes=1,
+                refreshed=frozenset(d.split("/")[0] for d in files if refreshers(d.split("/")[0])),
             )
         if len(events) < len(files):
             out(f"✘ only {len(events)} of {len(files)} completion events arrived; see {log}")

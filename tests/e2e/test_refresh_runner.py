@@ -67,8 +67,10 @@ def test_thirty_files_landing_together_cause_few_refreshes_and_the_last_includes
     ), f"{len(events)} events; refresh queue depth {lake.queue_depth(lake.endpoints.refresh_queue_url)}"
     events += lake.quiet_events(3)
     refreshes = [e for e in events if e["detail-type"] == topology.DETAIL_TYPE_MODELS_UPDATED]
-    # THEN far fewer refreshes ran than files landed, and none failed
-    assert 1 <= len(refreshes) < FILES // 3, [r["detail"]["inputs"] for r in refreshes]
+    # THEN fewer refreshes ran than files landed (here files land while refreshes run, so each
+    # refresh covers the commits made while the one before it ran; tests/functional shows a
+    # burst that landed first collapsing into one), and none failed
+    assert 1 <= len(refreshes) <= FILES // 2, [r["detail"]["inputs"] for r in refreshes]
     assert not [e for e in events if e["detail-type"] == topology.DETAIL_TYPE_MODELS_FAILED]
     assert not [o for o in outcomes if o.function == REFRESH_FUNCTION and (o.error or o.failed)]
     assert runner.refresh_invocations < FILES
