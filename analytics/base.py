@@ -7,7 +7,7 @@ AWS; the handler's sink stages the data and publishes it only once the whole fil
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -109,3 +109,34 @@ class Pipeline(Protocol):
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Process every batch of the source file, writing outputs and rejects to ``sink``."""
+
+
+# --- the refresh stage: models over a dataset's whole history ----------------------------------
+@dataclass(frozen=True)
+class ModelTable:
+    """One model table a refresh computed: its rows replace the table's ``as_of`` partition."""
+
+    spec: TableSpec
+    rows: pa.Table
+    #: The date the model describes (the dataset's newest date); one snapshot per as_of.
+    as_of: date
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresher returns: model tables to write and facts to publish."""
+
+    tables: tuple[ModelTable, ...] = ()
+    facts: tuple[ModelFact, ...] = ()
+
+
+class Refresher(Protocol):
+    """Recomputes a dataset's models from its whole history.
+
+    ``query`` runs one Athena SQL statement over the curated tables (each name is a table or view
+    of the curated database, read at the snapshots the refresh pinned) and returns the result as
+    Arrow; a refresher aggregates in SQL, so what it holds in memory grows with entities
+    (customers, campaigns), not with rows.
+    """
+
+    def __call__(self, query: Callable[[str], pa.Table]) -> RefreshResult: ...

@@ -15,10 +15,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.base import ModelFact, ModelTable, OutputSink, PipelineResult, RefreshResult, SourceInfo, TableSpec
 from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
-    BackgroundWriter,
     Column,
     Contract,
     ContractPipeline,
@@ -108,7 +107,8 @@ ORDERS = TableSpec(
 CUSTOMER_RFM = TableSpec(
     "customer_rfm",
     "as_of",
-    "One row per customer as of the file's last order date: RFM figures, quintile scores, segment.",
+    "One row per customer over every order of the dataset, as of its newest order date: RFM figures, "
+    "quintile scores, segment. One snapshot per as_of; a refresh with the same as_of replaces it.",
     pa.schema(
         [
             ("customer_id", pa.string()),
@@ -125,7 +125,6 @@ CUSTOMER_RFM = TableSpec(
             ("m_score", pa.int32()),
             ("segment_id", pa.int32()),
             ("segment_name", pa.string()),
-            ("source_id", pa.string()),
             ("as_of", pa.date32()),
         ]
     ),
@@ -134,7 +133,8 @@ CUSTOMER_RFM = TableSpec(
 CUSTOMER_SEGMENTS = TableSpec(
     "customer_segments",
     "as_of",
-    "One row per customer segment: size, share and mean recency, frequency and monetary value.",
+    "One row per customer segment as of the dataset's newest order date: size, share and mean recency, "
+    "frequency and monetary value.",
     pa.schema(
         [
             ("segment_id", pa.int32()),
@@ -144,7 +144,6 @@ CUSTOMER_SEGMENTS = TableSpec(
             ("mean_recency_days", pa.float64()),
             ("mean_frequency", pa.float64()),
             ("mean_monetary", pa.float64()),
-            ("source_id", pa.string()),
             ("as_of", pa.date32()),
         ]
     ),
@@ -164,16 +163,17 @@ SEGMENT_IDS = {
 
 
 class OrdersPipeline(ContractPipeline):
-    """Contract, cleaning, RFM and segmentation for order exports."""
+    """Contract and cleaning of order exports; RFM and segments come from the refresh stage
+    (:func:`refresh_customers`), over every order of the dataset rather than one file's."""
 
     contract = CONTRACT
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``orders`` (by month), ``customer_rfm`` and ``customer_segments`` (by as-of date)."""
-        return (ORDERS, CUSTOMER_RFM, CUSTOMER_SEGMENTS)
+        """``orders`` (by month)."""
+        return (ORDERS,)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
-        """Clean orders, quarantine bad rows, write orders, RFM per customer and segments."""
+        """Clean orders, quarantine bad rows, write the clean orders."""
         table = read_all(batches)
         if table is None:
             return PipelineResult(rows_in=0)
@@ -182,7 +182,7 @@ class OrdersPipeline(ContractPipeline):
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
-            "customer_id": lambda: _with_codes(parse_text(column["customer_id"])),
+            "customer_id": lambda: parse_text(column["customer_id"]),
             "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
             "amount": lambda: parse_number(column["amount"]),
         }
@@ -195,8 +195,8 @@ class OrdersPipeline(ContractPipeline):
         if "country" in column:
             jobs["country"] = lambda: parse_text(column["country"])
         parsed = in_parallel(jobs)
-        # Parsed on the worker threads: the customers' dictionary codes, the order ids' hashes.
-        customer, customers = parsed["customer_id"]
+        # Parsed on the worker threads, with the order ids' hashes.
+        customer = parsed["customer_id"]
         order_id_hashes: np.ndarray | None = None
         order_ids_distinct = False
         if "order_id" in parsed:
@@ -273,21 +273,7 @@ class OrdersPipeline(ContractPipeline):
             key_unique=order_ids_distinct and key == ["order_id"],
         )
         result.duplicates_dropped = exact + superseded
-        customer_index = np.asarray(pc.fill_null(customers.indices, 0).to_numpy(zero_copy_only=False), np.int64)
-        with BackgroundWriter(sink) as writer:
-            # The clean table is copied and written on the writer thread while RFM is computed.
-            writer.write(
-                ORDERS.name, lambda: conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS)
-            )
-            rfm, segments, facts = rfm_tables(
-                customer_index[kept],
-                customers.dictionary,
-                day[kept].astype(np.int64),
-                amount_values[kept],
-                source.source_id,
-            )
-            writer.write(CUSTOMER_RFM.name, rfm)
-            writer.write(CUSTOMER_SEGMENTS.name, segments)
+        sink.write(ORDERS.name, conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS))
         result.models.append(
             ModelFact(
                 "cleaning",
@@ -301,13 +287,7 @@ class OrdersPipeline(ContractPipeline):
                 },
             )
         )
-        result.models.extend(facts)
         return result
-
-
-def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
-    """``parsed`` and its values dictionary-encoded (done on a parsing thread)."""
-    return parsed, pc.dictionary_encode(parsed.values)
 
 
 def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray | None, bool]:
@@ -515,86 +495,151 @@ def _quintiles_in_tie_order(values: np.ndarray) -> np.ndarray:
     return (1 + (position * 5) // n).astype(np.int32)
 
 
-def customer_tables(clean: pa.Table, source_id: str) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
-    """``customer_rfm`` and ``customer_segments`` from clean orders, and the segmentation fact."""
+def customer_tables(clean: pa.Table) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
+    """``customer_rfm`` and ``customer_segments`` from clean orders (one row per order), and facts."""
     encoded = pc.dictionary_encode(clean.column("customer_id")).combine_chunks()
     return rfm_tables(
         encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
         encoded.dictionary,
         clean.column("order_date").combine_chunks().view(pa.int32()).to_numpy().astype(np.int64),
         clean.column("amount").to_numpy().astype(float),
-        source_id,
     )
 
 
 def rfm_tables(
-    customer: np.ndarray, customer_ids: pa.Array, days: np.ndarray, amount: np.ndarray, source_id: str
+    customer: np.ndarray, customer_ids: pa.Array, days: np.ndarray, amount: np.ndarray
 ) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
     """RFM and segments from one entry per clean order.
 
     ``customer`` indexes ``customer_ids`` (ids not ordered from are left out), ``days`` are the
-    order dates as days since 1970 and ``amount`` the amounts. Working on arrays lets the pipeline
-    compute this while the clean orders table is still being built and written.
+    order dates as days since 1970 and ``amount`` the amounts.
     """
     if len(customer) == 0:
-        empty = ModelFact("customer_segmentation", MODEL_VERSION, {"customers": 0, "k": None})
-        return (
-            fixed_schema(CUSTOMER_RFM).empty_table(),
-            fixed_schema(CUSTOMER_SEGMENTS).empty_table(),
-            [empty],
-        )
+        return rfm_from_features(customer_features_table([], [], [], [], [], []))
     idx, used = factorize_ints(customer)
     ids = customer_ids.take(pa.array(used))
     k = len(ids)
-    as_of = int(days.max())
-    orders = np.bincount(idx, minlength=k).astype(np.int64)
-    total = np.bincount(idx, weights=amount, minlength=k)
     first = np.full(k, np.iinfo(np.int64).max)
     last = np.full(k, np.iinfo(np.int64).min)
     np.minimum.at(first, idx, days)
     np.maximum.at(last, idx, days)
-    order_days = _distinct_days(idx, days, k)
+    features = customer_features_table(
+        ids,
+        first,
+        last,
+        np.bincount(idx, minlength=k).astype(np.int64),
+        _distinct_days(idx, days, k),
+        np.bincount(idx, weights=amount, minlength=k),
+    )
+    return rfm_from_features(features)
+
+
+#: Per-customer features the refresh computes over the whole ``orders`` history (Athena SQL; the
+#: ``orders`` view holds each order id once, from the newest file that has it). One row per
+#: customer: what scikit-learn sees grows with customers, not with orders.
+CUSTOMER_FEATURES_SQL = """
+SELECT customer_id,
+       min(order_date) AS first_order_date,
+       max(order_date) AS last_order_date,
+       count(*) AS orders,
+       count(DISTINCT order_date) AS order_days,
+       sum(amount) AS total_amount
+FROM orders
+WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL
+GROUP BY customer_id
+"""
+
+CUSTOMER_FEATURES = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("first_order_date", pa.date32()),
+        ("last_order_date", pa.date32()),
+        ("orders", pa.int64()),
+        ("order_days", pa.int64()),
+        ("total_amount", pa.float64()),
+    ]
+)
+
+
+def customer_features_table(ids: Any, first: Any, last: Any, orders: Any, order_days: Any, total: Any) -> pa.Table:
+    """The features table (:data:`CUSTOMER_FEATURES`) from per-customer arrays; dates as days since 1970."""
+    return pa.table(
+        {
+            "customer_id": pa.array(ids, pa.string()),
+            "first_order_date": pa.array(np.asarray(first, dtype=np.int64).astype(np.int32)).view(pa.date32()),
+            "last_order_date": pa.array(np.asarray(last, dtype=np.int64).astype(np.int32)).view(pa.date32()),
+            "orders": pa.array(np.asarray(orders, dtype=np.int64)),
+            "order_days": pa.array(np.asarray(order_days, dtype=np.int64)),
+            "total_amount": pa.array(np.asarray(total, dtype=float)),
+        },
+        schema=CUSTOMER_FEATURES,
+    )
+
+
+def _days(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.asarray(array.cast(pa.date32()).view(pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def rfm_from_features(features: pa.Table) -> tuple[pa.Table, pa.Table, list[ModelFact]]:
+    """``customer_rfm`` and ``customer_segments`` from one row of :data:`CUSTOMER_FEATURES` per
+    customer, as of the newest order date among them, and the segmentation fact.
+
+    Too few customers is a fact that says so, never a model fitted on nothing: without customers
+    both tables are empty (the caller writes nothing); below :data:`MIN_CUSTOMERS` everyone is in
+    segment 0, "All customers".
+    """
+    features = features.select(CUSTOMER_FEATURES.names).cast(CUSTOMER_FEATURES)
+    k = features.num_rows
+    if k == 0:
+        fact = ModelFact(
+            "customer_segmentation",
+            MODEL_VERSION,
+            {"customers": 0, "k": None, "note": "no orders in the dataset's history; nothing to segment"},
+        )
+        return fixed_schema(CUSTOMER_RFM).empty_table(), fixed_schema(CUSTOMER_SEGMENTS).empty_table(), [fact]
+    # Output sorted by customer id; scores break ties on the same order.
+    features = features.take(pc.sort_indices(features.column("customer_id")))
+    ids_sorted = features.column("customer_id").combine_chunks()
+    first = _days(features.column("first_order_date"))
+    last = _days(features.column("last_order_date"))
+    orders = features.column("orders").to_numpy().astype(np.int64)
+    order_days = features.column("order_days").to_numpy().astype(np.int64)
+    total = features.column("total_amount").to_numpy().astype(float)
+    as_of = int(last.max())
     recency = as_of - last
     tenure = as_of - first
     avg = total / orders
-
-    # Output sorted by customer id; scores break ties on the same order.
-    order = pc.sort_indices(ids).to_numpy()
-    ids_sorted = ids.take(pa.array(order))
     seg = segment_customers(recency.astype(float), orders.astype(float), total)
-
-    def sort(a: np.ndarray) -> np.ndarray:
-        return a[order]
 
     # quintile_scores(values, rank by customer id), computed in customer-id order: there a stable
     # sort of the values alone breaks ties by customer id.
-    r_sorted = _quintiles_in_tie_order(sort(-recency))
-    f_sorted = _quintiles_in_tie_order(sort(orders))
-    m_sorted = _quintiles_in_tie_order(sort(total))
+    r_scores = _quintiles_in_tie_order(-recency)
+    f_scores = _quintiles_in_tie_order(orders)
+    m_scores = _quintiles_in_tie_order(total)
 
     as_of_date = pa.scalar(as_of, pa.int32()).cast(pa.date32())
-    labels = sort(seg.labels)
+    labels = seg.labels
     names_by_id = seg.names
     rfm = pa.table(
         {
             "customer_id": ids_sorted,
-            "first_order_date": pa.array(sort(first).astype(np.int32)).view(pa.date32()),
-            "last_order_date": pa.array(sort(last).astype(np.int32)).view(pa.date32()),
-            "orders": pa.array(sort(orders)),
-            "order_days": pa.array(sort(order_days)),
-            "total_amount": pa.array(sort(total)),
-            "avg_order_amount": pa.array(sort(avg)),
-            "recency_days": pa.array(sort(recency)),
-            "tenure_days": pa.array(sort(tenure)),
-            "r_score": pa.array(r_sorted),
-            "f_score": pa.array(f_sorted),
-            "m_score": pa.array(m_sorted),
+            "first_order_date": features.column("first_order_date"),
+            "last_order_date": features.column("last_order_date"),
+            "orders": pa.array(orders),
+            "order_days": pa.array(order_days),
+            "total_amount": pa.array(total),
+            "avg_order_amount": pa.array(avg),
+            "recency_days": pa.array(recency),
+            "tenure_days": pa.array(tenure),
+            "r_score": pa.array(r_scores),
+            "f_score": pa.array(f_scores),
+            "m_score": pa.array(m_scores),
             "segment_id": pa.array(labels, pa.int32()),
             "segment_name": pa.array(
                 np.array([names_by_id.get(i) for i in range(max(SEGMENT_IDS.values()) + 1)], dtype=object)[labels],
                 pa.string(),
             ),
-            "source_id": pa.repeat(pa.scalar(source_id), k),
             "as_of": pa.repeat(as_of_date, k),
         }
     )
@@ -614,36 +659,59 @@ def rfm_tables(
             "mean_recency_days": pa.array([mean(recency.astype(float), s) for s in seg_ids]),
             "mean_frequency": pa.array([mean(orders.astype(float), s) for s in seg_ids]),
             "mean_monetary": pa.array([mean(total, s) for s in seg_ids]),
-            "source_id": pa.repeat(pa.scalar(source_id), len(seg_ids)),
             "as_of": pa.repeat(as_of_date, len(seg_ids)),
         }
     )
-    fact = ModelFact(
-        "customer_segmentation",
-        MODEL_VERSION,
-        {
-            "method": "KMeans on standardised log1p(recency, frequency, monetary)",
-            "customers": k,
-            "k": seg.k,
-            "silhouette": None if seg.silhouette is None else round(seg.silhouette, 6),
-            "k_tried": ",".join(f"{kk}:{s:.4f}" for kk, s in sorted(seg.tried.items())) or "none",
-            "segments": ",".join(f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)),
-            "seed": SEED,
-        },
-    )
+    metrics: dict[str, float | int | str | bool | None] = {
+        "method": "KMeans on standardised log1p(recency, frequency, monetary)",
+        "customers": k,
+        "as_of": str(as_of_date),
+        "k": seg.k,
+        "silhouette": None if seg.silhouette is None else round(seg.silhouette, 6),
+        "k_tried": ",".join(f"{kk}:{s:.4f}" for kk, s in sorted(seg.tried.items())) or "none",
+        "segments": ",".join(f"{names_by_id[s]}={c}" for s, c in zip(seg_ids, counts.tolist(), strict=True)),
+        "seed": SEED,
+    }
+    if k < MIN_CUSTOMERS:
+        metrics["note"] = (
+            f"{k} customer(s) in the dataset's history, fewer than the {MIN_CUSTOMERS} segments need: "
+            "everyone is in segment 0, All customers"
+        )
+    fact = ModelFact("customer_segmentation", MODEL_VERSION, metrics)
     return conform(rfm, CUSTOMER_RFM), conform(segments, CUSTOMER_SEGMENTS), [fact]
+
+
+def refresh_customers(query: Callable[[str], pa.Table]) -> RefreshResult:
+    """The ``orders`` refresher: per-customer features by SQL over every order, then RFM and segments.
+
+    ``query`` runs Athena SQL over the curated tables (DuckDB in the function, or Athena) and
+    returns the result; nothing here reads rows of orders.
+    """
+    rfm, segments, facts = rfm_from_features(query(CUSTOMER_FEATURES_SQL))
+    if rfm.num_rows == 0:
+        return RefreshResult(tables=(), facts=tuple(facts))
+    as_of = rfm.column("as_of")[0].as_py()
+    return RefreshResult(
+        tables=(ModelTable(CUSTOMER_RFM, rfm, as_of), ModelTable(CUSTOMER_SEGMENTS, segments, as_of)),
+        facts=tuple(facts),
+    )
 
 
 __all__ = [
     "CONTRACT",
+    "CUSTOMER_FEATURES",
+    "CUSTOMER_FEATURES_SQL",
     "CUSTOMER_RFM",
     "CUSTOMER_SEGMENTS",
     "ORDERS",
     "OrdersPipeline",
     "Segmentation",
+    "customer_features_table",
     "customer_tables",
     "name_segments",
     "quintile_scores",
+    "refresh_customers",
+    "rfm_from_features",
     "rfm_tables",
     "segment_customers",
 ]

@@ -84,7 +84,7 @@ def training_data(orders: int, seed: int) -> tuple[pa.Table, np.ndarray]:
     cut = pa.scalar(last.toordinal() - HORIZON_DAYS - date(1970, 1, 1).toordinal(), pa.int32()).cast(pa.date32())
     before = clean.filter(pc.less_equal(clean.column("order_date"), cut))
     after = clean.filter(pc.greater(clean.column("order_date"), cut))
-    rfm, _, _ = customer_tables(before, "training")
+    rfm, _, _ = customer_tables(before)
     returned = pc.is_in(rfm.column("customer_id"), value_set=pc.unique(after.column("customer_id")))
     return rfm, np.asarray(returned.to_numpy(zero_copy_only=False), dtype=int)
 

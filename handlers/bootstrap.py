@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -15,6 +15,9 @@ from handlers.service import ObjectProcessor
 from handlers.settings import Settings
 from handlers.sources import SourceRegister
 from handlers.store import LakeStore
+
+if TYPE_CHECKING:
+    from handlers.refresher import RefreshService
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -29,7 +32,7 @@ def clients(settings: Settings) -> dict[str, Any]:
     session = boto3.session.Session(region_name=settings.region)
     return {
         name: session.client(name, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)
-        for name in ("s3", "glue", "events", "dynamodb")
+        for name in ("s3", "glue", "events", "dynamodb", "sqs")
     }
 
 
@@ -74,13 +77,10 @@ def idempotency_wrapper(
     return run_once
 
 
-def build_processor(settings: Settings) -> ObjectProcessor:
-    """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
+def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
     from handlers.catalog import glue_catalog
 
-    c = clients(settings)
-    run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
-    store = LakeStore(
+    return LakeStore(
         c["s3"],
         c["glue"],
         settings.bucket,
@@ -89,11 +89,42 @@ def build_processor(settings: Settings) -> ObjectProcessor:
         catalog=glue_catalog(c["glue"], settings.region, settings.endpoint_url),
         optimizer_role_arn=settings.optimizer_role_arn,
     )
+
+
+def build_processor(settings: Settings) -> ObjectProcessor:
+    """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
+    from handlers.refresh_requests import RefreshRequester
+
+    c = clients(settings)
+    run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
     return ObjectProcessor(
         settings=settings,
-        store=store,
+        store=_store(settings, c),
         publisher=EventPublisher(c["events"], settings.bus_name),
         sources=SourceRegister(c["dynamodb"], settings.idempotency_table),
         run_once=run_once,
         failures=FailureLog(c["dynamodb"], settings.idempotency_table, settings.failure_ttl_seconds),
+        refresh=RefreshRequester(c["sqs"], settings.refresh_queue_url) if settings.refresh_queue_url else None,
+    )
+
+
+def build_refresh_service(settings: Settings) -> RefreshService:
+    """The refresh stage wired to real AWS (or the stand-in); Athena's client is built on first use."""
+    from handlers.features import InputResolver
+    from handlers.refresher import RefreshRecords, RefreshService
+
+    c = clients(settings)
+    store = _store(settings, c)
+
+    def athena() -> Any:
+        session = boto3.session.Session(region_name=settings.region)
+        return session.client("athena", endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)
+
+    return RefreshService(
+        settings=settings,
+        store=store,
+        resolver=InputResolver(c["glue"], store.tables.catalog, settings.curated_database),
+        publisher=EventPublisher(c["events"], settings.bus_name),
+        records=RefreshRecords(c["dynamodb"], settings.idempotency_table),
+        athena=athena,
     )

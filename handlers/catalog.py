@@ -71,3 +71,14 @@ def glue_catalog(glue: GlueClient | Any, region: str, endpoint_url: str | None =
             if frozen.token:
                 properties["s3.session-token"] = frozen.token
     return GlueCatalog("lake", client=glue, **properties)
+
+
+def scan_snapshot(table: Any, snapshot_id: int | None) -> Any:
+    """The rows of one snapshot of an Iceberg table as a ``pyarrow.RecordBatchReader``: files are
+    read as the stream is consumed (an empty table gives its schema and no rows)."""
+    import pyarrow as pa
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    if snapshot_id is None:
+        return pa.RecordBatchReader.from_batches(schema_to_pyarrow(table.schema(), include_field_ids=False), [])
+    return table.scan(snapshot_id=snapshot_id).to_arrow_batch_reader()

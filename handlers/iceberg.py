@@ -294,6 +294,61 @@ class IcebergTables:
             return None
         return after.snapshot_id
 
+    # --- model tables: one snapshot per as_of --------------------------------------------------
+    def replace_partition(
+        self,
+        database: str,
+        prefix: str,
+        spec: TableSpec,
+        rows: pa.Table,
+        value: Any,
+        summary: dict[str, str],
+    ) -> Committed:
+        """Make the rows whose ``spec.partition_column`` equals ``value`` exactly ``rows``, in one
+        commit (``overwrite`` with that filter): a model recomputed for the same ``as_of`` replaces
+        it, earlier ones stay. The table is created on first use."""
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        from pyiceberg.expressions import EqualTo
+
+        name = spec.stored_name
+        location = f"s3://{self.bucket}/{prefix}{name}"
+        table = self.load(database, name)
+        if table is None:
+            try:
+                table = self._create_with(database, name, location, spec, rows.schema, [], summary)
+            except TableAlreadyExistsError:
+                table = self.load(database, name)
+                assert table is not None
+        column = spec.partition_column
+        value_text = value.isoformat() if hasattr(value, "isoformat") else value
+        try:
+            with table.transaction() as tx:
+                known = set(table.schema().column_names)
+                if any(f.name not in known for f in rows.schema):
+                    with tx.update_schema() as update:
+                        update.union_by_name(rows.schema)
+                tx.overwrite(
+                    rows,
+                    overwrite_filter=EqualTo(column, value_text),  # type: ignore[call-arg, arg-type]
+                    snapshot_properties=summary,
+                )
+        except CommitFailedException as exc:
+            raise CommitConflictError(
+                f"table {database}.{name} kept changing under this commit past the retry budget; retried"
+            ) from exc
+        table.refresh()
+        snapshot = table.current_snapshot()
+        files = snapshot.summary.get("added-data-files", "0") if snapshot and snapshot.summary else "0"
+        return Committed(
+            database=database,
+            table=name,
+            location=location,
+            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            rows=rows.num_rows,
+            data_files=int(files or 0),
+            partition_spec=_spec_text(table),
+        )
+
     # --- internals -------------------------------------------------------------------------------
     def _upload_files(self, location: str, files: list[Path], source_id: str) -> list[str]:
         attempt = uuid.uuid4().hex[:8]

@@ -38,3 +38,26 @@ class EventPublisher:
             raise TransientError(
                 f"EventBridge refused the completion event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
             )
+
+    def publish_models(self, detail: dict[str, Any]) -> None:
+        """Publish ``Dataset Models Updated`` / ``Dataset Models Failed`` (a refresh's outcome)."""
+        detail_type = (
+            topology.DETAIL_TYPE_MODELS_UPDATED
+            if detail["status"] == "succeeded"
+            else topology.DETAIL_TYPE_MODELS_FAILED
+        )
+        response = self._events.put_events(
+            Entries=[
+                {
+                    "Source": topology.EVENT_SOURCE,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, default=str),
+                    "EventBusName": self.bus_name,
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            entry = response["Entries"][0]
+            raise TransientError(
+                f"EventBridge refused the models event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
+            )

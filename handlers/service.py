@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import topology
 from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
 from analytics.errors import ContractError, DataError, ToleranceExceededError
-from analytics.registry import dataset_table_name, get_pipeline
+from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.errors import (
     ForeignObjectError,
     ObjectNotFoundError,
@@ -31,6 +31,7 @@ from handlers.failures import FailureLog
 from handlers.iceberg import Committed
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
+from handlers.refresh_requests import RefreshRequester
 from handlers.settings import Settings
 from handlers.sources import SourceRegister, SourceState
 from handlers.staging import Lineage, StagingSink
@@ -172,6 +173,7 @@ class ObjectProcessor:
         sources: SourceRegister,
         run_once: Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]] | None = None,
         failures: FailureLog | None = None,
+        refresh: RefreshRequester | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -183,6 +185,8 @@ class ObjectProcessor:
         self._run_once = run_once or (lambda work, identity: work())
         # Records why a message failed, so `lake dlq list` can show it once it is dead-lettered.
         self.failures = failures
+        # Asks the refresh stage to recompute the dataset's models after a commit changed its rows.
+        self.refresh = refresh
 
     def register_context(self, context: Any) -> None:
         """Tell idempotency how long this invocation may still run."""
@@ -299,6 +303,7 @@ class ObjectProcessor:
                 outcome = self._remove(report, key, state)
                 detail = report.detail()
                 self.publisher.publish(detail)
+                self._ask_for_refresh(report)
                 return detail
             if request.deleted:
                 assert current is not None
@@ -316,9 +321,32 @@ class ObjectProcessor:
                     "(a newer upload or a deletion came after it), so the lake keeps the newer state",
                 )
             detail, outcome = self._process(report, state, owner)
+            self._ask_for_refresh(report)
             return detail
         finally:
             self.sources.release(bucket, key, owner, outcome)
+
+    def _ask_for_refresh(self, report: Report) -> None:
+        """After a commit changed a curated table of a dataset with models over its history, ask
+        the refresh stage for them (inside the work idempotency guards: if sending fails, the
+        record is retried and asks again, so no commit goes unrefreshed)."""
+        if self.refresh is None or report.dataset is None:
+            return
+        from handlers.refresh_requests import RefreshRequest, snapshot_map, wanted
+
+        changed = [o for o in report.outputs if o.snapshot_id is not None or report.change == "removed"]
+        if not changed or not wanted(report.dataset):
+            return
+        request, info = report.request, report.info
+        self.refresh.request(
+            RefreshRequest(
+                dataset=report.dataset,
+                snapshots=snapshot_map(changed),
+                key=info.key if info else request.key if request else None,
+                version=(info.version_id or info.etag) if info else request.revision if request else None,
+                reason="removed" if report.change == "removed" else "commit",
+            )
+        )
 
     def _unchanged(self, report: Report, note: str) -> dict[str, Any]:
         report.change = "unchanged"
@@ -468,6 +496,8 @@ class ObjectProcessor:
                 name, version = manifest.name, manifest.version
                 model_key = f"{key.rsplit('/', 1)[0]}/{manifest.model_file}"
                 model = scoring.load_model(self.store.read_bytes(model_key), trusted=self.settings.trusted_model_types)
+                if manifest.table not in sink.tables and manifest.table in refreshed_tables(dataset):
+                    continue  # the refresh stage scores the table it recomputes
                 if manifest.table not in sink.tables:
                     raise scoring.ModelManifestError(
                         f"{key} scores table {manifest.table!r}, which dataset {dataset} does not produce; "

@@ -34,6 +34,13 @@ class Settings:
     lease_seconds: int = topology.DEFAULT.queue.function_timeout_seconds
     #: On AWS: the role Glue's table optimizers run as; they are switched on for each new table.
     optimizer_role_arn: str | None = None
+    #: The refresh queue: after each commit of a dataset with models over its history, a request goes
+    #: there. ``None`` (not configured) sends none.
+    refresh_queue_url: str | None = None
+    #: The refresh's Athena workgroup (AWS); ``None`` runs every refresh on DuckDB in the function.
+    athena_workgroup: str | None = None
+    #: Bytes of input Parquet above which a refresh's SQL runs on Athena.
+    refresh_athena_threshold_bytes: int = topology.DEFAULT.refresh.athena_threshold_bytes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,4 +64,9 @@ class Settings:
                 t.strip() for t in env.get(topology.ENV_TRUSTED_MODEL_TYPES, "").split(",") if t.strip()
             ),
             optimizer_role_arn=env.get(topology.ENV_TABLE_OPTIMIZER_ROLE_ARN) or None,
+            refresh_queue_url=env.get(topology.ENV_REFRESH_QUEUE_URL) or None,
+            athena_workgroup=env.get(topology.ENV_ATHENA_WORKGROUP) or None,
+            refresh_athena_threshold_bytes=int(
+                env.get(topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES, str(default.refresh.athena_threshold_bytes))
+            ),
         )

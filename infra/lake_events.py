@@ -21,7 +21,7 @@ class LakeEvents(Construct):
         self, scope: Construct, construct_id: str, *, settings: DeploySettings, topo: topology.Topology
     ) -> None:
         super().__init__(scope, construct_id)
-        completion = event_pattern(topo.completion_events_pattern())
+        completion = event_pattern(topo.lake_events_pattern())
 
         self.bus = events.EventBus(self, "Bus", event_bus_name=topo.bus_name)
         self.archive = self.bus.archive(

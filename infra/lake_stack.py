@@ -15,6 +15,7 @@ from infra.maintenance import OPTIMIZER_LOG_GROUPS, TABLE_PREFIXES, TableMainten
 from infra.monitoring import Monitoring
 from infra.process_api import ProcessApi
 from infra.processing import Processing
+from infra.refresh import Refresh
 from infra.storage import LakeStorage
 
 #: CloudFormation output keys; the ``lake`` CLI finds the deployment through them.
@@ -60,6 +61,16 @@ class LakeStack(cdk.Stack):
             bus=self.events.bus,
             optimizer_role=self.maintenance.role,
         )
+        self.refresh = Refresh(
+            self,
+            "Refresh",
+            settings=self.settings,
+            topo=topo,
+            storage=self.storage,
+            bus=self.events.bus,
+            processing=self.processing,
+            optimizer_role=self.maintenance.role,
+        )
         self.api = ProcessApi(
             self,
             "ProcessApi",
@@ -68,7 +79,12 @@ class LakeStack(cdk.Stack):
             bucket_name=self.storage.bucket.bucket_name,
         )
         self.monitoring = Monitoring(
-            self, "Monitoring", settings=self.settings, processing=self.processing, lake_events=self.events
+            self,
+            "Monitoring",
+            settings=self.settings,
+            processing=self.processing,
+            lake_events=self.events,
+            refresh=self.refresh,
         )
         self._acknowledge_grants()
         self._outputs()
@@ -124,6 +140,22 @@ class LakeStack(cdk.Stack):
             "Table names come from the datasets users drop, so the function may get, create and update "
             "(pyiceberg commits with a version check) tables and switch on their table optimizers inside "
             "the two lake databases only; it cannot delete tables or touch any other database.",
+            findings=tables,
+        )
+        refresh_role = self.refresh.role
+        nag.acknowledge(
+            refresh_role,
+            "AwsSolutions-IAM5",
+            "The refresh reads the curated history (curated/) and users' models (models/), writes model tables "
+            "(curated/) and Athena's results (athena-results/) for its large-dataset path: object actions per "
+            "prefix only, never DeleteObjectVersion; ListBucket with an s3:prefix condition on the same prefixes.",
+            findings=objects(tuple(dict.fromkeys((*Refresh.READ_PREFIXES, *Refresh.WRITE_PREFIXES)))),
+        )
+        nag.acknowledge(
+            refresh_role,
+            "AwsSolutions-IAM5",
+            "Table names come from the datasets users drop: the refresh gets, creates and updates (model) tables "
+            "of the two lake databases only; it cannot delete tables or touch any other database.",
             findings=tables,
         )
         optimizer_role = self.maintenance.role

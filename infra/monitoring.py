@@ -17,6 +17,7 @@ from constructs import Construct
 from infra.config import DeploySettings
 from infra.lake_events import LakeEvents
 from infra.processing import Processing
+from infra.refresh import Refresh
 
 #: Shown by ``cdk synth``/``cdk deploy`` when no one would hear an alarm (docs/deploy.md, Alarms).
 NO_SUBSCRIBER_WARNING = (
@@ -37,6 +38,7 @@ class Monitoring(Construct):
         settings: DeploySettings,
         processing: Processing,
         lake_events: LakeEvents,
+        refresh: Refresh | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # CloudWatch cannot publish to a topic under the AWS-managed SNS key (its key policy names no
@@ -65,6 +67,10 @@ class Monitoring(Construct):
             ("RawEventsDeliveryDLQ", processing.raw_delivery_dlq, "raw/ object events EventBridge could not deliver"),
             ("SubscriberDeliveryDLQ", lake_events.subscriber_delivery_dlq, "completion events not delivered"),
         )
+        if refresh is not None:
+            dead_letter_queues += (
+                ("RefreshDeadLetterQueue", refresh.dead_letter_queue, "the refresh queue (refreshes failed 3 times)"),
+            )
         for name, dlq, holds in dead_letter_queues:
             self._dead_letter_alarms(name, dlq, holds, settings.dead_letter_age_alarm_days)
         for name, rule, bus in (
@@ -96,6 +102,13 @@ class Monitoring(Construct):
             "concurrency or lower the event source's maximum concurrency.",
             function.metric_throttles(period=period, statistic="Sum"),
         )
+        if refresh is not None:
+            self._alarm(
+                "RefreshFunctionErrors",
+                "The refresh function failed invocations (model tables keep their previous snapshots); "
+                "see its log group.",
+                refresh.function.metric_errors(period=period, statistic="Sum"),
+            )
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(self.topic))
 

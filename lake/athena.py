@@ -13,8 +13,8 @@ semantics survive, e.g. ``bigint / bigint`` divides integers) and written in Duc
 sqlglot. Result columns are named as Athena names them: lower case, and ``_col<N>`` for an
 expression without an alias, so the same SQL gives the same columns on both.
 
-DuckDB and sqlglot belong to the development environment (``make install``), not to the Lambda
-image; they are imported only when a query runs locally.
+The translation itself (:mod:`handlers.sql`) is shared with the refresh stage, which runs the
+same Athena SQL on DuckDB inside its function; DuckDB and sqlglot are imported only when needed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from handlers.sql import duckdb_text, qualify, to_duckdb
 from lake.iceberg import LakeCatalog, TableRef, athena_type, scan, schema_of, snapshot_at
 from lake.target import CliError, Target
 
@@ -615,45 +616,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 # --- DuckDB's dialect ----------------------------------------------------------------------------
-def _qualify(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> Any:
-    """``tree`` with every column tied to its table and ``*`` expanded, or None when sqlglot
-    cannot (DuckDB then reports what is wrong with the query)."""
-    import sqlglot
-    from sqlglot.optimizer.qualify import qualify
-    from sqlglot.schema import MappingSchema
-
-    try:
-        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
-        return qualify(
-            tree.copy(),
-            dialect="athena",
-            schema=schema,
-            expand_stars=True,
-            quote_identifiers=False,
-            identify=False,
-        )
-    except sqlglot.errors.SqlglotError:
-        return None
-
-
-def _duckdb_text(tree: Any, qualified: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
-    import sqlglot
-    from sqlglot.optimizer.annotate_types import annotate_types
-    from sqlglot.schema import MappingSchema
-
-    if qualified is None:
-        return str(tree.sql(dialect="duckdb"))
-    try:
-        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
-        return str(annotate_types(qualified.copy(), schema=schema, dialect="athena").sql(dialect="duckdb"))
-    except sqlglot.errors.SqlglotError:
-        return str(tree.sql(dialect="duckdb"))
-
-
-def to_duckdb(tree: Any, catalog: dict[str, dict[str, dict[str, str]]]) -> str:
-    """``tree`` in DuckDB's dialect, typed from the catalog's columns so that Athena's semantics
-    carry over where they differ (``bigint / bigint`` is an integer division in Athena)."""
-    return _duckdb_text(tree, _qualify(tree, catalog), catalog)
+# The translation is shared with the refresh stage (handlers.sql).
+_qualify = qualify
+_duckdb_text = duckdb_text
 
 
 def _duckdb_message(exc: Exception, sources: dict[str, TableRef], context: _QueryContext | None = None) -> str:

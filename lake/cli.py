@@ -30,12 +30,14 @@ def _up(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     queue = topology.DEFAULT.queue.on_stand_in()
+    refresh_queue = topology.DEFAULT.refresh.queue
     if args.retry_after is not None:
         if args.retry_after < 1:
             raise CliError(f"--retry-after must be at least 1 second, not {args.retry_after}")
         queue = queue.retrying_after(args.retry_after)
+        refresh_queue = refresh_queue.retrying_after(args.retry_after)
     state = StateDir(args.state_dir)
-    stand_in = StandIn(port=args.port, queue=queue, state_dir=state)
+    stand_in = StandIn(port=args.port, queue=queue, state_dir=state, refresh_queue=refresh_queue)
     stand_in.check_port()
     state.claim(stand_in.endpoint_url, args.log)
     try:

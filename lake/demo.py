@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import topology
+from analytics.registry import refreshers
 from lake.athena import run_query
 from lake.querying import render
 from lake.runner import BatchOutcome, Runner
@@ -45,19 +46,28 @@ DEMO_QUERIES = [
 
 
 def wait_for_events(
-    endpoints: Endpoints, expected: int, timeout_s: float, on_event: Callable[[dict[str, Any]], None]
+    endpoints: Endpoints,
+    expected: int,
+    timeout_s: float,
+    on_event: Callable[[dict[str, Any]], None],
+    refreshed: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Read completion events from the example subscriber queue until ``expected`` arrived."""
+    """Read events from the example subscriber queue until ``expected`` per-file events arrived and
+    every dataset in ``refreshed`` had a refresh event; the per-file ones are returned."""
     sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
     seen: list[dict[str, Any]] = []
+    models: set[str] = set()
     deadline = time.monotonic() + timeout_s
-    while len(seen) < expected and time.monotonic() < deadline:
+    while (len(seen) < expected or not refreshed <= models) and time.monotonic() < deadline:
         response = sqs.receive_message(
             QueueUrl=endpoints.subscriber_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         )
         for message in response.get("Messages", []):
             event = json.loads(message["Body"])
-            seen.append(event)
+            if event.get("detail-type") in (topology.DETAIL_TYPE_MODELS_UPDATED, topology.DETAIL_TYPE_MODELS_FAILED):
+                models.add(str(event.get("detail", {}).get("dataset")))
+            else:
+                seen.append(event)
             on_event(event)
             sqs.delete_message(QueueUrl=endpoints.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"])
     return seen
@@ -87,7 +97,7 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
             state = (
                 f"error: {outcome.error}" if outcome.error else f"{outcome.succeeded} done, {outcome.failed} to retry"
             )
-            out(f"  · Lambda invocation with {outcome.records} record(s): {state}")
+            out(f"  · {outcome.function} invocation with {outcome.records} record(s): {state}")
 
         with Runner(endpoints, log_path=str(log), listener=progress):
             out(
@@ -102,8 +112,13 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
                 s3.upload_file(str(path), topo.bucket, key)
                 out(f"▶ uploaded {path.name} ({path.stat().st_size:,} bytes) to s3://{topo.bucket}/{key}")
             out("▶ waiting for completion events on the lake bus (example subscriber queue)…")
+            out("  (orders also ask the refresh function to recompute RFM and segments over all orders)")
             events = wait_for_events(
-                endpoints, len(files), timeout_s=180, on_event=lambda e: out("  " + summarize(e["detail"]))
+                endpoints,
+                len(files),
+                timeout_s=180,
+                on_event=lambda e: out("  " + summarize(e["detail"])),
+                refreshed=frozenset(d.split("/")[0] for d in files if refreshers(d.split("/")[0])),
             )
         if len(events) < len(files):
             out(f"✘ only {len(events)} of {len(files)} completion events arrived; see {log}")

@@ -1,4 +1,5 @@
-"""Plays Lambda's SQS event source mapping against the stand-in.
+"""Plays Lambda's SQS event source mappings against the stand-in: the per-file function and the
+refresh function, each behind its own queue.
 
 Long polls the queue, gathers batches by batch size and batching window, invokes the handler with
 exactly the Lambda SQS event shape in worker processes (one per concurrent execution, up to the
@@ -24,6 +25,7 @@ from typing import Any
 
 from handlers.failures import FailureLog
 from lake.standin import Endpoints, client
+from topology import QueueSettings
 
 
 class LocalContext:
@@ -81,6 +83,8 @@ class BatchOutcome:
     failed: int
     error: str | None = None
     keys: list[str] = field(default_factory=list)
+    #: Which function ran: ``lake-processor`` (per file) or ``lake-refresh``.
+    function: str = "lake-processor"
 
 
 class FunctionTimeoutError(RuntimeError):
@@ -191,32 +195,44 @@ class _Worker:
             self.process.wait(10)
 
 
-class Runner:
-    """Polls the processing queue and invokes the handler like Lambda does."""
+@dataclass(frozen=True)
+class EventSourceMapping:
+    """One Lambda function behind one queue, as an SQS event source mapping ties them."""
+
+    function_name: str
+    handler: str
+    queue_url: str
+    queue_arn: str
+    settings: QueueSettings
+    env: dict[str, str]
+
+
+class _Poller:
+    """Plays one event source mapping: polls its queue, invokes its function in warm workers."""
 
     def __init__(
         self,
-        endpoints: Endpoints,
-        handler: str = "handlers.process.lambda_handler",
-        log_path: str | None = None,
-        listener: Callable[[BatchOutcome], None] | None = None,
-        extra_env: dict[str, str] | None = None,
-        memory_mb: int = 3008,
+        mapping: EventSourceMapping,
+        region: str,
+        endpoint_url: str,
+        log_path: str | None,
+        listener: Callable[[BatchOutcome], None],
+        memory_mb: int,
+        failures: FailureLog,
+        eager: bool = True,
     ) -> None:
-        self.endpoints = endpoints
-        self.settings = endpoints.topology.queue
-        self.handler = handler
-        self.listener = listener or (lambda outcome: None)
-        self.memory_mb = memory_mb
-        self._sqs = client("sqs", endpoints.endpoint_url, endpoints.region)
+        self.mapping = mapping
         # A failure the handler cannot record itself (a timeout, a crash) is recorded here, where
         # `lake dlq list` reads failures, as Lambda's own logs would tell on AWS.
-        self._failures = FailureLog(
-            client("dynamodb", endpoints.endpoint_url, endpoints.region),
-            endpoints.topology.idempotency_table,
-            self.settings.dlq_retention_days * 86400,
-        )
-        self._env = {**endpoints.handler_env(), **(extra_env or {})}
+        self._failures = failures
+        # Eager: every execution environment is started (and warm) before the first message; lazy:
+        # one is started when a batch finds none free, as Lambda does for a rarely used function.
+        self.eager = eager
+        self.settings = mapping.settings
+        self.region = region
+        self.listener = listener
+        self.memory_mb = memory_mb
+        self._sqs = client("sqs", endpoint_url, region)
         self._log_path = log_path
         self._stop = threading.Event()
         self._free: list[_Worker] = []
@@ -227,16 +243,21 @@ class Runner:
         self._workers: list[_Worker] = []
         self.invocations = 0
 
-    def start(self) -> Runner:
-        self._workers = [_Worker(self.handler, self._env, self._log_path) for _ in range(self.settings.max_concurrency)]
+    def start(self) -> None:
+        count = self.settings.max_concurrency if self.eager else 0
+        self._workers = [_Worker(self.mapping.handler, self.mapping.env, self._log_path) for _ in range(count)]
         # Poll only once the function is warm: on a loaded machine its imports can outlast a short
         # visibility timeout, and a message received meanwhile would come back into a second batch.
         for worker in self._workers:
             worker.await_ready()
         self._free = list(self._workers)
-        self._poller = threading.Thread(target=self._poll_loop, name="sqs-poller", daemon=True)
+        self._poller = threading.Thread(
+            target=self._poll_loop, name=f"sqs-poller-{self.mapping.function_name}", daemon=True
+        )
         self._poller.start()
-        return self
+
+    def signal_stop(self) -> None:
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -247,16 +268,10 @@ class Runner:
         for worker in self._workers:
             worker.stop()
 
-    def __enter__(self) -> Runner:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # --- polling -----------------------------------------------------------------------------------
     def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
-            QueueUrl=self.endpoints.queue_url,
+            QueueUrl=self.mapping.queue_url,
             MaxNumberOfMessages=max(1, min(10, max_messages)),
             WaitTimeSeconds=max(0, min(20, wait_seconds)),
             MessageSystemAttributeNames=["All"],
@@ -292,27 +307,31 @@ class Runner:
                 self._slots.release()
                 continue
             with self._lock:
-                worker = self._free.pop()
+                worker = self._free.pop() if self._free else None
+            if worker is None:  # the semaphore keeps the count within the maximum concurrency
+                worker = _Worker(self.mapping.handler, self.mapping.env, self._log_path)
+                with self._lock:
+                    self._workers.append(worker)
             thread = threading.Thread(target=self._invoke, args=(worker, batch), daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
 
     # --- invoking ----------------------------------------------------------------------------------
     def _invoke(self, worker: _Worker, messages: list[dict[str, Any]]) -> None:
-        event = lambda_sqs_event(messages, self.endpoints.queue_arn, self.endpoints.region)
+        event = lambda_sqs_event(messages, self.mapping.queue_arn, self.region)
         raw_keys = [message_key(m) for m in messages]
         keys = [key or "(not a lake message)" for key in raw_keys]
-        outcome = BatchOutcome(records=len(messages), succeeded=0, failed=len(messages), keys=keys)
+        outcome = BatchOutcome(
+            records=len(messages), succeeded=0, failed=len(messages), keys=keys, function=self.mapping.function_name
+        )
         failed_messages = messages
         try:
-            response = worker.invoke(
-                event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.endpoints.region
-            )
+            response = worker.invoke(event, self.settings.function_timeout_seconds * 1000, self.memory_mb, self.region)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 self._sqs.delete_message_batch(
-                    QueueUrl=self.endpoints.queue_url,
+                    QueueUrl=self.mapping.queue_url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                         for i, m in enumerate(done[start : start + 10])
@@ -329,7 +348,10 @@ class Runner:
                 cause = exc if isinstance(exc, FunctionTimeoutError) else InvocationFailedError(outcome.error)
                 for message, key in zip(messages, raw_keys, strict=True):
                     self._failures.record(message["MessageId"], key, cause)
-            self._log(f"invocation of {len(messages)} record(s) ({', '.join(keys)}) failed: {outcome.error}")
+            self._log(
+                f"{self.mapping.function_name}: invocation of {len(messages)} record(s) ({', '.join(keys)}) "
+                f"failed: {outcome.error}"
+            )
         finally:
             self.invocations += 1
             with self._lock:
@@ -342,13 +364,14 @@ class Runner:
         except Exception:
             traceback.print_exc()
 
+
     def _retry_soon(self, messages: list[dict[str, Any]]) -> None:
         """``lake up --retry-after``: hand failed messages out again after the short wait."""
         seconds = self.settings.retry_after_seconds
         for start in range(0, len(messages), 10):
             try:
                 self._sqs.change_message_visibility_batch(
-                    QueueUrl=self.endpoints.queue_url,
+                    QueueUrl=self.mapping.queue_url,
                     Entries=[
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
                         for i, m in enumerate(messages[start : start + 10])
@@ -364,3 +387,103 @@ class Runner:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(self._log_path, "a", encoding="utf-8") as log:
             log.write(f"{stamp} lake runner: {text}\n")
+
+
+PROCESSING_FUNCTION = "lake-processor"
+REFRESH_FUNCTION = "lake-refresh"
+
+
+class Runner:
+    """Plays Lambda's event source mappings: the per-file function behind the processing queue and,
+    when the stand-in has a refresh queue, the refresh function behind it (same image, own handler)."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        handler: str = "handlers.process.lambda_handler",
+        log_path: str | None = None,
+        listener: Callable[[BatchOutcome], None] | None = None,
+        extra_env: dict[str, str] | None = None,
+        memory_mb: int = 3008,
+        refresh_handler: str | None = "handlers.refresh.lambda_handler",
+    ) -> None:
+        self.endpoints = endpoints
+        self.settings = endpoints.topology.queue
+        self.handler = handler
+        self.listener = listener or (lambda outcome: None)
+        self.memory_mb = memory_mb
+        extra = extra_env or {}
+        mappings = [
+            EventSourceMapping(
+                PROCESSING_FUNCTION,
+                handler,
+                endpoints.queue_url,
+                endpoints.queue_arn,
+                self.settings,
+                {**endpoints.handler_env(), **extra},
+            )
+        ]
+        if refresh_handler and endpoints.refresh_queue_url:
+            mappings.append(
+                EventSourceMapping(
+                    REFRESH_FUNCTION,
+                    refresh_handler,
+                    endpoints.refresh_queue_url,
+                    endpoints.refresh_queue_arn,
+                    endpoints.topology.refresh.queue,
+                    {**endpoints.refresh_env(), **extra},
+                )
+            )
+        failures = FailureLog(
+            client("dynamodb", endpoints.endpoint_url, endpoints.region),
+            endpoints.topology.idempotency_table,
+            self.settings.dlq_retention_days * 86400,
+        )
+        self._pollers = [
+            _Poller(
+                m,
+                endpoints.region,
+                endpoints.endpoint_url,
+                log_path,
+                self._notify,
+                endpoints.topology.refresh.memory_mb if m.function_name == REFRESH_FUNCTION else memory_mb,
+                failures,
+                # The refresh function is started on its first request, so runs without one pay nothing.
+                eager=m.function_name != REFRESH_FUNCTION,
+            )
+            for m in mappings
+        ]
+
+    @property
+    def mappings(self) -> list[EventSourceMapping]:
+        return [p.mapping for p in self._pollers]
+
+    @property
+    def invocations(self) -> int:
+        """Invocations of the per-file function."""
+        return self._pollers[0].invocations
+
+    @property
+    def refresh_invocations(self) -> int:
+        """Invocations of the refresh function (0 without a refresh queue)."""
+        return sum(p.invocations for p in self._pollers[1:])
+
+    def _notify(self, outcome: BatchOutcome) -> None:
+        self.listener(outcome)
+
+    def start(self) -> Runner:
+        for poller in self._pollers:
+            poller.start()
+        return self
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.signal_stop()
+        for poller in self._pollers:
+            poller.stop()
+
+    def __enter__(self) -> Runner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -45,6 +45,11 @@ class Endpoints:
     dlq_url: str
     dlq_arn: str
     subscriber_queue_url: str
+    #: The refresh stage's FIFO queue and its FIFO dead-letter queue.
+    refresh_queue_url: str = ""
+    refresh_queue_arn: str = ""
+    refresh_dlq_url: str = ""
+    refresh_dlq_arn: str = ""
 
     def handler_env(self) -> dict[str, str]:
         """Environment variables a handler process needs to talk to the stand-in."""
@@ -60,6 +65,15 @@ class Endpoints:
             topology.ENV_QUARANTINE_DATABASE: topo.quarantine_database,
             topology.ENV_IDEMPOTENCY_TABLE: topo.idempotency_table,
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
+            topology.ENV_REFRESH_QUEUE_URL: self.refresh_queue_url,
+            topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES: str(topo.refresh.athena_threshold_bytes),
+        }
+
+    def refresh_env(self) -> dict[str, str]:
+        """Environment of the refresh function: the same, with its own queue's maxReceiveCount."""
+        return {
+            **self.handler_env(),
+            topology.ENV_MAX_RECEIVE_COUNT: str(self.topology.refresh.queue.max_receive_count),
         }
 
 
@@ -121,6 +135,7 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
         },
     )
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    refresh_dlq_url, refresh_dlq_arn, refresh_url, refresh_arn = _refresh_queues(sqs, topo)
     events.put_rule(Name=topo.raw_rule_name, EventPattern=json.dumps(topo.raw_object_events_pattern()))
     events.put_targets(Rule=topo.raw_rule_name, Targets=[{"Id": "processing-queue", "Arn": queue_arn}])
 
@@ -133,7 +148,7 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     events.put_rule(
         Name=topo.subscriber_rule_name,
         EventBusName=topo.bus_name,
-        EventPattern=json.dumps(topo.completion_events_pattern()),
+        EventPattern=json.dumps(topo.lake_events_pattern()),
     )
     events.put_targets(
         Rule=topo.subscriber_rule_name,
@@ -166,7 +181,33 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         subscriber_queue_url=subscriber_url,
+        refresh_queue_url=refresh_url,
+        refresh_queue_arn=refresh_arn,
+        refresh_dlq_url=refresh_dlq_url,
+        refresh_dlq_arn=refresh_dlq_arn,
     )
+
+
+def _refresh_queues(sqs: Any, topo: Topology) -> tuple[str, str, str, str]:
+    """The refresh FIFO queue (grouped by dataset, deduplicated by request) and its FIFO DLQ."""
+    q = topo.refresh.queue
+
+    def arn(url: str) -> str:
+        return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    dlq_url = sqs.create_queue(
+        QueueName=topo.refresh_dlq_name,
+        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": str(q.dlq_retention_days * 86400)},
+    )["QueueUrl"]
+    url = sqs.create_queue(QueueName=topo.refresh_queue_name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "VisibilityTimeout": str(q.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": arn(dlq_url), "maxReceiveCount": q.max_receive_count}),
+        },
+    )
+    return dlq_url, arn(dlq_url), url, arn(url)
 
 
 class StandIn:
@@ -182,9 +223,12 @@ class StandIn:
         topo: Topology = topology.DEFAULT,
         queue: QueueSettings | None = None,
         state_dir: StateDir | None = None,
+        refresh_queue: QueueSettings | None = None,
     ) -> None:
         self.port = port
         self.topology = replace(topo, queue=queue) if queue is not None else topo
+        if refresh_queue is not None:
+            self.topology = replace(self.topology, refresh=replace(self.topology.refresh, queue=refresh_queue))
         self.state_dir = state_dir
         #: What was restored at start (None: started empty).
         self.restored: SavedState | None = None

@@ -53,7 +53,7 @@ class Subscription:
 
     def pattern(self) -> dict[str, Any]:
         """The rule's event pattern: every completion event, or those of one dataset."""
-        pattern = topology.DEFAULT.completion_events_pattern()
+        pattern = topology.DEFAULT.lake_events_pattern()
         if self.dataset is not None:
             from analytics.registry import dataset_table_name
 

@@ -6,7 +6,10 @@ from typing import Any
 
 
 def summarize(detail: dict[str, Any]) -> str:
-    """``✔ raw/x/a.csv → x: 1,200 rows ...`` or ``✘ raw/x/b.csv: <what is wrong and what to do>``."""
+    """``✔ raw/x/a.csv → x: 1,200 rows ...`` or ``✘ raw/x/b.csv: <what is wrong and what to do>``;
+    a refresh's ``⟳ orders models over 3 snapshot(s) → customer_rfm (…) …``."""
+    if "inputs" in detail and "source" not in detail:
+        return _refresh(detail)
     source = detail.get("source", {})
     key = source.get("key") or "(unknown object)"
     rows = detail.get("rows", {})
@@ -52,3 +55,21 @@ def _short(value: Any) -> str:
 def _count(n: int, noun: str) -> str:
     """``1 row``, ``1,200 rows``."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _refresh(detail: dict[str, Any]) -> str:
+    """One line for ``Dataset Models Updated`` / ``Dataset Models Failed``."""
+    dataset = detail.get("dataset") or "(unknown dataset)"
+    seconds = detail.get("timings_ms", {}).get("total", 0) / 1000
+    inputs = ", ".join(f"{i['table']}@{i['snapshot_id']}" for i in detail.get("inputs", []))
+    if detail.get("status") != "succeeded":
+        return f"✘ refresh of {dataset} models ({inputs}): {detail.get('error', {}).get('message', 'failed')}"
+    tables = ", ".join(
+        f"{o['table']} as of {o['as_of']} ({_count(o['rows'], 'row')})" for o in detail.get("outputs", [])
+    )
+    facts = []
+    for model in detail.get("models", []):
+        shown = [(k, v) for k, v in model.get("metrics", {}).items() if k != "method" and len(_short(v)) <= 24][:4]
+        facts.append(f"{model['name']}: " + ", ".join(f"{k}={_short(v)}" for k, v in shown))
+    tail = f"; {'; '.join(facts)}" if facts else ""
+    return f"⟳ {dataset} models over {inputs} [{detail.get('engine')}] → {tables or 'nothing'}{tail} [{seconds:.1f}s]"

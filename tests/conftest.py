@@ -17,6 +17,14 @@ import topology
 from lake.standin import Endpoints, StandIn, client, free_port, provision
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/completion_event.schema.json").read_text())
+MODELS_SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/models_event.schema.json").read_text())
+#: The JSON Schema of each detail-type the lake publishes.
+SCHEMAS = {
+    topology.DETAIL_TYPE_PROCESSED: SCHEMA,
+    topology.DETAIL_TYPE_FAILED: SCHEMA,
+    topology.DETAIL_TYPE_MODELS_UPDATED: MODELS_SCHEMA,
+    topology.DETAIL_TYPE_MODELS_FAILED: MODELS_SCHEMA,
+}
 
 #: Quick retries so retries and redrives happen within a test, as `lake up --retry-after 4` gives:
 #: a failed message comes back after 4 s. The function's timeout stays generous and the visibility
@@ -29,12 +37,20 @@ FAST_QUEUE = replace(
     batching_window_seconds=1,
     max_receive_count=3,
 ).retrying_after(4)
+#: The refresh queue, as generous (FIFO: no batching window), its failures retried as quickly.
+FAST_REFRESH_QUEUE = replace(
+    topology.DEFAULT.refresh.queue,
+    function_timeout_seconds=120,
+    visibility_timeout_seconds=720,
+    batching_window_seconds=0,
+    max_receive_count=3,
+).retrying_after(4)
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[StandIn]:
     """One moto server per test session; moto keeps its state per process, not per server."""
-    server = StandIn(port=free_port(), queue=FAST_QUEUE)
+    server = StandIn(port=free_port(), queue=FAST_QUEUE, refresh_queue=FAST_REFRESH_QUEUE)
     server.start()
     yield server
     server.stop()
@@ -94,13 +110,14 @@ class Lake:
     def events(
         self, count: int, timeout: float = 60, where: Callable[[dict[str, Any]], bool] = lambda e: True
     ) -> list[dict[str, Any]]:
-        """Completion events from the example subscriber, each validated against the JSON Schema."""
+        """Events from the example subscriber (per file and per refresh), each validated against its
+        JSON Schema."""
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
             for message in self.receive(self.endpoints.subscriber_queue_url, wait=1):
                 event = json.loads(message["Body"])
-                jsonschema.validate(event["detail"], SCHEMA)
+                jsonschema.validate(event["detail"], SCHEMAS[event["detail-type"]])
                 if where(event):
                     found.append(event)
                 self.sqs.delete_message(

@@ -28,6 +28,11 @@ RAW_EXTENSIONS = (".csv.gz", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
 EVENT_SOURCE = "lake.processor"
 DETAIL_TYPE_PROCESSED = "Dataset Processed"
 DETAIL_TYPE_FAILED = "Dataset Processing Failed"
+#: What the refresh stage announces: a dataset's models recomputed over its whole history, or not.
+DETAIL_TYPE_MODELS_UPDATED = "Dataset Models Updated"
+DETAIL_TYPE_MODELS_FAILED = "Dataset Models Failed"
+#: The ``source`` of a refresh request on the refresh queue (sent by the per-file stage).
+REFRESH_REQUEST_SOURCE = "lake.refresh-request"
 EVENT_SCHEMA_VERSION = "2.0"
 #: The ``source`` of the second message shape the handler accepts (``lake reprocess``, the HTTP entry).
 PROCESS_REQUEST_SOURCE = "lake.process-request"
@@ -81,6 +86,32 @@ class QueueSettings:
 LOCAL_BATCHING_WINDOW_SECONDS = 0
 
 
+def _refresh_queue() -> QueueSettings:
+    # A FIFO event source mapping takes no batching window; one refresh may read a whole history.
+    return QueueSettings(
+        function_timeout_seconds=900,
+        visibility_timeout_seconds=5400,
+        batch_size=10,
+        batching_window_seconds=0,
+        max_concurrency=2,
+    )
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """How the refresh stage's queue behaves and where its SQL runs.
+
+    The queue is FIFO with one message group per dataset: a dataset's requests are handed out one
+    batch at a time (never two refreshes of one dataset at once), while datasets run side by side.
+    """
+
+    queue: QueueSettings = field(default_factory=_refresh_queue)
+    memory_mb: int = 3008
+    #: Above this many bytes of Parquet in the input snapshots (their ``total-files-size``), the
+    #: features are computed by Athena instead of DuckDB inside the function.
+    athena_threshold_bytes: int = 2 * 1024**3
+
+
 @dataclass(frozen=True)
 class Topology:
     """Names and settings of every resource the pipeline needs."""
@@ -98,6 +129,10 @@ class Topology:
     idempotency_table: str = "lake-idempotency"
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     queue: QueueSettings = field(default_factory=QueueSettings)
+    #: FIFO queues (the names must end in ``.fifo``), grouped by dataset.
+    refresh_queue_name: str = "lake-refresh.fifo"
+    refresh_dlq_name: str = "lake-refresh-dlq.fifo"
+    refresh: RefreshSettings = field(default_factory=RefreshSettings)
 
     def raw_object_events_pattern(self, bucket: str | None = None) -> dict[str, Any]:
         """EventBridge pattern for S3 "Object Created" and "Object Deleted" events under ``raw/``.
@@ -120,6 +155,18 @@ class Topology:
             "detail-type": [DETAIL_TYPE_PROCESSED, DETAIL_TYPE_FAILED],
         }
 
+    def lake_events_pattern(self) -> dict[str, Any]:
+        """EventBridge pattern matching every event the lake publishes: per file and per refresh."""
+        return {
+            "source": [EVENT_SOURCE],
+            "detail-type": [
+                DETAIL_TYPE_PROCESSED,
+                DETAIL_TYPE_FAILED,
+                DETAIL_TYPE_MODELS_UPDATED,
+                DETAIL_TYPE_MODELS_FAILED,
+            ],
+        }
+
 
 #: The deployed topology's defaults. The CDK stack lets CloudFormation name the bucket.
 DEFAULT = Topology()
@@ -140,6 +187,9 @@ FAILURE_RECORD_PREFIX = "failure#"
 #: Items ``source#<bucket>/<key>`` in the idempotency table: the key's newest revision the lake holds,
 #: the tables it wrote and who is committing it now (see ``handlers.revisions``). They never expire.
 SOURCE_RECORD_PREFIX = "source#"
+#: Items ``refresh#<dataset>`` in the idempotency table: the input snapshots the dataset's last
+#: successful refresh read, so a request those snapshots already cover is skipped. They never expire.
+REFRESH_RECORD_PREFIX = "refresh#"
 
 #: Environment variables the deployed function receives; the handler's settings read exactly these.
 ENV_BUCKET = "LAKE_BUCKET"
@@ -163,6 +213,11 @@ ENV_WORKER_CRASH_ONCE = "LAKE_WORKER_CRASH_ONCE"
 #: On AWS: the role Glue's table optimizers (compaction, snapshot retention, orphan files) run as.
 #: The handler switches them on for every Iceberg table it creates when this is set.
 ENV_TABLE_OPTIMIZER_ROLE_ARN = "LAKE_TABLE_OPTIMIZER_ROLE_ARN"
+#: The refresh queue's URL: the per-file stage sends a refresh request there after each commit.
+ENV_REFRESH_QUEUE_URL = "LAKE_REFRESH_QUEUE_URL"
+#: The refresh's Athena workgroup and its size threshold (bytes of input Parquet) for using it.
+ENV_ATHENA_WORKGROUP = "LAKE_ATHENA_WORKGROUP"
+ENV_REFRESH_ATHENA_THRESHOLD_BYTES = "LAKE_REFRESH_ATHENA_THRESHOLD_BYTES"
 
 
 def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:

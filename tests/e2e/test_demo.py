@@ -23,6 +23,9 @@ def test_the_demo_processes_every_sample_and_ends_with_three_queries(tmp_path: P
     [refused] = [line for line in out.splitlines() if line.startswith("  ✘ ")]
     assert "web_sessions-2026-09.csv.gz: the gzip data is damaged" in refused
     assert "re-upload the complete file" in refused
+    # AND the orders export asked the refresh function for RFM and segments over all orders
+    [refreshed] = [line for line in out.splitlines() if line.startswith("  ⟳ orders models")]
+    assert "customer_rfm as of" in refreshed and "customer_segmentation" in refreshed
     # AND three Athena SQL queries print result tables with rows
     assert out.count("  ◆ ") == 3
     lines = [line.strip() for line in out.splitlines()]

@@ -88,3 +88,42 @@ def quarantine_rows(lake: Lake, dataset: str) -> list[dict[str, Any]]:
 def data_files(lake: Lake, table: str) -> list[str]:
     """The S3 keys of a curated table's data files (not its metadata)."""
     return [k for k in lake.keys(f"curated/{table}/data/") if k.endswith(".parquet")]
+
+
+InvokeRefresh = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+@pytest.fixture
+def invoke_refresh(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[InvokeRefresh]:
+    """The refresh function in-process, as Lambda's FIFO event source mapping would call it."""
+    from handlers import refresh
+
+    for name, value in lake.endpoints.refresh_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(refresh, "_service", None)
+
+    def call(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+        event = lambda_sqs_event(messages, lake.endpoints.refresh_queue_arn, lake.endpoints.region)
+        try:
+            response: dict[str, Any] = refresh.lambda_handler(
+                event,
+                LocalContext("lake-refresh", 60_000, 1024, "us-east-1"),  # type: ignore[arg-type]
+            )
+        except BatchProcessingError:  # every record failed: Lambda fails the batch, SQS retries it all
+            response = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                lake.sqs.delete_message(
+                    QueueUrl=lake.endpoints.refresh_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return response
+
+    yield call
+
+
+def refresh_messages(lake: Lake, wait: int = 1) -> list[dict[str, Any]]:
+    """One receive from the refresh queue (FIFO: up to 10 requests, in order within a dataset)."""
+    return lake.receive(lake.endpoints.refresh_queue_url, wait=wait)

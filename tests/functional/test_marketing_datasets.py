@@ -9,14 +9,21 @@ from pathlib import Path
 
 from analytics import samples
 from tests.conftest import Lake
-from tests.functional.conftest import Invoke, curated_rows, next_messages, quarantine_rows
+from tests.functional.conftest import (
+    Invoke,
+    InvokeRefresh,
+    curated_rows,
+    next_messages,
+    quarantine_rows,
+    refresh_messages,
+)
 
 ROOT = Path(__file__).parent.parent.parent
 
 
 def outputs(event: dict) -> dict[str, int]:  # type: ignore[type-arg]
     # A keyed dataset's rows live in <table>_sources, queried through the view <table>.
-    return {o["view"] or o["table"]: o["rows"] for o in event["detail"]["outputs"]}
+    return {o.get("view") or o["table"]: o["rows"] for o in event["detail"]["outputs"]}
 
 
 def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake, invoke: Invoke) -> None:
@@ -45,9 +52,10 @@ def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake,
 
 
 def test_orders_are_segmented_and_scored_by_the_model_the_user_published(
-    lake: Lake, invoke: Invoke, tmp_path: Path
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh, tmp_path: Path
 ) -> None:
-    # GIVEN the example propensity model, trained and published under models/orders/
+    # GIVEN the example propensity model, trained and published under models/orders/; it scores
+    # customer_rfm, which the refresh stage recomputes over every order of the dataset
     subprocess.run(
         [sys.executable, str(ROOT / "examples/train_propensity_model.py"), str(tmp_path), "--orders", "5000"],
         check=True,
@@ -61,20 +69,27 @@ def test_orders_are_segmented_and_scored_by_the_model_the_user_published(
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
     [event] = lake.events(1)
     assert event["detail-type"] == "Dataset Processed", event["detail"].get("error")
-    tables = outputs(event)
+    assert "orders_scores" not in outputs(event)  # nothing of this model for the per-file stage
+    # WHEN the refresh runs
+    assert invoke_refresh(refresh_messages(lake)) == {"batchItemFailures": []}
+    [refreshed] = lake.events(1)
+    assert refreshed["detail-type"] == "Dataset Models Updated", refreshed["detail"].get("error")
+    tables = outputs(refreshed)
     # THEN every customer of customer_rfm has a score from the user's model
-    assert tables["orders_scores"] == tables["customer_rfm"] > 0
-    scores = curated_rows(lake, "orders_scores")
+    assert tables["customer_rfm_scores"] == tables["customer_rfm"] > 0
+    scores = curated_rows(lake, "customer_rfm_scores")
     assert all(0.0 <= r["score"] <= 1.0 for r in scores if r["score"] is not None)
     assert {r["model_name"] for r in scores} == {"repeat_purchase_propensity"}
-    facts = {m["name"]: m for m in event["detail"]["models"]}
+    facts = {m["name"]: m for m in refreshed["detail"]["models"]}
     assert facts["repeat_purchase_propensity"]["metrics"]["status"] == "scored"
     customers = {r["customer_id"] for r in curated_rows(lake, "customer_rfm")}
     assert {r["key"] for r in scores} == customers
     assert any(c.startswith("0") for c in customers)  # ids keep their leading zeros
 
 
-def test_a_model_with_an_untrusted_type_is_refused_and_the_data_still_published(lake: Lake, invoke: Invoke) -> None:
+def test_a_model_with_an_untrusted_type_is_refused_and_the_data_still_published(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
     import skops.io as sio
 
     class Sneaky:  # not a type skops trusts: loading it would mean running code from the file
@@ -89,10 +104,14 @@ def test_a_model_with_an_untrusted_type_is_refused_and_the_data_still_published(
     invoke(next_messages(lake))
     [event] = lake.events(1)
     assert event["detail"]["status"] == "succeeded"
-    [fact] = [m for m in event["detail"]["models"] if m["name"] == "sneaky"]
+    invoke_refresh(refresh_messages(lake))
+    [refreshed] = lake.events(1)
+    assert refreshed["detail"]["status"] == "succeeded"
+    [fact] = [m for m in refreshed["detail"]["models"] if m["name"] == "sneaky"]
     assert fact["metrics"]["status"] == "failed"
     assert "Sneaky" in fact["metrics"]["error"]
-    assert "orders_scores" not in outputs(event)
+    assert "customer_rfm_scores" not in outputs(refreshed)
+    assert outputs(refreshed)["customer_rfm"] > 0
 
 
 def test_experiments_get_results_per_variant(lake: Lake, invoke: Invoke) -> None:

@@ -36,6 +36,16 @@ class Synth:
         assert len(found) == 1, f"expected one {cfn_type}, found {sorted(found)}"
         return next(iter(found.items()))
 
+    def processor(self) -> tuple[str, dict[str, Any]]:
+        """The per-file function (the refresh function is the other one of the same image)."""
+        logical_id = self.logical_id(self.stack.processing.function)
+        return logical_id, self.template_json["Resources"][logical_id]
+
+    def refresher(self) -> tuple[str, dict[str, Any]]:
+        """The refresh function."""
+        logical_id = self.logical_id(self.stack.refresh.function)
+        return logical_id, self.template_json["Resources"][logical_id]
+
     def logical_id(self, construct: Any) -> str:
         """The logical id CDK gave ``construct`` (an L2 or its L1)."""
         child = getattr(construct.node, "default_child", None) or construct

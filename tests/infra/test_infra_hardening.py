@@ -94,7 +94,7 @@ def test_x86_64_and_another_base_are_context_choices(synth_kms: Synth) -> None:
 
 
 def test_reserved_concurrency_only_when_asked(synth: Synth, synth_kms: Synth) -> None:
-    assert "ReservedConcurrentExecutions" not in synth.one("AWS::Lambda::Function")[1]["Properties"]
+    assert "ReservedConcurrentExecutions" not in synth.processor()[1]["Properties"]
     synth_kms.template.has_resource_properties("AWS::Lambda::Function", {"ReservedConcurrentExecutions": 5})
 
 
@@ -135,7 +135,7 @@ def test_function_writes_its_own_log_group_only_with_no_managed_policy(synth: Sy
     for statements in logs.values():
         for statement in statements:
             assert statement["Resource"] == arn(synth.logical_id(synth.stack.processing.log_group))
-    function = synth.one("AWS::Lambda::Function")[1]["Properties"]
+    function = synth.processor()[1]["Properties"]
     assert function["LoggingConfig"]["LogGroup"] == ref(synth.logical_id(synth.stack.processing.log_group))
 
 

@@ -32,22 +32,23 @@ def arn(logical_id: str) -> dict[str, list[str]]:
     ("cfn_type", "count"),
     [
         ("AWS::S3::Bucket", 2),  # the lake and its access logs
-        # processing, its DLQ, example subscriber, and one delivery DLQ per EventBridge rule
-        ("AWS::SQS::Queue", 5),
-        ("AWS::Lambda::Function", 1),  # no custom-resource handlers sneaking in
-        ("AWS::Lambda::EventSourceMapping", 1),
+        # processing, its DLQ, example subscriber, one delivery DLQ per EventBridge rule, refresh FIFO + its DLQ
+        ("AWS::SQS::Queue", 7),
+        ("AWS::Lambda::Function", 2),  # per file and refresh, one image; no custom-resource handlers sneaking in
+        ("AWS::Lambda::EventSourceMapping", 2),
         ("AWS::Events::EventBus", 1),
         ("AWS::Events::Archive", 1),
         ("AWS::Events::Rule", 2),  # raw objects -> queue, completion events -> subscriber
         ("AWS::Glue::Database", 2),
         ("AWS::Athena::WorkGroup", 1),
         ("AWS::DynamoDB::GlobalTable", 1),
-        # two per DLQ (not empty, about to expire), one per rule (failed deliveries), backlog, errors, throttles
-        ("AWS::CloudWatch::Alarm", 11),
+        # two per DLQ (not empty, about to expire), one per rule (failed deliveries), backlog, errors, throttles,
+        # the refresh's errors
+        ("AWS::CloudWatch::Alarm", 14),
         ("AWS::SNS::Topic", 1),
         ("AWS::SNS::Subscription", 0),  # only with the alarmEmail context
         ("AWS::KMS::Key", 1),  # the alarm topic's; the lake's own only with bucketEncryption=kms
-        ("AWS::IAM::Role", 3),  # function, table optimizers, HTTP entry
+        ("AWS::IAM::Role", 4),  # function, refresh function, table optimizers, HTTP entry
         ("AWS::ApiGateway::RestApi", 1),
         ("AWS::ApiGateway::Method", 1),
     ],
@@ -94,7 +95,7 @@ def test_processing_queue_redrives_to_dlq_after_topology_receive_count(synth: Sy
 @pytest.mark.parametrize("fixture", ["synth", "synth_kms"])
 def test_visibility_timeout_is_at_least_six_function_timeouts(fixture: str, request: pytest.FixtureRequest) -> None:
     synth: Synth = request.getfixturevalue(fixture)
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = synth.processor()
     queue = synth.template_json["Resources"][synth.logical_id(synth.stack.processing.queue)]
     assert queue["Properties"]["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
 
@@ -109,7 +110,7 @@ def test_every_queue_is_encrypted_and_refuses_plain_http(synth: Synth) -> None:
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
     ]
-    assert len(denies) == 5
+    assert len(denies) == 7
 
 
 def test_raw_rule_pattern_is_the_topology_pattern(synth: Synth) -> None:
@@ -224,19 +225,19 @@ def test_idempotency_table_has_powertools_key_and_ttl(synth: Synth) -> None:
 
 
 def test_function_is_the_container_image_with_context_settings(synth: Synth, synth_kms: Synth) -> None:
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = synth.processor()
     props = function["Properties"]
     assert props["PackageType"] == "Image"
     assert props["MemorySize"] == CONTEXT_DEFAULTS["functionMemoryMb"]
     assert props["Timeout"] == QUEUE.function_timeout_seconds
     assert props["EphemeralStorage"] == {"Size": CONTEXT_DEFAULTS["ephemeralStorageMb"]}
     assert props["Architectures"] == ["arm64"]  # Graviton by default
-    custom = synth_kms.one("AWS::Lambda::Function")[1]["Properties"]
+    custom = synth_kms.processor()[1]["Properties"]
     assert (custom["MemorySize"], custom["Timeout"], custom["Architectures"]) == (4096, 600, ["x86_64"])
 
 
 def test_function_environment_is_exactly_the_documented_variables(synth: Synth) -> None:
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = synth.processor()
     env = function["Properties"]["Environment"]["Variables"]
     assert env == {
         topology.ENV_BUCKET: ref(synth.logical_id(synth.stack.storage.bucket)),
@@ -247,6 +248,7 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(TOPO.idempotency_ttl_seconds),
         topology.ENV_MAX_RECEIVE_COUNT: str(QUEUE.max_receive_count),
         topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: arn(synth.logical_id(synth.stack.maintenance.role)),
+        topology.ENV_REFRESH_QUEUE_URL: ref(synth.logical_id(synth.stack.refresh.queue)),
         "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
     }
     assert "AWS_ENDPOINT_URL" not in env  # real AWS endpoints only
@@ -317,12 +319,12 @@ def test_bus_archive_and_example_subscriber(synth: Synth) -> None:
     assert bus["Properties"]["Name"] == TOPO.bus_name
     _, archive = synth.one("AWS::Events::Archive")
     assert archive["Properties"]["SourceArn"] == arn(bus_id)
-    assert archive["Properties"]["EventPattern"] == TOPO.completion_events_pattern()
+    assert archive["Properties"]["EventPattern"] == TOPO.lake_events_pattern()
     assert archive["Properties"]["RetentionDays"] == CONTEXT_DEFAULTS["archiveRetentionDays"]
     rule = synth.template_json["Resources"][synth.logical_id(synth.stack.events.subscriber_rule)]
     assert rule["Properties"]["EventBusName"] == ref(bus_id)
     assert rule["Properties"]["Name"] == TOPO.subscriber_rule_name
-    assert rule["Properties"]["EventPattern"] == TOPO.completion_events_pattern()
+    assert rule["Properties"]["EventPattern"] == TOPO.lake_events_pattern()
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == arn(synth.logical_id(synth.stack.events.subscriber_queue))
 
@@ -401,10 +403,10 @@ def test_alarms_watch_dlqs_deliveries_backlog_errors_throttles_and_notify_the_to
     alarms = list(synth.resources("AWS::CloudWatch::Alarm").values())
     metrics = sorted((a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms)
     assert metrics == sorted(
-        [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
-        + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 4
+        [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 4
+        + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 5
         + [("AWS/Events", "FailedInvocations")] * 2
-        + [("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")]
+        + [("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/Lambda", "Errors")]
     )
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [ref(topic_id)]
@@ -421,6 +423,7 @@ def test_alarms_watch_dlqs_deliveries_backlog_errors_throttles_and_notify_the_to
             stack.processing.dead_letter_queue,
             stack.processing.raw_delivery_dlq,
             stack.events.subscriber_delivery_dlq,
+            stack.refresh.dead_letter_queue,
         )
     }
 
@@ -433,3 +436,31 @@ def test_alarm_email_subscription_only_by_context(synth_kms: Synth) -> None:
 
 def test_outputs_cover_what_the_cli_needs(synth: Synth) -> None:
     assert set(synth.template_json["Outputs"]) == set(OUTPUT_KEYS)
+
+
+def test_the_refresh_function_is_the_same_image_with_its_own_command_behind_a_fifo_queue(synth: Synth) -> None:
+    _, processor = synth.processor()
+    _, refresher = synth.refresher()
+    assert refresher["Properties"]["Code"] == processor["Properties"]["Code"]  # one image asset
+    assert refresher["Properties"]["ImageConfig"]["Command"] == ["handlers.refresh.lambda_handler"]
+    environment = refresher["Properties"]["Environment"]["Variables"]
+    assert environment["LAKE_ATHENA_WORKGROUP"] and int(environment["LAKE_REFRESH_ATHENA_THRESHOLD_BYTES"]) > 0
+    assert "LAKE_REFRESH_QUEUE_URL" in processor["Properties"]["Environment"]["Variables"]
+    queue_id = synth.logical_id(synth.stack.refresh.queue)
+    queue = synth.template_json["Resources"][queue_id]["Properties"]
+    assert queue["FifoQueue"] is True and queue["QueueName"].endswith(".fifo")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    mappings = [
+        m["Properties"]
+        for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    assert mappings == [
+        {
+            "BatchSize": 10,
+            "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+            "FunctionName": {"Ref": synth.refresher()[0]},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 2},
+        }
+    ]

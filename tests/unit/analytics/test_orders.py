@@ -19,8 +19,12 @@ from analytics.orders import (
     CUSTOMER_SEGMENTS,
     ORDERS,
     OrdersPipeline,
+    customer_features_table,
+    customer_tables,
     name_segments,
     quintile_scores,
+    refresh_customers,
+    rfm_from_features,
     segment_customers,
 )
 
@@ -84,8 +88,9 @@ def test_rfm_figures_equal_the_hand_worked_ones(run_csv: RunCsv) -> None:
         + "\n"
     )
     _, sink = run_csv(OrdersPipeline("orders"), text)
-    rfm = {row["customer_id"]: row for row in sink.table("customer_rfm").to_pylist()}
-    # THEN as_of is the file's last order date and each figure is what it should be
+    rfm_table, segments, _ = customer_tables(sink.table("orders"))
+    rfm = {row["customer_id"]: row for row in rfm_table.to_pylist()}
+    # THEN as_of is the last order date and each figure is what it should be
     a = rfm["007"]
     assert a["as_of"] == date(2024, 1, 31)
     assert (a["first_order_date"], a["last_order_date"]) == (date(2024, 1, 1), date(2024, 1, 10))
@@ -95,7 +100,7 @@ def test_rfm_figures_equal_the_hand_worked_ones(run_csv: RunCsv) -> None:
     assert (b["orders"], b["recency_days"], b["tenure_days"]) == (1, 0, 0)
     # two customers: too few to segment, everyone is in segment 0
     assert {r["segment_name"] for r in rfm.values()} == {"All customers"}
-    assert sink.table("customer_segments").to_pylist()[0]["customers"] == 2
+    assert segments.to_pylist()[0]["customers"] == 2
 
 
 def test_quintile_ties_are_broken_by_customer_id_deterministically() -> None:
@@ -155,16 +160,16 @@ def test_duplicate_order_ids_keep_the_last_row(run_csv: RunCsv) -> None:
 
 def test_generated_orders_pipeline_outputs_match_specs_and_facts(run_csv: RunCsv) -> None:
     text = samples.orders_csv(6000, 600, seed=2)
-    result, sink = run_csv(OrdersPipeline("orders"), text)
-    for spec in (ORDERS, CUSTOMER_RFM, CUSTOMER_SEGMENTS):
-        assert_matches_spec(sink.table(spec.name), spec)
-    rfm = sink.table("customer_rfm")
+    _, sink = run_csv(OrdersPipeline("orders"), text)
+    assert set(sink.written) == {"orders"}  # RFM and segments come from the refresh stage
+    rfm, segments, facts = customer_tables(sink.table("orders"))
+    for spec, table in ((ORDERS, sink.table("orders")), (CUSTOMER_RFM, rfm), (CUSTOMER_SEGMENTS, segments)):
+        assert_matches_spec(table, spec)
     assert rfm.num_rows == pc.count_distinct(sink.table("orders").column("customer_id")).as_py()
     assert all(len(c) == 7 for c in rfm.column("customer_id").to_pylist())  # zero-padded ids kept
-    segments = sink.table("customer_segments")
     assert sum(segments.column("customers").to_pylist()) == rfm.num_rows
     assert pc.sum(segments.column("share")).as_py() == pytest.approx(1.0)
-    fact = next(f for f in result.models if f.name == "customer_segmentation")
+    fact = next(f for f in facts if f.name == "customer_segmentation")
     assert fact.metrics["k"] in (3, 4, 5, 6) and fact.metrics["silhouette"] is not None
 
 
@@ -207,6 +212,36 @@ def test_typed_input_from_parquet_or_json_lines_is_accepted() -> None:
     result = OrdersPipeline("orders").run(iter([batch]), source_for("orders"), sink)
     # THEN ids become text, timestamps dates, and RFM is computed as for CSV
     assert result.rows_rejected == 0
-    rfm = {r["customer_id"]: r for r in sink.table("customer_rfm").to_pylist()}
+    rfm = {r["customer_id"]: r for r in customer_tables(sink.table("orders"))[0].to_pylist()}
     assert rfm["42"]["orders"] == 2 and rfm["42"]["order_days"] == 2 and rfm["42"]["recency_days"] == 0
     assert sink.table("orders").column("order_date").to_pylist()[1] == date(2024, 1, 3)
+
+
+def test_rfm_from_sql_features_equals_rfm_from_the_orders_themselves(run_csv: RunCsv) -> None:
+    # GIVEN generated clean orders, and the per-customer features the refresh's SQL computes from them
+    import duckdb
+
+    from analytics.orders import CUSTOMER_FEATURES_SQL
+
+    _, sink = run_csv(OrdersPipeline("orders"), samples.orders_csv(3000, 300, seed=4))
+    orders = sink.table("orders")
+    connection = duckdb.connect()
+    connection.register("orders_arrow", orders)
+    features = connection.sql(CUSTOMER_FEATURES_SQL.replace("FROM orders", "FROM orders_arrow")).to_arrow_table()
+    # WHEN RFM is computed from the features (the refresh) and from the orders (one pass)
+    from_features, segments_a, _ = rfm_from_features(features)
+    from_orders, segments_b, _ = customer_tables(orders)
+    # THEN every customer's figures, scores and segment are the same
+    assert from_features.drop_columns(["total_amount", "avg_order_amount"]).equals(
+        from_orders.drop_columns(["total_amount", "avg_order_amount"])
+    )
+    assert np.allclose(from_features.column("total_amount").to_numpy(), from_orders.column("total_amount").to_numpy())
+    assert segments_a.column("customers").equals(segments_b.column("customers"))
+
+
+def test_the_refresher_reports_an_empty_history_as_a_fact() -> None:
+    empty = customer_features_table([], [], [], [], [], [])
+    result = refresh_customers(lambda sql: empty)
+    assert result.tables == ()
+    [fact] = result.facts
+    assert fact.metrics["customers"] == 0 and "nothing to segment" in str(fact.metrics["note"])

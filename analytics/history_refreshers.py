@@ -1,0 +1,83 @@
+"""Refreshers that feed the models over history their SQL features (see ``analytics.registry``).
+
+Each is pure: it asks ``query`` (Athena SQL over the curated tables, run by the refresh stage on
+DuckDB or Athena) for per-entity aggregates and hands them to the model's own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics.base import ModelFact, ModelTable, RefreshResult
+from analytics.clv import CUSTOMER_VALUE, MODEL_VERSION, customer_value
+
+#: Per-customer aggregates for BG/NBD and Gamma-Gamma (``analytics.clv.CUSTOMER_AGGREGATES``): a
+#: purchase is an order day, and the first day's spend is kept apart (Gamma-Gamma models repeat spend).
+CUSTOMER_AGGREGATES_SQL = """
+WITH days AS (
+    SELECT customer_id, order_date, sum(amount) AS amount
+    FROM orders
+    WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL
+    GROUP BY customer_id, order_date
+)
+SELECT customer_id,
+       min(order_date) AS first_order_date,
+       max(order_date) AS last_order_date,
+       count(*) AS order_days,
+       sum(amount) AS total_amount,
+       min_by(amount, order_date) AS first_day_amount
+FROM days
+GROUP BY customer_id
+"""
+
+
+def refresh_customer_value(query: Callable[[str], pa.Table]) -> RefreshResult:
+    """``orders`` → ``customer_value`` as of the newest order date; a fit that cannot be made (too
+    few repeat customers, no convergence) writes nothing and its facts say why."""
+    aggregates = query(CUSTOMER_AGGREGATES_SQL)
+    if aggregates.num_rows == 0:
+        fact = ModelFact("customer_value", MODEL_VERSION, {"customers": 0, "note": "no orders in the history"})
+        return RefreshResult(facts=(fact,))
+    as_of = pc.max(aggregates.column("last_order_date")).as_py()
+    result = customer_value(aggregates, as_of)
+    if result.keep_previous:
+        return RefreshResult(facts=result.facts)
+    return RefreshResult(tables=(ModelTable(CUSTOMER_VALUE, result.table, as_of),), facts=result.facts)
+
+
+#: Per channel × campaign × day sums from the keyed ``ad_performance`` view (a re-exported row counted
+#: once, from the newest file); ad groups of a campaign-day are summed.
+CAMPAIGN_DAYS_SQL = """
+SELECT date, channel, campaign,
+       sum(impressions) AS impressions,
+       sum(clicks) AS clicks,
+       sum(spend) AS spend,
+       sum(conversions) AS conversions,
+       sum(revenue) AS revenue
+FROM ad_performance
+WHERE date IS NOT NULL
+GROUP BY date, channel, campaign
+"""
+
+
+def refresh_kpi_history(query: Callable[[str], pa.Table]) -> RefreshResult:
+    """``ad_performance`` → ``campaign_kpis_history`` and ``kpi_anomalies_history`` as of the newest
+    day (each day against its campaign's earlier days, from any file)."""
+    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history
+
+    daily = query(CAMPAIGN_DAYS_SQL)
+    if daily.num_rows == 0:
+        fact = ModelFact("kpi_anomalies_history", "1", {"campaign_days": 0, "note": "no ad rows in the history"})
+        return RefreshResult(facts=(fact,))
+    as_of = pc.max(daily.column("date")).as_py()
+    history = kpi_history(daily, as_of)
+    return RefreshResult(
+        tables=(
+            ModelTable(CAMPAIGN_KPIS_HISTORY, history.kpis, as_of),
+            ModelTable(KPI_ANOMALIES_HISTORY, history.anomalies, as_of),
+        ),
+        facts=(history.fact,),
+    )

@@ -1,0 +1,306 @@
+"""The refresh stage against the stand-in: the per-file handler asks, the refresh function (in
+process, as Lambda's FIFO event source mapping calls it) recomputes RFM and segments over every
+order of the dataset, writes one snapshot per as_of and announces it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+
+import topology
+from lake.standin import client, provision
+from tests.conftest import Lake, wait_until
+from tests.functional.conftest import (
+    Invoke,
+    InvokeRefresh,
+    iceberg_table,
+    next_messages,
+    read_rows,
+    refresh_messages,
+)
+
+
+def orders_csv(rows: list[tuple[str, str, str, float]]) -> bytes:
+    lines = ["order_id,customer_id,order_date,amount"]
+    lines += [f"{oid},{cid},{day},{amount:.2f}" for oid, cid, day, amount in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def monthly_orders(months: int = 3, customers: int = 60, seed: int = 7) -> list[list[tuple[str, str, str, float]]]:
+    """Orders of ``customers`` customers over ``months`` months, one list per month."""
+    rng = random.Random(seed)
+    out: list[list[tuple[str, str, str, float]]] = []
+    number = 0
+    for month in range(months):
+        rows = []
+        for customer in range(customers):
+            for _ in range(rng.choice([0, 0, 1, 1, 2, 4])):
+                number += 1
+                day = dt.date(2026, 1 + month, rng.randint(1, 28))
+                rows.append((f"o{number:06d}", f"c{customer:03d}", day.isoformat(), round(rng.uniform(5, 300), 2)))
+        out.append(rows)
+    return out
+
+
+def land(lake: Lake, invoke: Invoke, key: str, body: bytes) -> dict[str, Any]:
+    lake.put(key, body)
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1, where=lambda e: e["detail-type"].startswith("Dataset Process"))
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    return event
+
+
+def refresh_all(lake: Lake, invoke_refresh: InvokeRefresh) -> int:
+    """Run the refresh function on every request waiting; the number of invocations."""
+    invocations = 0
+    while messages := refresh_messages(lake):
+        assert invoke_refresh(messages) == {"batchItemFailures": []}
+        invocations += 1
+    return invocations
+
+
+def models_events(lake: Lake, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    return lake.events(count, timeout=timeout, where=lambda e: e["detail-type"].startswith("Dataset Models"))
+
+
+def rfm_rows(lake: Lake) -> dict[str, dict[str, Any]]:
+    return {r["customer_id"]: r for r in read_rows(lake, "lake_curated", "customer_rfm").to_pylist()}
+
+
+def test_monthly_files_give_the_rfm_of_the_same_orders_in_one_file(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN three monthly orders exports, each asking for a refresh after its commit
+    months = monthly_orders()
+    for number, rows in enumerate(months, start=1):
+        land(lake, invoke, f"raw/orders/2026-0{number}.csv", orders_csv(rows))
+    # WHEN the refresh function runs on the requests
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    # THEN it announces RFM and segments over all three months, with the input snapshot it read
+    detail = event["detail"]
+    assert event["detail-type"] == topology.DETAIL_TYPE_MODELS_UPDATED
+    orders_table = iceberg_table(lake, "lake_curated", "orders_sources")
+    [read] = detail["inputs"]
+    assert read["table"] == "orders_sources"
+    assert read["snapshot_id"] == orders_table.current_snapshot().snapshot_id
+    assert detail["engine"] == "duckdb"
+    assert {o["table"] for o in detail["outputs"]} == {"customer_rfm", "customer_segments"}
+    facts = {m["name"]: m["metrics"] for m in detail["models"]}
+    customers = {o[1] for m in months for o in m}
+    assert facts["customer_segmentation"]["customers"] == len(customers)
+    history = rfm_rows(lake)
+    assert {r["as_of"] for r in history.values()} == {max(dt.date.fromisoformat(o[2]) for m in months for o in m)}
+
+    # AND the same orders dropped as one file (the monthly files removed) give the same RFM
+    for number in range(1, 4):
+        lake.s3.delete_object(Bucket=lake.bucket, Key=f"raw/orders/2026-0{number}.csv")
+        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    assert [e["detail"]["change"] for e in lake.events(3)] == ["removed"] * 3
+    land(lake, invoke, "raw/orders/all.csv", orders_csv([o for m in months for o in m]))
+    refresh_all(lake, invoke_refresh)
+    models_events(lake, 1)
+    single = rfm_rows(lake)
+    assert single.keys() == history.keys()
+    for customer, row in single.items():
+        for column in ("orders", "order_days", "recency_days", "tenure_days", "r_score", "f_score", "m_score"):
+            assert row[column] == history[customer][column], (customer, column)
+        assert row["total_amount"] == pytest.approx(history[customer]["total_amount"])
+        assert row["segment_name"] == history[customer]["segment_name"]
+    # AND the same as_of was replaced, not doubled
+    assert read_rows(lake, "lake_curated", "customer_rfm").num_rows == len(customers)
+
+
+def test_a_burst_of_files_causes_few_refreshes_and_the_last_sees_every_file(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN 30 files committed before the refresh function gets to run
+    for number in range(30):
+        rows = [
+            (f"b{number:02d}-{i}", f"k{number:02d}{i}", f"2026-03-{1 + number % 28:02d}", 10.0 + i) for i in range(2)
+        ]
+        land(lake, invoke, f"raw/orders/burst-{number:02d}.csv", orders_csv(rows))
+    assert lake.queue_depth(lake.endpoints.refresh_queue_url) == 30
+    # WHEN the refresh function works through the queue, ten requests a batch
+    invocations = refresh_all(lake, invoke_refresh)
+    # THEN one refresh did the work: the requests behind it found their commits covered
+    assert invocations == 3
+    events = models_events(lake, 30, timeout=5)
+    assert len(events) == 1
+    assert len(rfm_rows(lake)) == 60  # every file's customers
+    current = iceberg_table(lake, "lake_curated", "orders_sources").current_snapshot().snapshot_id
+    assert events[0]["detail"]["inputs"][0]["snapshot_id"] == current
+    # AND a request for what was already refreshed is skipped
+    lake.sqs.send_message(
+        QueueUrl=lake.endpoints.refresh_queue_url,
+        MessageBody=json.dumps({"source": topology.REFRESH_REQUEST_SOURCE, "detail": {"dataset": "orders"}}),
+        MessageGroupId="orders",
+        MessageDeduplicationId="by-hand",
+    )
+    assert refresh_all(lake, invoke_refresh) == 1
+    assert lake.quiet_events(2) == []
+
+
+def test_a_refresh_that_fails_transiently_is_retried_and_then_succeeds(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    land(lake, invoke, "raw/orders/one.csv", orders_csv(monthly_orders(1)[0]))
+    # GIVEN the lake bus is gone when the refresh wants to announce (EventBridge refuses)
+    topo = lake.endpoints.topology
+    eventbridge = client("events", lake.endpoints.endpoint_url)
+    eventbridge.remove_targets(Rule=topo.subscriber_rule_name, EventBusName=topo.bus_name, Ids=["example-subscriber"])
+    eventbridge.delete_rule(Name=topo.subscriber_rule_name, EventBusName=topo.bus_name)
+    eventbridge.delete_event_bus(Name=topo.bus_name)
+    [request] = refresh_messages(lake)
+    # WHEN the refresh runs: the record fails and stays on the queue
+    response = invoke_refresh([request])
+    assert response["batchItemFailures"] == [{"itemIdentifier": request["MessageId"]}]
+    # AND once the bus is back, SQS delivers the request again after its visibility timeout
+    provision(lake.endpoints.endpoint_url, lake.endpoints.topology)
+    retried: list[dict[str, Any]] = []
+    assert wait_until(lambda: retried.extend(refresh_messages(lake)) or retried, timeout=30)
+    assert retried[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert invoke_refresh(retried) == {"batchItemFailures": []}
+    # THEN the second attempt refreshes and announces
+    [event] = models_events(lake, 1)
+    assert event["detail"]["status"] == "succeeded"
+    assert len(rfm_rows(lake)) > 0
+
+
+def test_too_few_customers_is_a_fact_not_a_crash(lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh) -> None:
+    rows = [(f"o{i}", f"c{i % 3}", f"2026-02-0{1 + i}", 20.0 * (i + 1)) for i in range(5)]
+    land(lake, invoke, "raw/orders/tiny.csv", orders_csv(rows))
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    facts = {m["name"]: m["metrics"] for m in event["detail"]["models"]}
+    assert facts["customer_segmentation"]["customers"] == 3
+    assert facts["customer_segmentation"]["k"] == 1
+    assert "fewer than the 20" in facts["customer_segmentation"]["note"]
+    [segment] = read_rows(lake, "lake_curated", "customer_segments").to_pylist()
+    assert (segment["segment_name"], segment["customers"]) == ("All customers", 3)
+
+
+def test_the_per_file_orders_pipeline_writes_no_model_tables(lake: Lake, invoke: Invoke) -> None:
+    event = land(lake, invoke, "raw/orders/one.csv", orders_csv(monthly_orders(1)[0]))
+    assert {o["table"] for o in event["detail"]["outputs"]} == {"orders_sources"}
+    assert iceberg_table(lake, "lake_curated", "customer_rfm") is None
+    [request] = refresh_messages(lake)
+    detail = json.loads(request["Body"])["detail"]
+    assert detail["dataset"] == "orders" and detail["key"] == "raw/orders/one.csv"
+    assert detail["snapshots"] == {"lake_curated.orders_sources": event["detail"]["outputs"][0]["snapshot_id"]}
+
+
+def test_a_dataset_without_models_over_history_asks_for_no_refresh(lake: Lake, invoke: Invoke) -> None:
+    land(lake, invoke, "raw/web/visits.csv", b"page,visits\n/a,3\n/b,4\n")
+    assert lake.queue_depth(lake.endpoints.refresh_queue_url) == 0
+
+
+def test_above_the_size_threshold_the_same_sql_runs_on_athena(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto answers no Athena SQL: botocore's Stubber plays Athena, with the features it would return."""
+    from dataclasses import replace
+
+    from analytics import registry
+
+    # the RFM refresher alone, so the stub answers its one query
+    monkeypatch.setitem(registry._REFRESHERS, "orders", registry._REFRESHERS["orders"][:1])
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from analytics.orders import CUSTOMER_FEATURES_SQL
+    from handlers.bootstrap import build_refresh_service
+    from handlers.settings import Settings
+
+    land(lake, invoke, "raw/orders/one.csv", orders_csv(monthly_orders(1)[0]))
+    # GIVEN a refresh whose inputs are above the threshold, with an Athena workgroup
+    settings = replace(
+        Settings.from_env(lake.endpoints.refresh_env()), athena_workgroup="lake", refresh_athena_threshold_bytes=0
+    )
+    service = build_refresh_service(settings)
+    athena = boto3.client("athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    service._athena = lambda: athena
+    stub = Stubber(athena)
+    stub.add_response(
+        "start_query_execution",
+        {"QueryExecutionId": "q-1"},
+        {
+            "QueryString": CUSTOMER_FEATURES_SQL,
+            "QueryExecutionContext": {"Database": "lake_curated"},
+            "WorkGroup": "lake",
+        },
+    )
+    stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}})
+    names = ["customer_id", "first_order_date", "last_order_date", "orders", "order_days", "total_amount"]
+    kinds = ["varchar", "date", "date", "bigint", "bigint", "double"]
+    found = [
+        [f"a{i:02d}", "2026-01-01", f"2026-01-{1 + i:02d}", str(1 + i % 4), str(1 + i % 3), f"{10 * (i + 1)}.5"]
+        for i in range(25)
+    ]
+    stub.add_response(
+        "get_query_results",
+        {
+            "ResultSet": {
+                "ResultSetMetadata": {
+                    "ColumnInfo": [{"Name": n, "Type": t} for n, t in zip(names, kinds, strict=True)]
+                },
+                "Rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in [names, *found]],
+            }
+        },
+    )
+    [request] = refresh_messages(lake)
+    # WHEN it runs
+    with stub:
+        detail = service.handle_body(request["Body"])
+    stub.assert_no_pending_responses()
+    # THEN the features came from Athena and RFM was computed and committed from them
+    assert detail["status"] == "succeeded" and detail["engine"] == "athena"
+    rfm = rfm_rows(lake)
+    assert sorted(rfm) == [f"a{i:02d}" for i in range(25)]
+    assert rfm["a24"]["recency_days"] == 0 and rfm["a00"]["recency_days"] == 24
+    [event] = models_events(lake, 1)
+    assert event["detail"]["engine"] == "athena"
+
+
+def test_customer_value_is_refreshed_from_the_same_history(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN a year of orders of 600 customers, buying and lapsing as BG/NBD assumes
+    from analytics import samples
+
+    land(lake, invoke, "raw/orders/2025.csv", samples.orders_csv(6000, 600, seed=5).encode())
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    facts = {m["name"]: m["metrics"] for m in event["detail"]["models"]}
+    # THEN the BG/NBD and Gamma-Gamma fit is a refresher of orders too, written per as_of
+    outputs = {o["table"]: o for o in event["detail"]["outputs"]}
+    assert "customer_value" in outputs, facts
+    value = read_rows(lake, "lake_curated", "customer_value").to_pylist()
+    assert len(value) == outputs["customer_value"]["rows"] == len(rfm_rows(lake))
+    assert all(0.0 <= r["p_alive"] <= 1.0 for r in value)
+    assert {r["as_of"].isoformat() for r in value} == {outputs["customer_rfm"]["as_of"]}
+
+
+def test_ad_exports_refresh_kpis_and_anomalies_over_their_history(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    from analytics import samples
+
+    # GIVEN an ad-platform export
+    land(lake, invoke, "raw/ad_performance/meta.csv", samples.ad_performance_csv(3_000, seed=3).encode())
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    # THEN the KPI history and its anomalies are written for the newest day, from the keyed view
+    outputs = {o["table"]: o for o in event["detail"]["outputs"]}
+    assert set(outputs) == {"campaign_kpis_history", "kpi_anomalies_history"}
+    kpis = read_rows(lake, "lake_curated", "campaign_kpis_history")
+    assert kpis.num_rows == outputs["campaign_kpis_history"]["rows"] > 0
+    [read] = event["detail"]["inputs"]
+    assert read["table"] == "ad_performance_sources"
