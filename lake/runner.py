@@ -364,7 +364,6 @@ class _Poller:
         except Exception:
             traceback.print_exc()
 
-
     def _retry_soon(self, messages: list[dict[str, Any]]) -> None:
         """``lake up --retry-after``: hand failed messages out again after the short wait."""
         seconds = self.settings.retry_after_seconds
