@@ -369,8 +369,12 @@ class IcebergTables:
         files: list[str],
         summary: dict[str, str],
     ) -> Table:
-        """Create the table and add its first files in one commit."""
+        """Create the table and add its first files in one commit.
+
+        Raises ``TableAlreadyExistsError`` when another writer created the table meanwhile.
+        """
         from pyiceberg.catalog import Catalog
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
         from pyiceberg.partitioning import PartitionField, PartitionSpec
         from pyiceberg.schema import assign_fresh_schema_ids
 
@@ -394,9 +398,16 @@ class IcebergTables:
             (database, name), schema=iceberg_schema, location=location, partition_spec=partition_spec,
             properties=properties,
         )  # fmt: skip
-        with tx:
-            if files:
-                tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+        try:
+            with tx:
+                if files:
+                    tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+        except CommitFailedException as exc:
+            # Glue's create asserts the table is still absent: another worker created it after
+            # our load found none (the first files of two datasets sharing a table, landing together).
+            if self.load(database, name) is None:
+                raise
+            raise TableAlreadyExistsError(f"{database}.{name} was created by another writer meanwhile") from exc
         table = self.load(database, name)
         assert table is not None
         if self._on_create is not None:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 import topology
 from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
-from handlers.iceberg import Committed, IcebergTables, StagedData, arrow_type, athena_type, iceberg_athena_type
+from handlers.iceberg import Committed, IcebergTables, StagedData, iceberg_athena_type
 from handlers.staging import Lineage, StagedTable, StagingSink
 from handlers.views import check_view_name_free, latest_by_key_sql, put_keyed_view
 
@@ -56,11 +56,6 @@ class ObjectInfo:
 
 def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NoSuchVersion", "NotFound"}
-
-
-# The Glue/Athena <-> Arrow type names, for readers that still import them from here.
-athena_to_arrow = arrow_type
-arrow_to_athena = athena_type
 
 
 def source_id(bucket: str, key: str, version_or_etag: str) -> str:
