@@ -94,7 +94,8 @@ def run_demo(workdir: Path, port: int | None = None, out: Callable[[str], None] 
     # A message that fails for a passing reason (two files committing to one table at once) is
     # retried after a few seconds, within the demo's wait, instead of the deployed visibility timeout.
     queue = topology.DEFAULT.queue.on_stand_in().retrying_after(DEMO_RETRY_AFTER_SECONDS)
-    stand_in = StandIn(port=port or free_port(), queue=queue)
+    refresh_queue = topology.DEFAULT.refresh.queue.retrying_after(DEMO_RETRY_AFTER_SECONDS)
+    stand_in = StandIn(port=port or free_port(), queue=queue, refresh_queue=refresh_queue)
     out(f"▶ starting the local stand-in for AWS (moto server) on {stand_in.endpoint_url}")
     with stand_in as endpoints:
         topo = endpoints.topology
