@@ -130,6 +130,17 @@ class RefreshResult:
     facts: tuple[ModelFact, ...] = ()
 
 
+@dataclass(frozen=True)
+class RefreshContext:
+    """What a refresher knows besides its SQL."""
+
+    #: ``settings/<dataset>.json`` (``control_variant``, ``sequential_tau``, ...); empty when none.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Names of the tables ``query`` can read (views excluded): a model table the refresher reads
+    #: back (``RefresherSpec.reads_back``) is absent until its first refresh.
+    tables: frozenset[str] = frozenset()
+
+
 class Refresher(Protocol):
     """Recomputes a dataset's models from its whole history.
 
@@ -139,4 +150,4 @@ class Refresher(Protocol):
     (customers, campaigns), not with rows.
     """
 
-    def __call__(self, query: Callable[[str], pa.Table]) -> RefreshResult: ...
+    def __call__(self, query: Callable[[str], pa.Table], context: RefreshContext) -> RefreshResult: ...

@@ -58,6 +58,14 @@ EXPERIMENT_RESULTS_HISTORY = TableSpec(
 _REQUIRED = ("experiment_id", "variant", "user_id", "converted")
 _CROSSED = pa.schema([("experiment_id", pa.string()), ("user_id", pa.string()), ("variants", pa.string())])
 
+EXPERIMENT_CROSSED_USERS = TableSpec(
+    "experiment_crossed_users",
+    "as_of",
+    "Users left out of an experiment's results over history because the exposure files show them in more "
+    "than one variant (in one file or across files), as of a date: experiment, user and the variants seen.",
+    pa.schema([*_CROSSED, ("as_of", pa.date32())]),
+)
+
 
 @dataclass(frozen=True)
 class ExperimentHistory:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.base import ModelFact, ModelTable, RefreshResult
+from analytics.base import ModelFact, ModelTable, RefreshContext, RefreshResult
 from analytics.clv import CUSTOMER_VALUE, MODEL_VERSION, customer_value
 
 #: Per-customer aggregates for BG/NBD and Gamma-Gamma (``analytics.clv.CUSTOMER_AGGREGATES``): a
@@ -34,7 +34,7 @@ GROUP BY customer_id
 """
 
 
-def refresh_customer_value(query: Callable[[str], pa.Table]) -> RefreshResult:
+def refresh_customer_value(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """``orders`` → ``customer_value`` as of the newest order date; a fit that cannot be made (too
     few repeat customers, no convergence) writes nothing and its facts say why."""
     aggregates = query(CUSTOMER_AGGREGATES_SQL)
@@ -63,7 +63,7 @@ GROUP BY date, channel, campaign
 """
 
 
-def refresh_kpi_history(query: Callable[[str], pa.Table]) -> RefreshResult:
+def refresh_kpi_history(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """``ad_performance`` → ``campaign_kpis_history`` and ``kpi_anomalies_history`` as of the newest
     day (each day against its campaign's earlier days, from any file)."""
     from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history
@@ -78,6 +78,57 @@ def refresh_kpi_history(query: Callable[[str], pa.Table]) -> RefreshResult:
         tables=(
             ModelTable(CAMPAIGN_KPIS_HISTORY, history.kpis, as_of),
             ModelTable(KPI_ANOMALIES_HISTORY, history.anomalies, as_of),
+        ),
+        facts=(history.fact,),
+    )
+
+
+#: One row per experiment × variant × user over every exposure file (``experiment_exposures_sources``
+#: keeps each file's rows; the ``experiment_exposures`` view would hide a user's variant in an older
+#: file, and a user seen in two variants must be excluded, not resolved by recency).
+EXPOSURES_BY_USER_SQL = """
+SELECT experiment_id, variant, user_id,
+       bool_or(converted) AS converted,
+       max(revenue) AS revenue
+FROM experiment_exposures_sources
+GROUP BY experiment_id, variant, user_id
+"""
+
+#: The newest ingest date: the day the results are as of (exposure logs carry no date of their own).
+EXPOSURES_AS_OF_SQL = "SELECT max(ingest_date) AS as_of FROM experiment_exposures_sources"
+
+
+def refresh_experiments(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
+    """``experiments`` → ``experiment_results_history`` (and the users left out for being seen in two
+    variants, ``experiment_crossed_users``) over every exposure file, as of the newest file's day.
+
+    The always-valid p-value and interval carry over from the latest earlier snapshot of
+    ``experiment_results_history`` (running minimum and intersection), read back through ``query``.
+    """
+    from analytics.experiment_history import EXPERIMENT_CROSSED_USERS, EXPERIMENT_RESULTS_HISTORY, experiment_history
+
+    context = context or RefreshContext()
+    as_of = query(EXPOSURES_AS_OF_SQL).column("as_of")[0].as_py()
+    if as_of is None:
+        fact = ModelFact("experiment_history", "1", {"experiments": 0, "note": "no exposures in the history"})
+        return RefreshResult(facts=(fact,))
+    exposures = query(EXPOSURES_BY_USER_SQL)
+    if pc.all(pc.is_null(exposures.column("revenue"))).as_py():
+        exposures = exposures.drop_columns(["revenue"])  # no file had revenue: no revenue tests
+    previous = None
+    if EXPERIMENT_RESULTS_HISTORY.name in context.tables:
+        previous = query(
+            f"SELECT * FROM {EXPERIMENT_RESULTS_HISTORY.name} WHERE as_of = "
+            f"(SELECT max(as_of) FROM {EXPERIMENT_RESULTS_HISTORY.name} WHERE as_of < DATE '{as_of.isoformat()}')"
+        )
+    history = experiment_history(exposures, as_of, settings=context.settings, previous=previous)
+    crossed = history.crossed_users.append_column(
+        "as_of", pa.repeat(pa.scalar(as_of, pa.date32()), history.crossed_users.num_rows)
+    )
+    return RefreshResult(
+        tables=(
+            ModelTable(EXPERIMENT_RESULTS_HISTORY, history.results, as_of),
+            ModelTable(EXPERIMENT_CROSSED_USERS, crossed, as_of),
         ),
         facts=(history.fact,),
     )

@@ -15,7 +15,16 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from analytics.base import ModelFact, ModelTable, OutputSink, PipelineResult, RefreshResult, SourceInfo, TableSpec
+from analytics.base import (
+    ModelFact,
+    ModelTable,
+    OutputSink,
+    PipelineResult,
+    RefreshContext,
+    RefreshResult,
+    SourceInfo,
+    TableSpec,
+)
 from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
     Column,
@@ -681,7 +690,7 @@ def rfm_from_features(features: pa.Table) -> tuple[pa.Table, pa.Table, list[Mode
     return conform(rfm, CUSTOMER_RFM), conform(segments, CUSTOMER_SEGMENTS), [fact]
 
 
-def refresh_customers(query: Callable[[str], pa.Table]) -> RefreshResult:
+def refresh_customers(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """The ``orders`` refresher: per-customer features by SQL over every order, then RFM and segments.
 
     ``query`` runs Athena SQL over the curated tables (DuckDB in the function, or Athena) and

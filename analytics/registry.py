@@ -68,6 +68,9 @@ class RefresherSpec:
     inputs: tuple[str, ...]
     #: Model tables it writes (a user's model declaring one of them scores it after each refresh).
     outputs: tuple[str, ...] = ()
+    #: Of its outputs, those it reads back (earlier ``as_of`` snapshots, say to carry a running
+    #: minimum): readable by its SQL once they exist, and not inputs a refresh can be skipped on.
+    reads_back: tuple[str, ...] = ()
 
 
 #: dataset name -> its refreshers, in the order they run. Another model plugs in with
@@ -79,6 +82,15 @@ _REFRESHERS: dict[str, list[RefresherSpec]] = {
         ),
         RefresherSpec(
             "customer_value", "analytics.history_refreshers:refresh_customer_value", ("orders",), ("customer_value",)
+        ),
+    ],
+    "experiments": [
+        RefresherSpec(
+            "experiment_history",
+            "analytics.history_refreshers:refresh_experiments",
+            ("experiment_exposures_sources",),
+            ("experiment_results_history", "experiment_crossed_users"),
+            reads_back=("experiment_results_history",),
         ),
     ],
     "ad_performance": [

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 import topology
-from analytics.base import ModelTable, TableSpec
+from analytics.base import ModelTable, RefreshContext, TableSpec
 from analytics.errors import DataError
 from analytics.registry import dataset_table_name, load_refresher, refreshers
 from handlers.errors import PermanentError
@@ -208,9 +208,11 @@ class RefreshService:
         if not specs:
             raise NoRefreshersError(f"dataset {dataset} has no models over its history to refresh")
         t0 = time.perf_counter()
-        pinned = self.resolver.pin(sorted({name for spec in specs for name in spec.inputs}))
+        pinned = self.resolver.pin(sorted({name for spec in specs for name in (*spec.inputs, *spec.reads_back)}))
         report.inputs = [pinned[k] for k in sorted(pinned)]
-        current = {k: p.snapshot_id for k, p in sorted(pinned.items())}
+        # A model's own table read back changes with every refresh: it never makes one due.
+        own = {f"{self.settings.curated_database}.{name}" for spec in specs for name in spec.reads_back}
+        current = {k: p.snapshot_id for k, p in sorted(pinned.items()) if k not in own}
         last = self.records.get(dataset)
         if last is not None and last.inputs == current:
             logger.info(
@@ -228,10 +230,14 @@ class RefreshService:
         }
         written: dict[str, int | None] = {}
         models: list[ModelTable] = []
+        context = RefreshContext(
+            settings=self.store.dataset_settings(dataset),
+            tables=frozenset(p.name for p in pinned.values() if p.database == self.settings.curated_database),
+        )
         for spec in specs:
             t1 = time.perf_counter()
             try:
-                result = load_refresher(spec)(query)
+                result = load_refresher(spec)(query, context)
             except DataError as exc:
                 # One model that cannot be fitted never holds back the others; its tables keep their
                 # previous snapshots and the fact says why.

@@ -304,3 +304,71 @@ def test_ad_exports_refresh_kpis_and_anomalies_over_their_history(
     assert kpis.num_rows == outputs["campaign_kpis_history"]["rows"] > 0
     [read] = event["detail"]["inputs"]
     assert read["table"] == "ad_performance_sources"
+
+
+def exposures_csv(rows: list[tuple[str, str, str, bool, float]]) -> bytes:
+    lines = ["experiment_id,user_id,variant,converted,revenue"]
+    lines += [f"{e},{u},{v},{'true' if c else 'false'},{r:.2f}" for e, u, v, c, r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    import scipy.stats
+
+    # GIVEN an experiment's exposure log in three parts, one user logged in both variants (in two
+    # different files: no single file shows the conflict)
+    rng = random.Random(11)
+    rows = []
+    for n in range(900):
+        variant = "control" if n % 2 else "treatment"
+        converted = rng.random() < (0.10 if variant == "control" else 0.16)
+        rows.append(("checkout", f"u{n:04d}", variant, converted, round(rng.uniform(10, 90), 2) if converted else 0.0))
+    parts = [rows[0:300], rows[300:600], rows[600:900]]
+    parts[2].append(("checkout", "u0001", "treatment", True, 50.0))  # u0001 is control in the first part
+    for number, part in enumerate(parts, start=1):
+        land(lake, invoke, f"raw/experiments/part-{number}.csv", exposures_csv(part))
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    detail = event["detail"]
+    assert detail["status"] == "succeeded", detail.get("error")
+    assert {o["table"] for o in detail["outputs"]} == {"experiment_results_history", "experiment_crossed_users"}
+    history = {r["variant"]: r for r in read_rows(lake, "lake_curated", "experiment_results_history").to_pylist()}
+    # THEN the crossed user is left out and listed
+    crossed = read_rows(lake, "lake_curated", "experiment_crossed_users").to_pylist()
+    assert [(r["experiment_id"], r["user_id"], r["variants"]) for r in crossed] == [
+        ("checkout", "u0001", "control,treatment")
+    ]
+    kept = [r for r in rows if r[1] != "u0001"]
+    # AND the counts and the pooled z-test are those of every other user, by scipy on the raw rows
+    counts = {v: (sum(1 for r in kept if r[2] == v), sum(1 for r in kept if r[2] == v and r[3])) for v in history}
+    for variant, (users, conversions) in counts.items():
+        assert (history[variant]["users"], history[variant]["conversions"]) == (users, conversions)
+    (n_t, x_t), (n_c, x_c) = counts["treatment"], counts["control"]
+    pooled = (x_t + x_c) / (n_t + n_c)
+    z = (x_t / n_t - x_c / n_c) / (pooled * (1 - pooled) * (1 / n_t + 1 / n_c)) ** 0.5
+    assert history["treatment"]["z_statistic"] == pytest.approx(z, rel=1e-9)
+    assert history["treatment"]["p_value"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), rel=1e-9)
+    # AND the always-valid interval contains the fixed-horizon one and is reported with its method
+    treatment = history["treatment"]
+    assert treatment["always_valid_ci_low"] <= treatment["diff_ci_low"] <= treatment["diff_ci_high"]
+    assert treatment["diff_ci_high"] <= treatment["always_valid_ci_high"]
+    assert treatment["always_valid_p_value"] >= treatment["p_value"]
+    assert treatment["sequential_method"]
+
+    # AND the same users dropped as one file (the parts removed) give the same figures
+    for number in range(1, 4):
+        lake.s3.delete_object(Bucket=lake.bucket, Key=f"raw/experiments/part-{number}.csv")
+        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    assert [e["detail"]["change"] for e in lake.events(3)] == ["removed"] * 3
+    land(lake, invoke, "raw/experiments/all.csv", exposures_csv(kept))
+    refresh_all(lake, invoke_refresh)
+    models_events(lake, 1)
+    single = {r["variant"]: r for r in read_rows(lake, "lake_curated", "experiment_results_history").to_pylist()}
+    for variant, row in single.items():
+        for column in ("users", "conversions", "conversion_rate", "z_statistic", "p_value", "revenue_per_user",
+                       "always_valid_p_value", "always_valid_ci_low", "always_valid_ci_high"):  # fmt: skip
+            assert row[column] == pytest.approx(history[variant][column]), (variant, column)
+    assert read_rows(lake, "lake_curated", "experiment_crossed_users").num_rows == 0
