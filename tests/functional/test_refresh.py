@@ -372,3 +372,72 @@ def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
                        "always_valid_p_value", "always_valid_ci_low", "always_valid_ci_high"):  # fmt: skip
             assert row[column] == pytest.approx(history[variant][column]), (variant, column)
     assert read_rows(lake, "lake_curated", "experiment_crossed_users").num_rows == 0
+
+
+def ad_rows(day: dt.date, spend: float) -> list[str]:
+    """One campaign-day in two ad groups, KPI ratios steady whatever the spend."""
+    rows = []
+    for group in ("g1", "g2"):
+        half = spend / 2
+        impressions = round(half * 100)
+        clicks = round(impressions * 0.03)
+        rows.append(
+            f"{day.isoformat()},Google,brand,{group},{impressions},{clicks},{half:.2f},{clicks // 10},{half * 5:.2f}"
+        )
+    return rows
+
+
+AD_HEADER = "date,channel,campaign,ad_group,impressions,clicks,spend,conversions,revenue"
+
+
+def test_a_spike_in_a_daily_ad_file_is_found_against_the_days_earlier_files_brought(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN five weeks of steady spend in one export, then a one-day export with 4x the spend
+    rng = random.Random(5)
+    start = dt.date(2026, 3, 2)
+    steady = [round(100 * (1 + rng.gauss(0, 0.04)) * 50) / 50 for _ in range(35)]
+    history = [row for d, spend in enumerate(steady) for row in ad_rows(start + dt.timedelta(d), spend)]
+    spike_day = start + dt.timedelta(35)
+    land(lake, invoke, "raw/ad_performance/weeks.csv", "\n".join([AD_HEADER, *history, ""]).encode())
+    land(lake, invoke, "raw/ad_performance/day.csv", "\n".join([AD_HEADER, *ad_rows(spike_day, 420.0), ""]).encode())
+    # THEN the one-day file alone flags nothing: one day is no history
+    per_file = read_rows(lake, "lake_curated", "kpi_anomalies").to_pylist()
+    day_rows = [r for r in per_file if r["source_key"] == "raw/ad_performance/day.csv"]
+    assert day_rows and not any(r["is_anomaly"] for r in day_rows)
+    # WHEN the refresh scores the history of both files
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    # THEN the spike is found on its day, against the trailing 28 days the other file brought
+    anomalies = read_rows(lake, "lake_curated", "kpi_anomalies_history").to_pylist()
+    spend = [r for r in anomalies if r["metric"] == "spend"]
+    assert [r["date"] for r in spend] == [spike_day]
+    expected = sorted(steady[-28:])
+    median = (expected[13] + expected[14]) / 2
+    assert spend[0]["expected"] == pytest.approx(median)
+    assert spend[0]["history_days"] == 28
+
+
+def test_a_refresh_reads_a_table_a_later_file_widened(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN orders whose amounts were whole numbers in the first file and decimals in the second
+    # (the table's amount column is widened from bigint to double by the second commit)
+    months = monthly_orders(2)
+    whole = [(o, c, d, float(round(a))) for o, c, d, a in months[0]]
+    lines = ["order_id,customer_id,order_date,amount", *(f"{o},{c},{d},{int(a)}" for o, c, d, a in whole)]
+    land(lake, invoke, "raw/orders/whole.csv", ("\n".join(lines) + "\n").encode())
+    land(lake, invoke, "raw/orders/decimal.csv", orders_csv(months[1]))
+    # WHEN the refresh runs over both
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    # THEN it succeeds, and each customer's spend is the sum of both files' amounts
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    totals: dict[str, float] = {}
+    for _, customer, _, amount in [*whole, *months[1]]:
+        totals[customer] = totals.get(customer, 0.0) + amount
+    rfm = rfm_rows(lake)
+    assert rfm.keys() == totals.keys()
+    for customer, total in totals.items():
+        assert rfm[customer]["total_amount"] == pytest.approx(total), customer
