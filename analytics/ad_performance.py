@@ -230,7 +230,9 @@ class AdPerformancePipeline(ContractPipeline):
         jobs: dict[str, Callable[[], Any]] = {
             "spend": lambda: parse_number(column["spend"], currency=True),
             "revenue": lambda: parse_number(column["revenue"]),
-            "date": lambda: parse_date(column["date"], configured_order=source.settings.get("date_order")),
+            "date": lambda: parse_date(
+                column["date"], configured_order=source.settings.get("date_order"), history=source.date_history
+            ),
             "channel": lambda: _with_codes(parse_text(column["channel"], lower=True)),
             "campaign": lambda: _with_codes(parse_text(column["campaign"])),
             "impressions": lambda: parse_integer(column["impressions"]),
@@ -347,6 +349,7 @@ class AdPerformancePipeline(ContractPipeline):
             anomalies, facts = kpi_anomalies(kpis, source.source_id)
             writer.write(KPI_ANOMALIES.name, anomalies)
 
+        result.date_decision = decision
         result.models.append(
             ModelFact(
                 "cleaning",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
@@ -21,6 +21,39 @@ QUARANTINE_REASON = "_reason"
 
 #: Default share of rejected rows above which the whole file is refused.
 DEFAULT_TOLERANCE = 0.20
+
+
+#: Day/month order of slash, dot or dash separated dates with the year last.
+DateOrder = Literal["DMY", "MDY"]
+
+
+@dataclass(frozen=True)
+class DateHistory:
+    """What earlier files of the same export shape (dataset, header, delimiter) proved about their
+    day/month order; the handler looks it up, a pipeline only reads it."""
+
+    #: The order the newest proving file showed; None when no file of the shape proved one yet.
+    order: DateOrder | None = None
+    #: The raw key and version of that file.
+    key: str = ""
+    version: str | None = None
+    #: Its proof in words, e.g. ``14 value(s) with a first part above 12``.
+    evidence: str = ""
+    #: Why the history could not be read (the file then falls back to the default order).
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True)
+class DateDecision:
+    """How this file's ambiguous dates were read, and why."""
+
+    order: DateOrder
+    basis: str
+    #: What decided: the dataset ``setting``, ``proof`` in this file (a part above 12), the
+    #: ``history`` of the export shape, or the ``default`` for the separator.
+    decided_by: Literal["setting", "proof", "history", "default"] = "default"
+    #: For a proof: the evidence in words, which later files of the same shape cite.
+    evidence: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,10 @@ class SourceInfo:
     ingest_date: date
     #: Per-dataset settings (for example ``{"control_variant": "B"}``); empty when none are set.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Looks up what earlier files of this file's export shape proved about the day/month order.
+    #: A call, not a value: the shape is known only once the header is read, and the lookup (one
+    #: DynamoDB read) is only worth making for a file whose dates are ambiguous. None: no history.
+    date_history: Callable[[], DateHistory] | None = None
 
 
 #: Columns every curated and quarantine row carries: where it came from (the lake adds them).
@@ -85,6 +122,9 @@ class PipelineResult:
     duplicates_dropped: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     models: list[ModelFact] = field(default_factory=list)
+    #: How the file's ambiguous dates were read (None: it had none); a proof is remembered for
+    #: later files of the same export shape once the file's commit succeeded.
+    date_decision: DateDecision | None = None
 
 
 class OutputSink(Protocol):

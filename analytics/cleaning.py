@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from analytics.base import DateDecision, DateHistory, DateOrder
 
 #: Text that means "no value" in real exports (ad platforms write ``--``, spreadsheets ``N/A``).
 NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "(not set)")
@@ -28,9 +29,6 @@ NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "(not set)")
 _NULL_SPELLINGS = pa.array(
     sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}), pa.string()
 )
-
-#: Day/month order of slash, dot or dash separated dates with the year last.
-DateOrder = Literal["DMY", "MDY"]
 
 _CURRENCY = "(?:[$€£¥₹]|[A-Z]{3})"
 # RE2 has no \u escapes; the no-break space (French thousands separator) goes in literally.
@@ -616,14 +614,6 @@ def parse_flag(arr: pa.Array | pa.ChunkedArray) -> Parsed:
     return Parsed(values, missing, invalid)
 
 
-@dataclass(frozen=True)
-class DateDecision:
-    """How this file's ambiguous dates were read, and why."""
-
-    order: DateOrder
-    basis: str
-
-
 _DATE = r"^(?P<a>[0-9]{1,4})(?P<sep>[/.\-])(?P<b>[0-9]{1,2})[/.\-](?P<c>[0-9]{1,4})(?:[ T].*)?$"
 # Dates parsed this way must fall in a plausible window; 0001-01-01 is a typo, not a campaign day.
 _MIN_YEAR, _MAX_YEAR = 1970, 2100
@@ -639,37 +629,58 @@ def decide_date_order(
     dotted: np.ndarray,
     configured: str | None,
     weights: np.ndarray | None = None,
+    history: Callable[[], DateHistory] | None = None,
 ) -> DateDecision:
     """Pick DMY or MDY for the whole file from the values whose year comes last.
 
     Order of precedence: the dataset setting ``date_order``; otherwise a value whose first part
     is above 12 proves day-first and one whose second part is above 12 proves month-first (the
     side with more such rows wins, the other side's rows then fail as invalid dates); with no
-    proof, dot-separated files (``31.01.2024``) are day-first and all others month-first, which is
-    what US ad platforms export by default.
+    proof, the order earlier files of the same export shape proved (``history``, looked up only
+    here, so files with a setting or only ISO dates never pay for the lookup); with neither,
+    dot-separated files (``31.01.2024``) are day-first and all others month-first, which is what
+    US ad platforms export by default.
     """
     if configured:
         order = configured.strip().upper()
         if order not in ("DMY", "MDY"):
             raise ValueError(f"date_order setting must be 'DMY' or 'MDY', got {configured!r}")
-        return DateDecision("DMY" if order == "DMY" else "MDY", "setting date_order")
+        return DateDecision("DMY" if order == "DMY" else "MDY", "setting date_order", "setting")
+    past = history() if history is not None else None
     w = np.ones(len(first), dtype=np.int64) if weights is None else weights
     day_first = int(w[first > 12].sum())
     month_first = int(w[second > 12].sum())
     if day_first or month_first:
+        proved: DateOrder
         if day_first >= month_first:
-            return DateDecision("DMY", f"{day_first} value(s) with a first part above 12")
-        return DateDecision("MDY", f"{month_first} value(s) with a second part above 12")
+            proved, evidence = "DMY", f"{day_first} value(s) with a first part above 12"
+        else:
+            proved, evidence = "MDY", f"{month_first} value(s) with a second part above 12"
+        basis = evidence
+        if past is not None and past.order is not None and past.order != proved:
+            basis += (
+                f"; disagrees with history: {past.key} proved {past.order} ({past.evidence}); "
+                "this file's proof wins and is now the export shape's history"
+            )
+        return DateDecision(proved, basis, "proof", evidence)
+    if past is not None and past.order is not None:
+        return DateDecision(past.order, f"history: {past.key} proved {past.order} ({past.evidence})", "history")
+    unread = f"; {past.unavailable}" if past is not None and past.unavailable else ""
     if len(dotted) and int(w[dotted].sum()) * 2 > int(w.sum()):
-        return DateDecision("DMY", "no value above 12; dot-separated dates are day-first")
-    return DateDecision("MDY", "no value above 12; slash dates default to month-first (US)")
+        return DateDecision("DMY", f"no value above 12; dot-separated dates are day-first{unread}")
+    return DateDecision("MDY", f"no value above 12; slash dates default to month-first (US){unread}")
 
 
 def parse_date(
-    arr: pa.Array | pa.ChunkedArray, *, configured_order: str | None = None
+    arr: pa.Array | pa.ChunkedArray,
+    *,
+    configured_order: str | None = None,
+    history: Callable[[], DateHistory] | None = None,
 ) -> tuple[Parsed, DateDecision | None]:
     """Dates (date32) from ISO ``2024-01-31``, ``2024/01/31``, ``01/31/2024``, ``31.01.2024``,
     two-digit years, or timestamps (the time part is dropped); typed date/timestamp columns pass.
+    Ambiguous day/month order is decided by :func:`decide_date_order`; ``history`` is called at
+    most once, and only when the column holds dates with the year last and no setting decides.
     """
     arr = combine(arr)
     n = len(arr)
@@ -684,7 +695,7 @@ def parse_date(
     decisions: list[DateDecision] = []
 
     def parse(values: pa.Array, weights: np.ndarray | None) -> Parsed:
-        parsed, decision = _parse_date_text(values, weights, configured_order)
+        parsed, decision = _parse_date_text(values, weights, configured_order, history)
         if decision is not None:
             decisions.append(decision)
         return parsed
@@ -770,7 +781,10 @@ def _date_part(text: pa.Array) -> pa.Array:
 
 
 def _parse_date_text(
-    arr: pa.Array, weights: np.ndarray | None, configured_order: str | None
+    arr: pa.Array,
+    weights: np.ndarray | None,
+    configured_order: str | None,
+    history: Callable[[], DateHistory] | None = None,
 ) -> tuple[Parsed, DateDecision | None]:
     text = normalise_text(arr)
     missing = _mask(pc.is_null(text))
@@ -797,6 +811,7 @@ def _parse_date_text(
             dotted[year_last],
             configured_order,
             None if weights is None else weights[year_last],
+            history,
         )
         first_is_day = decision.order == "DMY"
         month = np.where(year_last, b if first_is_day else a, month)

@@ -192,7 +192,9 @@ class OrdersPipeline(ContractPipeline):
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         jobs: dict[str, Callable[[], Any]] = {
             "customer_id": lambda: parse_text(column["customer_id"]),
-            "order_date": lambda: parse_date(column["order_date"], configured_order=source.settings.get("date_order")),
+            "order_date": lambda: parse_date(
+                column["order_date"], configured_order=source.settings.get("date_order"), history=source.date_history
+            ),
             "amount": lambda: parse_number(column["amount"]),
         }
         if "order_id" in column:
@@ -283,6 +285,7 @@ class OrdersPipeline(ContractPipeline):
         )
         result.duplicates_dropped = exact + superseded
         sink.write(ORDERS.name, conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS))
+        result.date_decision = decision
         result.models.append(
             ModelFact(
                 "cleaning",

@@ -13,6 +13,7 @@ from handlers.failures import FailureLog
 from handlers.publisher import EventPublisher
 from handlers.service import ObjectProcessor
 from handlers.settings import Settings
+from handlers.shapes import ExportShapes
 from handlers.sources import SourceRegister
 from handlers.store import LakeStore
 
@@ -105,6 +106,7 @@ def build_processor(settings: Settings) -> ObjectProcessor:
         run_once=run_once,
         failures=FailureLog(c["dynamodb"], settings.idempotency_table, settings.failure_ttl_seconds),
         refresh=RefreshRequester(c["sqs"], settings.refresh_queue_url) if settings.refresh_queue_url else None,
+        shapes=ExportShapes(c["dynamodb"], settings.idempotency_table),
     )
 
 

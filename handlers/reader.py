@@ -228,6 +228,8 @@ class SourceReader:
         self.malformed: list[MalformedRow] = []
         self.rows_read = 0
         self.columns: list[str] = []
+        #: A CSV's delimiter, as sniffed from its first lines; None for other formats.
+        self.delimiter: str | None = None
         #: Physical lines after a CSV's header (blank ones not counted); None for other formats.
         self.lines: int | None = None
         #: Rows kept whose quoted values hold line breaks (each spans several lines).
@@ -303,6 +305,7 @@ class SourceReader:
         lines = text.splitlines()
         header_line = lines[0]
         delimiter = self._sniff(lines[:20])
+        self.delimiter = delimiter
         header = next(csv.reader([header_line], delimiter=delimiter))
         self.columns = _unique_names(header)
         # A single column is legal, but a binary blob also looks like one: require printable text.

@@ -16,7 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import topology
-from analytics.base import QUARANTINE_REASON, QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER, SourceInfo
+from analytics.base import (
+    QUARANTINE_REASON,
+    QUARANTINE_REASON_CODE,
+    QUARANTINE_ROW_NUMBER,
+    DateDecision,
+    DateHistory,
+    SourceInfo,
+)
 from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.errors import (
@@ -33,6 +40,7 @@ from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
 from handlers.refresh_requests import RefreshRequester
 from handlers.settings import Settings
+from handlers.shapes import ExportShapes, export_shape
 from handlers.sources import SourceRegister, SourceState
 from handlers.staging import Lineage, StagingSink
 from handlers.store import LakeStore, ObjectInfo
@@ -46,6 +54,11 @@ def _located(key: str, error: Exception) -> str:
     """The error's message, prefixed with the object key unless it already names it."""
     message = str(error)
     return message if message.startswith(key) else f"{key}: {message}"
+
+
+def _delimiter(reader: SourceReader) -> str:
+    """The delimiter part of an export shape: a CSV's delimiter, else the format (JSON lines)."""
+    return reader.delimiter or reader.format
 
 
 def _tolerance(settings: dict[str, Any], default: float, dataset: str) -> float:
@@ -174,6 +187,7 @@ class ObjectProcessor:
         run_once: Callable[[Callable[[], dict[str, Any]], dict[str, str]], dict[str, Any]] | None = None,
         failures: FailureLog | None = None,
         refresh: RefreshRequester | None = None,
+        shapes: ExportShapes | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -187,6 +201,8 @@ class ObjectProcessor:
         self.failures = failures
         # Asks the refresh stage to recompute the dataset's models after a commit changed its rows.
         self.refresh = refresh
+        # Remembers the day/month order files of an export shape proved, for later ambiguous files.
+        self.shapes = shapes
 
     def register_context(self, context: Any) -> None:
         """Tell idempotency how long this invocation may still run."""
@@ -388,16 +404,17 @@ class ObjectProcessor:
             pipeline.tolerance = _tolerance(settings, pipeline.tolerance, report.dataset)
             lineage = Lineage(info.key, info.version_id or info.etag, info.source_id, info.last_modified)
             summary = self._summary(report)
+            reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
             source = SourceInfo(
                 dataset=report.dataset,
                 source_id=info.source_id,
                 key=info.key,
                 ingest_date=info.last_modified.date(),
                 settings=settings,
+                date_history=self._date_history(report.dataset, reader),
             )
             specs = list(pipeline.tables(source))
             with StagingSink(specs, lineage=lineage) as sink:
-                reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
                 t0 = time.perf_counter()
                 try:
                     result = pipeline.run(reader.batches(), source, sink)
@@ -450,12 +467,48 @@ class ObjectProcessor:
         except (PermanentError, DataError) as exc:
             return self._fail(report, exc, _located(info.key, exc)), self._refused_state(report, info, state)
         report.change = "replaced" if state.version and not state.deleted else "created"
+        self._remember_date_proof(report.dataset, reader, result.date_decision, info)
         written = {f"{o.database}.{o.table}" for o in report.outputs if o.rows}
         if report.quarantine is not None and report.rejected:
             written.add(f"{report.quarantine.database}.{report.quarantine.table}")
         detail = report.detail()
         self.publisher.publish(detail)
         return detail, SourceState(version=info.version_id or info.etag, tables=tuple(sorted(written)))
+
+    def _date_history(self, dataset: str, reader: SourceReader) -> Callable[[], DateHistory] | None:
+        """The lookup a pipeline calls when its file's dates are ambiguous: at most one read of the
+        shape's record per file (the header it needs is known once the pipeline read the file)."""
+        shapes = self.shapes
+        if shapes is None:
+            return None
+        found: list[DateHistory] = []
+
+        def lookup() -> DateHistory:
+            if not reader.columns:  # asked before the header was read: no shape to look up
+                return DateHistory()
+            if not found:
+                found.append(shapes.date_history(dataset, export_shape(dataset, reader.columns, _delimiter(reader))))
+            return found[0]
+
+        return lookup
+
+    def _remember_date_proof(
+        self, dataset: str, reader: SourceReader, decision: DateDecision | None, info: ObjectInfo
+    ) -> None:
+        """After the file's commit: a file whose dates proved their order becomes its shape's history."""
+        if self.shapes is None or decision is None or decision.decided_by != "proof":
+            return
+        delimiter = _delimiter(reader)
+        self.shapes.record_date_proof(
+            dataset,
+            export_shape(dataset, reader.columns, delimiter),
+            columns=reader.columns,
+            delimiter=delimiter,
+            decision=decision,
+            key=info.key,
+            version=info.version_id or info.etag,
+            landed_at=info.last_modified,
+        )
 
     def _refused_state(self, report: Report, info: ObjectInfo, state: SourceState) -> SourceState:
         """The key's record after a refusal: every table that may still hold rows of it (earlier

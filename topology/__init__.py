@@ -190,6 +190,10 @@ SOURCE_RECORD_PREFIX = "source#"
 #: Items ``refresh#<dataset>`` in the idempotency table: the input snapshots the dataset's last
 #: successful refresh read, so a request those snapshots already cover is skipped. They never expire.
 REFRESH_RECORD_PREFIX = "refresh#"
+#: Items ``shape#<dataset>#<shape>`` in the idempotency table: the day/month order the newest file of
+#: an export shape (dataset + header + delimiter) proved, and which file proved it, so a later file
+#: of the shape whose dates are all ambiguous follows it (see ``handlers.shapes``). They never expire.
+SHAPE_RECORD_PREFIX = "shape#"
 
 #: Environment variables the deployed function receives; the handler's settings read exactly these.
 ENV_BUCKET = "LAKE_BUCKET"

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from analytics.base import DateHistory
 from analytics.cleaning import parse_date, parse_flag, parse_integer, parse_number, parse_text, row_codes
 
 
@@ -151,6 +152,80 @@ class TestDatesAreDecidedPerFile:
         assert typed.values.to_pylist() == [date(2024, 1, 2)]
         stamps, _ = parse_date(pa.array([np.datetime64("2024-01-02T23:59:00")], pa.timestamp("s")))
         assert stamps.values.to_pylist() == [date(2024, 1, 2)]
+
+
+PROVED_DMY = DateHistory("DMY", "raw/ads/2026-11-02.csv", "v1", "14 value(s) with a first part above 12")
+
+
+class Lookups:
+    """A history lookup that counts its calls (the handler's costs one DynamoDB read)."""
+
+    def __init__(self, history: DateHistory) -> None:
+        self.history = history
+        self.calls = 0
+
+    def __call__(self) -> DateHistory:
+        self.calls += 1
+        return self.history
+
+
+class TestAmbiguousDatesBorrowTheirExportShapesHistory:
+    def test_a_file_without_proof_follows_the_order_history_proved(self) -> None:
+        # GIVEN an earlier file of the same export shape proved day-first, and this file's dates are all ambiguous
+        lookup = Lookups(PROVED_DMY)
+        # WHEN parsed
+        parsed, decision = parse_date(pa.array(["03/04/2026", "05/04/2026"] * 600), history=lookup)
+        # THEN they are read day-first, and the basis names the file that proved it
+        assert parsed.values.to_pylist()[:2] == [date(2026, 4, 3), date(2026, 4, 5)]
+        assert decision is not None and decision.order == "DMY" and decision.decided_by == "history"
+        assert decision.basis == "history: raw/ads/2026-11-02.csv proved DMY (14 value(s) with a first part above 12)"
+        assert lookup.calls == 1
+
+    def test_history_wins_over_the_separators_default(self) -> None:
+        proved_mdy = DateHistory("MDY", "raw/eu/1.csv", None, "3 value(s) with a second part above 12")
+        parsed, decision = parse_date(pa.array(["03.04.2026"]), history=lambda: proved_mdy)
+        assert parsed.values.to_pylist() == [date(2026, 3, 4)]
+        assert decision is not None and decision.basis.startswith("history: raw/eu/1.csv proved MDY")
+
+    def test_proof_in_the_file_wins_over_history_and_says_it_disagreed(self) -> None:
+        # GIVEN history says day-first, but this file has a second part above 12
+        parsed, decision = parse_date(pa.array(["03/04/2026", "04/13/2026"]), history=lambda: PROVED_DMY)
+        # THEN the file's own proof decides, and the basis says it disagreed with history
+        assert parsed.values.to_pylist() == [date(2026, 3, 4), date(2026, 4, 13)]
+        assert decision is not None and decision.order == "MDY" and decision.decided_by == "proof"
+        assert decision.evidence == "1 value(s) with a second part above 12"
+        assert decision.basis.startswith("1 value(s) with a second part above 12; disagrees with history: ")
+        assert "raw/ads/2026-11-02.csv proved DMY" in decision.basis
+
+    def test_a_proof_that_agrees_with_history_reads_as_before(self) -> None:
+        _, decision = parse_date(pa.array(["13/04/2026", "03/04/2026"]), history=lambda: PROVED_DMY)
+        assert decision is not None and decision.basis == "1 value(s) with a first part above 12"
+        assert decision.decided_by == "proof"
+
+    def test_the_setting_wins_and_history_is_not_looked_up(self) -> None:
+        lookup = Lookups(PROVED_DMY)
+        parsed, decision = parse_date(pa.array(["03/04/2026"]), configured_order="MDY", history=lookup)
+        assert parsed.values.to_pylist() == [date(2026, 3, 4)]
+        assert decision is not None and decision.decided_by == "setting"
+        assert lookup.calls == 0
+
+    def test_iso_dates_never_look_history_up(self) -> None:
+        lookup = Lookups(PROVED_DMY)
+        _, decision = parse_date(pa.array(["2026-04-03"] * 1200), history=lookup)
+        assert decision is None and lookup.calls == 0
+
+    def test_no_history_yet_falls_back_to_the_default(self) -> None:
+        parsed, decision = parse_date(pa.array(["03/04/2026"]), history=DateHistory)
+        assert parsed.values.to_pylist() == [date(2026, 3, 4)]
+        assert decision is not None and decision.decided_by == "default"
+        assert decision.basis == "no value above 12; slash dates default to month-first (US)"
+
+    def test_history_that_could_not_be_read_falls_back_to_the_default_and_says_so(self) -> None:
+        unread = DateHistory(unavailable="the history of this export shape could not be read (AccessDenied)")
+        parsed, decision = parse_date(pa.array(["03/04/2026"]), history=lambda: unread)
+        assert parsed.values.to_pylist() == [date(2026, 3, 4)]
+        assert decision is not None and decision.order == "MDY"
+        assert decision.basis.endswith("; the history of this export shape could not be read (AccessDenied)")
 
 
 def test_row_codes_group_equal_rows_only() -> None:
