@@ -35,7 +35,7 @@ from analytics.base import (
     TableSpec,
 )
 from analytics.cleaning import as_strings, combine, factorize_ints, row_codes
-from analytics.errors import ContractError, ToleranceExceededError
+from analytics.errors import ContractError, SettingsError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
 
@@ -380,6 +380,40 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.select(spec.schema.names).cast(spec.schema)
 
 
+@dataclass(frozen=True)
+class Tolerance:
+    """The tolerance rule, in one place: a file is refused whole when more than ``share`` of its rows
+    were rejected, by its contract or as lines no parser could read. The pipelines apply it to the
+    rows they checked, the handler to those plus the unreadable lines."""
+
+    share: float = DEFAULT_TOLERANCE
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, object], dataset: str, default: float = DEFAULT_TOLERANCE
+    ) -> Tolerance:
+        """The ``tolerance`` of ``settings/<dataset>.json``, else ``default``."""
+        value = settings.get("tolerance", default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise SettingsError(
+                f"settings/{dataset}.json: tolerance must be a share between 0 and 1 (0.2 = 20%), not {value!r}"
+            )
+        return cls(float(value))
+
+    def exceeded(self, rejected: int, rows_in: int) -> bool:
+        return rows_in > 0 and rejected / rows_in > self.share
+
+    def refusal(self, rejected: int, rows_in: int, by_reason: Mapping[str, int]) -> str:
+        """Why the file was refused and what to do, for the event and the exception."""
+        top = ", ".join(f"{code} ({n})" for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:5])
+        return (
+            f"{rejected} of {rows_in} rows ({rejected / rows_in:.0%}) were rejected, more than the dataset's "
+            f"tolerance of {self.share:.0%}, so the whole file was refused; most common reasons: {top or 'none'}. "
+            "No output was published and every row is in quarantine with its reason (_reason column): fix "
+            "the export and upload it again"
+        )
+
+
 class ContractPipeline:
     """What the built-in pipelines share: contract, quarantine, tolerance. Subclasses add the rest."""
 
@@ -405,7 +439,8 @@ class ContractPipeline:
         nothing of a half-broken export reaches ``curated/`` and nothing is lost.
         """
         count = int(rejected.sum())
-        if rows_in == 0 or count / rows_in <= self.tolerance:
+        tolerance = Tolerance(self.tolerance)
+        if not tolerance.exceeded(count, rows_in):
             return
         good = ~rejected
         if good.any():
@@ -417,13 +452,7 @@ class ContractPipeline:
             sink.quarantine(
                 quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)
             )
-        top = ", ".join(f"{code} ({n})" for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:5])
-        raise ToleranceExceededError(
-            f"{count} of {rows_in} rows ({count / rows_in:.1%}) of this {self.dataset} file were "
-            f"rejected, above the dataset's tolerance of {self.tolerance:.0%}; most common reasons: "
-            f"{top}. No output was published and every row is in quarantine with its reason. Fix the "
-            "export (see the quarantine file's _reason column) and upload it again."
-        )
+        raise ToleranceExceededError(f"this {self.dataset} file: {tolerance.refusal(count, rows_in, by_reason)}")
 
     def quarantine_and_check(
         self, table: pa.Table, checks: RowChecks, sink: OutputSink, result: PipelineResult

@@ -19,5 +19,9 @@ class ToleranceExceededError(ContractError):
     """Too many rows were rejected; the whole file is refused."""
 
 
+class SettingsError(DataError):
+    """A dataset's settings file gives a setting a value it cannot take."""
+
+
 class HistoryInputError(DataError):
     """A model over a dataset's history was given input it cannot use (a missing column, a bad setting)."""

@@ -24,6 +24,7 @@ from analytics.base import (
     DateHistory,
     SourceInfo,
 )
+from analytics.contract import Tolerance
 from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.errors import (
@@ -59,16 +60,6 @@ def _located(key: str, error: Exception) -> str:
 def _delimiter(reader: SourceReader) -> str:
     """The delimiter part of an export shape: a CSV's delimiter, else the format (JSON lines)."""
     return reader.delimiter or reader.format
-
-
-def _tolerance(settings: dict[str, Any], default: float, dataset: str) -> float:
-    """The ``tolerance`` of ``settings/<dataset>.json`` (a share between 0 and 1), else the default."""
-    value = settings.get("tolerance", default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise PermanentError(
-            f"settings/{dataset}.json: tolerance must be a share between 0 and 1 (0.2 = 20%), not {value!r}"
-        )
-    return float(value)
 
 
 @dataclass
@@ -401,7 +392,7 @@ class ObjectProcessor:
             fmt = detect_format(info.key)
             pipeline = get_pipeline(segment)
             settings = self.store.dataset_settings(report.dataset)
-            pipeline.tolerance = _tolerance(settings, pipeline.tolerance, report.dataset)
+            pipeline.tolerance = Tolerance.from_settings(settings, report.dataset, pipeline.tolerance).share
             lineage = Lineage(info.key, info.version_id or info.etag, info.source_id, info.last_modified)
             summary = self._summary(report)
             reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
@@ -444,13 +435,9 @@ class ObjectProcessor:
                 report.models = [
                     {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
                 ]
-                if report.rows_in and report.rejected / report.rows_in > pipeline.tolerance:
-                    share = report.rejected / report.rows_in
-                    message = (
-                        f"{info.key}: {report.rejected} of {report.rows_in} rows ({share:.0%}) were rejected, "
-                        f"more than the dataset's tolerance of {pipeline.tolerance:.0%}, so the whole file was "
-                        "refused and quarantined; fix the rows listed in the quarantine file and upload it again"
-                    )
+                tolerance = Tolerance(pipeline.tolerance)
+                if tolerance.exceeded(report.rejected, report.rows_in):
+                    message = f"{info.key}: {tolerance.refusal(report.rejected, report.rows_in, report.reasons)}"
                     raise self._quarantine_everything(report, reader, sink, "file_rejected", message, state, summary)
                 t1 = time.perf_counter()
                 report.models += self._score(report.dataset, source, sink)

@@ -119,11 +119,12 @@ def dataset_of_file(path: Path, dataset: str | None) -> str:
 def run_trial(path: Path, dataset: str | None, target: Target | None, sample_rows: int = SAMPLE_ROWS) -> Trial:
     """Process ``path`` locally as the lake would process ``raw/<dataset>/<file name>``."""
     from analytics.base import SourceInfo
+    from analytics.contract import Tolerance
     from analytics.errors import ContractError, DataError
     from analytics.registry import dataset_table_name, get_pipeline
     from handlers.errors import PermanentError
     from handlers.reader import SourceReader, detect_format
-    from handlers.service import ObjectProcessor, _tolerance
+    from handlers.service import ObjectProcessor
     from handlers.staging import Lineage, StagingSink
 
     _check_file(path)
@@ -145,7 +146,7 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     now = dt.datetime.now(dt.UTC)
     source = SourceInfo(trial.dataset, "lake-try", key, now.date(), settings)
     try:
-        pipeline.tolerance = _tolerance(settings, pipeline.tolerance, trial.dataset)
+        pipeline.tolerance = Tolerance.from_settings(settings, trial.dataset, pipeline.tolerance).share
         specs = list(pipeline.tables(source))
     except (PermanentError, DataError) as exc:
         trial.refused = str(exc)
@@ -161,7 +162,7 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
             trial.refused = str(exc).replace(key, str(path))
         trial.lines, trial.multiline = reader.lines, reader.multiline
         _quarantine(trial, sink)
-        if trial.refused is None and trial.rows_in and trial.rejected / trial.rows_in > pipeline.tolerance:
+        if trial.refused is None and Tolerance(pipeline.tolerance).exceeded(trial.rejected, trial.rows_in):
             trial.refused = (
                 f"{trial.rejected:,} of {trial.rows_in:,} rows ({trial.rejected / trial.rows_in:.0%}) would be "
                 f"rejected, more than the dataset's tolerance of {pipeline.tolerance:.0%}: the whole file would be "

@@ -310,7 +310,7 @@ def test_a_file_above_tolerance_is_refused_whole_and_every_row_quarantined(run_c
     sink = CollectingSink()
     pipeline = AdPerformancePipeline("ad_performance")
     # WHEN processed THEN it fails with a message that says what to do, writing no output
-    with pytest.raises(ToleranceExceededError, match=r"3 of 10 rows \(30.0%\).*tolerance of 20%.*upload it again"):
+    with pytest.raises(ToleranceExceededError, match=r"3 of 10 rows \(30%\).*tolerance of 20%.*upload it again"):
         pipeline.run(iter(csv_batches(text)), source_for("ad_performance"), sink)
     assert sink.written == {}
     rejected = sink.quarantined()

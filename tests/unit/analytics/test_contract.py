@@ -51,3 +51,19 @@ def test_deduplicate_groups_rows_by_partition_and_keeps_the_last() -> None:
     out, exact, superseded = deduplicate(table, ["k"], partition_code=np.array([2, 1, 2, 1]))
     assert out.column("v").to_pylist() == [2, 4, 3]  # partition 1 first, file order inside
     assert (exact, superseded) == (0, 1)
+
+
+def test_the_tolerance_rule_refuses_only_above_the_share_and_reads_it_from_settings() -> None:
+    from analytics.contract import Tolerance
+    from analytics.errors import SettingsError
+
+    tolerance = Tolerance.from_settings({"tolerance": 0.25}, "orders")
+    # exactly the share is tolerated, one row more is not; an empty file is never refused
+    assert not tolerance.exceeded(25, 100)
+    assert tolerance.exceeded(26, 100)
+    assert not tolerance.exceeded(0, 0)
+    assert Tolerance.from_settings({}, "orders").share == 0.20
+    assert "26 of 100 rows (26%)" in tolerance.refusal(26, 100, {"invalid_date": 20, "missing_value": 6})
+    for bad in (1.5, -0.1, "20%", True):
+        with pytest.raises(SettingsError, match=r"settings/orders.json: tolerance must be a share between 0 and 1"):
+            Tolerance.from_settings({"tolerance": bad}, "orders")
