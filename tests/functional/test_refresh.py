@@ -159,8 +159,12 @@ def test_a_refresh_that_fails_transiently_is_retried_and_then_succeeds(
     # WHEN the refresh runs: the record fails and stays on the queue
     response = invoke_refresh([request])
     assert response["batchItemFailures"] == [{"itemIdentifier": request["MessageId"]}]
-    # AND once the bus is back, SQS delivers the request again after its visibility timeout
+    # AND once the bus is back, SQS delivers the request again after its visibility timeout (made
+    # short here, as the stand-in's runner does with `lake up --retry-after`)
     provision(lake.endpoints.endpoint_url, lake.endpoints.topology)
+    lake.sqs.change_message_visibility(
+        QueueUrl=lake.endpoints.refresh_queue_url, ReceiptHandle=request["ReceiptHandle"], VisibilityTimeout=2
+    )
     retried: list[dict[str, Any]] = []
     assert wait_until(lambda: retried.extend(refresh_messages(lake)) or retried, timeout=30)
     assert retried[0]["Attributes"]["ApproximateReceiveCount"] == "2"
