@@ -67,7 +67,7 @@ def test_the_demo_shows_a_second_month_of_orders_moving_customers_between_segmen
     assert "re-upload the complete file" in refused
     # AND each orders export asked the refresh function for RFM and segments over all orders so far
     refreshed = [line for line in out.splitlines() if line.startswith("  ⟳ orders models")]
-    as_ofs = [re.search(r"customer_rfm as of (\S+)", line).group(1) for line in refreshed]  # type: ignore[union-attr]
+    as_ofs = [found.group(1) for line in refreshed if (found := re.search(r"customer_rfm as of (\S+)", line))]
     assert len(as_ofs) == 2 and as_ofs[0] < as_ofs[1], refreshed
     assert out.index("▶ a month later: uploaded shop_orders_2026-01.csv") < out.index(refreshed[1])
     # AND the Athena SQL queries print result tables with rows
