@@ -20,7 +20,7 @@ from lake.querying import render
 from lake.runner import BatchOutcome, Runner
 from lake.samples import write_demo_files, write_next_month_orders
 from lake.standin import Endpoints, StandIn, client, free_port
-from lake.state import StateDir
+from lake.state import StateDir, StateError
 from lake.summary import summarize
 from lake.target import Target, resolve
 
@@ -143,14 +143,16 @@ def run_demo(
 ) -> int:
     """Start the stand-in and runner, drop sample files and a second month of orders, show events,
     query the curated tables and the customers' segment moves; stop. With ``state_dir`` the lake is
-    saved there at the end (``lake up --state-dir`` brings it back)."""
+    saved there at the end (``lake up --state-dir`` brings it back); ``StateError`` if it holds one."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "worker.log"
     log.write_text("")
     kept = StateDir(state_dir) if state_dir is not None else None
     if kept is not None and kept.header() is not None:
-        out(f"✘ {kept.state_file} already holds a lake; give the demo an empty --state-dir (or remove that file)")
-        return 2
+        raise StateError(
+            f"{kept.state_file} already holds a lake, which the demo would overwrite; give the demo an empty "
+            "--state-dir (or move that file away)"
+        )
     # A message that fails for a passing reason (two files committing to one table at once) is
     # retried after a few seconds, within the demo's wait, instead of the deployed visibility timeout.
     queue = topology.DEFAULT.queue.on_stand_in().retrying_after(DEMO_RETRY_AFTER_SECONDS)

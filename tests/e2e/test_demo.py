@@ -134,3 +134,18 @@ def test_the_demo_shows_a_second_month_of_orders_moving_customers_between_segmen
         assert got["first_order_date"].tolist() == expected["first"].dt.date.astype(str).tolist()
         assert got["last_order_date"].tolist() == expected["last"].dt.date.astype(str).tolist()
         assert got["total_amount"].to_numpy() == pytest.approx(expected["total_amount"].to_numpy(), rel=1e-9)
+
+
+def test_the_demo_refuses_a_state_dir_that_already_holds_a_lake(tmp_path: Path) -> None:
+    # GIVEN a folder where a lake was saved
+    from lake.state import StateDir
+
+    StateDir(tmp_path / "lake").save({"raw files": 1})
+    # WHEN the demo is asked to keep its lake there
+    result = run_lake("demo", "--workdir", str(tmp_path / "demo"), "--state-dir", str(tmp_path / "lake"))
+    # THEN it refuses in one line, before starting anything, and the saved lake is untouched
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    [error] = result.stderr.strip().splitlines()
+    assert "already holds a lake" in error and "empty --state-dir" in error
+    assert "starting the local stand-in" not in result.stdout
+    assert StateDir(tmp_path / "lake").header().holds == {"raw files": 1}  # type: ignore[union-attr]
