@@ -370,8 +370,8 @@ def name_segments(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarr
 
     Ranks are scaled to -1 (worst) .. 1 (best; for recency, most recent). Names are handed out in
     a fixed order, each to the best remaining cluster that qualifies: Champions (best R+F+M),
-    Hibernating (worst R+F+M), At risk (not recent but frequent/valuable), New (recent, few orders),
-    Loyal (frequent), Promising (recent); any cluster left is "Need attention".
+    Hibernating (worst R+F+M of the less recent half), At risk (not recent but frequent/valuable),
+    New (recent, few orders), Loyal (frequent), Promising (recent); any cluster left is "Need attention".
     """
     k = len(recency)
 
@@ -382,7 +382,9 @@ def name_segments(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarr
     names: list[str | None] = [None] * k
     rules: list[tuple[str, Callable[[int], bool], Callable[[int], float]]] = [
         ("Champions", lambda i: True, lambda i: r[i] + f[i] + m[i]),
-        ("Hibernating", lambda i: True, lambda i: -(r[i] + f[i] + m[i])),
+        # A cluster that ordered recently is not asleep, however few its orders (with k = 3, recent
+        # one-order customers tie on R+F+M with lapsed ones).
+        ("Hibernating", lambda i: r[i] < 0, lambda i: -(r[i] + f[i] + m[i])),
         ("At risk", lambda i: r[i] < 0 and f[i] + m[i] > 0, lambda i: f[i] + m[i] - 2 * r[i]),
         ("New", lambda i: r[i] > 0 and f[i] < 0, lambda i: r[i] - f[i]),
         ("Loyal", lambda i: f[i] >= 0, lambda i: f[i] + r[i]),

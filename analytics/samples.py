@@ -398,6 +398,55 @@ def write_orders_csv(
     return write_csv(sample.table, path)
 
 
+#: Chance that a customer of each planted archetype orders in the month after the export: most
+#: champions come back, a few hibernating customers are won back, the rest lapse.
+_NEXT_MONTH_RETURN = {"Champions": 0.85, "Loyal": 0.6, "At risk": 0.2, "New": 0.45, "Hibernating": 0.05}
+
+
+def next_month_orders(
+    previous: OrdersSample, start: str, seed: int = 0, *, days: int = 31, new_share: float = 0.1
+) -> pa.Table:
+    """The orders of the month after ``previous`` (same columns, plain amounts, no bad rows).
+
+    Each of ``previous``'s customers orders again with the chance its archetype gives
+    (:data:`_NEXT_MONTH_RETURN`), ``new_share`` of their number arrive as new customers (ids after
+    the last), everyone else lapses. Order ids continue after ``previous``'s; dates fall in the
+    ``days`` days from ``start`` (``YYYY-MM-DD``); rows are in order-date order, as exports are.
+    """
+    if not previous.customer_archetype:
+        raise ValueError("next_month_orders needs the archetypes of the previous sample (with_archetypes=True)")
+    rng = np.random.default_rng(seed)
+    ids = np.array(sorted(previous.customer_archetype), dtype=object)
+    kinds = [previous.customer_archetype[i] for i in ids]
+    chance = np.array([_NEXT_MONTH_RETURN[k] for k in kinds])
+    rate = np.array([_ARCHETYPES[k][1] for k in kinds])
+    mean_amount = np.array([_ARCHETYPES[k][3] for k in kinds])
+    back = rng.random(len(ids)) < chance
+    new = round(len(ids) * new_share)
+    width = len(ids[0])
+    new_ids = np.array([f"{int(ids[-1]) + 1 + i:0{width}d}" for i in range(new)], dtype=object)
+    buyer_ids = np.concatenate([ids[back], new_ids])
+    # Returning customers order about as often as their archetype does; a new one once or twice.
+    counts = 1 + rng.poisson(np.concatenate([rate[back] * days / 365.0, np.full(new, 0.3)]))
+    means = np.concatenate([mean_amount[back], np.full(new, _ARCHETYPES["New"][3])])
+    n = int(counts.sum())
+    who = np.repeat(np.arange(len(buyer_ids)), counts)
+    day = np.datetime64(start, "D") + rng.integers(0, days, n).astype("timedelta64[D]")
+    ts = day.astype("datetime64[s]") + rng.integers(0, 86_400, n).astype("timedelta64[s]")
+    order = np.argsort(ts, kind="stable")
+    first_number = previous.table.num_rows + 1
+    columns: dict[str, pa.Array] = {
+        "order_id": _join("SO-", pc.utf8_lpad(_str(np.arange(first_number, first_number + n)), width=8, padding="0")),
+        "customer_id": pa.array(buyer_ids[who][order], pa.string()),
+        "order_date": pc.strftime(pa.array(ts[order]), format="%Y-%m-%d %H:%M:%S"),
+        "amount": format_money((np.round(rng.gamma(4.0, means[who] / 4.0), 2) + 1.0)[order], "plain"),
+        "quantity": _str(rng.integers(1, 5, n)),
+        "channel": pa.array(np.array(["web", "app", "store"], dtype=object)[rng.integers(0, 3, n)], pa.string()),
+        "country": pa.array(_COUNTRIES[rng.integers(0, len(_COUNTRIES), n)], pa.string()),
+    }
+    return pa.table(columns)
+
+
 def planted_rfm(per_segment: int = 200, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Synthetic RFM features with five well-separated planted segments, and their labels.
 

@@ -99,7 +99,7 @@ def _up(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from lake.demo import run_demo
 
-    return run_demo(Path(args.workdir), port=args.port)
+    return run_demo(Path(args.workdir), port=args.port, state_dir=Path(args.state_dir) if args.state_dir else None)
 
 
 def general_options() -> argparse.ArgumentParser:
@@ -191,11 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         parents=[general],
         help="run the whole pipeline on sample files and stop",
-        description="Start a throwaway stand-in on a free port, drop the sample files, show the events and "
-        "query the tables, then stop. Nothing is kept.",
+        description="Start a throwaway stand-in on a free port, drop the sample files (then a second month of "
+        "orders), show the events, query the tables and how customers moved between segments, then stop. "
+        "Nothing is kept unless --state-dir is given.",
     )
     demo.add_argument("--port", type=int, default=None, help="the stand-in's port (default: a free port)")
     demo.add_argument("--workdir", default=".demo", help="where the sample files and the log go (default: %(default)s)")
+    demo.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="keep the demo's lake in DIR (which must hold none yet) to explore it afterwards with "
+        "`lake up --state-dir DIR` (default: nothing is kept)",
+    )
     demo.set_defaults(func=_demo)
     status.register(sub, general)
     for module in (put, subscribe, querying, describe, trial, maintain, dlq):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from analytics.samples import OrdersSample
 
 
 def web_sessions_csv(rows: int = 1_200, seed: int = 7) -> str:
@@ -49,8 +53,33 @@ def crm_contacts_jsonl(rows: int = 300, seed: int = 11) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The demo's two orders exports: two years of history up to December, then January's orders.
+DEMO_ORDERS_FIRST = "shop_orders_2024-01_2025-12.csv"
+DEMO_ORDERS_NEXT = "shop_orders_2026-01.csv"
+
+
+def _demo_orders() -> OrdersSample:
+    from analytics import samples as marketing
+
+    return marketing.orders_sample(6_000, seed=12)
+
+
+def write_next_month_orders(folder: Path) -> Path:
+    """Write the demo's second orders export: January 2026, after :data:`DEMO_ORDERS_FIRST`'s history.
+
+    Some customers order again, some lapse, new ones arrive (``analytics.samples.next_month_orders``).
+    """
+    from analytics import samples as marketing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEMO_ORDERS_NEXT
+    path.write_text(marketing.to_csv(marketing.next_month_orders(_demo_orders(), "2026-01-01", seed=14)))
+    return path
+
+
 def write_demo_files(folder: Path) -> dict[str, Path]:
-    """Write the demo's inputs; returns ``{dataset/file name: path}``."""
+    """Write the demo's first inputs (the second orders export comes later, from
+    :func:`write_next_month_orders`); returns ``{dataset/file name: path}``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     sessions = folder / "web_sessions-2026-10.csv"
@@ -64,8 +93,8 @@ def write_demo_files(folder: Path) -> dict[str, Path]:
     ads = folder / "meta_ads_2026-q3.csv"
     ads.write_text(marketing.ad_performance_csv(2_700, seed=11))
     files["ad_performance"] = ads
-    orders = folder / "shop_orders_2026.csv"
-    orders.write_text(marketing.orders_csv(6_000, seed=12))
+    orders = folder / DEMO_ORDERS_FIRST
+    orders.write_text(marketing.to_csv(_demo_orders().table))
     files["orders"] = orders
     experiments = folder / "ab_exposures.csv"
     experiments.write_text(marketing.experiments_csv(5_000, seed=13))

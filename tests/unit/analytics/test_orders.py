@@ -141,6 +141,19 @@ def test_segment_names_follow_centroid_ranks() -> None:
     assert names == ["Champions", "Hibernating", "At risk", "New"]
 
 
+def test_a_recent_cluster_is_never_called_hibernating() -> None:
+    # GIVEN three clusters: frequent buyers, lapsed light buyers, and recent one-or-two-order buyers,
+    # where the recent and the lapsed ones tie on the sum of their R, F and M ranks
+    # (the recent one first: a tie goes to the lower cluster index)
+    names = name_segments(
+        np.array([47.0, 24.0, 417.0]),
+        np.array([20.0, 1.9, 2.9]),
+        np.array([2308.0, 115.0, 165.0]),
+    )
+    # THEN the lapsed cluster is Hibernating and the recent one New
+    assert names == ["Champions", "New", "Hibernating"]
+
+
 def test_duplicate_order_ids_keep_the_last_row(run_csv: RunCsv) -> None:
     text = (
         "\n".join(

@@ -60,6 +60,29 @@ def test_orders_generator_hits_the_requested_size(tmp_path: Path) -> None:
     assert 1_500 <= len(set(table.column("customer_id").to_pylist())) <= 2_001
 
 
+def test_next_month_orders_continue_the_history_with_returning_lapsing_and_new_customers() -> None:
+    # GIVEN an orders export and the generator of the month after it
+    first = samples.orders_sample(3000, 300, seed=2)
+    month = samples.next_month_orders(first, "2026-01-01", seed=3)
+    # THEN it is seeded, its order ids follow the first file's and its dates fall in that month
+    assert month.equals(samples.next_month_orders(first, "2026-01-01", seed=3))
+    assert month.column("order_id")[0].as_py() == "SO-00003001"
+    assert not set(month.column("order_id").to_pylist()) & set(first.table.column("order_id").to_pylist())
+    dates = month.column("order_date").to_pylist()
+    assert min(dates) >= "2026-01-01" and max(dates) < "2026-02-01" and dates == sorted(dates)
+    # AND some customers come back (champions more often than hibernating ones), some lapse, some are new
+    buyers = set(month.column("customer_id").to_pylist())
+    known = set(first.customer_archetype)
+    back = {kind: 0 for kind in ("Champions", "Hibernating")}
+    for customer in buyers & known:
+        if first.customer_archetype[customer] in back:
+            back[first.customer_archetype[customer]] += 1
+    kinds = list(first.customer_archetype.values())
+    assert back["Champions"] / kinds.count("Champions") > back["Hibernating"] / kinds.count("Hibernating")
+    assert 0 < len(buyers & known) < len(known)
+    assert len(buyers - known) == 30 and min(buyers - known) > max(known)
+
+
 def test_the_benchmark_runs_end_to_end_on_small_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_main(["--rows", "3000", "--customers", "300", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
