@@ -243,6 +243,7 @@ def child_refresh() -> int:
                 "customers": models.get("customer_segmentation", {}).get("customers"),
                 "clv": {name: models.get(name, {}).get("status") for name in ("clv_bg_nbd", "clv_gamma_gamma")},
                 "outputs": {o["table"]: o["rows"] for o in detail.get("outputs", [])},
+                "clv_message": models.get("clv_bg_nbd", {}).get("message"),
             }
         ),
         flush=True,
