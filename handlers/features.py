@@ -13,9 +13,11 @@ recorded, so the next request refreshes again. Never the other way round: no com
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -161,6 +163,9 @@ class DuckDBQueries:
         connection = duckdb.connect()
         try:
             connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
+            # DuckDB spills past its memory limit to ``.tmp`` in the working directory, which is
+            # read-only in Lambda (/var/task): a refresh that needed to spill would fail there.
+            connection.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'lake-duckdb-spill'}'")
             if self._memory_limit_mb:
                 # Leave the function room for Python, Arrow and the models; DuckDB spills past this.
                 connection.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
