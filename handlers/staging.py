@@ -30,6 +30,15 @@ NULL_PARTITION = "null"
 ROW_GROUP_ROWS = 131_072
 
 
+#: What each lineage column means: their one description (Glue column comments, docs/tables.md).
+LINEAGE_DOCS = {
+    "source_key": "the raw object's key (`raw/orders/2026-03.csv`)",
+    "source_version": "its version id, or ETag",
+    "source_id": "a short id of key + version (20 hex)",
+    "ingested_at": "when that version landed in `raw/` (its LastModified, UTC); the same on every reprocess",
+}
+
+
 @dataclass(frozen=True)
 class Lineage:
     """Where every staged row came from: the raw object's key and revision."""
