@@ -29,6 +29,11 @@ lint: install
 bench: install
 	$(UV) run python -m bench
 
+# The docs' column tables, rendered from the table specs (docs/development.md).
+.PHONY: docs
+docs: install
+	$(UV) run python -m lake.docs
+
 clean:
 	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
 
-from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
 from analytics.cleaning import (
     Parsed,
     factorize_ints,
@@ -102,18 +102,18 @@ AD_PERFORMANCE = TableSpec(
     "Clean ad-platform rows, one per date × channel × campaign × ad group (last occurrence kept).",
     pa.schema(
         [
-            ("channel", pa.string()),
-            ("campaign", pa.string()),
-            ("ad_group", pa.string()),
-            ("country", pa.string()),
-            ("currency", pa.string()),
-            ("impressions", pa.int64()),
-            ("clicks", pa.int64()),
-            ("spend", pa.float64()),
-            ("conversions", pa.float64()),
-            ("revenue", pa.float64()),
+            col("channel", pa.string(), "channel, lower-case"),
+            col("campaign", pa.string(), "campaign name"),
+            col("ad_group", pa.string(), "ad group / ad set, null when the export has none"),
+            col("country", pa.string(), "country as exported, null when absent"),
+            col("currency", pa.string(), "ISO currency of spend and revenue, null when unknown"),
+            col("impressions", pa.int64(), "impressions"),
+            col("clicks", pa.int64(), "clicks"),
+            col("spend", pa.float64(), "spend, in `currency`"),
+            col("conversions", pa.float64(), "conversions (platforms report fractional attributed conversions)"),
+            col("revenue", pa.float64(), "conversion value, in `currency`"),
             ("source_id", pa.string()),
-            ("date", pa.date32()),
+            col("date", pa.date32(), "the day reported"),
         ]
     ),
     partition_transform="month",
@@ -126,20 +126,20 @@ CAMPAIGN_KPIS = TableSpec(
     "Daily totals and ratios per channel × campaign; a ratio over zero is null.",
     pa.schema(
         [
-            ("channel", pa.string()),
-            ("campaign", pa.string()),
-            ("impressions", pa.int64()),
-            ("clicks", pa.int64()),
-            ("spend", pa.float64()),
-            ("conversions", pa.float64()),
-            ("revenue", pa.float64()),
-            ("ctr", pa.float64()),
-            ("cvr", pa.float64()),
-            ("cpc", pa.float64()),
-            ("cpa", pa.float64()),
-            ("roas", pa.float64()),
+            col("channel", pa.string(), "channel"),
+            col("campaign", pa.string(), "campaign"),
+            col("impressions", pa.int64(), "sum of impressions"),
+            col("clicks", pa.int64(), "sum of clicks"),
+            col("spend", pa.float64(), "sum of spend"),
+            col("conversions", pa.float64(), "sum of conversions"),
+            col("revenue", pa.float64(), "sum of revenue"),
+            col("ctr", pa.float64(), "clicks / impressions"),
+            col("cvr", pa.float64(), "conversions / clicks"),
+            col("cpc", pa.float64(), "spend / clicks"),
+            col("cpa", pa.float64(), "spend / conversions"),
+            col("roas", pa.float64(), "revenue / spend"),
             ("source_id", pa.string()),
-            ("date", pa.date32()),
+            col("date", pa.date32(), "the day"),
         ]
     ),
     partition_transform="month",
@@ -151,18 +151,32 @@ KPI_ANOMALIES = TableSpec(
     "Per channel × campaign × metric × date: value, series median, robust z-score and anomaly flags.",
     pa.schema(
         [
-            ("channel", pa.string()),
-            ("campaign", pa.string()),
-            ("metric", pa.string()),
-            ("value", pa.float64()),
-            ("expected", pa.float64()),
-            ("robust_z", pa.float64()),
-            ("history_days", pa.int64()),
-            ("is_anomaly", pa.bool_()),
-            ("isolation_score", pa.float64()),
-            ("isolation_anomaly", pa.bool_()),
+            col("channel", pa.string(), "channel"),
+            col("campaign", pa.string(), "campaign"),
+            col("metric", pa.string(), "`spend`, `ctr`, `cvr`, `cpa` or `roas`"),
+            col("value", pa.float64(), "the day's value (null when the ratio is undefined)"),
+            col("expected", pa.float64(), "median of the series; null when the series has fewer than 7 values"),
+            col(
+                "robust_z",
+                pa.float64(),
+                "modified z-score 0.6745 (value − median) / MAD; when MAD = 0, (value − median) / (1.253314 · mean "
+                "absolute deviation); null for short series",
+            ),
+            col("history_days", pa.int64(), "non-null values in the series"),
+            col("is_anomaly", pa.bool_(), "|robust_z| > 3.5 **and** value at least 25% away from `expected`"),
+            col(
+                "isolation_score",
+                pa.float64(),
+                "IsolationForest decision function over the day's vector of the five robust z-scores (negative = "
+                "unusual); null when fewer than 32 campaign-days",
+            ),
+            col(
+                "isolation_anomaly",
+                pa.bool_(),
+                "among the 1% most isolated campaign-days (same for the five metric rows of a day)",
+            ),
             ("source_id", pa.string()),
-            ("date", pa.date32()),
+            col("date", pa.date32(), "the day"),
         ]
     ),
     partition_transform="month",

@@ -79,6 +79,23 @@ LINEAGE_COLUMNS = ("source_key", "source_version", "source_id", "ingested_at")
 #: How a table's partition column becomes its (hidden) Iceberg partition.
 PARTITION_TRANSFORMS = ("identity", "day", "month", "year")
 
+#: Arrow field metadata key of a column's description: pyiceberg reads it as the Iceberg field's
+#: ``doc``, which its Glue catalog writes as the column's ``Comment`` (Athena's DESCRIBE shows it).
+DOC_KEY = "doc"
+#: Glue refuses a column comment longer than this.
+MAX_DOC_CHARS = 255
+
+
+def col(name: str, dtype: pa.DataType, doc: str) -> pa.Field:
+    """A column of a fixed output schema with what it means, in one line a user reads in Athena."""
+    return pa.field(name, dtype, metadata={DOC_KEY: doc})
+
+
+def column_doc(field: pa.Field) -> str:
+    """The description :func:`col` gave ``field``; empty when it has none."""
+    raw = (field.metadata or {}).get(DOC_KEY.encode())
+    return raw.decode() if raw else ""
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -95,6 +112,12 @@ class TableSpec:
     #: newest source that has it, over ``<name>_sources`` (every source's rows). Rows whose first
     #: key column is null are never merged.
     key: tuple[str, ...] = ()
+
+    def column_docs(self) -> dict[str, str]:
+        """Each described column's meaning (lineage columns are described where they are added)."""
+        if self.schema is None:
+            return {}
+        return {f.name: doc for f in self.schema if (doc := column_doc(f))}
 
     @property
     def stored_name(self) -> str:

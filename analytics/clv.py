@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from analytics.base import ModelFact, TableSpec
+from analytics.base import ModelFact, TableSpec, col
 from analytics.errors import DataError
 
 MODEL_VERSION = "1"
@@ -490,20 +490,36 @@ CUSTOMER_VALUE = TableSpec(
     "Gamma-Gamma expected spend, undiscounted expected value over 30/90/365 days.",
     pa.schema(
         [
-            ("customer_id", pa.string()),
-            ("frequency", pa.int64()),
-            ("repeat_span_days", pa.int64()),
-            ("age_days", pa.int64()),
-            ("mean_repeat_spend", pa.float64()),
-            ("p_alive", pa.float64()),
-            ("expected_purchases_30d", pa.float64()),
-            ("expected_purchases_90d", pa.float64()),
-            ("expected_purchases_365d", pa.float64()),
-            ("expected_spend", pa.float64()),
-            ("expected_value_30d", pa.float64()),
-            ("expected_value_90d", pa.float64()),
-            ("expected_value_365d", pa.float64()),
-            ("as_of", pa.date32()),
+            col("customer_id", pa.string(), "customer"),
+            col("frequency", pa.int64(), "repeat purchases: distinct order days − 1"),
+            col("repeat_span_days", pa.int64(), "last − first order date (the model's t_x)"),
+            col("age_days", pa.int64(), "as_of − first order date"),
+            col("mean_repeat_spend", pa.float64(), "mean amount per repeat order day (null without a repeat)"),
+            col("p_alive", pa.float64(), "probability the customer is still active"),
+            col("expected_purchases_30d", pa.float64(), "expected order days in the next 30 days"),
+            col("expected_purchases_90d", pa.float64(), "expected order days in the next 90 days"),
+            col("expected_purchases_365d", pa.float64(), "expected order days in the next 365 days"),
+            col(
+                "expected_spend",
+                pa.float64(),
+                "expected amount per future order day (mean spend shrunk towards the population's)",
+            ),
+            col(
+                "expected_value_30d",
+                pa.float64(),
+                "expected purchases × expected spend over the next 30 days, **undiscounted**",
+            ),
+            col(
+                "expected_value_90d",
+                pa.float64(),
+                "expected purchases × expected spend over the next 90 days, **undiscounted**",
+            ),
+            col(
+                "expected_value_365d",
+                pa.float64(),
+                "expected purchases × expected spend over the next 365 days, **undiscounted**",
+            ),
+            col("as_of", pa.date32(), "the newest order date"),
         ]
     ),
 )

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from analytics.base import ModelFact, TableSpec
+from analytics.base import ModelFact, TableSpec, col
 from analytics.contract import conform, fixed_schema
 from analytics.errors import HistoryInputError
 from analytics.experiments import EXPERIMENT_RESULTS, experiment_statistics, statistics_fact
@@ -42,28 +42,46 @@ EXPERIMENT_RESULTS_HISTORY = TableSpec(
     pa.schema(
         [
             *(f for f in fixed_schema(EXPERIMENT_RESULTS) if f.name not in _LINEAGE),
-            ("diff_ci_low", pa.float64()),
-            ("diff_ci_high", pa.float64()),
-            ("always_valid_ci_low", pa.float64()),
-            ("always_valid_ci_high", pa.float64()),
-            ("always_valid_p_value", pa.float64()),
-            ("always_valid_significant", pa.bool_()),
-            ("sequential_method", pa.string()),
-            ("sequential_tau", pa.float64()),
-            ("as_of", pa.date32()),
+            col(
+                "diff_ci_low",
+                pa.float64(),
+                "lower end of the fixed-n 95% Wald interval for `abs_lift`: valid only for one look planned in advance",
+            ),
+            col("diff_ci_high", pa.float64(), "upper end of the fixed-n 95% Wald interval for `abs_lift`"),
+            col(
+                "always_valid_ci_low",
+                pa.float64(),
+                "lower end of the 95% confidence sequence for `abs_lift`: valid at every look at once",
+            ),
+            col("always_valid_ci_high", pa.float64(), "upper end of the 95% confidence sequence for `abs_lift`"),
+            col(
+                "always_valid_p_value",
+                pa.float64(),
+                'always-valid p-value of "no difference" (running minimum across snapshots)',
+            ),
+            col("always_valid_significant", pa.bool_(), "always_valid_p_value < 0.05"),
+            col("sequential_method", pa.string(), "`mSPRT normal mixture (Johari, Pekelis & Walsh 2022)`"),
+            col("sequential_tau", pa.float64(), "the mixture's spread τ (setting `sequential_tau`, default 0.02)"),
+            col("as_of", pa.date32(), "the newest `ingest_date` of the exposures"),
         ]
     ),
 )
 
 _REQUIRED = ("experiment_id", "variant", "user_id", "converted")
-_CROSSED = pa.schema([("experiment_id", pa.string()), ("user_id", pa.string()), ("variants", pa.string())])
+_CROSSED = pa.schema(
+    [
+        col("experiment_id", pa.string(), "experiment"),
+        col("user_id", pa.string(), "user left out of the experiment's results"),
+        col("variants", pa.string(), "the variants the exposure files show the user in, sorted, comma-separated"),
+    ]
+)
 
 EXPERIMENT_CROSSED_USERS = TableSpec(
     "experiment_crossed_users",
     "as_of",
     "Users left out of an experiment's results over history because the exposure files show them in more "
     "than one variant (in one file or across files), as of a date: experiment, user and the variants seen.",
-    pa.schema([*_CROSSED, ("as_of", pa.date32())]),
+    pa.schema([*_CROSSED, col("as_of", pa.date32(), "the newest `ingest_date` of the exposures")]),
 )
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
-from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
+from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
 from analytics.cleaning import Parsed, parse_flag, parse_number, parse_text, row_codes
 from analytics.contract import (
     Column,
@@ -77,30 +77,39 @@ EXPERIMENT_RESULTS = TableSpec(
     "One row per experiment × variant: conversion, Wilson interval, lift and tests against control.",
     pa.schema(
         [
-            ("experiment_id", pa.string()),
-            ("variant", pa.string()),
-            ("is_control", pa.bool_()),
-            ("users", pa.int64()),
-            ("conversions", pa.int64()),
-            ("conversion_rate", pa.float64()),
-            ("ci_low", pa.float64()),
-            ("ci_high", pa.float64()),
-            ("abs_lift", pa.float64()),
-            ("rel_lift", pa.float64()),
-            ("z_statistic", pa.float64()),
-            ("p_value", pa.float64()),
-            ("significant", pa.bool_()),
-            ("chi2_statistic", pa.float64()),
-            ("chi2_dof", pa.int64()),
-            ("chi2_p_value", pa.float64()),
-            ("revenue_per_user", pa.float64()),
-            ("revenue_t_statistic", pa.float64()),
-            ("revenue_p_value", pa.float64()),
-            ("srm_p_value", pa.float64()),
-            ("srm_flag", pa.bool_()),
-            ("control_variant", pa.string()),
+            col("experiment_id", pa.string(), "experiment"),
+            col("variant", pa.string(), "variant"),
+            col("is_control", pa.bool_(), "this variant is the control"),
+            col("users", pa.int64(), "distinct users"),
+            col("conversions", pa.int64(), "users who converted"),
+            col("conversion_rate", pa.float64(), "conversions / users"),
+            col("ci_low", pa.float64(), "lower end of the Wilson score 95% interval of the conversion rate"),
+            col("ci_high", pa.float64(), "upper end of the Wilson score 95% interval of the conversion rate"),
+            col("abs_lift", pa.float64(), "conversion_rate − control's"),
+            col("rel_lift", pa.float64(), "abs_lift / control's rate (null when the control's rate is 0)"),
+            col("z_statistic", pa.float64(), "two-proportion z-test against the control, pooled variance"),
+            col("p_value", pa.float64(), "its two-sided p-value"),
+            col("significant", pa.bool_(), "p_value < 0.05"),
+            col(
+                "chi2_statistic",
+                pa.float64(),
+                "chi-square test of independence over all variants of the experiment (no continuity correction; "
+                "same on every row of the experiment)",
+            ),
+            col("chi2_dof", pa.int64(), "its degrees of freedom (variants − 1)"),
+            col("chi2_p_value", pa.float64(), "its p-value"),
+            col("revenue_per_user", pa.float64(), "mean revenue per user (null without a revenue column)"),
+            col("revenue_t_statistic", pa.float64(), "Welch's t-test of revenue per user against the control"),
+            col("revenue_p_value", pa.float64(), "its two-sided p-value"),
+            col(
+                "srm_p_value",
+                pa.float64(),
+                "chi-square goodness of fit of users per variant against an equal split",
+            ),
+            col("srm_flag", pa.bool_(), "sample-ratio mismatch: srm_p_value < 0.001 — distrust the other figures"),
+            col("control_variant", pa.string(), "the variant used as control"),
             ("source_id", pa.string()),
-            ("ingest_date", pa.date32()),
+            col("ingest_date", pa.date32(), "the day the file was stored"),
         ]
     ),
 )
@@ -113,13 +122,17 @@ EXPERIMENT_EXPOSURES = TableSpec(
     "each user once per experiment, from the newest file that has them.",
     pa.schema(
         [
-            ("experiment_id", pa.string()),
-            ("user_id", pa.string()),
-            ("variant", pa.string()),
-            ("converted", pa.bool_()),
-            ("revenue", pa.float64()),
+            col("experiment_id", pa.string(), "experiment"),
+            col("user_id", pa.string(), "user"),
+            col("variant", pa.string(), "the variant the user saw"),
+            col("converted", pa.bool_(), "the user converted (in any of their rows of the file)"),
+            col(
+                "revenue",
+                pa.float64(),
+                "the user's revenue, summed over their rows of the file (0 without a revenue column)",
+            ),
             ("source_id", pa.string()),
-            ("ingest_date", pa.date32()),
+            col("ingest_date", pa.date32(), "the day the file was stored"),
         ]
     ),
     key=("experiment_id", "user_id"),

@@ -42,7 +42,7 @@ import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from analytics.ad_performance import ANOMALY_METRICS, MIN_RELATIVE_CHANGE, Z_THRESHOLD, safe_divide
-from analytics.base import ModelFact, TableSpec
+from analytics.base import ModelFact, TableSpec, col
 from analytics.contract import conform, fixed_schema
 from analytics.errors import HistoryInputError
 
@@ -72,20 +72,20 @@ CAMPAIGN_KPIS_HISTORY = TableSpec(
     "Daily totals and ratios per channel × campaign over every ad file, as of a date; a ratio over zero is null.",
     pa.schema(
         [
-            ("channel", pa.string()),
-            ("campaign", pa.string()),
-            ("date", pa.date32()),
-            ("impressions", pa.int64()),
-            ("clicks", pa.int64()),
-            ("spend", pa.float64()),
-            ("conversions", pa.float64()),
-            ("revenue", pa.float64()),
-            ("ctr", pa.float64()),
-            ("cvr", pa.float64()),
-            ("cpc", pa.float64()),
-            ("cpa", pa.float64()),
-            ("roas", pa.float64()),
-            ("as_of", pa.date32()),
+            col("channel", pa.string(), "channel"),
+            col("campaign", pa.string(), "campaign"),
+            col("date", pa.date32(), "the day"),
+            col("impressions", pa.int64(), "sum of impressions"),
+            col("clicks", pa.int64(), "sum of clicks"),
+            col("spend", pa.float64(), "sum of spend"),
+            col("conversions", pa.float64(), "sum of conversions"),
+            col("revenue", pa.float64(), "sum of revenue"),
+            col("ctr", pa.float64(), "clicks / impressions"),
+            col("cvr", pa.float64(), "conversions / clicks"),
+            col("cpc", pa.float64(), "spend / clicks"),
+            col("cpa", pa.float64(), "spend / conversions"),
+            col("roas", pa.float64(), "revenue / spend"),
+            col("as_of", pa.date32(), "the newest day of the dataset"),
         ]
     ),
 )
@@ -97,17 +97,30 @@ KPI_ANOMALIES_HISTORY = TableSpec(
     "last 8 weeks): value, baseline median, robust z-score and the reason in words, as of a date.",
     pa.schema(
         [
-            ("channel", pa.string()),
-            ("campaign", pa.string()),
-            ("date", pa.date32()),
-            ("metric", pa.string()),
-            ("value", pa.float64()),
-            ("expected", pa.float64()),
-            ("robust_z", pa.float64()),
-            ("baseline", pa.string()),
-            ("history_days", pa.int64()),
-            ("reason", pa.string()),
-            ("as_of", pa.date32()),
+            col("channel", pa.string(), "channel"),
+            col("campaign", pa.string(), "campaign"),
+            col("date", pa.date32(), "the day"),
+            col("metric", pa.string(), "`spend`, `ctr`, `cvr`, `cpa` or `roas`"),
+            col("value", pa.float64(), "the day's value"),
+            col("expected", pa.float64(), "median of the baseline"),
+            col(
+                "robust_z",
+                pa.float64(),
+                "(value − median) / (1.4826 · MAD) over the baseline; null when the baseline was all one value and "
+                "the day differs",
+            ),
+            col(
+                "baseline",
+                pa.string(),
+                "`same_weekday_8w` (the same weekday of the previous 8 weeks) or `trailing_28d` (the trailing 28 days)",
+            ),
+            col("history_days", pa.int64(), "values in the baseline"),
+            col(
+                "reason",
+                pa.string(),
+                "the anomaly in words (`spend 4.2× the trailing 28-day median of 99.23 (robust z 79.3)`)",
+            ),
+            col("as_of", pa.date32(), "the newest day of the dataset"),
         ]
     ),
 )

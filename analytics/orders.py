@@ -24,6 +24,7 @@ from analytics.base import (
     RefreshResult,
     SourceInfo,
     TableSpec,
+    col,
 )
 from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
 from analytics.contract import (
@@ -99,15 +100,15 @@ ORDERS = TableSpec(
     "Clean orders, one per order_id (last occurrence kept), partitioned by month (YYYY-MM).",
     pa.schema(
         [
-            ("order_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("order_date", pa.date32()),
-            ("amount", pa.float64()),
-            ("quantity", pa.int64()),
-            ("channel", pa.string()),
-            ("country", pa.string()),
+            col("order_id", pa.string(), "order id, null when the export has none"),
+            col("customer_id", pa.string(), "customer id, as exported"),
+            col("order_date", pa.date32(), "day of the order (time dropped)"),
+            col("amount", pa.float64(), "order amount"),
+            col("quantity", pa.int64(), "items, null when absent"),
+            col("channel", pa.string(), "sales channel, lower-case"),
+            col("country", pa.string(), "country"),
             ("source_id", pa.string()),
-            ("order_month", pa.string()),
+            col("order_month", pa.string(), "`YYYY-MM` of `order_date`"),
         ]
     ),
     key=("order_id",),
@@ -120,21 +121,21 @@ CUSTOMER_RFM = TableSpec(
     "quintile scores, segment. One snapshot per as_of; a refresh with the same as_of replaces it.",
     pa.schema(
         [
-            ("customer_id", pa.string()),
-            ("first_order_date", pa.date32()),
-            ("last_order_date", pa.date32()),
-            ("orders", pa.int64()),
-            ("order_days", pa.int64()),
-            ("total_amount", pa.float64()),
-            ("avg_order_amount", pa.float64()),
-            ("recency_days", pa.int64()),
-            ("tenure_days", pa.int64()),
-            ("r_score", pa.int32()),
-            ("f_score", pa.int32()),
-            ("m_score", pa.int32()),
-            ("segment_id", pa.int32()),
-            ("segment_name", pa.string()),
-            ("as_of", pa.date32()),
+            col("customer_id", pa.string(), "customer"),
+            col("first_order_date", pa.date32(), "first order"),
+            col("last_order_date", pa.date32(), "last order"),
+            col("orders", pa.int64(), "orders (rows)"),
+            col("order_days", pa.int64(), "distinct days with an order"),
+            col("total_amount", pa.float64(), "sum of amounts"),
+            col("avg_order_amount", pa.float64(), "total_amount / orders"),
+            col("recency_days", pa.int64(), "as_of − last_order_date"),
+            col("tenure_days", pa.int64(), "as_of − first_order_date"),
+            col("r_score", pa.int32(), "recency quintile 1–5, 5 = most recent"),
+            col("f_score", pa.int32(), "frequency (orders) quintile 1–5, 5 = most orders"),
+            col("m_score", pa.int32(), "monetary (total_amount) quintile 1–5, 5 = highest"),
+            col("segment_id", pa.int32(), "segment, its id fixed per name (0 All customers, 1 Champions, ...)"),
+            col("segment_name", pa.string(), "segment name"),
+            col("as_of", pa.date32(), "the dataset's newest order date"),
         ]
     ),
 )
@@ -146,14 +147,14 @@ CUSTOMER_SEGMENTS = TableSpec(
     "frequency and monetary value.",
     pa.schema(
         [
-            ("segment_id", pa.int32()),
-            ("segment_name", pa.string()),
-            ("customers", pa.int64()),
-            ("share", pa.float64()),
-            ("mean_recency_days", pa.float64()),
-            ("mean_frequency", pa.float64()),
-            ("mean_monetary", pa.float64()),
-            ("as_of", pa.date32()),
+            col("segment_id", pa.int32(), "segment id"),
+            col("segment_name", pa.string(), "segment name"),
+            col("customers", pa.int64(), "customers in the segment"),
+            col("share", pa.float64(), "customers / all customers of the dataset"),
+            col("mean_recency_days", pa.float64(), "mean recency_days"),
+            col("mean_frequency", pa.float64(), "mean orders"),
+            col("mean_monetary", pa.float64(), "mean total_amount"),
+            col("as_of", pa.date32(), "the dataset's newest order date"),
         ]
     ),
 )

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.base import SourceInfo, TableSpec
+from analytics.base import SourceInfo, TableSpec, col
 from analytics.dedupe import column_hashes
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
@@ -40,23 +40,36 @@ PROFILE_TABLE_SPEC = TableSpec(
     pa.schema(
         [
             ("source_id", pa.string()),
-            ("dataset", pa.string()),
-            ("column", pa.string()),
-            ("position", pa.int32()),
-            ("type", pa.string()),
-            ("rows", pa.int64()),
-            ("nulls", pa.int64()),
-            ("null_share", pa.float64()),
-            ("distinct_estimate", pa.int64()),
-            ("distinct_is_exact", pa.bool_()),
-            ("min", pa.string()),
-            ("max", pa.string()),
+            col("dataset", pa.string(), "dataset name"),
+            col("column", pa.string(), "column name"),
+            col("position", pa.int32(), "position of the column in the file (first seen)"),
+            col("type", pa.string(), "Arrow type; `a | b` when batches disagreed (JSON lines)"),
+            col("rows", pa.int64(), "rows of the file"),
+            col("nulls", pa.int64(), "null values (rows of batches without the column count as null)"),
+            col("null_share", pa.float64(), "nulls / rows"),
+            col(
+                "distinct_estimate",
+                pa.int64(),
+                "distinct non-null values: exact below 1,024, else a K-minimum-values estimate (K = 1,024, about "
+                "3% error); null for nested types",
+            ),
+            col("distinct_is_exact", pa.bool_(), "whether `distinct_estimate` is exact"),
+            col("min", pa.string(), "smallest value, as text (first 200 characters)"),
+            col("max", pa.string(), "largest value, as text (first 200 characters)"),
             # Typed bounds, so `max(max_number)` compares numbers, not text ("$998.40" > "$1,000.84").
-            ("min_number", pa.float64()),
-            ("max_number", pa.float64()),
-            ("min_time", pa.timestamp("us")),
-            ("max_time", pa.timestamp("us")),
-            ("ingest_date", pa.date32()),
+            col(
+                "min_number",
+                pa.float64(),
+                "smallest value of a number column (null otherwise): compares as numbers",
+            ),
+            col(
+                "max_number",
+                pa.float64(),
+                "largest value of a number column (null otherwise): compares as numbers",
+            ),
+            col("min_time", pa.timestamp("us"), "smallest value of a date or timestamp column (null otherwise)"),
+            col("max_time", pa.timestamp("us"), "largest value of a date or timestamp column (null otherwise)"),
+            col("ingest_date", pa.date32(), "the day the file was stored"),
         ]
     ),
 )

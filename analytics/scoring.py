@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.base import ModelFact, SourceInfo, TableSpec
+from analytics.base import ModelFact, SourceInfo, TableSpec, col
 from analytics.errors import DataError
 
 Task = Literal["auto", "probability", "prediction"]
@@ -97,16 +97,21 @@ def scores_table_spec(dataset: str) -> TableSpec:
         f"Scores of models users bring for dataset {dataset}: one row per scored row and model.",
         pa.schema(
             [
-                ("scored_table", pa.string()),
-                ("key_columns", pa.string()),
-                ("key", pa.string()),
-                ("output", pa.string()),
-                ("score", pa.float64()),
-                ("label", pa.string()),
-                ("model_name", pa.string()),
-                ("model_version", pa.string()),
+                col("scored_table", pa.string(), "the table scored (manifest `table`)"),
+                col("key_columns", pa.string(), "the key columns, comma-separated"),
+                col(
+                    "key",
+                    pa.string(),
+                    "the row's key values joined with `|` in `key_columns` order (join `key = customer_id` for "
+                    "customer_rfm)",
+                ),
+                col("output", pa.string(), "manifest `output_column`"),
+                col("score", pa.float64(), "probability (classifiers) or prediction (regressors)"),
+                col("label", pa.string(), "class the probability is of (classifiers), null for regressors"),
+                col("model_name", pa.string(), "manifest `name`"),
+                col("model_version", pa.string(), "manifest `version`"),
                 ("source_id", pa.string()),
-                ("ingest_date", pa.date32()),
+                col("ingest_date", pa.date32(), "the day the file was stored"),
             ]
         ),
     )

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from analytics.base import DOC_KEY, column_doc
 from handlers.catalog import table_properties
 from handlers.errors import CommitConflictError, PermanentError
+from handlers.staging import LINEAGE_DOCS
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -155,6 +157,24 @@ def _spec_text(table: Table) -> str:
     return ", ".join(fields).replace("identity(", "(").replace("((", "(") if fields else "unpartitioned"
 
 
+def documented(schema: pa.Schema, spec: TableSpec) -> pa.Schema:
+    """``schema`` with each column's description as field metadata, which pyiceberg turns into the
+    Iceberg field's doc and its Glue catalog into the column's Comment. The spec's text wins; the
+    lineage columns are described where staging adds them."""
+    docs = LINEAGE_DOCS | spec.column_docs()
+    return pa.schema(
+        [f.with_metadata({**(f.metadata or {}), DOC_KEY: docs[f.name]}) if f.name in docs else f for f in schema],
+        metadata=schema.metadata,
+    )
+
+
+def _schema_behind(table: Table, schema: pa.Schema) -> bool:
+    """Whether ``schema`` has a column the table lacks, or a description the table's column lacks
+    (a table created before its spec described it, or since reworded)."""
+    fields = {f.name: f for f in table.schema().fields}
+    return any(f.name not in fields or (column_doc(f) or None) not in (None, fields[f.name].doc) for f in schema)
+
+
 def partition_description(spec: TableSpec) -> str:
     """``month(date)`` or ``order_month``: how a spec partitions, as the README writes it."""
     column = spec.partition_column
@@ -242,6 +262,7 @@ class IcebergTables:
                         f"table {database}.{name} changed while its column(s) {', '.join(widen)} were widened; "
                         "the message will be retried"
                     ) from exc
+        schema = documented(schema, staged.spec)
         uploaded = self._upload_files(location, files, source_id)
         try:
             if table is None:
@@ -323,10 +344,10 @@ class IcebergTables:
         value_text = value.isoformat() if hasattr(value, "isoformat") else value
         try:
             with table.transaction() as tx:
-                known = set(table.schema().column_names)
-                if any(f.name not in known for f in rows.schema):
+                schema = documented(rows.schema, spec)
+                if _schema_behind(table, schema):
                     with tx.update_schema() as update:
-                        update.union_by_name(rows.schema)
+                        update.union_by_name(schema)
                 tx.overwrite(
                     rows,
                     overwrite_filter=EqualTo(column, value_text),  # type: ignore[call-arg, arg-type]
@@ -378,7 +399,7 @@ class IcebergTables:
         from pyiceberg.partitioning import PartitionField, PartitionSpec
         from pyiceberg.schema import assign_fresh_schema_ids
 
-        iceberg_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
+        iceberg_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(documented(schema, spec)))
         column = iceberg_schema.find_field(spec.partition_column)
         suffix = "" if spec.partition_transform == "identity" else f"_{spec.partition_transform}"
         partition_spec = PartitionSpec(
@@ -426,8 +447,7 @@ class IcebergTables:
             # widening), pyiceberg's retry must fail, not add them to a schema they do not fit.
             pinned = AssertCurrentSchemaId(current_schema_id=table.metadata.current_schema_id)  # type: ignore[call-arg]
             tx._requirements += (pinned,)
-            known = set(table.schema().column_names)
-            if any(f.name not in known for f in schema):
+            if _schema_behind(table, schema):
                 with tx.update_schema() as update:
                     update.union_by_name(schema)
             if replace:

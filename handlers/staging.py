@@ -22,12 +22,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from analytics.base import TableSpec
+from analytics.base import TableSpec, col, column_doc
 
 NULL_PARTITION = "null"
 #: Rows buffered per output file before a row group is written: fewer, larger row groups are
 #: cheaper to write and to scan, and 128k rows of typical exports stay around 10-20 MB.
 ROW_GROUP_ROWS = 131_072
+
+
+#: The lineage columns with their types and what they mean: their one description (Glue column
+#: comments, docs/tables.md).
+LINEAGE_SCHEMA = pa.schema(
+    [
+        col("source_key", pa.string(), "the raw object's key (`raw/orders/2026-03.csv`)"),
+        col("source_version", pa.string(), "its version id, or ETag"),
+        col("source_id", pa.string(), "the raw object the row came from: a short id of key + version (20 hex)"),
+        col(
+            "ingested_at",
+            pa.timestamp("us"),
+            "when that version landed in `raw/` (its LastModified, UTC); the same on every reprocess",
+        ),
+    ]
+)
+LINEAGE_DOCS = {f.name: column_doc(f) for f in LINEAGE_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -43,12 +60,16 @@ class Lineage:
     def columns(self, rows: int, present: list[str]) -> list[tuple[str, pa.Array]]:
         """The lineage columns ``rows`` long, except those already ``present``."""
         values = {
-            "source_key": pa.scalar(self.key, pa.string()),
-            "source_version": pa.scalar(self.version, pa.string()),
-            "source_id": pa.scalar(self.source_id, pa.string()),
-            "ingested_at": pa.scalar(self.ingested_at.replace(tzinfo=None), pa.timestamp("us")),
+            "source_key": self.key,
+            "source_version": self.version,
+            "source_id": self.source_id,
+            "ingested_at": self.ingested_at.replace(tzinfo=None),
         }
-        return [(name, pa.repeat(value, rows)) for name, value in values.items() if name not in present]
+        return [
+            (f.name, pa.repeat(pa.scalar(values[f.name], f.type), rows))
+            for f in LINEAGE_SCHEMA
+            if f.name not in present
+        ]
 
 
 def partition_value(transform: str, column: pa.Array) -> pa.Array:

@@ -1,0 +1,139 @@
+"""The manual's column tables, rendered from the table specs that own them.
+
+Each built-in output table's columns are described once, in its ``TableSpec`` (and the lineage
+columns in ``handlers.staging.LINEAGE_SCHEMA``); the same text becomes the Glue column comments.
+In ``docs/*.md`` a table between ``<!-- columns:NAME -->`` and ``<!-- /columns -->`` is generated
+(``<!-- columns:NAME minus:OTHER -->`` leaves out the columns table OTHER already lists)::
+
+    uv run python -m lake.docs           # rewrite the tables
+    uv run python -m lake.docs --check   # list the pages whose tables differ from the specs
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+
+from analytics.base import TableSpec, column_doc
+from handlers.iceberg import athena_type
+from handlers.staging import LINEAGE_DOCS, LINEAGE_SCHEMA
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+REWRITE_COMMAND = "uv run python -m lake.docs"
+#: The lineage columns every row carries, as a table of their own (docs/tables.md).
+LINEAGE = "lineage"
+
+_MARKED = re.compile(
+    r"(?P<open><!-- columns:(?P<name>[\w<>]+)(?: minus:(?P<minus>[\w<>]+))? -->\n)"
+    r"(?P<body>.*?)(?P<close><!-- /columns -->)",
+    re.DOTALL,
+)
+
+
+class ColumnDocsError(Exception):
+    """A column table in the docs cannot be rendered from the specs."""
+
+
+def output_specs() -> dict[str, TableSpec]:
+    """Every built-in output table with a fixed schema, by name (``<dataset>_scores`` for any dataset)."""
+    from analytics.ad_performance import AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES
+    from analytics.clv import CUSTOMER_VALUE
+    from analytics.experiment_history import EXPERIMENT_CROSSED_USERS, EXPERIMENT_RESULTS_HISTORY
+    from analytics.experiments import EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS
+    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY
+    from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, ORDERS
+    from analytics.profile import PROFILE_TABLE_SPEC
+    from analytics.scoring import scores_table_spec
+
+    specs = [
+        AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, ORDERS, CUSTOMER_RFM, CUSTOMER_SEGMENTS, CUSTOMER_VALUE,
+        EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS, EXPERIMENT_RESULTS_HISTORY, EXPERIMENT_CROSSED_USERS,
+        CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, PROFILE_TABLE_SPEC, scores_table_spec("<dataset>"),
+    ]  # fmt: skip
+    return {spec.name: spec for spec in specs}
+
+
+def _schema(name: str) -> tuple[pa.Schema, str | None]:
+    """The columns table ``name`` lists and its partition column."""
+    if name == LINEAGE:
+        return LINEAGE_SCHEMA, None
+    spec = output_specs().get(name)
+    if spec is None or spec.schema is None:
+        known = ", ".join([LINEAGE, *sorted(output_specs())])
+        raise ColumnDocsError(f"<!-- columns:{name} --> names no output table; use one of {known}")
+    return spec.schema, spec.partition_column
+
+
+def column_meaning(name: str, field: pa.Field) -> str:
+    """What a column of table ``name`` means: its spec's words, else the lineage column's."""
+    meaning = column_doc(field) or LINEAGE_DOCS.get(field.name, "")
+    if not meaning:
+        raise ColumnDocsError(
+            f"column {field.name} of table {name} has no description; give it one with col(name, type, doc) "
+            "in the table's TableSpec"
+        )
+    return meaning
+
+
+def render(name: str, minus: str | None = None) -> str:
+    """The ``| column | type | meaning |`` table of ``name`` (without the columns of ``minus``)."""
+    schema, partition = _schema(name)
+    left_out = set(_schema(minus)[0].names) if minus else set()
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    for field in schema:
+        if field.name in left_out:
+            continue
+        meaning = column_meaning(name, field).replace("|", "\\|")
+        if field.name == partition:
+            meaning = f"**partition**: {meaning}"
+        lines.append(f"| {field.name} | {athena_type(field.type)} | {meaning} |")
+    # Blank lines around the table, so no Markdown reads a marker as one of its rows.
+    return "\n" + "\n".join(lines) + "\n\n"
+
+
+def rendered(text: str) -> str:
+    """``text`` with every marked column table rendered from the specs."""
+    return _MARKED.sub(lambda m: m["open"] + render(m["name"], m["minus"]) + m["close"], text)
+
+
+def marked_tables(docs: Path = DOCS) -> dict[str, Path]:
+    """Table name -> the page whose markers list its columns."""
+    return {m["name"]: page for page in sorted(docs.glob("*.md")) for m in _MARKED.finditer(page.read_text())}
+
+
+def stale_pages(docs: Path = DOCS) -> list[Path]:
+    """Pages whose column tables differ from what the specs render."""
+    return [page for page in sorted(docs.glob("*.md")) if rendered(page.read_text()) != page.read_text()]
+
+
+def rewrite(docs: Path = DOCS) -> list[Path]:
+    """Render every marked column table in place; the pages that changed."""
+    changed = stale_pages(docs)
+    for page in changed:
+        page.write_text(rendered(page.read_text()))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lake.docs", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only list the pages that differ; exit 1 if any")
+    args = parser.parse_args(argv)
+    try:
+        pages = stale_pages() if args.check else rewrite()
+    except ColumnDocsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for page in pages:
+        print(f"{page.relative_to(DOCS.parent)}: {'differs from the specs' if args.check else 'rewritten'}")
+    if args.check and pages:
+        print(f"run `{REWRITE_COMMAND}` to rewrite them", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
