@@ -12,12 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
 
+from analytics._kernels import factorize_ints, row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
-from analytics.cleaning import (
-    Parsed,
-    factorize_ints,
-    row_codes,
-)
+from analytics.cleaning import Parsed
 from analytics.contract import (
     BackgroundWriter,
     Column,

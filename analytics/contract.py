@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from threadpoolctl import ThreadpoolController
 
+from analytics._kernels import column_hashes, combine, factorize_ints, row_codes, stable_order
 from analytics.base import (
     DEFAULT_TOLERANCE,
     QUARANTINE_REASON,
@@ -40,16 +41,12 @@ from analytics.cleaning import (
     NumberFormat,
     Parsed,
     as_strings,
-    combine,
-    factorize_ints,
     parse_date,
     parse_flag,
     parse_integer,
     parse_number,
     parse_text,
-    row_codes,
 )
-from analytics.dedupe import column_hashes
 from analytics.errors import ContractError, SettingsError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
@@ -379,15 +376,6 @@ def duplicate_rows(
         if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
             kept = kept[stable_order(parts)]
     return kept, exact, superseded
-
-
-def stable_order(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")``; integers spanning < 2^16 sort as uint16 (radix sort)."""
-    if values.dtype.kind in "iu" and len(values):
-        low, high = int(values.min()), int(values.max())
-        if high - low < 1 << 16:
-            return np.argsort((values - low).astype(np.uint16), kind="stable")
-    return np.argsort(values, kind="stable")
 
 
 def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:

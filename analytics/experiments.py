@@ -27,8 +27,9 @@ import pandas as pd
 import pyarrow as pa
 from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
+from analytics._kernels import row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec
-from analytics.cleaning import Parsed, row_codes
+from analytics.cleaning import Parsed
 from analytics.contract import (
     Column,
     Contract,

@@ -15,6 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from analytics._kernels import factorize_ints, row_codes, stable_order
 from analytics.base import (
     ModelFact,
     ModelTable,
@@ -25,7 +26,7 @@ from analytics.base import (
     SourceInfo,
     TableSpec,
 )
-from analytics.cleaning import Parsed, factorize_ints, row_codes
+from analytics.cleaning import Parsed
 from analytics.contract import (
     Column,
     Contract,
@@ -37,7 +38,6 @@ from analytics.contract import (
     read_all,
     select_rows,
     single_threaded,
-    stable_order,
     with_source_id,
 )
 
