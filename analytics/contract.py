@@ -82,6 +82,12 @@ class Column:
     #: same export shape proved (``SourceInfo.date_history``).
     follows_history: bool = True
 
+    def __post_init__(self) -> None:
+        if self.lower and self.kind not in ("text", "label", "id"):
+            raise ValueError(f"column {self.name}: lower=True applies to text, label and id columns, not {self.kind}")
+        if self.currency and self.kind != "number":
+            raise ValueError(f"column {self.name}: currency=True applies to number columns, not {self.kind}")
+
     def accepted_names(self) -> list[str]:
         """Normalised header names that map onto this column, the canonical name first."""
         names = [normalise_header(self.name)]
@@ -187,7 +193,10 @@ class Contract:
         declared = {c.name: c for c in self.columns}
         unknown = sorted((set(columns) | set(encoded) | set(hashed)) - set(declared))
         if unknown:
-            raise ValueError(f"{self.dataset} contract declares no column(s) {', '.join(unknown)}")
+            raise ValueError(
+                f"the {self.dataset} contract declares no column(s) {', '.join(unknown)}: declare them in "
+                "its Contract, or parse only the columns resolve() found"
+            )
         order = sorted(columns, key=lambda name: _PARSE_ORDER.get(declared[name].kind, 2))
         jobs = {
             name: partial(self._parse_one, declared[name], columns[name], source, name in encoded, name in hashed)

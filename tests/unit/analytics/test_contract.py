@@ -144,6 +144,10 @@ def test_dates_borrow_the_order_history_proved_unless_the_column_opts_out() -> N
     assert looked_up == [1]
 
 
-def test_parsing_a_column_the_contract_does_not_declare_is_a_programming_error() -> None:
+def test_undeclared_columns_and_options_that_do_not_fit_the_kind_are_programming_errors() -> None:
     with pytest.raises(ValueError, match="demo contract declares no column"):
         PARSED.parse({"nope": pa.array(["x"])}, _source()[0])
+    with pytest.raises(ValueError, match="column spend: lower=True applies to text, label and id columns"):
+        Column("spend", "number", lower=True)
+    with pytest.raises(ValueError, match="column day: currency=True applies to number columns"):
+        Column("day", "date", currency=True)
