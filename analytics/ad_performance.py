@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,16 +12,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import IsolationForest
 
+from analytics._kernels import factorize_ints, row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
-from analytics.cleaning import (
-    Parsed,
-    factorize_ints,
-    parse_date,
-    parse_integer,
-    parse_number,
-    parse_text,
-    row_codes,
-)
+from analytics.cleaning import Parsed
 from analytics.contract import (
     BackgroundWriter,
     Column,
@@ -32,7 +23,6 @@ from analytics.contract import (
     RowChecks,
     conform,
     duplicate_rows,
-    in_parallel,
     read_all,
     select_rows,
     single_threaded,
@@ -47,6 +37,7 @@ CONTRACT = Contract(
             "channel",
             "label",
             aliases=("Platform", "Source", "Network", "Publisher platform", "Channel name"),
+            lower=True,
         ),
         Column("campaign", "text", aliases=("Campaign name", "Campaign", "Campaign_name")),
         Column("impressions", "integer", aliases=("Impr.", "Impr", "Impressions")),
@@ -62,6 +53,7 @@ CONTRACT = Contract(
                 "Spend (USD)",
                 "Spent",
             ),
+            currency=True,
         ),
         Column("conversions", "number", aliases=("Results", "Conv.", "Purchases", "Conversions")),
         Column(
@@ -240,31 +232,11 @@ class AdPerformancePipeline(ContractPipeline):
         checks = RowChecks(n)
 
         column = {name: table.column(source_name) for name, source_name in cols.items()}
-        # Money columns first: they take longest, so the threads finish together.
-        jobs: dict[str, Callable[[], Any]] = {
-            "spend": lambda: parse_number(column["spend"], currency=True),
-            "revenue": lambda: parse_number(column["revenue"]),
-            "date": lambda: parse_date(
-                column["date"], configured_order=source.settings.get("date_order"), history=source.date_history
-            ),
-            "channel": lambda: _with_codes(parse_text(column["channel"], lower=True)),
-            "campaign": lambda: _with_codes(parse_text(column["campaign"])),
-            "impressions": lambda: parse_integer(column["impressions"]),
-            "clicks": lambda: parse_integer(column["clicks"]),
-            "conversions": lambda: parse_number(column["conversions"]),
-        }
-        for name in ("country", "currency"):
-            if name in column:
-                jobs[name] = partial(parse_text, column[name])
-        if "ad_group" in column:
-            jobs["ad_group"] = lambda: _with_codes(parse_text(column["ad_group"]))
-        parsed_columns = in_parallel(jobs)
-        # The key columns come dictionary-encoded from the parse threads, for the row codes.
-        encoded: dict[str, pa.Array] = {}
-        for name in ("channel", "campaign", "ad_group"):
-            if name in parsed_columns:
-                parsed_columns[name], encoded[name] = parsed_columns[name]
-        date, decision = parsed_columns["date"]
+        # The key columns also come dictionary-encoded from the parse threads, for the row codes.
+        parsed_columns = self.contract.parse(column, source, encoded=("channel", "campaign", "ad_group"))
+        encoded = {name: p.encoded for name, p in parsed_columns.items() if p.encoded is not None}
+        date = parsed_columns["date"]
+        decision = date.date_decision
         checks.add("missing_date", date.missing, "date is empty; every row must say which day it reports")
         checks.add(
             "invalid_date",
@@ -283,9 +255,9 @@ class AdPerformancePipeline(ContractPipeline):
         for name in ("impressions", "clicks"):
             numbers[name] = parsed_columns[name]
         for name in ("spend", "conversions", "revenue"):
-            numbers[name], fmt = parsed_columns[name]
-            decimal_comma[name] = fmt.decimal_comma
-        spend_currency: pa.Array | None = parsed_columns["spend"][1].currency
+            numbers[name] = parsed_columns[name]
+            decimal_comma[name] = parsed_columns[name].number_format.decimal_comma
+        spend_currency: pa.Array | None = parsed_columns["spend"].number_format.currency
         for name in ("impressions", "clicks", "spend"):
             checks.add("missing_value", numbers[name].missing, f"{name} is empty")
         for name, parsed in numbers.items():
@@ -392,11 +364,6 @@ class AdPerformancePipeline(ContractPipeline):
             if len(code) == 3 and code.isalpha():
                 from_header = pa.repeat(pa.scalar(code), n)
         return pc.coalesce(column, from_symbols, from_header)
-
-
-def _with_codes(parsed: Parsed) -> tuple[Parsed, pa.DictionaryArray]:
-    """``parsed`` and its values dictionary-encoded (done on a parsing thread)."""
-    return parsed, pc.dictionary_encode(parsed.values)
 
 
 _SUMMED = ("impressions", "clicks", "spend", "conversions", "revenue")

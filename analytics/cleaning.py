@@ -3,7 +3,9 @@
 Every parser takes one Arrow column (strings from CSV, or already typed from Parquet / JSON lines)
 and returns a :class:`Parsed`: the typed values plus two masks, ``missing`` (no value at all) and
 ``invalid`` (a value that could not be understood). The caller turns the masks into quarantine
-reasons. Nothing here loops over rows in Python: a million-row file is parsed in Arrow kernels.
+reasons. Nothing here loops over rows in Python: a million-row file is parsed in Arrow kernels,
+and the byte-level shortcuts (reading Arrow's string buffers with numpy) live in
+:mod:`analytics._kernels`, each equal to the plain ``pyarrow.compute`` call it stands in for.
 
 Decisions that depend on the whole file (is ``03/04/2024`` the 3rd of April or the 4th of March?
 is ``1,234`` one thousand two hundred and thirty-four, or one point two three four?) are taken
@@ -17,10 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics._kernels import (
+    combine,
+    date_part,
+    first_bytes,
+    is_text,
+    may_hold_time,
+    null_token_candidates,
+    rows_at_edge,
+    rows_with,
+    trim_whitespace,
+)
+from analytics._kernels import mask as _mask
 from analytics.base import DateDecision, DateHistory, DateOrder
 
 #: Text that means "no value" in real exports (ad platforms write ``--``, spreadsheets ``N/A``).
@@ -29,6 +42,8 @@ NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "(not set)")
 _NULL_SPELLINGS = pa.array(
     sorted({v for t in NULL_TOKENS for v in (t, t.upper(), t.title(), t.capitalize())}), pa.string()
 )
+#: First bytes of the null tokens' spellings: a value starting otherwise is no null token.
+_TOKEN_START = first_bytes(_NULL_SPELLINGS.to_pylist())
 
 _CURRENCY = "(?:[$€£¥₹]|[A-Z]{3})"
 # RE2 has no \u escapes; the no-break space (French thousands separator) goes in literally.
@@ -62,29 +77,12 @@ class Parsed:
     invalid: np.ndarray
 
 
-def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean Arrow array as a numpy mask; nulls count as False."""
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def combine(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous array (chunked columns come from multi-batch files)."""
-    if isinstance(arr, pa.ChunkedArray):
-        return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    return arr
-
-
-def is_text(arr: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether the column holds strings (CSV) rather than typed values."""
-    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
-
-
 def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Strings trimmed, with the null tokens of :data:`NULL_TOKENS` turned into nulls."""
     arr = combine(arr)
     if not is_text(arr):
         arr = pc.cast(arr, pa.string())
-    candidates = _clean_text_token_candidates(arr)
+    candidates = null_token_candidates(arr, _TOKEN_START)
     if candidates is not None:
         # Nothing to trim; only values that start like a null token (or are empty) are looked up.
         rows = np.flatnonzero(candidates)
@@ -101,115 +99,6 @@ def normalise_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     if not pc.any(is_null_token).as_py():
         return trimmed  # the common case; spares copying a million strings
     return pc.if_else(is_null_token, pa.scalar(None, pa.string()), trimmed)
-
-
-#: Bytes that may start or end a value with whitespace to trim: the space and every ASCII control
-#: byte, and any non-ASCII byte (Unicode spaces such as the no-break space are multi-byte).
-_MAY_TRIM = np.zeros(256, dtype=bool)
-_MAY_TRIM[: ord(" ") + 1] = True
-_MAY_TRIM[0x7F:] = True
-#: First bytes of the null tokens' spellings (the empty token is checked apart).
-_TOKEN_START = np.zeros(256, dtype=bool)
-_TOKEN_START[sorted({ord(t[0]) for t in _NULL_SPELLINGS.to_pylist() if t})] = True
-
-
-_EMPTY_EDGE = ord("0")
-
-
-def trim_whitespace(arr: pa.Array) -> pa.Array:
-    """``utf8_trim_whitespace``, returning ``arr`` itself when no value has anything to trim."""
-    edges = _edge_bytes(arr)
-    if edges is not None and not (_MAY_TRIM[edges[0]].any() or _MAY_TRIM[edges[1]].any()):
-        return arr
-    return pc.utf8_trim_whitespace(arr)
-
-
-def _edge_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """First and last byte of every value (``"0"`` for empty ones, a byte that is neither
-    whitespace nor starts a null token) and which values are empty; ``None`` for arrays that are
-    not strings without nulls."""
-    buffers = _string_buffers(arr)
-    if buffers is None or not len(arr):
-        return None
-    offsets, data = buffers
-    starts, ends = offsets[:-1], offsets[1:]
-    empty = ends == starts
-    if not len(data):
-        filler = np.full(len(arr), _EMPTY_EDGE, dtype=np.uint8)
-        return filler, filler, empty
-    if empty.any():
-        # An empty value's neighbours' bytes are read, then replaced.
-        first = np.where(empty, _EMPTY_EDGE, data[np.minimum(starts, len(data) - 1)]).astype(np.uint8)
-        last = np.where(empty, _EMPTY_EDGE, data[np.maximum(ends - 1, 0)]).astype(np.uint8)
-    else:
-        first = data[starts]
-        last = data[ends - 1]
-    return first, last, empty
-
-
-def _clean_text_token_candidates(arr: pa.Array) -> np.ndarray | None:
-    """For a string array without nulls whose values need no trimming (first and last bytes are
-    ASCII and not whitespace): which values could be a null token. ``None`` when it is not such an
-    array; then the caller trims and looks every value up. Two bytes per value instead of a pass
-    over every string."""
-    edges = _edge_bytes(arr)
-    if edges is None:
-        return None
-    first, last, empty = edges
-    if _MAY_TRIM[first].any() or _MAY_TRIM[last].any():
-        return None
-    return empty | _TOKEN_START[first]
-
-
-def _offsets_and_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """Absolute offsets and the whole data buffer of a string array (zero-copy), or None."""
-    if not pa.types.is_string(text.type) or not len(text):
-        return None
-    _, offsets_buffer, data_buffer = text.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
-    return offsets, data
-
-
-def _valid_nonempty(text: pa.Array, offsets: np.ndarray) -> np.ndarray:
-    keep = np.diff(offsets) > 0
-    if text.null_count:
-        keep &= _mask(pc.is_valid(text))
-    return keep
-
-
-def _rows_with(text: pa.Array, characters: str) -> np.ndarray:
-    """``match_substring`` of any of the ASCII ``characters`` as a mask (nulls False), by a byte
-    scan: UTF-8 never uses ASCII bytes inside other characters."""
-    buffers = _offsets_and_bytes(text)
-    if buffers is None:
-        masks = [_mask(pc.match_substring(text, c)) for c in characters]
-        return np.logical_or.reduce(masks) if masks else np.zeros(len(text), dtype=bool)
-    offsets, data = buffers
-    region = data[offsets[0] : offsets[-1]]
-    hit = np.zeros(len(region), dtype=bool)
-    for c in characters:
-        hit |= region == ord(c)
-    out = np.zeros(len(text), dtype=bool)
-    positions = np.flatnonzero(hit) + offsets[0]
-    if len(positions):
-        # A byte belongs to the last row starting at or before it (empty rows own no bytes).
-        out[np.searchsorted(offsets, positions, side="right") - 1] = True
-        out &= _valid_nonempty(text, offsets)
-    return out
-
-
-def _rows_at_edge(text: pa.Array, character: str, *, last: bool) -> np.ndarray:
-    """``starts_with`` (or with ``last``, ``ends_with``) one ASCII character, as a mask."""
-    buffers = _offsets_and_bytes(text)
-    if buffers is None:
-        return _mask(pc.ends_with(text, character) if last else pc.starts_with(text, character))
-    offsets, data = buffers
-    keep = _valid_nonempty(text, offsets)
-    out = np.zeros(len(text), dtype=bool)
-    at = offsets[1:][keep] - 1 if last else offsets[:-1][keep]
-    out[keep] = data[at] == ord(character)
-    return out
 
 
 def as_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -423,7 +312,7 @@ def parse_number(
         idx = np.flatnonzero(rest)
         # Thousands separators must group by three: "1,5" in a decimal-dot file is a typo, not 15.
         group_mark, grouped_pattern = (".", _GROUPED_COMMA_DECIMAL) if decimal_comma else (",", _GROUPED_DOT_DECIMAL)
-        grouped = _rows_with(num, group_mark)
+        grouped = rows_with(num, group_mark)
         if grouped.any():
             rows = np.flatnonzero(grouped)
             ok[rows] &= _mask(pc.match_substring_regex(num.take(pa.array(rows)), grouped_pattern))
@@ -441,9 +330,9 @@ def parse_number(
             cast = pc.cast(canon, pa.float64())
         vals = cast.to_numpy(zero_copy_only=False).astype(float)
         # A well-formed value has a minus only as its sign and "(" only as an accounting negative.
-        # Byte scans rather than string kernels (same masks).
-        negative = _rows_with(sub, "-") | _rows_at_edge(sub, "(", last=False)
-        pct = _rows_at_edge(sub, "%", last=True)
+        # Byte scans (analytics._kernels) rather than string kernels: the same masks, faster.
+        negative = rows_with(sub, "-") | rows_at_edge(sub, "(", last=False)
+        pct = rows_at_edge(sub, "%", last=True)
         vals = np.where(negative, -vals, vals)
         vals = np.where(pct, vals / 100.0, vals)
         vals[~ok] = np.nan
@@ -503,70 +392,6 @@ def _finish(out: np.ndarray, missing: np.ndarray, invalid: np.ndarray) -> Parsed
     invalid = invalid | infinite
     out[infinite] = np.nan
     return Parsed(pa.array(out, mask=np.isnan(out)), missing, invalid & ~missing)
-
-
-def factorize_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize`` of an integer array: int64 codes numbered by first appearance, and the
-    distinct values in that order.
-
-    When the values span a range not much larger than their count (dates, dictionary indices,
-    row codes of a few low-cardinality columns), each value's first position is found with one
-    scatter into a table over the range, several times cheaper than hashing; otherwise pandas.
-    """
-    n = len(values)
-    if n == 0 or values.dtype.kind not in "iu":
-        codes, uniques = pd.factorize(values)
-        return codes.astype(np.int64, copy=False), uniques
-    low, high = int(values.min()), int(values.max())
-    if high - low > 4 * n + 1024:
-        codes, uniques = pd.factorize(values)
-        return codes.astype(np.int64, copy=False), uniques
-    offset = (values - values.dtype.type(low)).astype(np.int64)
-    first = np.full(high - low + 1, n, dtype=np.int64)
-    np.minimum.at(first, offset, np.arange(n))
-    present = np.flatnonzero(first < n)
-    present = present[np.argsort(first[present])]
-    rank = np.zeros(len(first), dtype=np.int64)
-    rank[present] = np.arange(len(present))
-    return rank[offset], present.astype(values.dtype) + values.dtype.type(low)
-
-
-def row_codes(table: pa.Table, columns: list[str]) -> np.ndarray:
-    """A dense int64 code per row such that two rows share a code iff they agree on ``columns``.
-
-    Nulls are equal to each other. Used for duplicate detection without hashing rows in Python.
-    """
-    n = table.num_rows
-    code = np.zeros(n, dtype=np.int64)
-    size = 1
-    for name in columns:
-        arr = combine(table.column(name))
-        if is_text(arr) or pa.types.is_dictionary(arr.type):
-            encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-            cardinality = len(encoded.dictionary) + 1
-            part = np.asarray(pc.fill_null(encoded.indices, cardinality - 1).to_numpy(zero_copy_only=False), np.int64)
-        else:
-            if pa.types.is_floating(arr.type):
-                raw = pc.fill_null(arr, np.nan).to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
-            else:
-                if pa.types.is_date32(arr.type):
-                    arr = arr.view(pa.int32())
-                elif pa.types.is_temporal(arr.type):
-                    arr = arr.view(pa.int64())
-                raw = np.asarray(pc.fill_null(pc.cast(arr, pa.int64()), 0).to_numpy(zero_copy_only=False), np.int64)
-            nulls = _mask(pc.is_null(arr))
-            # pandas' hash factorisation: several times faster than np.unique on a million values.
-            part, uniq = factorize_ints(raw)
-            cardinality = len(uniq) + 1
-            part = np.where(nulls, cardinality - 1, part).astype(np.int64)
-        if size * cardinality >= 2**62:
-            # Re-densify before the combined code could overflow.
-            code, uniq = factorize_ints(code)
-            code = code.astype(np.int64)
-            size = len(uniq) if n else 1
-        code = code * cardinality + part
-        size *= cardinality
-    return code
 
 
 def parse_integer(arr: pa.Array | pa.ChunkedArray) -> Parsed:
@@ -701,83 +526,12 @@ def parse_date(
         return parsed
 
     text = trim_whitespace(arr)
-    if _may_hold_time(text):
+    if may_hold_time(text):
         # Timestamps: keep the date part, so that a million distinct timestamps become a few
         # hundred distinct dates and parse through the dictionary.
-        text = _date_part(text)
+        text = date_part(text)
     parsed = by_dictionary(text, parse)
     return parsed, (decisions[0] if decisions else None)
-
-
-_SPACE, _T = ord(" "), ord("T")
-
-
-def _string_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """Offsets and the bytes they cover of a string array without nulls (zero-copy), else None."""
-    if not pa.types.is_string(text.type) or text.null_count:
-        return None
-    _, offsets_buffer, data_buffer = text.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
-    if data_buffer is None or not len(offsets):
-        return offsets, np.zeros(0, np.uint8)
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return offsets - offsets[0], data
-
-
-def _may_hold_time(text: pa.Array) -> bool:
-    """Whether any value contains a space or a ``T`` (a byte scan; exact for arrays without nulls)."""
-    buffers = _string_buffers(text)
-    if buffers is None:
-        return bool(pc.any(pc.or_(pc.match_substring(text, " "), pc.match_substring(text, "T"))).as_py())
-    data = buffers[1]
-    return bool(np.count_nonzero(data == _SPACE) or np.count_nonzero(data == _T))
-
-
-def _split_date_part(text: pa.Array) -> pa.Array:
-    """The part of each value before its first space or ``T`` (the whole value if it has none)."""
-    return pc.list_element(pc.split_pattern(pc.replace_substring(text, "T", " "), " ", max_splits=1), 0)
-
-
-def _date_part(text: pa.Array) -> pa.Array:
-    """:func:`_split_date_part`, without splitting a million strings in the usual case.
-
-    Machine-written timestamps (``2024-01-31 13:45:00``) put their only separator at one byte
-    position ``p``: their date part is a slice of ``p`` characters. Values with a separator
-    elsewhere (``not a date``) or longer values without one are split as before and put back,
-    so the result always equals the split's.
-    """
-    buffers = _string_buffers(text)
-    if buffers is None or not len(text):
-        return _split_date_part(text)
-    offsets, data = buffers
-    if len(data) and int(data.max()) >= 0x80:
-        return _split_date_part(text)  # non-ASCII: characters and bytes differ
-    is_sep = (data == _SPACE) | (data == _T)
-    if not is_sep.any():
-        return text
-    # p: where the first separator of the file sits in its value.
-    first = int(np.argmax(is_sep))
-    p = first - int(offsets[int(np.searchsorted(offsets, first, side="right")) - 1])
-    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
-    long_enough = np.flatnonzero(lengths > p)
-    at_p = np.zeros(len(text), dtype=bool)
-    at_p[long_enough] = is_sep[starts[long_enough] + p]
-    # Rows holding a separator anywhere but at p, and longer rows without any: split those.
-    irregular = ~at_p & (lengths > p)
-    if np.count_nonzero(at_p) != np.count_nonzero(is_sep):
-        expected = np.zeros(len(data), dtype=bool)
-        expected[starts[at_p] + p] = True
-        stray = np.flatnonzero(is_sep & ~expected)
-        irregular[np.searchsorted(offsets, stray, side="right") - 1] = True
-    # A byte slice is a character slice here (ASCII), and cheaper.
-    sliced = pc.binary_slice(text.view(pa.binary()), 0, p).view(pa.string())
-    if not irregular.any():
-        return sliced
-    rows = np.flatnonzero(irregular)
-    index = np.arange(len(text), dtype=np.int64)
-    index[rows] = len(text) + np.arange(len(rows))
-    split = _split_date_part(text.take(pa.array(rows)))
-    return pa.concat_arrays([sliced, split]).take(pa.array(index))
 
 
 def _parse_date_text(

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Literal, TypeAlias, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,17 +25,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from threadpoolctl import ThreadpoolController
 
+from analytics._kernels import column_hashes, combine, factorize_ints, row_codes, stable_order
 from analytics.base import (
     DEFAULT_TOLERANCE,
     QUARANTINE_REASON,
     QUARANTINE_REASON_CODE,
     QUARANTINE_ROW_NUMBER,
+    DateDecision,
     OutputSink,
     PipelineResult,
     SourceInfo,
     TableSpec,
 )
-from analytics.cleaning import as_strings, combine, factorize_ints, row_codes
+from analytics.cleaning import (
+    NumberFormat,
+    Parsed,
+    as_strings,
+    parse_date,
+    parse_flag,
+    parse_integer,
+    parse_number,
+    parse_text,
+)
 from analytics.errors import ContractError, SettingsError, ToleranceExceededError
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
@@ -59,6 +71,22 @@ class Column:
     required: bool = True
     aliases: tuple[str, ...] = ()
     description: str = ""
+    #: text and labels: lower-cased with inner whitespace collapsed, so that ``Google Ads`` and
+    #: ``google  ads`` in two exports are one value.
+    lower: bool = False
+    #: numbers: also read each value's currency from its symbol or code (``$12`` → USD).
+    currency: bool = False
+    #: dates: the dataset setting that may fix the day/month order of ambiguous dates.
+    date_order_setting: str | None = "date_order"
+    #: dates: with neither a setting nor a proof in the file, follow the order earlier files of the
+    #: same export shape proved (``SourceInfo.date_history``).
+    follows_history: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lower and self.kind not in ("text", "label", "id"):
+            raise ValueError(f"column {self.name}: lower=True applies to text, label and id columns, not {self.kind}")
+        if self.currency and self.kind != "number":
+            raise ValueError(f"column {self.name}: currency=True applies to number columns, not {self.kind}")
 
     def accepted_names(self) -> list[str]:
         """Normalised header names that map onto this column, the canonical name first."""
@@ -67,12 +95,124 @@ class Column:
         return names
 
 
+_NOT_A_NUMBER = NumberFormat(decimal_comma=False, currency=None)
+
+
+@dataclass(frozen=True)
+class ParsedColumn(Parsed):
+    """A contract column parsed by its kind, with what the parse decided about the whole column."""
+
+    #: dates: the day/month order taken for the file (``None`` when no value needed one).
+    date_decision: DateDecision | None = None
+    #: numbers: the file's decimal mark and, for a ``currency`` column, each value's currency
+    #: (other kinds: no decimal comma, no currency).
+    number_format: NumberFormat = _NOT_A_NUMBER
+    #: asked for with ``encoded``: the values dictionary-encoded, ready for :func:`row_codes`.
+    encoded: pa.DictionaryArray | None = None
+    #: asked for with ``hashed``: one hash per value (``None`` when the values are ascending).
+    hashes: np.ndarray | None = None
+    #: asked for with ``hashed``: whether no two values are equal.
+    distinct: bool = False
+
+
+Values: TypeAlias = pa.Array | pa.ChunkedArray
+
+
+def _parse_date(column: Column, values: Values, source: SourceInfo) -> ParsedColumn:
+    configured = source.settings.get(column.date_order_setting) if column.date_order_setting else None
+    history = source.date_history if column.follows_history else None
+    parsed, decision = parse_date(values, configured_order=configured, history=history)
+    return ParsedColumn(parsed.values, parsed.missing, parsed.invalid, date_decision=decision)
+
+
+def _parse_number(column: Column, values: Values, source: SourceInfo) -> ParsedColumn:
+    parsed, number_format = parse_number(values, currency=column.currency)
+    return ParsedColumn(parsed.values, parsed.missing, parsed.invalid, number_format=number_format)
+
+
+def _parse_with(parser: Callable[[Values], Parsed]) -> Callable[[Column, Values, SourceInfo], ParsedColumn]:
+    def parse(column: Column, values: Values, source: SourceInfo) -> ParsedColumn:
+        parsed = parser(values)
+        return ParsedColumn(parsed.values, parsed.missing, parsed.invalid)
+
+    return parse
+
+
+def _parse_text(column: Column, values: Values, source: SourceInfo) -> ParsedColumn:
+    parsed = parse_text(values, lower=column.lower)
+    return ParsedColumn(parsed.values, parsed.missing, parsed.invalid)
+
+
+#: A column's declared kind chooses its parser; the column's options tune it.
+PARSERS: Mapping[ColumnKind, Callable[[Column, Values, SourceInfo], ParsedColumn]] = {
+    "date": _parse_date,
+    "number": _parse_number,
+    "integer": _parse_with(parse_integer),
+    "flag": _parse_with(parse_flag),
+    "text": _parse_text,
+    "label": _parse_text,
+    "id": _parse_text,
+}
+#: Which kinds start first on the parse threads: money takes longest, so the threads finish together.
+_PARSE_ORDER: Mapping[ColumnKind, int] = {"number": 0, "date": 1}
+
+
+def _distinct_hashes(values: pa.Array) -> tuple[np.ndarray | None, bool]:
+    """A hash per value and whether the values are all distinct.
+
+    Values in strictly ascending order (exports sorted by their id) are distinct, which one string
+    comparison of neighbours shows; otherwise distinct hashes prove distinct values. Either way a
+    file of unique ids needs no dense codes.
+    """
+    if len(values) > 1 and not values.null_count and pc.all(pc.less(values[:-1], values[1:])).as_py():
+        return None, True
+    hashes = column_hashes(values)
+    return hashes, not pd.Series(hashes, copy=False).duplicated().any()
+
+
 @dataclass(frozen=True)
 class Contract:
     """Required and optional columns of a dataset, with the aliases real exports use."""
 
     dataset: str
     columns: tuple[Column, ...]
+
+    def parse(
+        self,
+        columns: Mapping[str, Values],
+        source: SourceInfo,
+        *,
+        encoded: Collection[str] = (),
+        hashed: Collection[str] = (),
+    ) -> dict[str, ParsedColumn]:
+        """Parse each of this file's ``columns`` (canonical name → values) as its kind declares.
+
+        Columns are parsed on a few threads (:func:`in_parallel`); the ``encoded`` ones are also
+        dictionary-encoded and the ``hashed`` ones hashed there, for the pipeline's key.
+        """
+        declared = {c.name: c for c in self.columns}
+        unknown = sorted((set(columns) | set(encoded) | set(hashed)) - set(declared))
+        if unknown:
+            raise ValueError(
+                f"the {self.dataset} contract declares no column(s) {', '.join(unknown)}: declare them in "
+                "its Contract, or parse only the columns resolve() found"
+            )
+        order = sorted(columns, key=lambda name: _PARSE_ORDER.get(declared[name].kind, 2))
+        jobs = {
+            name: partial(self._parse_one, declared[name], columns[name], source, name in encoded, name in hashed)
+            for name in order
+        }
+        return in_parallel(jobs)
+
+    @staticmethod
+    def _parse_one(column: Column, values: Values, source: SourceInfo, encode: bool, hash_: bool) -> ParsedColumn:
+        parsed = PARSERS[column.kind](column, values, source)
+        if encode:
+            parsed = replace(parsed, encoded=pc.dictionary_encode(parsed.values))
+        if hash_:
+            hashes, distinct = _distinct_hashes(parsed.values)
+            parsed = replace(parsed, hashes=hashes, distinct=distinct)
+        return parsed
 
     def resolve(self, header: Sequence[str]) -> dict[str, str]:
         """Map canonical column names to this file's header names.
@@ -245,15 +385,6 @@ def duplicate_rows(
         if len(parts) > 1 and np.any(parts[1:] < parts[:-1]):
             kept = kept[stable_order(parts)]
     return kept, exact, superseded
-
-
-def stable_order(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")``; integers spanning < 2^16 sort as uint16 (radix sort)."""
-    if values.dtype.kind in "iu" and len(values):
-        low, high = int(values.min()), int(values.max())
-        if high - low < 1 << 16:
-            return np.argsort((values - low).astype(np.uint16), kind="stable")
-    return np.argsort(values, kind="stable")
 
 
 def select_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:

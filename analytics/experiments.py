@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,9 @@ import pandas as pd
 import pyarrow as pa
 from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
+from analytics._kernels import row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
-from analytics.cleaning import Parsed, parse_flag, parse_number, parse_text, row_codes
+from analytics.cleaning import Parsed
 from analytics.contract import (
     Column,
     Contract,
@@ -36,7 +37,6 @@ from analytics.contract import (
     RowChecks,
     conform,
     fixed_schema,
-    in_parallel,
     read_all,
 )
 
@@ -233,15 +233,7 @@ class ExperimentsPipeline(ContractPipeline):
         cols = self.contract.resolve(table.column_names)
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
-        jobs: dict[str, Callable[[], Any]] = {
-            "experiment_id": lambda: parse_text(column["experiment_id"]),
-            "variant": lambda: parse_text(column["variant"]),
-            "user_id": lambda: parse_text(column["user_id"]),
-            "converted": lambda: parse_flag(column["converted"]),
-        }
-        if "revenue" in column:
-            jobs["revenue"] = lambda: parse_number(column["revenue"])[0]
-        parsed = in_parallel(jobs)
+        parsed = self.contract.parse(column, source)
         checks = RowChecks(n)
         for name in ("experiment_id", "variant", "user_id", "converted"):
             checks.add("missing_value", parsed[name].missing, f"{name} is empty")

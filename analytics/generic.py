@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics._kernels import column_hashes, row_hashes
 from analytics.base import (
     DEFAULT_TOLERANCE,
     LINEAGE_COLUMNS,
@@ -33,7 +34,7 @@ from analytics.base import (
     TableSpec,
 )
 from analytics.cleaning import parse_number
-from analytics.dedupe import SeenRows, column_hashes, row_hashes
+from analytics.dedupe import SeenRows
 from analytics.errors import ContractError
 from analytics.profile import PROFILE_TABLE_SPEC, ProfileAccumulator
 

@@ -15,6 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from analytics._kernels import factorize_ints, row_codes, stable_order
 from analytics.base import (
     ModelFact,
     ModelTable,
@@ -26,7 +27,7 @@ from analytics.base import (
     TableSpec,
     col,
 )
-from analytics.cleaning import Parsed, factorize_ints, parse_date, parse_integer, parse_number, parse_text, row_codes
+from analytics.cleaning import Parsed
 from analytics.contract import (
     Column,
     Contract,
@@ -35,14 +36,11 @@ from analytics.contract import (
     conform,
     duplicate_rows,
     fixed_schema,
-    in_parallel,
     read_all,
     select_rows,
     single_threaded,
-    stable_order,
     with_source_id,
 )
-from analytics.dedupe import column_hashes
 
 CONTRACT = Contract(
     "orders",
@@ -77,7 +75,7 @@ CONTRACT = Contract(
             aliases=("Order ID", "Order number", "Transaction ID", "Order no"),
         ),
         Column("quantity", "integer", required=False, aliases=("Qty", "Quantity", "Items", "Units")),
-        Column("channel", "label", required=False, aliases=("Sales channel", "Channel", "Source")),
+        Column("channel", "label", required=False, aliases=("Sales channel", "Channel", "Source"), lower=True),
         Column("country", "text", required=False, aliases=("Country", "Country code", "Shipping country")),
     ),
 )
@@ -191,30 +189,17 @@ class OrdersPipeline(ContractPipeline):
         cols = self.contract.resolve(table.column_names)
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
-        jobs: dict[str, Callable[[], Any]] = {
-            "customer_id": lambda: parse_text(column["customer_id"]),
-            "order_date": lambda: parse_date(
-                column["order_date"], configured_order=source.settings.get("date_order"), history=source.date_history
-            ),
-            "amount": lambda: parse_number(column["amount"]),
-        }
-        if "order_id" in column:
-            jobs["order_id"] = lambda: _with_hashes(parse_text(column["order_id"]))
-        if "quantity" in column:
-            jobs["quantity"] = lambda: parse_integer(column["quantity"])
-        if "channel" in column:
-            jobs["channel"] = lambda: parse_text(column["channel"], lower=True)
-        if "country" in column:
-            jobs["country"] = lambda: parse_text(column["country"])
-        parsed = in_parallel(jobs)
-        # Parsed on the worker threads, with the order ids' hashes.
+        # The order ids also come hashed from the parse threads, for the duplicate check.
+        parsed = self.contract.parse(column, source, hashed=("order_id",))
         customer = parsed["customer_id"]
         order_id_hashes: np.ndarray | None = None
         order_ids_distinct = False
         if "order_id" in parsed:
-            parsed["order_id"], order_id_hashes, order_ids_distinct = parsed["order_id"]
-        order_date, decision = parsed["order_date"]
-        amount, amount_format = parsed["amount"]
+            order_id_hashes, order_ids_distinct = parsed["order_id"].hashes, parsed["order_id"].distinct
+        order_date = parsed["order_date"]
+        decision = order_date.date_decision
+        amount = parsed["amount"]
+        amount_format = amount.number_format
 
         checks = RowChecks(n)
         checks.add("missing_customer_id", customer.missing, "customer_id is empty; every order needs its customer")
@@ -301,20 +286,6 @@ class OrdersPipeline(ContractPipeline):
             )
         )
         return result
-
-
-def _with_hashes(parsed: Parsed) -> tuple[Parsed, np.ndarray | None, bool]:
-    """``parsed``, a hash per value and whether the values are all distinct (on a parsing thread).
-
-    Values in strictly ascending order (exports sorted by order id) are distinct, which one string
-    comparison of neighbours shows; otherwise distinct hashes prove distinct values. Either way a
-    file of unique order ids needs no dense codes.
-    """
-    values = parsed.values
-    if len(values) > 1 and not values.null_count and pc.all(pc.less(values[:-1], values[1:])).as_py():
-        return parsed, None, True
-    hashes = column_hashes(values)
-    return parsed, hashes, not pd.Series(hashes, copy=False).duplicated().any()
 
 
 def months_of_days(day: np.ndarray) -> np.ndarray:

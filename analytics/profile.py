@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics._kernels import column_hashes
 from analytics.base import SourceInfo, TableSpec, col
-from analytics.dedupe import column_hashes
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
 SKETCH_SIZE = 1024
@@ -222,7 +222,7 @@ class ProfileAccumulator:
     def update(self, batch: pa.RecordBatch, hashes: list[np.ndarray] | None = None) -> None:
         """Fold one record batch in; columns may appear in later batches only (JSON lines).
 
-        ``hashes`` may give each column's value hashes (``analytics.dedupe.column_hashes``) when the
+        ``hashes`` may give each column's value hashes (``analytics._kernels.column_hashes``) when the
         caller computed them already, so they are not computed twice.
         """
         for i, (name, arr) in enumerate(zip(batch.schema.names, batch.columns, strict=True)):

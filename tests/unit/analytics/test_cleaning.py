@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from analytics.base import DateHistory
-from analytics.cleaning import parse_date, parse_flag, parse_integer, parse_number, parse_text, row_codes
+from analytics.cleaning import parse_date, parse_flag, parse_integer, parse_number, parse_text
 
 
 @pytest.mark.parametrize(
@@ -226,20 +226,6 @@ class TestAmbiguousDatesBorrowTheirExportShapesHistory:
         assert parsed.values.to_pylist() == [date(2026, 3, 4)]
         assert decision is not None and decision.order == "MDY"
         assert decision.basis.endswith("; the history of this export shape could not be read (AccessDenied)")
-
-
-def test_row_codes_group_equal_rows_only() -> None:
-    table = pa.table(
-        {
-            "a": ["x", "x", "y", None, None],
-            "b": [1.0, 1.0, 1.0, None, None],
-            "d": pa.array([1, 1, 1, 2, 2], pa.int32()),
-        }
-    )
-    codes = row_codes(table, ["a", "b", "d"])
-    assert codes[0] == codes[1]
-    assert codes[3] == codes[4]
-    assert len({codes[0], codes[2], codes[3]}) == 3
 
 
 def test_spaces_and_apostrophes_may_group_thousands() -> None:

@@ -1,23 +1,16 @@
-"""The speed shortcuts give exactly what the plain computations they replace give."""
+"""The parsers' speed shortcuts give exactly what the plain computations they replace give (the
+byte-level kernels themselves: test_kernels.py)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from analytics import cleaning
-from analytics.cleaning import (
-    _NULL_SPELLINGS,
-    _date_part,
-    _split_date_part,
-    factorize_ints,
-    normalise_text,
-    parse_number,
-)
-from analytics.contract import duplicate_rows, stable_order
+from analytics.cleaning import _NULL_SPELLINGS, normalise_text, parse_number
+from analytics.contract import duplicate_rows
 
 
 def _reference_normalise(arr: pa.Array) -> pa.Array:
@@ -34,30 +27,6 @@ def test_normalise_text_matches_trim_and_lookup(seed: int) -> None:
         items = [None if rng.random() < 0.05 else str(rng.choice(pool)) for _ in range(k)]
         arr = pa.array(items, pa.string()).slice(int(rng.integers(0, k)))
         assert normalise_text(arr).equals(_reference_normalise(arr))
-
-
-def test_date_part_matches_split_on_mixed_values() -> None:
-    rng = np.random.default_rng(0)
-    pool = ["2024-01-31 13:45:00", "2024-01-31T13:45", "not a date", "", "2024-01-31", "2024-01-3", "x T y", "ab"]
-    for _ in range(500):
-        k = int(rng.integers(1, 8))
-        arr = pa.array([str(v) for v in rng.choice(pool, k)]).slice(int(rng.integers(0, k)))
-        assert _date_part(arr).equals(_split_date_part(arr))
-
-
-def test_factorize_ints_matches_pandas() -> None:
-    rng = np.random.default_rng(0)
-    for dtype in (np.int64, np.int32, np.uint64, np.int16):
-        for high in (3, 1000, 2**40):
-            values = rng.integers(0, min(high, np.iinfo(dtype).max), 500).astype(dtype)
-            codes, uniques = factorize_ints(values)
-            expected_codes, expected_uniques = pd.factorize(values)
-            assert np.array_equal(codes, expected_codes) and np.array_equal(uniques, expected_uniques)
-
-
-def test_stable_order_matches_argsort() -> None:
-    values = np.random.default_rng(0).integers(600, 630, 5000)
-    assert np.array_equal(stable_order(values), np.argsort(values, kind="stable"))
 
 
 MONEY_POOLS = [
