@@ -11,7 +11,11 @@
 5. a malformed event (not an SQS batch): the function answers with a clear error and keeps polling;
 6. one real file dropped under ``raw/``: the S3 event the stand-in routes to the processing queue is
    handed, as the exact Lambda SQS event, to the same running function; checks: no batch item
-   failures, Parquet under ``curated/``, a "Dataset Processed" event on the example subscriber queue.
+   failures, Parquet under ``curated/``, a "Dataset Processed" event on the example subscriber queue;
+7. an orders file through the same function, then the refresh request it sent (FIFO queue) handed to
+   a second container of the same image started with the refresh function's CMD, as the stack
+   overrides it (``infra/refresh.py``): checks a "Dataset Models Updated" event (DuckDB, scikit-learn
+   and scipy load and run on the base).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import topology
+from analytics.samples import orders_csv
+from infra.refresh import REFRESH_HANDLER
 from lake.runner import lambda_sqs_event
 from lake.samples import web_sessions_csv
 from lake.standin import Endpoints, StandIn, client, free_port
@@ -151,11 +157,12 @@ def receive_all(sqs: Any, url: str, want: int, wait_seconds: float = 20) -> list
     return messages
 
 
-def drop_file(endpoints: Endpoints, name: str, rows: int = 200) -> dict[str, Any]:
+def drop_file(endpoints: Endpoints, name: str, rows: int = 200, dataset: str = DATASET) -> dict[str, Any]:
     """Upload one sample file under raw/ and return the Lambda SQS event for what the rule routed."""
     s3, sqs = client("s3", endpoints.endpoint_url), client("sqs", endpoints.endpoint_url)
-    key = f"{topology.RAW_PREFIX}{DATASET}/{name}"
-    s3.put_object(Bucket=endpoints.topology.bucket, Key=key, Body=web_sessions_csv(rows=rows).encode())
+    key = f"{topology.RAW_PREFIX}{dataset}/{name}"
+    body = orders_csv(rows, seed=3) if dataset == "orders" else web_sessions_csv(rows=rows)
+    s3.put_object(Bucket=endpoints.topology.bucket, Key=key, Body=body.encode())
     messages = receive_all(sqs, endpoints.queue_url, want=1)
     assert len(messages) == 1, f"the stand-in routed {len(messages)} messages for one file, expected 1"
     return lambda_sqs_event(messages, endpoints.queue_arn, endpoints.region)
@@ -196,16 +203,39 @@ def main() -> int:
                 good = answered(api.invoke(event, timeout=ANSWER_TIMEOUT_S), function)
                 assert good.kind == "response", f"the SQS batch was answered with an error: {good.body}"
                 assert good.body == {"batchItemFailures": []}, f"the handler failed the record: {good.body}"
+
+                orders_event = drop_file(endpoints, "orders.csv", rows=2_000, dataset="orders")
+                orders = answered(api.invoke(orders_event, timeout=ANSWER_TIMEOUT_S), function)
+                assert orders.body == {"batchItemFailures": []}, f"the handler failed the orders file: {orders.body}"
             except BaseException:
                 sys.stderr.write(function.output()[-6000:])
                 raise
 
+        # The refresh function: the same image, the stack's CMD override, its own queue.
+        requests = receive_all(sqs, endpoints.refresh_queue_url, want=1)
+        assert len(requests) == 1, f"the orders file sent {len(requests)} refresh requests, expected 1"
+        assert command[-1] == "handlers.process.lambda_handler", f"the image's CMD is not the last word of {command}"
+        refresh_command = [*command[:-1], REFRESH_HANDLER]
+        # A function of its own, with its own runtime API (the first one's may still hold the stopped
+        # container's pending /next request, which would swallow the invocation).
+        with RuntimeApi(function_arn(endpoints)) as refresh_api:
+            refresh_env = {**lambda_environment(endpoints, refresh_api.address), **endpoints.refresh_env()}
+            with start_function(IMAGE, refresh_command, refresh_env, WORKDIR / "refresh.log") as refresher:
+                try:
+                    event = lambda_sqs_event(requests, endpoints.refresh_queue_arn, endpoints.region)
+                    refreshed = answered(refresh_api.invoke(event, timeout=ANSWER_TIMEOUT_S), refresher)
+                    assert refreshed.body == {"batchItemFailures": []}, f"the refresh failed: {refreshed.body}"
+                except BaseException:
+                    sys.stderr.write(refresher.output()[-6000:])
+                    raise
+
         curated = s3.list_objects_v2(Bucket=endpoints.topology.bucket, Prefix=topology.CURATED_PREFIX)
         parquet = [o["Key"] for o in curated.get("Contents", []) if o["Key"].endswith(".parquet")]
         assert parquet, "no Parquet under curated/ after the handler succeeded"
-        events = receive_all(sqs, endpoints.subscriber_queue_url, want=1)
+        events = receive_all(sqs, endpoints.subscriber_queue_url, want=3)
         detail_types = [json.loads(m["Body"])["detail-type"] for m in events]
         assert topology.DETAIL_TYPE_PROCESSED in detail_types, f"completion events seen: {detail_types}"
+        assert topology.DETAIL_TYPE_MODELS_UPDATED in detail_types, f"completion events seen: {detail_types}"
         log(f"curated outputs: {parquet}")
 
     log(f"PASSED in {time.monotonic() - started:.0f}s")
