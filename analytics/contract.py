@@ -511,6 +511,11 @@ def conform(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.select(spec.schema.names).cast(spec.schema)
 
 
+def _percent(share: float) -> str:
+    """``0.2`` → ``20%``, ``0.201`` → ``20.1%``, ``0.025`` → ``2.5%``: never rounded onto the tolerance."""
+    return f"{share * 100:.4g}%"
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """The tolerance rule, in one place: a file is refused whole when more than ``share`` of its rows
@@ -538,8 +543,9 @@ class Tolerance:
         """Why the file was refused and what to do, for the event and the exception."""
         top = ", ".join(f"{code} ({n})" for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:5])
         return (
-            f"{rejected} of {rows_in} rows ({rejected / rows_in:.0%}) were rejected, more than the dataset's "
-            f"tolerance of {self.share:.0%}, so the whole file was refused; most common reasons: {top or 'none'}. "
+            f"{rejected} of {rows_in} rows ({_percent(rejected / rows_in)}) were rejected, more than the "
+            f"dataset's tolerance of {_percent(self.share)}, so the whole file was refused; most common "
+            f"reasons: {top or 'none'}. "
             "No output was published and every row is in quarantine with its reason (_reason column): fix "
             "the export and upload it again"
         )
@@ -577,8 +583,8 @@ class ContractPipeline:
         if good.any():
             message = (
                 f"row is valid, but the file was refused: {count} of {rows_in} rows "
-                f"({count / rows_in:.1%}) broke the {self.dataset} contract, above the "
-                f"{self.tolerance:.0%} tolerance"
+                f"({_percent(count / rows_in)}) broke the {self.dataset} contract, above the "
+                f"{_percent(self.tolerance)} tolerance"
             )
             sink.quarantine(
                 quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)

@@ -129,7 +129,7 @@ EXPERIMENT_EXPOSURES = TableSpec(
             col(
                 "revenue",
                 pa.float64(),
-                "the user's revenue, summed over their rows of the file (0 without a revenue column)",
+                "the user's revenue, summed over their rows of the file (null without a revenue column)",
             ),
             ("source_id", pa.string()),
             col("ingest_date", pa.date32(), "the day the file was stored"),
@@ -291,21 +291,23 @@ class ExperimentsPipeline(ContractPipeline):
         result.duplicates_dropped = int(keep.sum()) - per_user.num_rows
         results, fact = experiment_results(per_user, source, has_revenue=revenue is not None)
         sink.write(EXPERIMENT_RESULTS.name, results)
-        sink.write(EXPERIMENT_EXPOSURES.name, exposures(per_user, source))
+        sink.write(EXPERIMENT_EXPOSURES.name, exposures(per_user, source, has_revenue=revenue is not None))
         result.models.append(fact)
         return result
 
 
-def exposures(per_user: pa.Table, source: SourceInfo) -> pa.Table:
-    """The per-user table (``converted_max``, ``revenue_sum``) in ``experiment_exposures``' shape."""
+def exposures(per_user: pa.Table, source: SourceInfo, *, has_revenue: bool = True) -> pa.Table:
+    """The per-user table (``converted_max``, ``revenue_sum``) in ``experiment_exposures``' shape; revenue
+    is null for a file without a revenue column (the history then knows it was not measured, not zero)."""
     n = per_user.num_rows
+    revenue = per_user.column("revenue_sum") if has_revenue else pa.nulls(n, pa.float64())
     return pa.table(
         {
             "experiment_id": per_user.column("experiment_id"),
             "user_id": per_user.column("user_id"),
             "variant": per_user.column("variant"),
             "converted": per_user.column("converted_max"),
-            "revenue": per_user.column("revenue_sum"),
+            "revenue": revenue,
             "source_id": pa.repeat(pa.scalar(source.source_id, pa.string()), n),
             "ingest_date": pa.repeat(pa.scalar(source.ingest_date, pa.date32()), n),
         }

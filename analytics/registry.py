@@ -72,6 +72,13 @@ class RefresherSpec:
     #: minimum): readable by its SQL once they exist, and not inputs a refresh can be skipped on.
     reads_back: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not set(self.reads_back) <= set(self.outputs):
+            raise ValueError(
+                f"refresher {self.name}: reads_back {sorted(set(self.reads_back) - set(self.outputs))} are not among "
+                "its outputs; a table it reads but does not write is an input"
+            )
+
 
 #: dataset name -> its refreshers, in the order they run. Another model plugs in with
 #: :func:`register_refresher` (for example ``customer_value`` on ``orders``).

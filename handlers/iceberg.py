@@ -163,9 +163,15 @@ def documented(schema: pa.Schema, spec: TableSpec) -> pa.Schema:
     lineage columns are described where staging adds them."""
     docs = LINEAGE_DOCS | spec.column_docs()
     return pa.schema(
-        [f.with_metadata({**(f.metadata or {}), DOC_KEY: docs[f.name]}) if f.name in docs else f for f in schema],
+        [f.with_metadata(_with_doc(f.metadata, docs[f.name])) if f.name in docs else f for f in schema],
         metadata=schema.metadata,
     )
+
+
+def _with_doc(metadata: dict[bytes, bytes] | None, doc: str) -> dict[bytes, bytes]:
+    """``metadata`` with ``doc`` as the description, replacing any (Arrow keeps metadata keys as bytes)."""
+    key = DOC_KEY.encode() if isinstance(DOC_KEY, str) else DOC_KEY
+    return {**{k: v for k, v in (metadata or {}).items() if k != key}, key: doc.encode()}
 
 
 def _schema_behind(table: Table, schema: pa.Schema) -> bool:

@@ -98,11 +98,15 @@ class RefreshReport:
     models: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    #: Inputs that are the refreshers' own tables read back: read, but not what the refresh is of.
+    read_back: set[str] = field(default_factory=set)
 
     def detail(self, error: Exception | None = None, message: str | None = None, retryable: bool = False) -> dict:
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
         status = "failed" if error is not None else "succeeded"
-        inputs = {p.qualified: p.snapshot_id for p in self.inputs}
+        # The key names what the refresh is of: a retry that reads back the table its crashed attempt
+        # already wrote announces the same refresh under the same key.
+        inputs = {p.qualified: p.snapshot_id for p in self.inputs if p.qualified not in self.read_back}
         key_text = json.dumps([self.dataset, sorted(inputs.items()), status])
         detail: dict[str, Any] = {
             "schema_version": topology.EVENT_SCHEMA_VERSION,
@@ -210,8 +214,16 @@ class RefreshService:
         t0 = time.perf_counter()
         pinned = self.resolver.pin(sorted({name for spec in specs for name in (*spec.inputs, *spec.reads_back)}))
         report.inputs = [pinned[k] for k in sorted(pinned)]
-        # A model's own table read back changes with every refresh: it never makes one due.
-        own = {f"{self.settings.curated_database}.{name}" for spec in specs for name in spec.reads_back}
+        # A model's own table read back changes with every refresh: it never makes one due (unless
+        # another refresher reads it as an input).
+        inputs = {name for spec in specs for name in spec.inputs}
+        own = {
+            f"{self.settings.curated_database}.{name}"
+            for spec in specs
+            for name in spec.reads_back
+            if name not in inputs
+        }
+        report.read_back = own
         current = {k: p.snapshot_id for k, p in sorted(pinned.items()) if k not in own}
         last = self.records.get(dataset)
         if last is not None and last.inputs == current:

@@ -340,6 +340,19 @@ def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
     assert detail["status"] == "succeeded", detail.get("error")
     assert {o["table"] for o in detail["outputs"]} == {"experiment_results_history", "experiment_crossed_users"}
     history = {r["variant"]: r for r in read_rows(lake, "lake_curated", "experiment_results_history").to_pylist()}
+    # AND a request asking again with nothing new is skipped, though the refresh wrote (and reads
+    # back) its own results table since
+    from handlers.refresh_requests import RefreshRequest
+
+    again = RefreshRequest("experiments", reason="asked again")
+    lake.sqs.send_message(
+        QueueUrl=lake.endpoints.refresh_queue_url,
+        MessageBody=again.body(),
+        MessageGroupId="experiments",
+        MessageDeduplicationId="asked-again",
+    )
+    assert refresh_all(lake, invoke_refresh) == 1
+    assert [e for e in lake.quiet_events(2) if e["detail-type"].startswith("Dataset Models")] == []
     # THEN the crossed user is left out and listed
     crossed = read_rows(lake, "lake_curated", "experiment_crossed_users").to_pylist()
     assert [(r["experiment_id"], r["user_id"], r["variants"]) for r in crossed] == [

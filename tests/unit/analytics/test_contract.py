@@ -67,6 +67,9 @@ def test_the_tolerance_rule_refuses_only_above_the_share_and_reads_it_from_setti
     assert not tolerance.exceeded(0, 0)
     assert Tolerance.from_settings({}, "orders").share == 0.20
     assert "26 of 100 rows (26%)" in tolerance.refusal(26, 100, {"invalid_date": 20, "missing_value": 6})
+    # a share just above the tolerance is never rounded onto it
+    assert "(20.1%) were rejected, more than the dataset's tolerance of 20%" in Tolerance(0.2).refusal(201, 1000, {})
+    assert "tolerance of 2.5%" in Tolerance(0.025).refusal(3, 100, {})
     for bad in (1.5, -0.1, "20%", True):
         with pytest.raises(SettingsError, match=r"settings/orders.json: tolerance must be a share between 0 and 1"):
             Tolerance.from_settings({"tolerance": bad}, "orders")

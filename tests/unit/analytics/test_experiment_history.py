@@ -276,3 +276,59 @@ def test_the_tuning_parameter_and_method_are_reported() -> None:
     row = by_variant(history.results)[("e", "B")]
     assert row["sequential_tau"] == DEFAULT_TAU and row["as_of"] == AS_OF
     assert row["diff_ci_low"] == pytest.approx(comparison.fixed_ci_low)
+
+
+def test_the_refresher_reads_back_the_previous_as_of_and_keeps_the_running_minimum() -> None:
+    """refresh_experiments with its SQL run by DuckDB (transpiled from Athena's dialect) over the tables
+    a refresh would pin: day 1's strong effect, then day 2's users with none."""
+    from datetime import timedelta
+
+    import duckdb
+    import sqlglot
+
+    from analytics.base import RefreshContext
+    from analytics.history_refreshers import refresh_experiments
+
+    day1 = date(2026, 5, 1)
+
+    def rows(users: range, rates: dict[str, float], day: date, seed: int) -> list[dict[str, object]]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for n in users:
+            variant = "control" if n % 2 else "treatment"
+            out.append(
+                {"experiment_id": "e", "variant": variant, "user_id": f"u{n}",
+                 "converted": bool(rng.random() < rates[variant]), "revenue": None, "ingest_date": day}
+            )  # fmt: skip
+        return out
+
+    first = rows(range(0, 4000), {"control": 0.10, "treatment": 0.16}, day1, 1)
+    second = rows(range(4000, 12000), {"control": 0.12, "treatment": 0.12}, day1 + timedelta(1), 2)
+
+    def engine(tables: dict[str, pa.Table]) -> object:
+        def query(sql: str) -> pa.Table:
+            connection = duckdb.connect()
+            for name, table in tables.items():
+                connection.register(name, table)
+            return connection.sql(sqlglot.transpile(sql, read="athena", write="duckdb")[0]).to_arrow_table()
+
+        return query
+
+    exposures1 = pa.Table.from_pylist(first)
+    looked = refresh_experiments(engine({"experiment_exposures_sources": exposures1}), RefreshContext())
+    [results1, _] = looked.tables
+    p1 = {r["variant"]: r for r in results1.rows.to_pylist()}["treatment"]["always_valid_p_value"]
+    exposures2 = pa.Table.from_pylist(first + second)
+    alone = refresh_experiments(engine({"experiment_exposures_sources": exposures2}), RefreshContext())
+    p_alone = {r["variant"]: r for r in alone.tables[0].rows.to_pylist()}["treatment"]["always_valid_p_value"]
+    carried = refresh_experiments(
+        engine({"experiment_exposures_sources": exposures2, "experiment_results_history": results1.rows}),
+        RefreshContext(tables=frozenset({"experiment_results_history"})),
+    )
+    [results2, crossed] = carried.tables
+    assert results2.as_of == day1 + timedelta(1) and results1.as_of == day1
+    p2 = {r["variant"]: r for r in results2.rows.to_pylist()}["treatment"]["always_valid_p_value"]
+    # the diluted second look alone is weaker than the first; read back, the first look's p stands
+    assert p_alone > p1
+    assert p2 == pytest.approx(min(p1, p_alone))
+    assert crossed.rows.num_rows == 0
