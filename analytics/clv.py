@@ -69,20 +69,9 @@ class FitDiagnostics:
     method: str
 
 
-@dataclass(frozen=True)
-class BgNbdFit:
-    """A fitted BG/NBD model; rates are per ``time_unit`` of the features it was fitted on.
+class _Diagnosed:
+    """How a fit went, read through its ``diagnostics``."""
 
-    λ ~ Gamma(shape r, rate α) is a customer's purchase rate while alive; p ~ Beta(a, b) the chance
-    of dropping out after each repeat purchase.
-    """
-
-    r: float
-    alpha: float
-    a: float
-    b: float
-    log_likelihood: float
-    n_customers: int
     diagnostics: FitDiagnostics
 
     @property
@@ -96,6 +85,23 @@ class BgNbdFit:
     @property
     def method(self) -> str:
         return self.diagnostics.method
+
+
+@dataclass(frozen=True)
+class BgNbdFit(_Diagnosed):
+    """A fitted BG/NBD model; rates are per ``time_unit`` of the features it was fitted on.
+
+    λ ~ Gamma(shape r, rate α) is a customer's purchase rate while alive; p ~ Beta(a, b) the chance
+    of dropping out after each repeat purchase.
+    """
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    n_customers: int
+    diagnostics: FitDiagnostics
 
     def expected_purchases(self, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
         """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10)."""
@@ -255,7 +261,7 @@ def _dropout_odds(
 
 
 @dataclass(frozen=True)
-class GammaGammaFit:
+class GammaGammaFit(_Diagnosed):
     """A fitted Gamma-Gamma spend model.
 
     A transaction's value is Gamma(shape p, rate ν); ν varies across customers as Gamma(shape q,
@@ -268,18 +274,6 @@ class GammaGammaFit:
     log_likelihood: float
     n_customers: int
     diagnostics: FitDiagnostics
-
-    @property
-    def converged(self) -> bool:
-        return self.diagnostics.converged
-
-    @property
-    def iterations(self) -> int:
-        return self.diagnostics.iterations
-
-    @property
-    def method(self) -> str:
-        return self.diagnostics.method
 
     @property
     def population_mean_spend(self) -> float:
