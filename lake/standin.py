@@ -259,9 +259,10 @@ class StandIn:
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
         self.check_port()
-        from lake.moto_gaps import glue_update_table_checks_version
+        from lake.moto_gaps import glue_update_table_checks_version, sqs_long_poll_waits
 
         glue_update_table_checks_version()
+        sqs_long_poll_waits()
         if self.state_dir is not None:
             self.restored = self.state_dir.restore()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
