@@ -17,7 +17,10 @@ from tests.conftest import Lake
 
 def send(lake: Lake, body: str) -> None:
     lake.sqs.send_message(
-        QueueUrl=lake.endpoints.refresh_queue_url, MessageBody=body, MessageGroupId="orders", MessageDeduplicationId=body
+        QueueUrl=lake.endpoints.refresh_queue_url,
+        MessageBody=body,
+        MessageGroupId="orders",
+        MessageDeduplicationId=body,
     )
 
 
