@@ -85,11 +85,11 @@ class InputResolver:
             self._entries[(database, name)] = found
         return self._entries[(database, name)]
 
-    def pin(self, names: Iterable[str]) -> dict[str, Pinned]:
-        """``{database.table: Pinned}`` for every Iceberg table under ``names``; names that do not
-        exist yet (no file committed) are left out."""
+    def pin(self, names: Iterable[str], database: str | None = None) -> dict[str, Pinned]:
+        """``{database.table: Pinned}`` for every Iceberg table under ``names`` (of ``database``,
+        the curated one unless given); names that do not exist yet (no file committed) are left out."""
         pinned: dict[str, Pinned] = {}
-        pending = [(self.database, n.lower(), 0) for n in names]
+        pending = [(database or self.database, n.lower(), 0) for n in names]
         while pending:
             database, name, depth = pending.pop()
             entry = self.entry(database, name)

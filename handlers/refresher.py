@@ -34,6 +34,9 @@ from handlers.store import LakeStore
 
 logger = logging.getLogger(__name__)
 
+#: Tables every dataset's report reads besides the refresh's outputs (the per-file profile).
+REPORT_INPUTS = ("dataset_profiles",)
+
 
 class NoRefreshersError(PermanentError):
     """A refresh was asked for a dataset that has no models over its history."""
@@ -100,6 +103,8 @@ class RefreshReport:
     started: float = field(default_factory=time.perf_counter)
     #: Inputs that are the refreshers' own tables read back: read, but not what the refresh is of.
     read_back: set[str] = field(default_factory=set)
+    #: Where the refresh's report went (``as_of``, ``uri``, ``latest``); None when none was drawn.
+    report: dict[str, Any] | None = None
 
     def detail(self, error: Exception | None = None, message: str | None = None, retryable: bool = False) -> dict:
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
@@ -141,6 +146,7 @@ class RefreshReport:
                 for c, as_of in self.outputs
             ],
             "models": self.models,
+            "report": self.report,
             "timings_ms": self.timings,
             "refreshed_at": _now(),
         }
@@ -292,6 +298,9 @@ class RefreshService:
         if len(failed) == len(specs) and not report.outputs:
             error = PermanentError("; ".join(str(m["metrics"]["error"]) for m in report.models))
             return self._fail(report, error, f"no model of {dataset} could be refreshed: {error}")
+        t1 = time.perf_counter()
+        self._write_report(dataset, report)
+        report.timings["report"] = round((time.perf_counter() - t1) * 1000, 1)
         detail = report.detail()
         # Announced before recorded: a failure in between refreshes again (the same event_key,
         # which subscribers dedupe) rather than leaving a refresh unannounced.
@@ -352,6 +361,32 @@ class RefreshService:
             )  # fmt: skip
             report.outputs.append((committed, target.as_of.isoformat()))
         return facts
+
+    def _write_report(self, dataset: str, report: RefreshReport) -> None:
+        """Draw the dataset's report from its tables as this refresh left them and upload it as
+        ``reports/<dataset>/<as_of>.html`` and ``latest.html``. The models are committed by now, so a
+        report that cannot be drawn or stored is a failed fact, never a failed refresh."""
+        from reports import build_report
+
+        as_ofs = sorted(as_of for _, as_of in report.outputs)
+        as_of = dt.date.fromisoformat(as_ofs[-1]) if as_ofs else None
+        curated = {c.table for c, _ in report.outputs if c.database == self.settings.curated_database}
+        try:
+            pinned = self.resolver.pin(sorted({*curated, *REPORT_INPUTS}))
+            pinned |= self.resolver.pin([dataset], database=self.settings.quarantine_database)
+            tables = frozenset(p.name if p.database == self.settings.curated_database else p.qualified for p in pinned.values())
+            drawn = build_report(dataset, DuckDBQueries(self.resolver, pinned, self.memory_limit_mb), tables, as_of)
+            name = drawn.as_of.isoformat() if drawn.as_of else "undated"
+            prefix = f"{topology.REPORTS_PREFIX}{dataset}/"
+            uri = self.store.write_report(f"{prefix}{name}.html", drawn.html, name)
+            latest = self.store.write_report(f"{prefix}latest.html", drawn.html, name)
+        except Exception as exc:  # a report is a view of committed tables: losing one loses no data
+            logger.warning("report of %s not written: %s", dataset, exc, exc_info=True)
+            report.models.append(
+                {"name": "report", "version": "1", "metrics": {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}}
+            )
+            return
+        report.report = {"as_of": name, "uri": uri, "latest": latest, "notes": list(drawn.notes)}
 
     def _engine(self, pinned: dict[str, Pinned], size: int) -> DuckDBQueries | AthenaQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:

@@ -161,6 +161,18 @@ class LakeStore:
             raise
         return body
 
+    def write_report(self, key: str, html: str, as_of: str | None) -> str:
+        """Upload one self-contained HTML report; its ``s3://`` URI. Browsers opening it from S3 (a
+        presigned link, the console) render it as a page, not a download."""
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=html.encode("utf-8"),
+            ContentType="text/html; charset=utf-8",
+            Metadata={"as-of": as_of} if as_of else {},
+        )
+        return f"s3://{self.bucket}/{key}"
+
     def current(self, bucket: str, key: str) -> ObjectInfo | None:
         """The key's current version, None when it is gone (deleted, or a delete marker on top)."""
         try:

@@ -44,7 +44,7 @@ class Refresh(Construct):
 
     #: Reads the curated history and users' models; writes model tables (curated/) and Athena's results.
     READ_PREFIXES = (topology.CURATED_PREFIX, topology.MODELS_PREFIX, topology.ATHENA_RESULTS_PREFIX)
-    WRITE_PREFIXES = (topology.CURATED_PREFIX, topology.ATHENA_RESULTS_PREFIX)
+    WRITE_PREFIXES = (topology.CURATED_PREFIX, topology.ATHENA_RESULTS_PREFIX, topology.REPORTS_PREFIX)
 
     def __init__(
         self,

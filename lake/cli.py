@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import topology
-from lake import describe, dlq, maintain, put, querying, status, subscribe, trial
+from lake import describe, dlq, maintain, put, querying, report, status, subscribe, trial
 from lake.state import default_state_dir
 from lake.target import DEFAULT_STACK, ENV_ENDPOINT_URL, CliError, Target, explain, resolve
 
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
     status.register(sub, general)
-    for module in (put, subscribe, querying, describe, trial, maintain, dlq):
+    for module in (put, subscribe, querying, report, describe, trial, maintain, dlq):
         module.register(sub, common)
     return parser
 

@@ -243,10 +243,26 @@ def run_demo(
             f"{after}: two snapshots of customer_rfm, the {before} one kept. KMeans re-fits the segments at each "
             "as_of, so segments may also merge or split."
         )
+        write_reports(target, sorted(refreshed), workdir / "reports", out)
     if kept is not None:
         out(f"▶ the demo's lake is saved in {kept}; `lake up --state-dir {state_dir}` brings it back to explore")
     out("▶ stopped the runner and the stand-in. Done.")
     return 0
+
+
+def write_reports(target: Target, datasets: list[str], folder: Path, out: Callable[[str], None]) -> list[Path]:
+    """Fetch each refreshed dataset's latest report and draw the ledger's into ``folder``."""
+    from lake.report import OPS, draw_ops, fetch, save
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out("▶ reports: one self-contained HTML page each (`lake report DATASET --open` fetches one):")
+    paths = []
+    for fetched in [*(fetch(target, d) for d in datasets), draw_ops(target)]:
+        path = save(fetched, folder / f"{fetched.dataset}.html")
+        what = "drawn from lake_ops.processing_log" if fetched.dataset == OPS else f"as of {fetched.as_of}"
+        out(f"  {path} ({path.stat().st_size:,} bytes, {what})")
+        paths.append(path)
+    return paths
 
 
 def show_query(target: Target, title: str, sql: str, out: Callable[[str], None]) -> pa.Table:

@@ -72,4 +72,6 @@ def _refresh(detail: dict[str, Any]) -> str:
         shown = [(k, v) for k, v in model.get("metrics", {}).items() if k != "method" and len(_short(v)) <= 24][:4]
         facts.append(f"{model['name']}: " + ", ".join(f"{k}={_short(v)}" for k, v in shown))
     tail = f"; {'; '.join(facts)}" if facts else ""
+    if detail.get("report"):
+        tail += f"; report {detail['report']['uri']}"
     return f"⟳ {dataset} models over {inputs} [{detail.get('engine')}] → {tables or 'nothing'}{tail} [{seconds:.1f}s]"

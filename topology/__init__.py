@@ -20,6 +20,8 @@ MODELS_PREFIX = "models/"
 #: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).
 SETTINGS_PREFIX = "settings/"
 ATHENA_RESULTS_PREFIX = "athena-results/"
+#: Each refresh's report: ``reports/<dataset>/latest.html`` and ``reports/<dataset>/<as_of>.html``.
+REPORTS_PREFIX = "reports/"
 
 #: File name endings the processor accepts under ``raw/``, longest first so ``.csv.gz`` wins.
 RAW_EXTENSIONS = (".csv.gz", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
