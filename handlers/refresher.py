@@ -374,7 +374,9 @@ class RefreshService:
         try:
             pinned = self.resolver.pin(sorted({*curated, *REPORT_INPUTS}))
             pinned |= self.resolver.pin([dataset], database=self.settings.quarantine_database)
-            tables = frozenset(p.name if p.database == self.settings.curated_database else p.qualified for p in pinned.values())
+            tables = frozenset(
+                p.name if p.database == self.settings.curated_database else p.qualified for p in pinned.values()
+            )
             drawn = build_report(dataset, DuckDBQueries(self.resolver, pinned, self.memory_limit_mb), tables, as_of)
             name = drawn.as_of.isoformat() if drawn.as_of else "undated"
             prefix = f"{topology.REPORTS_PREFIX}{dataset}/"
@@ -383,7 +385,11 @@ class RefreshService:
         except Exception as exc:  # a report is a view of committed tables: losing one loses no data
             logger.warning("report of %s not written: %s", dataset, exc, exc_info=True)
             report.models.append(
-                {"name": "report", "version": "1", "metrics": {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}}
+                {
+                    "name": "report",
+                    "version": "1",
+                    "metrics": {"status": "failed", "error": f"{type(exc).__name__}: {exc}"},
+                }
             )
             return
         report.report = {"as_of": name, "uri": uri, "latest": latest, "notes": list(drawn.notes)}
