@@ -45,7 +45,9 @@ RUN set -eu; \
 COPY topology/ ${LAMBDA_TASK_ROOT}/topology/
 COPY analytics/ ${LAMBDA_TASK_ROOT}/analytics/
 COPY handlers/ ${LAMBDA_TASK_ROOT}/handlers/
+COPY reports/ ${LAMBDA_TASK_ROOT}/reports/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash \
-        "${LAMBDA_TASK_ROOT}/topology" "${LAMBDA_TASK_ROOT}/analytics" "${LAMBDA_TASK_ROOT}/handlers"
+        "${LAMBDA_TASK_ROOT}/topology" "${LAMBDA_TASK_ROOT}/analytics" "${LAMBDA_TASK_ROOT}/handlers" \
+        "${LAMBDA_TASK_ROOT}/reports"
 
 CMD ["handlers.process.lambda_handler"]

@@ -130,7 +130,7 @@ def test_dockerfile_compiles_every_module_it_installs_or_copies() -> None:
     last_copy = max(i for i, (kw, _) in enumerate(steps) if kw == "COPY")
     compiles = [args for kw, args in steps[last_copy:] if kw == "RUN" and "compileall" in args]
     assert compiles, "no compileall after the code is copied"
-    for package in ("topology", "analytics", "handlers"):
+    for package in ("topology", "analytics", "handlers", "reports"):
         assert f"${{LAMBDA_TASK_ROOT}}/{package}" in compiles[0]
     assert all("--invalidation-mode unchecked-hash" in args for kw, args in steps if "compileall" in args)
 
@@ -166,7 +166,7 @@ def test_build_context_holds_only_what_the_image_needs(synth: Synth) -> None:
     [asset] = [p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and (p / "Dockerfile").exists()]
     files = {p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()}
     top = {f.split("/")[0] for f in files}
-    assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "handlers"}
+    assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "handlers", "reports"}
     assert {f for f in files if f.startswith("infra/")} == {"infra/lambda-requirements.txt"}
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
@@ -233,4 +233,4 @@ def test_the_wheel_holds_every_package_the_lake_command_imports(index: str, tmp_
     subprocess.run([uv, "build", "--wheel", "--quiet", "--out-dir", str(tmp_path)], cwd=ROOT, check=True)
     [wheel] = tmp_path.glob("*.whl")
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    assert tops == {"analytics", "handlers", "lake", "topology"}
+    assert tops == {"analytics", "handlers", "lake", "reports", "topology"}
