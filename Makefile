@@ -24,7 +24,7 @@ test: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
-	$(UV) run mypy analytics handlers lake topology
+	$(UV) run mypy analytics handlers lake topology reports
 
 bench: install
 	$(UV) run python -m bench

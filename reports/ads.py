@@ -109,8 +109,15 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
         page.table(
             ["channel", "campaign", "days", "first day", "last day", "spend", "anomalies"],
             [
-                [c["channel"], c["campaign"], page.number(c["days"]), page.day(c["first_day"]), page.day(c["last_day"]),
-                 page.number(c["spend"], 2), page.number(c["anomalies"])]
+                [
+                    c["channel"],
+                    c["campaign"],
+                    page.number(c["days"]),
+                    page.day(c["first_day"]),
+                    page.day(c["last_day"]),
+                    page.number(c["spend"], 2),
+                    page.number(c["anomalies"]),
+                ]
                 for c in campaigns
             ],
             numeric=(2, 5, 6),
@@ -159,7 +166,11 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
 
 
 def _campaign(
-    n: int, key: tuple[str, str], days: list[dict[str, Any]], anomalies: list[dict[str, Any]], total_days: int,
+    n: int,
+    key: tuple[str, str],
+    days: list[dict[str, Any]],
+    anomalies: list[dict[str, Any]],
+    total_days: int,
     as_of: dt.date,
 ) -> Section:
     channel, campaign = key
@@ -189,11 +200,25 @@ def _campaign(
             for i, a in enumerate(numbered):
                 if a["metric"] != metric or a["value"] is None:
                     continue
-                point = ax.plot([a["date"]], [a["value"] * scale], "o", color=charts.ALERT, markersize=6,
-                                markeredgecolor="black", markeredgewidth=0.5)
+                point = ax.plot(
+                    [a["date"]],
+                    [a["value"] * scale],
+                    "o",
+                    color=charts.ALERT,
+                    markersize=6,
+                    markeredgecolor="black",
+                    markeredgewidth=0.5,
+                )
                 charts.mark(point[0], f"{slug}-anomaly-{i}")
-                ax.annotate(str(i + 1), (a["date"], a["value"] * scale), textcoords="offset points", xytext=(4, 4),
-                            fontsize=8, color=charts.ALERT, fontweight="bold")
+                ax.annotate(
+                    str(i + 1),
+                    (a["date"], a["value"] * scale),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                    color=charts.ALERT,
+                    fontweight="bold",
+                )
         charts.date_axis(axes[-1])
         axes[-1].set_xlabel("day")
 
@@ -208,7 +233,10 @@ def _campaign(
             page.table(
                 ["#", "day", "metric", "reason"],
                 [[i + 1, page.day(a["date"]), a["metric"], a["reason"]] for i, a in enumerate(numbered)]
-                + [["", page.day(a["date"]), a["metric"], f"{a['reason']} (not drawn: no {a['metric']} panel)"] for a in other],
+                + [
+                    ["", page.day(a["date"]), a["metric"], f"{a['reason']} (not drawn: no {a['metric']} panel)"]
+                    for a in other
+                ],
                 numeric=(0,),
             )
         )

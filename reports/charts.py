@@ -48,6 +48,7 @@ def colour(i: int) -> str:
 @contextmanager
 def _settings(salt: str) -> Iterator[None]:
     import matplotlib as mpl
+    from cycler import cycler
 
     with (
         _LOCK,
@@ -68,7 +69,7 @@ def _settings(salt: str) -> Iterator[None]:
                 "axes.grid": True,
                 "grid.color": "#dddddd",
                 "grid.linewidth": 0.6,
-                "axes.prop_cycle": mpl.cycler(color=list(OKABE_ITO)),
+                "axes.prop_cycle": cycler(color=list(OKABE_ITO)),
             }
         ),
     ):

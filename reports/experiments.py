@@ -82,7 +82,10 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
 
 
 def _experiment(
-    n: int, experiment: str, variants: list[dict[str, Any]], history: dict[tuple[str, str], list[dict[str, Any]]],
+    n: int,
+    experiment: str,
+    variants: list[dict[str, Any]],
+    history: dict[tuple[str, str], list[dict[str, Any]]],
     as_of: dt.date,
 ) -> Section:
     s = Section(
@@ -103,15 +106,23 @@ def _experiment(
         left, right = figure.subplots(1, 2, width_ratios=(1, 1.2) if treated else (1, 0.01))
         ys = list(range(len(variants)))
         rates = [float(v["conversion_rate"] or 0.0) * 100 for v in variants]
-        lows = [max(r - float(v["ci_low"] if v["ci_low"] is not None else v["conversion_rate"] or 0) * 100, 0) for r, v in zip(rates, variants, strict=True)]
-        highs = [max(float(v["ci_high"] if v["ci_high"] is not None else v["conversion_rate"] or 0) * 100 - r, 0) for r, v in zip(rates, variants, strict=True)]
+        lows = [
+            max(r - float(v["ci_low"] if v["ci_low"] is not None else v["conversion_rate"] or 0) * 100, 0)
+            for r, v in zip(rates, variants, strict=True)
+        ]
+        highs = [
+            max(float(v["ci_high"] if v["ci_high"] is not None else v["conversion_rate"] or 0) * 100 - r, 0)
+            for r, v in zip(rates, variants, strict=True)
+        ]
         colours = [charts.GREY if v["is_control"] else charts.colour(i) for i, v in enumerate(variants)]
         for i in ys:
             line = left.errorbar(
                 [rates[i]], [i], xerr=[[lows[i]], [highs[i]]], fmt="o", color=colours[i], capsize=4, markersize=6
             )
             charts.mark(line.lines[0], f"{slug}-rate-{i}")
-        left.set_yticks(ys, [charts.short(str(v["variant"]) + (" (control)" if v["is_control"] else ""), 24) for v in variants])
+        left.set_yticks(
+            ys, [charts.short(str(v["variant"]) + (" (control)" if v["is_control"] else ""), 24) for v in variants]
+        )
         left.invert_yaxis()
         left.set_xlabel("conversion rate (%)")
         if not treated:
@@ -128,8 +139,14 @@ def _experiment(
                 if lo is None or hi is None:
                     continue
                 charts.mark(
-                    right.plot([lo * 100, hi * 100], [i + offset] * 2, color=charts.colour(variants.index(v)),
-                               linewidth=width, solid_capstyle="butt", label=name if i == 0 else None)[0],
+                    right.plot(
+                        [lo * 100, hi * 100],
+                        [i + offset] * 2,
+                        color=charts.colour(variants.index(v)),
+                        linewidth=width,
+                        solid_capstyle="butt",
+                        label=name if i == 0 else None,
+                    )[0],
                     f"{slug}-interval-{i}-{name[:5]}",
                 )
             charts.mark(right.plot([lift], [i], "o", color="black", markersize=5)[0], f"{slug}-lift-{i}")
@@ -141,14 +158,24 @@ def _experiment(
 
     s.parts.append(
         page.figure(
-            charts.svg(draw, slug=slug, height=1.1 + 0.45 * max(len(variants), 2), label=f"rates and lift of {experiment}"),
+            charts.svg(
+                draw, slug=slug, height=1.1 + 0.45 * max(len(variants), 2), label=f"rates and lift of {experiment}"
+            ),
             f"Conversion rate per variant and lift over the control, as of {as_of}",
         )
     )
     s.parts.append(
         page.table(
-            ["variant", "users", "conversions", "rate", "95% interval", "lift (pp)", "always-valid interval (pp)",
-             "always-valid p"],
+            [
+                "variant",
+                "users",
+                "conversions",
+                "rate",
+                "95% interval",
+                "lift (pp)",
+                "always-valid interval (pp)",
+                "always-valid p",
+            ],
             [
                 [
                     str(v["variant"]) + (" (control)" if v["is_control"] else ""),
@@ -156,9 +183,12 @@ def _experiment(
                     page.number(v["conversions"]),
                     page.number(v["conversion_rate"], 2, percent=True),
                     f"{page.number(v['ci_low'], 2, percent=True)} to {page.number(v['ci_high'], 2, percent=True)}",
-                    "–" if v["is_control"] else page.number(None if v["abs_lift"] is None else v["abs_lift"] * 100, 2, signed=True),
-                    "–" if v["is_control"] or v["always_valid_ci_low"] is None else
-                    f"{page.number(v['always_valid_ci_low'] * 100, 2, signed=True)} to "
+                    "–"
+                    if v["is_control"]
+                    else page.number(None if v["abs_lift"] is None else v["abs_lift"] * 100, 2, signed=True),
+                    "–"
+                    if v["is_control"] or v["always_valid_ci_low"] is None
+                    else f"{page.number(v['always_valid_ci_low'] * 100, 2, signed=True)} to "
                     f"{page.number(v['always_valid_ci_high'] * 100, 2, signed=True)}",
                     "–" if v["is_control"] else page.p_value(v["always_valid_p_value"]),
                 ]
@@ -176,6 +206,7 @@ def _experiment(
                 "and is drawn from the second on"
             )
         else:
+
             def draw_time(figure: Any) -> None:
                 ax = figure.subplots()
                 for k, (variant, pts) in enumerate(series.items()):
@@ -186,8 +217,14 @@ def _experiment(
                     band = ax.fill_between(xs, lo, hi, color=c, alpha=0.25, linewidth=0)
                     charts.mark(band, f"{slug}-band-{k}")
                     charts.mark(
-                        ax.plot(xs, [(p["abs_lift"] or 0) * 100 for p in pts], "o-", color=c,
-                                label=charts.short(variant, 20), markersize=4)[0],
+                        ax.plot(
+                            xs,
+                            [(p["abs_lift"] or 0) * 100 for p in pts],
+                            "o-",
+                            color=c,
+                            label=charts.short(variant, 20),
+                            markersize=4,
+                        )[0],
                         f"{slug}-lift-time-{k}",
                     )
                 ax.axhline(0, color=charts.GREY, linewidth=1)
@@ -198,7 +235,12 @@ def _experiment(
 
             s.parts.append(
                 page.figure(
-                    charts.svg(draw_time, slug=f"{slug}-time", height=2.8, label=f"always-valid interval of {experiment} over time"),
+                    charts.svg(
+                        draw_time,
+                        slug=f"{slug}-time",
+                        height=2.8,
+                        label=f"always-valid interval of {experiment} over time",
+                    ),
                     "Lift and its always-valid 95% interval at each refresh: once the band leaves zero, the "
                     "difference is real however often you looked",
                 )

@@ -44,7 +44,8 @@ def _profile(ctx: Context) -> Section:
                 SELECT "column", min(position) AS position, count(DISTINCT source_id) AS files, sum(rows) AS total_rows,
                        sum(nulls) AS nulls, max(distinct_estimate) AS distinct_max,
                        min(min_number) AS min_number, max(max_number) AS max_number,
-                       min(min_time) AS min_time, max(max_time) AS max_time, min("min") AS min_text, max("max") AS max_text
+                       min(min_time) AS min_time, max(max_time) AS max_time,
+                       min("min") AS min_text, max("max") AS max_text
                 FROM dataset_profiles WHERE dataset = {ds}
                 GROUP BY 1 ORDER BY 2, 1
                 """
@@ -75,7 +76,9 @@ def _profile(ctx: Context) -> Section:
 
         s.parts.append(
             page.figure(
-                charts.svg(draw, slug="nulls", height=0.7 + 0.22 * max(len(names), 3), label="missing values per column"),
+                charts.svg(
+                    draw, slug="nulls", height=0.7 + 0.22 * max(len(names), 3), label="missing values per column"
+                ),
                 "Share of missing values per column, over every file",
             )
         )
@@ -148,9 +151,7 @@ def _histograms(ctx: Context, s: Section) -> None:
             f"SELECT {i} AS k, {bin_expr} AS bin, count(*) AS n, max(b.lo_{i}) AS lo, max(b.hi_{i}) AS hi "
             f"FROM {sql_name(table)} CROSS JOIN b WHERE {finite[i]} GROUP BY 1, 2"
         )
-    result = rows(
-        ctx.query(f"WITH b AS (SELECT {bound_cols} FROM {sql_name(table)}) " + " UNION ALL ".join(branches))
-    )
+    result = rows(ctx.query(f"WITH b AS (SELECT {bound_cols} FROM {sql_name(table)}) " + " UNION ALL ".join(branches)))
     found: dict[int, dict[int, int]] = defaultdict(dict)
     edges: dict[int, tuple[float, float]] = {}
     for r in result:
@@ -176,8 +177,10 @@ def _histograms(ctx: Context, s: Section) -> None:
             width = (hi - lo) / BINS if hi > lo else 1.0
             xs = [lo + b * width for b in range(BINS)] if hi > lo else [lo - 0.5]
             counts = [found[i].get(b, 0) for b in range(BINS)] if hi > lo else [found[i].get(0, 0)]
-            charts.mark(ax.bar(xs, counts, width, align="edge", color=charts.OKABE_ITO[0], edgecolor="white",
-                               linewidth=0.3), f"hist-{i}")
+            charts.mark(
+                ax.bar(xs, counts, width, align="edge", color=charts.OKABE_ITO[0], edgecolor="white", linewidth=0.3),
+                f"hist-{i}",
+            )
             ax.set_title(charts.short(numeric[i], 30), fontsize=9)
             ax.set_ylabel("rows", fontsize=8)
             ax.tick_params(labelsize=7)

@@ -63,7 +63,8 @@ def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> S
         ctx.query(
             f"""
             SELECT log_date AS day, status, count(*) AS files, sum(coalesce(rows_in, 0)) AS rows_in,
-                   sum(coalesce(rows_written, 0)) AS rows_written, sum(coalesce(rows_quarantined, 0)) AS rows_quarantined
+                   sum(coalesce(rows_written, 0)) AS rows_written,
+                   sum(coalesce(rows_quarantined, 0)) AS rows_quarantined
             FROM {t} WHERE kind = 'file' AND {window} GROUP BY 1, 2 ORDER BY 1, 2
             """
         )
@@ -121,9 +122,13 @@ def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> S
             page.table(
                 ["day", *statuses, "rows read", "rows written", "rows quarantined"],
                 [
-                    [page.day(d), *[page.number(files[st].get(d, 0)) for st in statuses],
-                     page.number(totals[d]["rows_in"]), page.number(totals[d]["rows_written"]),
-                     page.number(totals[d]["rows_quarantined"])]
+                    [
+                        page.day(d),
+                        *[page.number(files[st].get(d, 0)) for st in statuses],
+                        page.number(totals[d]["rows_in"]),
+                        page.number(totals[d]["rows_written"]),
+                        page.number(totals[d]["rows_quarantined"]),
+                    ]
                     for d in days[-30:]
                 ],
                 numeric=tuple(range(1, len(statuses) + 4)),
@@ -133,7 +138,9 @@ def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> S
     if refreshes:
         s.parts.append(
             page.paragraph(
-                "Refreshes in the window: " + ", ".join(f"{int(r['refreshes']):,} {r['status']}" for r in refreshes) + "."
+                "Refreshes in the window: "
+                + ", ".join(f"{int(r['refreshes']):,} {r['status']}" for r in refreshes)
+                + "."
             )
         )
     return s
@@ -244,7 +251,9 @@ def _speed(ctx: Context, t: str, window: str) -> Section:
 
     s.parts.append(
         page.figure(
-            charts.svg(draw, slug="ops-speed", height=0.8 + 0.35 * max(len(names), 2), label="seconds per MB by dataset"),
+            charts.svg(
+                draw, slug="ops-speed", height=0.8 + 0.35 * max(len(names), 2), label="seconds per MB by dataset"
+            ),
             "Function seconds per MB of raw file, by dataset",
         )
     )
@@ -252,8 +261,13 @@ def _speed(ctx: Context, t: str, window: str) -> Section:
         page.table(
             ["dataset", "files", "MB", "seconds", "seconds per MB"],
             [
-                [r["dataset"], page.number(r["files"]), page.number(r["mb"], 2), page.number(r["seconds"], 1),
-                 page.number(v, 3)]
+                [
+                    r["dataset"],
+                    page.number(r["files"]),
+                    page.number(r["mb"], 2),
+                    page.number(r["seconds"], 1),
+                    page.number(v, 3),
+                ]
                 for r, v in zip(result, per_mb, strict=True)
             ],
             numeric=(1, 2, 3, 4),
@@ -284,9 +298,7 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
             """
         )
     )
-    unmeasured = ctx.query(
-        f"SELECT count(*) AS n FROM {t} WHERE memory_mb IS NULL AND {window}"
-    ).column("n")[0].as_py()
+    unmeasured = ctx.query(f"SELECT count(*) AS n FROM {t} WHERE memory_mb IS NULL AND {window}").column("n")[0].as_py()
     if unmeasured:
         s.note(
             f"{unmeasured:,} ledger rows have no function memory recorded (runs on this machine, outside Lambda): "
@@ -315,7 +327,9 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
 
         s.parts.append(
             page.figure(
-                charts.svg(draw, slug="ops-cost", height=0.8 + 0.35 * max(len(names), 2), label="cost per GB by dataset"),
+                charts.svg(
+                    draw, slug="ops-cost", height=0.8 + 0.35 * max(len(names), 2), label="cost per GB by dataset"
+                ),
                 "Estimated Lambda compute cost per GB of raw files, by dataset",
             )
         )
@@ -332,7 +346,9 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
                     page.number(r["gb"], 4),
                     page.number(r["gb_seconds"], 1),
                     "unknown" if price is None else page.number(float(r["gb_seconds"] or 0) * price, 4),
-                    "unknown" if price is None or not r["gb"] else page.number(float(r["gb_seconds"] or 0) * price / r["gb"], 4),
+                    "unknown"
+                    if price is None or not r["gb"]
+                    else page.number(float(r["gb_seconds"] or 0) * price / r["gb"], 4),
                 ]
                 for r in result
             ],

@@ -199,7 +199,9 @@ def _moves(ctx: Context, as_of: dt.date, before: dt.date | None) -> Section:
         )
     )
     header = [f"segment on {before}", *[n for _, n in targets], "customers"]
-    body = [[n, *[page.number(v) for v in row], page.number(sum(row))] for (_, n), row in zip(sources, matrix, strict=True)]
+    body = [
+        [n, *[page.number(v) for v in row], page.number(sum(row))] for (_, n), row in zip(sources, matrix, strict=True)
+    ]
     s.parts.append(page.table(header, body, numeric=tuple(range(1, len(targets) + 2))))
     return s
 
@@ -283,9 +285,10 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             f"values below are as of {value_as_of}"
         )
     d = sql_date(value_as_of)
-    by_segment = rows(
-        ctx.query(
-            f"""
+    by_segment = (
+        rows(
+            ctx.query(
+                f"""
             SELECT r.segment_id, r.segment_name, count(*) AS customers,
                    avg(v.expected_value_365d) AS mean_value_365d, sum(v.expected_value_365d) AS total_value_365d,
                    avg(v.p_alive) AS mean_p_alive, avg(v.expected_purchases_365d) AS mean_purchases_365d
@@ -293,8 +296,11 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             WHERE v.as_of = {d}
             GROUP BY 1, 2 ORDER BY 1
             """
+            )
         )
-    ) if ctx.sources.has(RFM) else []
+        if ctx.sources.has(RFM)
+        else []
+    )
     if not ctx.sources.has(RFM):
         s.note(f"no {RFM} table: value cannot be split by segment")
     histogram = rows(
@@ -337,7 +343,14 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
         )
         s.parts.append(
             page.table(
-                ["segment", "customers", "mean value 365 d", "total value 365 d", "mean P(alive)", "mean purchases 365 d"],
+                [
+                    "segment",
+                    "customers",
+                    "mean value 365 d",
+                    "total value 365 d",
+                    "mean P(alive)",
+                    "mean purchases 365 d",
+                ],
                 [
                     [
                         r["segment_name"],
@@ -383,8 +396,15 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
     )
     s.parts.append(
         page.table(
-            ["as_of", "customers", "with a repeat purchase", "mean P(alive)", "mean purchases 365 d",
-             "mean expected spend", "total value 365 d"],
+            [
+                "as_of",
+                "customers",
+                "with a repeat purchase",
+                "mean P(alive)",
+                "mean purchases 365 d",
+                "mean expected spend",
+                "total value 365 d",
+            ],
             [
                 [
                     str(value_as_of),

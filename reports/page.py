@@ -99,11 +99,12 @@ def table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric: Sequenc
         cells = []
         for i, cell in enumerate(row):
             classes = ["num"] if i in numeric_set else []
+            value = cell
             if isinstance(cell, tuple):
                 classes.append(cell[0])
-                cell = cell[1]
+                value = cell[1]
             attr = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{text(cell)}</td>")
+            cells.append(f"<td{attr}>{text(value)}</td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{text(caption)}</caption>" if caption else ""
     return f'<div class="wide"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table></div>'

@@ -138,9 +138,13 @@ def orders_tables(customers: int = 300, seed: int = 7) -> dict[str, pa.Table]:
     )
     grouped = grouped.reset_index()
     grouped["share"] = grouped["customers"] / grouped.groupby("as_of")["customers"].transform("sum")
-    segments = pa.Table.from_pandas(grouped, preserve_index=False).select(
-        [f.name for f in CUSTOMER_SEGMENTS.schema]  # type: ignore[union-attr]
-    ).cast(CUSTOMER_SEGMENTS.schema)
+    segments = (
+        pa.Table.from_pandas(grouped, preserve_index=False)
+        .select(
+            [f.name for f in CUSTOMER_SEGMENTS.schema]  # type: ignore[union-attr]
+        )
+        .cast(CUSTOMER_SEGMENTS.schema)
+    )
     latest = frame[frame["as_of"] == AS_OF_2]
     n = len(latest)
     freq = rng.integers(0, 8, n)
@@ -176,8 +180,15 @@ EXP_DATES = (dt.date(2026, 3, 1), dt.date(2026, 3, 8), dt.date(2026, 3, 15))
 
 
 def _variant(
-    experiment: str, variant: str, control: bool, users: int, conversions: int, as_of: dt.date, srm_p: float | None,
-    control_rate: float | None, tighten: float,
+    experiment: str,
+    variant: str,
+    control: bool,
+    users: int,
+    conversions: int,
+    as_of: dt.date,
+    srm_p: float | None,
+    control_rate: float | None,
+    tighten: float,
 ) -> dict:
     rate = conversions / users
     half = 1.96 * (rate * (1 - rate) / users) ** 0.5
@@ -237,7 +248,9 @@ def experiment_tables() -> dict[str, pa.Table]:
     schema = EXPERIMENT_RESULTS_HISTORY.schema
     assert schema is not None
     return {
-        "experiment_results_history": pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in out], schema)
+        "experiment_results_history": pa.Table.from_pylist(
+            [{f.name: r.get(f.name) for f in schema} for r in out], schema
+        )
     }
 
 
@@ -266,8 +279,16 @@ def ads_tables(days: int = 60, seed: int = 3) -> dict[str, pa.Table]:
             kpis.append(_kpi(channel, campaign, date, impressions, clicks, spend, conversions, revenue))
             if d == days - 5:
                 anomalies.append(
-                    _anomaly(channel, campaign, date, "spend", spend, 100.0, 42.0 if campaign != SCRIPT else None,
-                             f"spend {spend / 100:.1f}× the trailing 28-day median of 100.00 <i>{campaign}</i>")
+                    _anomaly(
+                        channel,
+                        campaign,
+                        date,
+                        "spend",
+                        spend,
+                        100.0,
+                        42.0 if campaign != SCRIPT else None,
+                        f"spend {spend / 100:.1f}× the trailing 28-day median of 100.00 <i>{campaign}</i>",
+                    )
                 )
         anomalies.append(
             _anomaly(channel, campaign, ADS_AS_OF - dt.timedelta(days=10), "cvr", 0.2, 0.05, 9.0, "cvr 4× its median")
@@ -283,11 +304,23 @@ def ads_tables(days: int = 60, seed: int = 3) -> dict[str, pa.Table]:
     }
 
 
-def _kpi(channel: str, campaign: str, date: dt.date, imp: int, clicks: int, spend: float, conv: float, rev: float) -> dict:
+def _kpi(
+    channel: str, campaign: str, date: dt.date, imp: int, clicks: int, spend: float, conv: float, rev: float
+) -> dict:
     return {
-        "channel": channel, "campaign": campaign, "date": date, "impressions": imp, "clicks": clicks, "spend": spend,
-        "conversions": conv, "revenue": rev, "ctr": clicks / imp, "cvr": conv / clicks, "cpc": spend / clicks,
-        "cpa": spend / conv, "roas": rev / spend,
+        "channel": channel,
+        "campaign": campaign,
+        "date": date,
+        "impressions": imp,
+        "clicks": clicks,
+        "spend": spend,
+        "conversions": conv,
+        "revenue": rev,
+        "ctr": clicks / imp,
+        "cvr": conv / clicks,
+        "cpc": spend / clicks,
+        "cpa": spend / conv,
+        "roas": rev / spend,
     }
 
 
@@ -295,8 +328,16 @@ def _anomaly(
     channel: str, campaign: str, date: dt.date, metric: str, value: float, expected: float, z: float | None, reason: str
 ) -> dict:
     return {
-        "channel": channel, "campaign": campaign, "date": date, "metric": metric, "value": value,
-        "expected": expected, "robust_z": z, "baseline": "trailing_28d", "history_days": 28, "reason": reason,
+        "channel": channel,
+        "campaign": campaign,
+        "date": date,
+        "metric": metric,
+        "value": value,
+        "expected": expected,
+        "robust_z": z,
+        "baseline": "trailing_28d",
+        "history_days": 28,
+        "reason": reason,
     }
 
 
@@ -323,35 +364,64 @@ def generic_tables(dataset: str = "web_sessions", seed: int = 11) -> dict[str, p
     for k, (source, day) in enumerate(zip(("f1", "f2", "f3"), GENERIC_DAYS, strict=True)):
         rows_in_file = 200
         for pos, (column, kind) in enumerate(
-            (("session_id", "string"), ("traffic_source", "string"), ("pages", "int64"), ("duration_seconds", "double"),
-             (SCRIPT, "string"))
+            (
+                ("session_id", "string"),
+                ("traffic_source", "string"),
+                ("pages", "int64"),
+                ("duration_seconds", "double"),
+                (SCRIPT, "string"),
+            )
         ):
             numeric = kind != "string"
             profile_rows.append(
                 {
-                    "source_id": source, "dataset": dataset, "column": column, "position": pos, "type": kind,
-                    "rows": rows_in_file, "nulls": 10 * k if column == "pages" else 0,
+                    "source_id": source,
+                    "dataset": dataset,
+                    "column": column,
+                    "position": pos,
+                    "type": kind,
+                    "rows": rows_in_file,
+                    "nulls": 10 * k if column == "pages" else 0,
                     "null_share": (10 * k if column == "pages" else 0) / rows_in_file,
-                    "distinct_estimate": 29 if column == "pages" else 200, "distinct_is_exact": True,
-                    "min": "1" if numeric else "a", "max": "29" if numeric else "z",
-                    "min_number": 1.0 + k if numeric else None, "max_number": 29.0 + k if numeric else None,
-                    "min_time": None, "max_time": None, "ingest_date": day,
+                    "distinct_estimate": 29 if column == "pages" else 200,
+                    "distinct_is_exact": True,
+                    "min": "1" if numeric else "a",
+                    "max": "29" if numeric else "z",
+                    "min_number": 1.0 + k if numeric else None,
+                    "max_number": 29.0 + k if numeric else None,
+                    "min_time": None,
+                    "max_time": None,
+                    "ingest_date": day,
                 }
             )
     quarantine_rows = []
-    for day, reason, count in ((GENERIC_DAYS[0], "bad_number", 5), (GENERIC_DAYS[0], "missing_required", 2),
-                               (GENERIC_DAYS[2], "bad_number", 7), (GENERIC_DAYS[2], SCRIPT, 1)):
+    for day, reason, count in (
+        (GENERIC_DAYS[0], "bad_number", 5),
+        (GENERIC_DAYS[0], "missing_required", 2),
+        (GENERIC_DAYS[2], "bad_number", 7),
+        (GENERIC_DAYS[2], SCRIPT, 1),
+    ):
         for i in range(count):
             quarantine_rows.append(
                 {
-                    "pages": "x", "_row_number": i, "_reason_code": reason, "_reason": f"{reason} in row {i}",
+                    "pages": "x",
+                    "_row_number": i,
+                    "_reason_code": reason,
+                    "_reason": f"{reason} in row {i}",
                     "ingested_at": dt.datetime.combine(day, dt.time(10), dt.UTC),
                 }
             )
     quarantine = pa.Table.from_pylist(
         quarantine_rows,
-        pa.schema([("pages", pa.string()), ("_row_number", pa.int64()), ("_reason_code", pa.string()),
-                   ("_reason", pa.string()), ("ingested_at", pa.timestamp("us", tz="UTC"))]),
+        pa.schema(
+            [
+                ("pages", pa.string()),
+                ("_row_number", pa.int64()),
+                ("_reason_code", pa.string()),
+                ("_reason", pa.string()),
+                ("ingested_at", pa.timestamp("us", tz="UTC")),
+            ]
+        ),
     )
     return {
         dataset: sessions,
@@ -364,9 +434,25 @@ def text_only_tables(dataset: str = "notes") -> dict[str, pa.Table]:
     """A dataset of one file with only text columns, no quarantine."""
     table = pa.table({"author": ["a", "b"], "note": ["hello", SCRIPT], "source_id": ["f1", "f1"]})
     profile = [
-        {"source_id": "f1", "dataset": dataset, "column": c, "position": i, "type": "string", "rows": 2, "nulls": 0,
-         "null_share": 0.0, "distinct_estimate": 2, "distinct_is_exact": True, "min": "a", "max": "z",
-         "min_number": None, "max_number": None, "min_time": None, "max_time": None, "ingest_date": GENERIC_DAYS[0]}
+        {
+            "source_id": "f1",
+            "dataset": dataset,
+            "column": c,
+            "position": i,
+            "type": "string",
+            "rows": 2,
+            "nulls": 0,
+            "null_share": 0.0,
+            "distinct_estimate": 2,
+            "distinct_is_exact": True,
+            "min": "a",
+            "max": "z",
+            "min_number": None,
+            "max_number": None,
+            "min_time": None,
+            "max_time": None,
+            "ingest_date": GENERIC_DAYS[0],
+        }
         for i, c in enumerate(("author", "note"))
     ]
     return {dataset: table, "dataset_profiles": pa.Table.from_pylist(profile, PROFILE_TABLE_SPEC.schema)}
@@ -390,26 +476,56 @@ def ledger_tables(seed: int = 5) -> dict[str, pa.Table]:
             duration = 500 + size / 1e6 * 40 + float(rng.uniform(0, 100))
             out.append(
                 {
-                    "logged_at": dt.datetime.combine(day, dt.time(8, i), dt.UTC), "log_date": day, "kind": "file",
-                    "dataset": dataset, "key": f"raw/{dataset}/{day}-{i}.csv", "version": f"v{i}", "trigger": "s3",
-                    "status": status, "rows_in": size // 100, "rows_written": 0 if status == "failed" else size // 100 - 3,
-                    "rows_quarantined": 3, "quarantined_by_reason": json.dumps({"bad_number": 3}), "duplicates": 0,
-                    "bytes": size, "duration_ms": duration, "stage_ms": json.dumps({"read": duration / 2}),
+                    "logged_at": dt.datetime.combine(day, dt.time(8, i), dt.UTC),
+                    "log_date": day,
+                    "kind": "file",
+                    "dataset": dataset,
+                    "key": f"raw/{dataset}/{day}-{i}.csv",
+                    "version": f"v{i}",
+                    "trigger": "s3",
+                    "status": status,
+                    "rows_in": size // 100,
+                    "rows_written": 0 if status == "failed" else size // 100 - 3,
+                    "rows_quarantined": 3,
+                    "quarantined_by_reason": json.dumps({"bad_number": 3}),
+                    "duplicates": 0,
+                    "bytes": size,
+                    "duration_ms": duration,
+                    "stage_ms": json.dumps({"read": duration / 2}),
                     "error_type": ("SchemaConflictError" if i % 2 else f"Bad{SCRIPT}") if status == "failed" else None,
                     "error_message": f"column {SCRIPT} is text; rename it" if status == "failed" else None,
-                    "event_key": f"k{d}{i}", "snapshot_ids": "{}",
+                    "event_key": f"k{d}{i}",
+                    "snapshot_ids": "{}",
                     "memory_mb": None if d == 0 else 3008,
-                    "billed_duration_ms": None if d == 1 else int(duration) + 1, "request_id": f"r{d}{i}",
+                    "billed_duration_ms": None if d == 1 else int(duration) + 1,
+                    "request_id": f"r{d}{i}",
                 }
             )
         out.append(
             {
-                "logged_at": dt.datetime.combine(day, dt.time(9), dt.UTC), "log_date": day, "kind": "refresh",
-                "dataset": "orders", "key": None, "version": None, "trigger": "refresh", "status": "refreshed",
-                "rows_in": 1000, "rows_written": 300, "rows_quarantined": 0, "quarantined_by_reason": "{}",
-                "duplicates": 0, "bytes": None, "duration_ms": 4000.0, "stage_ms": "{}", "error_type": None,
-                "error_message": None, "event_key": f"r{d}", "snapshot_ids": "{}", "memory_mb": 3008,
-                "billed_duration_ms": 4001, "request_id": f"q{d}",
+                "logged_at": dt.datetime.combine(day, dt.time(9), dt.UTC),
+                "log_date": day,
+                "kind": "refresh",
+                "dataset": "orders",
+                "key": None,
+                "version": None,
+                "trigger": "refresh",
+                "status": "refreshed",
+                "rows_in": 1000,
+                "rows_written": 300,
+                "rows_quarantined": 0,
+                "quarantined_by_reason": "{}",
+                "duplicates": 0,
+                "bytes": None,
+                "duration_ms": 4000.0,
+                "stage_ms": "{}",
+                "error_type": None,
+                "error_message": None,
+                "event_key": f"r{d}",
+                "snapshot_ids": "{}",
+                "memory_mb": 3008,
+                "billed_duration_ms": 4001,
+                "request_id": f"q{d}",
             }
         )
     return {"lake_ops.processing_log": pa.Table.from_pylist(out, LEDGER_SCHEMA)}
