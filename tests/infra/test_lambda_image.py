@@ -233,4 +233,4 @@ def test_the_wheel_holds_every_package_the_lake_command_imports(index: str, tmp_
     subprocess.run([uv, "build", "--wheel", "--quiet", "--out-dir", str(tmp_path)], cwd=ROOT, check=True)
     [wheel] = tmp_path.glob("*.whl")
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    assert tops == {"analytics", "handlers", "lake", "topology"}
+    assert tops == {"analytics", "handlers", "lake", "reports", "topology"}
