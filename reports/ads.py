@@ -16,6 +16,8 @@ MAX_CAMPAIGNS = 6
 #: Days of each series drawn, ending at as_of.
 WINDOW_DAYS = 120
 TOP_ANOMALIES = 15
+#: Campaigns listed in the overview table (all are counted).
+MAX_LISTED = 50
 #: The panels: column, axis label, scale.
 PANELS = (
     ("spend", "spend / day\n(export currency)", 1.0),
@@ -63,14 +65,17 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
         ctx.query(
             f"""
             SELECT k.channel, k.campaign, sum(k.spend) AS spend, count(*) AS days, min(k.date) AS first_day,
-                   max(k.date) AS last_day, {"max(coalesce(a.anomalies, 0))" if has_anomalies else "0"} AS anomalies
+                   max(k.date) AS last_day, {"max(coalesce(a.anomalies, 0))" if has_anomalies else "0"} AS anomalies,
+                   count(*) OVER () AS campaigns
             FROM campaign_kpis_history k {anomaly_counts}
             WHERE k.as_of = {d}
             GROUP BY 1, 2
             ORDER BY 7 DESC, 3 DESC, 1, 2
+            LIMIT {MAX_LISTED}
             """
         )
     )
+    total = int(campaigns[0]["campaigns"]) if campaigns else 0
     overview = Section(
         "Campaigns and their anomalies",
         "campaigns",
@@ -121,15 +126,16 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
                 for c in campaigns
             ],
             numeric=(2, 5, 6),
-            caption=f"{len(campaigns)} campaigns as of {as_of}",
+            caption=f"{total:,} campaigns as of {as_of}"
+            + (f", the {len(campaigns)} with most anomalies, then spend, listed" if total > len(campaigns) else ""),
         )
     )
     out = [overview]
     drawn = campaigns[:MAX_CAMPAIGNS]
-    if len(campaigns) > MAX_CAMPAIGNS:
+    if total > MAX_CAMPAIGNS:
         overview.note(
-            f"{len(campaigns) - MAX_CAMPAIGNS} campaigns are not drawn (a page draws {MAX_CAMPAIGNS}); their "
-            "figures are in the table above and in campaign_kpis_history"
+            f"{total - MAX_CAMPAIGNS:,} campaigns are not drawn (a page draws {MAX_CAMPAIGNS}); their "
+            "figures are in campaign_kpis_history"
         )
     if not drawn:
         return out, as_of

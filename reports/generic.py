@@ -20,6 +20,8 @@ BINS = 20
 MAX_REASONS = 6
 #: Columns every curated row carries (lineage): not the data's own.
 LINEAGE = frozenset({"source_key", "source_version", "source_id", "ingested_at", "ingest_date"})
+#: A built-in dataset whose rows are in a table not named after it.
+DATA_TABLES = {"experiments": "experiment_exposures"}
 
 
 def sections(ctx: Context) -> list[Section]:
@@ -121,9 +123,9 @@ def _numeric(dtype: pa.DataType) -> bool:
 
 
 def _histograms(ctx: Context, s: Section) -> None:
-    table = ctx.dataset
+    table = DATA_TABLES.get(ctx.dataset, ctx.dataset)
     if not ctx.sources.has(table):
-        s.note(f"the dataset's table {table} is not readable here: no histograms of its values")
+        s.note(f"the dataset's table {table} is not among the tables this report reads: no histograms of its values")
         return
     schema = ctx.query(f"SELECT * FROM {sql_name(table)} LIMIT 0").schema
     numeric = [f.name for f in schema if _numeric(f.type) and f.name not in LINEAGE and not f.name.startswith("_")]

@@ -37,6 +37,7 @@ nav ol { columns: 2; margin: 8px 0 0; padding-left: 22px; }
 figure { margin: 10px 0 14px; }
 figcaption { color: #555; font-size: 0.9em; }
 svg.chart { width: 100%; height: auto; display: block; }
+svg.chart text { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 0.92em; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #e3e3e3; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; font-weight: 600; }
