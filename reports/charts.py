@@ -148,6 +148,14 @@ def thousands(axes: Any, axis: str = "y") -> None:
     (axes.yaxis if axis == "y" else axes.xaxis).set_major_formatter(formatter)
 
 
+def counts(axes: Any, axis: str = "y") -> None:
+    """An axis of counts: whole-number ticks, thousands separated (never "0.2 failures")."""
+    from matplotlib.ticker import MaxNLocator
+
+    (axes.yaxis if axis == "y" else axes.xaxis).set_major_locator(MaxNLocator(integer=True))
+    thousands(axes, axis)
+
+
 def short(text: str, limit: int = 28) -> str:
     """A label that fits an axis: long names cut with an ellipsis (the table beside shows them whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -123,7 +123,8 @@ def _experiment(
         left.set_yticks(
             ys, [charts.short(str(v["variant"]) + (" (control)" if v["is_control"] else ""), 24) for v in variants]
         )
-        left.invert_yaxis()
+        # Rows half a step from the edges, top to bottom in table order, however few there are.
+        left.set_ylim(len(variants) - 0.5, -0.5)
         left.set_xlabel("conversion rate (%)")
         if not treated:
             right.set_axis_off()
@@ -152,7 +153,7 @@ def _experiment(
             charts.mark(right.plot([lift], [i], "o", color="black", markersize=5)[0], f"{slug}-lift-{i}")
         right.axvline(0, color=charts.GREY, linewidth=1)
         right.set_yticks(ty, [charts.short(str(v["variant"]), 20) for v in treated])
-        right.invert_yaxis()
+        right.set_ylim(len(treated) - 0.5, -0.5)
         right.set_xlabel("lift over control (percentage points)")
         right.legend(loc="best", fontsize=8)
 

@@ -186,7 +186,7 @@ def _histograms(ctx: Context, s: Section) -> None:
             ax.set_title(charts.short(numeric[i], 30), fontsize=9)
             ax.set_ylabel("rows", fontsize=8)
             ax.tick_params(labelsize=7)
-            charts.thousands(ax)
+            charts.counts(ax)
 
     s.parts.append(
         page.figure(
@@ -253,7 +253,7 @@ def _quarantine(ctx: Context) -> Section:
         ax.set_ylabel("rows quarantined")
         ax.set_xlabel("day the file landed")
         charts.date_axis(ax)
-        charts.thousands(ax)
+        charts.counts(ax)
         ax.legend(title="reason", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
     s.parts.append(

@@ -55,9 +55,9 @@ def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> S
     s = Section(
         "Files and rows per day",
         "files",
-        f"Files handled per day from {start} to {end}, by what happened to them (processed, replaced by a new "
-        "version, removed with their raw object, failed), and the rows they brought: read, written to the "
-        "tables, set aside in quarantine.",
+        f"Files handled per day over the ledger's last {WINDOW_DAYS} days ({start} to {end}), by what "
+        "happened to them (processed, replaced by a new version, removed with their raw object, failed), and "
+        "the rows they brought: read, written to the tables, set aside in quarantine.",
     )
     result = rows(
         ctx.query(
@@ -107,8 +107,8 @@ def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> S
                 )
             bottom_ax.set_ylabel("rows")
             bottom_ax.set_xlabel("day (UTC)")
-            charts.thousands(top)
-            charts.thousands(bottom_ax)
+            charts.counts(top)
+            charts.counts(bottom_ax)
             bottom_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
             charts.date_axis(bottom_ax)
 
@@ -185,6 +185,7 @@ def _failures(ctx: Context, t: str, window: str) -> Section:
             )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         ax.set_ylabel("failures")
+        charts.counts(ax)
         ax.set_xlabel("day (UTC)")
         charts.date_axis(ax)
         ax.legend(title="error type", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

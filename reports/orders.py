@@ -86,7 +86,7 @@ def _segments(ctx: Context, as_of: dt.date, before: dt.date | None) -> Section:
         ax.set_yticks(y, [charts.short(str(names[i])) for i in ids])
         ax.invert_yaxis()
         ax.set_xlabel("customers")
-        charts.thousands(ax, "x")
+        charts.counts(ax, "x")
         ax.legend(title="as_of", loc="lower right")
 
     s.parts.append(
@@ -247,7 +247,7 @@ def _scores(ctx: Context, as_of: dt.date) -> Section:
         ax.set_xticks(range(1, 6))
         ax.set_xlabel("score (quintile, 5 = best)")
         ax.set_ylabel("customers")
-        charts.thousands(ax)
+        charts.counts(ax)
         ax.legend(ncols=3, loc="upper center")
 
     s.parts.append(
@@ -380,7 +380,7 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             ax.set_xlim(0, 1)
             ax.set_xlabel("P(alive): probability the customer is still active")
             ax.set_ylabel("customers")
-            charts.thousands(ax)
+            charts.counts(ax)
 
         s.parts.append(
             page.figure(
