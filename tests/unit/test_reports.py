@@ -355,3 +355,20 @@ def test_pages_are_deterministic_and_small():
     first, second = report("ad_performance", tables)[0].html, report("ad_performance", tables)[0].html
     assert first == second
     assert len(first) < 300_000
+
+
+def test_a_few_customers_as_the_real_refresher_writes_them():
+    # GIVEN the refresher's own output for three customers (fewer than the segments need: everyone
+    # is in "All customers") WHEN drawn THEN the page shows them and says what needs more history.
+    from analytics.orders import customer_features_table, rfm_from_features
+
+    features = customer_features_table(
+        ["a", "b", "c"], [20000, 20010, 20020], [20030, 20040, 20050], [2, 3, 1], [2, 3, 1], [10.0, 30.0, 5.0]
+    )
+    rfm, segments, _ = rfm_from_features(features)
+    built, _ = report("orders", {"customer_rfm": rfm, "customer_segments": segments})
+    assert [(r["segment"], r[f"customers on {built.as_of}"]) for r in table_with(built.html, "share")] == [
+        ("All customers", "3")
+    ]
+    assert any("one as_of so far" in n for n in built.notes)
+    assert any("no customer_value table" in n for n in built.notes)
