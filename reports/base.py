@@ -75,7 +75,7 @@ class Section:
     title: str
     anchor: str
     intro: str = ""
-    #: ("html", trusted markup built by :mod:`reports.page`) in the order they show.
+    #: Trusted markup built by :mod:`reports.page`, in the order it shows.
     parts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
