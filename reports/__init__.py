@@ -1,0 +1,78 @@
+"""Reports: one self-contained HTML page per dataset, drawn from its refreshed tables.
+
+``build_report(dataset, query, tables)`` asks ``query`` (Athena SQL, run on Athena or on DuckDB) for
+small aggregates and draws them with matplotlib as inline SVG. The page has no script and loads
+nothing, so it opens from S3, from disk or offline, and prints. Whatever cannot be drawn (a missing
+table, one as_of only, one variant, one day) is a note on the page, never an error; the one error is
+asking for an as_of that does not exist (:class:`ReportError`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from reports.base import Context, Query, ReportError, Section, Sources
+
+#: The datasets with sections of their own; any other dataset gets the generic ones only.
+BUILT_IN = ("orders", "experiments", "ad_performance")
+#: The processing ledger's report.
+OPS = "ops"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One drawn report."""
+
+    dataset: str
+    #: The newest as_of drawn (None for a dataset without model tables).
+    as_of: dt.date | None
+    #: One self-contained page.
+    html: str
+    #: What cannot be drawn and why (also shown in the page).
+    notes: tuple[str, ...]
+
+
+def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.date | None = None) -> Report:
+    """Draw ``dataset``'s report (``"ops"``: the processing ledger) from the tables ``query`` can read.
+
+    ``tables`` names what ``query`` can read, as its SQL names them: curated tables unqualified
+    (``customer_segments``), the quarantine and the ledger by their database (``lake_quarantine.orders``,
+    ``lake_ops.processing_log``). ``as_of=None`` draws the newest snapshot.
+    Raises :class:`ReportError` only for an ``as_of`` the dataset has no snapshot of.
+    """
+    from reports import ads, experiments, generic, ops, orders, page
+
+    ctx = Context(dataset=dataset, query=query, sources=Sources(frozenset(tables)), as_of=as_of)
+    drawn: dt.date | None = None
+    sections: list[Section]
+    top: list[str] = []
+    if dataset == OPS:
+        sections = ops.sections(ctx)
+        title = "Processing ledger"
+    else:
+        own: list[Section] = []
+        if dataset == "orders":
+            own, drawn = orders.sections(ctx)
+        elif dataset == "experiments":
+            own, drawn = experiments.sections(ctx)
+        elif dataset == "ad_performance":
+            own, drawn = ads.sections(ctx)
+        elif as_of is not None:
+            top.append(f"as_of {as_of} picks a snapshot of model tables, and {dataset} has none: every file is drawn")
+        # A model's as_of is a date in the data (the newest order), not the day files landed: the
+        # profile and quarantine cover every file.
+        sections = own + generic.sections(Context(dataset, query, ctx.sources, None))
+        title = f"Report: {dataset}"
+    notes = top + [f"{s.title}: {n}" for s in sections for n in s.notes]
+    if dataset == OPS:
+        meta = "Drawn from the processing ledger (lake_ops.processing_log)."
+    elif drawn is not None:
+        meta = f"Drawn from the model tables as of {drawn}; the profile and quarantine cover every file."
+    else:
+        meta = "Drawn from every file of the dataset."
+    html = page.render(title, meta, sections, notes)
+    return Report(dataset=dataset, as_of=drawn, html=html, notes=tuple(notes))
+
+
+__all__ = ["BUILT_IN", "OPS", "Query", "Report", "ReportError", "build_report"]

@@ -1,0 +1,286 @@
+"""Sections every dataset gets: its profile (columns, nulls, distinct counts, ranges, histograms) and
+its quarantine reasons over time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+from reports import charts, page
+from reports.base import Context, Section, rows, sql_name, sql_string
+
+PROFILES = "dataset_profiles"
+#: Numeric columns given a histogram; bins per histogram.
+MAX_HISTOGRAMS = 12
+BINS = 20
+#: Reasons drawn in their own colour; the rest are "other".
+MAX_REASONS = 6
+#: Columns every curated row carries (lineage): not the data's own.
+LINEAGE = frozenset({"source_key", "source_version", "source_id", "ingested_at", "ingest_date"})
+#: A built-in dataset whose rows are in a table not named after it.
+DATA_TABLES = {"experiments": "experiment_exposures"}
+
+
+def sections(ctx: Context) -> list[Section]:
+    return [_profile(ctx), _quarantine(ctx)]
+
+
+def _profile(ctx: Context) -> Section:
+    s = Section(
+        "Profile of the data",
+        "profile",
+        "One row per column over every file of the dataset: its type, how many values are missing, how many "
+        "distinct values there are and its range. Numeric columns get a histogram of their values.",
+    )
+    if not ctx.sources.has(PROFILES):
+        s.note(f"no {PROFILES} table: profiles are written as files are processed")
+        profile: list[dict[str, Any]] = []
+    else:
+        ds = sql_string(ctx.dataset)
+        profile = rows(
+            ctx.query(
+                f"""
+                SELECT "column", min(position) AS position, count(DISTINCT source_id) AS files, sum(rows) AS total_rows,
+                       sum(nulls) AS nulls, max(distinct_estimate) AS distinct_max,
+                       min(min_number) AS min_number, max(max_number) AS max_number,
+                       min(min_time) AS min_time, max(max_time) AS max_time,
+                       min("min") AS min_text, max("max") AS max_text
+                FROM dataset_profiles WHERE dataset = {ds}
+                GROUP BY 1 ORDER BY 2, 1
+                """
+            )
+        )
+        types = rows(
+            ctx.query(
+                f"""SELECT "column", type, count(*) AS files FROM dataset_profiles WHERE dataset = {ds}
+                GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"""
+            )
+        )
+        type_of: dict[str, list[str]] = defaultdict(list)
+        for t in types:
+            type_of[str(t["column"])].append(str(t["type"]))
+        if not profile:
+            s.note(f"{PROFILES} has no rows for {ctx.dataset}")
+    if profile:
+        names = [str(p["column"]) for p in profile]
+        shares = [float(p["nulls"] or 0) / float(p["total_rows"]) if p["total_rows"] else 0.0 for p in profile]
+
+        def draw(figure: Any) -> None:
+            ax = figure.subplots()
+            charts.mark(ax.barh(range(len(names)), [v * 100 for v in shares], 0.6, color=charts.OKABE_ITO[1]), "nulls")
+            ax.set_yticks(range(len(names)), [charts.short(n, 24) for n in names])
+            ax.invert_yaxis()
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("missing values (% of rows)")
+
+        s.parts.append(
+            page.figure(
+                charts.svg(
+                    draw, slug="nulls", height=0.7 + 0.22 * max(len(names), 3), label="missing values per column"
+                ),
+                "Share of missing values per column, over every file",
+            )
+        )
+
+        def bounds(p: dict[str, Any]) -> tuple[str, str]:
+            if p["min_number"] is not None:
+                return page.number(p["min_number"], 2), page.number(p["max_number"], 2)
+            if p["min_time"] is not None:
+                return page.day(p["min_time"]), page.day(p["max_time"])
+            return str(p["min_text"] or ""), str(p["max_text"] or "")
+
+        body = []
+        for p, share in zip(profile, shares, strict=True):
+            low, high = bounds(p)
+            body.append(
+                [
+                    p["column"],
+                    " | ".join(type_of.get(str(p["column"]), [])),
+                    page.number(p["total_rows"]),
+                    page.number(share, 1, percent=True),
+                    page.number(p["distinct_max"]),
+                    low,
+                    high,
+                    page.number(p["files"]),
+                ]
+            )
+        s.parts.append(
+            page.table(
+                ["column", "type", "rows", "missing", "distinct (largest per file)", "min", "max", "files"],
+                body,
+                numeric=(2, 3, 4, 7),
+            )
+        )
+    _histograms(ctx, s)
+    return s
+
+
+def _numeric(dtype: pa.DataType) -> bool:
+    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype)
+
+
+def _histograms(ctx: Context, s: Section) -> None:
+    table = DATA_TABLES.get(ctx.dataset, ctx.dataset)
+    if not ctx.sources.has(table):
+        s.note(f"the dataset's table {table} is not among the tables this report reads: no histograms of its values")
+        return
+    schema = ctx.query(f"SELECT * FROM {sql_name(table)} LIMIT 0").schema
+    numeric = [f.name for f in schema if _numeric(f.type) and f.name not in LINEAGE and not f.name.startswith("_")]
+    if not numeric:
+        s.note(f"{table} has no numeric columns: no histograms to draw")
+        return
+    if len(numeric) > MAX_HISTOGRAMS:
+        s.note(f"histograms of the first {MAX_HISTOGRAMS} of {len(numeric)} numeric columns are drawn")
+        numeric = numeric[:MAX_HISTOGRAMS]
+    # One statement: the bounds of every column, then each column's bins (a UNION ALL branch each).
+    # Doubles only, and non-finite values left out, so the bin arithmetic is the same in Athena and DuckDB.
+    values = {i: f"CAST({sql_name(c)} AS double)" for i, c in enumerate(numeric)}
+    finite = {i: f"{v} IS NOT NULL AND {v} = {v} AND abs({v}) < 1e308" for i, v in values.items()}
+    bound_cols = ", ".join(
+        f"min(CASE WHEN {finite[i]} THEN {v} END) AS lo_{i}, max(CASE WHEN {finite[i]} THEN {v} END) AS hi_{i}"
+        for i, v in values.items()
+    )
+    branches = []
+    for i, v in values.items():
+        bin_expr = (
+            f"CASE WHEN b.hi_{i} = b.lo_{i} THEN 0 ELSE "
+            f"least(CAST(floor(({v} - b.lo_{i}) / ((b.hi_{i} - b.lo_{i}) / {BINS})) AS bigint), {BINS - 1}) END"
+        )
+        branches.append(
+            f"SELECT {i} AS k, {bin_expr} AS bin, count(*) AS n, max(b.lo_{i}) AS lo, max(b.hi_{i}) AS hi "
+            f"FROM {sql_name(table)} CROSS JOIN b WHERE {finite[i]} GROUP BY 1, 2"
+        )
+    result = rows(ctx.query(f"WITH b AS (SELECT {bound_cols} FROM {sql_name(table)}) " + " UNION ALL ".join(branches)))
+    found: dict[int, dict[int, int]] = defaultdict(dict)
+    edges: dict[int, tuple[float, float]] = {}
+    for r in result:
+        found[int(r["k"])][int(r["bin"])] = int(r["n"])
+        edges[int(r["k"])] = (float(r["lo"]), float(r["hi"]))
+    drawn = [i for i in range(len(numeric)) if i in found]
+    empty = [numeric[i] for i in range(len(numeric)) if i not in found]
+    if empty:
+        s.note("no values to draw a histogram of in " + ", ".join(empty))
+    if not drawn:
+        return
+    columns = 3
+    grid_rows = (len(drawn) + columns - 1) // columns
+
+    def draw(figure: Any) -> None:
+        axes = figure.subplots(grid_rows, columns, squeeze=False)
+        for slot, ax in enumerate(axes.flat):
+            if slot >= len(drawn):
+                ax.set_axis_off()
+                continue
+            i = drawn[slot]
+            lo, hi = edges[i]
+            width = (hi - lo) / BINS if hi > lo else 1.0
+            xs = [lo + b * width for b in range(BINS)] if hi > lo else [lo - 0.5]
+            counts = [found[i].get(b, 0) for b in range(BINS)] if hi > lo else [found[i].get(0, 0)]
+            charts.mark(
+                ax.bar(xs, counts, width, align="edge", color=charts.OKABE_ITO[0], edgecolor="white", linewidth=0.3),
+                f"hist-{i}",
+            )
+            ax.set_title(charts.short(numeric[i], 30), fontsize=9)
+            ax.set_ylabel("rows", fontsize=8)
+            ax.tick_params(labelsize=7)
+            charts.counts(ax)
+
+    s.parts.append(
+        page.figure(
+            charts.svg(draw, slug="histograms", height=1.9 * grid_rows + 0.3, label="histograms of numeric columns"),
+            f"Values of each numeric column of {table} ({BINS} equal-width bins between its min and max; rows)",
+        )
+    )
+
+
+def _quarantine(ctx: Context) -> Section:
+    s = Section(
+        "Quarantined rows and why",
+        "quarantine",
+        "Rows set aside by day they landed, coloured by reason, and (where the profile knows each file's rows) "
+        "the share of that day's rows they were. Query them: SELECT _reason, count(*) FROM the quarantine "
+        "table GROUP BY 1.",
+    )
+    table = ctx.sources.quarantine(ctx.dataset)
+    if table is None:
+        s.note(f"no quarantine table for {ctx.dataset}: no row was ever set aside, or it is not readable here")
+        return s
+    result = rows(
+        ctx.query(
+            f"SELECT CAST(ingested_at AS date) AS day, _reason_code AS reason, count(*) AS quarantined "
+            f"FROM {sql_name(table)} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    )
+    if not result:
+        s.parts.append(page.paragraph(f"No rows of {ctx.dataset} are in quarantine."))
+        return s
+    totals: dict[dt.date, int] = {}
+    if ctx.sources.has(PROFILES):
+        ds = sql_string(ctx.dataset)
+        # A file's rows are on each of its columns' rows: one per file, then per day.
+        per_day = rows(
+            ctx.query(
+                f"""SELECT ingest_date AS day, sum(file_rows) AS total_rows FROM
+                (SELECT source_id, ingest_date, max(rows) AS file_rows FROM dataset_profiles WHERE dataset = {ds}
+                 GROUP BY 1, 2) f GROUP BY 1"""
+            )
+        )
+        totals = {r["day"]: int(r["total_rows"] or 0) for r in per_day}
+    by_reason: dict[str, int] = defaultdict(int)
+    for r in result:
+        by_reason[str(r["reason"])] += int(r["quarantined"])
+    ranked = sorted(by_reason, key=lambda k: (-by_reason[k], k))
+    shown = ranked[:MAX_REASONS]
+    days = sorted({r["day"] for r in result})
+    stack: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
+    for r in result:
+        reason = str(r["reason"]) if str(r["reason"]) in shown else "other"
+        stack[reason][r["day"]] += int(r["quarantined"])
+    order = [*shown, *(["other"] if "other" in stack else [])]
+
+    def draw(figure: Any) -> None:
+        ax = figure.subplots()
+        bottom = [0] * len(days)
+        for k, reason in enumerate(order):
+            heights = [stack[reason].get(d, 0) for d in days]
+            colour = charts.GREY if reason == "other" else charts.colour(k)
+            bars = ax.bar(days, heights, 0.8, bottom=bottom, color=colour, label=charts.short(reason, 30))
+            charts.mark(bars, f"quarantine-{k}")
+            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        ax.set_ylabel("rows quarantined")
+        ax.set_xlabel("day the file landed")
+        charts.date_axis(ax)
+        charts.counts(ax)
+        ax.legend(title="reason", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+    s.parts.append(
+        page.figure(
+            charts.svg(draw, slug="quarantine", height=3.0, label="quarantined rows per day by reason"),
+            "Rows quarantined per day, by reason",
+        )
+    )
+    if len(days) == 1:
+        s.note(f"every quarantined row landed on one day ({days[0]}): no change over time to see yet")
+    s.parts.append(
+        page.table(
+            ["day", "reason", "rows quarantined", "rows that day", "share"],
+            [
+                [
+                    page.day(r["day"]),
+                    r["reason"],
+                    page.number(r["quarantined"]),
+                    page.number(totals.get(r["day"])),
+                    page.number(int(r["quarantined"]) / totals[r["day"]], 1, percent=True)
+                    if totals.get(r["day"])
+                    else "–",
+                ]
+                for r in sorted(result, key=lambda r: (r["day"], -int(r["quarantined"])), reverse=False)[-40:]
+            ],
+            numeric=(2, 3, 4),
+            caption="Newest 40 day × reason rows",
+        )
+    )
+    return s

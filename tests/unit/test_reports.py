@@ -1,0 +1,374 @@
+"""Reports drawn from fixed refreshed tables: what a reader sees in the page, checked against pandas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from reports import Report, ReportError, build_report
+from tests import reports_fixtures as fx
+
+# GIVEN fixed tables WHEN a report is drawn THEN the page's figures match an independent computation.
+
+
+class _Tables(HTMLParser):
+    """Every <table> of a page as rows of cell text (headers included), and every <p> text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.paragraphs: list[str] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._p: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "p":
+            self._p = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1].append(self._row)
+            self._row = None
+        elif tag == "p" and self._p is not None:
+            self.paragraphs.append("".join(self._p).strip())
+            self._p = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._p is not None:
+            self._p.append(data)
+
+
+def parse(html: str) -> _Tables:
+    parser = _Tables()
+    parser.feed(html)
+    return parser
+
+
+def tables_with(html: str, header: str) -> list[list[dict[str, str]]]:
+    """Every table whose header row has ``header``, each as dicts by header."""
+    return [[dict(zip(t[0], row, strict=True)) for row in t[1:]] for t in parse(html).tables if t and header in t[0]]
+
+
+def table_with(html: str, header: str) -> list[dict[str, str]]:
+    """The first table whose header row has ``header``."""
+    found = tables_with(html, header)
+    assert found, f"no table with a {header!r} column"
+    return found[0]
+
+
+def num(text: str) -> float:
+    return float(text.replace(",", "").replace("%", "").replace("+", ""))
+
+
+def report(dataset: str, tables: dict[str, pa.Table], as_of: dt.date | None = None) -> tuple[Report, fx.ArrowQuery]:
+    query = fx.ArrowQuery(tables)
+    return build_report(dataset, query, query.names, as_of), query
+
+
+# --- orders ---
+
+
+@pytest.fixture(scope="module")
+def orders() -> dict[str, pa.Table]:
+    return {**fx.orders_tables(), **fx.generic_tables("orders")}
+
+
+@pytest.fixture(scope="module")
+def orders_report(orders: dict[str, pa.Table]) -> Report:
+    return report("orders", orders)[0]
+
+
+def test_orders_segment_sizes_and_change_since_previous_as_of(orders, orders_report):
+    rfm = orders["customer_rfm"].to_pandas()
+    counts = rfm.groupby(["as_of", "segment_name"]).size().unstack(0).fillna(0).astype(int)
+    shown = table_with(orders_report.html, "change")
+    assert orders_report.as_of == fx.AS_OF_2
+    assert {r["segment"] for r in shown} == set(counts.index)
+    for r in shown:
+        before, now = counts.loc[r["segment"], fx.AS_OF_1], counts.loc[r["segment"], fx.AS_OF_2]
+        assert num(r[f"customers on {fx.AS_OF_1}"]) == before
+        assert num(r[f"customers on {fx.AS_OF_2}"]) == now
+        assert num(r["change"]) == now - before
+
+
+def test_orders_moves_matrix_counts_customers_between_snapshots(orders, orders_report):
+    rfm = orders["customer_rfm"].to_pandas()
+    before = rfm[rfm.as_of == fx.AS_OF_1].set_index("customer_id").segment_name
+    now = rfm[rfm.as_of == fx.AS_OF_2].set_index("customer_id").segment_name
+    joined = pd.concat([before.rename("from"), now.rename("to")], axis=1).fillna({"from": "(new customer)"})
+    expected = pd.crosstab(joined["from"], joined["to"])
+    shown = table_with(orders_report.html, f"segment on {fx.AS_OF_1}")
+    for r in shown:
+        for to in expected.columns:
+            assert num(r[to]) == expected.loc[r[f"segment on {fx.AS_OF_1}"], to], (r, to)
+    assert num(next(r for r in shown if r[f"segment on {fx.AS_OF_1}"] == "(new customer)")["customers"]) == 20
+
+
+def test_orders_score_distribution_and_value_by_segment(orders, orders_report):
+    rfm = orders["customer_rfm"].to_pandas()
+    latest = rfm[rfm.as_of == fx.AS_OF_2]
+    scores = {r["score"]: r for r in table_with(orders_report.html, "score")}
+    for name, column in (("recency", "r_score"), ("frequency", "f_score"), ("monetary", "m_score")):
+        expected = latest[column].value_counts()
+        assert [num(scores[name][str(v)]) for v in range(1, 6)] == [expected.get(v, 0) for v in range(1, 6)]
+    value = orders["customer_value"].to_pandas().merge(latest[["customer_id", "segment_name"]], on="customer_id")
+    means = value.groupby("segment_name").expected_value_365d.mean()
+    for r in table_with(orders_report.html, "mean value 365 d"):
+        assert num(r["mean value 365 d"]) == pytest.approx(means[r["segment"]], abs=0.006)
+    # The model parameters are not in any table: the page says where they are.
+    assert any("not kept in a table" in n for n in orders_report.notes)
+
+
+def test_orders_as_of_draws_that_snapshot_and_an_unknown_as_of_says_which_exist(orders):
+    older, _ = report("orders", orders, fx.AS_OF_1)
+    assert older.as_of == fx.AS_OF_1
+    assert any("one as_of so far" in n or "need two as_of" in n for n in older.notes)
+    with pytest.raises(
+        ReportError, match=r"no customer_segments snapshot as of 2020-01-01: its as_of dates are 2025-12-28, 2026-01-31"
+    ):
+        report("orders", orders, dt.date(2020, 1, 1))
+
+
+def test_orders_aggregates_in_sql_never_reading_customers_into_python():
+    # GIVEN 20,000 customers per snapshot WHEN the report is drawn THEN no query returns more than a few hundred rows.
+    tables = fx.orders_tables(customers=20_000)
+    built, query = report("orders", tables)
+    assert built.as_of == fx.AS_OF_2
+    assert max(query.result_rows) < 100
+    assert len(built.html) < 300_000
+
+
+# --- experiments ---
+
+
+@pytest.fixture(scope="module")
+def experiments_report() -> Report:
+    return report("experiments", fx.experiment_tables())[0]
+
+
+def test_experiments_srm_verdict_in_words(experiments_report):
+    paragraphs = parse(experiments_report.html).paragraphs
+    verdicts = [p for p in paragraphs if "ample ratio" in p]
+    pricing = next(p for p in verdicts if "annual" in p)
+    assert pricing.startswith("Sample ratio mismatch") and "Distrust" in pricing
+    clean = next(p for p in verdicts if "green" in p)
+    assert clean.startswith("No sample ratio mismatch")
+    assert any(p.startswith("Sample ratio cannot be checked: one variant only") for p in verdicts)
+
+
+def test_experiments_rates_and_lift_as_in_the_table(experiments_report):
+    history = fx.experiment_tables()["experiment_results_history"].to_pandas()
+    latest = history[(history.as_of == fx.EXP_DATES[-1]) & (history.experiment_id == "checkout_button")]
+    (table,) = [
+        t for t in tables_with(experiments_report.html, "always-valid p") if any(r["variant"] == "green" for r in t)
+    ]
+    shown = {r["variant"]: r for r in table}
+    green = latest[latest.variant == "green"].iloc[0]
+    assert num(shown["green"]["rate"]) == pytest.approx(green.conversion_rate * 100, abs=0.006)
+    assert num(shown["green"]["lift (pp)"]) == pytest.approx(green.abs_lift * 100, abs=0.006)
+    assert shown["control (control)"]["lift (pp)"] == "–"
+    # Three refreshes: the always-valid interval over time is drawn for the two-variant experiments.
+    assert experiments_report.html.count("always-valid interval of") >= 3
+
+
+# --- ad_performance ---
+
+
+@pytest.fixture(scope="module")
+def ads() -> dict[str, pa.Table]:
+    return fx.ads_tables()
+
+
+@pytest.fixture(scope="module")
+def ads_report(ads) -> Report:
+    return report("ad_performance", ads)[0]
+
+
+def test_ads_top_anomalies_strongest_first(ads, ads_report):
+    anomalies = ads["kpi_anomalies_history"].to_pandas()
+    # A null robust z (the baseline never varied) is the strongest; then by |z|.
+    anomalies["strength"] = anomalies.robust_z.abs().fillna(float("inf"))
+    expected = anomalies.sort_values(
+        ["strength", "date", "channel", "campaign", "metric"], ascending=[False, False, True, True, True]
+    )
+    shown = table_with(ads_report.html, "robust z")
+    assert [(r["campaign"], r["metric"]) for r in shown] == list(zip(expected.campaign, expected.metric, strict=True))[
+        : len(shown)
+    ]
+    assert shown[0]["robust z"] == "no spread"
+    campaigns = {r["campaign"]: r for r in table_with(ads_report.html, "anomalies")}
+    spend = ads["campaign_kpis_history"].to_pandas().groupby("campaign").spend.sum()
+    for name, r in campaigns.items():
+        assert num(r["spend"]) == pytest.approx(spend[name], abs=0.006)
+
+
+def test_ads_anomalies_are_marked_with_their_reason_on_hover(ads_report):
+    # Each drawn anomaly is a marked point whose SVG <title> carries the reason (escaped).
+    titles = re.findall(r'<g id="marks-camp\d+-anomaly-\d+"><title>([^<]*)</title>', ads_report.html)
+    assert len(titles) == 3
+    assert all("trailing 28-day median" in t for t in titles)
+    assert any("&lt;script&gt;" in t for t in titles)
+
+
+# --- any dataset ---
+
+
+def test_profile_and_quarantine_of_any_dataset():
+    tables = fx.generic_tables()
+    built, _ = report("web_sessions", tables)
+    assert built.as_of is None
+    profile = tables["dataset_profiles"].to_pandas()
+    nulls = profile.groupby("column").nulls.sum() / profile.groupby("column").rows.sum()
+    for r in table_with(built.html, "distinct (largest per file)"):
+        assert num(r["missing"]) == pytest.approx(nulls[r["column"]] * 100, abs=0.06)
+    quarantine = tables["lake_quarantine.web_sessions"].to_pandas()
+    quarantine["day"] = quarantine.ingested_at.dt.date
+    expected = quarantine.groupby(["day", "_reason_code"]).size()
+    shown = table_with(built.html, "rows quarantined")
+    assert len(shown) == len(expected)
+    for r in shown:
+        assert num(r["rows quarantined"]) == expected[(dt.date.fromisoformat(r["day"]), r["reason"])]
+        assert num(r["rows that day"]) == 200
+    # Histograms of the numeric columns only, one marked bar series each.
+    assert "marks-hist-0-0" in built.html and "marks-hist-1-0" in built.html
+    assert "marks-hist-2" not in built.html
+
+
+# --- the processing ledger ---
+
+
+def test_ops_files_per_day_failures_and_cost_per_gb():
+    from bench.cost import Prices
+
+    tables = fx.ledger_tables()
+    built, _ = report("ops", tables)
+    ledger = tables["lake_ops.processing_log"].to_pandas()
+    files = ledger[ledger.kind == "file"]
+    per_day = files.groupby(["log_date", "status"]).size().unstack(fill_value=0)
+    for r in table_with(built.html, "rows written"):
+        day = dt.date.fromisoformat(r["day"])
+        for status in per_day.columns:
+            assert num(r[status]) == per_day.loc[day, status]
+    failures = table_with(built.html, "message")
+    assert len(failures) == (ledger.status == "failed").sum()
+    measured = files[files.memory_mb.notna()]
+    seconds = measured.billed_duration_ms.fillna(measured.duration_ms) / 1000
+    measured = measured.assign(gb_s=measured.memory_mb / 1024 * seconds)
+    for r in table_with(built.html, "US$ per GB"):
+        if r["kind"] != "file":
+            continue
+        mine = measured[measured.dataset == r["dataset"]]
+        expected = mine.gb_s.sum() * Prices().lambda_gb_second_arm64 / (mine.bytes.sum() / 1e9)
+        assert num(r["US$ per GB"]) == pytest.approx(expected, abs=0.00006)
+    assert any("no function memory recorded" in n for n in built.notes)
+
+
+def test_ops_without_the_cost_model_says_the_price_is_unknown(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bench.cost", None)  # as in the Lambda image, where bench/ is absent
+    built, _ = report("ops", fx.ledger_tables())
+    assert any("price is unknown" in n for n in built.notes)
+    assert "unknown" in {r["cost (US$)"] for r in table_with(built.html, "US$ per GB")}
+
+
+# --- bad input: each renders, says what cannot be drawn and why, never raises ---
+
+
+def test_one_file_and_no_history():
+    tables = fx.orders_tables()
+    single = {
+        k: v.filter(pa.compute.equal(v.column("as_of"), pa.scalar(fx.AS_OF_1, pa.date32()))) for k, v in tables.items()
+    }
+    built, _ = report("orders", single)
+    assert built.as_of == fx.AS_OF_1
+    assert any("one as_of so far" in n for n in built.notes)
+    assert any("need two as_of dates" in n for n in built.notes)
+    assert any("customer_value has no snapshot on or before" in n for n in built.notes)
+
+
+def test_one_variant_experiment():
+    history = fx.experiment_tables()["experiment_results_history"]
+    solo = history.filter(pa.compute.equal(history.column("experiment_id"), "solo_launch"))
+    built, _ = report("experiments", {"experiment_results_history": solo})
+    assert any("one variant" in n and "no control" in n for n in built.notes)
+    assert "marks-exp0-rate-0" in built.html
+
+
+def test_one_day_campaign():
+    kpis = fx.ads_tables()["campaign_kpis_history"]
+    one = kpis.filter(pa.compute.equal(kpis.column("campaign"), "one_day_blast"))
+    built, _ = report("ad_performance", {"campaign_kpis_history": one})
+    assert any("1 day of data" in n for n in built.notes)
+    assert any("no kpi_anomalies_history table" in n for n in built.notes)
+    assert "marks-camp0-spend" in built.html
+
+
+def test_text_only_table():
+    built, _ = report("notes", fx.text_only_tables())
+    assert any("no numeric columns: no histograms to draw" in n for n in built.notes)
+    assert table_with(built.html, "distinct (largest per file)")
+
+
+def test_no_tables_at_all():
+    for dataset in ("orders", "experiments", "ad_performance", "web_sessions", "ops"):
+        built, _ = report(dataset, {})
+        assert built.notes, dataset
+        assert "<h1>" in built.html
+
+
+def test_html_in_names_is_shown_as_text_and_never_a_script():
+    pages = {
+        "experiments": report("experiments", fx.experiment_tables())[0].html,
+        "ad_performance": report("ad_performance", fx.ads_tables())[0].html,
+        "web_sessions": report("web_sessions", fx.generic_tables())[0].html,
+        "ops": report("ops", fx.ledger_tables())[0].html,
+    }
+    for name, html in pages.items():
+        assert "<script" not in html.lower(), name
+        assert (
+            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+            or "&lt;script&gt;alert('x')&lt;/script&gt;" in html
+        ), name
+        assert "default-src 'none'" in html  # the browser would refuse a script even if one slipped through
+
+
+def test_pages_are_deterministic_and_small():
+    tables = fx.ads_tables()
+    first, second = report("ad_performance", tables)[0].html, report("ad_performance", tables)[0].html
+    assert first == second
+    assert len(first) < 300_000
+
+
+def test_a_few_customers_as_the_real_refresher_writes_them():
+    # GIVEN the refresher's own output for three customers (fewer than the segments need: everyone
+    # is in "All customers") WHEN drawn THEN the page shows them and says what needs more history.
+    from analytics.orders import customer_features_table, rfm_from_features
+
+    features = customer_features_table(
+        ["a", "b", "c"], [20000, 20010, 20020], [20030, 20040, 20050], [2, 3, 1], [2, 3, 1], [10.0, 30.0, 5.0]
+    )
+    rfm, segments, _ = rfm_from_features(features)
+    built, _ = report("orders", {"customer_rfm": rfm, "customer_segments": segments})
+    assert [(r["segment"], r[f"customers on {built.as_of}"]) for r in table_with(built.html, "share")] == [
+        ("All customers", "3")
+    ]
+    assert any("one as_of so far" in n for n in built.notes)
+    assert any("no customer_value table" in n for n in built.notes)
