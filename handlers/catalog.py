@@ -74,11 +74,19 @@ def glue_catalog(glue: GlueClient | Any, region: str, endpoint_url: str | None =
 
 
 def scan_snapshot(table: Any, snapshot_id: int | None) -> Any:
-    """The rows of one snapshot of an Iceberg table as a ``pyarrow.RecordBatchReader``: files are
-    read as the stream is consumed (an empty table gives its schema and no rows)."""
+    """The rows of one snapshot of an Iceberg table, for DuckDB to read: a ``pyarrow.dataset.Dataset``
+    over its data files when their columns can be read by name (DuckDB then reads only the columns
+    and row groups a query needs, see :mod:`handlers.snapshot_files`), else pyiceberg's
+    ``RecordBatchReader`` of every column, whose files are read as the stream is consumed (an empty
+    table gives its schema and no rows)."""
     import pyarrow as pa
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+    from handlers.snapshot_files import snapshot_dataset
+
     if snapshot_id is None:
         return pa.RecordBatchReader.from_batches(schema_to_pyarrow(table.schema(), include_field_ids=False), [])
+    dataset = snapshot_dataset(table, snapshot_id)
+    if dataset is not None:
+        return dataset
     return table.scan(snapshot_id=snapshot_id).to_arrow_batch_reader()

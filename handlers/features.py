@@ -2,8 +2,9 @@
 
 A refresher writes Athena SQL over the curated tables and views (``orders``, ``ad_performance``).
 The refresh pins each input table's snapshot before any query runs and records those snapshot ids;
-:class:`DuckDBQueries` reads exactly those snapshots (pyiceberg scans streamed into DuckDB as Arrow,
-views replaced by their SQL), so the recorded inputs are exactly what was read. Above a size
+:class:`DuckDBQueries` reads exactly those snapshots (each a pyarrow dataset of its data files that
+DuckDB reads only the needed columns of, or a pyiceberg stream where a file's columns must be
+matched by field id; views replaced by their SQL), so the recorded inputs are exactly what was read. Above a size
 threshold (the input snapshots' Parquet bytes, ``topology.RefreshSettings.athena_threshold_bytes``)
 :class:`AthenaQueries` runs the same SQL on Athena, reading the tables' current snapshots (Athena
 cannot pin a view's tables): a commit that lands between pinning and querying is then read but not
@@ -182,8 +183,9 @@ class DuckDBQueries:
     def _bind(
         self, connection: Any, names: list[tuple[str, str]], columns: Columns, bound: set[str], depth: int
     ) -> None:
-        """Make every name readable in ``connection``: a pinned table as an Arrow stream of its
-        snapshot, a view as a DuckDB view of its SQL (its own names bound first)."""
+        """Make every name readable in ``connection``: a pinned table as its snapshot's rows
+        (:func:`handlers.catalog.scan_snapshot`), a view as a DuckDB view of its SQL (its own names
+        bound first)."""
         from handlers.catalog import scan_snapshot
 
         for database, name in names:
