@@ -161,6 +161,21 @@ class DuckDBQueries:
     def __call__(self, sql: str) -> pa.Table:
         import duckdb
 
+        try:
+            return self._run(sql, stream=True)
+        except duckdb.Error as exc:
+            if "already been consumed" not in str(exc):
+                raise RefreshQueryError(f"refresh SQL failed on DuckDB: {' '.join(str(exc).split())}") from exc
+        # The plan reads a streamed table twice (a self-join, such as a report comparing two as_of
+        # snapshots): a stream can be read once, so each table it binds is read into memory first.
+        try:
+            return self._run(sql, stream=False)
+        except duckdb.Error as exc:
+            raise RefreshQueryError(f"refresh SQL failed on DuckDB: {' '.join(str(exc).split())}") from exc
+
+    def _run(self, sql: str, stream: bool) -> pa.Table:
+        import duckdb
+
         connection = duckdb.connect()
         try:
             connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
@@ -171,17 +186,21 @@ class DuckDBQueries:
                 # Leave the function room for Python, Arrow and the models; DuckDB spills past this.
                 connection.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
             columns: Columns = {}
-            self._bind(connection, table_names(sql, self._resolver.database), columns, set(), 0)
+            self._bind(connection, table_names(sql, self._resolver.database), columns, set(), 0, stream)
             text = transpile(sql, columns, self._resolver.database)
             result: pa.Table = connection.sql(text).to_arrow_table()
-        except duckdb.Error as exc:
-            raise RefreshQueryError(f"refresh SQL failed on DuckDB: {' '.join(str(exc).split())}") from exc
         finally:
             connection.close()
         return result
 
     def _bind(
-        self, connection: Any, names: list[tuple[str, str]], columns: Columns, bound: set[str], depth: int
+        self,
+        connection: Any,
+        names: list[tuple[str, str]],
+        columns: Columns,
+        bound: set[str],
+        depth: int,
+        stream: bool = True,
     ) -> None:
         """Make every name readable in ``connection``: a pinned table as its snapshot's rows
         (:func:`handlers.catalog.scan_snapshot`), a view as a DuckDB view of its SQL (its own names
@@ -201,7 +220,10 @@ class DuckDBQueries:
                     f.name: iceberg_athena_type(f.field_type) for f in schema.fields
                 }
                 arrow_name = f"__lake_{len(bound)}"
-                connection.register(arrow_name, scan_snapshot(pinned.table, pinned.snapshot_id))
+                rows = scan_snapshot(pinned.table, pinned.snapshot_id)
+                if not stream and isinstance(rows, pa.RecordBatchReader):
+                    rows = rows.read_all()
+                connection.register(arrow_name, rows)
                 connection.execute(f'CREATE VIEW "{database}"."{name}" AS SELECT * FROM "{arrow_name}"')
                 continue
             entry = self._resolver.entry(database, name)
@@ -213,7 +235,7 @@ class DuckDBQueries:
             if depth >= MAX_VIEW_DEPTH:
                 raise RefreshQueryError(f"views nest more than {MAX_VIEW_DEPTH} deep under {qualified}")
             view = read_view(database, entry)
-            self._bind(connection, table_names(view.sql, view.database), columns, bound, depth + 1)
+            self._bind(connection, table_names(view.sql, view.database), columns, bound, depth + 1, stream)
             columns.setdefault(database, {})[name] = {c: _athena_type_of_presto(t) for c, t in view.columns}
             connection.execute(f'CREATE VIEW "{database}"."{name}" AS {transpile(view.sql, columns, view.database)}')
 

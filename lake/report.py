@@ -119,9 +119,8 @@ def stored_reports(target: Target, dataset: str) -> list[str]:
 
 def draw_ops(target: Target, as_of: dt.date | None = None) -> Fetched:
     """The processing ledger's report, drawn now from ``lake_ops.processing_log``."""
-    from reports import build_report
-
     from lake.athena import run_query
+    from reports import build_report
 
     database = topology.DEFAULT.ops_database
     tables = frozenset(

@@ -1,0 +1,59 @@
+"""Each refresh draws its dataset's report from the tables it left and links it from its event.
+
+The refresh function runs in process against the stand-in; the report is read back from S3 as a
+user's browser or ``lake report`` would get it. What the report's figures are is checked against
+pandas in tests/unit/test_reports.py; here: that the right report is stored where the event says,
+one per as_of, and that it draws the refreshed tables (its customer counts are theirs).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+
+import topology
+from tests.conftest import Lake
+from tests.functional.conftest import Invoke, InvokeRefresh, read_rows
+from tests.functional.test_refresh import land, models_events, monthly_orders, orders_csv, refresh_all
+
+
+def stored(lake: Lake, uri: str) -> tuple[str, dict[str, str], str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    got = lake.s3.get_object(Bucket=bucket, Key=key)
+    return got["Body"].read().decode(), got["Metadata"], got["ContentType"]
+
+
+def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN two monthly orders exports, each refreshed after it lands
+    reports = []
+    for number, rows in enumerate(monthly_orders(months=2), start=1):
+        land(lake, invoke, f"raw/orders/2026-0{number}.csv", orders_csv(rows))
+        refresh_all(lake, invoke_refresh)
+        [event] = models_events(lake, 1)
+        assert event["detail-type"] == topology.DETAIL_TYPE_MODELS_UPDATED
+        reports.append(event["detail"]["report"])
+    # THEN each event links the report of its own as_of, and latest.html is the second one
+    first, second = reports
+    as_ofs = sorted({str(r["as_of"]) for r in read_rows(lake, "lake_curated", "customer_rfm").to_pylist()})
+    assert [first["as_of"], second["as_of"]] == as_ofs
+    assert first["uri"] == f"s3://{lake.bucket}/reports/orders/{as_ofs[0]}.html"
+    assert second["latest"] == f"s3://{lake.bucket}/reports/orders/latest.html"
+    page, metadata, content_type = stored(lake, second["uri"])
+    assert stored(lake, second["latest"])[0] == page
+    assert stored(lake, first["uri"])[0] != page
+    assert metadata == {"as-of": as_ofs[1]}
+    assert content_type == "text/html; charset=utf-8"
+    # AND the page is self-contained (no script, nothing fetched) and draws the refreshed segments
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["']https?:""", page)
+    segments = collections.Counter(
+        r["segment_name"]
+        for r in read_rows(lake, "lake_curated", "customer_segments").to_pylist()
+        if str(r["as_of"]) == as_ofs[1]
+    )
+    for name, count in segments.items():
+        assert name in page
+        assert f"{count:,}" in page
+    assert as_ofs[1] in page and as_ofs[0] in page  # the change since the previous as_of
