@@ -92,6 +92,14 @@ def test_the_demo_shows_a_second_month_of_orders_moving_customers_between_segmen
     [summary] = table_under(lines, "customers")[1]
     assert int(summary[-1]) == moved  # changed_segment agrees with the table
     assert f"{moved:,} of the" in out and "what you see" in out
+    # AND it ends by writing a report per refreshed dataset and the ledger's, each page showing
+    # the later as_of's segment moves (orders) or its own dataset
+    reports = {Path(p).stem: Path(p) for p in re.findall(r"^  (\S+\.html) \(", out, re.MULTILINE)}
+    assert set(reports) == {"orders", "experiments", "ad_performance", "ops"}, out[-2000:]
+    assert all(path.parent == workdir / "reports" and path.stat().st_size > 10_000 for path in reports.values())
+    orders_page = reports["orders"].read_text()
+    assert as_ofs[1] in orders_page and as_ofs[0] in orders_page
+    assert "processing_log" in reports["ops"].read_text()
     assert "Traceback" not in result.stderr
     assert out.rstrip().endswith("Done.")
 
