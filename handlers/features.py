@@ -86,6 +86,11 @@ class InputResolver:
             self._entries[(database, name)] = found
         return self._entries[(database, name)]
 
+    def forget(self) -> None:
+        """Look the catalog up again: a table absent before (say, one a refresh has since created)
+        may exist now. The entries are kept only to spare repeated lookups within one refresh."""
+        self._entries.clear()
+
     def pin(self, names: Iterable[str], database: str | None = None) -> dict[str, Pinned]:
         """``{database.table: Pinned}`` for every Iceberg table under ``names`` (of ``database``,
         the curated one unless given); names that do not exist yet (no file committed) are left out."""

@@ -218,6 +218,7 @@ class RefreshService:
         if not specs:
             raise NoRefreshersError(f"dataset {dataset} has no models over its history to refresh")
         t0 = time.perf_counter()
+        self.resolver.forget()  # a warm function: tables may have been created since its last refresh
         pinned = self.resolver.pin(sorted({name for spec in specs for name in (*spec.inputs, *spec.reads_back)}))
         report.inputs = [pinned[k] for k in sorted(pinned)]
         # A model's own table read back changes with every refresh: it never makes one due (unless
@@ -370,13 +371,16 @@ class RefreshService:
 
         as_ofs = sorted(as_of for _, as_of in report.outputs)
         as_of = dt.date.fromisoformat(as_ofs[-1]) if as_ofs else None
-        curated = {c.table for c, _ in report.outputs if c.database == self.settings.curated_database}
+        database = self.settings.curated_database
+        written = {c.table for c, _ in report.outputs if c.database == database}
+        self.resolver.forget()  # this refresh may have created some of the tables the report reads
         try:
-            pinned = self.resolver.pin(sorted({*curated, *REPORT_INPUTS}))
-            pinned |= self.resolver.pin([dataset], database=self.settings.quarantine_database)
-            tables = frozenset(
-                p.name if p.database == self.settings.curated_database else p.qualified for p in pinned.values()
-            )
+            # The dataset's own table or view (its profile's histograms), the profiles and the model
+            # tables, as the report's SQL names them; the quarantine by its database.
+            curated = sorted(n for n in {*written, *REPORT_INPUTS, dataset} if self.resolver.entry(database, n))
+            quarantine = self.resolver.pin([dataset], database=self.settings.quarantine_database)
+            pinned = self.resolver.pin(curated) | quarantine
+            tables = frozenset(curated) | {p.qualified for p in quarantine.values()}
             drawn = build_report(dataset, DuckDBQueries(self.resolver, pinned, self.memory_limit_mb), tables, as_of)
             name = drawn.as_of.isoformat() if drawn.as_of else "undated"
             prefix = f"{topology.REPORTS_PREFIX}{dataset}/"

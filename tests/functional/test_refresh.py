@@ -458,3 +458,22 @@ def test_a_refresh_reads_a_table_a_later_file_widened(
     assert rfm.keys() == totals.keys()
     for customer, total in totals.items():
         assert rfm[customer]["total_amount"] == pytest.approx(total), customer
+
+
+def test_a_warm_refresh_function_sees_the_tables_its_earlier_refresh_created(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN an experiment's first exposure file, refreshed: that refresh creates the results table
+    rows = [("checkout", f"u{n:04d}", "control" if n % 2 else "treatment", n % 7 == 0, 0.0) for n in range(400)]
+    land(lake, invoke, "raw/experiments/part-1.csv", exposures_csv(rows[:200]))
+    refresh_all(lake, invoke_refresh)
+    [first] = models_events(lake, 1)
+    # THEN its report draws the results it just wrote (the table did not exist when it started)
+    assert first["detail"]["report"] is not None, first["detail"]["models"]
+    assert not [n for n in first["detail"]["report"]["notes"] if "experiment_results_history" in n]
+    # WHEN a second file lands and the same (warm) function refreshes again
+    land(lake, invoke, "raw/experiments/part-2.csv", exposures_csv(rows[200:]))
+    refresh_all(lake, invoke_refresh)
+    [second] = models_events(lake, 1)
+    # THEN it read back the results table its first refresh created (the running minimum's input)
+    assert "experiment_results_history" in {i["table"] for i in second["detail"]["inputs"]}
