@@ -34,9 +34,6 @@ from handlers.store import LakeStore
 
 logger = logging.getLogger(__name__)
 
-#: Tables every dataset's report reads besides the refresh's outputs (the per-file profile).
-REPORT_INPUTS = ("dataset_profiles",)
-
 
 class NoRefreshersError(PermanentError):
     """A refresh was asked for a dataset that has no models over its history."""
@@ -367,7 +364,7 @@ class RefreshService:
         """Draw the dataset's report from its tables as this refresh left them and upload it as
         ``reports/<dataset>/<as_of>.html`` and ``latest.html``. The models are committed by now, so a
         report that cannot be drawn or stored is a failed fact, never a failed refresh."""
-        from reports import build_report
+        from reports import build_report, curated_inputs
 
         as_ofs = sorted(as_of for _, as_of in report.outputs)
         as_of = dt.date.fromisoformat(as_ofs[-1]) if as_ofs else None
@@ -377,7 +374,8 @@ class RefreshService:
         try:
             # The dataset's own table or view (its profile's histograms), the profiles and the model
             # tables, as the report's SQL names them; the quarantine by its database.
-            curated = sorted(n for n in {*written, *REPORT_INPUTS, dataset} if self.resolver.entry(database, n))
+            wanted = written | curated_inputs(dataset)
+            curated = sorted(n for n in wanted if self.resolver.entry(database, n))
             quarantine = self.resolver.pin([dataset], database=self.settings.quarantine_database)
             pinned = self.resolver.pin(curated) | quarantine
             tables = frozenset(curated) | {p.qualified for p in quarantine.values()}

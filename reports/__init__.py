@@ -33,6 +33,14 @@ class Report:
     notes: tuple[str, ...]
 
 
+def curated_inputs(dataset: str) -> frozenset[str]:
+    """The curated tables ``dataset``'s report reads besides its model tables: the dataset's own
+    table or view (histograms of its values) and the per-file profiles."""
+    from reports.generic import DATA_TABLES, PROFILES
+
+    return frozenset({DATA_TABLES.get(dataset, dataset), PROFILES})
+
+
 def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.date | None = None) -> Report:
     """Draw ``dataset``'s report (``"ops"``: the processing ledger) from the tables ``query`` can read.
 
@@ -75,4 +83,4 @@ def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.d
     return Report(dataset=dataset, as_of=drawn, html=html, notes=tuple(notes))
 
 
-__all__ = ["BUILT_IN", "OPS", "Query", "Report", "ReportError", "build_report"]
+__all__ = ["BUILT_IN", "OPS", "Query", "Report", "ReportError", "build_report", "curated_inputs"]
