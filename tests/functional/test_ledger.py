@@ -93,7 +93,9 @@ def test_each_file_outcome_is_one_ledger_row_with_the_events_counts(lake: Lake, 
     )
     assert set(json.loads(processed["stage_ms"])) >= {"process", "commit"}
     assert removed["rows_written"] == 0
-    assert failed["error_type"] == events[3]["error"]["type"] and failed["error_message"] == events[3]["error"]["message"]
+    assert (
+        failed["error_type"] == events[3]["error"]["type"] and failed["error_message"] == events[3]["error"]["message"]
+    )
     assert (processed["error_type"], processed["error_message"]) == (None, None)
     # AND `lake query` reads the same table by its qualified name
     counts = query(lake, "SELECT status, count(*) AS n FROM lake_ops.processing_log GROUP BY 1 ORDER BY 1")
