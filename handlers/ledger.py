@@ -36,7 +36,7 @@ PROCESSING_LOG = TableSpec(
     schema=pa.schema(
         [
             col("logged_at", pa.timestamp("us", tz="UTC"), "when the outcome was announced (UTC)"),
-            col("log_date", pa.date32(), "**partition**: UTC day of `logged_at`"),
+            col("log_date", pa.date32(), "UTC day of `logged_at`"),
             col("kind", pa.string(), "`file` (a raw object's outcome) or `refresh` (a dataset's models recomputed)"),
             col("dataset", pa.string(), "the dataset (table name); null when the message named none"),
             col("key", pa.string(), "file: the raw object key; refresh: the key whose commit asked for it"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -41,6 +42,15 @@ def ledger(lake: Lake) -> list[dict[str, Any]]:
 def query(lake: Lake, sql: str) -> pa.Table:
     """What ``lake query SQL`` prints, as Arrow (the same target and engine)."""
     return run_query(resolve(endpoint_url=lake.endpoints.endpoint_url), sql)
+
+
+def manual_queries() -> list[str]:
+    """The example queries of docs/operations.md's ledger section."""
+    page = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    section = page.split("## The processing ledger", 1)[1]
+    block = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    statements = [s.strip() for s in block.split(";") if s.strip()]
+    return ["\n".join(line for line in s.splitlines() if not line.startswith("--")) for s in statements]
 
 
 def file_events(lake: Lake, count: int) -> list[dict[str, Any]]:
@@ -105,6 +115,9 @@ def test_each_file_outcome_is_one_ledger_row_with_the_events_counts(lake: Lake, 
         {"status": "removed", "n": 1},
         {"status": "replaced", "n": 1},
     ]
+    # AND every example query of the manual runs on it and finds what it is about
+    for sql in manual_queries():
+        assert query(lake, sql).num_rows > 0, sql
     # AND the table is partitioned by day, one Iceberg commit per invocation
     table = iceberg_table(lake, "lake_ops", "processing_log")
     assert [str(f.transform) for f in table.spec().fields] == ["identity"]
