@@ -108,15 +108,18 @@ def file_row(detail: dict[str, Any], memory_mb: int | None, request_id: str | No
     if quarantine.get("table") and quarantine.get("snapshot_id") is not None:
         snapshots[quarantine["table"]] = quarantine["snapshot_id"]
     duration = float(detail["timings_ms"].get("total") or 0.0)
+    status = "failed" if detail["status"] == "failed" else FILE_STATUS.get(detail["change"], "processed")
+    # A refusal or a removal may commit (the key's earlier rows leave): it writes no rows.
+    written = sum(int(o["rows"] or 0) for o in detail["outputs"]) if status in ("processed", "replaced") else 0
     return {
         "kind": "file",
         "dataset": detail.get("dataset"),
         "key": source.get("key"),
         "version": source.get("version_id") or source.get("etag"),
         "trigger": source.get("trigger"),
-        "status": "failed" if detail["status"] == "failed" else FILE_STATUS.get(detail["change"], "processed"),
+        "status": status,
         "rows_in": rows["input"],
-        "rows_written": sum(int(o["rows"] or 0) for o in detail["outputs"]) if detail["change"] != "removed" else 0,
+        "rows_written": written,
         "rows_quarantined": quarantine["rows"],
         "quarantined_by_reason": _json(quarantine.get("reasons")),
         "duplicates": rows["duplicates"],
@@ -245,8 +248,8 @@ class Ledger:
             share = r["duration_ms"] / total if total else 1 / len(refreshes)
             r["billed_duration_ms"] = math.ceil(invocation_ms * share)
         assert PROCESSING_LOG.schema is not None
-        table = pa.Table.from_pylist(rows, schema=PROCESSING_LOG.schema)
         try:
+            table = pa.Table.from_pylist(rows, schema=PROCESSING_LOG.schema)
             return self._tables.append_rows(
                 self.database, topology.OPS_PREFIX, PROCESSING_LOG, table, {"lake.ledger.rows": str(len(rows))}
             )
