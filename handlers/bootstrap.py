@@ -10,7 +10,7 @@ from botocore.config import Config
 
 from handlers.errors import ProcessingInProgressError
 from handlers.failures import FailureLog
-from handlers.publisher import EventPublisher
+from handlers.ledger import Ledger, LedgerPublisher
 from handlers.service import ObjectProcessor
 from handlers.settings import Settings
 from handlers.shapes import ExportShapes
@@ -98,15 +98,18 @@ def build_processor(settings: Settings) -> ObjectProcessor:
 
     c = clients(settings)
     run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
+    store = _store(settings, c)
+    ledger = Ledger(store.tables, settings.ops_database)
     return ObjectProcessor(
         settings=settings,
-        store=_store(settings, c),
-        publisher=EventPublisher(c["events"], settings.bus_name),
+        store=store,
+        publisher=LedgerPublisher(c["events"], settings.bus_name, ledger),
         sources=SourceRegister(c["dynamodb"], settings.idempotency_table),
         run_once=run_once,
         failures=FailureLog(c["dynamodb"], settings.idempotency_table, settings.failure_ttl_seconds),
         refresh=RefreshRequester(c["sqs"], settings.refresh_queue_url) if settings.refresh_queue_url else None,
         shapes=ExportShapes(c["dynamodb"], settings.idempotency_table),
+        ledger=ledger,
     )
 
 
@@ -117,6 +120,7 @@ def build_refresh_service(settings: Settings) -> RefreshService:
 
     c = clients(settings)
     store = _store(settings, c)
+    ledger = Ledger(store.tables, settings.ops_database)
 
     def athena() -> Any:
         session = boto3.session.Session(region_name=settings.region)
@@ -126,7 +130,8 @@ def build_refresh_service(settings: Settings) -> RefreshService:
         settings=settings,
         store=store,
         resolver=InputResolver(c["glue"], store.tables.catalog, settings.curated_database),
-        publisher=EventPublisher(c["events"], settings.bus_name),
+        publisher=LedgerPublisher(c["events"], settings.bus_name, ledger),
         records=RefreshRecords(c["dynamodb"], settings.idempotency_table),
         athena=athena,
+        ledger=ledger,
     )

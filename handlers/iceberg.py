@@ -376,6 +376,50 @@ class IcebergTables:
             partition_spec=_spec_text(table),
         )
 
+    # --- append-only tables (the processing ledger) ---------------------------------------------
+    def append_rows(
+        self, database: str, prefix: str, spec: TableSpec, rows: pa.Table, summary: dict[str, str]
+    ) -> Committed:
+        """Append ``rows`` in one commit, creating the table on first use.
+
+        An append never conflicts in substance: pyiceberg re-applies it against the fresh metadata
+        when another writer committed first (``commit.retry.*`` of :func:`table_properties`), so
+        concurrent writers each land their rows.
+        """
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+
+        name = spec.stored_name
+        location = f"s3://{self.bucket}/{prefix}{name}"
+        schema = documented(rows.schema, spec)
+        table = self.load(database, name)
+        if table is None:
+            try:
+                table = self._create_with(database, name, location, spec, schema, [], summary)
+            except TableAlreadyExistsError:
+                table = self.load(database, name)
+                assert table is not None
+        try:
+            with table.transaction() as tx:
+                if _schema_behind(table, schema):
+                    with tx.update_schema() as update:
+                        update.union_by_name(schema)
+                tx.append(rows.cast(schema), snapshot_properties=summary)
+        except CommitFailedException as exc:
+            raise CommitConflictError(
+                f"table {database}.{name} kept changing under this append past the retry budget"
+            ) from exc
+        table.refresh()
+        snapshot = table.current_snapshot()
+        return Committed(
+            database=database,
+            table=name,
+            location=location,
+            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            rows=rows.num_rows,
+            data_files=int((snapshot.summary.get("added-data-files") if snapshot and snapshot.summary else 0) or 0),
+            partition_spec=_spec_text(table),
+        )
+
     # --- internals -------------------------------------------------------------------------------
     def _upload_files(self, location: str, files: list[Path], source_id: str) -> list[str]:
         attempt = uuid.uuid4().hex[:8]

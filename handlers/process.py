@@ -83,6 +83,17 @@ def record_handler(record: SQSRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process an SQS batch and report only the failed records (``batchItemFailures``)."""
     check_sqs_batch(event)
-    _get_processor().register_context(context)
-    response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    processor = _get_processor()
+    processor.register_context(context)
+    if processor.ledger is not None:
+        processor.ledger.begin(context)
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
+    finally:
+        from handlers.ledger import write_ledger
+
+        # One ledger commit per invocation, after every record's own commits and announcements.
+        write_ledger(processor.ledger, logger, metrics)
     return dict(response)

@@ -8,6 +8,7 @@ Kept light to import: DuckDB, pyiceberg and the models load on the first record.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -42,7 +43,11 @@ def record_handler(record: SQSRecord) -> None:
     """One request: later requests of the same dataset in the batch find their inputs covered and skip."""
     service = _get_service()
     receive_count = int(record.attributes.approximate_receive_count or 1)
+    started = time.perf_counter()
     detail = service.handle_body(record.body, receive_count=receive_count)
+    if detail["status"] == "skipped" and service.ledger is not None:
+        # Refreshed and failed ones are logged as they are announced; a skip is announced nowhere.
+        service.ledger.skipped(record.body, detail, (time.perf_counter() - started) * 1000)
     logger.info("refresh", extra={"status": detail["status"], "dataset": detail.get("dataset")})
     name = {"succeeded": "RefreshesSucceeded", "skipped": "RefreshesSkipped"}.get(detail["status"], "RefreshesFailed")
     metrics.add_metric(name, MetricUnit.Count, 1)
@@ -54,6 +59,17 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Refresh what the batch asks for and report only the failed records (``batchItemFailures``)."""
-    _get_service().register_context(context)
-    response = process_partial_response(event=event, record_handler=record_handler, processor=batch, context=context)
+    service = _get_service()
+    service.register_context(context)
+    if service.ledger is not None:
+        service.ledger.begin(context)
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=batch, context=context
+        )
+    finally:
+        from handlers.ledger import write_ledger
+
+        # One ledger commit per invocation, after every refresh's own commits and announcements.
+        write_ledger(service.ledger, logger, metrics)
     return dict(response)

@@ -27,6 +27,7 @@ from analytics.registry import dataset_table_name, load_refresher, refreshers
 from handlers.errors import PermanentError
 from handlers.features import AthenaQueries, DuckDBQueries, InputResolver, Pinned
 from handlers.iceberg import Committed
+from handlers.ledger import Ledger
 from handlers.publisher import EventPublisher
 from handlers.refresh_requests import RefreshRequest, parse_refresh_request
 from handlers.settings import Settings
@@ -163,6 +164,7 @@ class RefreshService:
         publisher: EventPublisher,
         records: RefreshRecords,
         athena: Callable[[], Any] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -172,6 +174,8 @@ class RefreshService:
         # Built on first use: most refreshes never need Athena.
         self._athena = athena
         self.memory_limit_mb: int | None = None
+        # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
+        self.ledger = ledger
 
     def register_context(self, context: Any) -> None:
         """DuckDB gets part of the function's memory; the rest is Python's, Arrow's and the models'."""

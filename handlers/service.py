@@ -37,6 +37,7 @@ from handlers.errors import (
 from handlers.events import ObjectRequest, parse_body
 from handlers.failures import FailureLog
 from handlers.iceberg import Committed
+from handlers.ledger import Ledger
 from handlers.publisher import EventPublisher
 from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
 from handlers.refresh_requests import RefreshRequester
@@ -179,6 +180,7 @@ class ObjectProcessor:
         failures: FailureLog | None = None,
         refresh: RefreshRequester | None = None,
         shapes: ExportShapes | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -194,6 +196,8 @@ class ObjectProcessor:
         self.refresh = refresh
         # Remembers the day/month order files of an export shape proved, for later ambiguous files.
         self.shapes = shapes
+        # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
+        self.ledger = ledger
 
     def register_context(self, context: Any) -> None:
         """Tell idempotency how long this invocation may still run."""

@@ -22,6 +22,8 @@ class Settings:
     idempotency_ttl_seconds: int
     #: SQS receives before the message moves to the DLQ: the last attempt announces the failure.
     max_receive_count: int
+    #: The Glue database of the processing ledger (``processing_log``).
+    ops_database: str = topology.DEFAULT.ops_database
     #: How long a message's failure record is kept: as long as the dead-letter queue keeps the message.
     failure_ttl_seconds: int = topology.DEFAULT.queue.dlq_retention_days * 86400
     #: ``None`` on AWS; the stand-in's URL (``http://127.0.0.1:4566``) locally.
@@ -53,6 +55,7 @@ class Settings:
             bus_name=env.get(topology.ENV_EVENT_BUS, default.bus_name),
             curated_database=env.get(topology.ENV_CURATED_DATABASE, default.curated_database),
             quarantine_database=env.get(topology.ENV_QUARANTINE_DATABASE, default.quarantine_database),
+            ops_database=env.get(topology.ENV_OPS_DATABASE, default.ops_database),
             idempotency_table=env.get(topology.ENV_IDEMPOTENCY_TABLE, default.idempotency_table),
             idempotency_ttl_seconds=int(
                 env.get(topology.ENV_IDEMPOTENCY_TTL_SECONDS, str(default.idempotency_ttl_seconds))

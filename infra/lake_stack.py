@@ -14,7 +14,7 @@ from infra.lake_events import LakeEvents
 from infra.maintenance import OPTIMIZER_LOG_GROUPS, TABLE_PREFIXES, TableMaintenance
 from infra.monitoring import Monitoring
 from infra.process_api import ProcessApi
-from infra.processing import Processing
+from infra.processing import LEDGER_PREFIX, Processing
 from infra.refresh import Refresh
 from infra.storage import LakeStorage
 
@@ -32,6 +32,7 @@ OUTPUT_KEYS = (
     "IdempotencyTable",
     "FunctionName",
     "AlarmTopicArn",
+    "OpsDatabase",
 )
 
 
@@ -103,6 +104,7 @@ class LakeStack(cdk.Stack):
             "IdempotencyTable": self.processing.idempotency_table.table_name,
             "FunctionName": self.processing.function.function_name,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
+            "OpsDatabase": self.storage.ops_database.ref,
         }
         assert tuple(values) == OUTPUT_KEYS, "keep OUTPUT_KEYS (the CLI's contract) in step"
         for key, value in values.items():
@@ -123,7 +125,15 @@ class LakeStack(cdk.Stack):
             f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/{name}/*"
             for name in self.storage.database_names
         ]
+        ledger = objects((LEDGER_PREFIX,))
+        ledger_reason = (
+            "The processing ledger's Iceberg data and metadata files have generated names under "
+            "ops/processing_log/ only: GetObject, PutObject, DeleteObject (the current version, for pyiceberg's "
+            "clean-up of a retried commit; never DeleteObjectVersion) and AbortMultipartUpload there."
+        )
         function_role = self.processing.role
+        nag.acknowledge(function_role, "AwsSolutions-IAM5", ledger_reason, findings=ledger)
+        nag.acknowledge(self.refresh.role, "AwsSolutions-IAM5", ledger_reason, findings=ledger)
         nag.acknowledge(
             function_role,
             "AwsSolutions-IAM5",
@@ -163,8 +173,9 @@ class LakeStack(cdk.Stack):
             optimizer_role,
             "AwsSolutions-IAM5",
             "Glue's table optimizers rewrite and delete Iceberg data and metadata files of the lake's tables, "
-            "which live under curated/ and quarantine/ only; GetTable/UpdateTable on tables of the two lake "
-            "databases only; log writes to the three log groups Glue's optimizers use, by name.",
+            "which live under curated/, quarantine/ and ops/ (the processing ledger) only; GetTable/UpdateTable on "
+            "tables of the two lake databases and on the ledger table by name only; log writes to the three log "
+            "groups Glue's optimizers use, by name.",
             findings=objects(TABLE_PREFIXES)
             + tables
             + [

@@ -21,7 +21,7 @@ OPTIMIZER_LOG_GROUPS = (
     "/aws-glue/iceberg-orphan-file-deletion/logs",
 )
 #: Iceberg data and metadata of the lake's tables live under these prefixes (see ``topology``).
-TABLE_PREFIXES = (topology.CURATED_PREFIX, topology.QUARANTINE_PREFIX)
+TABLE_PREFIXES = (topology.CURATED_PREFIX, topology.QUARANTINE_PREFIX, topology.OPS_PREFIX)
 #: Reading and updating table metadata; optimizers never create or drop tables.
 GLUE_ACTIONS = ("glue:GetTable", "glue:UpdateTable")
 
@@ -56,7 +56,8 @@ class TableMaintenance(Construct):
             ),
             iam.PolicyStatement(
                 actions=list(GLUE_ACTIONS),
-                resources=[storage.catalog_arn, *storage.database_arns()],
+                # The processing ledger gets one small append per invocation: compaction keeps it few files.
+                resources=[storage.catalog_arn, *storage.database_arns(), *storage.ledger_arns()],
             ),
             iam.PolicyStatement(
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -46,6 +46,27 @@ GLUE_ACTIONS = (
 )
 #: The handler switches Glue's maintenance on for every Iceberg table it creates.
 GLUE_OPTIMIZER_ACTIONS = ("glue:CreateTableOptimizer", "glue:GetTableOptimizer")
+#: Where the processing ledger's Iceberg data and metadata live (``ops/processing_log/``): both
+#: functions append to it, so both may read, write and (for pyiceberg's clean-up of a retried
+#: commit's unused manifests) delete the current version of objects there, and nothing else under ops/.
+LEDGER_PREFIX = f"{topology.OPS_PREFIX}{topology.PROCESSING_LOG_TABLE}/"
+
+
+def ledger_statements(storage: LakeStorage) -> list[iam.PolicyStatement]:
+    """S3 grants of a function that appends to the processing ledger (its Glue grants join the
+    function's catalog statement, on the ops database and the ledger table by name)."""
+    bucket = storage.bucket
+    return [
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            resources=[bucket.arn_for_objects(f"{LEDGER_PREFIX}*")],
+        ),
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}*"]}},
+        ),
+    ]
 
 
 class Processing(Construct):
@@ -179,6 +200,7 @@ class Processing(Construct):
             topology.ENV_EVENT_BUS: bus.event_bus_name,
             topology.ENV_CURATED_DATABASE: topo.curated_database,
             topology.ENV_QUARANTINE_DATABASE: topo.quarantine_database,
+            topology.ENV_OPS_DATABASE: topo.ops_database,
             topology.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
             topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(topo.idempotency_ttl_seconds),
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
@@ -219,8 +241,9 @@ class Processing(Construct):
             ),
             iam.PolicyStatement(
                 actions=[*GLUE_ACTIONS, *GLUE_OPTIMIZER_ACTIONS],
-                resources=[storage.catalog_arn, *storage.database_arns()],
+                resources=[storage.catalog_arn, *storage.database_arns(), *storage.ledger_arns()],
             ),
+            *ledger_statements(storage),
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[optimizer_role.role_arn],

@@ -25,6 +25,7 @@ from infra.processing import (
     GLUE_ACTIONS,
     REPO_ROOT,
     Processing,
+    ledger_statements,
 )
 from infra.storage import LakeStorage
 
@@ -152,8 +153,9 @@ class Refresh(Construct):
             ),
             iam.PolicyStatement(
                 actions=[*GLUE_ACTIONS, "glue:GetPartitions", "glue:CreateTableOptimizer", "glue:GetTableOptimizer"],
-                resources=[storage.catalog_arn, *storage.database_arns()],
+                resources=[storage.catalog_arn, *storage.database_arns(), *storage.ledger_arns()],
             ),
+            *ledger_statements(storage),
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[optimizer_role.role_arn],

@@ -102,6 +102,10 @@ class LakeStorage(Construct):
         self.quarantine_database = self._database(
             "QuarantineDatabase", topo.quarantine_database, "Rows rejected by the dataset contracts"
         )
+        self.ops_database_name = topo.ops_database
+        self.ops_database = self._database(
+            "OpsDatabase", topo.ops_database, "The lake's own records: the processing ledger (processing_log)"
+        )
 
         encryption = (
             athena.CfnWorkGroup.EncryptionConfigurationProperty(encryption_option="SSE_KMS", kms_key=self.key.key_arn)
@@ -138,6 +142,15 @@ class LakeStorage(Construct):
             catalog_id=cdk.Stack.of(self).account,
             database_input=glue.CfnDatabase.DatabaseInputProperty(name=name, description=description),
         )
+
+    def ledger_arns(self) -> list[str]:
+        """ARNs of the ops database and its one table, the processing ledger (a fixed name: no wildcard)."""
+        stack = cdk.Stack.of(self)
+        name = self.ops_database_name
+        return [
+            stack.format_arn(service="glue", resource="database", resource_name=name),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{name}/{topology.PROCESSING_LOG_TABLE}"),
+        ]
 
     def database_arns(self) -> list[str]:
         """ARNs of the databases and their tables, for grants scoped to the lake's catalog entries."""

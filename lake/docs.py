@@ -48,11 +48,13 @@ def output_specs() -> dict[str, TableSpec]:
     from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, ORDERS
     from analytics.profile import PROFILE_TABLE_SPEC
     from analytics.scoring import scores_table_spec
+    from handlers.ledger import PROCESSING_LOG
 
     specs = [
         AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, ORDERS, CUSTOMER_RFM, CUSTOMER_SEGMENTS, CUSTOMER_VALUE,
         EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS, EXPERIMENT_RESULTS_HISTORY, EXPERIMENT_CROSSED_USERS,
         CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, PROFILE_TABLE_SPEC, scores_table_spec("<dataset>"),
+        PROCESSING_LOG,
     ]  # fmt: skip
     return {spec.name: spec for spec in specs}
 

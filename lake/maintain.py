@@ -168,7 +168,7 @@ def _tables(catalog: LakeCatalog, target: Target, names: list[str]) -> list[Tabl
         return refs
     return [
         TableRef(database, str(entry["Name"]))
-        for database in (target.curated_database, target.quarantine_database)
+        for database in (target.curated_database, target.quarantine_database, target.ops_database)
         for entry in catalog.entries(database)
         if is_iceberg(entry)
     ]

@@ -63,6 +63,7 @@ class Endpoints:
             topology.ENV_EVENT_BUS: topo.bus_name,
             topology.ENV_CURATED_DATABASE: topo.curated_database,
             topology.ENV_QUARANTINE_DATABASE: topo.quarantine_database,
+            topology.ENV_OPS_DATABASE: topo.ops_database,
             topology.ENV_IDEMPOTENCY_TABLE: topo.idempotency_table,
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
             topology.ENV_REFRESH_QUEUE_URL: self.refresh_queue_url,
@@ -156,7 +157,7 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
         Targets=[{"Id": "example-subscriber", "Arn": subscriber_arn}],
     )
 
-    for database in (topo.curated_database, topo.quarantine_database):
+    for database in (topo.curated_database, topo.quarantine_database, topo.ops_database):
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": database})
     try:

@@ -37,14 +37,16 @@ def read_table(glue: Any, fs: pafs.S3FileSystem | None, database: str, table: st
 
 
 def list_tables(target: Target) -> pa.Table:
-    """One row per table and view of the curated and quarantine databases: its kind, partition
+    """One row per table and view of the curated, quarantine and ops databases: its kind, partition
     spec, rows (the current snapshot's ``total-records``), snapshots, last commit and location."""
     catalog = LakeCatalog.of(target)
     rows: list[dict[str, Any]] = []
-    for database in (target.curated_database, target.quarantine_database):
+    for database in (target.curated_database, target.quarantine_database, target.ops_database):
         try:
             entries = catalog.entries(database)
         except CliError as exc:
+            if database == target.ops_database:
+                continue  # a stack deployed before the processing ledger has no ops database
             raise CliError(
                 f"Glue database {database} does not exist on {target.where}; start the stand-in with `lake up` "
                 "or deploy the stack"

@@ -45,6 +45,8 @@ class Target:
     idempotency_table: str
     workgroup: str | None
     stack: str | None = None
+    #: The processing ledger's database (a stack deployed before it existed has no output for it).
+    ops_database: str = topology.DEFAULT.ops_database
     profile: str | None = None
     _queue_urls: dict[str, str] = field(default_factory=dict, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -145,6 +147,7 @@ def resolve(
             quarantine_database=topo.quarantine_database,
             idempotency_table=topo.idempotency_table,
             workgroup=None,
+            ops_database=topo.ops_database,
         )
     return _from_stack(stack or DEFAULT_STACK, region, profile)
 
@@ -181,6 +184,7 @@ def _from_stack(stack: str, region: str | None, profile: str | None) -> Target:
             idempotency_table=outputs["IdempotencyTable"],
             workgroup=outputs["AthenaWorkGroup"],
             stack=stack,
+            ops_database=outputs.get("OpsDatabase", topology.DEFAULT.ops_database),
             profile=profile,
         )
     except KeyError as exc:

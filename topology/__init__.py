@@ -16,6 +16,10 @@ RAW_PREFIX = "raw/"
 CURATED_PREFIX = "curated/"
 #: Iceberg tables of the quarantine database live at ``quarantine/<dataset>/``.
 QUARANTINE_PREFIX = "quarantine/"
+#: The lake's own operations tables (the processing ledger) live at ``ops/<table>/``.
+OPS_PREFIX = "ops/"
+#: The processing ledger: one row per file outcome and per refresh, in the ops database.
+PROCESSING_LOG_TABLE = "processing_log"
 MODELS_PREFIX = "models/"
 #: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).
 SETTINGS_PREFIX = "settings/"
@@ -128,6 +132,8 @@ class Topology:
     raw_rule_name: str = "lake-raw-object-events"
     curated_database: str = "lake_curated"
     quarantine_database: str = "lake_quarantine"
+    #: The lake's record of its own work (``processing_log``), apart from users' data.
+    ops_database: str = "lake_ops"
     idempotency_table: str = "lake-idempotency"
     idempotency_ttl_seconds: int = 7 * 24 * 3600
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -202,6 +208,7 @@ ENV_BUCKET = "LAKE_BUCKET"
 ENV_EVENT_BUS = "LAKE_EVENT_BUS"
 ENV_CURATED_DATABASE = "LAKE_CURATED_DATABASE"
 ENV_QUARANTINE_DATABASE = "LAKE_QUARANTINE_DATABASE"
+ENV_OPS_DATABASE = "LAKE_OPS_DATABASE"
 ENV_IDEMPOTENCY_TABLE = "LAKE_IDEMPOTENCY_TABLE"
 ENV_IDEMPOTENCY_TTL_SECONDS = "LAKE_IDEMPOTENCY_TTL_SECONDS"
 #: The queue's maxReceiveCount: on the last receive the handler announces the failure.

@@ -28,6 +28,7 @@ def deploy_outputs_stack(endpoints: Endpoints, name: str) -> dict[str, str]:
         "IdempotencyTable": topo.idempotency_table,
         "FunctionName": "lake-processor",
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:lake-alarms",
+        "OpsDatabase": topo.ops_database,
     }
     assert tuple(outputs) == OUTPUT_KEYS
     template = {

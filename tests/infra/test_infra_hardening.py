@@ -15,7 +15,7 @@ import topology
 from infra.config import CONTEXT_DEFAULTS, EVENT_MAX_AGE_SECONDS, EVENT_RETRY_ATTEMPTS
 from infra.maintenance import OPTIMIZER_LOG_GROUPS
 from infra.monitoring import NO_SUBSCRIBER_WARNING
-from infra.processing import ARCHITECTURE_BUILD_ARG, BASE_IMAGE_BUILD_ARG
+from infra.processing import ARCHITECTURE_BUILD_ARG, BASE_IMAGE_BUILD_ARG, LEDGER_PREFIX
 from tests.infra.conftest import CUSTOM_BASE_IMAGE, Synth
 
 pytestmark = pytest.mark.infra
@@ -23,6 +23,8 @@ pytestmark = pytest.mark.infra
 TOPO = topology.DEFAULT
 READ_PREFIXES = [topology.RAW_PREFIX, topology.MODELS_PREFIX, topology.SETTINGS_PREFIX]
 TABLE_PREFIXES = [topology.CURATED_PREFIX, topology.QUARANTINE_PREFIX]
+#: The processing ledger's files: both functions append to lake_ops.processing_log.
+LEDGER_PREFIXES = [LEDGER_PREFIX]
 
 
 def ref(logical_id: str) -> dict[str, str]:
@@ -114,17 +116,18 @@ def test_function_s3_grants_are_exactly_what_the_handler_calls(fixture: str, req
         "s3:PutObject",
     ]
     # No DeleteObjectVersion (versioning stays a recovery path), no object lock or tagging writes.
-    assert object_prefixes(synth, s3["s3:GetObject"]) == set(READ_PREFIXES + TABLE_PREFIXES)
+    assert object_prefixes(synth, s3["s3:GetObject"]) == set(READ_PREFIXES + TABLE_PREFIXES + LEDGER_PREFIXES)
     assert object_prefixes(synth, s3["s3:GetObjectVersion"]) == {topology.RAW_PREFIX}
     for write in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
-        assert object_prefixes(synth, s3[write]) == set(TABLE_PREFIXES), write
+        assert object_prefixes(synth, s3[write]) == set(TABLE_PREFIXES + LEDGER_PREFIXES), write
 
 
 def test_function_lists_only_the_prefixes_it_reads(synth: Synth) -> None:
     s3 = actions_on(role_statements(synth, synth.stack.processing.role), "s3:")
-    [listing] = s3["s3:ListBucket"]
-    assert listing["Resource"] == arn(synth.logical_id(synth.stack.storage.bucket))
+    listing, ledger = s3["s3:ListBucket"]
+    assert listing["Resource"] == ledger["Resource"] == arn(synth.logical_id(synth.stack.storage.bucket))
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{p}*" for p in READ_PREFIXES + TABLE_PREFIXES]}}
+    assert ledger["Condition"] == {"StringLike": {"s3:prefix": [f"{p}*" for p in LEDGER_PREFIXES]}}
 
 
 def test_function_writes_its_own_log_group_only_with_no_managed_policy(synth: Synth) -> None:
@@ -155,7 +158,10 @@ def test_function_glue_grants_are_what_pyiceberg_and_the_optimizers_need(synth: 
     rendered = json.dumps([s["Resource"] for statements in glue.values() for s in statements])
     for name in (TOPO.curated_database, TOPO.quarantine_database):
         assert f":database/{name}" in rendered and f":table/{name}/*" in rendered
-    assert rendered.count(":database/") == 2 * len(glue) and ":database/*" not in rendered
+    # The ops database for the processing ledger only, its table named (no wildcard).
+    assert f':table/{TOPO.ops_database}/{topology.PROCESSING_LOG_TABLE}"' in rendered
+    assert f":table/{TOPO.ops_database}/*" not in rendered
+    assert rendered.count(":database/") == 3 * len(glue) and ":database/*" not in rendered
 
 
 def test_function_passes_exactly_the_optimizer_role_to_glue(synth: Synth) -> None:
@@ -174,11 +180,13 @@ def test_optimizer_role_is_glues_with_the_documented_permissions_scoped_to_the_t
     statements = role_statements(synth, synth.stack.maintenance.role)
     s3 = actions_on(statements, "s3:")
     assert sorted(s3) == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]
+    # Glue's optimizers maintain the lake's tables and the processing ledger (ops/).
+    maintained = [*TABLE_PREFIXES, topology.OPS_PREFIX]
     for action, granted in s3.items():
         if action != "s3:ListBucket":
-            assert object_prefixes(synth, granted) == set(TABLE_PREFIXES), action
+            assert object_prefixes(synth, granted) == set(maintained), action
     [listing] = s3["s3:ListBucket"]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{p}*" for p in TABLE_PREFIXES]}}
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{p}*" for p in maintained]}}
     assert sorted(actions_on(statements, "glue:")) == ["glue:GetTable", "glue:UpdateTable"]
     [logs] = [s for s in statements if "logs:PutLogEvents" in as_list(s["Action"])]
     groups = sorted(r["Fn::Join"][1][-1].split("log-group:")[1] for r in logs["Resource"])

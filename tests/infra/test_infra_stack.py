@@ -12,6 +12,7 @@ import topology
 from infra.config import CONTEXT_DEFAULTS
 from infra.lake_stack import OUTPUT_KEYS
 from infra.process_api import PROCESS_REQUESTS_PATH
+from infra.processing import LEDGER_PREFIX
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -39,7 +40,7 @@ def arn(logical_id: str) -> dict[str, list[str]]:
         ("AWS::Events::EventBus", 1),
         ("AWS::Events::Archive", 1),
         ("AWS::Events::Rule", 2),  # raw objects -> queue, completion events -> subscriber
-        ("AWS::Glue::Database", 2),
+        ("AWS::Glue::Database", 3),  # curated, quarantine, ops (the processing ledger)
         ("AWS::Athena::WorkGroup", 1),
         ("AWS::DynamoDB::GlobalTable", 1),
         # two per DLQ (not empty, about to expire), one per rule (failed deliveries), backlog, errors, throttles,
@@ -199,7 +200,7 @@ def test_kms_context_encrypts_bucket_and_athena_results_with_a_rotating_key(synt
 
 def test_glue_databases_and_athena_workgroup_come_from_topology(synth: Synth) -> None:
     names = {d["Properties"]["DatabaseInput"]["Name"] for d in synth.resources("AWS::Glue::Database").values()}
-    assert names == {TOPO.curated_database, TOPO.quarantine_database}
+    assert names == {TOPO.curated_database, TOPO.quarantine_database, TOPO.ops_database}
     _, workgroup = synth.one("AWS::Athena::WorkGroup")
     config = workgroup["Properties"]["WorkGroupConfiguration"]
     assert workgroup["Properties"]["Name"] == topology.ATHENA_WORKGROUP
@@ -244,6 +245,7 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_EVENT_BUS: ref(synth.logical_id(synth.stack.events.bus)),
         topology.ENV_CURATED_DATABASE: TOPO.curated_database,
         topology.ENV_QUARANTINE_DATABASE: TOPO.quarantine_database,
+        topology.ENV_OPS_DATABASE: TOPO.ops_database,
         topology.ENV_IDEMPOTENCY_TABLE: ref(synth.logical_id(synth.stack.processing.idempotency_table)),
         topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(TOPO.idempotency_ttl_seconds),
         topology.ENV_MAX_RECEIVE_COUNT: str(QUEUE.max_receive_count),
@@ -279,6 +281,7 @@ def test_function_permissions_are_scoped(synth: Synth) -> None:
             topology.SETTINGS_PREFIX,
             topology.CURATED_PREFIX,
             topology.QUARANTINE_PREFIX,
+            LEDGER_PREFIX,
         )
     ]
     writes = set()
@@ -299,8 +302,8 @@ def test_function_permissions_are_scoped(synth: Synth) -> None:
             elif action.startswith("glue:"):
                 assert not any(a.startswith("glue:Delete") and "Database" in a for a in actions)
                 assert all("Fn::Join" in r for r in resources)
-    # Writes reach only outputs and rejects, never raw/ or models/.
-    assert writes == {f"/{topology.CURATED_PREFIX}*", f"/{topology.QUARANTINE_PREFIX}*"}
+    # Writes reach only outputs, rejects and the processing ledger, never raw/ or models/.
+    assert writes == {f"/{topology.CURATED_PREFIX}*", f"/{topology.QUARANTINE_PREFIX}*", f"/{LEDGER_PREFIX}*"}
 
 
 def test_glue_permissions_name_only_the_lake_databases(synth: Synth) -> None:
@@ -308,7 +311,11 @@ def test_glue_permissions_name_only_the_lake_databases(synth: Synth) -> None:
     rendered = " ".join(str(r) for r in glue["Resource"])
     for name in (TOPO.curated_database, TOPO.quarantine_database):
         assert f"database/{name}" in rendered and f"table/{name}/*" in rendered
-    assert rendered.count("database/") == 2
+    # The ops database only for its one table, the processing ledger, named without a wildcard.
+    assert f"database/{TOPO.ops_database}" in rendered
+    assert f"table/{TOPO.ops_database}/{topology.PROCESSING_LOG_TABLE}'" in rendered
+    assert f"table/{TOPO.ops_database}/*" not in rendered
+    assert rendered.count("database/") == 3
 
 
 # --- events -----------------------------------------------------------------------------------

@@ -1,0 +1,297 @@
+"""The processing ledger: one row of ``lake_ops.processing_log`` per announced outcome.
+
+Each row is derived from what the lake already announces (the per-file completion event, the
+refresh's ``Dataset Models Updated/Failed``), plus the refreshes that were skipped, which are not
+announced. A function collects its invocation's rows and appends them in one Iceberg commit at
+the end; a ledger write that fails is logged and counted, never a failure of the work it describes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+import topology
+from analytics.base import TableSpec, col
+from handlers.errors import LakeError
+from handlers.publisher import EventPublisher
+
+if TYPE_CHECKING:
+    from handlers.iceberg import Committed, IcebergTables
+
+logger = logging.getLogger(__name__)
+
+PROCESSING_LOG = TableSpec(
+    topology.PROCESSING_LOG_TABLE,
+    "log_date",
+    "The lake's processing ledger: one row per file processed, failed, replaced or removed and per refresh "
+    "(refreshed, skipped, failed), derived from the completion events.",
+    schema=pa.schema(
+        [
+            col("logged_at", pa.timestamp("us", tz="UTC"), "when the outcome was announced (UTC)"),
+            col("log_date", pa.date32(), "UTC day of `logged_at`"),
+            col("kind", pa.string(), "`file` (a raw object's outcome) or `refresh` (a dataset's models recomputed)"),
+            col("dataset", pa.string(), "the dataset (table name); null when the message named none"),
+            col("key", pa.string(), "file: the raw object key; refresh: the key whose commit asked for it"),
+            col("version", pa.string(), "file: the object's version id or ETag; refresh: the asking key's version"),
+            col(
+                "trigger",
+                pa.string(),
+                "file: `s3-event` or `process-request`; refresh: the request's reason (`commit`, `removed`, ...)",
+            ),
+            col(
+                "status",
+                pa.string(),
+                "file: processed, failed, replaced or removed; refresh: refreshed, skipped or failed",
+            ),
+            col("rows_in", pa.int64(), "file: rows read; refresh: rows of the input tables at their pinned snapshots"),
+            col("rows_written", pa.int64(), "rows committed to the curated (file) or model (refresh) tables"),
+            col("rows_quarantined", pa.int64(), "rows kept aside in the quarantine table (files only)"),
+            col("quarantined_by_reason", pa.string(), 'JSON object reason code -> rows, e.g. {"bad_date": 3}'),
+            col("duplicates", pa.int64(), "rows repeating an earlier row of the file (files only)"),
+            col("bytes", pa.int64(), "file: the object's size; refresh: bytes of Parquet in its input snapshots"),
+            col("duration_ms", pa.float64(), "the outcome's own processing time in milliseconds"),
+            col("stage_ms", pa.string(), 'JSON object stage -> milliseconds, e.g. {"process": 812.4, "commit": 95.1}'),
+            col("error_type", pa.string(), "the error's type when the status is failed"),
+            col("error_message", pa.string(), "what went wrong and what to do, when the status is failed"),
+            col("event_key", pa.string(), "the announced event's event_key (dedupe on it: delivery is at-least-once)"),
+            col("snapshot_ids", pa.string(), "JSON object database.table -> Iceberg snapshot id the outcome committed"),
+            col("memory_mb", pa.int32(), "memory configured for the function that did the work"),
+            col(
+                "billed_duration_ms",
+                pa.int64(),
+                "estimated billed duration: file: its processing time; refresh: its share of the invocation; "
+                "rounded up to 1 ms",
+            ),
+            col("request_id", pa.string(), "the Lambda invocation's request id (one per batch)"),
+        ]
+    ),
+)
+
+#: A completion event's ``change`` -> the ledger's file status (a failure is ``failed`` whatever it changed).
+FILE_STATUS = {"created": "processed", "unchanged": "processed", "replaced": "replaced", "removed": "removed"}
+REFRESH_STATUS = {"succeeded": "refreshed", "skipped": "skipped", "failed": "failed"}
+
+
+class LedgerWriteError(LakeError):
+    """The invocation's ledger rows could not be appended (the work they describe stands)."""
+
+    def __init__(self, message: str, rows: int) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return json.dumps(value, sort_keys=True) if value else None
+
+
+def _stages(timings: dict[str, Any] | None) -> str | None:
+    return _json({k: v for k, v in (timings or {}).items() if k != "total"})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def file_row(detail: dict[str, Any], memory_mb: int | None, request_id: str | None) -> dict[str, Any]:
+    """The ledger row of a ``Dataset Processed`` / ``Dataset Processing Failed`` detail."""
+    source, rows, quarantine = detail["source"], detail["rows"], detail["quarantine"]
+    error = detail.get("error") or {}
+    snapshots = {f"{o['database']}.{o['table']}": o["snapshot_id"] for o in detail["outputs"]}
+    if quarantine.get("table") and quarantine.get("snapshot_id") is not None:
+        snapshots[quarantine["table"]] = quarantine["snapshot_id"]
+    duration = float(detail["timings_ms"].get("total") or 0.0)
+    status = "failed" if detail["status"] == "failed" else FILE_STATUS.get(detail["change"], "processed")
+    # A refusal or a removal may commit (the key's earlier rows leave): it writes no rows.
+    written = sum(int(o["rows"] or 0) for o in detail["outputs"]) if status in ("processed", "replaced") else 0
+    return {
+        "kind": "file",
+        "dataset": detail.get("dataset"),
+        "key": source.get("key"),
+        "version": source.get("version_id") or source.get("etag"),
+        "trigger": source.get("trigger"),
+        "status": status,
+        "rows_in": rows["input"],
+        "rows_written": written,
+        "rows_quarantined": quarantine["rows"],
+        "quarantined_by_reason": _json(quarantine.get("reasons")),
+        "duplicates": rows["duplicates"],
+        "bytes": source.get("size"),
+        "duration_ms": duration,
+        "stage_ms": _stages(detail["timings_ms"]),
+        "error_type": error.get("type"),
+        "error_message": error.get("message"),
+        "event_key": detail["event_key"],
+        "snapshot_ids": _json(snapshots),
+        "memory_mb": memory_mb,
+        # Lambda bills per 1 ms; a file's share of its invocation is its own processing time.
+        "billed_duration_ms": math.ceil(duration),
+        "request_id": request_id,
+    }
+
+
+def refresh_row(
+    detail: dict[str, Any], memory_mb: int | None, request_id: str | None, request: Any = None
+) -> dict[str, Any]:
+    """The ledger row of a ``Dataset Models Updated/Failed`` detail, or of a skipped refresh
+    (``{"status": "skipped", "dataset", "inputs": {table: snapshot id}}``, with ``request``, the
+    :class:`~handlers.refresh_requests.RefreshRequest` it answered, and ``timings_ms`` measured by the caller)."""
+    error = detail.get("error") or {}
+    asked = (detail.get("requested_by") or [{}])[0] if request is None else {
+        "key": request.key, "version": request.version, "reason": request.reason,
+    }  # fmt: skip
+    inputs = detail.get("inputs")
+    event_key: str | None
+    rows_in: int | None
+    size: int | None
+    if isinstance(inputs, dict):  # a skipped refresh names its inputs' snapshots only
+        event_key = hashlib.sha256(
+            json.dumps([detail.get("dataset"), sorted(inputs.items()), "skipped"]).encode()
+        ).hexdigest()[:32]
+        rows_in, size = None, None
+    else:
+        event_key = detail.get("event_key")
+        rows_in = sum(int(i.get("rows") or 0) for i in inputs or [])
+        size = sum(int(i.get("bytes") or 0) for i in inputs or [])
+    outputs = detail.get("outputs") or []
+    timings = detail.get("timings_ms") or {}
+    return {
+        "kind": "refresh",
+        "dataset": detail.get("dataset"),
+        "key": asked.get("key"),
+        "version": asked.get("version"),
+        "trigger": asked.get("reason"),
+        "status": REFRESH_STATUS.get(detail["status"], "failed"),
+        "rows_in": rows_in,
+        "rows_written": sum(int(o.get("rows") or 0) for o in outputs) if outputs or rows_in is not None else None,
+        "rows_quarantined": None,
+        "quarantined_by_reason": None,
+        "duplicates": None,
+        "bytes": size,
+        "duration_ms": float(timings.get("total") or 0.0),
+        "stage_ms": _stages(timings),
+        "error_type": error.get("type"),
+        "error_message": error.get("message"),
+        "event_key": event_key,
+        "snapshot_ids": _json({f"{o['database']}.{o['table']}": o["snapshot_id"] for o in outputs}),
+        "memory_mb": memory_mb,
+        "billed_duration_ms": None,  # the invocation's share, known when the invocation ends
+        "request_id": request_id,
+    }
+
+
+class Ledger:
+    """Collects one invocation's ledger rows and appends them in one commit when it ends."""
+
+    def __init__(self, tables: IcebergTables, database: str) -> None:
+        self._tables = tables
+        self.database = database
+        self._rows: list[dict[str, Any]] = []
+        self._started = time.perf_counter()
+        self._memory_mb: int | None = None
+        self._request_id: str | None = None
+
+    def begin(self, context: Any) -> None:
+        """A new invocation: its rows carry the function's memory and the invocation's request id."""
+        self._rows = []
+        self._started = time.perf_counter()
+        memory = getattr(context, "memory_limit_in_mb", None)
+        self._memory_mb = int(memory) if memory else None
+        self._request_id = getattr(context, "aws_request_id", None)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """The rows collected since :meth:`begin`."""
+        return list(self._rows)
+
+    def file(self, detail: dict[str, Any]) -> None:
+        """Record an announced per-file outcome."""
+        self._add(file_row(detail, self._memory_mb, self._request_id))
+
+    def refresh(self, detail: dict[str, Any], request: Any = None) -> None:
+        """Record an announced refresh, or (with the request it answered) a skipped one."""
+        self._add(refresh_row(detail, self._memory_mb, self._request_id, request))
+
+    def skipped(self, body: str, detail: dict[str, Any], duration_ms: float) -> None:
+        """Record a skipped refresh (not announced): ``body`` is its request message."""
+        from handlers.refresh_requests import parse_refresh_request
+
+        # The refresh parsed the same body before it found its inputs covered.
+        request = parse_refresh_request(body)
+        self.refresh({**detail, "timings_ms": {"total": round(duration_ms, 1)}}, request)
+
+    def _add(self, row: dict[str, Any]) -> None:
+        logged_at = _now()
+        self._rows.append({"logged_at": logged_at, "log_date": logged_at.date(), **row})
+
+    def write(self) -> Committed | None:
+        """Append the invocation's rows in one commit (None when there were none).
+
+        Raises :class:`LedgerWriteError` saying how many rows were lost and why; the caller logs it.
+        """
+        rows, self._rows = self._rows, []
+        if not rows:
+            return None
+        # Lambda bills an invocation, rounded up to 1 ms: each refresh gets its share in proportion
+        # to its own duration (all of it when the batch held one refresh).
+        invocation_ms = (time.perf_counter() - self._started) * 1000
+        refreshes = [r for r in rows if r["kind"] == "refresh"]
+        total = sum(r["duration_ms"] for r in refreshes)
+        for r in refreshes:
+            share = r["duration_ms"] / total if total else 1 / len(refreshes)
+            r["billed_duration_ms"] = math.ceil(invocation_ms * share)
+        assert PROCESSING_LOG.schema is not None
+        try:
+            table = pa.Table.from_pylist(rows, schema=PROCESSING_LOG.schema)
+            return self._tables.append_rows(
+                self.database, topology.OPS_PREFIX, PROCESSING_LOG, table, {"lake.ledger.rows": str(len(rows))}
+            )
+        except Exception as exc:  # the ledger describes work that is done; it never undoes or fails it
+            raise LedgerWriteError(
+                f"{len(rows)} processing-log row(s) of request {self._request_id} were not written to "
+                f"{self.database}.{PROCESSING_LOG.name}: {type(exc).__name__}: {exc}; the files and refreshes "
+                "they describe are committed and announced (their completion events hold the same facts); "
+                f"check that Glue database {self.database} exists and the function may write it",
+                rows=len(rows),
+            ) from exc
+
+
+def write_ledger(ledger: Ledger | None, log: Any, metrics: Any) -> None:
+    """End of an invocation: append its ledger rows; a failure is a warning and a metric, never raised."""
+    if ledger is None:
+        return
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    try:
+        committed = ledger.write()
+    except LedgerWriteError as exc:
+        log.warning(str(exc))
+        metrics.add_metric("LedgerWriteFailures", MetricUnit.Count, 1)
+        metrics.add_metric("LedgerRowsLost", MetricUnit.Count, exc.rows)
+        return
+    if committed is not None:
+        metrics.add_metric("LedgerRows", MetricUnit.Count, committed.rows)
+
+
+class LedgerPublisher(EventPublisher):
+    """Publishes like :class:`EventPublisher`; each announcement also becomes a ledger row."""
+
+    def __init__(self, events: Any, bus_name: str, ledger: Ledger) -> None:
+        super().__init__(events, bus_name)
+        self.ledger = ledger
+
+    def publish(self, detail: dict[str, Any]) -> None:
+        super().publish(detail)
+        # After the event went out: an outcome EventBridge refused is retried, not logged twice.
+        self.ledger.file(detail)
+
+    def publish_models(self, detail: dict[str, Any]) -> None:
+        super().publish_models(detail)
+        self.ledger.refresh(detail)
