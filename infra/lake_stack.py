@@ -156,10 +156,13 @@ class LakeStack(cdk.Stack):
         nag.acknowledge(
             refresh_role,
             "AwsSolutions-IAM5",
-            "The refresh reads the curated history (curated/) and users' models (models/), writes model tables "
-            "(curated/) and Athena's results (athena-results/) for its large-dataset path: object actions per "
-            "prefix only, never DeleteObjectVersion; ListBucket with an s3:prefix condition on the same prefixes.",
-            findings=objects(tuple(dict.fromkeys((*Refresh.READ_PREFIXES, *Refresh.WRITE_PREFIXES)))),
+            "The refresh reads the curated history (curated/), the quarantine (quarantine/, for its report) and "
+            "users' models (models/), writes model tables (curated/) and Athena's results (athena-results/) for "
+            "its large-dataset path, and puts reports (reports/, PutObject only): object actions per prefix only, "
+            "never DeleteObjectVersion; ListBucket with an s3:prefix condition on the read prefixes.",
+            findings=objects(
+                tuple(dict.fromkeys((*Refresh.READ_PREFIXES, *Refresh.WRITE_PREFIXES, *Refresh.PUT_ONLY_PREFIXES)))
+            ),
         )
         nag.acknowledge(
             refresh_role,

@@ -43,9 +43,16 @@ ATHENA_ACTIONS = (
 class Refresh(Construct):
     """The refresh queue pair and the refresh function, with exactly the grants it needs."""
 
-    #: Reads the curated history and users' models; writes model tables (curated/) and Athena's results.
-    READ_PREFIXES = (topology.CURATED_PREFIX, topology.MODELS_PREFIX, topology.ATHENA_RESULTS_PREFIX)
-    WRITE_PREFIXES = (topology.CURATED_PREFIX, topology.ATHENA_RESULTS_PREFIX, topology.REPORTS_PREFIX)
+    #: Reads the curated history, the quarantine (the report's "quarantined rows and why") and users'
+    #: models; writes model tables (curated/) and Athena's results; puts reports (never deletes one).
+    READ_PREFIXES = (
+        topology.CURATED_PREFIX,
+        topology.QUARANTINE_PREFIX,
+        topology.MODELS_PREFIX,
+        topology.ATHENA_RESULTS_PREFIX,
+    )
+    WRITE_PREFIXES = (topology.CURATED_PREFIX, topology.ATHENA_RESULTS_PREFIX)
+    PUT_ONLY_PREFIXES = (topology.REPORTS_PREFIX,)
 
     def __init__(
         self,
@@ -145,6 +152,9 @@ class Refresh(Construct):
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
                 resources=[bucket.arn_for_objects(f"{p}*") for p in self.WRITE_PREFIXES],
+            ),
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{p}*") for p in self.PUT_ONLY_PREFIXES]
             ),
             iam.PolicyStatement(
                 actions=["s3:ListBucket", "s3:GetBucketLocation"],

@@ -122,6 +122,22 @@ def test_function_s3_grants_are_exactly_what_the_handler_calls(fixture: str, req
         assert object_prefixes(synth, s3[write]) == set(TABLE_PREFIXES + LEDGER_PREFIXES), write
 
 
+def test_refresh_function_reads_what_its_report_reads_and_only_puts_reports(synth: Synth) -> None:
+    s3 = actions_on(role_statements(synth, synth.stack.refresh.role), "s3:")
+    # The report of a dataset draws its quarantine table: without quarantine/ the whole report is lost.
+    assert object_prefixes(synth, s3["s3:GetObject"]) >= {
+        topology.CURATED_PREFIX,
+        topology.QUARANTINE_PREFIX,
+        topology.MODELS_PREFIX,
+    }
+    assert topology.RAW_PREFIX not in object_prefixes(synth, s3["s3:GetObject"])
+    assert topology.REPORTS_PREFIX in object_prefixes(synth, s3["s3:PutObject"])
+    for write in ("s3:DeleteObject", "s3:AbortMultipartUpload"):
+        assert topology.REPORTS_PREFIX not in object_prefixes(synth, s3[write]), write
+        assert topology.QUARANTINE_PREFIX not in object_prefixes(synth, s3[write]), write
+    assert topology.QUARANTINE_PREFIX not in object_prefixes(synth, s3["s3:PutObject"])
+
+
 def test_function_lists_only_the_prefixes_it_reads(synth: Synth) -> None:
     s3 = actions_on(role_statements(synth, synth.stack.processing.role), "s3:")
     listing, ledger = s3["s3:ListBucket"]
