@@ -35,6 +35,10 @@ from handlers.store import LakeStore
 
 logger = logging.getLogger(__name__)
 
+#: A report is drawn only with this much of the function's time left (drawing takes seconds; a
+#: timeout while drawing would lose the refresh's announcement, and SQS would run it again).
+REPORT_MIN_REMAINING_MS = 30_000
+
 
 class NoRefreshersError(PermanentError):
     """A refresh was asked for a dataset that has no models over its history."""
@@ -174,11 +178,13 @@ class RefreshService:
         # Built on first use: most refreshes never need Athena.
         self._athena = athena
         self.memory_limit_mb: int | None = None
+        self._context: Any = None
         # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
         self.ledger = ledger
 
     def register_context(self, context: Any) -> None:
         """DuckDB gets part of the function's memory; the rest is Python's, Arrow's and the models'."""
+        self._context = context
         memory = getattr(context, "memory_limit_in_mb", None)
         self.memory_limit_mb = int(int(memory) * 0.6) if memory else None
 
@@ -374,6 +380,21 @@ class RefreshService:
         as_of = dt.date.fromisoformat(as_ofs[-1]) if as_ofs else None
         database = self.settings.curated_database
         written = {c.table for c, _ in report.outputs if c.database == database}
+        remaining = self._remaining_ms()
+        if remaining is not None and remaining < REPORT_MIN_REMAINING_MS:
+            # The models are committed; the announcement must not be lost to a timeout while drawing.
+            report.models.append(
+                {
+                    "name": "report",
+                    "version": "1",
+                    "metrics": {
+                        "status": "skipped",
+                        "note": f"{remaining / 1000:.0f} s of the function's time left, under the "
+                        f"{REPORT_MIN_REMAINING_MS / 1000:.0f} s a report may take; the next refresh draws it",
+                    },
+                }
+            )
+            return
         self.resolver.forget()  # this refresh may have created some of the tables the report reads
         try:
             # The dataset's own table or view (its profile's histograms), the profiles and the model
@@ -383,7 +404,9 @@ class RefreshService:
             quarantine = self.resolver.pin([dataset], database=self.settings.quarantine_database)
             pinned = self.resolver.pin(curated) | quarantine
             tables = frozenset(curated) | {p.qualified for p in quarantine.values()}
-            drawn = build_report(dataset, DuckDBQueries(self.resolver, pinned, self.memory_limit_mb), tables, as_of)
+            # Above the Athena threshold the report's SQL runs there too, as the refresh's did.
+            query = self._engine(pinned, sum(p.bytes for p in pinned.values()))
+            drawn = build_report(dataset, query, tables, as_of, facts=report.models)
             name = drawn.as_of.isoformat() if drawn.as_of else "undated"
             prefix = f"{topology.REPORTS_PREFIX}{dataset}/"
             uri = self.store.write_report(f"{prefix}{name}.html", drawn.html, name)
@@ -399,6 +422,11 @@ class RefreshService:
             )
             return
         report.report = {"as_of": name, "uri": uri, "latest": latest, "notes": list(drawn.notes)}
+
+    def _remaining_ms(self) -> int | None:
+        """Milliseconds left before the function times out; None outside Lambda's context."""
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return int(remaining()) if callable(remaining) else None
 
     def _engine(self, pinned: dict[str, Pinned], size: int) -> DuckDBQueries | AthenaQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:

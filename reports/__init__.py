@@ -10,7 +10,9 @@ asking for an as_of that does not exist (:class:`ReportError`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reports.base import Context, Query, ReportError, Section, Sources
 
@@ -41,17 +43,24 @@ def curated_inputs(dataset: str) -> frozenset[str]:
     return frozenset({DATA_TABLES.get(dataset, dataset), PROFILES})
 
 
-def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.date | None = None) -> Report:
+def build_report(
+    dataset: str,
+    query: Query,
+    tables: frozenset[str],
+    as_of: dt.date | None = None,
+    facts: Sequence[Mapping[str, Any]] = (),
+) -> Report:
     """Draw ``dataset``'s report (``"ops"``: the processing ledger) from the tables ``query`` can read.
 
     ``tables`` names what ``query`` can read, as its SQL names them: curated tables unqualified
     (``customer_segments``), the quarantine and the ledger by their database (``lake_quarantine.orders``,
-    ``lake_ops.processing_log``). ``as_of=None`` draws the newest snapshot.
+    ``lake_ops.processing_log``). ``as_of=None`` draws the newest snapshot. ``facts`` are the refresh's
+    model facts (as in its event), for what the models keep in no table (fitted parameters).
     Raises :class:`ReportError` only for an ``as_of`` the dataset has no snapshot of.
     """
     from reports import ads, experiments, generic, ops, orders, page
 
-    ctx = Context(dataset=dataset, query=query, sources=Sources(frozenset(tables)), as_of=as_of)
+    ctx = Context(dataset=dataset, query=query, sources=Sources(frozenset(tables)), as_of=as_of, facts=tuple(facts))
     drawn: dt.date | None = None
     sections: list[Section]
     top: list[str] = []
@@ -60,17 +69,20 @@ def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.d
         title = "Processing ledger"
     else:
         own: list[Section] = []
-        if dataset == "orders":
-            own, drawn = orders.sections(ctx)
-        elif dataset == "experiments":
-            own, drawn = experiments.sections(ctx)
-        elif dataset == "ad_performance":
-            own, drawn = ads.sections(ctx)
+        drawers = {"orders": orders.sections, "experiments": experiments.sections, "ad_performance": ads.sections}
+        if dataset in drawers:
+            try:
+                own, drawn = drawers[dataset](ctx)
+            except ReportError:
+                raise
+            except Exception as exc:  # one unreadable table costs its sections, never the page
+                top.append(f"the {dataset} sections could not be drawn: {type(exc).__name__}: {exc}")
         elif as_of is not None:
             top.append(f"as_of {as_of} picks a snapshot of model tables, and {dataset} has none: every file is drawn")
         # A model's as_of is a date in the data (the newest order), not the day files landed: the
         # profile and quarantine cover every file.
-        sections = own + generic.sections(Context(dataset, query, ctx.sources, None))
+        generic_ctx = Context(dataset, query, ctx.sources, None)
+        sections = own + [_drawn_or_noted(title, anchor, draw, generic_ctx) for title, anchor, draw in generic.DRAWERS]
         title = f"Report: {dataset}"
     notes = top + [f"{s.title}: {n}" for s in sections for n in s.notes]
     if dataset == OPS:
@@ -81,6 +93,19 @@ def build_report(dataset: str, query: Query, tables: frozenset[str], as_of: dt.d
         meta = "Drawn from every file of the dataset."
     html = page.render(title, meta, sections, notes)
     return Report(dataset=dataset, as_of=drawn, html=html, notes=tuple(notes))
+
+
+def _drawn_or_noted(title: str, anchor: str, draw: Callable[[Context], Section], ctx: Context) -> Section:
+    """``draw(ctx)``, or the section saying why it could not be drawn (say, a table the function may
+    not read): one failing section never costs the rest of the page."""
+    try:
+        return draw(ctx)
+    except ReportError:
+        raise
+    except Exception as exc:
+        section = Section(title, anchor)
+        section.note(f"could not be drawn: {type(exc).__name__}: {exc}")
+        return section
 
 
 __all__ = ["BUILT_IN", "OPS", "Query", "Report", "ReportError", "build_report", "curated_inputs"]

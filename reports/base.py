@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,9 @@ class Context:
     query: Query
     sources: Sources
     as_of: dt.date | None
+    #: The refresh's facts (``{"name", "version", "metrics"}``, as in its event): what the models
+    #: fitted but keep in no table (BG/NBD's and Gamma-Gamma's parameters).
+    facts: tuple[Mapping[str, Any], ...] = ()
 
 
 def as_of_dates(query: Query, table: str) -> list[dt.date]:

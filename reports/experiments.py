@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -213,14 +214,15 @@ def _experiment(
                 for k, (variant, pts) in enumerate(series.items()):
                     c = charts.colour(variants.index(next(v for v in treated if str(v["variant"]) == variant)))
                     xs = [p["as_of"] for p in pts]
-                    lo = [(p["always_valid_ci_low"] or 0) * 100 for p in pts]
-                    hi = [(p["always_valid_ci_high"] or 0) * 100 for p in pts]
+                    # A missing bound is a gap, never 0: a band touching zero is what a reader watches for.
+                    lo = [_percent(p["always_valid_ci_low"]) for p in pts]
+                    hi = [_percent(p["always_valid_ci_high"]) for p in pts]
                     band = ax.fill_between(xs, lo, hi, color=c, alpha=0.25, linewidth=0)
                     charts.mark(band, f"{slug}-band-{k}")
                     charts.mark(
                         ax.plot(
                             xs,
-                            [(p["abs_lift"] or 0) * 100 for p in pts],
+                            [_percent(p["abs_lift"]) for p in pts],
                             "o-",
                             color=c,
                             label=charts.short(variant, 20),
@@ -247,3 +249,8 @@ def _experiment(
                 )
             )
     return s
+
+
+def _percent(value: float | None) -> float:
+    """A share as percentage points; NaN (a gap in the chart) when missing."""
+    return math.nan if value is None else value * 100

@@ -389,11 +389,22 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             )
         )
     s.parts.append(page.heading("The fitted models"))
-    s.note(
-        "the fitted parameters of BG/NBD (r, α, a, b) and Gamma-Gamma (p, q, γ) are not kept in a table: they are "
-        "in the clv_bg_nbd and clv_gamma_gamma facts of the refresh's Dataset Models Updated event; the table "
-        f"below is what {VALUE} holds"
-    )
+    fitted = _fitted_parameters(ctx)
+    if fitted:
+        s.parts.append(
+            page.table(
+                ["model", "parameters", "status", "customers fitted", "log-likelihood", "method"],
+                fitted,
+                numeric=(3, 4),
+                caption="Parameters fitted by this refresh (from its clv_bg_nbd and clv_gamma_gamma facts)",
+            )
+        )
+    else:
+        s.note(
+            "the fitted parameters of BG/NBD (r, α, a, b) and Gamma-Gamma (p, q, γ) are kept in no table, only in the "
+            "clv_bg_nbd and clv_gamma_gamma facts of the refresh's Dataset Models Updated event, and this report "
+            f"was drawn without them; the table below is what {VALUE} holds"
+        )
     s.parts.append(
         page.table(
             [
@@ -420,3 +431,35 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
         )
     )
     return s
+
+
+#: The customer-value models' facts and the parameters each reports, in the order papers give them.
+_PARAMETERS = {
+    "clv_bg_nbd": ("BG/NBD", ("r", "alpha", "a", "b")),
+    "clv_gamma_gamma": ("Gamma-Gamma", ("p", "q", "gamma")),
+}
+_GREEK = {"alpha": "α", "gamma": "γ"}
+
+
+def _fitted_parameters(ctx: Context) -> list[list[str]]:
+    """One row per customer-value model the refresh fitted, from its facts; empty without them."""
+    rows = []
+    for fact in ctx.facts:
+        if fact.get("name") not in _PARAMETERS:
+            continue
+        title, names = _PARAMETERS[str(fact["name"])]
+        metrics = fact.get("metrics") or {}
+        values = [
+            f"{_GREEK.get(n, n)} = {float(metrics[n]):.4g}" for n in names if isinstance(metrics.get(n), int | float)
+        ]
+        rows.append(
+            [
+                title,
+                ", ".join(values) or "–",
+                str(metrics.get("status", "–")).replace("_", " "),
+                page.number(metrics.get("fit_customers")),
+                page.number(metrics.get("log_likelihood"), 1),
+                str(metrics.get("method", "–")),
+            ]
+        )
+    return rows

@@ -34,10 +34,11 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
         [event] = models_events(lake, 1)
         assert event["detail-type"] == topology.DETAIL_TYPE_MODELS_UPDATED
         reports.append(event["detail"]["report"])
+        reports_facts = event["detail"]["models"]
     # THEN each event links the report of its own as_of, and latest.html is the second one
     first, second = reports
     as_ofs = sorted({str(r["as_of"]) for r in read_rows(lake, "lake_curated", "customer_rfm").to_pylist()})
-    assert [first["as_of"], second["as_of"]] == as_ofs
+    assert [first["as_of"], second["as_of"]] == as_ofs, first["notes"]
     assert first["uri"] == f"s3://{lake.bucket}/reports/orders/{as_ofs[0]}.html"
     assert second["latest"] == f"s3://{lake.bucket}/reports/orders/latest.html"
     page, metadata, content_type = stored(lake, second["uri"])
@@ -48,12 +49,19 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
     # AND the page is self-contained (no script, nothing fetched) and draws the refreshed segments
     assert "<script" not in page.lower()
     assert not re.search(r"""(src|href)=["']https?:""", page)
+    # counted here from customer_rfm (one row per customer), not from the segment table it draws
     segments = collections.Counter(
         r["segment_name"]
-        for r in read_rows(lake, "lake_curated", "customer_segments").to_pylist()
+        for r in read_rows(lake, "lake_curated", "customer_rfm").to_pylist()
         if str(r["as_of"]) == as_ofs[1]
     )
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)
     for name, count in segments.items():
-        assert name in page
-        assert f"{count:,}" in page
+        assert [r for r in rows if f">{name}<" in r and f">{count:,}<" in r], (name, count)
     assert as_ofs[1] in page and as_ofs[0] in page  # the change since the previous as_of
+    # AND the customer-value models' fitted parameters, which no table keeps, are in the page
+    facts = {m["name"]: m["metrics"] for m in reports_facts}
+    if facts["clv_bg_nbd"]["status"] == "fitted":
+        assert f"r = {facts['clv_bg_nbd']['r']:.4g}" in page
+    else:
+        assert "BG/NBD" in page
