@@ -270,13 +270,15 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
     )
     if not ctx.sources.has(VALUE):
         s.note(
-            f"no {VALUE} table: lifetime value is fitted once enough customers have a repeat purchase "
-            "(see the refresh's clv facts)"
+            f"no {VALUE} table: lifetime value is kept once the models fit (enough customers with a repeat "
+            "purchase); the fitted models' table below says how this refresh's fit went"
         )
+        _fitted_table(ctx, s)
         return s
     dates = [d for d in as_of_dates(ctx.query, VALUE) if d <= as_of]
     if not dates:
         s.note(f"{VALUE} has no snapshot on or before {as_of}: the models were not fitted yet")
+        _fitted_table(ctx, s)
         return s
     value_as_of = dates[-1]
     if value_as_of != as_of:
@@ -388,18 +390,7 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
                 f"Customers by P(alive), as of {value_as_of}",
             )
         )
-    s.parts.append(page.heading("The fitted models"))
-    fitted = _fitted_parameters(ctx)
-    if fitted:
-        s.parts.append(
-            page.table(
-                ["model", "parameters", "status", "customers fitted", "log-likelihood", "method"],
-                fitted,
-                numeric=(3, 4),
-                caption="Parameters fitted by this refresh (from its clv_bg_nbd and clv_gamma_gamma facts)",
-            )
-        )
-    else:
+    if not _fitted_table(ctx, s):
         s.note(
             "the fitted parameters of BG/NBD (r, α, a, b) and Gamma-Gamma (p, q, γ) are kept in no table, only in the "
             "clv_bg_nbd and clv_gamma_gamma facts of the refresh's Dataset Models Updated event, and this report "
@@ -439,6 +430,23 @@ _PARAMETERS = {
     "clv_gamma_gamma": ("Gamma-Gamma", ("p", "q", "gamma")),
 }
 _GREEK = {"alpha": "α", "gamma": "γ"}
+
+
+def _fitted_table(ctx: Context, s: Section) -> bool:
+    """The fitted models' parameters under their heading, from the refresh's facts; False without them."""
+    fitted = _fitted_parameters(ctx)
+    if not fitted:
+        return False
+    s.parts.append(page.heading("The fitted models"))
+    s.parts.append(
+        page.table(
+            ["model", "parameters", "status", "customers fitted", "log-likelihood", "method"],
+            fitted,
+            numeric=(3, 4),
+            caption="Parameters fitted by this refresh (from its clv_bg_nbd and clv_gamma_gamma facts)",
+        )
+    )
+    return True
 
 
 def _fitted_parameters(ctx: Context) -> list[list[str]]:

@@ -61,7 +61,10 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
     assert as_ofs[1] in page and as_ofs[0] in page  # the change since the previous as_of
     # AND the customer-value models' fitted parameters, which no table keeps, are in the page
     facts = {m["name"]: m["metrics"] for m in reports_facts}
-    if facts["clv_bg_nbd"]["status"] == "fitted":
-        assert f"r = {facts['clv_bg_nbd']['r']:.4g}" in page
-    else:
-        assert "BG/NBD" in page
+    for name, title in (("clv_bg_nbd", "BG/NBD"), ("clv_gamma_gamma", "Gamma-Gamma")):
+        fact = facts[name]
+        assert [r for r in rows if f">{title}<" in r and str(fact["status"]).replace("_", " ") in r], name
+        shown = [k for k in ("r", "alpha", "a", "b", "p", "q", "gamma") if isinstance(fact.get(k), int | float)]
+        assert shown, fact
+        for k in shown:
+            assert f"{ {'alpha': 'α', 'gamma': 'γ'}.get(k, k) } = {fact[k]:.4g}" in page, k

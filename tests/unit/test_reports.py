@@ -133,7 +133,39 @@ def test_orders_score_distribution_and_value_by_segment(orders, orders_report):
     for r in table_with(orders_report.html, "mean value 365 d"):
         assert num(r["mean value 365 d"]) == pytest.approx(means[r["segment"]], abs=0.006)
     # The model parameters are not in any table: the page says where they are.
-    assert any("not kept in a table" in n for n in orders_report.notes)
+    assert any("kept in no table" in n for n in orders_report.notes)  # drawn without the refresh's facts
+
+
+def test_a_table_the_function_may_not_read_costs_its_section_not_the_page(orders):
+    # GIVEN the quarantine table readable by name but refused when read (an IAM denial on AWS)
+    query = fx.ArrowQuery(orders)
+
+    def refusing(sql: str) -> pa.Table:
+        if "lake_quarantine" in sql:
+            raise PermissionError("AccessDenied: s3:GetObject on quarantine/orders/metadata")
+        return query(sql)
+
+    # WHEN the report is drawn
+    built = build_report("orders", refusing, query.names)
+    # THEN the orders sections and the profile are there, and the quarantine section says why it is empty
+    assert built.as_of == fx.AS_OF_2
+    assert 'id="segments"' in built.html or "Customer segments" in built.html
+    assert "Profile of the data" in built.html
+    assert [n for n in built.notes if "could not be drawn" in n and "AccessDenied" in n], built.notes
+
+
+def test_the_fitted_parameters_the_refresh_reports_are_shown(orders):
+    # GIVEN the refresh's facts with CDNOW's published BG/NBD parameters (Fader, Hardie & Lee 2005)
+    facts = [
+        {"name": "clv_bg_nbd", "version": "1", "metrics": {"status": "fitted", "r": 0.2426, "alpha": 4.4136,
+                                                            "a": 0.7929, "b": 2.4259, "fit_customers": 2357}},
+    ]  # fmt: skip
+    query = fx.ArrowQuery(orders)
+    built = build_report("orders", query, query.names, facts=facts)
+    [row] = [r for r in table_with(built.html, "parameters") if r["model"] == "BG/NBD"]
+    assert row["parameters"] == "r = 0.2426, α = 4.414, a = 0.7929, b = 2.426"
+    assert row["status"] == "fitted" and row["customers fitted"] == "2,357"
+    assert not [n for n in built.notes if "kept in no table" in n]
 
 
 def test_orders_as_of_draws_that_snapshot_and_an_unknown_as_of_says_which_exist(orders):
