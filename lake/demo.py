@@ -252,15 +252,14 @@ def run_demo(
 
 def write_reports(target: Target, datasets: list[str], folder: Path, out: Callable[[str], None]) -> list[Path]:
     """Fetch each refreshed dataset's latest report and draw the ledger's into ``folder``."""
-    from lake.report import OPS, draw_ops, fetch, save
+    from lake.report import draw_ops, fetch, save
 
     folder.mkdir(parents=True, exist_ok=True)
     out("▶ reports: one self-contained HTML page each (`lake report DATASET --open` fetches one):")
     paths = []
     for fetched in [*(fetch(target, d) for d in datasets), draw_ops(target)]:
         path = save(fetched, folder / f"{fetched.dataset}.html")
-        what = "drawn from lake_ops.processing_log" if fetched.dataset == OPS else f"as of {fetched.as_of}"
-        out(f"  {path} ({path.stat().st_size:,} bytes, {what})")
+        out(f"  {path} ({path.stat().st_size:,} bytes, as of {fetched.as_of}: {fetched.source})")
         paths.append(path)
     return paths
 

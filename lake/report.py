@@ -2,8 +2,10 @@
 
 Each refresh of a dataset draws its report from the refreshed tables and stores it in the lake
 bucket as ``reports/<dataset>/<as_of>.html`` and ``reports/<dataset>/latest.html`` (one
-self-contained page; docs/reports.md). This command fetches one to a file. ``ops`` is drawn here,
-from the processing ledger (``lake_ops.processing_log``) as it stands, through ``lake query``'s path.
+self-contained page; docs/reports.md). This command fetches one to a file. A dataset without
+models over its history (no refresh draws its report) and ``ops`` (the processing ledger,
+``lake_ops.processing_log``) are drawn here, from their tables as they stand, through
+``lake query``'s path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Fetched:
     dataset: str
     as_of: str
     html: str
+    #: Where it came from: the stored page's ``s3://`` URI, or the tables it was drawn from now.
+    source: str
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -67,8 +71,10 @@ def _report(args: argparse.Namespace) -> int:
     target = args.target()
     fetched = draw_ops(target, args.as_of) if args.dataset == OPS else fetch(target, args.dataset, args.as_of)
     path = save(fetched, Path(args.out) if args.out else None)
-    notes = "" if fetched.dataset == OPS else f" (s3://{target.bucket}/{report_key(fetched.dataset, fetched.as_of)})"
-    print(f"wrote {path} ({path.stat().st_size:,} bytes): report of {fetched.dataset} as of {fetched.as_of}{notes}")
+    print(
+        f"wrote {path} ({path.stat().st_size:,} bytes): report of {fetched.dataset} as of {fetched.as_of} "
+        f"({fetched.source})"
+    )
     if args.open and not webbrowser.open(path.resolve().as_uri()):
         print(f"no web browser found here; open {path.resolve().as_uri()} yourself", file=sys.stderr)
     return 0
@@ -96,17 +102,15 @@ def fetch(target: Target, dataset: str, as_of: dt.date | None = None) -> Fetched
                 "(--as-of one of them, or leave it out for the latest)"
             ) from None
         if not refreshers(name):
-            raise CliError(
-                f"{name} has no report: reports are drawn by a dataset's refresh, and {name} has no models over "
-                f"its history (orders, experiments and ad_performance do); `lake report {OPS}` draws the ledger"
-            ) from None
+            return draw_now(target, name, as_of)
         raise CliError(
             f"no report of {name} yet in s3://{target.bucket}/{topology.REPORTS_PREFIX}{name}/ on {target.where}: "
             f"each refresh writes one; drop a file under raw/{name}/ and wait for `Dataset Models Updated` "
             "(`lake events --follow`)"
         ) from None
     html = got["Body"].read().decode("utf-8")
-    return Fetched(name, got.get("Metadata", {}).get("as-of") or (as_of.isoformat() if as_of else "latest"), html)
+    dated = got.get("Metadata", {}).get("as-of") or (as_of.isoformat() if as_of else "latest")
+    return Fetched(name, dated, html, f"s3://{target.bucket}/{key}")
 
 
 def stored_reports(target: Target, dataset: str) -> list[str]:
@@ -117,20 +121,55 @@ def stored_reports(target: Target, dataset: str) -> list[str]:
     return sorted(n for n in names if n != "latest")
 
 
+def draw_now(target: Target, dataset: str, as_of: dt.date | None = None) -> Fetched:
+    """The report of a dataset without models over its history (no refresh draws one), drawn now
+    from its table, its profiles and its quarantine through ``lake query``'s path."""
+    from lake.athena import run_query
+    from reports import build_report, curated_inputs
+
+    curated = _table_names(target, target.curated_database) & curated_inputs(dataset)
+    quarantined = dataset in _table_names(target, target.quarantine_database)
+    if dataset not in curated and not quarantined:
+        raise CliError(
+            f"no table of {dataset} on {target.where}: drop a file under raw/{dataset}/ first "
+            "(`lake tables` lists the datasets there are)"
+        )
+    tables = curated | ({f"{target.quarantine_database}.{dataset}"} if quarantined else set())
+    drawn = build_report(dataset, lambda sql: run_query(target, sql), frozenset(tables), as_of)
+    day = as_of or dt.datetime.now(dt.UTC).date()
+    return Fetched(dataset, day.isoformat(), drawn.html, f"drawn now from {', '.join(sorted(tables))}")
+
+
+def _table_names(target: Target, database: str) -> set[str]:
+    glue = target.client("glue")
+    try:
+        pages = glue.get_paginator("get_tables").paginate(DatabaseName=database)
+        return {t["Name"] for page in pages for t in page["TableList"]}
+    except glue.exceptions.EntityNotFoundException:
+        return set()
+
+
 def draw_ops(target: Target, as_of: dt.date | None = None) -> Fetched:
     """The processing ledger's report, drawn now from ``lake_ops.processing_log``."""
     from lake.athena import run_query
     from reports import build_report
 
-    database = topology.DEFAULT.ops_database
-    tables = frozenset(
-        t["Name"]
-        for page in target.client("glue").get_paginator("get_tables").paginate(DatabaseName=database)
-        for t in page["TableList"]
-    )
+    database = target.ops_database
+    glue = target.client("glue")
+    try:
+        tables = frozenset(
+            t["Name"]
+            for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            for t in page["TableList"]
+        )
+    except glue.exceptions.EntityNotFoundException:
+        raise CliError(
+            f"{target.where} has no {database} database, where the processing ledger lives: it came with the "
+            "ledger; redeploy the stack (`npx cdk deploy`, docs/deploy.md) and process a file"
+        ) from None
     drawn = build_report(OPS, lambda sql: run_query(target, qualify(sql, database)), tables, as_of)
     day = as_of or dt.datetime.now(dt.UTC).date()
-    return Fetched(OPS, day.isoformat(), drawn.html)
+    return Fetched(OPS, day.isoformat(), drawn.html, f"drawn now from {database}.{topology.PROCESSING_LOG_TABLE}")
 
 
 def qualify(sql: str, database: str) -> str:

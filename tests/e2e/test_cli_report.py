@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lake.runner import Runner
 from tests.conftest import Lake
 from tests.e2e.cli import lake as run_lake
-from tests.e2e.test_cli_query import assert_one_line_error
+from tests.e2e.test_cli_query import assert_one_line_error, campaign_csv
 
 PAGE = "<!doctype html><title>orders</title><p>as of 2026-05-31: 1,204 customers</p>"
 
@@ -73,7 +74,7 @@ def test_a_missing_or_malformed_as_of_says_which_exist(
     ("dataset", "mentions"),
     [
         ("orders", ("no report of orders yet", "raw/orders/", "lake events")),
-        ("web_sessions", ("web_sessions has no report", "no models over its history", "lake report ops")),
+        ("web_sessions", ("no table of web_sessions", "raw/web_sessions/", "lake tables")),
     ],
 )
 def test_no_report_yet_says_how_one_is_made(
@@ -83,3 +84,21 @@ def test_no_report_yet_says_how_one_is_made(
     assert result.returncode != 0
     assert_one_line_error(result.stderr, *mentions)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dataset_without_models_is_drawn_on_demand_from_its_tables(lake: Lake, tmp_path: Path) -> None:
+    # GIVEN a generic dataset (no refresh draws its report) processed by the runner
+    with Runner(lake.endpoints, log_path=str(tmp_path / "worker.log")):
+        lake.put("raw/campaigns/march.csv", campaign_csv(300))
+        [event] = lake.events(1, timeout=90)
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    # WHEN the user asks for its report
+    out = tmp_path / "campaigns.html"
+    result = run_lake("report", "campaigns", "--out", str(out), endpoint_url=lake.endpoints.endpoint_url)
+    # THEN it is drawn now from its table and its profile: every column of the file is profiled
+    assert result.returncode == 0, result.stderr
+    assert "drawn now from campaigns, dataset_profiles" in result.stdout
+    page = out.read_text()
+    assert "Profile of the data" in page and "<script" not in page.lower()
+    for column in ("campaign", "day", "clicks", "cost_eur"):
+        assert f">{column}<" in page, column
