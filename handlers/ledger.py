@@ -2,8 +2,11 @@
 
 Each row is derived from what the lake already announces (the per-file completion event, the
 refresh's ``Dataset Models Updated/Failed``), plus the refreshes that were skipped, which are not
-announced. A function collects its invocation's rows and appends them in one Iceberg commit at
-the end; a ledger write that fails is logged and counted, never a failure of the work it describes.
+announced, plus the outcomes the idempotency layer replays on a redelivery (announced by an
+earlier invocation that may have died before its ledger write). A function collects its
+invocation's rows and appends them in one Iceberg commit at the end, unless the invocation is
+too close to its timeout; a row that cannot be built or written is logged and counted, never a
+failure of the work it describes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -49,7 +53,8 @@ PROCESSING_LOG = TableSpec(
             col(
                 "status",
                 pa.string(),
-                "file: processed, failed, replaced or removed; refresh: refreshed, skipped or failed",
+                "file: processed, unchanged (a stale or already-processed version: nothing written), failed, "
+                "replaced or removed; refresh: refreshed, skipped or failed",
             ),
             col("rows_in", pa.int64(), "file: rows read; refresh: rows of the input tables at their pinned snapshots"),
             col("rows_written", pa.int64(), "rows committed to the curated (file) or model (refresh) tables"),
@@ -61,7 +66,12 @@ PROCESSING_LOG = TableSpec(
             col("stage_ms", pa.string(), 'JSON object stage -> milliseconds, e.g. {"process": 812.4, "commit": 95.1}'),
             col("error_type", pa.string(), "the error's type when the status is failed"),
             col("error_message", pa.string(), "what went wrong and what to do, when the status is failed"),
-            col("event_key", pa.string(), "the announced event's event_key (dedupe on it: delivery is at-least-once)"),
+            col(
+                "event_key",
+                pa.string(),
+                "the announced event's event_key; a redelivered outcome may repeat in a later invocation's rows, "
+                "so count distinct event_keys (keep the first row of each by logged_at)",
+            ),
             col("snapshot_ids", pa.string(), "JSON object database.table -> Iceberg snapshot id the outcome committed"),
             col("memory_mb", pa.int32(), "memory configured for the function that did the work"),
             col(
@@ -76,8 +86,12 @@ PROCESSING_LOG = TableSpec(
 )
 
 #: A completion event's ``change`` -> the ledger's file status (a failure is ``failed`` whatever it changed).
-FILE_STATUS = {"created": "processed", "unchanged": "processed", "replaced": "replaced", "removed": "removed"}
+FILE_STATUS = {"created": "processed", "unchanged": "unchanged", "replaced": "replaced", "removed": "removed"}
 REFRESH_STATUS = {"succeeded": "refreshed", "skipped": "skipped", "failed": "failed"}
+
+#: Below this much time left in the invocation the ledger is not written: a slow commit pushing a
+#: finished batch past the timeout would have SQS deliver (and the lake redo) the whole batch.
+LEDGER_WRITE_MARGIN_MS = 10_000
 
 
 class LedgerWriteError(LakeError):
@@ -197,39 +211,95 @@ class Ledger:
         self._started = time.perf_counter()
         self._memory_mb: int | None = None
         self._request_id: str | None = None
+        self._context: Any = None
+        self._seen: set[str] = set()
+        self._unbuilt = 0
 
     def begin(self, context: Any) -> None:
         """A new invocation: its rows carry the function's memory and the invocation's request id."""
         self._rows = []
+        self._seen = set()
+        self._unbuilt = 0
         self._started = time.perf_counter()
+        self._context = context
         memory = getattr(context, "memory_limit_in_mb", None)
         self._memory_mb = int(memory) if memory else None
         self._request_id = getattr(context, "aws_request_id", None)
+
+    def remaining_ms(self) -> int | None:
+        """Milliseconds the invocation may still run (None outside Lambda's context)."""
+        remaining = getattr(self._context, "get_remaining_time_in_millis", None)
+        return int(remaining()) if remaining is not None else None
+
+    @property
+    def request_id(self) -> str | None:
+        """The invocation's request id (from :meth:`begin`)."""
+        return self._request_id
 
     @property
     def pending(self) -> list[dict[str, Any]]:
         """The rows collected since :meth:`begin`."""
         return list(self._rows)
 
+    @property
+    def unbuilt(self) -> int:
+        """Outcomes since :meth:`begin` whose row could not be built (logged; lost to the ledger)."""
+        return self._unbuilt
+
     def file(self, detail: dict[str, Any]) -> None:
-        """Record an announced per-file outcome."""
-        self._add(file_row(detail, self._memory_mb, self._request_id))
+        """Record an announced per-file outcome. Never raises."""
+        key = detail.get("event_key") if isinstance(detail, dict) else None
+        if isinstance(key, str):
+            self._seen.add(key)
+        self._record(lambda: file_row(detail, self._memory_mb, self._request_id))
+
+    def file_once(self, detail: dict[str, Any]) -> None:
+        """Record a per-file outcome unless this invocation already did (by ``event_key``).
+
+        The idempotency layer returns an outcome an earlier delivery saved without announcing it
+        again; that invocation may have died (timeout, out of memory) before its ledger write, so
+        the outcome is logged here. Never raises.
+        """
+        key = detail.get("event_key") if isinstance(detail, dict) else None
+        if key is None or key not in self._seen:
+            self.file(detail)
 
     def refresh(self, detail: dict[str, Any], request: Any = None) -> None:
-        """Record an announced refresh, or (with the request it answered) a skipped one."""
-        self._add(refresh_row(detail, self._memory_mb, self._request_id, request))
+        """Record an announced refresh, or (with the request it answered) a skipped one. Never raises."""
+        self._record(lambda: refresh_row(detail, self._memory_mb, self._request_id, request))
 
     def skipped(self, body: str, detail: dict[str, Any], duration_ms: float) -> None:
-        """Record a skipped refresh (not announced): ``body`` is its request message."""
+        """Record a skipped refresh (not announced): ``body`` is its request message. Never raises."""
         from handlers.refresh_requests import parse_refresh_request
 
-        # The refresh parsed the same body before it found its inputs covered.
-        request = parse_refresh_request(body)
-        self.refresh({**detail, "timings_ms": {"total": round(duration_ms, 1)}}, request)
+        def build() -> dict[str, Any]:
+            # The refresh parsed the same body before it found its inputs covered.
+            request = parse_refresh_request(body)
+            return refresh_row(
+                {**detail, "timings_ms": {"total": round(duration_ms, 1)}}, self._memory_mb, self._request_id, request
+            )
 
-    def _add(self, row: dict[str, Any]) -> None:
+        self._record(build)
+
+    def _record(self, build: Callable[[], dict[str, Any]]) -> None:
+        # The outcome is committed and announced by now: a row that cannot be built must not fail
+        # (and so retry) the record it describes. write_ledger counts it in the invocation's metrics.
+        try:
+            row = build()
+        except Exception:
+            self._unbuilt += 1
+            logger.exception(
+                "a processing-log row could not be built from the announced outcome and is lost to the ledger "
+                "(the outcome itself is committed and announced; its event holds the facts); report this as a bug"
+            )
+            return
         logged_at = _now()
         self._rows.append({"logged_at": logged_at, "log_date": logged_at.date(), **row})
+
+    def discard(self) -> int:
+        """Drop the invocation's pending rows unwritten; how many there were."""
+        rows, self._rows = self._rows, []
+        return len(rows)
 
     def write(self) -> Committed | None:
         """Append the invocation's rows in one commit (None when there were none).
@@ -264,20 +334,39 @@ class Ledger:
 
 
 def write_ledger(ledger: Ledger | None, log: Any, metrics: Any) -> None:
-    """End of an invocation: append its ledger rows; a failure is a warning and a metric, never raised."""
+    """End of an invocation: append its ledger rows, unless less than :data:`LEDGER_WRITE_MARGIN_MS`
+    is left of it; a skip or a failure is a warning and metrics, never raised."""
     if ledger is None:
         return
     from aws_lambda_powertools.metrics import MetricUnit
 
-    try:
-        committed = ledger.write()
-    except LedgerWriteError as exc:
-        log.warning(str(exc))
-        metrics.add_metric("LedgerWriteFailures", MetricUnit.Count, 1)
-        metrics.add_metric("LedgerRowsLost", MetricUnit.Count, exc.rows)
-        return
-    if committed is not None:
-        metrics.add_metric("LedgerRows", MetricUnit.Count, committed.rows)
+    lost = ledger.unbuilt
+    if lost:
+        metrics.add_metric("LedgerRowErrors", MetricUnit.Count, lost)
+    remaining = ledger.remaining_ms()
+    if ledger.pending and remaining is not None and remaining < LEDGER_WRITE_MARGIN_MS:
+        skipped = ledger.discard()
+        log.warning(
+            f"{skipped} processing-log row(s) of request {ledger.request_id} were not written to "
+            f"{ledger.database}.{PROCESSING_LOG.name}: only {remaining} ms of the invocation were left, under the "
+            f"ledger's margin of {LEDGER_WRITE_MARGIN_MS} ms, and a commit running past the timeout would have the "
+            "whole batch delivered again; the files and refreshes they describe are committed and announced (their "
+            "completion events hold the same facts); raise the function's timeout or lower its batch size"
+        )
+        metrics.add_metric("LedgerWriteSkipped", MetricUnit.Count, 1)
+        lost += skipped
+    else:
+        try:
+            committed = ledger.write()
+        except LedgerWriteError as exc:
+            log.warning(str(exc))
+            metrics.add_metric("LedgerWriteFailures", MetricUnit.Count, 1)
+            lost += exc.rows
+        else:
+            if committed is not None:
+                metrics.add_metric("LedgerRows", MetricUnit.Count, committed.rows)
+    if lost:
+        metrics.add_metric("LedgerRowsLost", MetricUnit.Count, lost)
 
 
 class LedgerPublisher(EventPublisher):
@@ -289,7 +378,8 @@ class LedgerPublisher(EventPublisher):
 
     def publish(self, detail: dict[str, Any]) -> None:
         super().publish(detail)
-        # After the event went out: an outcome EventBridge refused is retried, not logged twice.
+        # After the event went out: an outcome EventBridge refused is retried, not logged twice;
+        # from here on nothing may fail the record (Ledger.file never raises).
         self.ledger.file(detail)
 
     def publish_models(self, detail: dict[str, Any]) -> None:

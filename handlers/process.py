@@ -67,6 +67,10 @@ def record_handler(record: SQSRecord) -> None:
     processor = _get_processor()
     receive_count = int(record.attributes.approximate_receive_count or 1)
     detail = processor.handle_body(record.body, receive_count=receive_count, message_id=record.message_id)
+    if processor.ledger is not None:
+        # A redelivered message whose outcome idempotency replays is not announced again, and the
+        # invocation that announced it may have died before its ledger write: log it here (once).
+        processor.ledger.file_once(detail)
     logger.info(
         "processed",
         extra={"status": detail["status"], "key": detail["source"]["key"], "dataset": detail["dataset"]},

@@ -1,5 +1,8 @@
 """The ``ops`` report, drawn from the processing ledger: files and rows per day, failures by reason,
-time per MB by dataset, and the estimated Lambda cost per GB from the measured durations."""
+time per MB by dataset, and the estimated Lambda cost per GB from the measured durations.
+
+Every figure reads the ledger deduplicated on ``event_key``: an outcome redelivered to a later
+invocation is logged again (see docs/operations.md), and is counted once."""
 
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ from reports.base import Context, Section, rows, sql_date, sql_name
 
 #: Days drawn, ending at the newest log_date (or the as_of asked for).
 WINDOW_DAYS = 90
-FILE_STATUSES = ("processed", "replaced", "removed", "failed")
+#: ``unchanged``: a stale or already-processed version; it wrote nothing, so it is left out of the
+#: speed and cost figures (its size is not work done) and drawn as its own series of files per day.
+FILE_STATUSES = ("processed", "unchanged", "replaced", "removed", "failed")
 MAX_REASONS = 6
 RECENT_FAILURES = 12
 
@@ -34,7 +39,7 @@ def sections(ctx: Context) -> list[Section]:
         s = Section("Processing ledger", "ledger")
         s.note("no processing_log table is readable here: the ledger is written as files are processed")
         return [s]
-    t = sql_name(table)
+    t = deduplicated(sql_name(table))
     newest = ctx.query(f"SELECT max(log_date) AS newest FROM {t}").column("newest")[0].as_py()
     if newest is None:
         s = Section("Processing ledger", "ledger")
@@ -51,13 +56,23 @@ def sections(ctx: Context) -> list[Section]:
     ]
 
 
+def deduplicated(table: str) -> str:
+    """``table`` (a qualified SQL name) as a derived table holding the first row of each ``event_key``
+    by ``logged_at``; rows without an ``event_key`` are all kept."""
+    return (
+        "(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY event_key ORDER BY logged_at, request_id) "
+        f"AS nth_of_event FROM {table}) WHERE event_key IS NULL OR nth_of_event = 1) AS ledger"
+    )
+
+
 def _files(ctx: Context, t: str, window: str, start: dt.date, end: dt.date) -> Section:
     s = Section(
         "Files and rows per day",
         "files",
         f"Files handled per day over the ledger's last {WINDOW_DAYS} days ({start} to {end}), by what "
-        "happened to them (processed, replaced by a new version, removed with their raw object, failed), and "
-        "the rows they brought: read, written to the tables, set aside in quarantine.",
+        "happened to them (processed, unchanged: a stale or already-processed version that wrote nothing, "
+        "replaced by a new version, removed with their raw object, failed), and the rows they brought: read, "
+        "written to the tables, set aside in quarantine. An outcome logged twice (redelivered) counts once.",
     )
     result = rows(
         ctx.query(
@@ -223,7 +238,7 @@ def _speed(ctx: Context, t: str, window: str) -> Section:
         "speed",
         "Seconds of function time per MB of raw file, over the files processed in the window (total time / total "
         "MB, so large files weigh more). A fixed cost per file dominates small files: a dataset of many small "
-        "files shows a high figure.",
+        "files shows a high figure. Unchanged outcomes (stale versions, nothing written) are not counted.",
     )
     result = rows(
         ctx.query(
@@ -277,13 +292,17 @@ def _speed(ctx: Context, t: str, window: str) -> Section:
     return s
 
 
+_COSTED = "NOT (kind = 'file' AND status = 'unchanged')"
+
+
 def _cost(ctx: Context, t: str, window: str) -> Section:
     s = Section(
         "Estimated cost per GB",
         "cost",
         "Lambda compute per GB of raw files, from what the ledger measured: GB-seconds = memory (MB) / 1024 × "
         "billed duration (or, where none is recorded, the measured duration) / 1000, times the GB-second price. "
-        "Requests, S3, Glue and the rest of the stack are not in it (docs/deploy.md prices those).",
+        "Requests, S3, Glue and the rest of the stack are not in it (docs/deploy.md prices those). Unchanged "
+        "outcomes (stale versions, nothing written) are left out: their size is not work done.",
     )
     price, source = lambda_price()
     result = rows(
@@ -294,12 +313,17 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
                        / 1000) AS gb_seconds,
                    sum(CASE WHEN billed_duration_ms IS NULL THEN 1 ELSE 0 END) AS unbilled
             FROM {t}
-            WHERE memory_mb IS NOT NULL AND (billed_duration_ms IS NOT NULL OR duration_ms IS NOT NULL) AND {window}
+            WHERE memory_mb IS NOT NULL AND (billed_duration_ms IS NOT NULL OR duration_ms IS NOT NULL)
+              AND {_COSTED} AND {window}
             GROUP BY 1, 2 ORDER BY 1, 2
             """
         )
     )
-    unmeasured = ctx.query(f"SELECT count(*) AS n FROM {t} WHERE memory_mb IS NULL AND {window}").column("n")[0].as_py()
+    unmeasured = (
+        ctx.query(f"SELECT count(*) AS n FROM {t} WHERE memory_mb IS NULL AND {_COSTED} AND {window}")
+        .column("n")[0]
+        .as_py()
+    )
     if unmeasured:
         s.note(
             f"{unmeasured:,} ledger rows have no function memory recorded (runs on this machine, outside Lambda): "

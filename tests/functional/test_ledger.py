@@ -12,13 +12,15 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from handlers import process
 from handlers.bootstrap import build_processor
-from handlers.ledger import write_ledger
+from handlers.ledger import LEDGER_WRITE_MARGIN_MS, write_ledger
 from handlers.settings import Settings
 from lake.athena import run_query
-from lake.runner import LocalContext
+from lake.report import draw_ops
+from lake.runner import LocalContext, lambda_sqs_event
 from lake.target import resolve
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
     Invoke,
     InvokeRefresh,
@@ -29,6 +31,7 @@ from tests.functional.conftest import (
     refresh_messages,
 )
 from tests.functional.test_refresh import orders_csv
+from tests.unit.test_reports import num, table_with
 
 SALES = b"sku,region,amount\nA,north,10\nB,south,20\nC,east,30\nC,east,30\n"
 SALES_V2 = b"sku,region,amount\nA,north,11\nB,south,21\n"
@@ -242,3 +245,170 @@ def test_a_ledger_that_cannot_be_written_never_fails_the_file(
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     counted = [m["LedgerWriteFailures"] for m in metrics if "LedgerWriteFailures" in m]
     assert counted in ([1.0], [[1.0]])  # EMF writes a metric added once as a value or a one-item list
+
+
+# --- review findings (issue 13, part 2): rows lost on a crash, the time budget, unchanged, duplicates ---
+
+
+class Recorded:
+    """Powertools' ``Metrics.add_metric`` as the handlers call it: keeps each metric's values."""
+
+    def __init__(self) -> None:
+        self.added: dict[str, list[float]] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.added.setdefault(name, []).append(value)
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The metrics the handler wrote in the embedded metric format (one EMF blob per invocation, merged)."""
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    return {k: v for blob in blobs for k, v in blob.items() if k[:1].isupper()}
+
+
+def redeliver(lake: Lake, message: dict[str, Any]) -> dict[str, Any]:
+    """The message again, as SQS delivers it once its visibility timeout ran out unacknowledged."""
+    lake.sqs.change_message_visibility(
+        QueueUrl=lake.endpoints.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    [again] = next_messages(lake)
+    assert again["MessageId"] == message["MessageId"] and again["Attributes"]["ApproximateReceiveCount"] == "2"
+    return again
+
+
+def invoke_unacknowledged(lake: Lake, messages: list[dict[str, Any]], timeout_ms: int = 60_000) -> dict[str, Any]:
+    """The function on a batch, without the poller's deletes afterwards (lost, or the poller died)."""
+    event = lambda_sqs_event(messages, lake.endpoints.queue_arn, lake.endpoints.region)
+    context = LocalContext("lake-processor", timeout_ms, 1024, lake.endpoints.region)
+    return dict(process.lambda_handler(event, context))  # type: ignore[arg-type]
+
+
+def ops_page(lake: Lake) -> str:
+    """What `lake report ops` draws from the ledger as it stands."""
+    return draw_ops(resolve(endpoint_url=lake.endpoints.endpoint_url)).html
+
+
+def test_a_file_whose_invocation_died_before_its_ledger_write_is_logged_on_redelivery(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a file committed and announced by an invocation that was killed (timeout, out of
+    # memory) after the record and before its ledger write, so its message was never acknowledged
+    lake.put("raw/sales/sales.csv", SALES)
+    [message] = next_messages(lake)
+    killed = process._get_processor()
+    context = LocalContext("lake-processor", 60_000, 1024, lake.endpoints.region)
+    killed.register_context(context)
+    assert killed.ledger is not None
+    killed.ledger.begin(context)
+    killed.handle_body(message["Body"])
+    [event] = file_events(lake, 1)
+    assert ledger(lake) == []
+    # WHEN SQS delivers the message again to a new execution environment
+    monkeypatch.setattr(process, "_processor", None)
+    assert invoke([redeliver(lake, message)]) == {"batchItemFailures": []}
+    # THEN idempotency replays the saved outcome without announcing it again
+    assert [e for e in lake.quiet_events(2) if e["detail-type"].startswith("Dataset Process")] == []
+    # AND the ledger has the file's row all the same, with the announced event's facts
+    [row] = ledger(lake)
+    assert (row["status"], row["key"], row["event_key"]) == (
+        "processed",
+        "raw/sales/sales.csv",
+        event["detail"]["event_key"],
+    )
+    assert row["rows_in"] == event["detail"]["rows"]["input"] == 4
+    assert row["duration_ms"] == event["detail"]["timings_ms"]["total"]
+    assert row["request_id"] and row["request_id"] != context.aws_request_id
+
+
+def test_a_redelivered_outcome_logged_twice_counts_once_in_the_ops_report(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a file processed and logged by an invocation whose message was not acknowledged (the
+    # poller's delete was lost), so SQS delivered it again and the replayed outcome was logged again
+    lake.put("raw/sales/sales.csv", SALES)
+    [message] = next_messages(lake)
+    assert invoke_unacknowledged(lake, [message]) == {"batchItemFailures": []}
+    assert invoke([redeliver(lake, message)]) == {"batchItemFailures": []}
+    rows = ledger(lake)
+    assert len(rows) == 2 and len({r["event_key"] for r in rows}) == 1 and len({r["request_id"] for r in rows}) == 2
+    # WHEN the ops report is drawn from the ledger
+    html = ops_page(lake)
+    # THEN the file counts once: in files per day, in time per MB and in cost per GB
+    [day] = table_with(html, "rows written")
+    assert (num(day["processed"]), num(day["rows read"])) == (1, 4)
+    [speed] = table_with(html, "seconds per MB")
+    assert num(speed["files"]) == 1
+    assert num(speed["seconds"]) == pytest.approx(rows[0]["duration_ms"] / 1000, abs=0.05)
+    [cost] = table_with(html, "US$ per GB")
+    assert (cost["kind"], num(cost["entries"])) == ("file", 1)
+
+
+def test_a_stale_version_is_logged_unchanged_and_left_out_of_speed_and_cost(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN two versions of a key uploaded before either is processed, delivered in one batch
+    lake.put("raw/sales/sales.csv", SALES)
+    lake.put("raw/sales/sales.csv", SALES_V2)
+    assert invoke(next_messages(lake, 2)) == {"batchItemFailures": []}
+    # THEN the older version is logged as unchanged (it wrote nothing), the newer as processed
+    rows = {r["status"]: r for r in ledger(lake)}
+    assert sorted(rows) == ["processed", "unchanged"]
+    assert rows["unchanged"]["rows_written"] == 0 and rows["unchanged"]["bytes"] == len(SALES)
+    assert rows["processed"]["bytes"] == len(SALES_V2) and rows["processed"]["rows_written"] > 0
+    # AND the ops report counts it as its own series of files per day
+    html = ops_page(lake)
+    [day] = table_with(html, "rows written")
+    assert (num(day["processed"]), num(day["unchanged"])) == (1, 1)
+    # AND leaves it out of the time per MB and the cost per GB: only the processed file's work is there
+    [speed] = table_with(html, "seconds per MB")
+    assert num(speed["files"]) == 1
+    assert num(speed["seconds"]) == pytest.approx(rows["processed"]["duration_ms"] / 1000, abs=0.05)
+    [cost] = table_with(html, "US$ per GB")
+    assert num(cost["entries"]) == 1
+
+
+def test_an_invocation_near_its_timeout_skips_the_ledger_write(
+    lake: Lake, invoke: Invoke, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a ledger with one row, and a second file
+    lake.put("raw/sales/first.csv", SALES)
+    invoke(next_messages(lake))
+    assert len(ledger(lake)) == 1
+    capsys.readouterr()
+    lake.put("raw/sales/second.csv", SALES_V2)
+    # WHEN it is processed by an invocation with less time left than the ledger's margin
+    response = invoke_unacknowledged(lake, next_messages(lake), timeout_ms=LEDGER_WRITE_MARGIN_MS - 1_000)
+    # THEN the file is committed, announced and acknowledged
+    assert response == {"batchItemFailures": []}
+    announced = {e["detail"]["source"]["key"]: e["detail"]["status"] for e in file_events(lake, 2)}
+    assert announced == {"raw/sales/first.csv": "succeeded", "raw/sales/second.csv": "succeeded"}
+    # AND the ledger write was skipped rather than risk the timeout: a warning says why, metrics count it
+    assert [r["key"] for r in ledger(lake)] == ["raw/sales/first.csv"]
+    [warning] = [r for r in caplog.records if "processing-log row" in r.getMessage()]
+    assert warning.levelname == "WARNING" and f"margin of {LEDGER_WRITE_MARGIN_MS} ms" in warning.getMessage()
+    metrics = emitted(capsys)
+    assert metrics["LedgerWriteSkipped"] in (1.0, [1.0]) and metrics["LedgerRowsLost"] in (1.0, [1.0])
+    assert "LedgerRows" not in metrics
+
+
+def test_an_outcome_whose_row_cannot_be_built_is_still_announced(
+    lake: Lake, invoke: Invoke, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a publisher of the function, and an outcome the ledger cannot make a row of
+    lake.put("raw/sales/sales.csv", SALES)
+    invoke(next_messages(lake))
+    [event] = file_events(lake, 1)
+    worker = build_processor(Settings.from_env())
+    assert worker.ledger is not None
+    worker.ledger.begin(LocalContext("lake-processor", 60_000, 1024, lake.endpoints.region))
+    odd = {**event["detail"], "event_key": "odd", "timings_ms": {"total": "n/a"}}
+    # WHEN it is published
+    worker.publisher.publish(odd)
+    # THEN the event went out and publishing did not fail the record
+    assert wait_until(
+        lambda: any(
+            json.loads(m["Body"])["detail"]["event_key"] == "odd"
+            for m in lake.receive(lake.endpoints.subscriber_queue_url, wait=1)
+        )
+    )
+    # AND the log says the row is lost, and the invocation's metrics count it
+    assert any("could not be built" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    metrics = Recorded()
+    write_ledger(worker.ledger, logging.getLogger("test"), metrics)
+    assert metrics.added == {"LedgerRowErrors": [1], "LedgerRowsLost": [1]}

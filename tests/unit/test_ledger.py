@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from handlers.ledger import PROCESSING_LOG, Ledger, write_ledger
+from handlers.ledger import LEDGER_WRITE_MARGIN_MS, PROCESSING_LOG, Ledger, write_ledger
 from lake.runner import LocalContext
 
 
@@ -81,3 +81,61 @@ def test_a_refused_write_is_a_warning_and_metrics_never_an_exception(caplog: pyt
     assert "1 processing-log row(s)" in record.getMessage() and "AccessDenied" in record.getMessage()
     # AND the next invocation starts with no leftover rows
     assert ledger.pending == []
+
+
+def file_detail(event_key: str, change: str = "created") -> dict[str, Any]:
+    return {
+        "event_key": event_key,
+        "status": "succeeded",
+        "change": change,
+        "dataset": "sales",
+        "source": {"key": f"raw/sales/{event_key}.csv", "version_id": "v1", "size": 2_000_000, "trigger": "s3-event"},
+        "outputs": [
+            {"database": "lake_curated", "table": "sales", "snapshot_id": 7, "rows": 0 if change == "unchanged" else 5}
+        ],
+        "quarantine": {"rows": 0, "reasons": {}},
+        "rows": {"input": 5, "duplicates": 0},
+        "timings_ms": {"total": 40.0},
+    }
+
+
+def test_an_outcome_replayed_in_the_invocation_that_announced_it_is_one_row() -> None:
+    tables = FakeTables()
+    ledger = Ledger(tables, "lake_ops")  # type: ignore[arg-type]
+    ledger.begin(LocalContext("lake-processor", 60_000, 1024, "us-east-1"))
+    ledger.file(file_detail("a"))  # announced
+    ledger.file_once(file_detail("a"))  # the same outcome, returned to its own record
+    ledger.file_once(file_detail("b"))  # replayed from an earlier invocation: not announced here
+    ledger.file_once(file_detail("b"))  # the same message twice in the batch
+    write_ledger(ledger, logging.getLogger("test"), Metrics())
+    [table] = tables.appended
+    assert table.column("event_key").to_pylist() == ["a", "b"]
+
+
+def test_a_stale_version_is_unchanged_and_wrote_nothing() -> None:
+    tables = FakeTables()
+    ledger = Ledger(tables, "lake_ops")  # type: ignore[arg-type]
+    ledger.begin(LocalContext("lake-processor", 60_000, 1024, "us-east-1"))
+    ledger.file(file_detail("a", change="unchanged"))
+    write_ledger(ledger, logging.getLogger("test"), Metrics())
+    [row] = tables.appended[0].to_pylist()
+    assert (row["status"], row["rows_written"]) == ("unchanged", 0)
+
+
+def test_too_little_time_left_skips_the_write_with_a_warning_and_metrics(caplog: pytest.LogCaptureFixture) -> None:
+    tables = FakeTables()
+    ledger = Ledger(tables, "lake_ops")  # type: ignore[arg-type]
+    ledger.begin(LocalContext("lake-processor", LEDGER_WRITE_MARGIN_MS - 1, 1024, "us-east-1"))
+    ledger.file(file_detail("a"))
+    ledger.file(file_detail("b"))
+    metrics = Metrics()
+    write_ledger(ledger, logging.getLogger("test"), metrics)
+    assert tables.appended == []
+    assert metrics.added == {"LedgerWriteSkipped": 1, "LedgerRowsLost": 2}
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and "2 processing-log row(s)" in record.getMessage()
+    # AND the next invocation starts afresh: its rows are its own
+    ledger.begin(LocalContext("lake-processor", 60_000, 1024, "us-east-1"))
+    ledger.file(file_detail("c"))
+    write_ledger(ledger, logging.getLogger("test"), Metrics())
+    assert tables.appended[0].column("event_key").to_pylist() == ["c"]
