@@ -112,7 +112,7 @@ def test_dockerfile_installs_the_locked_requirements_and_copies_only_the_code() 
     steps = instructions()
     copies = [args.split() for kw, args in steps if kw == "COPY"]
     sources = [c[0] for c in copies]
-    assert sources == ["infra/lambda-requirements.txt", "topology/", "analytics/", "handlers/"]
+    assert sources == ["infra/lambda-requirements.txt", "topology/", "analytics/", "handlers/", "reports/"]
     installed_from = copies[0][1]
     [install] = [args for kw, args in steps if kw == "RUN" and "pip install" in args]
     assert f"-r {installed_from}" in install and '--target "${LAMBDA_TASK_ROOT}"' in install
