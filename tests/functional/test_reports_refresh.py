@@ -68,3 +68,25 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
         assert shown, fact
         for k in shown:
             assert f"{ {'alpha': 'α', 'gamma': 'γ'}.get(k, k) } = {fact[k]:.4g}" in page, k
+
+
+def test_the_report_draws_the_quarantine_through_the_refresh_engine(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN an orders file with two rows the contract refuses (an unreadable date, a non-numeric amount)
+    [rows] = monthly_orders(months=1)
+    body = orders_csv(rows) + b"bad-1,c001,not-a-date,10.00\nbad-2,c002,2026-01-05,ten\n"
+    event = land(lake, invoke, "raw/orders/2026-01.csv", body)
+    quarantined = event["detail"]["quarantine"]
+    assert quarantined["rows"] == 2, quarantined
+    # WHEN the refresh draws the report
+    refresh_all(lake, invoke_refresh)
+    [models] = models_events(lake, 1)
+    page, _, _ = stored(lake, models["detail"]["report"]["uri"])
+    # THEN the quarantine section reads the quarantine table (another database) and names each reason
+    reasons = {r["_reason_code"] for r in read_rows(lake, "lake_quarantine", "orders").to_pylist()}
+    assert len(reasons) >= 1
+    for reason in reasons:
+        assert reason in page, reason
+    notes = models["detail"]["report"]["notes"]
+    assert not [n for n in notes if "could not be drawn" in n or "no quarantine table" in n], notes
