@@ -237,6 +237,18 @@ def main() -> int:
         assert topology.DETAIL_TYPE_PROCESSED in detail_types, f"completion events seen: {detail_types}"
         assert topology.DETAIL_TYPE_MODELS_UPDATED in detail_types, f"completion events seen: {detail_types}"
         log(f"curated outputs: {parquet}")
+        # The refresh drew its report in the image (matplotlib and the reports package are there).
+        [models] = [json.loads(m["Body"])["detail"] for m in events if topology.DETAIL_TYPE_MODELS_UPDATED in m["Body"]]
+        assert models["report"], f"the refresh drew no report: {[m for m in models['models'] if m['name'] == 'report']}"
+        bucket, _, key = models["report"]["uri"].removeprefix("s3://").partition("/")
+        page = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        assert page.count("<svg") >= 3 and "<script" not in page, "the report has no charts"
+        log(f"report: {models['report']['uri']} ({len(page):,} bytes, {page.count('<svg')} charts)")
+        # Both functions appended to the processing ledger.
+        ledger = s3.list_objects_v2(Bucket=endpoints.topology.bucket, Prefix=topology.OPS_PREFIX)
+        ledger_files = [o["Key"] for o in ledger.get("Contents", []) if o["Key"].endswith(".parquet")]
+        assert len(ledger_files) >= 2, f"ledger files under {topology.OPS_PREFIX}: {ledger_files}"
+        log(f"ledger files: {len(ledger_files)}")
 
     log(f"PASSED in {time.monotonic() - started:.0f}s")
     return 0
