@@ -162,6 +162,9 @@ class DuckDBQueries:
         self._resolver = resolver
         self._pinned = pinned
         self._memory_limit_mb = memory_limit_mb
+        #: Snapshots read as datasets, kept for the next statement: a dataset can be scanned again,
+        #: and building one reads every data file's footer (a second per hundred files).
+        self._datasets: dict[str, Any] = {}
 
     def __call__(self, sql: str) -> pa.Table:
         import duckdb
@@ -225,8 +228,12 @@ class DuckDBQueries:
                     f.name: iceberg_athena_type(f.field_type) for f in schema.fields
                 }
                 arrow_name = f"__lake_{len(bound)}"
-                rows = scan_snapshot(pinned.table, pinned.snapshot_id)
-                if not stream and isinstance(rows, pa.RecordBatchReader):
+                rows = self._datasets.get(qualified)
+                if rows is None:
+                    rows = scan_snapshot(pinned.table, pinned.snapshot_id)
+                if not isinstance(rows, pa.RecordBatchReader):
+                    self._datasets[qualified] = rows
+                elif not stream:
                     rows = rows.read_all()
                 connection.register(arrow_name, rows)
                 connection.execute(f'CREATE VIEW "{database}"."{name}" AS SELECT * FROM "{arrow_name}"')

@@ -37,10 +37,12 @@ class Report:
 
 def curated_inputs(dataset: str) -> frozenset[str]:
     """The curated tables ``dataset``'s report reads besides its model tables: the dataset's own
-    table or view (histograms of its values) and the per-file profiles."""
+    table or view and, for a keyed dataset, the table under its view (histograms of its values), and
+    the per-file profiles."""
     from reports.generic import DATA_TABLES, PROFILES
 
-    return frozenset({DATA_TABLES.get(dataset, dataset), PROFILES})
+    table = DATA_TABLES.get(dataset, dataset)
+    return frozenset({table, f"{table}_sources", PROFILES})
 
 
 def build_report(

@@ -404,3 +404,16 @@ def test_a_few_customers_as_the_real_refresher_writes_them():
     ]
     assert any("one as_of so far" in n for n in built.notes)
     assert any("no customer_value table" in n for n in built.notes)
+
+
+def test_a_keyed_dataset_s_histograms_read_the_table_under_its_view():
+    # GIVEN a keyed dataset: its view (one row per key) and the table of every file's rows under it
+    tables = fx.generic_tables("web_sessions")
+    rows = tables["web_sessions"]
+    tables["web_sessions_sources"] = pa.concat_tables([rows, rows])  # a later file exported every row again
+    # WHEN the report is drawn
+    built, query = report("web_sessions", tables)
+    # THEN the histograms are of the table (the view's window is not computed once per column)
+    histogram_sql = [q for q in query.statements if "UNION ALL" in q and "floor" in q]
+    assert histogram_sql and all('"web_sessions_sources"' in q or "web_sessions_sources" in q for q in histogram_sql)
+    assert "numeric column of web_sessions_sources" in built.html
