@@ -11,13 +11,14 @@ failure of the work it describes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -331,6 +332,18 @@ class Ledger:
                 f"check that Glue database {self.database} exists and the function may write it",
                 rows=len(rows),
             ) from exc
+
+
+@contextlib.contextmanager
+def logged_invocation(ledger: Ledger | None, context: Any, log: Any, metrics: Any) -> Iterator[None]:
+    """One invocation of either function: its ledger rows are collected while the batch runs and
+    appended in one commit at the end, after every record's own commits and announcements."""
+    if ledger is not None:
+        ledger.begin(context)
+    try:
+        yield
+    finally:
+        write_ledger(ledger, log, metrics)
 
 
 def write_ledger(ledger: Ledger | None, log: Any, metrics: Any) -> None:

@@ -89,15 +89,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     check_sqs_batch(event)
     processor = _get_processor()
     processor.register_context(context)
-    if processor.ledger is not None:
-        processor.ledger.begin(context)
-    try:
+    from handlers.ledger import logged_invocation
+
+    with logged_invocation(processor.ledger, context, logger, metrics):
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=batch, context=context
         )
-    finally:
-        from handlers.ledger import write_ledger
-
-        # One ledger commit per invocation, after every record's own commits and announcements.
-        write_ledger(processor.ledger, logger, metrics)
     return dict(response)

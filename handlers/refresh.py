@@ -61,15 +61,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Refresh what the batch asks for and report only the failed records (``batchItemFailures``)."""
     service = _get_service()
     service.register_context(context)
-    if service.ledger is not None:
-        service.ledger.begin(context)
-    try:
+    from handlers.ledger import logged_invocation
+
+    with logged_invocation(service.ledger, context, logger, metrics):
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=batch, context=context
         )
-    finally:
-        from handlers.ledger import write_ledger
-
-        # One ledger commit per invocation, after every refresh's own commits and announcements.
-        write_ledger(service.ledger, logger, metrics)
     return dict(response)
