@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from html import escape
@@ -159,3 +160,26 @@ def counts(axes: Any, axis: str = "y") -> None:
 def short(text: str, limit: int = 28) -> str:
     """A label that fits an axis: long names cut with an ellipsis (the table beside shows them whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: Reasons drawn in a colour of their own in :func:`stacked_by_reason`; the rest are "other".
+MAX_REASONS = 6
+
+
+def stacked_by_reason(axes: Any, result: list[dict[str, Any]], count: str, slug: str) -> None:
+    """Bars per ``day`` of ``result``'s rows stacked by ``reason`` (each row adds its ``count``): the
+    :data:`MAX_REASONS` largest reasons in their own colours, the rest together as "other"."""
+    by_reason: dict[str, int] = defaultdict(int)
+    for r in result:
+        by_reason[str(r["reason"])] += int(r[count])
+    shown = sorted(by_reason, key=lambda k: (-by_reason[k], k))[:MAX_REASONS]
+    days = sorted({r["day"] for r in result})
+    stack: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
+    for r in result:
+        stack[str(r["reason"]) if str(r["reason"]) in shown else "other"][r["day"]] += int(r[count])
+    bottom = [0] * len(days)
+    for k, reason in enumerate([*shown, *(["other"] if "other" in stack else [])]):
+        heights = [stack[reason].get(d, 0) for d in days]
+        bar_colour = GREY if reason == "other" else colour(k)
+        mark(axes.bar(days, heights, 0.8, bottom=bottom, color=bar_colour, label=short(reason, 30)), f"{slug}-{k}")
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]

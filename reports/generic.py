@@ -17,8 +17,6 @@ PROFILES = "dataset_profiles"
 #: Numeric columns given a histogram; bins per histogram.
 MAX_HISTOGRAMS = 12
 BINS = 20
-#: Reasons drawn in their own colour; the rest are "other".
-MAX_REASONS = 6
 #: Columns every curated row carries (lineage): not the data's own.
 LINEAGE = frozenset({"source_key", "source_version", "source_id", "ingested_at", "ingest_date"})
 #: A built-in dataset whose rows are in a table not named after it.
@@ -235,27 +233,11 @@ def _quarantine(ctx: Context) -> Section:
             )
         )
         totals = {r["day"]: int(r["total_rows"] or 0) for r in per_day}
-    by_reason: dict[str, int] = defaultdict(int)
-    for r in result:
-        by_reason[str(r["reason"])] += int(r["quarantined"])
-    ranked = sorted(by_reason, key=lambda k: (-by_reason[k], k))
-    shown = ranked[:MAX_REASONS]
     days = sorted({r["day"] for r in result})
-    stack: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
-    for r in result:
-        reason = str(r["reason"]) if str(r["reason"]) in shown else "other"
-        stack[reason][r["day"]] += int(r["quarantined"])
-    order = [*shown, *(["other"] if "other" in stack else [])]
 
     def draw(figure: Any) -> None:
         ax = figure.subplots()
-        bottom = [0] * len(days)
-        for k, reason in enumerate(order):
-            heights = [stack[reason].get(d, 0) for d in days]
-            colour = charts.GREY if reason == "other" else charts.colour(k)
-            bars = ax.bar(days, heights, 0.8, bottom=bottom, color=colour, label=charts.short(reason, 30))
-            charts.mark(bars, f"quarantine-{k}")
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        charts.stacked_by_reason(ax, result, "quarantined", "quarantine")
         ax.set_ylabel("rows quarantined")
         ax.set_xlabel("day the file landed")
         charts.date_axis(ax)

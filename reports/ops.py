@@ -18,7 +18,6 @@ WINDOW_DAYS = 90
 #: ``unchanged``: a stale or already-processed version; it wrote nothing, so it is left out of the
 #: speed and cost figures (its size is not work done) and drawn as its own series of files per day.
 FILE_STATUSES = ("processed", "unchanged", "replaced", "removed", "failed")
-MAX_REASONS = 6
 RECENT_FAILURES = 12
 
 
@@ -179,26 +178,10 @@ def _failures(ctx: Context, t: str, window: str) -> Section:
     if not result:
         s.parts.append(page.paragraph("No failures in the window.", "verdict good"))
         return s
-    by_reason: dict[str, int] = defaultdict(int)
-    for r in result:
-        by_reason[str(r["reason"])] += int(r["failures"])
-    shown = sorted(by_reason, key=lambda k: (-by_reason[k], k))[:MAX_REASONS]
-    days = sorted({r["day"] for r in result})
-    stack: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
-    for r in result:
-        stack[str(r["reason"]) if str(r["reason"]) in shown else "other"][r["day"]] += int(r["failures"])
-    order = [*shown, *(["other"] if "other" in stack else [])]
 
     def draw(figure: Any) -> None:
         ax = figure.subplots()
-        bottom = [0] * len(days)
-        for k, reason in enumerate(order):
-            heights = [stack[reason].get(d, 0) for d in days]
-            colour = charts.GREY if reason == "other" else charts.colour(k)
-            charts.mark(
-                ax.bar(days, heights, 0.8, bottom=bottom, color=colour, label=charts.short(reason, 30)), f"failures-{k}"
-            )
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        charts.stacked_by_reason(ax, result, "failures", "failures")
         ax.set_ylabel("failures")
         charts.counts(ax)
         ax.set_xlabel("day (UTC)")
