@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.ensemble import IsolationForest
 
 from analytics._kernels import factorize_ints, row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
@@ -28,6 +28,11 @@ from analytics.contract import (
     single_threaded,
     with_source_id,
 )
+from analytics.history_refreshers import refresh_kpi_history
+from analytics.spec import DatasetSpec, RefresherSpec
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 CONTRACT = Contract(
     "ad_performance",
@@ -227,7 +232,9 @@ class AdPerformancePipeline(ContractPipeline):
         if table is None:
             return PipelineResult(rows_in=0)
         result = PipelineResult(rows_in=table.num_rows)
-        cols = self.contract.resolve(table.column_names)
+        prepared, cols = self.columns(table, source, result)
+        table = prepared.table
+        result.rows_in = table.num_rows
         n = table.num_rows
         checks = RowChecks(n)
 
@@ -503,6 +510,8 @@ def isolation_flags(z_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     fitted = np.full(n, n >= MIN_ISOLATION_ROWS)
     if n < MIN_ISOLATION_ROWS:
         return np.full(n, np.nan), np.zeros(n, dtype=bool), fitted
+    from sklearn.ensemble import IsolationForest  # only a file with enough rows pays for scikit-learn
+
     features = np.clip(np.nan_to_num(z_matrix, nan=0.0), -50.0, 50.0)
     forest = IsolationForest(
         n_estimators=ISOLATION_TREES, contamination=ISOLATION_CONTAMINATION, random_state=SEED, n_jobs=1
@@ -537,3 +546,27 @@ def _decision_function(forest: IsolationForest, features: np.ndarray) -> np.ndar
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score") as pool:
         scores = list(pool.map(forest.decision_function, blocks))
     return np.concatenate(scores)
+
+
+def _sample(rows: int, seed: int = 0) -> str:
+    from analytics.samples import ad_performance_csv
+
+    return ad_performance_csv(rows, seed=seed)
+
+
+SPEC = DatasetSpec(
+    name="ad_performance",
+    contract=CONTRACT,
+    pipeline=AdPerformancePipeline,
+    tables=(AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES),
+    refreshers=(
+        RefresherSpec(
+            "kpi_history", refresh_kpi_history, ("ad_performance",), ("campaign_kpis_history", "kpi_anomalies_history")
+        ),
+    ),
+    model_keys={
+        "campaign_kpis": ("date", "channel", "campaign"),
+        "kpi_anomalies": ("date", "channel", "campaign", "metric"),
+    },
+    sample=_sample,
+)

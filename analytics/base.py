@@ -148,6 +148,11 @@ class PipelineResult:
     #: How the file's ambiguous dates were read (None: it had none); a proof is remembered for
     #: later files of the same export shape once the file's commit succeeded.
     date_decision: DateDecision | None = None
+    #: The vendor export recognised (``google_ads``, ``shopify_orders``), ``settings`` when the
+    #: dataset's settings mapped it, ``generic`` when the contract's aliases did; None: not looked at.
+    source_format: str | None = None
+    #: What recognising the export did (constants supplied, line items folded).
+    export_facts: dict[str, int | str] = field(default_factory=dict)
 
 
 class OutputSink(Protocol):

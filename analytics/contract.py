@@ -9,8 +9,8 @@ every dataset shares: reading the batches, the contract check, quarantine and th
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +48,7 @@ from analytics.cleaning import (
     parse_text,
 )
 from analytics.errors import ContractError, SettingsError, ToleranceExceededError
+from analytics.exports import KnownExport, Prepared, mapping_settings, normalise, prepare
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
 
@@ -57,9 +58,8 @@ T = TypeVar("T")
 FILE_OVER_TOLERANCE = "file_rejected"
 
 
-def normalise_header(name: str) -> str:
-    """Lowercase, other characters as one underscore: ``Amount Spent (USD)`` → ``amount_spent_usd``."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+#: Lowercase, other characters as one underscore: ``Amount Spent (USD)`` → ``amount_spent_usd``.
+normalise_header = normalise
 
 
 @dataclass(frozen=True)
@@ -214,18 +214,24 @@ class Contract:
             parsed = replace(parsed, hashes=hashes, distinct=distinct)
         return parsed
 
-    def resolve(self, header: Sequence[str]) -> dict[str, str]:
+    def resolve(
+        self, header: Sequence[str], *, preset: Mapping[str, str] | None = None, strict: bool = True
+    ) -> dict[str, str]:
         """Map canonical column names to this file's header names.
 
-        Raises :class:`ContractError` naming the missing required columns, the columns found and
-        the names each missing column is accepted under.
+        ``preset`` (contract column → header) comes from a recognised export or the dataset's
+        settings and wins over the aliases. With ``strict``, raises :class:`ContractError` naming the
+        missing required columns, the columns found, the names each is accepted under and the
+        settings that would map this file.
         """
         by_norm: dict[str, str] = {}
         for name in header:
             by_norm.setdefault(normalise_header(name), name)
-        mapping: dict[str, str] = {}
-        used: set[str] = set()
+        mapping: dict[str, str] = dict(preset or {})
+        used: set[str] = set(mapping.values())
         for column in self.columns:
+            if column.name in mapping:
+                continue
             for accepted in column.accepted_names():
                 found = by_norm.get(accepted)
                 if found is not None and found not in used:
@@ -233,14 +239,16 @@ class Contract:
                     used.add(found)
                     break
         missing = [c for c in self.columns if c.required and c.name not in mapping]
-        if missing:
+        if missing and strict:
             accepted = "; ".join(f"{c.name}: {', '.join(repr(a) for a in (c.name, *c.aliases))}" for c in missing)
+            suggestion = mapping_settings(self, header)
             raise ContractError(
                 f"{self.dataset} file is missing required column(s) "
                 f"{', '.join(c.name for c in missing)}. Columns found: "
                 f"{', '.join(repr(h) for h in header) or 'none'}. Accepted names: {accepted}. "
-                "Rename the columns in the export (matching ignores case, spaces and punctuation) "
-                "and upload the file again."
+                f"Map the export's own columns in settings/{self.dataset}.json, for example "
+                f"{json.dumps(suggestion)}, or rename the columns in the export (matching ignores case, "
+                "spaces and punctuation), and upload the file again."
             )
         return mapping
 
@@ -552,13 +560,30 @@ class Tolerance:
 
 
 class ContractPipeline:
-    """What the built-in pipelines share: contract, quarantine, tolerance. Subclasses add the rest."""
+    """What the built-in pipelines share: contract, recognised exports, quarantine, tolerance.
+    Subclasses add the rest."""
 
     contract: Contract
+    #: Vendor exports this dataset recognises (see analytics.exports).
+    exports: tuple[KnownExport, ...] = ()
 
     def __init__(self, dataset: str, tolerance: float = DEFAULT_TOLERANCE) -> None:
         self.dataset = dataset
         self.tolerance = tolerance
+
+    def columns(self, table: pa.Table, source: SourceInfo, result: PipelineResult) -> tuple[Prepared, dict[str, str]]:
+        """Recognise the file's export, apply the settings' mapping, and resolve the contract's columns.
+
+        Returns the prepared file (its table has any constant columns added, and a recognised export's
+        rows brought to the contract's grain) and contract column → its header. Records the export in
+        ``result``. Raises :class:`ContractError` naming what is missing and the settings that would map it.
+        """
+        prepared = prepare(table, self.contract, self.exports, source.settings)
+        result.source_format = prepared.source_format
+        result.export_facts = dict(prepared.facts)
+        if prepared.constants:
+            result.export_facts.update({f"constant_{k}": v for k, v in prepared.constants.items()})
+        return prepared, self.contract.resolve(prepared.table.column_names, preset=prepared.mapping)
 
     def check_tolerance(
         self,

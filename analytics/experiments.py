@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.stats import chi2_contingency, chisquare, norm, ttest_ind
 
 from analytics._kernels import row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
@@ -39,6 +38,8 @@ from analytics.contract import (
     fixed_schema,
     read_all,
 )
+from analytics.history_refreshers import refresh_experiments
+from analytics.spec import DatasetSpec, RefresherSpec
 
 CONTRACT = Contract(
     "experiments",
@@ -159,6 +160,8 @@ def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float | N
 
     z = (p1 − p2) / sqrt(p̂(1−p̂)(1/n1 + 1/n2)) with p̂ = (x1 + x2)/(n1 + n2); None when undefined.
     """
+    from scipy.stats import norm  # imported on use: collecting the dataset specs stays light
+
     if n1 <= 0 or n2 <= 0:
         return None, None
     pooled = (x1 + x2) / (n1 + n2)
@@ -175,6 +178,8 @@ def chi_square_independence(conversions: Sequence[int], users: Sequence[int]) ->
     The 2 × k table is (converted, not converted) per variant; no continuity correction, so with two
     variants the statistic equals the squared pooled z. None when a row or column total is 0.
     """
+    from scipy.stats import chi2_contingency  # imported on use: collecting the dataset specs stays light
+
     table = np.array([list(conversions), [u - c for u, c in zip(users, conversions, strict=True)]], dtype=float)
     dof = max(len(users) - 1, 0)
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
@@ -185,6 +190,8 @@ def chi_square_independence(conversions: Sequence[int], users: Sequence[int]) ->
 
 def sample_ratio_test(users: Sequence[int]) -> float | None:
     """p-value of the chi-square goodness-of-fit test of the user counts against an equal split."""
+    from scipy.stats import chisquare  # imported on use: collecting the dataset specs stays light
+
     counts = np.asarray(users, dtype=float)
     if len(counts) < 2 or counts.sum() == 0:
         return None
@@ -193,6 +200,8 @@ def sample_ratio_test(users: Sequence[int]) -> float | None:
 
 def welch_t_test(treatment: np.ndarray, control: np.ndarray) -> tuple[float | None, float | None]:
     """Welch's t-test (unequal variances) of mean revenue per user: ``(t, p_value)``."""
+    from scipy.stats import ttest_ind  # imported on use: collecting the dataset specs stays light
+
     if len(treatment) < 2 or len(control) < 2:
         return None, None
     if np.var(treatment) == 0 and np.var(control) == 0:
@@ -230,7 +239,9 @@ class ExperimentsPipeline(ContractPipeline):
         if table is None:
             return PipelineResult(rows_in=0)
         result = PipelineResult(rows_in=table.num_rows)
-        cols = self.contract.resolve(table.column_names)
+        prepared, cols = self.columns(table, source, result)
+        table = prepared.table
+        result.rows_in = table.num_rows
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         parsed = self.contract.parse(column, source)
@@ -452,3 +463,29 @@ def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: b
     schema = fixed_schema(EXPERIMENT_RESULTS)
     table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     return conform(table, EXPERIMENT_RESULTS), statistics_fact(stats, {})
+
+
+def _sample(rows: int, seed: int = 0) -> str:
+    from analytics.samples import experiments_csv
+
+    return experiments_csv(rows, seed=seed)
+
+
+SPEC = DatasetSpec(
+    name="experiments",
+    contract=CONTRACT,
+    pipeline=ExperimentsPipeline,
+    tables=(EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES),
+    refreshers=(
+        RefresherSpec(
+            "experiment_history",
+            refresh_experiments,
+            ("experiment_exposures_sources",),
+            ("experiment_results_history", "experiment_crossed_users"),
+            reads_back=("experiment_results_history",),
+        ),
+    ),
+    data_table="experiment_exposures",
+    model_keys={"experiment_results": ("experiment_id", "variant")},
+    sample=_sample,
+)

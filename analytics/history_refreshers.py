@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.base import ModelFact, ModelTable, RefreshContext, RefreshResult
-from analytics.clv import CUSTOMER_VALUE, MODEL_VERSION, customer_value
 
 #: Per-customer aggregates for BG/NBD and Gamma-Gamma (``analytics.clv.CUSTOMER_AGGREGATES``): a
 #: purchase is an order day, and the first day's spend is kept apart (Gamma-Gamma models repeat spend).
@@ -37,6 +36,8 @@ GROUP BY customer_id
 def refresh_customer_value(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """``orders`` → ``customer_value`` as of the newest order date; a fit that cannot be made (too
     few repeat customers, no convergence) writes nothing and its facts say why."""
+    from analytics.clv import CUSTOMER_VALUE, MODEL_VERSION, customer_value  # scipy's optimiser, on use
+
     aggregates = query(CUSTOMER_AGGREGATES_SQL)
     if aggregates.num_rows == 0:
         fact = ModelFact("customer_value", MODEL_VERSION, {"customers": 0, "note": "no orders in the history"})

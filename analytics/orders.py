@@ -10,10 +10,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.stats import rankdata
-from sklearn.cluster import KMeans
-from sklearn.metrics import pairwise_distances, silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from analytics._kernels import factorize_ints, row_codes, stable_order
 from analytics.base import (
@@ -41,6 +37,8 @@ from analytics.contract import (
     single_threaded,
     with_source_id,
 )
+from analytics.history_refreshers import refresh_customer_value
+from analytics.spec import DatasetSpec, RefresherSpec
 
 CONTRACT = Contract(
     "orders",
@@ -186,7 +184,9 @@ class OrdersPipeline(ContractPipeline):
         if table is None:
             return PipelineResult(rows_in=0)
         result = PipelineResult(rows_in=table.num_rows)
-        cols = self.contract.resolve(table.column_names)
+        prepared, cols = self.columns(table, source, result)
+        table = prepared.table
+        result.rows_in = table.num_rows
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         # The order ids also come hashed from the parse threads, for the duplicate check.
@@ -345,6 +345,8 @@ def name_segments(recency: np.ndarray, frequency: np.ndarray, monetary: np.ndarr
     Hibernating (worst R+F+M of the less recent half), At risk (not recent but frequent/valuable),
     New (recent, few orders), Loyal (frequent), Promising (recent); any cluster left is "Need attention".
     """
+    from scipy.stats import rankdata  # the refresh's; a file of orders never pays for scipy
+
     k = len(recency)
 
     def scaled(values: np.ndarray) -> np.ndarray:
@@ -393,6 +395,11 @@ def _segment_customers(
     :func:`name_segments`; segment ids are fixed per name (:data:`SEGMENT_IDS`), and two clusters
     with the same fallback name share it.
     """
+    # scikit-learn is the refresh's; importing it costs a file of another dataset nothing.
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import pairwise_distances, silhouette_score
+    from sklearn.preprocessing import StandardScaler
+
     n = len(recency_days)
     features = np.column_stack(
         [np.log1p(np.maximum(recency_days, 0)), np.log1p(orders), np.log1p(np.maximum(total_amount, 0))]
@@ -701,3 +708,24 @@ __all__ = [
     "rfm_tables",
     "segment_customers",
 ]
+
+
+def _sample(rows: int, seed: int = 0) -> str:
+    from analytics.samples import orders_csv
+
+    return orders_csv(rows, seed=seed)
+
+
+SPEC = DatasetSpec(
+    name="orders",
+    contract=CONTRACT,
+    pipeline=OrdersPipeline,
+    tables=(ORDERS,),
+    refreshers=(
+        RefresherSpec("customer_rfm", refresh_customers, ("orders",), ("customer_rfm", "customer_segments")),
+        RefresherSpec("customer_value", refresh_customer_value, ("orders",), ("customer_value",)),
+    ),
+    model_tables=(CUSTOMER_RFM, CUSTOMER_SEGMENTS),
+    model_keys={"customer_rfm": ("customer_id",), "customer_segments": ("segment_id",)},
+    sample=_sample,
+)

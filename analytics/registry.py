@@ -1,27 +1,35 @@
-"""Which pipeline processes which dataset.
+"""Which datasets are built in, and what each one is: the :class:`~analytics.spec.DatasetSpec` of each.
 
-Pipelines are imported lazily: the handler module must stay light to import, and only a record of
-a dataset that needs scikit-learn pays for loading it.
+The specs are collected by importing the dataset modules on first use (not when this module is
+imported): the handler module stays light to import, and the dataset modules import scikit-learn and
+scipy only inside the functions that use them, so a file of a generic dataset never pays for them.
+Datasets without a spec use the generic pipeline.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from functools import cache
 
 from analytics.base import Pipeline, Refresher
-
-#: dataset name -> "module:factory" returning a Pipeline. Datasets not listed use the generic one.
-_BUILT_IN: dict[str, str] = {
-    "ad_performance": "analytics.ad_performance:AdPerformancePipeline",
-    "orders": "analytics.orders:OrdersPipeline",
-    "experiments": "analytics.experiments:ExperimentsPipeline",
-}
-
-_GENERIC = "analytics.generic:GenericPipeline"
+from analytics.spec import DatasetSpec, RefresherSpec
 
 _VALID_DATASET = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
+
+#: Refreshers plugged in from outside (:func:`register_refresher`), by dataset, replacing a spec's
+#: refresher of the same name.
+_EXTRA_REFRESHERS: dict[str, list[RefresherSpec]] = {}
+#: Specs registered from outside (:func:`register`), by dataset.
+_REGISTERED: dict[str, DatasetSpec] = {}
+
+
+@cache
+def _built_in() -> Mapping[str, DatasetSpec]:
+    from analytics import ad_performance, experiments, orders
+
+    specs = (ad_performance.SPEC, orders.SPEC, experiments.SPEC)
+    return {spec.name: spec for spec in specs}
 
 
 def dataset_table_name(dataset: str) -> str:
@@ -34,103 +42,90 @@ def dataset_table_name(dataset: str) -> str:
     return name[:128]
 
 
-def register(dataset: str, target: str) -> None:
-    """Register ``module:factory`` as the pipeline of ``dataset``."""
+def _check_name(dataset: str) -> None:
     if not _VALID_DATASET.match(dataset):
         raise ValueError(f"dataset name {dataset!r} must be lowercase letters, digits and underscores")
-    _BUILT_IN[dataset] = target
+
+
+def register(spec: DatasetSpec) -> None:
+    """Make ``spec`` a built-in dataset (replacing one of the same name)."""
+    _check_name(spec.name)
+    _REGISTERED[spec.name] = spec
+
+
+def specs() -> dict[str, DatasetSpec]:
+    """Every built-in dataset's spec, by name."""
+    return {**_built_in(), **_REGISTERED}
+
+
+def spec(dataset: str) -> DatasetSpec | None:
+    """The spec of ``dataset`` (a raw/ path segment); None for a generic dataset."""
+    return specs().get(dataset_table_name(dataset))
 
 
 def built_in_datasets() -> list[str]:
     """Names of the datasets that have their own contract and models."""
-    return sorted(_BUILT_IN)
+    return sorted(specs())
 
 
 def get_pipeline(dataset: str) -> Pipeline:
     """The pipeline for ``dataset`` (the first path segment after ``raw/``)."""
-    target = _BUILT_IN.get(dataset_table_name(dataset), _GENERIC)
-    module_name, _, factory_name = target.partition(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
-    pipeline: Pipeline = factory(dataset_table_name(dataset))
-    return pipeline
+    found = spec(dataset)
+    if found is None:
+        from analytics.generic import GenericPipeline
+
+        return GenericPipeline(dataset_table_name(dataset))
+    return found.pipeline(dataset_table_name(dataset))
 
 
 # --- refreshers: models over a dataset's whole history (the refresh stage) ----------------------
-@dataclass(frozen=True)
-class RefresherSpec:
-    """One model a dataset's refresh recomputes: what it is called, where its code is, what it reads."""
-
-    name: str
-    #: ``module:function`` of a :class:`analytics.base.Refresher`, imported only when a refresh runs.
-    target: str
-    #: Curated tables or views its SQL reads (``orders`` is the view over ``orders_sources``); a
-    #: refresh is skipped when the snapshots under them are the ones its last run read.
-    inputs: tuple[str, ...]
-    #: Model tables it writes (a user's model declaring one of them scores it after each refresh).
-    outputs: tuple[str, ...] = ()
-    #: Of its outputs, those it reads back (earlier ``as_of`` snapshots, say to carry a running
-    #: minimum): readable by its SQL once they exist, and not inputs a refresh can be skipped on.
-    reads_back: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not set(self.reads_back) <= set(self.outputs):
-            raise ValueError(
-                f"refresher {self.name}: reads_back {sorted(set(self.reads_back) - set(self.outputs))} are not among "
-                "its outputs; a table it reads but does not write is an input"
-            )
-
-
-#: dataset name -> its refreshers, in the order they run. Another model plugs in with
-#: :func:`register_refresher` (for example ``customer_value`` on ``orders``).
-_REFRESHERS: dict[str, list[RefresherSpec]] = {
-    "orders": [
-        RefresherSpec(
-            "customer_rfm", "analytics.orders:refresh_customers", ("orders",), ("customer_rfm", "customer_segments")
-        ),
-        RefresherSpec(
-            "customer_value", "analytics.history_refreshers:refresh_customer_value", ("orders",), ("customer_value",)
-        ),
-    ],
-    "experiments": [
-        RefresherSpec(
-            "experiment_history",
-            "analytics.history_refreshers:refresh_experiments",
-            ("experiment_exposures_sources",),
-            ("experiment_results_history", "experiment_crossed_users"),
-            reads_back=("experiment_results_history",),
-        ),
-    ],
-    "ad_performance": [
-        RefresherSpec(
-            "kpi_history",
-            "analytics.history_refreshers:refresh_kpi_history",
-            ("ad_performance",),
-            ("campaign_kpis_history", "kpi_anomalies_history"),
-        )
-    ],
-}
-
-
-def register_refresher(dataset: str, spec: RefresherSpec) -> None:
-    """Add ``spec`` to the refreshers of ``dataset`` (replacing one of the same name)."""
-    if not _VALID_DATASET.match(dataset):
-        raise ValueError(f"dataset name {dataset!r} must be lowercase letters, digits and underscores")
-    kept = [s for s in _REFRESHERS.get(dataset, []) if s.name != spec.name]
-    _REFRESHERS[dataset] = [*kept, spec]
+def register_refresher(dataset: str, refresher: RefresherSpec) -> None:
+    """Add ``refresher`` to the refreshers of ``dataset`` (replacing one of the same name)."""
+    _check_name(dataset)
+    kept = [s for s in _EXTRA_REFRESHERS.get(dataset, []) if s.name != refresher.name]
+    _EXTRA_REFRESHERS[dataset] = [*kept, refresher]
 
 
 def refreshers(dataset: str) -> list[RefresherSpec]:
-    """The refreshers of ``dataset``; empty for a dataset whose models need no history."""
-    return list(_REFRESHERS.get(dataset_table_name(dataset), []))
+    """The refreshers of ``dataset``, in the order they run; empty for a dataset whose models need no history."""
+    name = dataset_table_name(dataset)
+    found = spec(name)
+    extra = _EXTRA_REFRESHERS.get(name, [])
+    replaced = {r.name for r in extra}
+    own = [r for r in (found.refreshers if found else ()) if r.name not in replaced]
+    return [*own, *extra]
 
 
 def refreshed_tables(dataset: str) -> set[str]:
     """Names of the model tables the refresh of ``dataset`` writes."""
-    return {table for spec in refreshers(dataset) for table in spec.outputs}
+    return {table for r in refreshers(dataset) for table in r.outputs}
 
 
-def load_refresher(spec: RefresherSpec) -> Refresher:
-    """The refresher function ``spec`` names."""
-    module_name, _, function_name = spec.target.partition(":")
-    refresher: Refresher = getattr(importlib.import_module(module_name), function_name)
-    return refresher
+def load_refresher(refresher: RefresherSpec) -> Refresher:
+    """The refresher function ``refresher`` names."""
+    return refresher.load()
+
+
+def table_keys() -> dict[str, tuple[str, ...]]:
+    """Key columns of every keyed table of the built-in datasets (curated and model tables)."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for s in specs().values():
+        keys.update(s.keys())
+    return keys
+
+
+__all__ = [
+    "DatasetSpec",
+    "RefresherSpec",
+    "built_in_datasets",
+    "dataset_table_name",
+    "get_pipeline",
+    "load_refresher",
+    "refreshed_tables",
+    "refreshers",
+    "register",
+    "register_refresher",
+    "spec",
+    "specs",
+    "table_keys",
+]

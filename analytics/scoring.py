@@ -46,16 +46,6 @@ from analytics.errors import DataError
 
 Task = Literal["auto", "probability", "prediction"]
 
-#: Key columns of the built-in output tables; a manifest for another table must name its own.
-DEFAULT_KEYS: dict[str, tuple[str, ...]] = {
-    "customer_rfm": ("customer_id",),
-    "customer_segments": ("segment_id",),
-    "orders": ("order_id",),
-    "ad_performance": ("date", "channel", "campaign", "ad_group"),
-    "campaign_kpis": ("date", "channel", "campaign"),
-    "kpi_anomalies": ("date", "channel", "campaign", "metric"),
-    "experiment_results": ("experiment_id", "variant"),
-}
 #: Rows scored per model call; bounds the memory of the feature matrix.
 CHUNK_ROWS = 100_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -147,7 +137,9 @@ def parse_manifest(text: str | bytes) -> ModelManifest:
     if len(set(features)) != len(features):
         raise ModelManifestError("model manifest field 'features' lists a column twice")
     table = raw["table"]
-    keys = raw.get("key_columns", DEFAULT_KEYS.get(table))
+    from analytics.registry import table_keys  # every dataset spec declares its tables' keys
+
+    keys = raw.get("key_columns", table_keys().get(table))
     if not keys or not isinstance(keys, list | tuple) or not all(isinstance(k, str) for k in keys):
         raise ModelManifestError(
             f"model manifest must list 'key_columns' for table {table!r} (no default for it); "

@@ -16,8 +16,6 @@ from typing import Any
 
 from reports.base import Context, Query, ReportError, Section, Sources
 
-#: The datasets with sections of their own; any other dataset gets the generic ones only.
-BUILT_IN = ("orders", "experiments", "ad_performance")
 #: The processing ledger's report.
 OPS = "ops"
 
@@ -39,9 +37,9 @@ def curated_inputs(dataset: str) -> frozenset[str]:
     """The curated tables ``dataset``'s report reads besides its model tables: the dataset's own
     table or view and, for a keyed dataset, the table under its view (histograms of its values), and
     the per-file profiles."""
-    from reports.generic import DATA_TABLES, PROFILES
+    from reports.generic import PROFILES, data_table
 
-    table = DATA_TABLES.get(dataset, dataset)
+    table = data_table(dataset)
     return frozenset({table, f"{table}_sources", PROFILES})
 
 
@@ -71,6 +69,7 @@ def build_report(
         title = "Processing ledger"
     else:
         own: list[Section] = []
+        # Drawers by dataset spec name (analytics may not import reports, so they are listed here).
         drawers = {"orders": orders.sections, "experiments": experiments.sections, "ad_performance": ads.sections}
         if dataset in drawers:
             try:
@@ -110,4 +109,4 @@ def _drawn_or_noted(title: str, anchor: str, draw: Callable[[Context], Section],
         return section
 
 
-__all__ = ["BUILT_IN", "OPS", "Query", "Report", "ReportError", "build_report", "curated_inputs"]
+__all__ = ["OPS", "Query", "Report", "ReportError", "build_report", "curated_inputs"]

@@ -19,8 +19,14 @@ MAX_HISTOGRAMS = 12
 BINS = 20
 #: Columns every curated row carries (lineage): not the data's own.
 LINEAGE = frozenset({"source_key", "source_version", "source_id", "ingested_at", "ingest_date"})
-#: A built-in dataset whose rows are in a table not named after it.
-DATA_TABLES = {"experiments": "experiment_exposures"}
+
+
+def data_table(dataset: str) -> str:
+    """The table holding ``dataset``'s rows: its spec's own table (experiments → experiment_exposures)."""
+    from analytics.registry import spec
+
+    found = spec(dataset)
+    return found.own_table if found else dataset
 
 
 def sections(ctx: Context) -> list[Section]:
@@ -122,7 +128,7 @@ def _numeric(dtype: pa.DataType) -> bool:
 
 
 def _histograms(ctx: Context, s: Section) -> None:
-    table = DATA_TABLES.get(ctx.dataset, ctx.dataset)
+    table = data_table(ctx.dataset)
     if ctx.sources.has(f"{table}_sources"):
         # A keyed dataset's view keeps one row per key across files by a window over every row:
         # computing it once per column would cost more than the whole refresh. Its table holds every
