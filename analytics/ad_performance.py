@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics._kernels import factorize_ints, row_codes
+from analytics.ad_exports import AD_EXPORTS
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
 from analytics.cleaning import Parsed
 from analytics.contract import (
@@ -221,6 +222,7 @@ class AdPerformancePipeline(ContractPipeline):
     """Contract, cleaning, KPIs and anomaly detection for ad-platform exports."""
 
     contract = CONTRACT
+    exports = AD_EXPORTS
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
         """``ad_performance``, ``campaign_kpis`` and ``kpi_anomalies``, all partitioned by date."""
@@ -568,5 +570,6 @@ SPEC = DatasetSpec(
         "campaign_kpis": ("date", "channel", "campaign"),
         "kpi_anomalies": ("date", "channel", "campaign", "metric"),
     },
+    exports=AD_EXPORTS,
     sample=_sample,
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,28 @@ class Prepared:
         return "settings" if self.mapping or self.constants else "generic"
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """``pattern``'s top-level ``|`` alternatives, in the order written (the order of preference)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(pattern):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+    return [*parts, pattern[start:]]
+
+
+def first_header(header: Sequence[str], pattern: str, taken: Collection[str] = ()) -> str | None:
+    """The header ``pattern`` matches (over normalised names), preferring its earlier alternatives
+    (``day|reporting_starts``: a ``Day`` column over ``Reporting starts``), skipping ``taken`` ones."""
+    for alternative in _alternatives(pattern):
+        for h in header:
+            if h not in taken and re.fullmatch(alternative, normalise(h)):
+                return h
+    return None
+
+
 def recognise(shapes: Sequence[KnownExport], header: Sequence[str]) -> KnownExport | None:
     """The most specific shape (longest signature) whose signature ``header`` matches."""
     names = [normalise(h) for h in header]
@@ -157,8 +179,8 @@ def prepare(
         for name, pattern in shape.columns.items():
             if name in mapping:
                 continue
-            hit = next((h for h in header if re.fullmatch(pattern, normalise(h))), None)
-            if hit is not None and hit not in mapping.values():
+            hit = first_header(header, pattern, taken=mapping.values())
+            if hit is not None:
                 mapping[name] = hit
         implied.update(shape.constants)
         for name, (pattern, capture) in shape.from_header.items():

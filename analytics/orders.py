@@ -23,7 +23,7 @@ from analytics.base import (
     TableSpec,
     col,
 )
-from analytics.cleaning import Parsed
+from analytics.cleaning import Parsed, parse_date, parse_integer, parse_number
 from analytics.contract import (
     Column,
     Contract,
@@ -38,6 +38,7 @@ from analytics.contract import (
     with_source_id,
 )
 from analytics.history_refreshers import refresh_customer_value
+from analytics.order_exports import ORDER_EXPORTS
 from analytics.spec import DatasetSpec, RefresherSpec
 
 CONTRACT = Contract(
@@ -110,6 +111,28 @@ ORDERS = TableSpec(
     key=("order_id",),
 )
 
+ORDER_ITEMS = TableSpec(
+    "order_items",
+    "order_month",
+    "Line items of the orders of exports that list them (Shopify's), one per order × line, for orders kept "
+    "in `orders`.",
+    pa.schema(
+        [
+            col("order_id", pa.string(), "order id, as in `orders`"),
+            col("line_number", pa.int32(), "the line's position in its order, from 1"),
+            col("customer_id", pa.string(), "customer id, as in `orders`"),
+            col("order_date", pa.date32(), "day of the order"),
+            col("product", pa.string(), "product name, as exported"),
+            col("sku", pa.string(), "SKU, null when the export has none"),
+            col("quantity", pa.int64(), "units"),
+            col("price", pa.float64(), "unit price"),
+            ("source_id", pa.string()),
+            col("order_month", pa.string(), "`YYYY-MM` of `order_date`"),
+        ]
+    ),
+    key=("order_id", "line_number"),
+)
+
 CUSTOMER_RFM = TableSpec(
     "customer_rfm",
     "as_of",
@@ -173,10 +196,11 @@ class OrdersPipeline(ContractPipeline):
     (:func:`refresh_customers`), over every order of the dataset rather than one file's."""
 
     contract = CONTRACT
+    exports = ORDER_EXPORTS
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``orders`` (by month)."""
-        return (ORDERS,)
+        """``orders`` (by month), and ``order_items`` for an export with line items (Shopify's)."""
+        return (ORDERS, ORDER_ITEMS)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Clean orders, quarantine bad rows, write the clean orders."""
@@ -270,7 +294,12 @@ class OrdersPipeline(ContractPipeline):
             key_unique=order_ids_distinct and key == ["order_id"],
         )
         result.duplicates_dropped = exact + superseded
-        sink.write(ORDERS.name, conform(with_source_id(select_rows(keyed, kept), source.source_id), ORDERS))
+        orders_out = select_rows(keyed, kept)
+        sink.write(ORDERS.name, conform(with_source_id(orders_out, source.source_id), ORDERS))
+        if "order_items" in prepared.extra:
+            items = order_items(prepared.extra["order_items"], orders_out.column("order_id"), source)
+            sink.write(ORDER_ITEMS.name, conform(with_source_id(items, source.source_id), ORDER_ITEMS))
+            result.export_facts["order_items"] = items.num_rows
         result.date_decision = decision
         result.models.append(
             ModelFact(
@@ -286,6 +315,31 @@ class OrdersPipeline(ContractPipeline):
             )
         )
         return result
+
+
+def order_items(items: pa.Table, kept_orders: pa.ChunkedArray | pa.Array, source: SourceInfo) -> pa.Table:
+    """The line items (strings, as a recognised export's fold gives them) of the orders kept, typed.
+
+    A line's order checks (customer, date, amount) were made on the order's row; a line whose own
+    quantity or price is not a number keeps the line with that value null.
+    """
+    keep = pc.is_in(items.column("order_id"), value_set=pc.unique(kept_orders).drop_null())
+    items = items.filter(keep)
+    date, _ = parse_date(items.column("order_date"), configured_order=source.settings.get("date_order"))
+    day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))
+    return pa.table(
+        {
+            "order_id": items.column("order_id"),
+            "line_number": pc.cast(items.column("line_number"), pa.int32()),
+            "customer_id": items.column("customer_id"),
+            "order_date": date.values,
+            "product": items.column("product"),
+            "sku": items.column("sku"),
+            "quantity": parse_integer(items.column("quantity")).values,
+            "price": parse_number(items.column("price"))[0].values,
+            "order_month": month_labels(months_of_days(day), date.missing | date.invalid),
+        }
+    )
 
 
 def months_of_days(day: np.ndarray) -> np.ndarray:
@@ -720,12 +774,13 @@ SPEC = DatasetSpec(
     name="orders",
     contract=CONTRACT,
     pipeline=OrdersPipeline,
-    tables=(ORDERS,),
+    tables=(ORDERS, ORDER_ITEMS),
     refreshers=(
         RefresherSpec("customer_rfm", refresh_customers, ("orders",), ("customer_rfm", "customer_segments")),
         RefresherSpec("customer_value", refresh_customer_value, ("orders",), ("customer_value",)),
     ),
     model_tables=(CUSTOMER_RFM, CUSTOMER_SEGMENTS),
+    exports=ORDER_EXPORTS,
     model_keys={"customer_rfm": ("customer_id",), "customer_segments": ("segment_id",)},
     sample=_sample,
 )
