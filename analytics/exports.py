@@ -241,14 +241,21 @@ def suggest_mapping(contract: Contract, header: Sequence[str], limit: int = 3) -
 
 
 def mapping_settings(contract: Contract, header: Sequence[str]) -> dict[str, Any]:
-    """The ``settings/<dataset>.json`` fragment a file would need: each missing column's best header,
-    or a constant placeholder where no header comes close."""
-    suggestions = suggest_mapping(contract, header)
-    columns = {name: found[0] for name, found in suggestions.items() if found}
-    constants = {name: f"<the {name} of every row>" for name, found in suggestions.items() if not found}
+    """The ``settings/<dataset>.json`` fragment a file would need: each missing column's closest header
+    (no header given to two columns, the surest pairs first), or a constant placeholder where none is close."""
+    suggestions = suggest_mapping(contract, header, limit=len(header))
+    columns: dict[str, str] = {}
+    taken: set[str] = set()
+    # Surest first: a column with few candidates takes its best before one with many alternatives.
+    for name, found in sorted(suggestions.items(), key=lambda item: len(item[1])):
+        pick = next((h for h in found if h not in taken), None)
+        if pick is not None:
+            columns[name] = pick
+            taken.add(pick)
+    constants = {name: f"<the {name} of every row>" for name in suggestions if name not in columns}
     out: dict[str, Any] = {}
     if columns:
-        out["columns"] = columns
+        out["columns"] = {name: columns[name] for name in suggestions if name in columns}
     if constants:
         out["constants"] = constants
     return out

@@ -86,6 +86,9 @@ class Report:
     #: ``database.table`` this attempt announced it would write (kept in the key's record on failure).
     planned: list[str] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
+    #: Which export the file was read as (a recognised vendor's, ``settings``, ``generic``), and what that did.
+    source_format: str | None = None
+    export: dict[str, int | str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -118,6 +121,7 @@ class Report:
             "status": status,
             "change": "unchanged" if error else self.change,
             "dataset": self.dataset,
+            "source_format": self.source_format,
             "source": source,
             "outputs": [_output(o) for o in self.outputs],
             "quarantine": {
@@ -139,6 +143,8 @@ class Report:
             "timings_ms": self.timings,
             "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         }
+        if self.export:
+            detail["export"] = self.export
         if self.note:
             detail["note"] = self.note
         if error is not None:
@@ -436,6 +442,7 @@ class ObjectProcessor:
                 for row in reader.malformed:
                     report.reasons[row.code] = report.reasons.get(row.code, 0) + 1
                 report.lines, report.multiline = reader.lines, reader.multiline
+                report.source_format, report.export = result.source_format, dict(result.export_facts)
                 report.models = [
                     {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
                 ]

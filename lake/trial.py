@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -90,6 +91,12 @@ class Trial:
     tables: list[TableOutcome] = field(default_factory=list)
     refused: str | None = None
     compared: str | None = None
+    #: The vendor export recognised (``google_ads``), ``settings``, ``generic``; None: not read so far.
+    source_format: str | None = None
+    #: What the recognised export implied (constants, line items folded).
+    export_facts: dict[str, Any] = field(default_factory=dict)
+    #: For a file its contract refused for missing columns: the settings that would map it.
+    mapping: dict[str, Any] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -121,7 +128,8 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     from analytics.base import SourceInfo
     from analytics.contract import Tolerance
     from analytics.errors import ContractError, DataError
-    from analytics.registry import dataset_table_name, get_pipeline
+    from analytics.exports import mapping_settings
+    from analytics.registry import dataset_table_name, get_pipeline, spec
     from handlers.errors import PermanentError
     from handlers.reader import SourceReader, detect_format
     from handlers.service import ObjectProcessor
@@ -157,9 +165,13 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
             result = pipeline.run(reader.batches(), source, sink)
             ObjectProcessor._quarantine_malformed(reader.malformed, reader.columns, sink)
             trial.rows_in = result.rows_in + len(reader.malformed)
+            trial.source_format, trial.export_facts = result.source_format, dict(result.export_facts)
         except (ContractError, DataError) as exc:
             trial.rows_in = reader.rows_read + len(reader.malformed)
             trial.refused = str(exc).replace(key, str(path))
+            found = spec(segment)
+            if found is not None and reader.columns and "missing required column" in str(exc):
+                trial.mapping = mapping_settings(found.contract, reader.columns)
         trial.lines, trial.multiline = reader.lines, reader.multiline
         _quarantine(trial, sink)
         if trial.refused is None and Tolerance(pipeline.tolerance).exceeded(trial.rejected, trial.rows_in):
@@ -343,6 +355,13 @@ def _try(args: argparse.Namespace) -> int:
     if args.rows < 0:
         raise CliError(f"--rows must be 0 or more, not {args.rows}")
     trial = run_trial(Path(args.file), args.dataset, target, args.rows)
+    if target is None and trial.compared is None:
+        trial.compared = (
+            "not compared with the existing tables: --offline"
+            if args.offline
+            else "not compared with the existing tables: no lake named (start `lake up` and set "
+            f"{ENV_ENDPOINT_URL}, or name a deployed stack with --stack)"
+        )
     sys.stdout.write(render(trial))
     return 0 if trial.accepted else 1
 
@@ -358,6 +377,28 @@ def _optional_target(args: argparse.Namespace) -> Target | None:
         print(f"lake: not compared with the existing tables: {exc}", file=sys.stderr)
         return None
     return target
+
+
+def _export_lines(trial: Trial) -> list[str]:
+    """Which export the file was read as: a vendor's recognised one, the settings' mapping, or the contract's names."""
+    from analytics.registry import spec
+
+    found = spec(trial.dataset)
+    if found is None or trial.source_format is None:
+        return []
+    shape = next((s for s in found.exports if s.name == trial.source_format), None)
+    if shape is not None:
+        implied = ", ".join(
+            f"{k[len('constant_') :]} = {v}" for k, v in trial.export_facts.items() if k.startswith("constant_")
+        )
+        folded = trial.export_facts.get("line_items")
+        extra = f"; {folded:,} line items folded into {trial.export_facts.get('orders', 0):,} orders" if folded else ""
+        skipped = trial.export_facts.get("not_sales")
+        extra += f"; {skipped:,} rows left out as not sales (failed or cancelled)" if skipped else ""
+        return [f"recognised: {shape.title} ({shape.name}){'; ' + implied if implied else ''}{extra}"]
+    if trial.source_format == "settings":
+        return [f"mapped by settings/{trial.dataset}.json (columns / constants)"]
+    return ["not a recognised vendor export: read by the contract's column names (docs/datasets.md lists the exports)"]
 
 
 def render(trial: Trial) -> str:
@@ -376,6 +417,7 @@ def render(trial: Trial) -> str:
         if trial.reasons.get("unterminated_quote"):
             read += f"; {trial.reasons['unterminated_quote']:,} quote(s) never closed (see the quarantine)"
     lines.append(read)
+    lines += _export_lines(trial)
     for outcome in trial.tables:
         keyed = f", keyed by {', '.join(outcome.key)} (view over {outcome.stored})" if outcome.key else ""
         lines.append("")
@@ -401,6 +443,12 @@ def render(trial: Trial) -> str:
         lines.append(trial.compared)
     if trial.refused:
         lines.append(f"✗ the file would be refused: {trial.refused}")
+        if trial.mapping:
+            lines.append(
+                f"  to map this export, put this in settings/{trial.dataset}.json (each value is the header that "
+                "holds that column; a constant is a value for every row):"
+            )
+            lines += [f"  {line}" for line in json.dumps(trial.mapping, indent=2, ensure_ascii=False).splitlines()]
     elif not trial.accepted:
         lines.append("✗ the upload would fail: see the conflicts above")
     else:
