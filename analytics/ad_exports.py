@@ -93,7 +93,6 @@ LINKEDIN_ADS = KnownExport(
         "conversions": r"conversions",
         "revenue": r"total_conversion_value|conversion_value(_in_local_currency)?",
         "currency": r"currency",
-        "ad_group": r"campaign_group_name",
     },
     constants={"channel": "linkedin"},
     documented_at="https://www.linkedin.com/help/lms/answer/a424577 (campaign performance report columns)",

@@ -41,8 +41,10 @@ def _header(table: pa.Table, pattern: str) -> str | None:
 
 
 def fold_shopify(table: pa.Table, mapping: Mapping[str, str]) -> Reshaped:
-    """Shopify's line-item rows → one row per order (its first row, with the quantities summed), plus
-    the line items as ``order_items`` rows."""
+    """Line items folded into one row per order (its own total, quantities summed); the lines go to order_items.
+
+    An order's first row holds its own fields; its ``Name`` is on every row.
+    """
     names = _text(table, mapping.get("order_id"))
     filled = pd.Series(names.to_pandas()).ffill()
     # An order's rows are contiguous; its first row holds the order's own fields.
@@ -91,11 +93,12 @@ def _drop_status(status_pattern: str, not_sales: frozenset[str]) -> Reshape:
         kept = table.filter(pc.invert(drop)) if dropped else table
         return Reshaped(kept, facts={"not_sales": dropped} if dropped else {})
 
+    reshape.__doc__ = f"Rows whose status is {', '.join(sorted(not_sales))} left out (not sales; counted)."
     return reshape
 
 
 def _stripe(table: pa.Table, mapping: Mapping[str, str]) -> Reshaped:
-    """Failed payments left out; a guest payment's customer is its e-mail."""
+    """Failed, canceled and incomplete payments left out (counted); a guest payment's customer is its e-mail."""
     kept = _drop_status(r"status", frozenset({"failed", "canceled", "cancelled", "incomplete"}))(table, mapping)
     out = kept.table
     customer = mapping.get("customer_id")

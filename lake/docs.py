@@ -45,14 +45,14 @@ def output_specs() -> dict[str, TableSpec]:
     from analytics.experiment_history import EXPERIMENT_CROSSED_USERS, EXPERIMENT_RESULTS_HISTORY
     from analytics.experiments import EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS
     from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY
-    from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, ORDERS
+    from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, ORDER_ITEMS, ORDERS
     from analytics.profile import PROFILE_TABLE_SPEC
     from analytics.scoring import scores_table_spec
     from handlers.ledger import PROCESSING_LOG
 
     specs = [
-        AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, ORDERS, CUSTOMER_RFM, CUSTOMER_SEGMENTS, CUSTOMER_VALUE,
-        EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS, EXPERIMENT_RESULTS_HISTORY, EXPERIMENT_CROSSED_USERS,
+        AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, ORDERS, ORDER_ITEMS, CUSTOMER_RFM, CUSTOMER_SEGMENTS,
+        CUSTOMER_VALUE, EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS, EXPERIMENT_RESULTS_HISTORY, EXPERIMENT_CROSSED_USERS,
         CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, PROFILE_TABLE_SPEC, scores_table_spec("<dataset>"),
         PROCESSING_LOG,
     ]  # fmt: skip
@@ -97,9 +97,43 @@ def render(name: str, minus: str | None = None) -> str:
     return "\n" + "\n".join(lines) + "\n\n"
 
 
+def _readable(pattern: str) -> str:
+    """A header pattern as a person reads it: ``conv_value|total_conv`` → ``conv value`` or ``total conv``."""
+    from analytics.exports import _alternatives
+
+    return " or ".join(f"`{a.replace('_', ' ')}`" for a in _alternatives(pattern))
+
+
+def render_exports(dataset: str) -> str:
+    """The ``| export | recognised by | columns it maps | implies |`` table of ``dataset``'s spec."""
+    from analytics.registry import spec
+
+    found = spec(dataset)
+    if found is None or not found.exports:
+        raise ColumnDocsError(f"<!-- exports:{dataset} --> names no built-in dataset with recognised exports")
+    lines = [
+        "| export (`source_format`) | recognised by headers | columns it maps | supplies | documented at |",
+        "|---|---|---|---|---|",
+    ]
+    for shape in found.exports:
+        signature = "; ".join(_readable(p) for p in shape.signature)
+        columns = "; ".join(f"{name} ← {_readable(p)}" for name, p in shape.columns.items())
+        supplies = [f"{name} = `{value}`" for name, value in shape.constants.items()]
+        supplies += [f"{name} from the header of {_readable(p)}" for name, (p, _) in shape.from_header.items()]
+        if shape.reshape is not None:
+            supplies.append((shape.reshape.__doc__ or "reshaped").strip().splitlines()[0])
+        cells = [f"{shape.title} (`{shape.name}`)", signature, columns, "; ".join(supplies) or "–", shape.documented_at]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n" + "\n".join(lines) + "\n\n"
+
+
+_EXPORTS = re.compile(r"(?P<open><!-- exports:(?P<name>\w+) -->\n)(?P<body>.*?)(?P<close><!-- /exports -->)", re.DOTALL)
+
+
 def rendered(text: str) -> str:
-    """``text`` with every marked column table rendered from the specs."""
-    return _MARKED.sub(lambda m: m["open"] + render(m["name"], m["minus"]) + m["close"], text)
+    """``text`` with every marked column table and export table rendered from the specs."""
+    text = _MARKED.sub(lambda m: m["open"] + render(m["name"], m["minus"]) + m["close"], text)
+    return _EXPORTS.sub(lambda m: m["open"] + render_exports(m["name"]) + m["close"], text)
 
 
 def marked_tables(docs: Path = DOCS) -> dict[str, Path]:
