@@ -18,7 +18,10 @@ ARG MANYLINUX=manylinux_2_34
 # each checked against the hashes in uv.lock. Regenerate with `make requirements` (tests/infra
 # checks the file matches uv.lock).
 COPY infra/lambda-requirements.txt /tmp/requirements.txt
-# The packages' own test suites (about a fifth of the size) are never imported at run time.
+# The packages' own test suites (about a fifth of the size) are never imported at run time; they are
+# removed with Python: the real base is Amazon Linux 2023 minimal, without findutils (no find, no
+# xargs). RUN steps call only bash, coreutils, python3 and what else that base ships
+# (tests/infra/image/al2023.py; tests/infra/test_lambda_image.py checks every step).
 # /var/task is read-only in Lambda, so bytecode not compiled here is compiled again on every cold
 # start; unchecked-hash .pyc files are used without a stat of their source.
 RUN set -eu; \
@@ -38,7 +41,7 @@ RUN set -eu; \
     python3 -m pip install --no-cache-dir --disable-pip-version-check --no-compile --only-binary=:all: --require-hashes \
         $platforms --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt; \
     rm /tmp/requirements.txt; \
-    find "${LAMBDA_TASK_ROOT}" -depth -type d -name tests -exec rm -rf {} +; \
+    python3 -c 'import pathlib, shutil, sys; [shutil.rmtree(d) for d in sorted(pathlib.Path(sys.argv[1]).rglob("tests"), reverse=True) if d.is_dir() and not d.is_symlink()]' "${LAMBDA_TASK_ROOT}"; \
     python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash "${LAMBDA_TASK_ROOT}"
 
 # Code last: it changes most often, so the dependency layer above stays cached.

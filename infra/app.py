@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.config import ConfigError
 from infra.lake_stack import LakeStack
 
 STACK_NAME = "LakeProcessor"
@@ -37,5 +39,16 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     return app, stack
 
 
+def main() -> int:
+    """Synthesize; a bad context value is one line on stderr (the option, its value, what is allowed)
+    and exit code 2, never a traceback."""
+    try:
+        build_app()[0].synth()
+    except ConfigError as error:
+        print(f"LakeProcessor: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    build_app()[0].synth()
+    sys.exit(main())

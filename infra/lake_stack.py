@@ -33,6 +33,7 @@ OUTPUT_KEYS = (
     "FunctionName",
     "AlarmTopicArn",
     "OpsDatabase",
+    "FunctionArchitecture",
 )
 
 
@@ -105,6 +106,8 @@ class LakeStack(cdk.Stack):
             "FunctionName": self.processing.function.function_name,
             "AlarmTopicArn": self.monitoring.topic.topic_arn,
             "OpsDatabase": self.storage.ops_database.ref,
+            # `lake report ops` prices the functions' GB-seconds for this architecture.
+            "FunctionArchitecture": self.settings.architecture,
         }
         assert tuple(values) == OUTPUT_KEYS, "keep OUTPUT_KEYS (the CLI's contract) in step"
         for key, value in values.items():

@@ -167,7 +167,15 @@ def draw_ops(target: Target, as_of: dt.date | None = None) -> Fetched:
             f"{target.where} has no {database} database, where the processing ledger lives: it came with the "
             "ledger; redeploy the stack (`npx cdk deploy`, docs/deploy.md) and process a file"
         ) from None
-    drawn = build_report(OPS, lambda sql: run_query(target, qualify(sql, database)), tables, as_of)
+    drawn = build_report(
+        OPS,
+        lambda sql: run_query(target, qualify(sql, database)),
+        tables,
+        as_of,
+        # Priced as deployed: the architecture the stack reports, in its region.
+        architecture=target.architecture,
+        region=target.region,
+    )
     day = as_of or dt.datetime.now(dt.UTC).date()
     return Fetched(OPS, day.isoformat(), drawn.html, f"drawn now from {database}.{topology.PROCESSING_LOG_TABLE}")
 

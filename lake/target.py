@@ -48,6 +48,9 @@ class Target:
     #: The processing ledger's database (a stack deployed before it existed has no output for it).
     ops_database: str = topology.DEFAULT.ops_database
     profile: str | None = None
+    #: The functions' Lambda architecture, from the stack's ``FunctionArchitecture`` output (None on
+    #: the stand-in, and for a stack deployed before that output existed).
+    architecture: str | None = None
     _queue_urls: dict[str, str] = field(default_factory=dict, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -186,6 +189,7 @@ def _from_stack(stack: str, region: str | None, profile: str | None) -> Target:
             stack=stack,
             ops_database=outputs.get("OpsDatabase", topology.DEFAULT.ops_database),
             profile=profile,
+            architecture=outputs.get("FunctionArchitecture"),
         )
     except KeyError as exc:
         raise CliError(

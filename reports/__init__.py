@@ -49,6 +49,8 @@ def build_report(
     tables: frozenset[str],
     as_of: dt.date | None = None,
     facts: Sequence[Mapping[str, Any]] = (),
+    architecture: str | None = None,
+    region: str | None = None,
 ) -> Report:
     """Draw ``dataset``'s report (``"ops"``: the processing ledger) from the tables ``query`` can read.
 
@@ -56,11 +58,21 @@ def build_report(
     (``customer_segments``), the quarantine and the ledger by their database (``lake_quarantine.orders``,
     ``lake_ops.processing_log``). ``as_of=None`` draws the newest snapshot. ``facts`` are the refresh's
     model facts (as in its event), for what the models keep in no table (fitted parameters).
+    ``architecture`` and ``region`` are the deployed function's (as the stack reports them): the
+    ``ops`` report prices its GB-seconds with them (``topology.pricing``).
     Raises :class:`ReportError` only for an ``as_of`` the dataset has no snapshot of.
     """
     from reports import ads, experiments, generic, ops, orders, page
 
-    ctx = Context(dataset=dataset, query=query, sources=Sources(frozenset(tables)), as_of=as_of, facts=tuple(facts))
+    ctx = Context(
+        dataset=dataset,
+        query=query,
+        sources=Sources(frozenset(tables)),
+        as_of=as_of,
+        facts=tuple(facts),
+        architecture=architecture,
+        region=region,
+    )
     drawn: dt.date | None = None
     sections: list[Section]
     top: list[str] = []

@@ -94,6 +94,10 @@ class Context:
     #: The refresh's facts (``{"name", "version", "metrics"}``, as in its event): what the models
     #: fitted but keep in no table (BG/NBD's and Gamma-Gamma's parameters).
     facts: tuple[Mapping[str, Any], ...] = ()
+    #: Where the lake runs, for prices (``ops``): the function's architecture and the region, as the
+    #: stack reports them (None: not known; the default architecture and us-east-1 are priced).
+    architecture: str | None = None
+    region: str | None = None
 
 
 def as_of_dates(query: Query, table: str) -> list[dt.date]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reports import charts, page
 from reports.base import Context, Section, rows, sql_date, sql_name
+from topology import pricing
 
 #: Days drawn, ending at the newest log_date (or the as_of asked for).
 WINDOW_DAYS = 90
@@ -21,15 +22,17 @@ FILE_STATUSES = ("processed", "unchanged", "replaced", "removed", "failed")
 RECENT_FAILURES = 12
 
 
-def lambda_price() -> tuple[float | None, str]:
-    """US$ per GB-second of the deployed architecture, from ``bench.cost`` when it is importable."""
-    try:
-        from bench.cost import PRICE_DATE, PRICE_REGION, Deployment, Prices
-    except ImportError:
-        return None, "the Lambda price is unknown here (bench.cost, the cost model of docs/deploy.md, is not installed)"
-    architecture = Deployment().architecture
-    price = Prices().lambda_gb_second_arm64 if architecture == "arm64" else Prices().lambda_gb_second_x86_64
-    return price, f"Lambda {architecture} list price in {PRICE_REGION}, ${price:.10f} per GB-second ({PRICE_DATE})"
+def lambda_price(architecture: str | None, region: str | None) -> tuple[float, str]:
+    """US$ per GB-second of the deployed architecture in the deployed region (``topology.pricing``),
+    and a sentence naming what was priced; an architecture the stack did not report is priced as
+    the stack's default, and the sentence says so."""
+    priced = pricing.prices_for(region)
+    if architecture is None:
+        arch, said = pricing.DEFAULT_ARCHITECTURE, " (the target reports no architecture: the stack's default)"
+    else:
+        arch, said = architecture, ""
+    price = priced.prices.lambda_gb_second(arch)
+    return price, f"Lambda {arch}{said} price, ${price:.10f} per GB-second: {priced.source}"
 
 
 def sections(ctx: Context) -> list[Section]:
@@ -287,7 +290,7 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
         "Requests, S3, Glue and the rest of the stack are not in it (docs/deploy.md prices those). Unchanged "
         "outcomes (stale versions, nothing written) are left out: their size is not work done.",
     )
-    price, source = lambda_price()
+    price, source = lambda_price(ctx.architecture, ctx.region)
     result = rows(
         ctx.query(
             f"""
@@ -312,17 +315,14 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
             f"{unmeasured:,} ledger rows have no function memory recorded (runs on this machine, outside Lambda): "
             "their GB-seconds, and so their cost, are unknown and left out"
         )
-    if price is None:
-        s.note(source)
-    else:
-        s.parts.append(page.paragraph(f"Priced at the {source}."))
+    s.parts.append(page.paragraph(f"Priced at the {source}."))
     if not result:
         s.note("no ledger row in the window has the function's memory and a duration: nothing to estimate from")
         return s
     if any(int(r["unbilled"] or 0) for r in result):
         s.note("some rows have no billed duration: their measured duration stands in for it")
     files = [r for r in result if r["kind"] == "file" and r["gb"]]
-    if files and price is not None:
+    if files:
         names = [str(r["dataset"]) for r in files]
         per_gb = [float(r["gb_seconds"] or 0.0) * price / float(r["gb"]) for r in files]
 
@@ -341,7 +341,7 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
                 "Estimated Lambda compute cost per GB of raw files, by dataset",
             )
         )
-    elif not files:
+    else:
         s.note("no file with a size has its memory and duration recorded: the cost per GB needs both")
     s.parts.append(
         page.table(
@@ -353,10 +353,8 @@ def _cost(ctx: Context, t: str, window: str) -> Section:
                     page.number(r["entries"]),
                     page.number(r["gb"], 4),
                     page.number(r["gb_seconds"], 1),
-                    "unknown" if price is None else page.number(float(r["gb_seconds"] or 0) * price, 4),
-                    "unknown"
-                    if price is None or not r["gb"]
-                    else page.number(float(r["gb_seconds"] or 0) * price / r["gb"], 4),
+                    page.number(float(r["gb_seconds"] or 0) * price, 4),
+                    "unknown" if not r["gb"] else page.number(float(r["gb_seconds"] or 0) * price / r["gb"], 4),
                 ]
                 for r in result
             ],

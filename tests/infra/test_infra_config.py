@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -79,3 +84,41 @@ def test_bad_context_is_refused_in_one_line_with_the_key_named(context: dict[str
 def test_a_bad_context_value_fails_synth_of_the_whole_app() -> None:
     with pytest.raises(ConfigError, match="baseImage"):
         build_app(context={"baseImage": "python:latest"})
+
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"architecture": "sparc"}, ("architecture", "'sparc'", "arm64, x86_64")),
+        ({"functionTimeoutSeconds": "901"}, ("functionTimeoutSeconds", "901", "[1, 900]")),
+    ],
+)
+def test_app_py_run_as_the_cdk_cli_runs_it_refuses_a_bad_value_in_one_line(
+    context: dict[str, str], named: tuple[str, ...], tmp_path: Path
+) -> None:
+    # GIVEN `cdk synth -c key=value`: the CLI runs `python app.py` in infra/ with the context in CDK_CONTEXT_JSON
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        "CDK_OUTDIR": str(tmp_path),
+        # jsii's own end-of-life banner for an old Node, not the app's output
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, check=False
+        )
+        .stdout.strip()
+        .lstrip("v")
+        .split(".")[0],
+    }
+    # WHEN it runs
+    answer = subprocess.run(
+        [sys.executable, "app.py"], cwd=INFRA, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    # THEN it fails with one line naming the option, the value and what is allowed; no traceback
+    assert answer.returncode == 2, answer
+    lines = answer.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in answer.stderr, answer.stderr
+    assert all(part in lines[0] for part in named), lines[0]
+    assert not list(tmp_path.glob("*.template.json"))

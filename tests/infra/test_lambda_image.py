@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.infra.conftest import Synth
-from tests.infra.image.base import dockerfile_python_minor
+from tests.infra.image import al2023
+from tests.infra.image.base import KEPT_COMMANDS, dockerfile_python_minor, reduce_to_real_base
 
 pytestmark = pytest.mark.infra
 
@@ -133,6 +134,61 @@ def test_dockerfile_compiles_every_module_it_installs_or_copies() -> None:
     for package in ("topology", "analytics", "handlers", "reports"):
         assert f"${{LAMBDA_TASK_ROOT}}/{package}" in compiles[0]
     assert all("--invalidation-mode unchecked-hash" in args for kw, args in steps if "compileall" in args)
+
+
+# --- only the commands the real base ships ------------------------------------------------------
+def test_every_run_step_calls_only_what_the_real_base_ships() -> None:
+    # GIVEN the Dockerfile's RUN steps, parsed as bash (the real base's /bin/sh)
+    steps = al2023.run_steps(DOCKERFILE.read_text())
+    assert len(steps) >= 2 and all(list(al2023.commands(step)) for step in steps)
+    # THEN each command is a bash builtin or on Amazon Linux 2023 minimal (no find, no xargs)
+    assert al2023.foreign_commands(DOCKERFILE.read_text()) == [], (
+        "a RUN step calls a command the Lambda base does not have (tests/infra/image/al2023.py); "
+        "write it in Python (python3 -c ...) instead"
+    )
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        'find "${LAMBDA_TASK_ROOT}" -depth -type d -name tests -exec rm -rf {} +',
+        "ls /var/task | xargs -n1 echo",
+        'for f in a b; do gzip -9 "$f"; done',
+        'echo "$(sed -n 1p /etc/os-release)"',
+    ],
+)
+def test_the_command_check_refuses_what_the_real_base_lacks(added: str) -> None:
+    # GIVEN the Dockerfile with the old cleanup (or another command AL2023-minimal lacks) put back
+    text = DOCKERFILE.read_text().replace("rm /tmp/requirements.txt;", f"rm /tmp/requirements.txt; {added};")
+    assert text != DOCKERFILE.read_text()
+    # THEN the check names it
+    assert set(al2023.foreign_commands(text)) & {"find", "xargs", "gzip", "sed"}
+
+
+def test_the_command_list_names_its_packages() -> None:
+    assert {"find", "xargs", "gzip", "tar", "sed", "which", "perl", "dpkg", "apt-get"}.isdisjoint(al2023.COMMANDS)
+    assert {"bash", "sh", "rm", "uname", "python3", "pip", "dnf"} <= al2023.COMMANDS
+    assert al2023.COMMANDS <= KEPT_COMMANDS
+
+
+def test_the_stand_in_base_is_reduced_to_the_real_base_commands(tmp_path: Path) -> None:
+    # GIVEN a Debian-like root file system: find, xargs, dash as sh, awk through the alternatives
+    bin_dir = tmp_path / "usr/bin"
+    bin_dir.mkdir(parents=True)
+    (tmp_path / "bin").symlink_to("usr/bin")
+    for name in ("find", "xargs", "bash", "dash", "python3.13", "rm", "mawk", "tar"):
+        (bin_dir / name).write_text("#!/bin/true\n")
+    (bin_dir / "python3").symlink_to("python3.13")
+    (bin_dir / "sh").symlink_to("dash")
+    (tmp_path / "etc/alternatives").mkdir(parents=True)
+    (tmp_path / "etc/alternatives/awk").symlink_to("/usr/bin/mawk")
+    (bin_dir / "awk").symlink_to("/etc/alternatives/awk")
+    # WHEN it is reduced
+    removed = reduce_to_real_base(tmp_path)
+    # THEN only the real base's commands are left, awk still resolves, and sh is bash
+    assert set(removed) == {"find", "xargs", "dash", "tar"}
+    assert {p.name for p in bin_dir.iterdir()} == {"bash", "python3.13", "python3", "rm", "mawk", "awk", "sh"}
+    assert (bin_dir / "sh").resolve() == (bin_dir / "bash").resolve()
 
 
 def top_level_names(tree: ast.Module) -> set[str]:

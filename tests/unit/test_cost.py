@@ -1,49 +1,95 @@
-"""The cost calculator (``python -m bench.cost``): the arithmetic a reader of docs/deploy.md relies on."""
+"""The cost model (``python -m bench.cost``): the arithmetic a reader of docs/deploy.md relies on."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
 from bench.cost import (
     WORKLOADS,
     Deployment,
-    Durations,
-    Prices,
-    Workload,
-    before_monthly,
+    M,
+    before,
+    before_tasks,
     estimate,
-    fixed_monthly,
     main,
+    render,
 )
+from topology.pricing import PRICES
+
+MARKETING, ORDERS, CLICKSTREAM = WORKLOADS
+US_EAST_1 = PRICES["us-east-1"]
 
 
-def test_graviton_costs_about_a_fifth_less_compute_for_the_same_durations() -> None:
-    workload = WORKLOADS[0]
-    arm = estimate(workload, deployment=Deployment(architecture="arm64")).items["Lambda compute"]
-    x86 = estimate(workload, deployment=Deployment(architecture="x86_64")).items["Lambda compute"]
+def test_graviton_costs_a_fifth_less_compute_for_the_same_durations() -> None:
+    arm = estimate(MARKETING, Deployment(architecture="arm64")).items["processing compute"]
+    x86 = estimate(MARKETING, Deployment(architecture="x86_64")).items["processing compute"]
     assert arm / x86 == pytest.approx(0.8, abs=0.01)
 
 
-def test_compute_cost_is_files_times_seconds_times_gigabytes_times_price() -> None:
-    workload = Workload("one", files_per_day=1, mb_per_file=0)
-    durations = Durations(fixed_seconds=1.0, seconds_per_mb=0.0, io_seconds=0.0)
-    e = estimate(workload, durations, Deployment(memory_mb=1024))
-    assert e.items["Lambda compute"] == pytest.approx(30 * 1.0 * 1.0 * Prices().lambda_gb_second_arm64)
+def test_processing_compute_is_files_times_in_image_seconds_plus_cold_starts() -> None:
+    # GIVEN a 1 GB orders file a day at the measured in-image seconds (fixed + per MB)
+    seconds = M.orders_file_seconds + M.seconds_per_mb * 1024
+    cold = ORDERS.cold_starts_per_day * 30 * M.cold_start_extra_seconds
+    expected = (30 * seconds + cold) * 3008 / 1024 * US_EAST_1.lambda_gb_second_arm64
+    assert estimate(ORDERS).items["processing compute"] == pytest.approx(expected)
 
 
-def test_per_gb_falls_as_files_grow_and_the_always_on_service_costs_more_for_every_example() -> None:
-    small, big = WORKLOADS[1], WORKLOADS[0]
-    assert estimate(small).per_gb > estimate(big).per_gb
+def test_every_function_is_counted_and_the_refresh_reads_athena_above_the_threshold() -> None:
+    orders = estimate(ORDERS).items
+    assert orders["refresh compute"] == pytest.approx(30 * 56.0 * 3008 / 1024 * US_EAST_1.lambda_gb_second_arm64)
+    # A year of daily 1 GB exports is far above the 2 GiB threshold: each refresh scans it on Athena.
+    assert orders["Athena"] == pytest.approx(30 * 365 * 0.3 / 1024 * 5.0)
+    # A dataset without models has no refresh at all.
+    assert estimate(CLICKSTREAM).items["refresh compute"] == 0 == estimate(CLICKSTREAM).items["Athena"]
+    assert estimate(MARKETING).items["Athena"] == 0  # its history is below the threshold
+
+
+def test_commits_are_one_per_file_per_table_today_and_grouping_divides_their_overhead() -> None:
+    today = estimate(CLICKSTREAM).items["Iceberg commits (S3, Glue)"]
+    grouped = estimate(CLICKSTREAM, Deployment(files_per_commit=10)).items["Iceberg commits (S3, Glue)"]
+    table_files = CLICKSTREAM.files_per_month * (CLICKSTREAM.tables_per_file + CLICKSTREAM.quarantined_share)
+    # 4 PUT/LIST + the data file, 5 GET, 3 Glue calls per file per table today
+    assert today == pytest.approx(table_files * (5 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6))
+    # grouped: only the data file's PUT stays per file
+    per_commit = 4 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6
+    assert grouped == pytest.approx(table_files * (0.005 / 1000 + per_commit / 10))
+
+
+def test_the_ledger_append_is_shared_by_the_files_of_an_invocation() -> None:
+    one = estimate(replace(CLICKSTREAM, files_per_invocation=1)).items["ledger appends (S3, Glue)"]
+    ten = estimate(CLICKSTREAM).items["ledger appends (S3, Glue)"]
+    assert one == pytest.approx(10 * ten)
+
+
+def test_fixed_costs_count_the_stacks_alarms_and_every_tables_optimizers() -> None:
+    items = estimate(MARKETING).items
+    assert items["CloudWatch alarms"] == pytest.approx(14 * 0.10)
+    assert items["Glue table optimizers"] == pytest.approx(MARKETING.tables * 2 * 0.44)
+    assert items["log storage"] > 0
+
+
+def test_the_always_on_design_is_sized_for_the_peak_and_costs_more_for_every_workload() -> None:
+    assert before_tasks(CLICKSTREAM) > before_tasks(MARKETING) == 1
     for workload in WORKLOADS:
-        assert sum(before_monthly(workload).values()) > estimate(workload).total + sum(fixed_monthly().values())
+        assert before(workload).total > estimate(workload).total
+        assert before(workload).per_thousand_files > estimate(workload).per_thousand_files
 
 
-def test_a_file_longer_than_the_timeout_is_called_out(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--seconds-per-mb", "1"]) == 0
-    assert "exceeds the 300 s function timeout" in capsys.readouterr().out
+def test_the_printed_table_names_each_workload_and_warns_where_today_cannot_keep_up(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == render().strip()
+    for workload in WORKLOADS:
+        assert workload.name in out
+    assert "per 1,000 files" in out and "per GB" in out and "before: total / month" in out
+    assert "backlog grows until commits are grouped" in out
 
 
-@pytest.mark.parametrize("argv", [["--memory-mb", "64"], ["--io-seconds", "-1"]])
+@pytest.mark.parametrize("argv", [["--memory-mb", "64"], ["--files-per-commit", "0"]])
 def test_bad_inputs_are_one_line_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -287,7 +287,7 @@ def test_profile_and_quarantine_of_any_dataset():
 
 
 def test_ops_files_per_day_failures_and_cost_per_gb():
-    from bench.cost import Prices
+    from topology.pricing import PRICES
 
     tables = fx.ledger_tables()
     built, _ = report("ops", tables)
@@ -307,18 +307,49 @@ def test_ops_files_per_day_failures_and_cost_per_gb():
         if r["kind"] != "file":
             continue
         mine = measured[measured.dataset == r["dataset"]]
-        expected = mine.gb_s.sum() * Prices().lambda_gb_second_arm64 / (mine.bytes.sum() / 1e9)
+        expected = mine.gb_s.sum() * PRICES["us-east-1"].lambda_gb_second_arm64 / (mine.bytes.sum() / 1e9)
         assert num(r["US$ per GB"]) == pytest.approx(expected, abs=0.00006)
     assert any("no function memory recorded" in n for n in built.notes)
 
 
-def test_ops_without_the_cost_model_says_the_price_is_unknown(monkeypatch):
-    import sys
+def cost_column(built: Report) -> list[float]:
+    return [num(r["cost (US$)"]) for r in table_with(built.html, "US$ per GB")]
 
-    monkeypatch.setitem(sys.modules, "bench.cost", None)  # as in the Lambda image, where bench/ is absent
-    built, _ = report("ops", fx.ledger_tables())
-    assert any("price is unknown" in n for n in built.notes)
-    assert "unknown" in {r["cost (US$)"] for r in table_with(built.html, "US$ per GB")}
+
+def test_ops_prices_the_architecture_and_region_the_stack_reports():
+    # GIVEN the same ledger, drawn for an x86_64 and for an arm64 stack, and with no architecture known
+    query = fx.ArrowQuery(fx.ledger_tables())
+    x86 = build_report("ops", query, query.names, architecture="x86_64", region="us-east-1")
+    arm = build_report("ops", query, query.names, architecture="arm64", region="us-east-1")
+    unknown = build_report("ops", query, query.names)
+    # THEN each says what it priced, x86_64 costs a quarter more, and no price is unknown
+    assert "Lambda x86_64 price" in x86.html and "Lambda arm64 price" in arm.html
+    assert "the stack&#x27;s default" in unknown.html or "the stack's default" in unknown.html
+    assert cost_column(unknown) == cost_column(arm)
+    assert sum(cost_column(x86)) == pytest.approx(sum(cost_column(arm)) * 1.25, rel=0.01)
+    assert not any("price is unknown" in n for n in x86.notes)
+    # A region the price table lacks is priced at us-east-1's figures, and the page says so.
+    elsewhere = build_report("ops", query, query.names, architecture="arm64", region="ap-south-2")
+    assert "ap-south-2 is not in topology/pricing.py" in elsewhere.html
+
+
+def test_reports_and_the_image_packages_never_import_bench():
+    # The image ships topology, analytics, handlers and reports; bench/ is not in it nor in the wheel.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for package in ("reports", "topology", "handlers", "analytics"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                assert not [n for n in names if n.split(".")[0] == "bench"], f"{path} imports bench"
 
 
 # --- bad input: each renders, says what cannot be drawn and why, never raises ---

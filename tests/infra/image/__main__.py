@@ -38,6 +38,7 @@ from infra.refresh import REFRESH_HANDLER
 from lake.runner import lambda_sqs_event
 from lake.samples import web_sessions_csv
 from lake.standin import Endpoints, StandIn, client, free_port
+from tests.infra.image.al2023 import COMMANDS
 from tests.infra.image.base import PYTHON_MINOR, build_base, ensure_tools, run
 from tests.infra.image.runtime_api import Invocation, RuntimeApi
 
@@ -78,6 +79,42 @@ def image_command(image: str = IMAGE) -> list[str]:
     config = json.loads(run("buildah", "inspect", "--type", "image", image, capture_output=True).stdout)
     oci = config["OCIv1"]["config"]
     return [*(oci.get("Entrypoint") or []), *(oci.get("Cmd") or [])]
+
+
+def in_container(image: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` in a throwaway container of ``image`` (no network), its output captured."""
+    container = run("buildah", "from", "--pull=never", image, capture_output=True).stdout.strip()
+    try:
+        return subprocess.run(
+            ["buildah", "run", "--isolation", "chroot", container, "--", *command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        run("buildah", "rm", container, capture_output=True)
+
+
+def check_base_has_only_the_real_base_commands(base: str) -> None:
+    """The stand-in base, like AL2023-minimal, has no find or xargs, and its /bin/sh is bash."""
+    missing = in_container(base, "/bin/sh", "-c", "command -v find || command -v xargs || command -v gzip")
+    assert missing.returncode != 0 and not missing.stdout.strip(), f"the base still has {missing.stdout.strip()}"
+    assert not {"find", "xargs", "gzip"} & COMMANDS
+    shell = in_container(base, "/bin/sh", "-c", 'echo "$BASH_VERSION"')
+    assert shell.stdout.strip(), "/bin/sh of the base is not bash, as the real base's is"
+    log("base: no find, xargs or gzip; /bin/sh is bash")
+
+
+def check_the_ops_report_prices_in_the_image() -> None:
+    """`lake report ops`'s pricing, imported from the image's own packages (bench/ is not there)."""
+    script = (
+        "import importlib.util, reports.ops as o; "
+        "assert importlib.util.find_spec('bench') is None, 'bench is in the image'; "
+        "print(o.lambda_price('arm64', 'us-east-1')[1])"
+    )
+    priced = in_container(IMAGE, "python3", "-c", script)
+    assert priced.returncode == 0 and "per GB-second" in priced.stdout, priced.stdout + priced.stderr
+    log(f"ops report price in the image: {priced.stdout.strip()}")
 
 
 def lambda_environment(endpoints: Endpoints, runtime_api: str) -> dict[str, str]:
@@ -184,9 +221,11 @@ def main() -> int:
     ensure_tools()
     base = build_base(WORKDIR)
     log(f"base image {base} ready after {time.monotonic() - started:.0f}s")
+    check_base_has_only_the_real_base_commands(base)
     build_image(base)
     command = image_command()
     log(f"image {IMAGE} built after {time.monotonic() - started:.0f}s; runs {command}")
+    check_the_ops_report_prices_in_the_image()
 
     with StandIn(port=free_port()) as endpoints, RuntimeApi(function_arn(endpoints)) as api:
         s3, sqs = client("s3", endpoints.endpoint_url), client("sqs", endpoints.endpoint_url)
@@ -236,7 +275,12 @@ def main() -> int:
         detail_types = [json.loads(m["Body"])["detail-type"] for m in events]
         assert topology.DETAIL_TYPE_PROCESSED in detail_types, f"completion events seen: {detail_types}"
         assert topology.DETAIL_TYPE_MODELS_UPDATED in detail_types, f"completion events seen: {detail_types}"
-        log(f"curated outputs: {parquet}")
+        log(f"curated outputs: {len(parquet)} Parquet files")
+        # What each invocation took in the image (docs/deploy.md's cost model cites these figures).
+        for m in events:
+            body = json.loads(m["Body"])
+            detail = body["detail"]
+            log(f"timings_ms of {body['detail-type']} {detail.get('dataset')}: {detail.get('timings_ms')}")
         # The refresh drew its report in the image (matplotlib and the reports package are there).
         [models] = [json.loads(m["Body"])["detail"] for m in events if topology.DETAIL_TYPE_MODELS_UPDATED in m["Body"]]
         assert models["report"], f"the refresh drew no report: {[m for m in models['models'] if m['name'] == 'report']}"

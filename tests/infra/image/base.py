@@ -9,21 +9,37 @@ What matters for the image is the same as on the real base:
   it installs for ``--platform manylinux_2_34_<arch>``, the real base's tag, on either base;
 - the layout: ``python3`` and ``pip`` on PATH from ``/var/lang``, ``LAMBDA_TASK_ROOT=/var/task``,
   and an ENTRYPOINT ``/lambda-entrypoint.sh`` that runs the image's CMD under ``awslambdaric``
-  (the runtime interface client the AWS base images use) against ``AWS_LAMBDA_RUNTIME_API``.
+  (the runtime interface client the AWS base images use) against ``AWS_LAMBDA_RUNTIME_API``;
+- the commands: the real base is Amazon Linux 2023 minimal (no ``find``, no ``xargs``). Every
+  command on PATH that it lacks is removed from the stand-in (``al2023.COMMANDS``, written from
+  amazonlinux/amazon-linux-2023#585), and ``/bin/sh`` is bash as there, so a ``RUN`` step that
+  would stop on the real base stops here too (the first stand-in had Debian's ``find``, and hid it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.infra.image.al2023 import COMMANDS
+
 ROOT = Path(__file__).resolve().parents[3]
 SUITE = "trixie"
 PYTHON_MINOR = "3.13"  # trixie's python3
-BASE_IMAGE = f"localhost/lake-lambda-base:py{PYTHON_MINOR.replace('.', '')}"
+#: Commands kept on the stand-in's PATH: the real base's, and the interpreter the venv links to.
+KEPT_COMMANDS = COMMANDS | {f"python{PYTHON_MINOR}"}
+#: The tag names the command set, so a changed list builds a new base instead of reusing the cached one.
+BASE_IMAGE = (
+    f"localhost/lake-lambda-base:py{PYTHON_MINOR.replace('.', '')}-"
+    + hashlib.sha256(" ".join(sorted(KEPT_COMMANDS)).encode()).hexdigest()[:12]
+)
+#: Where a Debian root file system keeps commands (``/bin`` and ``/sbin`` link into ``/usr`` on trixie).
+BIN_DIRS = ("usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin", "bin", "sbin")
 MIRROR = "http://deb.debian.org/debian"
 #: The runtime interface client of the AWS Python base images, pinned so the test is repeatable.
 AWSLAMBDARIC = "awslambdaric==4.2.2"
@@ -86,6 +102,45 @@ def dockerfile_python_minor(dockerfile: Path = ROOT / "Dockerfile") -> str:
             "tests/infra/image/base.py builds a stand-in for that base only"
         )
     return found.group(1)
+
+
+def _resolve_in(rootfs: Path, link: Path) -> Path | None:
+    """Where a symlink inside ``rootfs`` ends, read as the chroot would (absolute targets under ``rootfs``)."""
+    path = link
+    for _ in range(16):
+        if not path.is_symlink():
+            return path
+        target = Path(os.readlink(path))
+        path = rootfs / target.relative_to("/") if target.is_absolute() else path.parent / target
+    return None
+
+
+def reduce_to_real_base(rootfs: Path) -> list[str]:
+    """Remove every command the real base lacks from ``rootfs``; ``/bin/sh`` becomes bash. Returns
+    what was removed. Raises :class:`BaseMismatchError` if a command of the list is missing here
+    (the check that the rest of the stand-in still works is the image test itself)."""
+    dirs = [rootfs / d for d in BIN_DIRS if (rootfs / d).is_dir() and not (rootfs / d).is_symlink()]
+    keep: set[Path] = set()
+    for directory in dirs:
+        for entry in directory.iterdir():
+            if entry.name in KEPT_COMMANDS and entry.name != "sh":  # sh becomes bash below
+                keep.add(entry)
+                resolved = _resolve_in(rootfs, entry)
+                if resolved is not None:
+                    keep.add(resolved)  # awk -> /etc/alternatives/awk -> mawk: keep mawk too
+    removed = []
+    for directory in dirs:
+        for entry in sorted(directory.iterdir()):
+            if entry not in keep and entry.name != "sh" and (entry.is_file() or entry.is_symlink()):
+                entry.unlink()
+                removed.append(entry.name)
+    for directory in dirs:
+        (directory / "sh").unlink(missing_ok=True)
+    (rootfs / "usr/bin/sh").symlink_to("bash")
+    left = {e.name for d in dirs for e in d.iterdir()}
+    if "bash" not in left or "python3" not in left:
+        raise BaseMismatchError(f"the reduced stand-in lost bash or python3; it has {sorted(left)}")
+    return removed
 
 
 def build_base(workdir: Path) -> str:
@@ -161,6 +216,13 @@ def build_base(workdir: Path) -> str:
     container = run("buildah", "from", "scratch", capture_output=True).stdout.strip()
     try:
         run("buildah", "add", container, str(tarball), "/")
+        # Reduced in the container, not in the cached root file system, which later runs chroot into.
+        mounted = Path(run("buildah", "mount", container, capture_output=True).stdout.strip())
+        try:
+            removed = reduce_to_real_base(mounted)
+        finally:
+            run("buildah", "umount", container, capture_output=True)
+        print(f"removed {len(removed)} commands the real base lacks, e.g. {sorted(removed)[:10]}", file=sys.stderr)
         run(
             "buildah",
             "config",
