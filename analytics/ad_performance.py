@@ -236,7 +236,6 @@ class AdPerformancePipeline(ContractPipeline):
         result = PipelineResult(rows_in=table.num_rows)
         prepared, cols = self.columns(table, source, result)
         table = prepared.table
-        result.rows_in = table.num_rows
         n = table.num_rows
         checks = RowChecks(n)
 
@@ -294,7 +293,7 @@ class AdPerformancePipeline(ContractPipeline):
             value_column=cols["conversions"],
             suffix=" exceed clicks; export click-through conversions only, not view-through",
         )
-        keep = self.quarantine_and_check(table, checks, sink, result)
+        keep = self.quarantine_and_check(table, checks, sink, result, prepared)
 
         currency = self._currency(cols, parsed_columns.get("currency"), spend_currency, n)
         optional = {

@@ -47,7 +47,7 @@ from analytics.cleaning import (
     parse_number,
     parse_text,
 )
-from analytics.errors import ContractError, SettingsError, ToleranceExceededError
+from analytics.errors import ContractError, MissingColumnsError, SettingsError, ToleranceExceededError
 from analytics.exports import KnownExport, Prepared, mapping_settings, normalise, prepare
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
@@ -215,14 +215,20 @@ class Contract:
         return parsed
 
     def resolve(
-        self, header: Sequence[str], *, preset: Mapping[str, str] | None = None, strict: bool = True
+        self,
+        header: Sequence[str],
+        *,
+        preset: Mapping[str, str] | None = None,
+        strict: bool = True,
+        shown: Sequence[str] = (),
     ) -> dict[str, str]:
         """Map canonical column names to this file's header names.
 
         ``preset`` (contract column → header) comes from a recognised export or the dataset's
         settings and wins over the aliases. With ``strict``, raises :class:`ContractError` naming the
         missing required columns, the columns found, the names each is accepted under and the
-        settings that would map this file.
+        settings that would map this file (from the ``shown`` header: the file's own, without the
+        columns a constant added).
         """
         by_norm: dict[str, str] = {}
         for name in header:
@@ -241,14 +247,17 @@ class Contract:
         missing = [c for c in self.columns if c.required and c.name not in mapping]
         if missing and strict:
             accepted = "; ".join(f"{c.name}: {', '.join(repr(a) for a in (c.name, *c.aliases))}" for c in missing)
-            suggestion = mapping_settings(self, header)
-            raise ContractError(
+            own = list(shown or header)
+            suggestion = mapping_settings(self, own, missing=[c.name for c in missing])
+            raise MissingColumnsError(
                 f"{self.dataset} file is missing required column(s) "
                 f"{', '.join(c.name for c in missing)}. Columns found: "
-                f"{', '.join(repr(h) for h in header) or 'none'}. Accepted names: {accepted}. "
+                f"{', '.join(repr(h) for h in own) or 'none'}. Accepted names: {accepted}. "
                 f"Map the export's own columns in settings/{self.dataset}.json, for example "
                 f"{json.dumps(suggestion)}, or rename the columns in the export (matching ignores case, "
-                "spaces and punctuation), and upload the file again."
+                "spaces and punctuation), and upload the file again.",
+                header=own,
+                suggestion=suggestion,
             )
         return mapping
 
@@ -576,66 +585,111 @@ class ContractPipeline:
 
         Returns the prepared file (its table has any constant columns added, and a recognised export's
         rows brought to the contract's grain) and contract column → its header. Records the export in
-        ``result``. Raises :class:`ContractError` naming what is missing and the settings that would map it.
+        ``result`` (``rows_in`` stays the file's rows). Raises :class:`MissingColumnsError` naming what
+        is missing and the settings that would map it; any error raised carries ``source_format``.
         """
+        result.rows_in = table.num_rows
         prepared = prepare(table, self.contract, self.exports, source.settings)
         result.source_format = prepared.source_format
+        self._source_format = prepared.source_format
         result.export_facts = dict(prepared.facts)
         if prepared.constants:
             result.export_facts.update({f"constant_{k}": v for k, v in prepared.constants.items()})
-        return prepared, self.contract.resolve(prepared.table.column_names, preset=prepared.mapping)
+        try:
+            cols = self.contract.resolve(prepared.table.column_names, preset=prepared.mapping, shown=prepared.header)
+        except ContractError as exc:
+            exc.source_format = prepared.source_format  # type: ignore[attr-defined]
+            raise
+        return prepared, cols
 
     def check_tolerance(
         self,
         *,
         rows_in: int,
-        rejected: np.ndarray,
+        rejected: int,
         by_reason: dict[str, int],
-        table: pa.Table,
-        row_numbers: np.ndarray,
+        good: Callable[[], pa.Table | None],
         sink: OutputSink,
     ) -> None:
-        """Refuse the file when too many rows were rejected, before any output is written.
+        """Refuse the file when more than the tolerance of its ``rows_in`` rows were ``rejected``, before any
+        output is written.
 
-        The good rows then go to quarantine too (reason code ``file_rejected``, as the handler uses) so that
-        nothing of a half-broken export reaches ``curated/`` and nothing is lost.
+        The good rows (``good()``, as quarantine rows) then go to quarantine too (reason code
+        ``file_rejected``, as the handler uses) so that nothing of a half-broken export reaches
+        ``curated/`` and nothing is lost.
         """
-        count = int(rejected.sum())
         tolerance = Tolerance(self.tolerance)
-        if not tolerance.exceeded(count, rows_in):
+        if not tolerance.exceeded(rejected, rows_in):
             return
-        good = ~rejected
-        if good.any():
-            message = (
-                f"row is valid, but the file was refused: {count} of {rows_in} rows "
-                f"({_percent(count / rows_in)}) broke the {self.dataset} contract, above the "
-                f"{_percent(self.tolerance)} tolerance"
-            )
-            sink.quarantine(
-                quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)
-            )
-        raise ToleranceExceededError(f"this {self.dataset} file: {tolerance.refusal(count, rows_in, by_reason)}")
+        kept = good()
+        if kept is not None and kept.num_rows:
+            sink.quarantine(kept)
+        error = ToleranceExceededError(f"this {self.dataset} file: {tolerance.refusal(rejected, rows_in, by_reason)}")
+        error.source_format = getattr(self, "_source_format", None)  # type: ignore[attr-defined]
+        raise error
 
     def quarantine_and_check(
-        self, table: pa.Table, checks: RowChecks, sink: OutputSink, result: PipelineResult
+        self,
+        table: pa.Table,
+        checks: RowChecks,
+        sink: OutputSink,
+        result: PipelineResult,
+        prepared: Prepared | None = None,
     ) -> np.ndarray:
-        """Write rejected rows to quarantine, enforce the tolerance; returns the kept-row mask."""
-        row_numbers = np.arange(1, table.num_rows + 1, dtype=np.int64)
+        """Write rejected rows to quarantine, enforce the tolerance; returns the kept-row mask of ``table``.
+
+        For a reshaped export (Shopify's line items folded into orders) the quarantine holds the file's
+        rows that made each rejected row, with their numbers in the file, and the tolerance counts file rows.
+        """
+        n = table.num_rows
+        row_numbers = np.arange(1, n + 1, dtype=np.int64)
         rejected = checks.rejected()
+        reshaped = prepared is not None and prepared.origin is not None and prepared.source is not None
         if rejected.any():
             rows, by_reason = checks.quarantine_rows(table, row_numbers)
+            if reshaped:
+                assert prepared is not None and prepared.origin is not None and prepared.source is not None
+                position = np.full(n, -1, dtype=np.int64)
+                position[rejected] = np.arange(int(rejected.sum()))
+                source_rows = prepared.source_rows(rejected)
+                which = pa.array(position[prepared.origin[source_rows]])
+                codes = rows.column(QUARANTINE_REASON_CODE).take(which)
+                rows = quarantine_table(
+                    prepared.source.take(pa.array(source_rows)),
+                    source_rows + 1,
+                    codes,
+                    rows.column(QUARANTINE_REASON).take(which),
+                )
+                by_reason = {i["values"].as_py(): i["counts"].as_py() for i in pc.value_counts(codes)}
             sink.quarantine(rows)
-            result.rows_rejected = int(rejected.sum())
-            result.rejected_by_reason = by_reason
+            result.rows_rejected = rows.num_rows
+            result.rejected_by_reason = dict(sorted(by_reason.items()))
+        good = ~rejected
+
+        def good_rows() -> pa.Table | None:
+            if not good.any():
+                return None
+            message = (
+                f"row is valid, but the file was refused: {result.rows_rejected} of {result.rows_in} rows "
+                f"({_percent(result.rows_rejected / max(result.rows_in, 1))}) broke the {self.dataset} contract, "
+                f"above the {_percent(self.tolerance)} tolerance"
+            )
+            if reshaped:
+                assert prepared is not None and prepared.source is not None
+                source_rows = prepared.source_rows(good)
+                return quarantine_table(
+                    prepared.source.take(pa.array(source_rows)), source_rows + 1, FILE_OVER_TOLERANCE, message
+                )
+            return quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)
+
         self.check_tolerance(
-            rows_in=table.num_rows,
-            rejected=rejected,
+            rows_in=result.rows_in if reshaped else n,
+            rejected=result.rows_rejected if rejected.any() else 0,
             by_reason=result.rejected_by_reason,
-            table=table,
-            row_numbers=row_numbers,
+            good=good_rows,
             sink=sink,
         )
-        return ~rejected
+        return good
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:  # pragma: no cover - overridden
         """The output tables; overridden by each pipeline."""

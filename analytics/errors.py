@@ -15,6 +15,16 @@ class ContractError(DataError):
     """The data does not meet its dataset's contract (missing columns, wrong types...)."""
 
 
+class MissingColumnsError(ContractError):
+    """The file lacks columns its dataset's contract requires; carries its header and the settings that
+    would map it."""
+
+    def __init__(self, message: str, *, header: list[str], suggestion: dict[str, object]) -> None:
+        super().__init__(message)
+        self.header = header
+        self.suggestion = suggestion
+
+
 class ToleranceExceededError(ContractError):
     """Too many rows were rejected; the whole file is refused."""
 

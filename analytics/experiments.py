@@ -241,7 +241,6 @@ class ExperimentsPipeline(ContractPipeline):
         result = PipelineResult(rows_in=table.num_rows)
         prepared, cols = self.columns(table, source, result)
         table = prepared.table
-        result.rows_in = table.num_rows
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         parsed = self.contract.parse(column, source)
@@ -283,7 +282,7 @@ class ExperimentsPipeline(ContractPipeline):
             suffix=" was exposed to more than one variant of this experiment; each user must see exactly one,"
             " so all of this user's rows are left out",
         )
-        keep = self.quarantine_and_check(table, checks, sink, result)
+        keep = self.quarantine_and_check(table, checks, sink, result, prepared)
 
         rev_values = (
             np.nan_to_num(revenue.values.to_numpy(zero_copy_only=False).astype(float), nan=0.0)

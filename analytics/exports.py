@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from analytics.errors import SettingsError
@@ -41,10 +42,19 @@ class Reshaped:
     """A recognised export brought to the contract's grain, and the extra tables it also fills."""
 
     table: pa.Table
+    #: For each row of the file, the row of ``table`` it went into; -1 for a row left out (a failed
+    #: payment: not a sale). Quarantine shows a rejected row's file rows, with their numbers.
+    origin: np.ndarray
     #: Extra rows by table name (Shopify's ``order_items``), already in that table's columns.
     extra: Mapping[str, pa.Table] = field(default_factory=dict)
     #: What the reshaping did, for the completion event (``{"line_items": 42, "orders": 17}``).
     facts: Mapping[str, int | str] = field(default_factory=dict)
+
+    @classmethod
+    def kept(cls, table: pa.Table, keep: np.ndarray, facts: Mapping[str, int | str]) -> Reshaped:
+        """``table``'s rows where ``keep`` is true, one output row per file row."""
+        origin = np.where(keep, np.cumsum(keep) - 1, -1)
+        return cls(table.filter(pa.array(keep)) if not keep.all() else table, origin, facts=facts)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,18 @@ class Prepared:
     constants: dict[str, str] = field(default_factory=dict)
     extra: Mapping[str, pa.Table] = field(default_factory=dict)
     facts: Mapping[str, int | str] = field(default_factory=dict)
+    #: The file's own table (with any constant columns) when ``table`` was reshaped from it.
+    source: pa.Table | None = None
+    #: For each row of ``source``, the row of ``table`` it went into (-1: left out); None: not reshaped.
+    origin: np.ndarray | None = None
+    #: The file's own header, for messages (constant columns are not the file's).
+    header: tuple[str, ...] = ()
+
+    def source_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Positions in the file of the rows that made ``table``'s ``rows`` (a boolean mask over ``table``)."""
+        if self.origin is None:
+            return np.flatnonzero(rows)
+        return np.flatnonzero((self.origin >= 0) & rows[np.maximum(self.origin, 0)])
 
     @property
     def source_format(self) -> str:
@@ -98,7 +120,7 @@ class Prepared:
         return "settings" if self.mapping or self.constants else "generic"
 
 
-def _alternatives(pattern: str) -> list[str]:
+def alternatives(pattern: str) -> list[str]:
     """``pattern``'s top-level ``|`` alternatives, in the order written (the order of preference)."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(pattern):
@@ -113,7 +135,7 @@ def _alternatives(pattern: str) -> list[str]:
 def first_header(header: Sequence[str], pattern: str, taken: Collection[str] = ()) -> str | None:
     """The header ``pattern`` matches (over normalised names), preferring its earlier alternatives
     (``day|reporting_starts``: a ``Day`` column over ``Reporting starts``), skipping ``taken`` ones."""
-    for alternative in _alternatives(pattern):
+    for alternative in alternatives(pattern):
         for h in header:
             if h not in taken and re.fullmatch(alternative, normalise(h)):
                 return h
@@ -146,15 +168,28 @@ def prepare(
 ) -> Prepared:
     """Recognise ``table``'s export and apply it and the settings' ``columns``/``constants``.
 
-    Constants become columns named after the contract column (added only when no header already
-    resolves to it); mapped headers are left as they are, so a quarantined row keeps the export's
-    own names. Raises :class:`SettingsError` for a setting naming a header the file does not have.
+    A constant becomes a column ``_constant_<column>``: a recognised export's fills a gap only (the
+    file's own column wins), a settings constant wins over the file. Mapped headers are left as they
+    are, and a reshaped export keeps the file's table beside its own (``source``), so a quarantined
+    row shows the export's own names and values. Raises :class:`SettingsError` for a setting naming
+    a header the file does not have, or one column both mapped and constant.
     """
     dataset = contract.dataset
     header = list(table.column_names)
     declared = {c.name for c in contract.columns}
     columns = _setting(settings, "columns", dataset)
     constants = _setting(settings, "constants", dataset)
+    both = sorted(set(columns) & set(constants))
+    if both:
+        raise SettingsError(
+            f"settings/{dataset}.json both maps and sets a constant for {', '.join(both)}; keep one of the two"
+        )
+    placeholders = sorted(k for k, v in constants.items() if v.startswith("<") and v.endswith(">"))
+    if placeholders:
+        raise SettingsError(
+            f"settings/{dataset}.json: the constant of {', '.join(placeholders)} is still a placeholder "
+            f"({constants[placeholders[0]]!r}); put the value every row should have"
+        )
     for name in (*columns, *constants):
         if name not in declared:
             raise SettingsError(
@@ -196,18 +231,28 @@ def prepare(
         # over a constant the settings set explicitly.
         if name in mapping or (name in resolved and name not in constants):
             continue
-        column_name = name if name not in header else f"{name} (constant)"
+        column_name = f"_constant_{name}"
         table = table.append_column(column_name, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
         mapping[name] = column_name
         added[name] = value
-    extra: Mapping[str, pa.Table] = {}
-    facts: Mapping[str, int | str] = {}
-    if shape is not None and shape.reshape is not None:
-        full = {**contract.resolve(table.column_names, preset=mapping, strict=False), **mapping}
-        reshaped = shape.reshape(table, full)
-        table, extra, facts = reshaped.table, reshaped.extra, reshaped.facts
-        mapping = {k: v for k, v in full.items() if v in table.column_names}
-    return Prepared(table, mapping, shape, added, extra, facts)
+    if shape is None or shape.reshape is None:
+        return Prepared(table, mapping, shape, added, header=tuple(header))
+    full = {**contract.resolve(table.column_names, preset=mapping, strict=False), **mapping}
+    reshaped = shape.reshape(table, full)
+    if len(reshaped.origin) != table.num_rows:
+        raise ValueError(f"{shape.name}: reshape gave {len(reshaped.origin)} origins for {table.num_rows} rows")
+    mapping = {k: v for k, v in full.items() if v in reshaped.table.column_names}
+    return Prepared(
+        reshaped.table,
+        mapping,
+        shape,
+        added,
+        reshaped.extra,
+        reshaped.facts,
+        source=table,
+        origin=reshaped.origin,
+        header=tuple(header),
+    )
 
 
 def _resolvable(contract: Contract, header: Sequence[str], mapping: Mapping[str, str]) -> set[str]:
@@ -215,8 +260,11 @@ def _resolvable(contract: Contract, header: Sequence[str], mapping: Mapping[str,
     return set(contract.resolve(header, preset=mapping, strict=False))
 
 
-def suggest_mapping(contract: Contract, header: Sequence[str], limit: int = 3) -> dict[str, list[str]]:
-    """For each required contract column the header does not resolve, the closest headers (best first).
+def suggest_mapping(
+    contract: Contract, header: Sequence[str], limit: int = 3, missing: Collection[str] | None = None
+) -> dict[str, list[str]]:
+    """For each required contract column the header does not resolve (or each of ``missing``), the
+    closest headers (best first).
 
     Closeness is difflib's ratio between normalised names, raised when a header's words contain one
     of the column's accepted names (``Total Spent`` for ``spend``'s alias ``spent``).
@@ -225,7 +273,8 @@ def suggest_mapping(contract: Contract, header: Sequence[str], limit: int = 3) -
     unused = [h for h in header if h not in resolved.values()]
     out: dict[str, list[str]] = {}
     for column in contract.columns:
-        if not column.required or column.name in resolved:
+        wanted = column.name in missing if missing is not None else column.required and column.name not in resolved
+        if not wanted:
             continue
         names = column.accepted_names()
         scored = []
@@ -240,10 +289,12 @@ def suggest_mapping(contract: Contract, header: Sequence[str], limit: int = 3) -
     return out
 
 
-def mapping_settings(contract: Contract, header: Sequence[str]) -> dict[str, Any]:
+def mapping_settings(
+    contract: Contract, header: Sequence[str], missing: Collection[str] | None = None
+) -> dict[str, Any]:
     """The ``settings/<dataset>.json`` fragment a file would need: each missing column's closest header
     (no header given to two columns, the surest pairs first), or a constant placeholder where none is close."""
-    suggestions = suggest_mapping(contract, header, limit=len(header))
+    suggestions = suggest_mapping(contract, header, limit=len(header), missing=missing)
     columns: dict[str, str] = {}
     taken: set[str] = set()
     # Surest first: a column with few candidates takes its best before one with many alternatives.
@@ -252,7 +303,13 @@ def mapping_settings(contract: Contract, header: Sequence[str]) -> dict[str, Any
         if pick is not None:
             columns[name] = pick
             taken.add(pick)
-    constants = {name: f"<the {name} of every row>" for name in suggestions if name not in columns}
+    kinds = {c.name: c.kind for c in contract.columns}
+    # A constant makes sense for what a whole file shares (its channel, currency, country), never a measure.
+    constants = {
+        name: f"<the {name} of every row>"
+        for name in suggestions
+        if name not in columns and kinds[name] in ("label", "text", "id")
+    }
     out: dict[str, Any] = {}
     if columns:
         out["columns"] = {name: columns[name] for name in suggestions if name in columns}

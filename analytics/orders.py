@@ -210,7 +210,6 @@ class OrdersPipeline(ContractPipeline):
         result = PipelineResult(rows_in=table.num_rows)
         prepared, cols = self.columns(table, source, result)
         table = prepared.table
-        result.rows_in = table.num_rows
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}
         # The order ids also come hashed from the parse threads, for the duplicate check.
@@ -264,7 +263,7 @@ class OrdersPipeline(ContractPipeline):
                 suffix=" is negative",
             )
             quantity = q.values
-        keep = self.quarantine_and_check(table, checks, sink, result)
+        keep = self.quarantine_and_check(table, checks, sink, result, prepared)
 
         def optional(name: str) -> pa.Array:
             return parsed[name].values if name in parsed else pa.nulls(n, pa.string())
@@ -297,7 +296,7 @@ class OrdersPipeline(ContractPipeline):
         orders_out = select_rows(keyed, kept)
         sink.write(ORDERS.name, conform(with_source_id(orders_out, source.source_id), ORDERS))
         if "order_items" in prepared.extra:
-            items = order_items(prepared.extra["order_items"], orders_out.column("order_id"), source)
+            items = order_items(prepared.extra["order_items"], kept, source)
             sink.write(ORDER_ITEMS.name, conform(with_source_id(items, source.source_id), ORDER_ITEMS))
             result.export_facts["order_items"] = items.num_rows
         result.date_decision = decision
@@ -317,13 +316,14 @@ class OrdersPipeline(ContractPipeline):
         return result
 
 
-def order_items(items: pa.Table, kept_orders: pa.ChunkedArray | pa.Array, source: SourceInfo) -> pa.Table:
-    """The line items (strings, as a recognised export's fold gives them) of the orders kept, typed.
+def order_items(items: pa.Table, kept_orders: np.ndarray, source: SourceInfo) -> pa.Table:
+    """The line items (strings, as a recognised export's fold gives them, each with ``_order``, the row
+    of its order in the folded table) of the orders in ``kept_orders``, typed.
 
     A line's order checks (customer, date, amount) were made on the order's row; a line whose own
     quantity or price is not a number keeps the line with that value null.
     """
-    keep = pc.is_in(items.column("order_id"), value_set=pc.unique(kept_orders).drop_null())
+    keep = pc.is_in(items.column("_order"), value_set=pa.array(kept_orders, pa.int64()))
     items = items.filter(keep)
     date, _ = parse_date(items.column("order_date"), configured_order=source.settings.get("date_order"))
     day = np.asarray(pc.fill_null(date.values.view(pa.int32()), 0).to_numpy(zero_copy_only=False))

@@ -423,6 +423,7 @@ class ObjectProcessor:
                 except ContractError as exc:
                     # The file is readable but breaks its contract, or its dataset's tolerance: keep
                     # every row, with the reason.
+                    report.source_format = getattr(exc, "source_format", None)
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                     code = "file_rejected" if isinstance(exc, ToleranceExceededError) else "contract_violation"
                     raise self._quarantine_everything(

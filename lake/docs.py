@@ -99,9 +99,13 @@ def render(name: str, minus: str | None = None) -> str:
 
 def _readable(pattern: str) -> str:
     """A header pattern as a person reads it: ``conv_value|total_conv`` → ``conv value`` or ``total conv``."""
-    from analytics.exports import _alternatives
+    from analytics.exports import alternatives
 
-    return " or ".join(f"`{a.replace('_', ' ')}`" for a in _alternatives(pattern))
+    def plain(alternative: str) -> str:
+        text = re.sub(r"\(_?([^()]*)\)\?", r" [\1]", alternative)  # an optional part: [in brackets]
+        return text.replace("[a-z]{3}", "XXX").replace("_", " ")
+
+    return " or ".join(f"`{plain(a)}`" for a in alternatives(pattern))
 
 
 def render_exports(dataset: str) -> str:

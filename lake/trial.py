@@ -127,9 +127,8 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     """Process ``path`` locally as the lake would process ``raw/<dataset>/<file name>``."""
     from analytics.base import SourceInfo
     from analytics.contract import Tolerance
-    from analytics.errors import ContractError, DataError
-    from analytics.exports import mapping_settings
-    from analytics.registry import dataset_table_name, get_pipeline, spec
+    from analytics.errors import ContractError, DataError, MissingColumnsError
+    from analytics.registry import dataset_table_name, get_pipeline
     from handlers.errors import PermanentError
     from handlers.reader import SourceReader, detect_format
     from handlers.service import ObjectProcessor
@@ -169,9 +168,9 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
         except (ContractError, DataError) as exc:
             trial.rows_in = reader.rows_read + len(reader.malformed)
             trial.refused = str(exc).replace(key, str(path))
-            found = spec(segment)
-            if found is not None and reader.columns and "missing required column" in str(exc):
-                trial.mapping = mapping_settings(found.contract, reader.columns)
+            trial.source_format = getattr(exc, "source_format", None)
+            if isinstance(exc, MissingColumnsError):
+                trial.mapping = exc.suggestion
         trial.lines, trial.multiline = reader.lines, reader.multiline
         _quarantine(trial, sink)
         if trial.refused is None and Tolerance(pipeline.tolerance).exceeded(trial.rejected, trial.rows_in):

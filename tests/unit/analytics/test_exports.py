@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from analytics.errors import ContractError, SettingsError
-from analytics.exports import mapping_settings, recognise
+from analytics.errors import ContractError, MissingColumnsError, SettingsError
+from analytics.exports import mapping_settings, normalise, recognise
 from analytics.registry import get_pipeline, spec
 from tests import export_fixtures as fx
 
@@ -137,8 +138,85 @@ def test_the_suggested_mapping_is_settings_json_naming_the_closest_headers() -> 
 @pytest.mark.parametrize("export", fx.ALL, ids=lambda e: e.name)
 def test_each_export_is_recognised_as_itself_and_no_other(export: fx.Export) -> None:
     shapes = [s for d in ("ad_performance", "orders") for s in spec(d).exports]  # type: ignore[union-attr]
+    header = [normalise(h) for h in export.header]
+    assert [s.name for s in shapes if s.matches(header)] == [export.source_format]
     found = recognise(shapes, export.header)
     assert found is not None and found.name == export.source_format
+
+
+def _shopify(rows: list[tuple[str, ...]]) -> str:
+    return replace(fx.SHOPIFY_ORDERS, rows=tuple(rows)).csv()
+
+
+def _set(row: tuple[str, ...], **values: str) -> tuple[str, ...]:
+    out = list(row)
+    for column, value in values.items():
+        out[fx.SHOPIFY_ORDERS.header.index(column.replace("_", " "))] = value
+    return tuple(out)
+
+
+def test_shopify_lines_apart_from_their_order_still_belong_to_it(run_csv: RunCsv) -> None:
+    # GIVEN #1001's second line moved to the end of the file, after #1003's lines
+    rows = list(fx.SHOPIFY_ORDERS.rows)
+    rows.append(rows.pop(1))
+    _, sink = run_csv(get_pipeline("orders"), _shopify(rows))
+    orders = sink.table("orders").sort_by("order_id")
+    # THEN the quantities are the same as in the sorted file, and the line is #1001's, on its day
+    assert orders.column("quantity").to_pylist() == [3, 1, 6]
+    items = sink.table("order_items")
+    moved = [r for r in items.to_pylist() if r["product"] == "Night cream"]
+    assert [(r["order_id"], r["line_number"], str(r["order_date"])) for r in moved] == [("#1001", 2, "2026-01-05")]
+    keys = [(r["order_id"], r["line_number"]) for r in items.to_pylist()]
+    assert len(keys) == len(set(keys)) == 6
+
+
+def test_a_shopify_order_without_a_name_is_not_merged_into_the_one_before(run_csv: RunCsv) -> None:
+    rows = list(fx.SHOPIFY_ORDERS.rows)
+    rows[2] = _set(rows[2], Name="")  # #1002's only row, its Name blank
+    _, sink = run_csv(get_pipeline("orders"), _shopify(rows))
+    orders = sink.table("orders")
+    assert sorted(orders.column("amount").to_pylist()) == [39.90, 73.80, 120.00]
+    assert sorted(orders.column("quantity").to_pylist()) == [1, 3, 6]
+
+
+def test_a_rejected_shopify_order_is_quarantined_as_its_file_rows_with_their_numbers(run_csv: RunCsv) -> None:
+    # GIVEN #1003 (file rows 4 to 6) with a date that is not one
+    rows = list(fx.SHOPIFY_ORDERS.rows)
+    rows[3] = _set(rows[3], Created_at="yesterday")
+    pipeline = get_pipeline("orders")
+    pipeline.tolerance = 0.9  # as settings/orders.json's tolerance would (the handler sets it)
+    result, sink = run_csv(pipeline, _shopify(rows))
+    # THEN its three file rows are in quarantine, each with its own number and values and the order's reason
+    rejected = sink.quarantined().sort_by("_row_number")
+    assert rejected.column("_row_number").to_pylist() == [4, 5, 6]
+    assert rejected.column("_reason_code").to_pylist() == ["invalid_date"] * 3
+    assert rejected.column("Lineitem quantity").to_pylist() == ["3", "1", "2"]
+    # AND none of its lines is in order_items; the counts are the file's rows
+    assert "#1003" not in sink.table("order_items").column("order_id").to_pylist()
+    assert result.rows_in == 6 and result.rows_rejected == 3 and result.rejected_by_reason == {"invalid_date": 3}
+
+
+def test_voided_and_refunded_shopify_orders_count_what_was_kept(run_csv: RunCsv) -> None:
+    rows = list(fx.SHOPIFY_ORDERS.rows)
+    rows[0] = _set(rows[0], Refunded_Amount="10.00")  # #1001: 73.80 less 10.00 refunded
+    rows[2] = _set(rows[2], Financial_Status="voided")  # #1002: never charged
+    rows[3] = _set(rows[3], Refunded_Amount="120.00", Financial_Status="refunded")  # #1003: all given back
+    result, sink = run_csv(get_pipeline("orders"), _shopify(rows))
+    orders = sink.table("orders")
+    assert orders.column("order_id").to_pylist() == ["#1001"]
+    assert orders.column("amount").to_pylist() == [63.80]
+    assert result.export_facts["voided"] == 1 and result.export_facts["refunded"] == 1
+    assert sink.quarantined_rows == 0
+
+
+def test_a_refused_file_still_says_which_export_it_was(run_csv: RunCsv) -> None:
+    text = fx.META_ADS.csv().replace("Link clicks", "Outbound clicks")
+    with pytest.raises(MissingColumnsError) as refused:
+        run_csv(get_pipeline("ad_performance"), text)
+    assert refused.value.source_format == "meta_ads"  # type: ignore[attr-defined]
+    # the columns it lists are the file's own (the channel the export implies is not the file's)
+    assert "'channel'" not in str(refused.value) and "_constant_" not in str(refused.value)
+    assert refused.value.suggestion == {"columns": {"clicks": "Outbound clicks"}}
 
 
 def test_a_plain_file_of_a_built_in_dataset_is_named_generic(run_csv: RunCsv) -> None:

@@ -40,6 +40,18 @@ def test_importing_the_registry_does_not_load_the_heavy_libraries() -> None:
     assert out.strip() == "[]"
 
 
+def test_collecting_the_specs_and_a_generic_pipeline_loads_no_model_library() -> None:
+    # A file of a generic dataset, or of a built-in one before its models run, pays for neither
+    # scikit-learn nor scipy: the dataset modules import them where they are used.
+    code = (
+        "import sys; from analytics import registry; registry.specs(); registry.refreshers('orders'); "
+        "registry.get_pipeline('web_events'); registry.get_pipeline('orders'); "
+        "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_samples_are_seeded_and_realistic() -> None:
     assert samples.ad_performance_csv(200, seed=4) == samples.ad_performance_csv(200, seed=4)
     assert samples.ad_performance_csv(200, seed=4) != samples.ad_performance_csv(200, seed=5)

@@ -1,0 +1,50 @@
+"""Vendor exports dropped as downloaded land through the real handler, with the export's own sums."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from tests import export_fixtures as fx
+from tests.conftest import Lake
+from tests.functional.conftest import Invoke, curated_rows, next_messages, quarantine_rows
+
+
+def _land(lake: Lake, invoke: Invoke, key: str, body: bytes) -> dict[str, Any]:
+    lake.put(key, body)
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1, where=lambda e: e["detail-type"].startswith("Dataset Process"))
+    return dict(event["detail"])
+
+
+@pytest.mark.parametrize("export", fx.ALL, ids=lambda e: e.name)
+def test_a_vendor_export_dropped_as_downloaded_lands_with_its_own_sums(
+    export: fx.Export, lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN an export exactly as its tool downloads it (titles, totals rows and all)
+    # WHEN it is dropped into its dataset's raw/ folder
+    detail = _land(lake, invoke, f"raw/{export.dataset}/{export.name}.csv", export.csv().encode())
+    # THEN the event names the export, nothing is quarantined, and the curated rows sum as the export does
+    assert detail["status"] == "succeeded", detail.get("error")
+    assert detail["source_format"] == export.source_format
+    assert detail["quarantine"]["rows"] == 0 and quarantine_rows(lake, export.dataset) == []
+    rows = curated_rows(lake, export.dataset)
+    assert len(rows) == export.curated_rows
+    for column, expected in export.sums.items():
+        assert math.isclose(sum(r[column] or 0 for r in rows), expected, rel_tol=1e-9), column
+    if export.channel is not None:
+        assert {r["channel"] for r in rows} == {export.channel}
+
+
+def test_shopify_line_items_land_in_order_items_beside_one_row_per_order(lake: Lake, invoke: Invoke) -> None:
+    detail = _land(lake, invoke, "raw/orders/shopify.csv", fx.SHOPIFY_ORDERS.csv().encode())
+    assert detail["export"]["line_items"] == 6 and detail["export"]["order_items"] == 6
+    outputs = {o["table"]: o["rows"] for o in detail["outputs"]}
+    assert outputs["orders_sources"] == 3 and outputs["order_items_sources"] == 6
+    items = curated_rows(lake, "order_items")
+    orders = {r["order_id"]: r for r in curated_rows(lake, "orders")}
+    # each line item belongs to an order the lake kept, with that order's customer
+    assert {i["order_id"] for i in items} == set(orders)
+    assert all(i["customer_id"] == orders[i["order_id"]]["customer_id"] for i in items)
