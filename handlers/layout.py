@@ -12,8 +12,9 @@ dataset-agnostic, decided on the first lines of the file (the header) and per ba
 - **Summary row**: its first non-empty cell is a totals label — ``Total``, ``Totals``, ``Grand total``
   (any case), alone or followed by ``:`` or ``-`` and a name (``Total: Account``) — and it sits in the
   block of such rows right under the header or at the end of the table, or none of its other cells
-  holds text (only numbers, ``--`` or nothing). A campaign called ``Total Recall`` is never one; a
-  campaign called ``Total`` is kept unless it is at the very end with only numbers beside it.
+  holds text (only numbers, ``--`` or nothing); the bare word ``Total`` with text beside it is a row
+  wherever it is. A campaign called ``Total Recall`` is never a summary; one called ``Total`` is kept
+  unless only numbers (and dates) stand beside it.
 - **Footer**: lines after the table's last row that hold a single filled cell of text (a note, a
   copyright line; in a table of three or more columns when the line has the table's width), and
   ``#`` comment lines after the header. A short or long line with values stays a malformed row.
@@ -221,13 +222,15 @@ class Trimmer:
         # The block right under the header.
         start = 0
         if not self._started:
-            while start < n and self._label_row(batch, start):
+            while start < n and self._block_summary(self._row(batch, start)):
                 self.summary.append(self._row(batch, start))
                 drop[start] = True
                 start += 1
         # The block at the end of the batch: held back.
         end = n
-        while end > start and (self._label_row(batch, end - 1) or is_note(self._row(batch, end - 1), self.width)):
+        while end > start and (
+            self._block_summary(self._row(batch, end - 1)) or is_note(self._row(batch, end - 1), self.width)
+        ):
             end -= 1
         if end < n:
             self._held = batch.slice(end)
@@ -274,8 +277,15 @@ class Trimmer:
                 break
         return found.to_pylist() if pc.any(found).as_py() else [False] * n
 
-    def _label_row(self, batch: pa.RecordBatch, i: int) -> bool:
-        return is_label(_first_filled(self._row(batch, i)))
+    @staticmethod
+    def _block_summary(row: Sequence[str | None]) -> bool:
+        """A label row in the block under the header or at the end: a summary unless it is the bare
+        word ``Total`` with text beside it (a campaign called Total)."""
+        label = _first_filled(row)
+        if not is_label(label):
+            return False
+        assert label is not None
+        return label.strip().lower() != "total" or _plain_beside_label(row)
 
     @staticmethod
     def _row(batch: pa.RecordBatch, i: int) -> list[str | None]:

@@ -268,20 +268,27 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-#: Encodings charset-normalizer may find equally likely for a short Western sample (``cp1250`` and
-#: ``cp1252`` decode ``é`` alike): the one spreadsheet tools write is preferred among the tied.
+#: Encodings charset-normalizer finds equally likely for a Western sample (``cp1250`` and ``cp1252``
+#: decode ``é`` and ``€`` alike): the one spreadsheet tools write is preferred among the tied.
 _PREFERRED = ("cp1252", "latin_1", "iso8859_15", "cp1250")
+#: The code pages spreadsheet and marketing tools write: others (old Mac and DOS pages) are left out,
+#: because on a short sample they would read as well as the right one and mangle every accent.
+_CANDIDATES = (
+    *("cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258"),
+    *("latin_1", "iso8859_2", "iso8859_15", "koi8_r", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr"),
+)
 
 
 def _detect_encoding(head: bytes) -> str | None:
     """The encoding of a non-UTF-8 text sample, as charset-normalizer detects it (None: not text)."""
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(head))
+    matches = list(from_bytes(head, cp_isolation=list(_CANDIDATES)))
     if not matches:
         return None
     best = min((m.chaos, -m.coherence) for m in matches)
-    tied = [m.encoding for m in matches if (m.chaos, -m.coherence) == best]
+    # Encodings that decode the sample to the same text are grouped in one match.
+    tied = [e for m in matches if (m.chaos, -m.coherence) == best for e in (m.encoding, *m.could_be_from_charset)]
     return next((e for e in _PREFERRED if e in tied), tied[0])
 
 

@@ -68,6 +68,9 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
         "rejected": 0,
         "lines": 4,
         "multiline": 0,
+        "preamble": 0,
+        "summary": 0,
+        "footer": 0,
     }
     assert detail["change"] == "created"
     assert detail["outputs"][0]["rows"] == 4
@@ -89,6 +92,9 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
         "rejected": 0,
         "lines": 4,
         "multiline": 0,
+        "preamble": 0,
+        "summary": 0,
+        "footer": 0,
     }
 
 
