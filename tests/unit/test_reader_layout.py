@@ -60,8 +60,9 @@ def test_excel_csv_utf16_tab_separated_reads_like_the_utf8_csv() -> None:
 
 
 def test_utf16_big_endian_with_bom_is_read() -> None:
-    rows, reader = read("raw/ads/x.csv", "a\tb\r\nZoë\t1\r\n".encode("utf-16-be").join([b"\xfe\xff", b""]))
+    rows, reader = read("raw/ads/x.csv", b"\xfe\xff" + "a\tb\r\nZoë\t1\r\n".encode("utf-16-be"))
     assert rows == [{"a": "Zoë", "b": "1"}]
+    assert reader.encoding == "utf-16"
 
 
 def test_windows_1252_is_detected_and_read_as_text() -> None:
@@ -228,7 +229,7 @@ def test_a_workbook_without_data_fails_naming_its_sheets() -> None:
 
 def test_a_truncated_workbook_asks_for_the_complete_file() -> None:
     data = xlsx(ADS_HEADER, _ads_rows_for_xlsx())
-    with pytest.raises(UnreadableFileError, match="damaged or truncated workbook.*re-upload the complete file"):
+    with pytest.raises(UnreadableFileError, match=r"damaged or truncated workbook.*re-upload the complete file"):
         read("raw/x/book.xlsx", data[: len(data) // 2])
 
 
