@@ -16,8 +16,9 @@ dataset-agnostic, decided on the first lines of the file (the header) and per ba
   wherever it is. A campaign called ``Total Recall`` is never a summary; one called ``Total`` is kept
   unless only numbers (and dates) stand beside it.
 - **Footer**: lines after the table's last row that hold a single filled cell of text (a note, a
-  copyright line; in a table of three or more columns when the line has the table's width), and
-  ``#`` comment lines after the header. A short or long line with values stays a malformed row.
+  copyright line; when the line has the table's width, as in a sheet, the table has three columns
+  or more and the text three words or more), and ``#`` comment lines after the header. A short or
+  long line with values stays a malformed row.
 """
 
 from __future__ import annotations
@@ -172,10 +173,14 @@ def is_label(value: str | None) -> bool:
     return value is not None and LABEL.match(value) is not None
 
 
-def is_note(cells: Sequence[str | None], width: int) -> bool:
-    """A footer-like row of a table of 3+ columns: a single filled cell, of text (not a number)."""
+def is_note(cells: Sequence[str | None], width: int, *, sentence: bool = True) -> bool:
+    """A footer-like row: a single filled cell, of text (not a number). In a row of the table's width
+    (``sentence``) the text must read like a sentence, three words or more (``©2026 Google LLC. All
+    rights reserved.``), so a row with only its name filled stays a row."""
     filled = [c for c in cells if c is not None and c.strip()]
-    return width >= 3 and len(filled) == 1 and bool(_LETTER.search(filled[0])) and not is_label(filled[0])
+    if len(filled) != 1 or not _LETTER.search(filled[0]) or is_label(filled[0]):
+        return False
+    return not sentence or (width >= 3 and len(filled[0].split()) >= 3)
 
 
 def _first_filled(cells: Sequence[str | None]) -> str | None:

@@ -268,9 +268,6 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-#: Encodings charset-normalizer finds equally likely for a Western sample (``cp1250`` and ``cp1252``
-#: decode ``é`` and ``€`` alike): the one spreadsheet tools write is preferred among the tied.
-_PREFERRED = ("cp1252", "latin_1", "iso8859_15", "cp1250")
 #: The code pages spreadsheet and marketing tools write: others (old Mac and DOS pages) are left out,
 #: because on a short sample they would read as well as the right one and mangle every accent.
 _CANDIDATES = (
@@ -286,10 +283,14 @@ def _detect_encoding(head: bytes) -> str | None:
     matches = list(from_bytes(head, cp_isolation=list(_CANDIDATES)))
     if not matches:
         return None
-    best = min((m.chaos, -m.coherence) for m in matches)
-    # Encodings that decode the sample to the same text are grouped in one match.
-    tied = [e for m in matches if (m.chaos, -m.coherence) == best for e in (m.encoding, *m.could_be_from_charset)]
-    return next((e for e in _PREFERRED if e in tied), tied[0])
+    # On a few lines of a table charset-normalizer's ranking is noise between the Western code pages
+    # (``déjà`` scores as clean in Baltic cp1257 as in cp1252). Windows-1252 is what spreadsheet tools
+    # write in the West: when it reads the sample cleanly (it is among the matches at all), it wins.
+    # Polish, Czech, Cyrillic or Greek text does not read cleanly in it and keeps its own match.
+    for match in matches:
+        if "cp1252" in (match.encoding, *match.could_be_from_charset):
+            return "cp1252"
+    return str(matches[0].encoding)
 
 
 def _records(text: str, delimiter: str) -> list[layout.Record]:
@@ -605,7 +606,7 @@ class SourceReader:
             cells = next(csv.reader([line], delimiter=delimiter), [])
             if layout.is_label(next((c for c in cells if c.strip()), None)):
                 self.summary.append(list(cells))
-            elif layout.is_note(cells, max(expected, 3)):
+            elif layout.is_note(cells, expected, sentence=False):
                 footer.append(line)
             else:
                 break  # a row with values, short or long: malformed, not a note

@@ -75,6 +75,22 @@ def test_windows_1252_is_detected_and_read_as_text() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("cp1252", "Brand;Search\ndéjà;vu\n"),
+        ("cp1250", "Kampania;Koszt\nZażółć gęślą jaźń;12\nŁódź;3\n"),
+        ("cp1251", "Имя;Город\nИван;Москва\n"),
+        ("cp1253", "Πόλη;Τιμή\nΑθήνα;12\n"),
+    ],
+)
+def test_short_files_in_other_code_pages_keep_their_letters(encoding: str, text: str) -> None:
+    rows, reader = read("raw/x/x.csv", text.encode(encoding))
+    header, *body = [line.split(";") for line in text.splitlines()]
+    assert rows == [dict(zip(header, row, strict=True)) for row in body]
+    assert reader.encoding == encoding
+
+
 def test_latin1_beyond_the_first_block_is_transcoded_as_it_streams() -> None:
     # GIVEN a Latin-1 file much larger than the head the encoding is detected on
     text = "name,city\n" + "José,München\n" * 50_000 + "Zoë,Köln\n"
