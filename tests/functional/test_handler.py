@@ -168,9 +168,10 @@ def _truncated_gzip() -> bytes:
         ("empty.csv", b"", "is empty"),
         ("header-only.csv", b"id,amount\n", "no data rows"),
         ("junk.csv", bytes(range(256)) * 16, "binary data"),
-        ("latin1.csv", "name;city\nJosé;München\n".encode("latin-1"), "not UTF-8"),
+        ("surrogate.csv", b"\xff\xfe" + "a;b\r\n1;".encode("utf-16-le") + b"\x00\xd8;\x00", "not valid utf-16"),
         ("cut.csv.gz", _truncated_gzip(), "gzip data"),
-        ("report.xlsx", b"PK\x03\x04", "extension is not one the processor reads"),
+        ("report.xlsx", b"PK\x03\x04", "damaged or truncated workbook"),
+        ("report.numbers", b"PK\x03\x04", "extension is not one the processor reads"),
     ],
 )
 def test_a_bad_file_is_acknowledged_with_a_failure_event_that_says_what_to_do(
