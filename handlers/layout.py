@@ -27,7 +27,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -201,6 +203,29 @@ def _plain_beside_label(cells: Sequence[str | None]) -> bool:
     return True
 
 
+_LABEL_STARTS = np.frombuffer(b"tTgG \t\xc2\xe2", dtype=np.uint8).astype(np.int16)  # \xc2, \xe2: no-break spaces
+
+
+def _first_bytes(column: pa.Array) -> np.ndarray:
+    """The first byte of each string (-1 for an empty or null one), read from the Arrow buffers."""
+    n = len(column)
+    if n == 0:
+        return np.zeros(0, dtype=np.int16)
+    if column.null_count:
+        column = pc.fill_null(column, "")
+    _, offsets_buffer, data_buffer = column.buffers()
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets: Any = np.frombuffer(offsets_buffer, dtype=width)[column.offset : column.offset + n + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return np.full(n, -1, dtype=np.int16)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    starts = offsets[:-1]
+    nonempty = offsets[1:] > starts
+    first = np.full(n, -1, dtype=np.int16)
+    first[nonempty] = data[starts[nonempty]]
+    return first
+
+
 class Trimmer:
     """Takes summary rows and footers out of a stream of string batches (see the module docstring).
 
@@ -229,7 +254,6 @@ class Trimmer:
         if not self._started:
             while start < n and self._block_summary(self._row(batch, start)):
                 self.summary.append(self._row(batch, start))
-                drop[start] = True
                 start += 1
         # The block at the end of the batch: held back.
         end = n
@@ -243,8 +267,8 @@ class Trimmer:
             self._started = True
         # Label rows in the middle are summaries when nothing but numbers stands beside the label.
         middle = set()
-        for i in range(start, end):
-            if drop[i] and _plain_beside_label(self._row(batch, i)):
+        for i in (start + np.flatnonzero(drop[start:end])).tolist():
+            if _plain_beside_label(self._row(batch, i)):
                 self.summary.append(self._row(batch, i))
                 middle.add(i)
         if start == 0 and end == n and not middle:
@@ -268,19 +292,23 @@ class Trimmer:
             else:
                 self.footer.append(" ".join(c.strip() for c in row if c and c.strip()))
 
-    def _labels(self, batch: pa.RecordBatch) -> list[bool]:
-        """Rows whose first filled cell is a totals label (vectorised: one regex over the first column)."""
+    def _labels(self, batch: pa.RecordBatch) -> np.ndarray:
+        """Rows whose first filled cell is a totals label. Vectorised: the regex runs only on the cells
+        whose first byte could start a label (``t``, ``g``, a space), found from the column's buffers."""
         n = batch.num_rows
-        found = pa.array([False] * n)
-        pending = pa.array([True] * n)
+        found = np.zeros(n, dtype=bool)
+        pending = np.ones(n, dtype=bool)
         for column in batch.columns:
-            match = pc.fill_null(pc.match_substring_regex(column, ARROW_LABEL), False)
-            found = pc.or_(found, pc.and_(pending, match))
-            empty = pc.fill_null(pc.equal(pc.utf8_length(column), 0), True)
-            pending = pc.and_(pending, empty)
-            if not pc.any(pending).as_py():
+            first = _first_bytes(column)
+            maybe = pending & np.isin(first, _LABEL_STARTS)
+            if maybe.any():
+                rows = np.flatnonzero(maybe)
+                match = pc.match_substring_regex(column.take(pa.array(rows)), ARROW_LABEL)
+                found[rows[pc.fill_null(match, False).to_numpy(zero_copy_only=False)]] = True
+            pending &= first < 0
+            if not pending.any():
                 break
-        return found.to_pylist() if pc.any(found).as_py() else [False] * n
+        return found
 
     @staticmethod
     def _block_summary(row: Sequence[str | None]) -> bool:

@@ -341,6 +341,9 @@ class ReadOptions:
     sheet: str | None = None
     #: Where the settings live, for messages.
     settings_key: str = "settings/<dataset>.json"
+    #: False takes the first line for the header and keeps every row, as the reader did before it
+    #: recognised layouts (the benchmark's baseline; not a dataset setting).
+    detect_layout: bool = True
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], settings_key: str) -> ReadOptions:
@@ -445,6 +448,9 @@ class SourceReader:
 
     def _trimmed(self, batches: Iterator[pa.RecordBatch], width: int) -> Iterator[pa.RecordBatch]:
         """``batches`` without summary rows and footers (recorded on the reader)."""
+        if not self.options.detect_layout:
+            yield from batches
+            return
         trimmer = layout.Trimmer(width)
         for batch in batches:
             kept = trimmer.feed(batch)
@@ -527,7 +533,8 @@ class SourceReader:
         records = _records(text, delimiter)
         where = self.options.settings_key
         try:
-            found = layout.find_header(records, header_row=self.options.header_row, settings_key=where)
+            header_row = self.options.header_row or (None if self.options.detect_layout else 1)
+            found = layout.find_header(records, header_row=header_row, settings_key=where)
         except layout.LayoutError as exc:
             raise self._fail(str(exc)) from exc
         self.header_line = found.record.line

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from analytics.errors import SettingsError, UnreadableFileError
+from handlers.layout import _first_bytes
 from handlers.reader import ReadOptions, SourceReader, detect_format
 from tests.exports import (
     ADS_HEADER,
@@ -262,3 +263,11 @@ def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
         archive.writestr("hello.txt", "hi")
     with pytest.raises(UnreadableFileError, match="damaged or truncated workbook"):
         read("raw/x/book.xlsx", buffer.getvalue())
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_first_bytes_from_the_buffers_equal_the_first_character_in_python(kind: pa.DataType) -> None:
+    values = ["Total", "", None, "grand", "é", " x", "t", "", "Z"] * 3
+    array = pa.array(values, kind).slice(4, 20)
+    expected = [-1 if not v else v.encode()[0] for v in values[4:24]]
+    assert _first_bytes(array).tolist() == expected
