@@ -17,8 +17,9 @@ dataset-agnostic, decided on the first lines of the file (the header) and per ba
   unless only numbers (and dates) stand beside it.
 - **Footer**: lines after the table's last row that hold a single filled cell of text (a note, a
   copyright line; when the line has the table's width, as in a sheet, the table has three columns
-  or more and the text three words or more), and ``#`` comment lines after the header. A short or
-  long line with values stays a malformed row.
+  or more and the text three words or more), and ``#`` comment lines after the header with the
+  lines of another width after them (the next table of a GA4 download). Otherwise a short or long
+  line with values stays a malformed row.
 """
 
 from __future__ import annotations

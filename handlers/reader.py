@@ -519,7 +519,8 @@ class SourceReader:
                 raise self._fail(str(exc)) from exc
             head = head.removeprefix(b"\xef\xbb\xbf")
             source = transcoder  # type: ignore[assignment]
-        complete = len(raw_head) < HEAD_BYTES
+        # Whether the head holds the whole file (else its last line may be cut).
+        complete = len(raw_head) < HEAD_BYTES if transcoder is None else len(head) < HEAD_BYTES - 3
         try:
             text = head.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -542,19 +543,22 @@ class SourceReader:
         header = list(found.record.cells)
         self.columns = _unique_names(header)
         # A single column is legal, but a binary blob also looks like one: require printable text.
-        lines = text.splitlines()
+        lines = text.split("\n")  # physical lines as csv.reader counts them
         header_text = lines[found.record.line - 1] if found.record.line <= len(lines) else ""
         single = len(self.columns) < 2 and len(lines) > 1 and not any(d in header_text for d in DELIMITERS)
         if single and sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
             raise self._fail("does not look like CSV text; check the file is the export you meant")
         expected = len(self.columns)
         skipped = found.record.line - 1  # physical lines above the header, left out of what Arrow reads
-        offset = len("".join(text.splitlines(keepends=True)[:skipped]).encode("utf-8")) if skipped else 0
+        offset = len("\n".join(lines[:skipped]).encode("utf-8")) + 1 if skipped else 0
         comments: list[str] = []
 
         def on_invalid(row: Any) -> str:
-            if row.text.lstrip().startswith("#") and "\n" not in row.text.rstrip("\r\n"):
-                comments.append(row.text.rstrip("\r\n"))  # a comment line after the header: not a row
+            one_line = "\n" not in row.text.rstrip("\r\n")
+            # A comment line after the header is not a row; once one came, lines of another width are
+            # the next table of the download (GA4 puts several in one file, each under comments).
+            if one_line and (comments or row.text.lstrip().startswith("#")):
+                comments.append(row.text.rstrip("\r\n"))
                 return "skip"
             # A line break inside the bad row means a quote ran on over the lines after it.
             code = UNTERMINATED_QUOTE if "\n" in row.text.rstrip("\r\n") else MALFORMED_ROW

@@ -117,6 +117,17 @@ def test_a_ga4_download_skips_its_comment_preamble() -> None:
     assert reader.malformed == []
 
 
+def test_a_ga4_download_with_a_second_table_reads_the_first_and_counts_the_rest_as_footer() -> None:
+    first = ga4_csv(("Date", "Users"), [("20260101", "830"), ("20260102", "790")])
+    second = (
+        "\n".join(GA4_PREAMBLE[:3]) + "\n\n" + csv_text([("Country", "Users", "New users"), ("Germany", "900", "120")])
+    )
+    rows, reader = read("raw/web/snapshot.csv", (first + "\n" + second).encode())
+    assert rows == [{"Date": "20260101", "Users": "830"}, {"Date": "20260102", "Users": "790"}]
+    assert reader.malformed == []
+    assert reader.footer == [*GA4_PREAMBLE[:3], "Country,Users,New users", "Germany,900,120"]
+
+
 def test_a_footer_after_the_totals_is_left_out_and_counted() -> None:
     text = google_ads_csv() + "\n©2026 Google LLC. All rights reserved.\n"
     rows, reader = read("raw/ads/x.csv", text.encode())
