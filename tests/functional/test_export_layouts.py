@@ -68,3 +68,20 @@ def test_a_sheet_missing_from_the_workbook_fails_listing_its_sheets(lake: Lake, 
     message = event["detail"]["error"]["message"]
     assert "has no sheet 'Campaigns'" in message and "its sheets are 'Data', 'Info'" in message
     assert "settings/ads_book.json" in message
+
+
+def test_a_title_over_rows_without_a_header_fails_saying_what_was_seen_and_quarantines_nothing(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN a report whose title and date range sit over data rows, with the header line deleted
+    text = google_ads_csv().splitlines()
+    lake.put("raw/ads_noheader/2026-01.csv", "\n".join([*text[:2], *text[3:]]).encode())
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    [event] = lake.events(1)
+    assert event["detail-type"] == "Dataset Processing Failed"
+    message = event["detail"]["error"]["message"]
+    assert "lines 1–2 look like a title and a date range" in message
+    assert 'set "header_row": 3 in settings/ads_noheader.json' in message
+    assert "quoting" not in message
+    assert event["detail"]["quarantine"]["rows"] == 0
+    assert curated_rows(lake, "ads_noheader") == []
