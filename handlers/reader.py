@@ -801,14 +801,25 @@ class SourceReader:
 
 _MIDNIGHT = r"^\d{4}-\d{2}-\d{2} 00:00:00$"
 _DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+_TIME_ONLY = r"^1899-12-3[01] \d{2}:\d{2}:\d{2}"
+#: fastexcel writes a number as text with up to nine decimals, so 12345678.12 comes out as
+#: ``12345678.119999999``: such a value is read back as a float and written in its shortest form.
+_NINE_DECIMALS = r"^-?\d+\.\d{9}$"
 
 
 def _as_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A sheet column's text as a CSV export would have it: empty cells empty, and dates (which the
-    reader gives as ``2026-01-05 00:00:00``) as ISO dates when every date-time in the column is at
-    midnight."""
+    """A sheet column's text as a CSV export would have it: empty cells empty; dates (which the reader
+    gives as ``2026-01-05 00:00:00``) as ISO dates when every date-time in the column is at midnight,
+    times of day (``1899-12-31 13:04:05``, Excel's day zero) as ``13:04:05``; numbers in their shortest
+    form."""
     column = pc.fill_null(column, "")
     stamps = pc.sum(pc.match_substring_regex(column, _DATETIME)).as_py() or 0
     if stamps and pc.sum(pc.match_substring_regex(column, _MIDNIGHT)).as_py() == stamps:
         column = pc.replace_substring_regex(column, r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1")
+    elif stamps and pc.sum(pc.match_substring_regex(column, _TIME_ONLY)).as_py() == stamps:
+        column = pc.replace_substring_regex(column, r"^1899-12-3[01] ", "")
+    long = pc.match_substring_regex(column, _NINE_DECIMALS)
+    if pc.any(long).as_py():
+        shortest = pc.cast(pc.cast(pc.if_else(long, column, None), pa.float64()), pa.string())
+        column = pc.if_else(long, shortest, column)
     return column

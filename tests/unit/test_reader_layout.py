@@ -3,11 +3,15 @@ footers, other encodings, tab-separated text and workbooks. Nothing around the t
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import tracemalloc
 import zipfile
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import xlsxwriter
 
 from analytics.errors import SettingsError, UnreadableFileError
 from handlers.layout import _first_bytes
@@ -90,6 +94,29 @@ def test_short_files_in_other_code_pages_keep_their_letters(encoding: str, text:
     header, *body = [line.split(";") for line in text.splitlines()]
     assert rows == [dict(zip(header, row, strict=True)) for row in body]
     assert reader.encoding == encoding
+
+
+def _peak_python_memory(path: Path) -> tuple[int, int]:
+    reader = SourceReader(f"raw/x/{path.name}", "csv", lambda: path.open("rb"))
+    tracemalloc.start()
+    try:
+        rows = sum(batch.num_rows for batch in reader.batches())
+        return rows, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_transcoding_holds_no_more_than_reading_utf8(tmp_path: Path) -> None:
+    # GIVEN the same 2,000,000 rows as UTF-8 (30 MB) and as UTF-16 (57 MB) files
+    text = "id\tcity\r\n" + "00042\tMünchen\r\n" * 2_000_000
+    (tmp_path / "a.csv").write_bytes(text.encode())
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    rows8, peak8 = _peak_python_memory(tmp_path / "a.csv")
+    rows16, peak16 = _peak_python_memory(tmp_path / "b.csv")
+    # THEN both read whole, and transcoding (1 MB chunks) adds no more than a few MB to what the
+    # UTF-8 path holds, though the UTF-16 file is twice the bytes (decoding it whole would add 57 MB)
+    assert rows8 == rows16 == 2_000_000
+    assert peak16 < peak8 + 8 * 2**20, (peak8 / 2**20, peak16 / 2**20)
 
 
 def test_latin1_beyond_the_first_block_is_transcoded_as_it_streams() -> None:
@@ -233,6 +260,24 @@ def test_an_xlsx_download_reads_like_its_csv_with_dates_as_iso_dates() -> None:
     assert (reader.sheets, reader.sheet) == (["Report", "Notes"], "Report")
     assert (reader.header_line, reader.preamble_lines, reader.summary_rows) == (3, 2, 2)
     assert reader.encoding is None
+
+
+def test_workbook_numbers_and_times_read_as_a_csv_export_writes_them() -> None:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet, clock = book.add_worksheet(), book.add_format({"num_format": "hh:mm:ss"})
+    sheet.write_row(0, 0, ["revenue", "share", "avg. time"])
+    for r, (revenue, share, seconds) in enumerate([(12345678.12, 0.0454, 42), (-7.5, 1 / 3, 3725)], start=1):
+        sheet.write_number(r, 0, revenue)
+        sheet.write_number(r, 1, share)
+        sheet.write_datetime(r, 2, dt.time(seconds // 3600, seconds // 60 % 60, seconds % 60), clock)
+    book.close()
+    rows, _ = read("raw/x/book.xlsx", buffer.getvalue())
+    # (fastexcel writes numbers with nine decimals: 12345678.119999999 is shortened back; 1/3 keeps nine)
+    assert rows == [
+        {"revenue": "12345678.12", "share": "0.0454", "avg. time": "00:00:42"},
+        {"revenue": "-7.5", "share": "0.333333333", "avg. time": "01:02:05"},
+    ]
 
 
 def test_the_sheet_named_in_settings_is_read() -> None:
