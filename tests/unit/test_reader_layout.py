@@ -307,10 +307,13 @@ def test_a_truncated_workbook_asks_for_the_complete_file() -> None:
 
 
 def test_a_password_protected_workbook_says_to_remove_the_password() -> None:
-    # Office saves an encrypted .xlsx as an OLE2 compound file holding an "EncryptedPackage" stream.
-    data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 64
-    with pytest.raises(UnreadableFileError, match="password-protected workbook"):
-        read("raw/x/book.xlsx", data)
+    # GIVEN a workbook encrypted with a password, as Excel does (msoffcrypto-tool writes the same format)
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    encrypted = io.BytesIO()
+    OOXMLFile(io.BytesIO(xlsx(("a", "b"), [("x", "1")]))).encrypt("secret", encrypted)
+    with pytest.raises(UnreadableFileError, match=r"password-protected workbook.*save it without a password"):
+        read("raw/x/book.xlsx", encrypted.getvalue())
 
 
 def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
