@@ -8,7 +8,9 @@ dataset-agnostic, decided on the first lines of the file (the header) and per ba
   blank lines aside). The header is the first line of that width, unless that line is sparse (half or
   fewer of its cells filled: a title padded with delimiters) or the first line has another width; then
   it is the first later line of that width that is dense and does not look like data (mostly numbers
-  or dates). Every line above it is preamble. ``header_row`` in the dataset's settings overrides this.
+  or dates), provided no line above it fills more than half the table's width (a filled line there is
+  the header of a ragged file, whose odd rows are reported as malformed). Every line above it is
+  preamble. ``header_row`` in the dataset's settings overrides this.
 - **Summary row**: its first non-empty cell is a totals label — ``Total``, ``Totals``, ``Grand total``
   (any case), alone or followed by ``:`` or ``-`` and a name (``Total: Account``) — and it sits in the
   block of such rows right under the header or at the end of the table, or none of its other cells
@@ -150,7 +152,10 @@ def find_header(records: Sequence[Record], *, header_row: int | None, settings_k
     if first.width == width and (_dense(first, width) or width < 2):
         return Header(first, width, tuple(r for r in records if r.line < first.line))
     candidate = next((r for r in rows[1:] if r.width == width and _dense(r, width)), None)
-    if candidate is not None and not looks_like_data(candidate.cells):
+    # Lines above a header are titles, date ranges and notes: half the table's width filled at most.
+    # A filled line above the candidate is more likely the header of a ragged file than a preamble.
+    plausible = candidate is not None and all(r.filled * 2 <= width for r in rows if r.line < candidate.line)
+    if candidate is not None and plausible and not looks_like_data(candidate.cells):
         return Header(candidate, width, tuple(r for r in records if r.line < candidate.line))
     if first.width < width and first.filled * 2 <= width:
         # The first line is a title or a note, and nothing below it reads like column names.
@@ -158,6 +163,14 @@ def find_header(records: Sequence[Record], *, header_row: int | None, settings_k
         above = [r for r in above if not r.blank] or [first]
         looks = _join([describe(r) for r in above])
         seen = f"{_lines(above[0].line, above[-1].line)} look{'s' if len(above) == 1 else ''} like {looks}"
+        if candidate is not None and not looks_like_data(candidate.cells):
+            filled = [r.line for r in rows if r.line < candidate.line and r.filled * 2 > width]
+            raise LayoutError(
+                f"has no recognisable header: {seen}; the header seems to be line {candidate.line}, the first "
+                f"with the table's {width} fields, but {_lines(filled[0], filled[-1])} "
+                f"above it hold{'s' if len(filled) == 1 else ''} more than a title would: set "
+                f'"header_row": {candidate.line} in {settings_key}, or remove the lines above it'
+            )
         if candidate is not None:
             raise LayoutError(
                 f"has no recognisable header: {seen}, and line {candidate.line}, the first with the table's "

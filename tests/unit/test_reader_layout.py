@@ -173,6 +173,16 @@ def test_a_title_padded_to_the_table_width_is_preamble() -> None:
     assert reader.preamble_lines == 1
 
 
+def test_a_header_over_rows_with_trailing_delimiters_stays_the_header() -> None:
+    # Not a preamble: the first line is filled, so the rows (one field longer) are reported as malformed
+    rows, reader = read("raw/x/x.csv", "name,city\nZoë,Köln,\nAli,Bonn,\n".encode())
+    assert (rows, reader.columns, reader.preamble_lines) == ([], ["name", "city"], 0)
+    assert [m.reason() for m in reader.malformed] == [
+        "line 2 has 3 fields, the header has 2",
+        "line 3 has 3 fields, the header has 2",
+    ]
+
+
 def test_totals_in_the_middle_are_summary_only_with_nothing_but_numbers_beside_them() -> None:
     header = ("Campaign", "Network", "Clicks")
     body = [
@@ -214,6 +224,21 @@ def test_a_title_over_rows_without_a_header_says_what_was_seen_and_what_to_do() 
     assert message.startswith("raw/ads/x.csv: has no recognisable header: lines 1–2 look like a title and a date range")
     assert f'set "header_row": 3 in {SETTINGS}' in message
     assert "quoting" not in message
+
+
+def test_filled_lines_between_a_title_and_the_header_name_the_header_row_to_set() -> None:
+    text = csv_text(
+        [["Weekly export"], ["region", "EU"], ["sku", "store", "units", "revenue"], ["A-1", "Berlin", "3", "9"]]
+    )
+    with pytest.raises(UnreadableFileError) as caught:
+        read("raw/x/x.csv", text.encode())
+    assert str(caught.value) == (
+        "raw/x/x.csv: has no recognisable header: lines 1–2 look like a title and a note; the header seems to be "
+        "line 3, the first with the table's 4 fields, but line 2 above it holds more than a title would: set "
+        f'"header_row": 3 in {SETTINGS}, or remove the lines above it'
+    )
+    rows, _ = read("raw/x/x.csv", text.encode(), header_row=3)
+    assert rows == [{"sku": "A-1", "store": "Berlin", "units": "3", "revenue": "9"}]
 
 
 def test_header_row_naming_a_blank_line_is_refused_with_the_fix() -> None:
