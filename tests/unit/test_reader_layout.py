@@ -228,7 +228,7 @@ def test_a_title_over_rows_without_a_header_says_what_was_seen_and_what_to_do() 
 
 def test_filled_lines_between_a_title_and_the_header_name_the_header_row_to_set() -> None:
     text = csv_text(
-        [["Weekly export"], ["region", "EU"], ["sku", "store", "units", "revenue"], ["A-1", "Berlin", "3", "9"]]
+        [["Weekly export"], ["region", "EU", "2026"], ["sku", "store", "units", "revenue"], ["A-1", "Berlin", "3", "9"]]
     )
     with pytest.raises(UnreadableFileError) as caught:
         read("raw/x/x.csv", text.encode())
