@@ -12,6 +12,7 @@ never closed is taken out and reported as ``unterminated_quote`` instead of pass
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -32,7 +33,8 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 import topology
-from analytics.errors import UnreadableFileError
+from analytics.errors import SettingsError, UnreadableFileError
+from handlers import layout
 from handlers.errors import UnsupportedObjectError
 
 HEAD_BYTES = 64 * 1024
@@ -42,7 +44,7 @@ BATCH_ROWS = 65_536
 
 
 def detect_format(key: str) -> str:
-    """The format named by the key's extension: csv, csv.gz, jsonl or parquet."""
+    """The format named by the key's extension: csv, csv.gz, tsv, xlsx, jsonl or parquet."""
     lower = key.lower()
     for ext in topology.RAW_EXTENSIONS:
         if lower.endswith(ext):
@@ -141,7 +143,10 @@ def _ran_on(value: str, delimiter: str, row_delimiters: int, following_fields: i
 
 
 class _LineCounter(io.RawIOBase):
-    """Passes bytes through, counting newlines and blank lines (which CSV readers skip)."""
+    """Passes bytes through, counting newlines and blank lines (which CSV readers skip), and keeping
+    the last bytes (where footers are)."""
+
+    TAIL = 64 * 1024
 
     def __init__(self, inner: io.RawIOBase) -> None:
         self._inner = inner
@@ -149,6 +154,7 @@ class _LineCounter(io.RawIOBase):
         self.blank = 0
         self._previous = b""  # the last two bytes seen, for blank lines across reads
         self._last = b""
+        self.tail = b""
 
     def readable(self) -> bool:
         return True
@@ -156,11 +162,13 @@ class _LineCounter(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         n = self._inner.readinto(buffer) or 0
         if n:
-            data = self._previous + bytes(memoryview(buffer)[:n])
+            fresh = bytes(memoryview(buffer)[:n])
+            data = self._previous + fresh
             self.newlines += data.count(b"\n") - self._previous.count(b"\n")
             self.blank += data.count(b"\n\n") + data.count(b"\n\r\n") - self._previous.count(b"\n\n")
             self._previous = data[-2:]
             self._last = data[-1:]
+            self.tail = fresh[-self.TAIL :] if n >= self.TAIL else (self.tail + fresh)[-self.TAIL :]
         return n
 
     def data_lines(self) -> int:
@@ -192,6 +200,48 @@ class _Prefixed(io.RawIOBase):
         return n
 
 
+class TranscodeError(ValueError):
+    """Bytes the detected encoding cannot decode (kept apart: Arrow may wrap what a stream raises)."""
+
+
+class _Transcoded(io.RawIOBase):
+    """Reads another encoding's bytes as UTF-8, a chunk at a time (memory stays one chunk)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, inner: IO[bytes] | io.RawIOBase, encoding: str) -> None:
+        self._inner = inner
+        self.encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self._pending = memoryview(b"")
+        self._eof = False
+        self._consumed = 0
+        self.error: TranscodeError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending and not self._eof:
+            chunk = self._inner.read(self.CHUNK)
+            self._eof = not chunk
+            try:
+                text = self._decoder.decode(chunk, final=self._eof)
+            except UnicodeDecodeError as exc:
+                self.error = TranscodeError(
+                    f"is not valid {codecs.lookup(self.encoding).name} (byte 0x{chunk[exc.start]:02x} at offset "
+                    f"{self._consumed + exc.start:,} cannot be decoded); re-export it as UTF-8 and upload again"
+                )
+                raise self.error from exc
+            self._consumed += len(chunk)
+            self._pending = memoryview(text.encode("utf-8"))
+        n = min(len(view), len(self._pending))
+        view[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
 def _read_head(stream: IO[bytes], size: int = HEAD_BYTES) -> bytes:
     chunks: list[bytes] = []
     remaining = size
@@ -218,15 +268,113 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
+#: The code pages spreadsheet and marketing tools write: others (old Mac and DOS pages) are left out,
+#: because on a short sample they would read as well as the right one and mangle every accent.
+_CANDIDATES = (
+    *("cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258"),
+    *("latin_1", "iso8859_2", "iso8859_15", "koi8_r", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr"),
+)
+
+
+def _detect_encoding(head: bytes) -> str | None:
+    """The encoding of a non-UTF-8 text sample, as charset-normalizer detects it (None: not text)."""
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(head, cp_isolation=list(_CANDIDATES)))
+    if not matches:
+        return None
+    # On a few lines of a table charset-normalizer's ranking is noise between the Western code pages
+    # (``déjà`` scores as clean in Baltic cp1257 as in cp1252). Windows-1252 is what spreadsheet tools
+    # write in the West: when it reads the sample cleanly (it is among the matches at all), it wins.
+    # Polish, Czech, Cyrillic or Greek text does not read cleanly in it and keeps its own match.
+    for match in matches:
+        if "cp1252" in (match.encoding, *match.could_be_from_charset):
+            return "cp1252"
+    return str(matches[0].encoding)
+
+
+def _records(text: str, delimiter: str) -> list[layout.Record]:
+    """The first records of a CSV text, with the physical line each starts on."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    records: list[layout.Record] = []
+    line = 1
+    try:
+        for cells in reader:
+            comment = bool(cells) and cells[0].lstrip().startswith("#")
+            records.append(layout.Record(line, tuple(cells), comment))
+            line = reader.line_num + 1
+            if len(records) >= layout.DETECT_RECORDS:
+                break
+    except csv.Error:
+        pass  # a quote never closed in the head: the records before it decide
+    return records
+
+
+def _sniff(text: str, candidates: str = DELIMITERS) -> str:
+    """The delimiter that gives the most lines of one width (2+ fields) among the first lines,
+    comments aside, so a title or a date range above the header does not mislead it."""
+    if len(candidates) == 1:
+        return candidates
+    scores: dict[str, int] = {}
+    for delimiter in candidates:
+        widths = [r.width for r in _records(text, delimiter) if not r.comment and not r.blank]
+        counts = {w: widths.count(w) for w in set(widths) if w >= 2}
+        scores[delimiter] = max(counts.values(), default=0)
+    best = max(scores.values())
+    tied = [d for d in candidates if scores[d] == best]
+    if best == 0 or len(tied) > 1:
+        try:
+            sniffed = csv.Sniffer().sniff(text[:8192], delimiters="".join(tied) if best else candidates).delimiter
+            return sniffed if best == 0 or sniffed in tied else tied[0]
+        except csv.Error:
+            return tied[0] if best else ","
+    return tied[0]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the dataset's settings say about reading its files (``settings/<dataset>.json``)."""
+
+    #: 1-based line (row of a sheet) holding the column names; None detects it.
+    header_row: int | None = None
+    #: The sheet of a workbook to read; None reads the first with data.
+    sheet: str | None = None
+    #: Where the settings live, for messages.
+    settings_key: str = "settings/<dataset>.json"
+    #: False takes the first line for the header and keeps every row, as the reader did before it
+    #: recognised layouts (the benchmark's baseline; not a dataset setting).
+    detect_layout: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], settings_key: str) -> ReadOptions:
+        """The options in ``settings``; a wrong type raises ``SettingsError`` naming the key."""
+        header_row = settings.get("header_row")
+        if header_row is not None and (
+            not isinstance(header_row, int) or isinstance(header_row, bool) or header_row < 1
+        ):
+            raise SettingsError(
+                f"{settings_key}: header_row must be a line number from 1 (the line of the column names), "
+                f"not {header_row!r}"
+            )
+        sheet = settings.get("sheet")
+        if sheet is not None and not isinstance(sheet, str):
+            raise SettingsError(f"{settings_key}: sheet must be the name of a sheet, as text, not {sheet!r}")
+        return cls(header_row=header_row, sheet=sheet, settings_key=settings_key)
+
+
 class SourceReader:
     """Streams one raw object. ``open_stream`` returns a fresh binary stream of the object's bytes."""
 
-    def __init__(self, key: str, fmt: str, open_stream: Callable[[], IO[bytes]]) -> None:
+    def __init__(
+        self, key: str, fmt: str, open_stream: Callable[[], IO[bytes]], options: ReadOptions | None = None
+    ) -> None:
         self.key = key
         self.format = fmt
         self._open = open_stream
+        self.options = options or ReadOptions()
         self.malformed: list[MalformedRow] = []
         self.rows_read = 0
+        #: The table's column names, from its header (made unique; blanks become ``column_<n>``).
         self.columns: list[str] = []
         #: A CSV's delimiter, as sniffed from its first lines; None for other formats.
         self.delimiter: str | None = None
@@ -234,7 +382,33 @@ class SourceReader:
         self.lines: int | None = None
         #: Rows kept whose quoted values hold line breaks (each spans several lines).
         self.multiline = 0
+        #: The text's encoding as read (``utf-8``, ``utf-16``, ``cp1252``...); None for binary formats.
+        self.encoding: str | None = None
+        #: 1-based line (sheet row) of the header; None for formats without one.
+        self.header_line: int | None = None
+        #: The lines (sheet rows) above the header: titles, date ranges, ``#`` comments, blank lines.
+        self.preamble: list[str] = []
+        #: Summary rows taken out of the table (``Total: Account``...), as their cells.
+        self.summary: list[list[str | None]] = []
+        #: Lines after the table (notes, copyright lines, trailing comments), as text.
+        self.footer: list[str] = []
+        #: A workbook's sheet names, in order, and the one read; empty and None for other formats.
+        self.sheets: list[str] = []
+        self.sheet: str | None = None
         self._counter: _LineCounter | None = None
+
+    @property
+    def preamble_lines(self) -> int:
+        """How many lines (sheet rows) above the header were left out."""
+        return len(self.preamble)
+
+    @property
+    def summary_rows(self) -> int:
+        return len(self.summary)
+
+    @property
+    def footer_lines(self) -> int:
+        return len(self.footer)
 
     def _fail(self, what: str) -> UnreadableFileError:
         return UnreadableFileError(f"{self.key}: {what}")
@@ -245,6 +419,7 @@ class SourceReader:
         self.rows_read = 0
         self.lines = None
         self.multiline = 0
+        self.summary, self.footer = [], []
         self._counter = None
         stream = self._open()
         try:
@@ -252,6 +427,8 @@ class SourceReader:
                 inner = self._parquet(stream)
             elif self.format == "jsonl":
                 inner = self._json(stream)
+            elif self.format == "xlsx":
+                inner = self._xlsx(stream)
             else:
                 inner = self._csv(stream, gzipped=self.format == "csv.gz")
             for batch in _prefetch(inner):
@@ -269,7 +446,51 @@ class SourceReader:
                 else "has no data rows; upload a file with data"
             )
 
+    def _trimmed(self, batches: Iterator[pa.RecordBatch], width: int) -> Iterator[pa.RecordBatch]:
+        """``batches`` without summary rows and footers (recorded on the reader)."""
+        if not self.options.detect_layout:
+            yield from batches
+            return
+        trimmer = layout.Trimmer(width)
+        for batch in batches:
+            kept = trimmer.feed(batch)
+            if kept is not None and kept.num_rows:
+                yield kept
+        trimmer.finish()
+        self.summary, self.footer = trimmer.summary, trimmer.footer
+
     # --- CSV -------------------------------------------------------------------------------------
+    def _encoding(self, head: bytes) -> str:
+        """The encoding of a text file's first bytes: a byte-order mark, valid UTF-8, or detected."""
+        if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+            return "utf-32"
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return "utf-16"
+        if head.startswith(b"\xef\xbb\xbf"):
+            return "utf-8-sig"
+        if b"\x00" in head:
+            even, odd = head[0::2], head[1::2]
+            if len(head) >= 4 and odd.count(0) > 0.9 * len(odd) and even.count(0) == 0:
+                return "utf-16-le"
+            if len(head) >= 4 and even.count(0) > 0.9 * len(even) and odd.count(0) == 0:
+                return "utf-16-be"
+            raise self._fail("contains binary data, not CSV text; check the file is the export you meant")
+        try:
+            head.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 4 and exc.reason == "unexpected end of data":
+                return "utf-8"  # a character cut by the head boundary
+            bad = exc.start
+        detected = _detect_encoding(head)
+        if detected is None:
+            line = head[:bad].count(b"\n") + 1
+            raise self._fail(
+                f"is not UTF-8 (invalid byte 0x{head[bad]:02x} on line {line}) and its encoding could not be "
+                "detected; re-export it as UTF-8 and upload again"
+            )
+        return detected
+
     def _csv(self, stream: IO[bytes], *, gzipped: bool) -> Iterator[pa.RecordBatch]:
         raw: IO[bytes] = stream
         if gzipped:
@@ -280,52 +501,77 @@ class SourceReader:
                 )
             raw = gzip.GzipFile(fileobj=_Prefixed(magic, stream), mode="rb")  # type: ignore[assignment]
         try:
-            head = _read_head(raw)
+            raw_head = _read_head(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise self._fail(f"the gzip data is damaged ({exc}); re-upload the complete file") from exc
-        if not head.strip():
+        if not raw_head.strip():
             raise self._fail("is empty; upload a CSV file with a header row and data rows")
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise self._fail("is UTF-16 encoded; save it as UTF-8 (with or without BOM) and upload again")
-        if head.startswith(b"\xef\xbb\xbf"):
-            head = head[3:]
-        if b"\x00" in head:
-            raise self._fail("contains binary data, not CSV text; check the file is the export you meant")
+        encoding = self._encoding(raw_head)
+        self.encoding = codecs.lookup(encoding).name if encoding != "utf-8-sig" else "utf-8"
+        transcoder: _Transcoded | None = None
+        if encoding in ("utf-8", "utf-8-sig"):
+            head, source = raw_head.removeprefix(b"\xef\xbb\xbf"), raw
+        else:
+            transcoder = _Transcoded(_Prefixed(raw_head, raw), encoding)
+            try:
+                head = _read_head(transcoder)  # type: ignore[arg-type]
+            except TranscodeError as exc:
+                raise self._fail(str(exc)) from exc
+            head = head.removeprefix(b"\xef\xbb\xbf")
+            source = transcoder  # type: ignore[assignment]
+        # Whether the head holds the whole file (else its last line may be cut).
+        complete = len(raw_head) < HEAD_BYTES if transcoder is None else len(head) < HEAD_BYTES - 3
         try:
             text = head.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a character cut by the head boundary
-                text = head[: exc.start].decode("utf-8")
-            else:
-                line = head[: exc.start].count(b"\n") + 1
-                raise self._fail(
-                    f"is not UTF-8 (invalid byte 0x{head[exc.start]:02x} on line {line}); "
-                    "re-export it as UTF-8 and upload again"
-                ) from exc
-        lines = text.splitlines()
-        header_line = lines[0]
-        delimiter = self._sniff(lines[:20])
+            text = head[: exc.start].decode("utf-8")  # a character cut by the head boundary
+        if not complete and "\n" in text:
+            text = text[: text.rindex("\n") + 1]  # the last line may be cut: detect on whole lines
+        if not text.strip():
+            raise self._fail("is empty; upload a CSV file with a header row and data rows")
+        delimiter = _sniff(text, "\t" if self.format == "tsv" else DELIMITERS)
         self.delimiter = delimiter
-        header = next(csv.reader([header_line], delimiter=delimiter))
+        records = _records(text, delimiter)
+        where = self.options.settings_key
+        try:
+            header_row = self.options.header_row or (None if self.options.detect_layout else 1)
+            found = layout.find_header(records, header_row=header_row, settings_key=where)
+        except layout.LayoutError as exc:
+            raise self._fail(str(exc)) from exc
+        self.header_line = found.record.line
+        self.preamble = [delimiter.join(r.cells).rstrip(delimiter) for r in found.preamble]
+        header = list(found.record.cells)
         self.columns = _unique_names(header)
         # A single column is legal, but a binary blob also looks like one: require printable text.
-        single = len(self.columns) < 2 and len(lines) > 1 and not any(d in header_line for d in DELIMITERS)
+        lines = text.split("\n")  # physical lines as csv.reader counts them
+        header_text = lines[found.record.line - 1] if found.record.line <= len(lines) else ""
+        single = len(self.columns) < 2 and len(lines) > 1 and not any(d in header_text for d in DELIMITERS)
         if single and sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
             raise self._fail("does not look like CSV text; check the file is the export you meant")
         expected = len(self.columns)
+        skipped = found.record.line - 1  # physical lines above the header, left out of what Arrow reads
+        offset = len("\n".join(lines[:skipped]).encode("utf-8")) + 1 if skipped else 0
+        comments: list[str] = []
 
         def on_invalid(row: Any) -> str:
+            one_line = "\n" not in row.text.rstrip("\r\n")
+            # A comment line after the header is not a row; once one came, lines of another width are
+            # the next table of the download (GA4 puts several in one file, each under comments).
+            if one_line and (comments or row.text.lstrip().startswith("#")):
+                comments.append(row.text.rstrip("\r\n"))
+                return "skip"
             # A line break inside the bad row means a quote ran on over the lines after it.
-            code = UNTERMINATED_QUOTE if "\n" in row.text else MALFORMED_ROW
+            code = UNTERMINATED_QUOTE if "\n" in row.text.rstrip("\r\n") else MALFORMED_ROW
             self.malformed.append(
                 MalformedRow(
-                    line=row.number, fields=row.actual_columns, expected=expected, text=row.text, code=code,
+                    line=None if row.number is None or row.number < 0 else row.number + skipped,
+                    fields=row.actual_columns, expected=expected, text=row.text.rstrip("\r\n"), code=code,
                     swallowed=row.text.rstrip("\r\n").count("\n"),
                 )
             )  # fmt: skip
             return "skip"
 
-        self._counter = _LineCounter(_Prefixed(head, raw))
+        self._counter = _LineCounter(_Prefixed(head[offset:], source))
         body = io.BufferedReader(self._counter, buffer_size=1 << 20)
         try:
             reader = pacsv.open_csv(
@@ -342,10 +588,41 @@ class SourceReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
-            for batch in reader:
-                yield self._take_out_runaway_quotes(batch, delimiter, expected)
-        except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as exc:
-            raise self._csv_error(exc) from exc
+            yield from self._trimmed(
+                (self._take_out_runaway_quotes(batch, delimiter, expected) for batch in reader), expected
+            )
+        except (pa.ArrowInvalid, OSError, EOFError, zlib.error, TranscodeError) as exc:
+            raise self._csv_error(exc, transcoder) from exc
+        self.footer = [*self._footer_lines(delimiter, expected), *self.footer]
+        self.footer += comments
+
+    def _footer_lines(self, delimiter: str, expected: int) -> list[str]:
+        """Malformed lines after the table's last row are its footer: take them out of ``malformed``."""
+        if not self.malformed or self._counter is None:
+            return []
+        tail = self._counter.tail.decode("utf-8", errors="replace").splitlines()[1:]
+        trailing: list[str] = []
+        for line in reversed(tail):
+            if not line.strip():
+                continue
+            if len(next(csv.reader([line], delimiter=delimiter), [])) == expected:
+                break
+            trailing.append(line)
+        else:
+            return []  # no row of the table within the tail: too long to be a footer
+        footer: list[str] = []
+        for line in trailing:
+            if not self.malformed or self.malformed[-1].text != line or self.malformed[-1].code != MALFORMED_ROW:
+                break
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            if layout.is_label(next((c for c in cells if c.strip()), None)):
+                self.summary.append(list(cells))
+            elif layout.is_note(cells, expected, sentence=False):
+                footer.append(line)
+            else:
+                break  # a row with values, short or long: malformed, not a note
+            self.malformed.pop()
+        return footer[::-1]
 
     def _take_out_runaway_quotes(self, batch: pa.RecordBatch, delimiter: str, expected: int) -> pa.RecordBatch:
         """``batch`` without the rows whose value swallowed CSV lines (recorded as malformed).
@@ -380,26 +657,21 @@ class SourceReader:
         self.multiline += int(len(rows) - runaway.sum())
         return batch.filter(pa.array(~runaway)) if runaway.any() else batch
 
-    def _csv_error(self, exc: Exception) -> UnreadableFileError:
+    def _csv_error(self, exc: Exception, transcoder: _Transcoded | None = None) -> UnreadableFileError:
+        if transcoder is not None and transcoder.error is not None:
+            return self._fail(f"{transcoder.error} (after row {self.rows_read})")
         message = str(exc)
         if "UTF8" in message or "utf8" in message.lower():
-            return self._fail(f"is not valid UTF-8 after row {self.rows_read}; re-export it as UTF-8")
+            return self._fail(
+                f"is not valid UTF-8 after row {self.rows_read} (its first {HEAD_BYTES // 1024} KB are, so its "
+                "encoding was taken for UTF-8); re-export it as UTF-8"
+            )
         if isinstance(exc, EOFError | zlib.error) or "gzip" in message.lower() or "compressed" in message:
             return self._fail(
                 f"the gzip data ends early or is damaged after {self.rows_read} rows ({message}); "
                 "re-upload the complete file"
             )
         return self._fail(f"cannot be parsed as CSV after row {self.rows_read}: {message.splitlines()[0]}")
-
-    @staticmethod
-    def _sniff(lines: list[str]) -> str:
-        sample = "\n".join(lines)
-        try:
-            return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-        except csv.Error:
-            counts = {d: lines[0].count(d) for d in DELIMITERS}
-            best = max(counts, key=lambda d: counts[d])
-            return best if counts[best] else ","
 
     # --- JSON lines ------------------------------------------------------------------------------
     def _json(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
@@ -448,3 +720,106 @@ class SourceReader:
                 yield from parquet.iter_batches(batch_size=BATCH_ROWS)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise self._fail(f"is a damaged Parquet file ({exc}); re-upload the complete file") from exc
+
+    # --- Excel workbooks -------------------------------------------------------------------------
+    def _xlsx(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
+        import fastexcel
+
+        head = _read_head(stream, 8)
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            data = head + stream.read()
+            if "EncryptedPackage".encode("utf-16-le") in data:
+                raise self._fail(
+                    "is a password-protected workbook, which cannot be read; save it without a password "
+                    "(File > Info > Protect Workbook) or export the sheet as CSV, and upload again"
+                )
+            raise self._fail("is an Excel 97-2003 workbook (.xls) named .xlsx; save it as .xlsx or CSV")
+        if not head.startswith(b"PK"):
+            raise self._fail("is named .xlsx but is not an Excel workbook; check the export format")
+        # A workbook is a zip whose directory is at its end: spool to local disk, not memory.
+        with tempfile.NamedTemporaryFile(prefix="lake-raw-", suffix=".xlsx") as spool:
+            spool.write(head)
+            while chunk := stream.read(8 << 20):
+                spool.write(chunk)
+            spool.flush()
+            try:
+                workbook = fastexcel.read_excel(spool.name)
+                self.sheets = list(workbook.sheet_names)
+            except Exception as exc:  # fastexcel raises its own error types for damaged zips and XML
+                raise self._fail(
+                    f"is a damaged or truncated workbook ({str(exc).splitlines()[0]}); re-upload the complete file"
+                ) from exc
+            table = self._sheet(workbook)
+        yield from self._trimmed(iter(table.to_batches(max_chunksize=BATCH_ROWS)), len(self.columns))
+
+    def _sheet(self, workbook: Any) -> pa.Table:
+        """The sheet to read (the settings' ``sheet``, else the first with cells), from its header down,
+        every value as the text a CSV export of it would hold."""
+        wanted = self.options.sheet
+        if wanted is not None and wanted not in self.sheets:
+            raise self._fail(
+                f"has no sheet {wanted!r} (named by sheet in {self.options.settings_key}); its sheets are "
+                f"{', '.join(repr(s) for s in self.sheets)}: set sheet to one of them"
+            )
+        for name in [wanted] if wanted is not None else self.sheets:
+            try:
+                batch = workbook.load_sheet(name, header_row=None, dtypes="string", eager=True)
+            except Exception as exc:
+                raise self._fail(
+                    f"sheet {name!r} cannot be read ({str(exc).splitlines()[0]}); re-upload the complete file"
+                ) from exc
+            if batch.num_rows and batch.num_columns:
+                self.sheet = name
+                break
+        else:
+            which = f"sheet {wanted!r}" if wanted is not None else f"none of its sheets ({', '.join(self.sheets)})"
+            raise self._fail(f"is a workbook but {which} holds data; upload the workbook with its table")
+        table = pa.Table.from_batches([batch])
+        table = pa.table([_as_csv_text(c) for c in table.columns], names=table.column_names)
+        top = table.slice(0, layout.DETECT_RECORDS).to_pylist()
+        records = [
+            layout.Record(i + 1, layout.effective([row[c] or "" for c in table.column_names]))
+            for i, row in enumerate(top)
+        ]
+        try:
+            found = layout.find_header(
+                records, header_row=self.options.header_row, settings_key=self.options.settings_key
+            )
+        except layout.LayoutError as exc:
+            raise self._fail(f"sheet {self.sheet!r} {exc}") from exc
+        self.header_line = found.record.line
+        self.preamble = [" ".join(c for c in r.cells if c.strip()) for r in found.preamble]
+        body = table.slice(found.record.line)
+        header = [*found.record.cells, *[""] * table.num_columns][: table.num_columns]
+        # Columns with neither a name nor a value are the sheet's formatting, not the table's.
+        keep = [
+            i for i in range(table.num_columns) if header[i].strip() or pc.max(pc.utf8_length(body.column(i))).as_py()
+        ]
+        self.columns = _unique_names([header[i] for i in keep])
+        return pa.table([body.column(i) for i in keep], names=self.columns)
+
+
+_MIDNIGHT = r"^\d{4}-\d{2}-\d{2} 00:00:00$"
+_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+_TIME_ONLY = r"^1899-12-3[01] \d{2}:\d{2}:\d{2}"
+#: fastexcel writes a number as text with up to nine decimals, so 12345678.12 comes out as
+#: ``12345678.119999999``: such a value is read back as a float and written in its shortest form.
+_NINE_DECIMALS = r"^-?\d+\.\d{9}$"
+
+
+def _as_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A sheet column's text as a CSV export would have it: empty cells empty; dates (which the reader
+    gives as ``2026-01-05 00:00:00``) as ISO dates when every date-time in the column is at midnight,
+    times of day (``1899-12-31 13:04:05``, Excel's day zero) as ``13:04:05``; numbers in their shortest
+    form."""
+    column = pc.fill_null(column, "")
+    stamps = pc.sum(pc.match_substring_regex(column, _DATETIME)).as_py() or 0
+    if stamps and pc.sum(pc.match_substring_regex(column, _MIDNIGHT)).as_py() == stamps:
+        column = pc.replace_substring_regex(column, r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1")
+    elif stamps and pc.sum(pc.match_substring_regex(column, _TIME_ONLY)).as_py() == stamps:
+        column = pc.replace_substring_regex(column, r"^1899-12-3[01] ", "")
+    long = pc.match_substring_regex(column, _NINE_DECIMALS)
+    if pc.any(long).as_py():
+        shortest = pc.cast(pc.cast(pc.if_else(long, column, None), pa.float64()), pa.string())
+        column = pc.if_else(long, shortest, column)
+    return column

@@ -39,7 +39,7 @@ from handlers.failures import FailureLog
 from handlers.iceberg import Committed
 from handlers.ledger import Ledger
 from handlers.publisher import EventPublisher
-from handlers.reader import MalformedRow, SourceReader, dataset_of, detect_format
+from handlers.reader import MalformedRow, ReadOptions, SourceReader, dataset_of, detect_format
 from handlers.refresh_requests import RefreshRequester
 from handlers.settings import Settings
 from handlers.shapes import ExportShapes, export_shape
@@ -80,6 +80,12 @@ class Report:
     #: A CSV's physical lines after the header, and its rows that span several of them.
     lines: int | None = None
     multiline: int = 0
+    #: Lines above the header, summary rows and lines after the table, left out of it (never quarantined).
+    preamble: int = 0
+    summary: int = 0
+    footer: int = 0
+    #: How the file was read (format, encoding, delimiter, header line, sheets); None before reading.
+    read: dict[str, Any] | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     quarantine: Committed | None = None
     note: str | None = None
@@ -91,6 +97,18 @@ class Report:
     export: dict[str, int | str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+
+    def layout_of(self, reader: SourceReader) -> None:
+        """What the reader found around the table, and how it read the file."""
+        self.preamble, self.summary, self.footer = reader.preamble_lines, reader.summary_rows, reader.footer_lines
+        self.read = {
+            "format": reader.format,
+            "encoding": reader.encoding,
+            "delimiter": reader.delimiter,
+            "header_line": reader.header_line,
+            "sheets": list(reader.sheets),
+            "sheet": reader.sheet,
+        }
 
     def detail(self, error: Exception | None = None, message: str | None = None) -> dict[str, Any]:
         """The event detail; with ``error`` a failure (never retried: a retried one is not announced)."""
@@ -138,6 +156,9 @@ class Report:
                 "rejected": self.rejected,
                 "lines": self.lines,
                 "multiline": self.multiline,
+                "preamble": self.preamble,
+                "summary": self.summary,
+                "footer": self.footer,
             },
             "models": self.models,
             "timings_ms": self.timings,
@@ -145,6 +166,8 @@ class Report:
         }
         if self.export:
             detail["export"] = self.export
+        if self.read is not None:
+            detail["read"] = self.read
         if self.note:
             detail["note"] = self.note
         if error is not None:
@@ -405,7 +428,8 @@ class ObjectProcessor:
             pipeline.tolerance = Tolerance.from_settings(settings, report.dataset, pipeline.tolerance).share
             lineage = Lineage(info.key, info.version_id or info.etag, info.source_id, info.last_modified)
             summary = self._summary(report)
-            reader = SourceReader(info.key, fmt, lambda: self.store.open(info))
+            options = ReadOptions.from_settings(settings, f"{topology.SETTINGS_PREFIX}{report.dataset}.json")
+            reader = SourceReader(info.key, fmt, lambda: self.store.open(info), options)
             source = SourceInfo(
                 dataset=report.dataset,
                 source_id=info.source_id,
@@ -418,7 +442,10 @@ class ObjectProcessor:
             with StagingSink(specs, lineage=lineage) as sink:
                 t0 = time.perf_counter()
                 try:
-                    result = pipeline.run(reader.batches(), source, sink)
+                    try:
+                        result = pipeline.run(reader.batches(), source, sink)
+                    finally:
+                        report.layout_of(reader)
                     self._quarantine_malformed(reader.malformed, reader.columns, sink)
                 except ContractError as exc:
                     # The file is readable but breaks its contract, or its dataset's tolerance: keep

@@ -28,7 +28,7 @@ ATHENA_RESULTS_PREFIX = "athena-results/"
 REPORTS_PREFIX = "reports/"
 
 #: File name endings the processor accepts under ``raw/``, longest first so ``.csv.gz`` wins.
-RAW_EXTENSIONS = (".csv.gz", ".csv", ".jsonl", ".ndjson", ".json", ".parquet")
+RAW_EXTENSIONS = (".csv.gz", ".csv", ".tsv", ".xlsx", ".jsonl", ".ndjson", ".json", ".parquet")
 
 # --- events --------------------------------------------------------------------------------------
 EVENT_SOURCE = "lake.processor"

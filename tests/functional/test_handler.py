@@ -68,6 +68,9 @@ def test_a_csv_becomes_a_catalogued_parquet_table_and_one_event(lake: Lake, invo
         "rejected": 0,
         "lines": 4,
         "multiline": 0,
+        "preamble": 0,
+        "summary": 0,
+        "footer": 0,
     }
     assert detail["change"] == "created"
     assert detail["outputs"][0]["rows"] == 4
@@ -89,6 +92,9 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
         "rejected": 0,
         "lines": 4,
         "multiline": 0,
+        "preamble": 0,
+        "summary": 0,
+        "footer": 0,
     }
 
 
@@ -162,9 +168,10 @@ def _truncated_gzip() -> bytes:
         ("empty.csv", b"", "is empty"),
         ("header-only.csv", b"id,amount\n", "no data rows"),
         ("junk.csv", bytes(range(256)) * 16, "binary data"),
-        ("latin1.csv", "name;city\nJosé;München\n".encode("latin-1"), "not UTF-8"),
+        ("surrogate.csv", b"\xff\xfe" + "a;b\r\n1;".encode("utf-16-le") + b"\x00\xd8;\x00", "not valid utf-16"),
         ("cut.csv.gz", _truncated_gzip(), "gzip data"),
-        ("report.xlsx", b"PK\x03\x04", "extension is not one the processor reads"),
+        ("report.xlsx", b"PK\x03\x04", "damaged or truncated workbook"),
+        ("report.numbers", b"PK\x03\x04", "extension is not one the processor reads"),
     ],
 )
 def test_a_bad_file_is_acknowledged_with_a_failure_event_that_says_what_to_do(
