@@ -5,7 +5,7 @@ Tools write reports as people read them: a title and a date range above the head
 dataset-agnostic, decided on the first lines of the file (the header) and per batch (summary rows):
 
 - **Header**: the body's width is the most common field count among the first lines (comments and
-  blank lines aside). The header is the first line of that width, unless that line is sparse (half or
+  blank lines aside; one-cell lines too, when any line has several). The header is the first line of that width, unless that line is sparse (half or
   fewer of its cells filled: a title padded with delimiters) or the first line has another width; then
   it is the first later line of that width that is dense and does not look like data (mostly numbers
   or dates), provided no line above it fills more than half the table's width (a filled line there is
@@ -137,7 +137,10 @@ def find_header(records: Sequence[Record], *, header_row: int | None, settings_k
     rows = [r for r in records if not r.comment and not r.blank]
     if not rows:
         raise LayoutError("has no header line, only comments or blank lines; upload the export with its table")
-    counts = Counter(r.width for r in rows)
+    # Titles, date ranges and notes are one cell: with any line of several, the table is among those
+    # (a short report's one-cell preamble and footer can outnumber its rows).
+    several = [r for r in rows if r.width > 1]
+    counts = Counter(r.width for r in (several or rows))
     width = max(counts, key=lambda w: (counts[w], w))
     if header_row is not None:
         chosen = next((r for r in records if r.line == header_row), None)
