@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from handlers.sql import duckdb_text, qualify, to_duckdb
+from handlers.sql import duckdb_text, qualify, quote, quote_table, to_duckdb
 from lake.iceberg import LakeCatalog, TableRef, athena_type, scan, schema_of, snapshot_at
 from lake.target import CliError, Target
 
@@ -226,6 +226,12 @@ def _duckdb() -> Any:
 
 
 def _run_local(target: Target, sql: str) -> pa.Table:
+    return run_on_catalog(LakeCatalog.of(target), sql, target.curated_database)
+
+
+def run_on_catalog(catalog: LakeCatalog, sql: str, default_database: str) -> pa.Table:
+    """Athena SQL ``sql`` on DuckDB over the tables and views of ``catalog`` (unqualified tables in
+    ``default_database``): what ``lake query`` runs on the stand-in."""
     tree = parse(sql)
     from sqlglot import exp
 
@@ -236,8 +242,7 @@ def _run_local(target: Target, sql: str) -> pa.Table:
         )
     names = athena_column_names(tree)
     duckdb = _duckdb()
-    catalog = LakeCatalog.of(target)
-    table_refs(tree, target.curated_database)
+    table_refs(tree, default_database)
     expand_views(tree, catalog)
     sources = bind_sources(tree, catalog)
     columns: dict[str, dict[str, dict[str, str]]] = {}
@@ -285,7 +290,7 @@ def _execute(
     try:
         connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
         for schema in sorted({key.database for key in sources}):
-            connection.execute(f'CREATE SCHEMA "{schema}"')
+            connection.execute(f"CREATE SCHEMA {quote(schema, 'duckdb')}")
         for number, (key, source) in enumerate(sorted(sources.items())):
             plan = plans.get(key, ScanPlan())
             try:
@@ -296,7 +301,9 @@ def _execute(
             arrow_name = f"__lake_table_{number}"
             arrow_names[arrow_name] = source.ref
             connection.register(arrow_name, data)
-            connection.execute(f'CREATE VIEW "{key.database}"."{key.table}" AS SELECT * FROM "{arrow_name}"')
+            connection.execute(
+                f"CREATE VIEW {quote_table(key.database, key.table, 'duckdb')} AS SELECT * FROM {quote(arrow_name, 'duckdb')}"
+            )
         relation = connection.sql(sql)
         result = relation.to_arrow_table() if relation is not None else pa.table({})
         types = [str(t) for t in relation.types] if relation is not None else []
