@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from handlers.errors import PermanentError, TransientError
 from handlers.iceberg import iceberg_athena_type
-from handlers.sql import Columns, quote, quote_table, transpile
+from handlers.sql import Columns, arrow_view, quote, quote_table, transpile
 from handlers.views import is_view, read_view
 
 if TYPE_CHECKING:
@@ -236,9 +236,7 @@ class DuckDBQueries:
                 elif not stream:
                     rows = rows.read_all()
                 connection.register(arrow_name, rows)
-                connection.execute(
-                    f"CREATE VIEW {quote_table(database, name, 'duckdb')} AS SELECT * FROM {quote(arrow_name, 'duckdb')}"
-                )
+                connection.execute(arrow_view(quote_table(database, name, "duckdb"), arrow_name, rows.schema.names))
                 continue
             entry = self._resolver.entry(database, name)
             if entry is None or not is_view(entry):

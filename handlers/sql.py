@@ -26,6 +26,21 @@ def quote_table(database: str, table: str, dialect: str = "athena") -> str:
     return f"{quote(database, dialect)}.{quote(table, dialect)}"
 
 
+def arrow_view(view: str, arrow_name: str, columns: list[str]) -> str:
+    """DuckDB's ``CREATE VIEW`` of an Arrow table registered as ``arrow_name`` (with ``columns``),
+    each column named as the translated SQL names it: sqlglot writes names lower case, as Athena
+    reads them, and DuckDB matches other cases of ASCII letters only (``Ça va`` is not ``ça va``).
+    ``view`` is the view's name, quoted."""
+    lowered = [name.lower() for name in columns]
+    if len(set(lowered)) < len(lowered):  # two names one to Athena: DuckDB tells them apart as written
+        return f"CREATE VIEW {view} AS SELECT * FROM {quote(arrow_name, 'duckdb')}"
+    listed = ", ".join(
+        quote(name, "duckdb") if name == low else f"{quote(name, 'duckdb')} AS {quote(low, 'duckdb')}"
+        for name, low in zip(columns, lowered, strict=True)
+    )
+    return f"CREATE VIEW {view} AS SELECT {listed or '*'} FROM {quote(arrow_name, 'duckdb')}"
+
+
 def _schema(catalog: Columns) -> Any:
     """sqlglot's schema of ``catalog``. sqlglot parses each name it is given as SQL (``Order #``
     would be cut at ``#``, `` x `` trimmed), so every name goes in quoted: the name exactly as stored."""
@@ -33,8 +48,7 @@ def _schema(catalog: Columns) -> Any:
 
     quoted = {
         quote(database): {
-            quote(table): {quote(column): kind for column, kind in columns.items()}
-            for table, columns in tables.items()
+            quote(table): {quote(column): kind for column, kind in columns.items()} for table, columns in tables.items()
         }
         for database, tables in catalog.items()
     }

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from handlers.sql import duckdb_text, qualify, quote, quote_table, to_duckdb
+from handlers.sql import arrow_view, duckdb_text, qualify, quote, quote_table, to_duckdb
 from lake.iceberg import LakeCatalog, TableRef, athena_type, scan, schema_of, snapshot_at
 from lake.target import CliError, Target
 
@@ -301,9 +301,8 @@ def _execute(
             arrow_name = f"__lake_table_{number}"
             arrow_names[arrow_name] = source.ref
             connection.register(arrow_name, data)
-            connection.execute(
-                f"CREATE VIEW {quote_table(key.database, key.table, 'duckdb')} AS SELECT * FROM {quote(arrow_name, 'duckdb')}"
-            )
+            view = quote_table(key.database, key.table, "duckdb")
+            connection.execute(arrow_view(view, arrow_name, data.schema.names))
         relation = connection.sql(sql)
         result = relation.to_arrow_table() if relation is not None else pa.table({})
         types = [str(t) for t in relation.types] if relation is not None else []
@@ -681,7 +680,13 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
         near = near_names(name, everything)
         where = position(context.sql, name)
         read = ", ".join(t for t, _ in tables) or "the query's tables"
-        hint = f"did you mean {', '.join(near)}?" if near else f"its columns: {', '.join(everything[:12])}"
+        hint = (
+            f"did you mean {', '.join(map(_as_written, near))}?"
+            if near
+            else f"its columns: {', '.join(everything[:12])}"
+        )
+        if any(_as_written(n) != n for n in near):
+            hint += " A name with spaces or punctuation is written in double quotes"
         return (
             f"column {name}{f' (at {where})' if where else ''} is not in {read}; {hint} "
             "(`lake describe TABLE` lists a table's columns)"
@@ -696,6 +701,11 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
             "`lake describe TABLE`, or convert it, e.g. CAST(x AS double)"
         )
     return None
+
+
+def _as_written(name: str) -> str:
+    """``name`` as a query must write it: bare when it is a plain word, else in double quotes."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else quote(name)
 
 
 def unreadable(exc: Exception | str, ref: TableRef | None = None) -> str:
