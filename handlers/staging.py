@@ -57,7 +57,7 @@ LINEAGE_DOCS = {f.name: column_doc(f) for f in LINEAGE_SCHEMA}
 RAW_LINE = "_raw_line"
 #: The columns the lake adds to a quarantined row: a file's own column of such a name is renamed.
 QUARANTINE_OWN = (QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE, *LINEAGE_SCHEMA.names)
-#: The longest column name Glue takes.
+#: The longest column name Glue takes, in bytes of UTF-8.
 GLUE_NAME_LIMIT = 255
 _LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -66,9 +66,10 @@ def storable_names(names: list[str], reserved: tuple[str, ...] = QUARANTINE_OWN)
     """A file's column names as a quarantine table can hold them, each kept as it is when it can be.
 
     Athena lowercases column names, so names equal but for case (``Amount``, ``amount``) would be one
-    column: the later ones get ``_2``, ``_3``. Glue takes one line of at most 255 characters: a line
-    break (a quoted header may hold one) becomes a space. The last column of a ``reserved`` name is the
-    lake's own (appended after the file's); a file's column of that name (any case) is renamed too.
+    column: the later ones get ``_2``, ``_3``. Glue takes one line of at most 255 bytes: a line
+    break (a quoted header may hold one) becomes a space, a longer name is cut. The last column of a
+    ``reserved`` name is the lake's own (appended after the file's); a file's column of that name (any
+    case) is renamed too.
     """
     last = {name: i for i, name in enumerate(names) if name in reserved}
     taken = {name.casefold() for name in reserved}
@@ -76,14 +77,19 @@ def storable_names(names: list[str], reserved: tuple[str, ...] = QUARANTINE_OWN)
     for i, name in enumerate(names):
         if last.get(name) == i:
             continue
-        clean = _LINE_BREAKS.sub(" ", name).strip()[:GLUE_NAME_LIMIT] or f"column_{i + 1}"
+        clean = _cut(_LINE_BREAKS.sub(" ", name).strip(), GLUE_NAME_LIMIT) or f"column_{i + 1}"
         candidate, n = clean, 1
         while candidate.casefold() in taken:
             n += 1
-            candidate = f"{clean[: GLUE_NAME_LIMIT - len(str(n)) - 1]}_{n}"
+            candidate = f"{_cut(clean, GLUE_NAME_LIMIT - len(str(n)) - 1)}_{n}"
         taken.add(candidate.casefold())
         out[i] = candidate
     return out
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    return text.encode()[:limit].decode("utf-8", errors="ignore")
 
 
 def spelled_as_stored(names: list[str], stored: list[str]) -> list[str]:
