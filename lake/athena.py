@@ -99,8 +99,21 @@ def _syntax_message(exc: Any, sql: str = "") -> str:
     near = f' near "{("…" + before[-30:]) if len(before) > 30 else before}{highlight}"' if highlight else ""
     return (
         f"SQL syntax error at line {error['line']}, column {column}{near}: "
-        f"{_what_is_wrong(str(error['description']), highlight, before)}; fix the query (Athena SQL)"
+        f"{_what_is_wrong(str(error['description']), highlight, before)}{_quoting_hint(highlight, before)}; "
+        "fix the query (Athena SQL)"
     )
+
+
+def _quoting_hint(highlight: str, before: str) -> str:
+    """For a syntax error at a character that is no SQL but is in headers (``Order #``): how to
+    write such a name."""
+    words = before.split()
+    if highlight.startswith("`") or (words and "`" in words[-1]):
+        return '; Athena SQL quotes a name with double quotes, not backticks: "1st", not `1st`'
+    if highlight and highlight[0] in "#$?@%&!~":
+        example = f"{words[-1]} {highlight}" if words and words[-1].upper() not in _KEYWORDS else "Order #"
+        return f'; a column name with spaces or punctuation is written in double quotes, e.g. "{example}"'
+    return ""
 
 
 #: What a clause or operator that sqlglot found incomplete needs after it.
@@ -677,20 +690,32 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
             for table, cols in by_table.items()
         ]  # fmt: skip
         everything = [c for _, cols in tables for c in cols]
-        near = near_names(name, everything)
+        # A bare ``Created at`` reads as the column ``Created``: the name it begins is the one meant.
+        near = list(dict.fromkeys([*_begun_by(name, everything), *near_names(name, everything)]))[:3]
         where = position(context.sql, name)
         read = ", ".join(t for t, _ in tables) or "the query's tables"
-        hint = (
-            f"did you mean {', '.join(map(_as_written, near))}?"
-            if near
-            else f"its columns: {', '.join(everything[:12])}"
-        )
-        if any(_as_written(n) != n for n in near):
-            hint += " A name with spaces or punctuation is written in double quotes"
+        shown = near or everything[:12]
+        listed = ", ".join(map(_as_written, shown))
+        quoting = "a name with spaces or punctuation is written in double quotes"
+        odd = any(_as_written(n) != n for n in shown)
+        if near:
+            hint = f"did you mean {listed}?" + (f" {quoting[0].upper()}{quoting[1:]}" if odd else "")
+        else:
+            hint = f"its columns: {listed}" + (f"; {quoting}" if odd else "")
         return (
             f"column {name}{f' (at {where})' if where else ''} is not in {read}; {hint} "
             "(`lake describe TABLE` lists a table's columns)"
         )
+    missing_function = re.search(r"Function with name (\w+) does not exist", message)
+    if missing_function:
+        # A bare ``Total (USD)`` reads as a call of a function ``total``.
+        columns = [c for by_table in context.columns.values() for cs in by_table.values() for c in cs]
+        begun = _begun_by(missing_function.group(1), columns)
+        if begun:
+            return (
+                f"{missing_function.group(1)}(...) is not a function; did you mean the column "
+                f"{_as_written(begun[0])}? A name with spaces or punctuation is written in double quotes"
+            )
     no_function = re.search(r"No function matches the given name and argument types '(\w+)\(([^)]*)\)'", message)
     if no_function:
         function, arguments = no_function.groups()
@@ -701,6 +726,11 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
             "`lake describe TABLE`, or convert it, e.g. CAST(x AS double)"
         )
     return None
+
+
+def _begun_by(word: str, names: list[str]) -> list[str]:
+    """The ``names`` that are ``word`` then a space or punctuation (``Created at`` for ``created``)."""
+    return [n for n in names if n.lower().startswith(word.lower()) and re.match(r"\W", n[len(word) :] or "x")]
 
 
 def _as_written(name: str) -> str:

@@ -165,13 +165,26 @@ def test_the_report_draws_every_column_whatever_its_name(folder: Path, header: l
     assert "contract_violation" in quarantine.parts[1]
 
 
-def test_an_unquoted_name_with_a_space_is_answered_with_how_to_quote_it(folder: Path) -> None:
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        (
+            "SELECT Created at FROM {t}",
+            'did you mean "Created at"? A name with spaces or punctuation is written in double',
+        ),
+        ("SELECT ça va FROM {t}", 'did you mean "ça va"? A name with spaces or punctuation'),
+        ("SELECT Total (USD) FROM {t}", 'total(...) is not a function; did you mean the column "Total (USD)"?'),
+        (
+            "SELECT Order # FROM {t}",
+            'a column name with spaces or punctuation is written in double quotes, e.g. "Order #"',
+        ),
+        ("SELECT `Order #` FROM {t}", "Athena SQL quotes a name with double quotes, not backticks"),
+    ],
+)
+def test_an_odd_name_written_bare_is_answered_with_how_to_quote_it(folder: Path, sql: str, says: str) -> None:
     ref = TableRef("lake_quarantine", "shopify")
-    lake = FolderLake(
-        local={ref: local_table(folder, ref, pa.table({"Created at": ["2026-03-01"], "Total (USD)": ["1"]}))}
-    )
+    header = {"Order #": ["#1"], "Created at": ["2026-03-01"], "Total (USD)": ["1"], "ça va": ["oui"]}
+    lake = FolderLake(local={ref: local_table(folder, ref, pa.table(header))})
     with pytest.raises(CliError) as raised:
-        _query(lake, f"SELECT Created at FROM {ref}")
-    assert 'did you mean "Created at"? A name with spaces or punctuation is written in double quotes' in str(
-        raised.value
-    )
+        _query(lake, sql.format(t=ref))
+    assert says in str(raised.value)
