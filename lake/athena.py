@@ -812,5 +812,7 @@ def athena_message(error: str, missing_table: Any = None) -> str:
     if "SYNTAX_ERROR" in text or "mismatched input" in text:
         detail = text.split(": ", 2)[-1] if at else text
         detail = re.sub(r"\. Expecting: .*$", "", detail)
-        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}; fix the query (Athena SQL)"
+        bad = re.search(r"(?:mismatched input|token recognition error at:) '([^']*)'", text)
+        hint = _quoting_hint(bad.group(1), "") if bad else ""
+        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}{hint}; fix the query (Athena SQL)"
     return f"Athena: {text}; check the query (`lake tables` lists tables)"
