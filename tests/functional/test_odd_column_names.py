@@ -18,7 +18,8 @@ from lake.describe import describe, render
 from lake.report import draw_now
 from lake.target import CliError, Target, resolve
 from tests.conftest import Lake
-from tests.functional.conftest import Invoke, next_messages
+from tests.functional.conftest import Invoke, InvokeRefresh, next_messages
+from tests.functional.test_refresh import land, models_events, monthly_orders, orders_csv, refresh_all
 
 #: A Shopify-like header with every kind of name a header brings.
 HEADER = ["Order #", "Created at", "Lineitem name", "at", "select", 'a"b', "Total (USD)", "ça va", "1st", "`"]
@@ -81,6 +82,28 @@ def test_a_refused_orders_exports_rows_are_readable_where_the_failure_event_says
     html = draw_now(target, "orders").html
     assert "could not be drawn" not in html
     assert "contract_violation" in html
+
+
+def test_the_refresh_reads_and_draws_a_quarantine_with_odd_names(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    # GIVEN a refused Shopify export in the orders quarantine, then a good orders export
+    lake.put("raw/orders/shopify.csv", _csv(HEADER, [_row(i) for i in range(3)]))
+    invoke(next_messages(lake))
+    [refused] = lake.events(1)
+    assert refused["detail"]["status"] == "failed"
+    [rows] = monthly_orders(months=1)
+    land(lake, invoke, "raw/orders/2026-01.csv", orders_csv(rows))
+    # WHEN the refresh (SQL on DuckDB over the pinned snapshots) draws the report
+    refresh_all(lake, invoke_refresh)
+    [models] = models_events(lake, 1)
+    # THEN the models were refreshed and the quarantine section drew the refused file's rows
+    assert models["detail-type"] == "Dataset Models Updated", models["detail"].get("error")
+    notes = models["detail"]["report"]["notes"]
+    assert not [n for n in notes if "could not be drawn" in n or "no quarantine table" in n], notes
+    bucket, _, key = models["detail"]["report"]["uri"].removeprefix("s3://").partition("/")
+    page = lake.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert "contract_violation" in page
 
 
 def test_a_generic_files_odd_names_survive_curated_quarantine_view_and_report(
