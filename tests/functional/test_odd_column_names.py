@@ -143,6 +143,40 @@ def test_a_generic_files_odd_names_survive_curated_quarantine_view_and_report(
     assert "could not be drawn" not in html
 
 
+GA4 = (
+    "# ----------------------------------------\n"
+    "# Traffic acquisition: Session primary channel group (Default channel group)\n"
+    "# Account: Shop\n"
+    "# Property: shop.example\n"
+    "# ----------------------------------------\n"
+    "#\n"
+    "# Start date: 20260101\n"
+    "# End date: 20260131\n"
+    "Session primary channel group (Default channel group),Sessions,Engaged sessions,Engagement rate,"
+    "Events per session,Event count,Key events,Total revenue\n"
+    "Organic Search,1200,800,0.6667,5.2,6240,12,340.50\n"
+    "Direct,900,500,0.5556,4.1,3690,8,210.00\n"
+    "Paid Search,400,210,0.525,3.9,1560,5,99.90,extra\n"
+)
+
+
+def test_a_ga4_download_s_quarantine_reads_with_select_star(lake: Lake, invoke: Invoke, target: Target) -> None:
+    # GIVEN a GA4 download (comment preamble, then a header of names with spaces and parentheses)
+    # with one line that has a field too many
+    lake.put("raw/ga4/traffic.csv", GA4.encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    assert event["detail"]["quarantine"]["table"] == "lake_quarantine.ga4", event["detail"]
+    # WHEN the quarantine is read as issue 17 read it, THEN it answers with every row it holds
+    result = run_query(target, "SELECT * FROM lake_quarantine.ga4")
+    assert result.num_rows == event["detail"]["quarantine"]["rows"] >= 1
+    assert any("Paid Search" in str(r.get("_raw_line")) for r in result.to_pylist())
+    # AND every column the file brought, "#" and all, is one name to a query
+    for name in _read(lake, "lake_quarantine.ga4").columns:
+        picked = run_query(target, f"SELECT count({quote(name)}) AS n FROM lake_quarantine.ga4")
+        assert picked.num_rows == 1, name
+
+
 def test_an_odd_name_written_bare_is_answered_with_how_to_quote_it(lake: Lake, invoke: Invoke, target: Target) -> None:
     lake.put("raw/orders/shopify.csv", _csv(HEADER, [_row(0)]))
     invoke(next_messages(lake))
