@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from handlers.errors import PermanentError, TransientError
 from handlers.iceberg import iceberg_athena_type
-from handlers.sql import Columns, transpile
+from handlers.sql import Columns, arrow_view, quote, quote_table, transpile
 from handlers.views import is_view, read_view
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class DuckDBQueries:
             if qualified in bound:
                 continue
             bound.add(qualified)
-            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"')
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(database, 'duckdb')}")
             if qualified in self._pinned:
                 pinned = self._pinned[qualified]
                 schema = pinned.table.schema()
@@ -236,7 +236,7 @@ class DuckDBQueries:
                 elif not stream:
                     rows = rows.read_all()
                 connection.register(arrow_name, rows)
-                connection.execute(f'CREATE VIEW "{database}"."{name}" AS SELECT * FROM "{arrow_name}"')
+                connection.execute(arrow_view(quote_table(database, name, "duckdb"), arrow_name, rows.schema.names))
                 continue
             entry = self._resolver.entry(database, name)
             if entry is None or not is_view(entry):
@@ -249,7 +249,8 @@ class DuckDBQueries:
             view = read_view(database, entry)
             self._bind(connection, table_names(view.sql, view.database), columns, bound, depth + 1, stream)
             columns.setdefault(database, {})[name] = {c: _athena_type_of_presto(t) for c, t in view.columns}
-            connection.execute(f'CREATE VIEW "{database}"."{name}" AS {transpile(view.sql, columns, view.database)}')
+            body = transpile(view.sql, columns, view.database)
+            connection.execute(f"CREATE VIEW {quote_table(database, name, 'duckdb')} AS {body}")
 
 
 class AthenaQueries:

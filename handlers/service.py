@@ -44,12 +44,10 @@ from handlers.refresh_requests import RefreshRequester
 from handlers.settings import Settings
 from handlers.shapes import ExportShapes, export_shape
 from handlers.sources import SourceRegister, SourceState
-from handlers.staging import Lineage, StagingSink
+from handlers.staging import RAW_LINE, Lineage, StagingSink
 from handlers.store import LakeStore, ObjectInfo
 
 logger = logging.getLogger(__name__)
-
-RAW_LINE = "_raw_line"
 
 
 def _located(key: str, error: Exception) -> str:

@@ -13,19 +13,59 @@ from typing import Any
 Columns = dict[str, dict[str, dict[str, str]]]
 
 
+def quote(name: str, dialect: str = "athena") -> str:
+    """``name`` as one quoted SQL identifier of ``dialect``, whatever it holds: spaces, ``#``, a
+    keyword (``at``, ``select``), a leading digit, a dot, or a quote (``a"b`` is ``"a""b"``)."""
+    from sqlglot import exp
+
+    return str(exp.to_identifier(name, quoted=True).sql(dialect=dialect))
+
+
+def quote_table(database: str, table: str, dialect: str = "athena") -> str:
+    """``database.table`` with each part quoted (:func:`quote`)."""
+    return f"{quote(database, dialect)}.{quote(table, dialect)}"
+
+
+def arrow_view(view: str, arrow_name: str, columns: list[str]) -> str:
+    """DuckDB's ``CREATE VIEW`` of an Arrow table registered as ``arrow_name`` (with ``columns``),
+    each column named as the translated SQL names it: sqlglot writes names lower case, as Athena
+    reads them, and DuckDB matches other cases of ASCII letters only (``Ça va`` is not ``ça va``).
+    ``view`` is the view's name, quoted."""
+    lowered = [name.lower() for name in columns]
+    if len(set(lowered)) < len(lowered):  # two names one to Athena: DuckDB tells them apart as written
+        return f"CREATE VIEW {view} AS SELECT * FROM {quote(arrow_name, 'duckdb')}"
+    listed = ", ".join(
+        quote(name, "duckdb") if name == low else f"{quote(name, 'duckdb')} AS {quote(low, 'duckdb')}"
+        for name, low in zip(columns, lowered, strict=True)
+    )
+    return f"CREATE VIEW {view} AS SELECT {listed or '*'} FROM {quote(arrow_name, 'duckdb')}"
+
+
+def _schema(catalog: Columns) -> Any:
+    """sqlglot's schema of ``catalog``. sqlglot parses each name it is given as SQL (``Order #``
+    would be cut at ``#``, `` x `` trimmed), so every name goes in quoted: the name exactly as stored."""
+    from sqlglot.schema import MappingSchema
+
+    quoted = {
+        quote(database): {
+            quote(table): {quote(column): kind for column, kind in columns.items()} for table, columns in tables.items()
+        }
+        for database, tables in catalog.items()
+    }
+    return MappingSchema(dict[str, object](quoted), dialect="athena")
+
+
 def qualify(tree: Any, catalog: Columns) -> Any:
     """``tree`` with every column tied to its table and ``*`` expanded, or None when sqlglot
     cannot (DuckDB then reports what is wrong with the query)."""
     import sqlglot
     from sqlglot.optimizer.qualify import qualify as sqlglot_qualify
-    from sqlglot.schema import MappingSchema
 
     try:
-        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
         return sqlglot_qualify(
             tree.copy(),
             dialect="athena",
-            schema=schema,
+            schema=_schema(catalog),
             expand_stars=True,
             quote_identifiers=False,
             identify=False,
@@ -35,16 +75,20 @@ def qualify(tree: Any, catalog: Columns) -> Any:
 
 
 def duckdb_text(tree: Any, qualified: Any, catalog: Columns) -> str:
-    """``tree`` in DuckDB's dialect, typed through ``qualified`` (from :func:`qualify`) when it can be."""
+    """``tree`` in DuckDB's dialect, typed through ``qualified`` (from :func:`qualify`) when it can be.
+
+    The qualified tree names every column itself (``*`` expanded from the catalog), so each
+    identifier is written quoted: a column a file's header named ``Order #`` or ``at`` is then one
+    name to DuckDB, not a syntax error. DuckDB matches quoted names regardless of case, as Athena does.
+    """
     import sqlglot
     from sqlglot.optimizer.annotate_types import annotate_types
-    from sqlglot.schema import MappingSchema
 
     if qualified is None:
         return str(tree.sql(dialect="duckdb"))
     try:
-        schema = MappingSchema(dict[str, object](catalog), dialect="athena")
-        return str(annotate_types(qualified.copy(), schema=schema, dialect="athena").sql(dialect="duckdb"))
+        typed = annotate_types(qualified.copy(), schema=_schema(catalog), dialect="athena")
+        return str(typed.sql(dialect="duckdb", identify=True))
     except sqlglot.errors.SqlglotError:
         return str(tree.sql(dialect="duckdb"))
 

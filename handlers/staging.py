@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -22,7 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from analytics.base import TableSpec, col, column_doc
+from analytics.base import (
+    QUARANTINE_REASON,
+    QUARANTINE_REASON_CODE,
+    QUARANTINE_ROW_NUMBER,
+    TableSpec,
+    col,
+    column_doc,
+)
 
 NULL_PARTITION = "null"
 #: Rows buffered per output file before a row group is written: fewer, larger row groups are
@@ -45,6 +53,50 @@ LINEAGE_SCHEMA = pa.schema(
     ]
 )
 LINEAGE_DOCS = {f.name: column_doc(f) for f in LINEAGE_SCHEMA}
+#: A quarantined line that could not be split into the header's fields, as it was.
+RAW_LINE = "_raw_line"
+#: The columns the lake adds to a quarantined row: a file's own column of such a name is renamed.
+QUARANTINE_OWN = (QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE, *LINEAGE_SCHEMA.names)
+#: The longest column name Glue takes, in bytes of UTF-8.
+GLUE_NAME_LIMIT = 255
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def storable_names(names: list[str], reserved: tuple[str, ...] = QUARANTINE_OWN) -> list[str]:
+    """A file's column names as a quarantine table can hold them, each kept as it is when it can be.
+
+    Athena lowercases column names, so names equal but for case (``Amount``, ``amount``) would be one
+    column: the later ones get ``_2``, ``_3``. Glue takes one line of at most 255 bytes: a line
+    break (a quoted header may hold one) becomes a space, a longer name is cut. The last column of a
+    ``reserved`` name is the lake's own (appended after the file's); a file's column of that name (any
+    case) is renamed too.
+    """
+    last = {name: i for i, name in enumerate(names) if name in reserved}
+    taken = {name.casefold() for name in reserved}
+    out = list(names)
+    for i, name in enumerate(names):
+        if last.get(name) == i:
+            continue
+        clean = _cut(_LINE_BREAKS.sub(" ", name).strip(), GLUE_NAME_LIMIT) or f"column_{i + 1}"
+        candidate, n = clean, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{_cut(clean, GLUE_NAME_LIMIT - len(str(n)) - 1)}_{n}"
+        taken.add(candidate.casefold())
+        out[i] = candidate
+    return out
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    return text.encode()[:limit].decode("utf-8", errors="ignore")
+
+
+def spelled_as_stored(names: list[str], stored: list[str]) -> list[str]:
+    """``names`` spelled as a table already stores them where they are equal ignoring case: a later
+    file's ``amount`` fills the ``Amount`` column (to Athena they are one name), not a second column."""
+    by_case = {name.casefold(): name for name in stored}
+    return [by_case.get(name.casefold(), name) for name in names]
 
 
 @dataclass(frozen=True)
@@ -337,6 +389,7 @@ class StagingSink:
         if not self._quarantine_parts:
             return None
         parts = [pq.read_table(p) for p in self._quarantine_parts]
+        parts = [t.rename_columns(storable_names(t.column_names)) for t in parts]
         parts = [
             t.cast(
                 pa.schema([pa.field(f.name, pa.int64() if f.name == "_row_number" else pa.string()) for f in t.schema])

@@ -26,7 +26,7 @@ import topology
 from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, iceberg_athena_type
-from handlers.staging import Lineage, StagedTable, StagingSink
+from handlers.staging import Lineage, StagedTable, StagingSink, spelled_as_stored
 from handlers.views import check_view_name_free, latest_by_key_sql, put_keyed_view
 
 if TYPE_CHECKING:
@@ -266,6 +266,11 @@ class LakeStore:
         if rejected is not None and rejected.num_rows:
             # Rows gathered from several places (rejects, the whole refused file): one lineage for all.
             rejected = rejected.drop_columns([c for c in LINEAGE_COLUMNS if c in rejected.column_names])
+            existing = self.tables.load(self.quarantine_database, dataset)
+            if existing is not None:
+                rejected = rejected.rename_columns(
+                    spelled_as_stored(rejected.column_names, existing.schema().column_names)
+                )
             for name, column in lineage.columns(rejected.num_rows, []):
                 rejected = rejected.append_column(name, column)
         with tempfile.TemporaryDirectory(prefix="lake-quarantine-") as folder:

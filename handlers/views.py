@@ -127,12 +127,14 @@ def latest_by_key_sql(database: str, table: str, columns: Sequence[str], key: Se
     Newest is the source object that landed last (``ingested_at``, then ``source_key`` to break a
     tie). A row whose first key column is null has no key and is always shown.
     """
-    listed = ", ".join(f'"{c}"' for c in columns)
-    partition = ", ".join(f'"{c}"' for c in key)
+    from handlers.sql import quote, quote_table
+
+    listed = ", ".join(quote(c) for c in columns)
+    partition = ", ".join(quote(c) for c in key)
     return (
         f"SELECT {listed} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
-        f'ORDER BY "ingested_at" DESC, "source_key" DESC) AS "lake_rank" FROM "{database}"."{table}") '
-        f'WHERE "lake_rank" = 1 OR "{key[0]}" IS NULL'
+        f'ORDER BY "ingested_at" DESC, "source_key" DESC) AS "lake_rank" FROM {quote_table(database, table)}) '
+        f'WHERE "lake_rank" = 1 OR {quote(key[0])} IS NULL'
     )
 
 

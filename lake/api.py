@@ -84,9 +84,10 @@ def read(
                     f"{ref} is a view; an older snapshot is read from its table: "
                     f"lake.read('{ref.database}.{ref.table}_sources', snapshot={snapshot!r})"
                 )
+            from handlers.sql import quote_table
             from lake.athena import run_query
 
-            return run_query(target, f'SELECT * FROM "{ref.database}"."{ref.table}"')
+            return run_query(target, f"SELECT * FROM {quote_table(ref.database, ref.table)}")
         iceberg = catalog.table(ref)
         at = snapshot_at(iceberg, TableRef(ref.database, ref.table), version=snapshot)
         return scan(iceberg, at).read_all()

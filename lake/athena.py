@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from handlers.sql import duckdb_text, qualify, to_duckdb
+from handlers.sql import arrow_view, duckdb_text, qualify, quote, quote_table, to_duckdb
 from lake.iceberg import LakeCatalog, TableRef, athena_type, scan, schema_of, snapshot_at
 from lake.target import CliError, Target
 
@@ -99,8 +99,21 @@ def _syntax_message(exc: Any, sql: str = "") -> str:
     near = f' near "{("…" + before[-30:]) if len(before) > 30 else before}{highlight}"' if highlight else ""
     return (
         f"SQL syntax error at line {error['line']}, column {column}{near}: "
-        f"{_what_is_wrong(str(error['description']), highlight, before)}; fix the query (Athena SQL)"
+        f"{_what_is_wrong(str(error['description']), highlight, before)}{_quoting_hint(highlight, before)}; "
+        "fix the query (Athena SQL)"
     )
+
+
+def _quoting_hint(highlight: str, before: str) -> str:
+    """For a syntax error at a character that is no SQL but is in headers (``Order #``): how to
+    write such a name."""
+    words = before.split()
+    if highlight.startswith("`") or (words and "`" in words[-1]):
+        return '; Athena SQL quotes a name with double quotes, not backticks: "1st", not `1st`'
+    if highlight and highlight[0] in "#$?@%&!~":
+        example = f"{words[-1]} {highlight}" if words and words[-1].upper() not in _KEYWORDS else "Order #"
+        return f'; a column name with spaces or punctuation is written in double quotes, e.g. "{example}"'
+    return ""
 
 
 #: What a clause or operator that sqlglot found incomplete needs after it.
@@ -226,6 +239,12 @@ def _duckdb() -> Any:
 
 
 def _run_local(target: Target, sql: str) -> pa.Table:
+    return run_on_catalog(LakeCatalog.of(target), sql, target.curated_database)
+
+
+def run_on_catalog(catalog: LakeCatalog, sql: str, default_database: str) -> pa.Table:
+    """Athena SQL ``sql`` on DuckDB over the tables and views of ``catalog`` (unqualified tables in
+    ``default_database``): what ``lake query`` runs on the stand-in."""
     tree = parse(sql)
     from sqlglot import exp
 
@@ -236,8 +255,7 @@ def _run_local(target: Target, sql: str) -> pa.Table:
         )
     names = athena_column_names(tree)
     duckdb = _duckdb()
-    catalog = LakeCatalog.of(target)
-    table_refs(tree, target.curated_database)
+    table_refs(tree, default_database)
     expand_views(tree, catalog)
     sources = bind_sources(tree, catalog)
     columns: dict[str, dict[str, dict[str, str]]] = {}
@@ -285,7 +303,7 @@ def _execute(
     try:
         connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
         for schema in sorted({key.database for key in sources}):
-            connection.execute(f'CREATE SCHEMA "{schema}"')
+            connection.execute(f"CREATE SCHEMA {quote(schema, 'duckdb')}")
         for number, (key, source) in enumerate(sorted(sources.items())):
             plan = plans.get(key, ScanPlan())
             try:
@@ -296,7 +314,8 @@ def _execute(
             arrow_name = f"__lake_table_{number}"
             arrow_names[arrow_name] = source.ref
             connection.register(arrow_name, data)
-            connection.execute(f'CREATE VIEW "{key.database}"."{key.table}" AS SELECT * FROM "{arrow_name}"')
+            view = quote_table(key.database, key.table, "duckdb")
+            connection.execute(arrow_view(view, arrow_name, data.schema.names))
         relation = connection.sql(sql)
         result = relation.to_arrow_table() if relation is not None else pa.table({})
         types = [str(t) for t in relation.types] if relation is not None else []
@@ -671,14 +690,32 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
             for table, cols in by_table.items()
         ]  # fmt: skip
         everything = [c for _, cols in tables for c in cols]
-        near = near_names(name, everything)
+        # A bare ``Created at`` reads as the column ``Created``: the name it begins is the one meant.
+        near = list(dict.fromkeys([*_begun_by(name, everything), *near_names(name, everything)]))[:3]
         where = position(context.sql, name)
         read = ", ".join(t for t, _ in tables) or "the query's tables"
-        hint = f"did you mean {', '.join(near)}?" if near else f"its columns: {', '.join(everything[:12])}"
+        shown = near or everything[:12]
+        listed = ", ".join(map(_as_written, shown))
+        quoting = "a name with spaces or punctuation is written in double quotes"
+        odd = any(_as_written(n) != n for n in shown)
+        if near:
+            hint = f"did you mean {listed}?" + (f" {quoting[0].upper()}{quoting[1:]}" if odd else "")
+        else:
+            hint = f"its columns: {listed}" + (f"; {quoting}" if odd else "")
         return (
             f"column {name}{f' (at {where})' if where else ''} is not in {read}; {hint} "
             "(`lake describe TABLE` lists a table's columns)"
         )
+    missing_function = re.search(r"Function with name (\w+) does not exist", message)
+    if missing_function:
+        # A bare ``Total (USD)`` reads as a call of a function ``total``.
+        columns = [c for by_table in context.columns.values() for cs in by_table.values() for c in cs]
+        begun = _begun_by(missing_function.group(1), columns)
+        if begun:
+            return (
+                f"{missing_function.group(1)}(...) is not a function; did you mean the column "
+                f"{_as_written(begun[0])}? A name with spaces or punctuation is written in double quotes"
+            )
     no_function = re.search(r"No function matches the given name and argument types '(\w+)\(([^)]*)\)'", message)
     if no_function:
         function, arguments = no_function.groups()
@@ -689,6 +726,16 @@ def _binder_message(message: str, context: _QueryContext) -> str | None:
             "`lake describe TABLE`, or convert it, e.g. CAST(x AS double)"
         )
     return None
+
+
+def _begun_by(word: str, names: list[str]) -> list[str]:
+    """The ``names`` that are ``word`` then a space or punctuation (``Created at`` for ``created``)."""
+    return [n for n in names if n.lower().startswith(word.lower()) and re.match(r"\W", n[len(word) :] or "x")]
+
+
+def _as_written(name: str) -> str:
+    """``name`` as a query must write it: bare when it is a plain word, else in double quotes."""
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else quote(name)
 
 
 def unreadable(exc: Exception | str, ref: TableRef | None = None) -> str:
@@ -765,5 +812,7 @@ def athena_message(error: str, missing_table: Any = None) -> str:
     if "SYNTAX_ERROR" in text or "mismatched input" in text:
         detail = text.split(": ", 2)[-1] if at else text
         detail = re.sub(r"\. Expecting: .*$", "", detail)
-        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}; fix the query (Athena SQL)"
+        bad = re.search(r"(?:mismatched input|token recognition error at:) '([^']*)'", text)
+        hint = _quoting_hint(bad.group(1), "") if bad else ""
+        return f"SQL syntax error{f' at {at}' if at else ''}: {detail}{hint}; fix the query (Athena SQL)"
     return f"Athena: {text}; check the query (`lake tables` lists tables)"

@@ -56,8 +56,15 @@ def sql_date(value: dt.date) -> str:
 
 
 def sql_name(name: str) -> str:
-    """A table or column name for SQL: each dotted part double-quoted (quotes inside doubled)."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+    """A table name for SQL, ``table`` or ``database.table``: each dotted part double-quoted
+    (quotes inside doubled)."""
+    return ".".join(sql_column(part) for part in name.split("."))
+
+
+def sql_column(name: str) -> str:
+    """A column name for SQL, double-quoted whole (quotes inside doubled): a header's ``a.b``,
+    ``Order #`` or ``at`` is one column, as Athena and DuckDB both read ``"a.b"``."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:

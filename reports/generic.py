@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from reports import charts, page
-from reports.base import Context, Section, rows, sql_name, sql_string
+from reports.base import Context, Section, rows, sql_column, sql_name, sql_string
 
 PROFILES = "dataset_profiles"
 #: Numeric columns given a histogram; bins per histogram.
@@ -147,7 +147,7 @@ def _histograms(ctx: Context, s: Section) -> None:
         numeric = numeric[:MAX_HISTOGRAMS]
     # One statement: the bounds of every column, then each column's bins (a UNION ALL branch each).
     # Doubles only, and non-finite values left out, so the bin arithmetic is the same in Athena and DuckDB.
-    values = {i: f"CAST({sql_name(c)} AS double)" for i, c in enumerate(numeric)}
+    values = {i: f"CAST({sql_column(c)} AS double)" for i, c in enumerate(numeric)}
     finite = {i: f"{v} IS NOT NULL AND {v} = {v} AND abs({v}) < 1e308" for i, v in values.items()}
     bound_cols = ", ".join(
         f"min(CASE WHEN {finite[i]} THEN {v} END) AS lo_{i}, max(CASE WHEN {finite[i]} THEN {v} END) AS hi_{i}"

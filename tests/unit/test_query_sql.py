@@ -153,6 +153,11 @@ def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() ->
             "TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.lake_curated.sale' does not exist",
             "table lake_curated.sale does not exist; did you mean lake_curated.sales?",
         ),
+        (
+            "SYNTAX_ERROR: line 1:14: mismatched input '#'. Expecting: ',', 'FROM', <EOF>",
+            "SQL syntax error at line 1, column 14: mismatched input '#'; a column name with spaces or punctuation "
+            'is written in double quotes, e.g. "Order #"; fix the query',
+        ),
     ],
 )
 def test_athena_errors_are_one_line_in_the_users_terms(error: str, expected: str) -> None:
