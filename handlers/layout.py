@@ -5,8 +5,9 @@ Tools write reports as people read them: a title and a date range above the head
 dataset-agnostic, decided on the first lines of the file (the header) and per batch (summary rows):
 
 - **Header**: the body's width is the most common field count among the first lines (comments and
-  blank lines aside; one-cell lines too, when any line has several). The header is the first line of that width, unless that line is sparse (half or
-  fewer of its cells filled: a title padded with delimiters) or the first line has another width; then
+  blank lines aside; one-cell lines too, when any line has several). The header is the first line
+  of that width, unless that line is sparse (half or fewer of its cells filled: a title padded with
+  delimiters) or the first line has another width; then
   it is the first later line of that width that is dense and does not look like data (mostly numbers
   or dates), provided no line above it fills more than half the table's width (a filled line there is
   the header of a ragged file, whose odd rows are reported as malformed). Every line above it is
