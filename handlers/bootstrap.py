@@ -94,9 +94,8 @@ def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
 
 def build_processor(settings: Settings) -> ObjectProcessor:
     """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
-    from handlers.refresh_requests import RefreshRequester
-
     from handlers.pseudonym_key import read_pseudonym_key
+    from handlers.refresh_requests import RefreshRequester
 
     c = clients(settings)
     # Read once per process: a warm function keeps it; a failed read fails the batch and is retried.
