@@ -296,7 +296,7 @@ class Pseudonymiser:
     decisions: dict[str, Kind | None] = field(default_factory=dict)
     #: table -> columns pseudonymised there (whole, or e-mail addresses in their cells).
     done: dict[str, set[str]] = field(default_factory=dict)
-    #: Personal columns kept in clear by the setting.
+    #: Personal columns (normalised headers) kept in clear by the setting.
     kept: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -311,7 +311,7 @@ class Pseudonymiser:
         if name in _NEVER or key in self.policy.keep:
             kind = personal_kind(name) if key in self.policy.keep else None
             if kind is not None or (values is not None and holds_phones(values)):
-                self.kept.add(name)
+                self.kept.add(key)
             self.decisions[key] = None
             return None
         kind = personal_kind(name)
