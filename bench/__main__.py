@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["bench.generic", "bench.marketing", "bench.iceberg", "bench.refresh", "bench.image"]
+SUITES = ["bench.generic", "bench.marketing", "bench.personal", "bench.iceberg", "bench.refresh", "bench.image"]
 
 
 def main() -> int:
