@@ -31,7 +31,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -409,7 +409,3 @@ def _is_text(dtype: pa.DataType) -> bool:
         dtype = dtype.value_type
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
 
-
-def columns_named(names: Iterable[str]) -> dict[str, Kind]:
-    """Each personal column among ``names`` by header, with its kind (for docs and `lake describe`)."""
-    return {n: k for n in names if (k := personal_kind(n)) is not None}
