@@ -151,3 +151,39 @@ def test_without_its_key_the_function_writes_nothing_and_the_message_is_retried(
     )
     # AND nothing was written in clear
     assert curated_rows(lake, "signups") == [] and quarantine_rows(lake, "signups") == []
+
+
+SHOPIFY = (
+    "Name,Email,Financial Status,Created at,Total,Lineitem name,Billing Name,Billing Address1,Billing City,"
+    "Billing Phone,Shipping Name,Shipping Street,Notes\n"
+    "#1001,ada@example.com,paid,2026-10-01 10:00:00 +0200,19.90,Socks,Ada Lovelace,12 Byron Road,London,"
+    "+44 20 7946 0001,Ada Lovelace,12 Byron Road,call ada@example.com first\n"
+    "#1001,ada@example.com,,,,Hat,,,,,,,\n"
+    "#1002,grace@example.org,paid,2026-10-02 11:00:00 -0400,5.00,Socks,Grace Hopper,1 Navy Way,Arlington,"
+    "+1 555 010 0002,Grace Hopper,1 Navy Way,\n"
+)
+
+
+def test_a_refused_shopify_export_is_quarantined_without_personal_data_in_clear(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a Shopify orders export the orders contract cannot take whole (no customer id column
+    # until the export is recognised): every row goes to quarantine with its original columns
+    lake.put("raw/orders/shopify-2026-10.csv", SHOPIFY.encode())
+    invoke(next_messages(lake))
+    [event] = lake.events(1)
+    assert event["detail"]["status"] == "failed"
+    rows = quarantine_rows(lake, "orders")
+    assert len(rows) == 3
+    # THEN the quarantine keeps the export's columns, with every personal one a pseudonym
+    first = next(r for r in rows if r["Lineitem name"] == "Socks" and r["Billing City"] == "London")
+    assert first["Email"] == pseudonym(lake, "ada@example.com")
+    assert first["Billing Name"] == first["Shipping Name"] == pseudonym(lake, "ada lovelace")
+    assert first["Billing Address1"] == first["Shipping Street"] == pseudonym(lake, "12 byron road")
+    assert first["Billing Phone"] == pseudonym(lake, "+442079460001")
+    assert first["Notes"] == f"call {pseudonym(lake, 'ada@example.com')} first"
+    assert first["Name"] == "#1001" and first["Total"] == "19.90"  # not personal: kept as exported
+    assert not [v for r in rows for v in r.values() if isinstance(v, str) and any(c in v for c in CLEAR)]
+    # AND the event names them
+    pseudonymised = event["detail"]["personal_data"]["pseudonymised"]["quarantine"]
+    assert {"Email", "Billing Name", "Billing Address1", "Billing Phone", "Shipping Name", "Notes"} <= set(
+        pseudonymised
+    )
