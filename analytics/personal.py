@@ -408,4 +408,3 @@ def _is_text(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
     return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
-
