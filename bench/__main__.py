@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["bench.generic", "bench.layout", "bench.marketing", "bench.iceberg", "bench.refresh", "bench.image"]
+SUITES = [
+    "bench.generic",
+    "bench.layout",
+    "bench.marketing",
+    "bench.personal",
+    "bench.iceberg",
+    "bench.refresh",
+    "bench.image",
+]
 
 
 def main() -> int:

@@ -94,9 +94,15 @@ def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
 
 def build_processor(settings: Settings) -> ObjectProcessor:
     """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
+    from handlers.pseudonym_key import read_pseudonym_key
     from handlers.refresh_requests import RefreshRequester
 
     c = clients(settings)
+    # Read once per process: a warm function keeps it; a failed read fails the batch and is retried.
+    secretsmanager = boto3.session.Session(region_name=settings.region).client(
+        "secretsmanager", endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG
+    )
+    pseudonym_key = read_pseudonym_key(secretsmanager, settings.pseudonym_secret)
     run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
     store = _store(settings, c)
     ledger = Ledger(store.tables, settings.ops_database)
@@ -110,6 +116,7 @@ def build_processor(settings: Settings) -> ObjectProcessor:
         refresh=RefreshRequester(c["sqs"], settings.refresh_queue_url) if settings.refresh_queue_url else None,
         shapes=ExportShapes(c["dynamodb"], settings.idempotency_table),
         ledger=ledger,
+        pseudonym_key=pseudonym_key,
     )
 
 

@@ -65,3 +65,9 @@ class NotAnSqsBatchError(LakeError):
     """The function was invoked with something other than an SQS batch (a console test event, a wrong trigger)."""
 
     code = "NotAnSqsBatch"
+
+
+class PseudonymKeyError(TransientError):
+    """The key personal data is pseudonymised with cannot be read; nothing is written without it."""
+
+    code = "PseudonymKeyUnavailable"

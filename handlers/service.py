@@ -26,12 +26,14 @@ from analytics.base import (
 )
 from analytics.contract import Tolerance
 from analytics.errors import ContractError, DataError, ToleranceExceededError
+from analytics.personal import PersonalDataPolicy, Pseudonymiser
 from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.errors import (
     ForeignObjectError,
     ObjectNotFoundError,
     PermanentError,
     ProcessingInProgressError,
+    PseudonymKeyError,
     UnsupportedObjectError,
 )
 from handlers.events import ObjectRequest, parse_body
@@ -95,6 +97,8 @@ class Report:
     export: dict[str, int | str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    #: Pseudonymises the file's personal data; its summary goes into the event.
+    personal: Pseudonymiser | None = None
 
     def layout_of(self, reader: SourceReader) -> None:
         """What the reader found around the table, and how it read the file."""
@@ -168,6 +172,8 @@ class Report:
             detail["read"] = self.read
         if self.note:
             detail["note"] = self.note
+        if self.personal is not None:
+            detail["personal_data"] = self.personal.summary()
         if error is not None:
             detail["error"] = {"type": type(error).__name__, "message": message or str(error), "retryable": False}
         return detail
@@ -208,6 +214,7 @@ class ObjectProcessor:
         refresh: RefreshRequester | None = None,
         shapes: ExportShapes | None = None,
         ledger: Ledger | None = None,
+        pseudonym_key: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -225,6 +232,8 @@ class ObjectProcessor:
         self.shapes = shapes
         # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
         self.ledger = ledger
+        # Personal data in curated and quarantine rows is pseudonymised with it (None: refuse to write).
+        self.pseudonym_key = pseudonym_key
 
     def register_context(self, context: Any) -> None:
         """Tell idempotency how long this invocation may still run."""
@@ -424,6 +433,7 @@ class ObjectProcessor:
             pipeline = get_pipeline(segment)
             settings = self.store.dataset_settings(report.dataset)
             pipeline.tolerance = Tolerance.from_settings(settings, report.dataset, pipeline.tolerance).share
+            report.personal = self._pseudonymiser(settings, report.dataset)
             lineage = Lineage(info.key, info.version_id or info.etag, info.source_id, info.last_modified)
             summary = self._summary(report)
             options = ReadOptions.from_settings(settings, f"{topology.SETTINGS_PREFIX}{report.dataset}.json")
@@ -437,7 +447,7 @@ class ObjectProcessor:
                 date_history=self._date_history(report.dataset, reader),
             )
             specs = list(pipeline.tables(source))
-            with StagingSink(specs, lineage=lineage) as sink:
+            with StagingSink(specs, lineage=lineage, personal=report.personal) as sink:
                 t0 = time.perf_counter()
                 try:
                     try:
@@ -480,7 +490,7 @@ class ObjectProcessor:
                 report.models += self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
                 t1 = time.perf_counter()
-                rejected = sink.quarantine_table()
+                rejected = self._pseudonymised(report, sink.quarantine_table())
                 planned = self.store.planned_tables(sink, rejected, report.dataset)
                 self.sources.intend(info.bucket, info.key, owner, planned)
                 report.planned = planned
@@ -498,6 +508,23 @@ class ObjectProcessor:
         detail = report.detail()
         self.publisher.publish(detail)
         return detail, SourceState(version=info.version_id or info.etag, tables=tuple(sorted(written)))
+
+    def _pseudonymiser(self, settings: dict[str, Any], dataset: str) -> Pseudonymiser:
+        """This file's pseudonymiser: the process's key, the dataset's ``personal_data`` setting."""
+        if self.pseudonym_key is None:
+            raise PseudonymKeyError(
+                "no pseudonym key is configured, and personal data is never written in clear; build the "
+                "processor with handlers.bootstrap.build_processor (it reads the key's secret)"
+            )
+        return Pseudonymiser(self.pseudonym_key, PersonalDataPolicy.from_settings(settings, dataset))
+
+    @staticmethod
+    def _pseudonymised(report: Report, rejected: pa.Table | None) -> pa.Table | None:
+        """Quarantined rows as they may be stored: personal values pseudonymised (the one place every
+        quarantine commit passes through)."""
+        if rejected is None or report.personal is None:
+            return rejected
+        return report.personal.quarantine(rejected)
 
     def _date_history(self, dataset: str, reader: SourceReader) -> Callable[[], DateHistory] | None:
         """The lookup a pipeline calls when its file's dates are ambiguous: at most one read of the
@@ -549,6 +576,7 @@ class ObjectProcessor:
         """A refused revision: its rows (with reasons) replace the key's quarantine, and the rows an
         earlier revision of the key committed leave the curated tables (they no longer mirror raw/)."""
         assert report.dataset is not None
+        rejected = self._pseudonymised(report, rejected)
         report.quarantine = self.store.commit_quarantine(report.dataset, rejected, lineage, summary)
         curated = [t for t in state.tables if not t.startswith(f"{self.settings.quarantine_database}.")]
         report.outputs = self.store.remove_rows(curated, lineage.key, summary)

@@ -43,6 +43,8 @@ class Settings:
     athena_workgroup: str | None = None
     #: Bytes of input Parquet above which a refresh's SQL runs on Athena.
     refresh_athena_threshold_bytes: int = topology.DEFAULT.refresh.athena_threshold_bytes
+    #: The Secrets Manager secret (name or ARN) holding the pseudonym key of personal data.
+    pseudonym_secret: str = topology.DEFAULT.pseudonym_secret_name
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,4 +74,5 @@ class Settings:
             refresh_athena_threshold_bytes=int(
                 env.get(topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES, str(default.refresh.athena_threshold_bytes))
             ),
+            pseudonym_secret=env.get(topology.ENV_PSEUDONYM_SECRET) or default.pseudonym_secret_name,
         )

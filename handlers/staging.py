@@ -31,6 +31,8 @@ from analytics.base import (
     col,
     column_doc,
 )
+from analytics.personal import Pseudonymiser
+from analytics.profile import PROFILE_TABLE_SPEC
 
 NULL_PARTITION = "null"
 #: Rows buffered per output file before a row group is written: fewer, larger row groups are
@@ -200,9 +202,21 @@ def _widened(staged: pa.Schema, incoming: pa.Schema) -> pa.Schema | None:
 class StagingSink:
     """Collects a pipeline's outputs and rejects under a temporary folder."""
 
-    def __init__(self, specs: list[TableSpec], root: str | None = None, lineage: Lineage | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[TableSpec],
+        root: str | None = None,
+        lineage: Lineage | None = None,
+        personal: Pseudonymiser | None = None,
+    ) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="lake-stage-", dir=root))
         self.lineage = lineage
+        #: Pseudonymises personal data in every row written (``analytics.personal``); the handler
+        #: applies it to the quarantine when it commits it.
+        self.personal = personal
+        #: Tables added after the pipeline ran (scores): their rows come from staged rows, which
+        #: were pseudonymised when written, so they are not pseudonymised twice.
+        self._derived: set[str] = set()
         self.tables: dict[str, StagedTable] = {spec.name: StagedTable(spec) for spec in specs}
         self._quarantine_parts: list[Path] = []
         self.quarantined_rows = 0
@@ -220,6 +234,10 @@ class StagingSink:
             return
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
+        if self.personal is not None and table not in self._derived:
+            if table == PROFILE_TABLE_SPEC.name:
+                data = self.personal.profile(data, table)
+            data = self.personal.table(data, table)
         if self.lineage is not None:
             for name, column in self.lineage.columns(data.num_rows, data.column_names):
                 data = data.append_column(name, column)
@@ -251,7 +269,10 @@ class StagingSink:
             start = end
 
     def add_table(self, spec: TableSpec) -> None:
-        """Declare one more output table (e.g. scores written after the pipeline ran)."""
+        """Declare one more output table (e.g. scores written after the pipeline ran) whose rows are
+        derived from staged, already pseudonymised, rows."""
+        if spec.name not in self.tables:
+            self._derived.add(spec.name)
         self.tables.setdefault(spec.name, StagedTable(spec))
 
     def read_table(self, name: str) -> pa.Table | None:

@@ -12,10 +12,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 import topology
+from infra import nag
 from infra.config import DeploySettings
 from infra.delivery import delivery_dead_letter_queue, queue_target
 from infra.patterns import event_pattern
@@ -140,6 +142,26 @@ class Processing(Construct):
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
 
+        # The key personal data is pseudonymised with (HMAC-SHA-256): generated here, never output,
+        # readable by the processing function alone. Retained like the bucket: the curated rows'
+        # pseudonyms are only comparable with new ones while the key lives.
+        self.pseudonym_secret = secretsmanager.Secret(
+            self,
+            "PseudonymKey",
+            description="Key of the lake's pseudonyms of personal data (HMAC-SHA-256) in curated and quarantine tables",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False
+            ),
+            encryption_key=storage.key,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        nag.acknowledge(
+            self.pseudonym_secret,
+            "AwsSolutions-SMG4",
+            "the pseudonym key must not rotate on a schedule: a new key gives every person a new pseudonym, "
+            "so rows written before no longer join with new ones until raw/ is reprocessed (docs/personal-data.md)",
+        )
+
         architecture, platform, arch_arg = _ARCHITECTURES[settings.architecture]
         self.log_group = logs.LogGroup(
             self,
@@ -180,6 +202,8 @@ class Processing(Construct):
             log_group=self.log_group,
             environment=self.environment(topo, storage, bus, optimizer_role),
         )
+        # This function's alone: the refresh function shares ``environment`` but never needs the key.
+        self.function.add_environment(topology.ENV_PSEUDONYM_SECRET, self.pseudonym_secret.secret_arn)
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
@@ -258,3 +282,4 @@ class Processing(Construct):
             self.role.add_to_policy(statement)
         bus.grant_put_events_to(self.role)
         self.idempotency_table.grant_read_write_data(self.role)
+        self.pseudonym_secret.grant_read(self.role)

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import socket
 from dataclasses import dataclass, replace
 from typing import Any
@@ -68,6 +69,7 @@ class Endpoints:
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
             topology.ENV_REFRESH_QUEUE_URL: self.refresh_queue_url,
             topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES: str(topo.refresh.athena_threshold_bytes),
+            topology.ENV_PSEUDONYM_SECRET: topo.pseudonym_secret_name,
         }
 
     def refresh_env(self) -> dict[str, str]:
@@ -106,8 +108,18 @@ def s3_filesystem(endpoint_url: str, region: str = topology.LOCAL_REGION) -> Any
     )
 
 
-def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str = topology.LOCAL_REGION) -> Endpoints:
-    """Create (or find) every resource of the topology on the stand-in. Safe to run twice."""
+def provision(
+    endpoint_url: str,
+    topo: Topology = topology.DEFAULT,
+    region: str = topology.LOCAL_REGION,
+    pseudonym_key: str | None = None,
+) -> Endpoints:
+    """Create (or find) every resource of the topology on the stand-in. Safe to run twice.
+
+    ``pseudonym_key`` goes into the pseudonym secret (as the stack's generated secret on AWS); None
+    keeps the secret's value, or makes a random one when there is no secret yet.
+    """
+    _pseudonym_secret(client("secretsmanager", endpoint_url, region), topo, pseudonym_key)
     s3 = client("s3", endpoint_url, region)
     sqs = client("sqs", endpoint_url, region)
     events = client("events", endpoint_url, region)
@@ -189,6 +201,21 @@ def provision(endpoint_url: str, topo: Topology = topology.DEFAULT, region: str 
     )
 
 
+def _pseudonym_secret(secretsmanager: Any, topo: Topology, key: str | None) -> None:
+    """The secret the handler reads its pseudonym key from (``handlers.pseudonym_key``)."""
+    try:
+        current = secretsmanager.get_secret_value(SecretId=topo.pseudonym_secret_name)["SecretString"]
+    except secretsmanager.exceptions.ResourceNotFoundException:
+        secretsmanager.create_secret(
+            Name=topo.pseudonym_secret_name,
+            Description="The key personal data is pseudonymised with (HMAC-SHA-256) in curated and quarantine tables",
+            SecretString=key or secrets.token_hex(32),
+        )
+        return
+    if key is not None and current != key:
+        secretsmanager.put_secret_value(SecretId=topo.pseudonym_secret_name, SecretString=key)
+
+
 def _refresh_queues(sqs: Any, topo: Topology) -> tuple[str, str, str, str]:
     """The refresh FIFO queue (grouped by dataset, deduplicated by request) and its FIFO DLQ."""
     q = topo.refresh.queue
@@ -231,6 +258,9 @@ class StandIn:
         if refresh_queue is not None:
             self.topology = replace(self.topology, refresh=replace(self.topology.refresh, queue=refresh_queue))
         self.state_dir = state_dir
+        #: The pseudonym key provisioned into the secret: the state directory's (kept across
+        #: restarts), else one for this stand-in's life.
+        self.pseudonym_key = state_dir.pseudonym_key() if state_dir is not None else secrets.token_hex(32)
         #: What was restored at start (None: started empty).
         self.restored: SavedState | None = None
         #: What was saved at stop.
@@ -268,7 +298,7 @@ class StandIn:
             self.restored = self.state_dir.restore()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        self.endpoints = provision(self.endpoint_url, self.topology)
+        self.endpoints = provision(self.endpoint_url, self.topology, pseudonym_key=self.pseudonym_key)
         return self.endpoints
 
     def stop(self) -> None:

@@ -36,6 +36,8 @@ import topology
 #: Bumped when what the file holds changes shape; a state of another format is refused.
 STATE_FORMAT = 1
 STATE_FILE = "stand-in.state"
+#: The key personal data is pseudonymised with (hex; created once, readable by its owner only).
+PSEUDONYM_KEY_FILE = "pseudonym.key"
 UP_FILE = "up.json"
 PROCESSED_FILE = "processed.jsonl"
 #: ``--fresh`` moves the previous state here rather than deleting it.
@@ -215,6 +217,27 @@ class StateDir:
         moved = aside / f"{STATE_FILE}.{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
         shutil.move(str(self.state_file), moved)
         return moved
+
+    # --- the pseudonym key --------------------------------------------------------------------------
+    def pseudonym_key(self) -> str:
+        """The stand-in's pseudonym key, created once (64 random hex characters, mode 0600) and kept
+        across restarts and ``--fresh``: the same person keeps the same pseudonym in this lake."""
+        path = self.path / PSEUDONYM_KEY_FILE
+        if not path.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            import secrets
+
+            with contextlib.suppress(FileExistsError):  # another process made it first: use that one
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+        key = path.read_text().strip()
+        if len(key) < 32:
+            raise StateError(
+                f"{path} holds {len(key)} characters, not a pseudonym key; delete it to get a new one "
+                "(rows pseudonymised before then no longer join with new ones: `lake reprocess` raw/)"
+            )
+        return key
 
     # --- a running `lake up` -----------------------------------------------------------------------
     def claim(self, endpoint_url: str, log: str) -> None:

@@ -60,7 +60,7 @@ def moto_server() -> Iterator[StandIn]:
 def stand_in(moto_server: StandIn) -> Endpoints:
     """A freshly reset and provisioned stand-in for each test."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server.endpoint_url}/moto-api/reset", method="POST"))
-    return provision(moto_server.endpoint_url, moto_server.topology)
+    return provision(moto_server.endpoint_url, moto_server.topology, pseudonym_key=moto_server.pseudonym_key)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 60, every: float = 0.3) -> bool:

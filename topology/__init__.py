@@ -141,6 +141,9 @@ class Topology:
     refresh_queue_name: str = "lake-refresh.fifo"
     refresh_dlq_name: str = "lake-refresh-dlq.fifo"
     refresh: RefreshSettings = field(default_factory=RefreshSettings)
+    #: The Secrets Manager secret holding the key of personal data's pseudonyms (HMAC-SHA-256). The
+    #: stand-in's name; on AWS the stack names it and passes its ARN (``ENV_PSEUDONYM_SECRET``).
+    pseudonym_secret_name: str = "lake-pseudonym-key"
 
     def raw_object_events_pattern(self, bucket: str | None = None) -> dict[str, Any]:
         """EventBridge pattern for S3 "Object Created" and "Object Deleted" events under ``raw/``.
@@ -231,6 +234,8 @@ ENV_REFRESH_QUEUE_URL = "LAKE_REFRESH_QUEUE_URL"
 #: The refresh's Athena workgroup and its size threshold (bytes of input Parquet) for using it.
 ENV_ATHENA_WORKGROUP = "LAKE_ATHENA_WORKGROUP"
 ENV_REFRESH_ATHENA_THRESHOLD_BYTES = "LAKE_REFRESH_ATHENA_THRESHOLD_BYTES"
+#: The secret (name or ARN) with the key the per-file stage pseudonymises personal data with.
+ENV_PSEUDONYM_SECRET = "LAKE_PSEUDONYM_SECRET"
 
 
 def process_request_detail_schema(bucket: str | None = None) -> dict[str, Any]:

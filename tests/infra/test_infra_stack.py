@@ -52,6 +52,7 @@ def arn(logical_id: str) -> dict[str, list[str]]:
         ("AWS::IAM::Role", 4),  # function, refresh function, table optimizers, HTTP entry
         ("AWS::ApiGateway::RestApi", 1),
         ("AWS::ApiGateway::Method", 1),
+        ("AWS::SecretsManager::Secret", 1),  # the pseudonym key of personal data
     ],
 )
 def test_resource_counts(synth: Synth, cfn_type: str, count: int) -> None:
@@ -251,6 +252,7 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_MAX_RECEIVE_COUNT: str(QUEUE.max_receive_count),
         topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: arn(synth.logical_id(synth.stack.maintenance.role)),
         topology.ENV_REFRESH_QUEUE_URL: ref(synth.logical_id(synth.stack.refresh.queue)),
+        topology.ENV_PSEUDONYM_SECRET: ref(synth.logical_id(synth.stack.processing.pseudonym_secret)),
         "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
     }
     assert "AWS_ENDPOINT_URL" not in env  # real AWS endpoints only
@@ -299,6 +301,9 @@ def test_function_permissions_are_scoped(synth: Synth) -> None:
                 assert resources == [arn(synth.logical_id(synth.stack.events.bus))]
             elif action.startswith("dynamodb:"):
                 assert resources[0] == arn(synth.logical_id(synth.stack.processing.idempotency_table))
+            elif action.startswith("secretsmanager:"):
+                assert resources == [ref(synth.logical_id(synth.stack.processing.pseudonym_secret))]
+                assert action in ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
             elif action.startswith("glue:"):
                 assert not any(a.startswith("glue:Delete") and "Database" in a for a in actions)
                 assert all("Fn::Join" in r for r in resources)
