@@ -234,7 +234,7 @@ class AdPerformancePipeline(ContractPipeline):
         if table is None:
             return PipelineResult(rows_in=0)
         result = PipelineResult(rows_in=table.num_rows)
-        prepared, cols = self.columns(table, source, result)
+        prepared, cols = self.columns(table, source, result, sink)
         table = prepared.table
         n = table.num_rows
         checks = RowChecks(n)

@@ -580,7 +580,9 @@ class ContractPipeline:
         self.dataset = dataset
         self.tolerance = tolerance
 
-    def columns(self, table: pa.Table, source: SourceInfo, result: PipelineResult) -> tuple[Prepared, dict[str, str]]:
+    def columns(
+        self, table: pa.Table, source: SourceInfo, result: PipelineResult, sink: OutputSink | None = None
+    ) -> tuple[Prepared, dict[str, str]]:
         """Recognise the file's export, apply the settings' mapping, and resolve the contract's columns.
 
         Returns the prepared file (its table has any constant columns added, and a recognised export's
@@ -600,6 +602,13 @@ class ContractPipeline:
         except ContractError as exc:
             exc.source_format = prepared.source_format  # type: ignore[attr-defined]
             raise
+        # The lake's sink pseudonymises what it is told is personal (StagingSink.personal_columns).
+        declare = getattr(sink, "personal_columns", None)
+        if prepared.shape is not None and prepared.shape.personal and declare is not None:
+            # the output column and the export's own header (which quarantine rows keep) alike
+            names = {**prepared.shape.personal}
+            names.update({cols[c]: kind for c, kind in prepared.shape.personal.items() if c in cols})
+            declare(names)
         return prepared, cols
 
     def check_tolerance(

@@ -239,7 +239,7 @@ class ExperimentsPipeline(ContractPipeline):
         if table is None:
             return PipelineResult(rows_in=0)
         result = PipelineResult(rows_in=table.num_rows)
-        prepared, cols = self.columns(table, source, result)
+        prepared, cols = self.columns(table, source, result, sink)
         table = prepared.table
         n = table.num_rows
         column = {name: table.column(source_name) for name, source_name in cols.items()}

@@ -78,6 +78,9 @@ class KnownExport:
     from_header: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     #: Brings the export's rows to the contract's grain (called with the resolved column mapping).
     reshape: Reshape | None = None
+    #: Contract columns holding personal data detection cannot see by name or content (WooCommerce's
+    #: customer is a person's name), with their kind: pseudonymised in curated and quarantine rows.
+    personal: Mapping[str, str] = field(default_factory=dict)
     #: Where the vendor documents the export's columns (the fixtures are written from it).
     documented_at: str = ""
 

@@ -213,6 +213,8 @@ WOOCOMMERCE_ORDERS = KnownExport(
     },
     constants={"channel": "woocommerce"},
     reshape=_woocommerce,
+    # the download's customer is the person's name
+    personal={"customer_id": "name"},
     documented_at="https://woocommerce.com/document/woocommerce-analytics/orders-report/ (download columns)",
 )
 

@@ -300,7 +300,8 @@ def _records(text: str, delimiter: str) -> list[layout.Record]:
     line = 1
     try:
         for cells in reader:
-            comment = bool(cells) and cells[0].lstrip().startswith("#")
+            # A comment is one cell starting with "#" (GA4's); "#1001,..." is a row (Shopify's order names).
+            comment = bool(cells) and cells[0].lstrip().startswith("#") and len(layout.effective(cells)) <= 1
             records.append(layout.Record(line, tuple(cells), comment))
             line = reader.line_num + 1
             if len(records) >= layout.DETECT_RECORDS:
@@ -557,7 +558,10 @@ class SourceReader:
             one_line = "\n" not in row.text.rstrip("\r\n")
             # A comment line after the header is not a row; once one came, lines of another width are
             # the next table of the download (GA4 puts several in one file, each under comments).
-            if one_line and (comments or row.text.lstrip().startswith("#")):
+            # A "#" line with values in several fields is a bad row (an order "#1001" with a stray comma),
+            # never a comment dropped unseen.
+            commented = row.text.lstrip().startswith("#") and row.actual_columns <= 1
+            if one_line and (comments or commented):
                 comments.append(row.text.rstrip("\r\n"))
                 return "skip"
             # A line break inside the bad row means a quote ran on over the lines after it.

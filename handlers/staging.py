@@ -16,8 +16,10 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,7 +33,7 @@ from analytics.base import (
     col,
     column_doc,
 )
-from analytics.personal import Pseudonymiser
+from analytics.personal import Kind, Pseudonymiser, header_key
 from analytics.profile import PROFILE_TABLE_SPEC
 
 NULL_PARTITION = "null"
@@ -226,6 +228,12 @@ class StagingSink:
         self._writer_error: BaseException | None = None
 
     # --- OutputSink ------------------------------------------------------------------------------
+    def personal_columns(self, names: Mapping[str, str]) -> None:
+        """Pseudonymise these columns (an output column or a file's header → kind) wherever they land."""
+        if self.personal is not None:
+            for name, kind in names.items():
+                self.personal.decisions[header_key(name)] = cast(Kind, kind)
+
     def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
         staged = self.tables.get(table)
         if staged is None:

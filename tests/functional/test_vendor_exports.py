@@ -48,3 +48,18 @@ def test_shopify_line_items_land_in_order_items_beside_one_row_per_order(lake: L
     # each line item belongs to an order the lake kept, with that order's customer
     assert {i["order_id"] for i in items} == set(orders)
     assert all(i["customer_id"] == orders[i["order_id"]]["customer_id"] for i in items)
+
+
+def test_customers_in_exports_land_as_pseudonyms_that_join_across_exports(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN a Shopify export whose customer wrote her e-mail in two cases, and a WooCommerce
+    # download whose customer is a person's name
+    shopify = _land(lake, invoke, "raw/orders/shopify.csv", fx.SHOPIFY_ORDERS.csv().encode())
+    woo = _land(lake, invoke, "raw/orders/woo.csv", fx.WOOCOMMERCE_ORDERS.csv().encode())
+    assert shopify["status"] == woo["status"] == "succeeded"
+    rows = curated_rows(lake, "orders")
+    customers = {r["order_id"]: r["customer_id"] for r in rows}
+    # THEN no e-mail or name is stored, the same person is one customer, the names are pseudonyms too
+    assert not any("@" in c or " " in c for c in customers.values()), customers
+    assert customers["#1001"] == customers["#1003"] != customers["#1002"]
+    assert customers["2281"] == customers["2284"] != customers["2282"]
+    assert "Jordan Smith" not in str(curated_rows(lake, "order_items")) + str(rows)
