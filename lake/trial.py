@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,8 @@ class Trial:
     export_facts: dict[str, Any] = field(default_factory=dict)
     #: For a file its contract refused for missing columns: the settings that would map it.
     mapping: dict[str, Any] | None = None
+    #: How the reader found the table: lines left out above and below it, and how it was read.
+    left_out: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -128,9 +131,10 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     from analytics.base import SourceInfo
     from analytics.contract import Tolerance
     from analytics.errors import ContractError, DataError, MissingColumnsError
+    from analytics.personal import PersonalDataPolicy, Pseudonymiser
     from analytics.registry import dataset_table_name, get_pipeline
     from handlers.errors import PermanentError
-    from handlers.reader import SourceReader, detect_format
+    from handlers.reader import ReadOptions, SourceReader, detect_format
     from handlers.service import ObjectProcessor
     from handlers.staging import Lineage, StagingSink
 
@@ -155,11 +159,15 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     try:
         pipeline.tolerance = Tolerance.from_settings(settings, trial.dataset, pipeline.tolerance).share
         specs = list(pipeline.tables(source))
+        # As the lake would: personal data pseudonymised (with a throwaway key: the values shown are
+        # not the lake's pseudonyms, but the types and the quarantine are what the lake would make).
+        personal = Pseudonymiser(secrets.token_bytes(32), PersonalDataPolicy.from_settings(settings, trial.dataset))
+        options = ReadOptions.from_settings(settings, f"settings/{trial.dataset}.json")
     except (PermanentError, DataError) as exc:
         trial.refused = str(exc)
         return trial
-    with StagingSink(specs, lineage=Lineage(key, "local", "lake-try", now)) as sink:
-        reader = SourceReader(key, fmt, lambda: _open(path))
+    with StagingSink(specs, lineage=Lineage(key, "local", "lake-try", now), personal=personal) as sink:
+        reader = SourceReader(key, fmt, lambda: _open(path), options)
         try:
             result = pipeline.run(reader.batches(), source, sink)
             ObjectProcessor._quarantine_malformed(reader.malformed, reader.columns, sink)
@@ -172,6 +180,7 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
             if isinstance(exc, MissingColumnsError):
                 trial.mapping = exc.suggestion
         trial.lines, trial.multiline = reader.lines, reader.multiline
+        trial.left_out = _left_out(reader)
         _quarantine(trial, sink)
         if trial.refused is None and Tolerance(pipeline.tolerance).exceeded(trial.rejected, trial.rows_in):
             trial.refused = (
@@ -378,6 +387,25 @@ def _optional_target(args: argparse.Namespace) -> Target | None:
     return target
 
 
+def _left_out(reader: Any) -> list[str]:
+    """What the reader took off around the table, and how it read the file, in words."""
+    parts = []
+    if reader.preamble_lines:
+        parts.append(f"{reader.preamble_lines} line(s) above the header (titles, date ranges, comments)")
+    if reader.summary_rows:
+        parts.append(f"{reader.summary_rows} summary row(s) (Total…)")
+    if reader.footer_lines:
+        parts.append(f"{reader.footer_lines} footer line(s)")
+    how = []
+    if reader.encoding and reader.encoding not in ("utf-8", "utf_8"):
+        how.append(f"encoding {reader.encoding}")
+    if reader.sheet:
+        others = [s for s in reader.sheets if s != reader.sheet]
+        how.append(f"sheet {reader.sheet!r}" + (f" (also in the workbook: {', '.join(others)})" if others else ""))
+    lines = [f"left out, not quarantined: {'; '.join(parts)}"] if parts else []
+    return lines + ([f"read as: {', '.join(how)}"] if how else [])
+
+
 def _export_lines(trial: Trial) -> list[str]:
     """Which export the file was read as: a vendor's recognised one, the settings' mapping, or the contract's names."""
     from analytics.registry import spec
@@ -416,6 +444,7 @@ def render(trial: Trial) -> str:
         if trial.reasons.get("unterminated_quote"):
             read += f"; {trial.reasons['unterminated_quote']:,} quote(s) never closed (see the quarantine)"
     lines.append(read)
+    lines += trial.left_out
     lines += _export_lines(trial)
     for outcome in trial.tables:
         keyed = f", keyed by {', '.join(outcome.key)} (view over {outcome.stored})" if outcome.key else ""
