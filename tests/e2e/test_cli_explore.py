@@ -92,7 +92,8 @@ def test_try_shows_types_a_sample_and_the_quarantine_without_a_lake(tmp_path: Pa
     assert "amount double" in out and "discount double" in out and "day date" in out
     assert "1234.56" not in out and "1000" in out  # the sample shows numbers, not "$1,000.00"
     assert "quarantine: 1 row" in out and "type_mismatch: 1" in out and "amount is not float64" in out
-    assert "not compared" not in out
+    # AND it says why it did not compare with a lake's tables, and what would make it
+    assert "not compared with the existing tables: no lake named (start `lake up`" in out
     assert "the file would be accepted" in out
 
 

@@ -29,6 +29,7 @@ def deploy_outputs_stack(endpoints: Endpoints, name: str) -> dict[str, str]:
         "FunctionName": "lake-processor",
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:lake-alarms",
         "OpsDatabase": topo.ops_database,
+        "FunctionArchitecture": "arm64",
     }
     assert tuple(outputs) == OUTPUT_KEYS
     template = {
