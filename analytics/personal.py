@@ -96,7 +96,9 @@ _EMAIL_CHARS = r"[^@\s\"'<>(),;:\[\]]"
 EMAIL_IN_TEXT = re.compile(rf"{_EMAIL_CHARS}+@{_EMAIL_CHARS}+\.[A-Za-z]{{2,}}")
 #: A whole cell that is an e-mail address (RE2, for pyarrow).
 _EMAIL_CELL = rf"^\s*{_EMAIL_CHARS}+@{_EMAIL_CHARS}+\.[A-Za-z]{{2,}}\s*$"
-_PHONE_INTERNATIONAL = re.compile(r"^\s*(\+|00)\s*\(?\d[\d\s().\-/]*\d\s*$")
+# "+..." is international; "00" is only when a country code (not 0) and a separator follow: a run of
+# digits with leading zeros ("0000575") is an id, not a number dialled abroad.
+_PHONE_INTERNATIONAL = re.compile(r"^\s*(\+\s*\(?\d[\d\s().\-/]*\d|00[1-9]\d{0,3}[\s().\-/]+\d[\d\s().\-/]*\d)\s*$")
 _PHONE_GROUPED = re.compile(r"^\s*(\(\d{1,6}\)\s*\d[\d\s.\-/]*\d|\d{1,6}([\s.\-/]+\d{1,8}){2,})\s*$")
 _DATE_LIKE = re.compile(r"^\s*\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}\s*$")
 _THOUSANDS = re.compile(r"^\s*\d{1,3}([.,\s]\d{3})+([.,]\d{1,2})?\s*$")

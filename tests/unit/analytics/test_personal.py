@@ -90,6 +90,8 @@ def test_headers_are_compared_normalised() -> None:
         ("192.168.100.10", False),  # an IP address
         ("1.234.567", False),  # a number with thousands separators
         ("1234567890", False),  # bare digits: order ids look like that
+        ("0000575", False),  # an id with leading zeros is not "00" dialled abroad
+        ("0012345678", False),
         ("+49 12", False),  # too few digits
     ],
 )
