@@ -63,3 +63,26 @@ def test_customers_in_exports_land_as_pseudonyms_that_join_across_exports(lake: 
     assert customers["#1001"] == customers["#1003"] != customers["#1002"]
     assert customers["2281"] == customers["2284"] != customers["2282"]
     assert "Jordan Smith" not in str(curated_rows(lake, "order_items")) + str(rows)
+
+
+def test_ga4_and_search_console_downloads_read_cleanly_as_generic_datasets(lake: Lake, invoke: Invoke) -> None:
+    from tests.exports import ga4_csv
+
+    # GIVEN a GA4 report download (comment preamble) and a Search Console "Queries" export
+    ga4 = ga4_csv(
+        ["Page title and screen class", "Views", "Active users", "Event count", "Bounce rate"],
+        [["Home", "1,204", "811", "5,120", "0.41"], ["Shoes | Demo Shop", "533", "402", "2,017", "0.38"]],
+    )
+    console = (
+        "Top queries,Clicks,Impressions,CTR,Position\nrunning shoes,120,4013,2.99%,7.4\ntrail shoes,44,1800,2.44%,9.1\n"
+    )
+    # WHEN each lands in a dataset of its own
+    first = _land(lake, invoke, "raw/ga4_pages/pages.csv", ga4.encode())
+    second = _land(lake, invoke, "raw/search_queries/Queries.csv", console.encode())
+    # THEN every row lands, nothing is quarantined, the comments are counted as preamble
+    assert first["status"] == second["status"] == "succeeded"
+    assert first["rows"]["preamble"] >= 8 and first["quarantine"]["rows"] == 0 == second["quarantine"]["rows"]
+    pages = {r["page_title_and_screen_class"]: r["views"] for r in curated_rows(lake, "ga4_pages")}
+    assert pages == {"Home": 1204, "Shoes | Demo Shop": 533}
+    queries = {r["top_queries"]: r["ctr"] for r in curated_rows(lake, "search_queries")}
+    assert queries["running shoes"] == pytest.approx(0.0299)
