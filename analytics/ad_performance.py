@@ -119,9 +119,10 @@ AD_PERFORMANCE = TableSpec(
 )
 
 CAMPAIGN_KPIS = TableSpec(
-    "campaign_kpis",
+    "campaign_kpis_by_file",
     "date",
-    "Daily totals and ratios per channel × campaign; a ratio over zero is null.",
+    "Daily totals and ratios per channel × campaign of one file (per-file results; `campaign_kpis` answers "
+    "over every file); a ratio over zero is null.",
     pa.schema(
         [
             col("channel", pa.string(), "channel"),
@@ -144,9 +145,10 @@ CAMPAIGN_KPIS = TableSpec(
 )
 
 KPI_ANOMALIES = TableSpec(
-    "kpi_anomalies",
+    "kpi_anomalies_by_file",
     "date",
-    "Per channel × campaign × metric × date: value, series median, robust z-score and anomaly flags.",
+    "Per channel × campaign × metric × date of one file (per-file results; `kpi_anomalies` answers over every "
+    "file): value, series median, robust z-score and anomaly flags.",
     pa.schema(
         [
             col("channel", pa.string(), "channel"),
@@ -225,7 +227,7 @@ class AdPerformancePipeline(ContractPipeline):
     exports = AD_EXPORTS
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``ad_performance``, ``campaign_kpis`` and ``kpi_anomalies``, all partitioned by date."""
+        """``ad_performance``, ``campaign_kpis_by_file`` and ``kpi_anomalies_by_file``, all partitioned by date."""
         return (AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
@@ -566,8 +568,8 @@ SPEC = DatasetSpec(
         ),
     ),
     model_keys={
-        "campaign_kpis": ("date", "channel", "campaign"),
-        "kpi_anomalies": ("date", "channel", "campaign", "metric"),
+        CAMPAIGN_KPIS.name: ("date", "channel", "campaign"),
+        KPI_ANOMALIES.name: ("date", "channel", "campaign", "metric"),
     },
     exports=AD_EXPORTS,
     sample=_sample,

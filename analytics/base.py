@@ -112,6 +112,9 @@ class TableSpec:
     #: newest source that has it, over ``<name>_sources`` (every source's rows). Rows whose first
     #: key column is null are never merged.
     key: tuple[str, ...] = ()
+    #: For a model table with one snapshot per ``as_of``: the view, named as a user would query it,
+    #: that shows the newest snapshot (``experiment_results`` over ``experiment_results_history``).
+    current_view: str = ""
 
     def column_docs(self) -> dict[str, str]:
         """Each described column's meaning (lineage columns are described where they are added)."""

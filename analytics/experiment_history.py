@@ -65,6 +65,7 @@ EXPERIMENT_RESULTS_HISTORY = TableSpec(
             col("as_of", pa.date32(), "the newest `ingest_date` of the exposures"),
         ]
     ),
+    current_view="experiment_results",
 )
 
 _REQUIRED = ("experiment_id", "variant", "user_id", "converted")

@@ -73,9 +73,10 @@ Z_95 = 1.959963984540054
 DEFAULT_CONTROLS = ("control", "a")
 
 EXPERIMENT_RESULTS = TableSpec(
-    "experiment_results",
+    "experiment_results_by_file",
     "ingest_date",
-    "One row per experiment × variant: conversion, Wilson interval, lift and tests against control.",
+    "One row per experiment × variant of one exposure file (per-file results; `experiment_results` answers "
+    "over every file): conversion, Wilson interval, lift and tests against control.",
     pa.schema(
         [
             col("experiment_id", pa.string(), "experiment"),
@@ -230,7 +231,7 @@ class ExperimentsPipeline(ContractPipeline):
     contract = CONTRACT
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``experiment_results`` and ``experiment_exposures``, partitioned by the file's ingest date."""
+        """``experiment_results_by_file`` and ``experiment_exposures``, partitioned by the file's ingest date."""
         return (EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
@@ -485,6 +486,6 @@ SPEC = DatasetSpec(
         ),
     ),
     data_table="experiment_exposures",
-    model_keys={"experiment_results": ("experiment_id", "variant")},
+    model_keys={EXPERIMENT_RESULTS.name: ("experiment_id", "variant")},
     sample=_sample,
 )

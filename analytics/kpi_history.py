@@ -88,6 +88,7 @@ CAMPAIGN_KPIS_HISTORY = TableSpec(
             col("as_of", pa.date32(), "the newest day of the dataset"),
         ]
     ),
+    current_view="campaign_kpis",
 )
 
 KPI_ANOMALIES_HISTORY = TableSpec(
@@ -123,6 +124,7 @@ KPI_ANOMALIES_HISTORY = TableSpec(
             col("as_of", pa.date32(), "the newest day of the dataset"),
         ]
     ),
+    current_view="kpi_anomalies",
 )
 
 

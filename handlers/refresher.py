@@ -286,6 +286,8 @@ class RefreshService:
                 )
                 report.outputs.append((committed, model.as_of.isoformat()))
                 written[f"{committed.database}.{committed.table}"] = committed.snapshot_id
+                # The obvious name (experiment_results) shows the newest snapshot of the history table.
+                self.store.put_current_view(model.spec)
             report.timings[f"{spec.name}_commit"] = round((time.perf_counter() - t1) * 1000, 1)
         if size > self.settings.refresh_athena_threshold_bytes and query.engine != "athena":
             report.models.append(

@@ -27,7 +27,7 @@ from analytics.base import LINEAGE_COLUMNS, TableSpec
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, iceberg_athena_type
 from handlers.staging import Lineage, StagedTable, StagingSink, spelled_as_stored
-from handlers.views import check_view_name_free, latest_by_key_sql, put_keyed_view
+from handlers.views import check_view_name_free, is_view, latest_by_key_sql, put_keyed_view
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -325,6 +325,52 @@ class LakeStore:
         columns = [(f.name, iceberg_athena_type(f.field_type)) for f in table.schema().fields]
         sql = latest_by_key_sql(self.curated_database, spec.stored_name, [c for c, _ in columns], spec.key)
         put_keyed_view(self._glue, self.curated_database, spec.name, sql, columns)
+
+    def put_current_view(self, spec: TableSpec) -> None:
+        """The view ``spec.current_view`` over ``spec``'s newest ``as_of`` snapshot: the name a user
+        queries answers over the dataset's whole history.
+
+        A lake made before the rule holds a per-file *table* of that name: it is renamed to
+        ``<name>_by_file`` (its Iceberg metadata and data stay where they are) before the view takes the name.
+        """
+        from handlers.sql import quote, quote_table
+
+        name = spec.current_view
+        if not name:
+            return
+        self._rename_per_file_table(name)
+        table = self.tables.load(self.curated_database, spec.stored_name)
+        assert table is not None
+        columns = [(f.name, iceberg_athena_type(f.field_type)) for f in table.schema().fields]
+        source = quote_table(self.curated_database, spec.stored_name)
+        listed = ", ".join(quote(c) for c, _ in columns)
+        partition = quote(spec.partition_column)
+        sql = f"SELECT {listed} FROM {source} WHERE {partition} = (SELECT max({partition}) FROM {source})"
+        put_keyed_view(self._glue, self.curated_database, name, sql, columns)
+
+    def _rename_per_file_table(self, name: str) -> None:
+        try:
+            current = self._glue.get_table(DatabaseName=self.curated_database, Name=name)["Table"]
+        except self._glue.exceptions.EntityNotFoundException:
+            return
+        if is_view(dict(current)):
+            return
+        renamed = f"{name}_by_file"
+        try:
+            self.tables.catalog.rename_table((self.curated_database, name), (self.curated_database, renamed))
+        except Exception as exc:  # pyiceberg's TableAlreadyExistsError: files since the upgrade wrote it
+            if type(exc).__name__ != "TableAlreadyExistsError":
+                raise
+            # Its rows are the per-file results of files processed before the upgrade: `lake reprocess`
+            # brings them into <name>_by_file; the answer over history is the view either way.
+            self._glue.delete_table(DatabaseName=self.curated_database, Name=name)
+            logger.warning(
+                "%s.%s was a per-file table from before %s answered over history, and %s exists: its catalog "
+                "entry was removed (its files stay in S3); reprocess the dataset to bring older files into %s",
+                self.curated_database, name, name, renamed, renamed,
+            )  # fmt: skip
+            return
+        logger.info("renamed %s.%s to %s (per-file results)", self.curated_database, name, renamed)
 
     def _upload(self, path: Path, uri: str) -> None:
         bucket, _, key = uri.removeprefix("s3://").partition("/")

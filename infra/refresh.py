@@ -165,6 +165,8 @@ class Refresh(Construct):
                 actions=[*GLUE_ACTIONS, "glue:GetPartitions", "glue:CreateTableOptimizer", "glue:GetTableOptimizer"],
                 resources=[storage.catalog_arn, *storage.database_arns(), *storage.ledger_arns()],
             ),
+            # Renaming an older lake's per-file table out of its view's way deletes that one table.
+            iam.PolicyStatement(actions=["glue:DeleteTable"], resources=storage.renamed_table_arns()),
             *ledger_statements(storage),
             iam.PolicyStatement(
                 actions=["iam:PassRole"],

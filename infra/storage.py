@@ -152,6 +152,15 @@ class LakeStorage(Construct):
             stack.format_arn(service="glue", resource="table", resource_name=f"{name}/{topology.PROCESSING_LOG_TABLE}"),
         ]
 
+    def renamed_table_arns(self) -> list[str]:
+        """ARNs of the old per-file tables the refresh renames to ``<name>_by_file`` (topology.CURRENT_VIEWS)."""
+        stack = cdk.Stack.of(self)
+        curated = self.database_names[0]
+        return [
+            stack.format_arn(service="glue", resource="table", resource_name=f"{curated}/{name}")
+            for name in topology.CURRENT_VIEWS
+        ]
+
     def database_arns(self) -> list[str]:
         """ARNs of the databases and their tables, for grants scoped to the lake's catalog entries."""
         stack = cdk.Stack.of(self)

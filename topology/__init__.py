@@ -20,6 +20,10 @@ QUARANTINE_PREFIX = "quarantine/"
 OPS_PREFIX = "ops/"
 #: The processing ledger: one row per file outcome and per refresh, in the ops database.
 PROCESSING_LOG_TABLE = "processing_log"
+#: Names that were per-file tables and are now views over the models' history (``<name>_history``'s
+#: newest ``as_of``). The refresh renames an older lake's table of that name to ``<name>_by_file`` once:
+#: the one table deletion any function may make (tests check the dataset specs declare these views).
+CURRENT_VIEWS = ("experiment_results", "campaign_kpis", "kpi_anomalies")
 MODELS_PREFIX = "models/"
 #: ``settings/<dataset>.json``: per-dataset settings (tolerance, date order, control variant).
 SETTINGS_PREFIX = "settings/"

@@ -358,7 +358,7 @@ def test_a_reprocess_that_moves_rows_to_other_partitions_leaves_no_stale_files(l
     # (Iceberg stores month(date) as months since 1970-01: one data file per month, April, June, August)
     assert sorted(f["partition"]["date_month"] for f in files) == [(2026 - 1970) * 12 + m - 1 for m in (4, 6, 8)]
     # AND the other tables of the source moved with it
-    for table in ("campaign_kpis", "kpi_anomalies"):
+    for table in ("campaign_kpis_by_file", "kpi_anomalies_by_file"):
         assert {str(r["date"]) for r in curated_rows(lake, table)} == {"2026-04-03", "2026-06-05", "2026-08-07"}
 
 
@@ -372,7 +372,11 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     [accepted] = lake.events(1)
     assert accepted["detail"]["status"] == "succeeded"
     outputs = {o["table"]: o["view"] for o in accepted["detail"]["outputs"]}
-    assert outputs == {"ad_performance_sources": "ad_performance", "campaign_kpis": None, "kpi_anomalies": None}
+    assert outputs == {
+        "ad_performance_sources": "ad_performance",
+        "campaign_kpis_by_file": None,
+        "kpi_anomalies_by_file": None,
+    }
     assert curated_rows(lake, "ad_performance")
 
     # WHEN the dataset's tolerance is lowered to 5% and the file is reprocessed
@@ -383,7 +387,7 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     # THEN the file is refused, and none of the tables shows the earlier run's rows any more
     [refused] = lake.events(1)
     assert refused["detail"]["error"]["type"] == "ToleranceExceededError", refused["detail"]["error"]["message"]
-    for table in ("ad_performance", "campaign_kpis", "kpi_anomalies"):
+    for table in ("ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file"):
         assert curated_rows(lake, table) == []
     # AND every row is in quarantine, the bad one with its own reason
     reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())

@@ -35,7 +35,7 @@ def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake,
     # THEN the three tables are published and catalogued, bad rows quarantined with reasons
     assert event["detail-type"] == "Dataset Processed", event["detail"].get("error")
     tables = outputs(event)
-    assert set(tables) == {"ad_performance", "campaign_kpis", "kpi_anomalies"}
+    assert set(tables) == {"ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file"}
     detail = event["detail"]
     assert detail["quarantine"]["rows"] > 0
     assert (
@@ -44,7 +44,7 @@ def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake,
     )
     for table in tables:
         lake.glue.get_table(DatabaseName="lake_curated", Name=table)
-    kpis = curated_rows(lake, "campaign_kpis")
+    kpis = curated_rows(lake, "campaign_kpis_by_file")
     assert kpis and all(r["ctr"] is None or 0 <= r["ctr"] <= 1 for r in kpis)
     facts = {m["name"]: m["metrics"] for m in detail["models"]}
     assert facts["kpi_anomalies"]["series"] > 0
@@ -119,7 +119,7 @@ def test_experiments_get_results_per_variant(lake: Lake, invoke: Invoke) -> None
     invoke(next_messages(lake))
     [event] = lake.events(1)
     assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
-    results = curated_rows(lake, "experiment_results")
+    results = curated_rows(lake, "experiment_results_by_file")
     assert {(r["experiment_id"], r["variant"]) for r in results} >= {
         ("checkout_button", "control"),
         ("checkout_button", "treatment"),
@@ -158,7 +158,7 @@ def test_dataset_settings_choose_the_control_and_the_tolerance(lake: Lake, invok
     invoke(next_messages(lake, 1))
     [event] = lake.events(1)
     assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
-    results = [r for r in curated_rows(lake, "experiment_results") if r["experiment_id"] == "checkout_button"]
+    results = [r for r in curated_rows(lake, "experiment_results_by_file") if r["experiment_id"] == "checkout_button"]
     control = {r["variant"] for r in results if r["is_control"]}
     assert control == {"treatment"}
 

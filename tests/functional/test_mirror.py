@@ -261,7 +261,7 @@ def test_a_reader_during_a_replace_sees_the_old_or_the_new_rows_never_both(lake:
 def test_lineage_columns_name_the_source_in_every_table_of_a_contract_dataset(lake: Lake, invoke: Invoke) -> None:
     lake.put("raw/experiments/part-1.csv", b"experiment,variant,user,converted\nexp,control,u1,1\nexp,b,u2,0\n")
     invoke(next_messages(lake))
-    for table in ("experiment_results", "experiment_exposures_sources"):
+    for table in ("experiment_results_by_file", "experiment_exposures_sources"):
         rows = read_rows(lake, "lake_curated", table)
         assert rows.num_rows > 0
         assert set(rows.column("source_key").to_pylist()) == {"raw/experiments/part-1.csv"}

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 import topology
+from lake.athena import run_query
 from lake.standin import client, provision
+from lake.target import resolve
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
     Invoke,
@@ -341,6 +343,9 @@ def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
     assert detail["status"] == "succeeded", detail.get("error")
     assert {o["table"] for o in detail["outputs"]} == {"experiment_results_history", "experiment_crossed_users"}
     history = {r["variant"]: r for r in read_rows(lake, "lake_curated", "experiment_results_history").to_pylist()}
+    # the name a user queries, experiment_results, read through the query engine (a view over the history)
+    target = resolve(endpoint_url=lake.endpoints.endpoint_url)
+    obvious = run_query(target, "SELECT * FROM experiment_results").to_pylist()
     # AND a request asking again with nothing new is skipped, though the refresh wrote (and reads
     # back) its own results table since
     from handlers.refresh_requests import RefreshRequest
@@ -385,6 +390,11 @@ def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
     refresh_all(lake, invoke_refresh)
     models_events(lake, 1)
     single = {r["variant"]: r for r in read_rows(lake, "lake_curated", "experiment_results_history").to_pylist()}
+    # AND after the split log, experiment_results showed one row per variant with the single file's statistics
+    assert sorted(r["variant"] for r in obvious) == sorted(single)
+    for row in obvious:
+        for column in ("users", "conversions", "conversion_rate", "p_value", "always_valid_p_value"):
+            assert row[column] == pytest.approx(single[row["variant"]][column]), (row["variant"], column)
     for variant, row in single.items():
         for column in ("users", "conversions", "conversion_rate", "z_statistic", "p_value", "revenue_per_user",
                        "always_valid_p_value", "always_valid_ci_low", "always_valid_ci_high"):  # fmt: skip
@@ -420,7 +430,7 @@ def test_a_spike_in_a_daily_ad_file_is_found_against_the_days_earlier_files_brou
     land(lake, invoke, "raw/ad_performance/weeks.csv", "\n".join([AD_HEADER, *history, ""]).encode())
     land(lake, invoke, "raw/ad_performance/day.csv", "\n".join([AD_HEADER, *ad_rows(spike_day, 420.0), ""]).encode())
     # THEN the one-day file alone flags nothing: one day is no history
-    per_file = read_rows(lake, "lake_curated", "kpi_anomalies").to_pylist()
+    per_file = read_rows(lake, "lake_curated", "kpi_anomalies_by_file").to_pylist()
     day_rows = [r for r in per_file if r["source_key"] == "raw/ad_performance/day.csv"]
     assert day_rows and not any(r["is_anomaly"] for r in day_rows)
     # WHEN the refresh scores the history of both files
@@ -435,6 +445,14 @@ def test_a_spike_in_a_daily_ad_file_is_found_against_the_days_earlier_files_brou
     median = (expected[13] + expected[14]) / 2
     assert spend[0]["expected"] == pytest.approx(median)
     assert spend[0]["history_days"] == 28
+    # AND the name a marketer queries, kpi_anomalies, answers over every file: the spike is there
+    target = resolve(endpoint_url=lake.endpoints.endpoint_url)
+    found = run_query(target, "SELECT date, metric FROM kpi_anomalies WHERE metric = 'spend'").to_pylist()
+    assert found == [{"date": spike_day, "metric": "spend"}]
+    kpis = run_query(
+        target, "SELECT count(DISTINCT date) AS days, count(DISTINCT as_of) AS snapshots FROM campaign_kpis"
+    )
+    assert kpis.to_pylist() == [{"days": 36, "snapshots": 1}]
 
 
 def test_a_refresh_reads_a_table_a_later_file_widened(
@@ -478,3 +496,26 @@ def test_a_warm_refresh_function_sees_the_tables_its_earlier_refresh_created(
     [second] = models_events(lake, 1)
     # THEN it read back the results table its first refresh created (the running minimum's input)
     assert "experiment_results_history" in {i["table"] for i in second["detail"]["inputs"]}
+
+
+def test_an_older_lakes_per_file_table_makes_way_for_the_view_of_the_history(
+    lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
+) -> None:
+    from handlers.catalog import glue_catalog
+    from handlers.views import is_view
+
+    rows = [("checkout", f"u{n:03d}", "control" if n % 2 else "treatment", n % 5 == 0, 0.0) for n in range(200)]
+    land(lake, invoke, "raw/experiments/old.csv", exposures_csv(rows))
+    # GIVEN a lake from before the rule: its per-file results are a *table* named experiment_results
+    catalog = glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url)
+    catalog.rename_table(("lake_curated", "experiment_results_by_file"), ("lake_curated", "experiment_results"))
+    # WHEN the refresh runs
+    refresh_all(lake, invoke_refresh)
+    [event] = models_events(lake, 1)
+    assert event["detail"]["status"] == "succeeded", event["detail"].get("error")
+    # THEN experiment_results is the view over the history, and the old per-file rows kept their table
+    assert is_view(lake.glue.get_table(DatabaseName="lake_curated", Name="experiment_results")["Table"])
+    kept = read_rows(lake, "lake_curated", "experiment_results_by_file")
+    assert sorted(kept.column("variant").to_pylist()) == ["control", "treatment"]
+    target = resolve(endpoint_url=lake.endpoints.endpoint_url)
+    assert run_query(target, "SELECT count(*) AS n FROM experiment_results").to_pylist() == [{"n": 2}]

@@ -476,3 +476,18 @@ def test_the_refresh_function_is_the_same_image_with_its_own_command_behind_a_fi
             "ScalingConfig": {"MaximumConcurrency": 2},
         }
     ]
+
+
+def test_the_only_table_deletion_is_the_refreshs_migration_of_the_old_per_file_names(synth: Synth) -> None:
+    # A refresh renames an older lake's per-file table (experiment_results, ...) out of its view's way:
+    # glue:DeleteTable on exactly those tables of the curated database, and nowhere else.
+    deletions = []
+    for resource in synth.template_json["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if any(a.startswith("glue:Delete") for a in as_list(statement["Action"])):
+                assert as_list(statement["Action"]) == ["glue:DeleteTable"], statement
+                deletions += [str(r) for r in as_list(statement["Resource"])]
+    expected = [f"table/{TOPO.curated_database}/{name}'" for name in topology.CURRENT_VIEWS]
+    assert len(deletions) == len(expected) and all(any(e in d for d in deletions) for e in expected), deletions

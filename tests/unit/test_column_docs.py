@@ -68,7 +68,7 @@ def test_a_table_edited_by_hand_is_found_and_rendered_again(tmp_path: Path) -> N
 
 def test_minus_leaves_out_the_columns_another_table_lists(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
-    page.write_text("<!-- columns:experiment_results_history minus:experiment_results -->\n<!-- /columns -->\n")
+    page.write_text("<!-- columns:experiment_results_history minus:experiment_results_by_file -->\n<!-- /columns -->\n")
     rewrite(tmp_path)
     text = page.read_text()
     assert "| always_valid_p_value | double |" in text

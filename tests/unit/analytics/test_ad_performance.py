@@ -169,7 +169,7 @@ def test_kpis_are_sums_and_ratios_and_division_by_zero_is_null(run_csv: RunCsv) 
         + "\n"
     )
     _, sink = run_csv(AdPerformancePipeline("ad_performance"), text)
-    kpis = sink.table("campaign_kpis").to_pylist()
+    kpis = sink.table("campaign_kpis_by_file").to_pylist()
     c1 = next(r for r in kpis if r["campaign"] == "c1")
     assert (c1["impressions"], c1["clicks"], c1["spend"], c1["conversions"], c1["revenue"]) == (
         400,
@@ -275,8 +275,8 @@ def test_outputs_match_their_table_specs(run_csv: RunCsv) -> None:
         assert_matches_spec(sink.table(spec.name), spec)
     assert [s.name for s in AdPerformancePipeline("ad_performance").tables(source_for("ad_performance"))] == [
         "ad_performance",
-        "campaign_kpis",
-        "kpi_anomalies",
+        "campaign_kpis_by_file",
+        "kpi_anomalies_by_file",
     ]
 
 

@@ -33,7 +33,7 @@ def exposures_of(text: str) -> tuple[pa.Table, pa.Table, int]:
     """Run the per-file pipeline on CSV text: experiment_results, experiment_exposures, rows quarantined."""
     sink = CollectingSink()
     ExperimentsPipeline("experiments", tolerance=1.0).run(iter(csv_batches(text)), source_for("experiments"), sink)
-    return sink.table("experiment_results"), sink.table("experiment_exposures"), sink.quarantined_rows
+    return sink.table("experiment_results_by_file"), sink.table("experiment_exposures"), sink.quarantined_rows
 
 
 def by_variant(table: pa.Table) -> dict[tuple[str, str], dict[str, object]]:

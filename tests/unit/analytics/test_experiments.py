@@ -105,7 +105,7 @@ def test_results_per_variant_with_lift_tests_and_welch(run_csv: RunCsv) -> None:
         ("e1", "treatment", "u8", "false", "0"),
     ]
     result, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
-    table = sink.table("experiment_results")
+    table = sink.table("experiment_results_by_file")
     assert_matches_spec(table, EXPERIMENT_RESULTS)
     control, treatment = table.to_pylist()
     assert (control["variant"], control["is_control"], control["users"], control["conversions"]) == (
@@ -156,7 +156,7 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
         7: "missing_value",
         8: "invalid_number",
     }
-    a = next(r for r in sink.table("experiment_results").to_pylist() if r["variant"] == "A")
+    a = next(r for r in sink.table("experiment_results_by_file").to_pylist() if r["variant"] == "A")
     assert a["users"] == 16 and a["conversions"] == 1 and a["revenue_per_user"] == pytest.approx(7 / 16)
     assert result.duplicates_dropped == 1
 
@@ -164,7 +164,7 @@ def test_users_in_two_variants_are_quarantined_and_repeat_rows_count_once(run_cs
 def test_a_lopsided_split_raises_the_srm_flag(run_csv: RunCsv) -> None:
     rows = [("e1", "A", f"a{i}", "0", "0") for i in range(1000)] + [("e1", "B", f"b{i}", "0", "0") for i in range(1200)]
     _, sink = run_csv(ExperimentsPipeline("experiments"), log(rows))
-    results = sink.table("experiment_results")
+    results = sink.table("experiment_results_by_file")
     assert pc.all(results.column("srm_flag")).as_py()
     # nobody converted: the tests are undefined and say so with nulls, not with inf or NaN
     assert results.column("chi2_statistic").null_count == 2
@@ -175,7 +175,7 @@ def test_generated_log_gives_the_planted_effects(run_csv: RunCsv) -> None:
     sample = samples.experiments_sample(users=20000, seed=1)
     result, sink = run_csv(ExperimentsPipeline("experiments"), samples.to_csv(sample.table))
     assert result.rejected_by_reason == {"user_in_multiple_variants": 2 * len(sample.crossed_users)}
-    rows = {(r["experiment_id"], r["variant"]): r for r in sink.table("experiment_results").to_pylist()}
+    rows = {(r["experiment_id"], r["variant"]): r for r in sink.table("experiment_results_by_file").to_pylist()}
     assert rows[("checkout_button", "treatment")]["significant"] is True  # 10% → 12% on 10k users per arm
     assert rows[("pricing_page", "B")]["significant"] is False  # planted no effect
     assert rows[("pricing_page", "A")]["control_variant"] == "A"
@@ -193,7 +193,9 @@ def test_no_row_is_lost(run_csv: RunCsv, rows: list[tuple[str, int, str]]) -> No
     text = log([("e1", v, f"u{u}", c, "1") for v, u, c in rows])
     result, sink = run_csv(ExperimentsPipeline("experiments", tolerance=1.0), text)
     counted = (
-        sum(sink.table("experiment_results").column("users").to_pylist()) if "experiment_results" in sink.written else 0
+        sum(sink.table("experiment_results_by_file").column("users").to_pylist())
+        if "experiment_results_by_file" in sink.written
+        else 0
     )
     assert counted + sink.quarantined_rows + result.duplicates_dropped == result.rows_in == len(rows)
 
@@ -211,5 +213,5 @@ def test_typed_flags_and_revenue_are_accepted() -> None:
     sink = CollectingSink()
     result = ExperimentsPipeline("experiments").run(iter([batch]), source_for("experiments"), sink)
     assert result.rows_rejected == 0
-    b = next(r for r in sink.table("experiment_results").to_pylist() if r["variant"] == "B")
+    b = next(r for r in sink.table("experiment_results_by_file").to_pylist() if r["variant"] == "B")
     assert (b["users"], b["conversions"], b["revenue_per_user"]) == (2, 2, 6.25)

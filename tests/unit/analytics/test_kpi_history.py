@@ -61,7 +61,7 @@ def test_a_spike_in_a_one_day_file_is_found_against_the_days_other_files_brought
     values = [*spends(39, seed=3), 420.0]
     sinks = [run_file(day_file(START + timedelta(d), v)) for d, v in enumerate(values)]
     # THEN the day-40 file alone cannot see it: one day is no history
-    alone = sinks[-1].table("kpi_anomalies")
+    alone = sinks[-1].table("kpi_anomalies_by_file")
     assert not any(alone.column("is_anomaly").to_pylist())
     # WHEN the history of all 40 files is scored
     history = kpi_history(clean_rows(sinks))
@@ -78,7 +78,7 @@ def test_a_spike_in_a_one_day_file_is_found_against_the_days_other_files_brought
     # the steady ratios did not move, so nothing else is flagged on any day
     assert {r["metric"] for r in history.anomalies.to_pylist()} <= {"spend"}
     # AND the KPI history is the per-file KPIs of every file, one row per campaign-day
-    per_file = pa.concat_tables([s.table("campaign_kpis") for s in sinks]).to_pylist()
+    per_file = pa.concat_tables([s.table("campaign_kpis_by_file") for s in sinks]).to_pylist()
     got = history.kpis.to_pylist()
     assert len(got) == 40 and history.kpis.column("as_of").unique().to_pylist() == [START + timedelta(39)]
     for mine, theirs in zip(got, per_file, strict=True):

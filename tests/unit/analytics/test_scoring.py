@@ -138,7 +138,7 @@ def test_regressors_and_composite_keys() -> None:
     x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 3.0]])
     model = load_model(sio.dumps(LinearRegression().fit(x, x.sum(axis=1))))
     manifest = parse_manifest(
-        json.dumps(MANIFEST | {"table": "campaign_kpis", "features": ["clicks", "spend"], "task": "prediction"})
+        json.dumps(MANIFEST | {"table": "campaign_kpis_by_file", "features": ["clicks", "spend"], "task": "prediction"})
     )
     kpis = pa.table({"date": ["2024-01-01"], "channel": ["meta"], "campaign": ["c1"], "clicks": [2.0], "spend": [5.0]})
     scores = score_table(model, manifest, kpis, source_for("ad_performance"))
