@@ -1,4 +1,4 @@
-# One command per job: make demo, make test, make lint, make bench.
+# One command per job: make demo, make test, make check, make lint, make bench.
 # Every target installs what it needs first (uv from PyPI, then the locked environment).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports --no-logo
 	$(UV) run mypy analytics handlers lake reports topology
 
 bench: install
@@ -35,7 +36,7 @@ docs: install
 	$(UV) run python -m lake.docs
 
 clean:
-	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
+	rm -rf .venv .demo .lake-worker.log .import_linter_cache cdk.out infra/cdk.out
 
 # --- deploy to AWS (docs/deploy.md) ---
 .PHONY: synth image-test requirements
