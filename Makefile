@@ -1,10 +1,10 @@
-# One command per job: make demo, make test, make lint, make bench.
+# One command per job: make demo, make test, make check, make lint, make bench.
 # Every target installs what it needs first (uv from PyPI, then the locked environment).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test check lint bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -18,12 +18,26 @@ install:
 demo: install
 	$(UV) run lake demo
 
+# Tests run on parallel workers (pytest-xdist): most of their time is spent waiting on the stand-in,
+# the runner's worker processes and console scripts, so 4 workers fill 2 cores. A file's tests stay
+# on one worker, in order (tests/conftest.py: the infrastructure tests count as one file); files run
+# in collection order, the long end-to-end ones first. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 4
+PYTEST := $(UV) run pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# Everything: unit, functional, end-to-end (stand-in, runner, console scripts, a browser) and
+# infrastructure (CDK synth, the Lambda image's wheels).
 test: install
-	$(UV) run pytest -q
+	$(PYTEST) $(PYTEST_ARGS)
+
+# The inner loop: unit and functional tests (pure code, and the handler against a moto server).
+check: install
+	$(PYTEST) $(PYTEST_ARGS) tests/unit tests/functional
 
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports --no-logo
 	$(UV) run mypy analytics handlers lake reports topology
 
 bench: install
@@ -35,7 +49,7 @@ docs: install
 	$(UV) run python -m lake.docs
 
 clean:
-	rm -rf .venv .demo .lake-worker.log cdk.out infra/cdk.out
+	rm -rf .venv .demo .lake-worker.log .import_linter_cache cdk.out infra/cdk.out
 
 # --- deploy to AWS (docs/deploy.md) ---
 .PHONY: synth image-test requirements

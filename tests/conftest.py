@@ -47,9 +47,31 @@ FAST_REFRESH_QUEUE = replace(
 ).retrying_after(4)
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only with `-n` (`make test`, `make check`)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadfile`, the infrastructure tests count as one file.
+
+    Each worker is a pytest session of its own, with its own session fixtures: its own moto server on
+    a free port (moto keeps its state per process, so workers never see each other's lake), its own
+    tmp_path. A file's tests run on one worker, in order, so a module-scoped fixture (a stand-in
+    filled once, a browser) is built once. The CDK synth (``tests/infra/conftest.py``) costs seconds
+    of jsii and Node per worker that builds it, so one worker runs every infrastructure test.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class InfraTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope: str = super()._split_scope(nodeid)
+            return "tests/infra" if scope.startswith("tests/infra/") else scope
+
+    return InfraTogether(config, log)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[StandIn]:
-    """One moto server per test session; moto keeps its state per process, not per server."""
+    """One moto server per test session (per worker under `-n`); moto keeps its state per process."""
     server = StandIn(port=free_port(), queue=FAST_QUEUE, refresh_queue=FAST_REFRESH_QUEUE)
     server.start()
     yield server
