@@ -6,10 +6,13 @@ while it pickles the backends (``lake.state``). It never sees half of a request'
 request is applied whole or not at all in the file, and the rest is moto's own (every request
 applies its change before it answers).
 
-When: an ``EventBridge PutEvents`` (the lake announcing a file or a refresh) runs with the gate
-held alone and answers only after a checkpoint that includes it is on disk, so whatever has been
-announced survives a ``kill -9``; anything else that changes the state (an upload, a message
-deleted, a catalog update) is in a checkpoint at most ``interval`` seconds later. Reads
+When: an ``EventBridge PutEvents`` (the lake announcing a file or a refresh) and an upload or
+deletion under ``raw/``, ``settings/`` or ``models/`` of the lake bucket (what people drop) run
+with the gate held alone and answer only after a checkpoint that includes them is on disk, so
+whatever has been announced, and every upload acknowledged, survives a ``kill -9``. Anything else
+that changes the state (Iceberg files being written, a message deleted, a catalog update) is in a
+checkpoint at most ``interval`` seconds later; losing it to a crash is harmless, as the work is
+done again (processing is idempotent). Reads
 (``Get…``, ``List…``, ``Describe…``, S3 ``GET``/``HEAD``) and ``ReceiveMessage`` change nothing
 worth a checkpoint: a restored in-flight message is made visible again anyway (``lake.standin``).
 A long poll that waits for messages steps out of the gate while it sleeps (``lake.moto_gaps``),
@@ -109,6 +112,26 @@ def _action(environ: dict[str, Any]) -> str:
     return ""
 
 
+def durable_at_once(environ: dict[str, Any], bucket: str | None, prefixes: tuple[str, ...]) -> bool:
+    """Whether a request answers only once a checkpoint holds it: an announcement, or an upload or a
+    deletion of ``bucket``'s objects under ``prefixes`` (path-style, as the stand-in's clients send;
+    not the parts of a multipart upload, whose completion is)."""
+    if _action(environ) == _ANNOUNCE_ACTION:
+        return True
+    method = str(environ.get("REQUEST_METHOD", "GET"))
+    if bucket is None or method not in ("PUT", "POST", "DELETE"):
+        return False
+    query = str(environ.get("QUERY_STRING", ""))
+    if "partNumber=" in query:
+        return False
+    name, _, key = str(environ.get("PATH_INFO", "")).lstrip("/").partition("/")
+    if name != bucket:
+        return False
+    return key.startswith(prefixes) or (
+        method == "POST" and not key and query.split("&", maxsplit=1)[0].startswith("delete")
+    )
+
+
 def changes_state(environ: dict[str, Any]) -> bool:
     """Whether a request may change what a checkpoint holds (conservative: unknown is a change)."""
     method = str(environ.get("REQUEST_METHOD", "GET"))
@@ -122,9 +145,16 @@ class Checkpointer:
     """Gates the moto server's WSGI app and writes checkpoints through ``save`` (``lake.state``)."""
 
     def __init__(
-        self, save: Callable[[], object], interval: float = CHECKPOINT_INTERVAL_SECONDS, gate: Gate = GATE
+        self,
+        save: Callable[[], object],
+        bucket: str | None = None,
+        prefixes: tuple[str, ...] = (),
+        interval: float = CHECKPOINT_INTERVAL_SECONDS,
+        gate: Gate = GATE,
     ) -> None:
         self._save = save
+        self._bucket = bucket
+        self._prefixes = prefixes
         self._interval = interval
         self._gate = gate
         self._dirty = threading.Event()
@@ -140,7 +170,7 @@ class Checkpointer:
         """The WSGI app with every request through the gate; responses are buffered inside it."""
 
         def gated(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if _action(environ) == _ANNOUNCE_ACTION:
+            if durable_at_once(environ, self._bucket, self._prefixes):
                 with self._gate.alone():
                     body = _drain(app(environ, start_response))
                     self._checkpoint_held()

@@ -22,7 +22,7 @@ from botocore.config import Config
 import topology
 from lake import s3_events
 from lake.checkpoint import Checkpointer
-from lake.state import SavedState, StateDir
+from lake.state import SOURCE_PREFIXES, SavedState, StateDir
 from topology import QueueSettings, Topology
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lake-local", "AWS_SECRET_ACCESS_KEY": "lake-local"}
@@ -350,7 +350,7 @@ class StandIn:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         else:
             self.restored = self.state_dir.restore()
-            self.checkpoints = Checkpointer(self._save)
+            self.checkpoints = Checkpointer(self._save, self.topology.bucket, SOURCE_PREFIXES)
             self._server = _gated_server("127.0.0.1", self.port, self.checkpoints.wrap)
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology, pseudonym_key=self.pseudonym_key)
