@@ -261,9 +261,11 @@ def _invocations_died_with_the_last_run(endpoint_url: str, topo: Topology, regio
     """After a restore: no invocation of the last run survives it, so what they held is let go.
 
     Their messages are visible again at once (not after the 30-minute visibility timeout; their
-    receive counts stay), and the idempotency table's in-progress marks are removed, so the
-    restarted runner processes those files again at once. Safe because processing is idempotent:
-    a file's commit replaces its source key's rows, so a file processed twice has its rows once.
+    receive counts stay), their in-progress idempotency records are removed and the leases they
+    held on raw keys (``handlers.sources``) given back, so the restarted runner processes those
+    files again at once instead of waiting for them to expire. Safe because processing is
+    idempotent: a file's commit replaces its source key's rows, so a file processed twice has its
+    rows once.
     """
     from moto.backends import get_backend
 
@@ -285,6 +287,16 @@ def _invocations_died_with_the_last_run(endpoint_url: str, topo: Topology, regio
     for page in pages:
         for item in page.get("Items", []):
             dynamodb.delete_item(TableName=topo.idempotency_table, Key=item)
+    leases = dynamodb.get_paginator("scan").paginate(
+        TableName=topo.idempotency_table,
+        FilterExpression="attribute_exists(lease_owner)",
+        ProjectionExpression=topology.IDEMPOTENCY_KEY_ATTRIBUTE,
+    )
+    for page in leases:
+        for item in page.get("Items", []):
+            dynamodb.update_item(
+                TableName=topo.idempotency_table, Key=item, UpdateExpression="REMOVE lease_owner, lease_until"
+            )
 
 
 class StandIn:
