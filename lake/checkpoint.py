@@ -213,10 +213,11 @@ class Checkpointer:
 
     def describe(self) -> str:
         """``12 checkpoint(s), median 35 ms, longest 80 ms`` (or that there were none)."""
+        failed = f"; one failed: {self.error}" if self.error else ""
         if not self.durations:
-            return "no checkpoint"
+            return "no checkpoint" + failed
         ms = [d * 1000 for d in self.durations]
-        return f"{len(ms)} checkpoint(s), median {statistics.median(ms):.0f} ms, longest {max(ms):.0f} ms"
+        return f"{len(ms)} checkpoint(s), median {statistics.median(ms):.0f} ms, longest {max(ms):.0f} ms{failed}"
 
 
 def _drain(result: Iterable[bytes]) -> bytes:
