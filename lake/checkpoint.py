@@ -155,6 +155,7 @@ class Checkpointer:
         self._save = save
         self._bucket = bucket
         self._prefixes = prefixes
+        self._paused = False
         self._interval = interval
         self._gate = gate
         self._dirty = threading.Event()
@@ -170,7 +171,7 @@ class Checkpointer:
         """The WSGI app with every request through the gate; responses are buffered inside it."""
 
         def gated(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            if durable_at_once(environ, self._bucket, self._prefixes):
+            if not self._paused and durable_at_once(environ, self._bucket, self._prefixes):
                 with self._gate.alone():
                     body = _drain(app(environ, start_response))
                     self._checkpoint_held()
@@ -182,6 +183,16 @@ class Checkpointer:
             return [body]
 
         return gated
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No checkpoint meanwhile, not even for announcements and uploads (a rebuild's uploads,
+        which end with a checkpoint of their own)."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="lake-checkpoints", daemon=True)

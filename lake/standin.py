@@ -367,22 +367,28 @@ class StandIn:
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology, pseudonym_key=self.pseudonym_key)
         if self.restored is not None and self.restored.rebuild_from is not None:
-            self._rebuild(self.restored)
+            self.restored = self._rebuild(self.restored)
         elif self.restored is not None:
             _invocations_died_with_the_last_run(self.endpoint_url, self.topology, self.endpoints.region)
         if self.checkpoints is not None:
             self.checkpoints.start()
         return self.endpoints
 
-    def _rebuild(self, saved: SavedState) -> None:
+    def _rebuild(self, saved: SavedState) -> SavedState:
         """Upload the objects of a state another moto saved: settings and models, then raw files
-        (whose events have the runner process them, as a first upload would)."""
-        assert self.state_dir is not None and saved.moved_to is not None
+        (whose events have the runner process them, as a first upload would); then keep the old
+        state aside and write the first checkpoint of the new lake. A crash before that checkpoint
+        leaves the old state in place, and the next start rebuilds again."""
+        assert self.state_dir is not None and self.checkpoints is not None
         s3 = client("s3", self.endpoint_url)
-        for lake_object in saved.rebuild_from or ():
-            extra = {"ContentType": lake_object.content_type} if lake_object.content_type else {}
-            body = self.state_dir.rebuild_body(lake_object, saved.moved_to)
-            s3.put_object(Bucket=self.topology.bucket, Key=lake_object.key, Body=body, **extra)
+        with self.checkpoints.paused():
+            for lake_object in saved.rebuild_from or ():
+                extra = {"ContentType": lake_object.content_type} if lake_object.content_type else {}
+                body = self.state_dir.rebuild_body(lake_object)
+                s3.put_object(Bucket=self.topology.bucket, Key=lake_object.key, Body=body, **extra)
+            kept = self.state_dir.keep_aside()
+            self._save()
+        return replace(saved, moved_to=kept)
 
     def _save(self) -> SavedState:
         assert self.state_dir is not None

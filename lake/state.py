@@ -241,7 +241,7 @@ class SavedState:
     #: Set when the state was saved by another moto version and the lake is rebuilt from these
     #: objects (settings and models first, then raw files) instead of loaded.
     rebuild_from: tuple[LakeObject, ...] | None = None
-    #: Where a rebuilt lake's old state was moved (with its bodies), never deleted.
+    #: Where a rebuilt lake's old state was kept (with its bodies), never deleted.
     moved_to: Path | None = None
 
     def describe(self) -> str:
@@ -333,8 +333,8 @@ class StateDir:
     def restore(self) -> SavedState | None:
         """Put the saved backends into this process's moto; None when there is nothing saved.
 
-        A state another moto version saved is not loaded: it is moved to ``discarded/`` with its
-        bodies, and the returned ``rebuild_from`` lists the objects to upload to a fresh lake."""
+        A state another moto version saved is not loaded: the returned ``rebuild_from`` lists the
+        objects to upload to a fresh lake (``lake.standin``), whose bodies stay where they are."""
         if not self.state_file.exists():
             return None
         header, objects, body = self._read()
@@ -348,8 +348,7 @@ class StateDir:
                         f"{len(missing)} object bodies are missing from {self.path / OBJECTS_DIR}, e.g. {missing[0]}"
                     )
                 )
-            moved = self.discard()
-            return replace(saved, rebuild_from=listed, moved_to=moved)
+            return replace(saved, rebuild_from=listed)
         self._bodies = None
         _loading_from.append(self.bodies)
         try:
@@ -369,9 +368,24 @@ class StateDir:
                 setattr(backends, name, value)
         return saved
 
-    def rebuild_body(self, lake_object: LakeObject, moved_to: Path) -> bytes:
-        """The body of an object a lake is rebuilt from, in the state moved aside to ``moved_to``."""
-        return _Bodies(moved_to / OBJECTS_DIR).read(lake_object.digest)
+    def rebuild_body(self, lake_object: LakeObject) -> bytes:
+        """The body of an object a lake is rebuilt from."""
+        return self.bodies.read(lake_object.digest)
+
+    def keep_aside(self) -> Path:
+        """Before a rebuilt lake's first checkpoint replaces the old state: a copy of it, with its
+        bodies (hard links where the file system has them), in ``discarded/<time>/``. Until that
+        checkpoint the old state stays in place, so a crash during a rebuild rebuilds again."""
+        aside = self.path / DISCARDED_DIR / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        (aside / OBJECTS_DIR).mkdir(parents=True)
+        shutil.copy2(self.state_file, aside / STATE_FILE)
+        for body in (self.path / OBJECTS_DIR).glob("??/*"):
+            (aside / OBJECTS_DIR / body.parent.name).mkdir(exist_ok=True)
+            try:
+                os.link(body, aside / OBJECTS_DIR / body.parent.name / body.name)
+            except OSError:
+                shutil.copy2(body, aside / OBJECTS_DIR / body.parent.name / body.name)
+        return aside
 
     def save(self, holds: dict[str, int], bucket: str | None = None) -> SavedState:
         """Write this process's moto backends: stop the server first, or hold the checkpoint gate
