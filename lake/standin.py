@@ -21,7 +21,7 @@ from botocore.config import Config
 
 import topology
 from lake import s3_events
-from lake.checkpoint import Checkpointer
+from lake.checkpoint import GATE, Checkpointer
 from lake.state import SOURCE_PREFIXES, SavedState, StateDir
 from topology import QueueSettings, Topology
 
@@ -387,7 +387,8 @@ class StandIn:
                 body = self.state_dir.rebuild_body(lake_object)
                 s3.put_object(Bucket=self.topology.bucket, Key=lake_object.key, Body=body, **extra)
             kept = self.state_dir.keep_aside()
-            self._save()
+            with GATE.alone():  # a client of another terminal may already be asking
+                self._save()
         return replace(saved, moved_to=kept)
 
     def _save(self) -> SavedState:
