@@ -13,6 +13,7 @@ SUITES = [
     "bench.iceberg",
     "bench.refresh",
     "bench.image",
+    "bench.checkpoint",
 ]
 
 

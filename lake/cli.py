@@ -49,11 +49,15 @@ def _up(args: argparse.Namespace) -> int:
             url = endpoints.endpoint_url
             print(f"Local stand-in for AWS on {url} (region {endpoints.region})")
             restored = stand_in.restored
-            print(
-                f"  state:   {state} (restored, {restored.describe()}); saved again when it stops"
-                if restored
-                else f"  state:   {state} (empty); saved when it stops, restored by the next `lake up`"
-            )
+            if restored is not None and restored.rebuild_from is not None:
+                print(
+                    f"  state:   {state} (the saved lake was made by moto {restored.moto}; rebuilt from its "
+                    f"{restored.raw_objects} raw objects by reprocessing; the old state is in {restored.moved_to})"
+                )
+            elif restored is not None:
+                print(f"  state:   {state} (restored, {restored.describe()}); saved as it changes")
+            else:
+                print(f"  state:   {state} (empty); saved as it changes, restored by the next `lake up`")
             print(f"  bucket:  s3://{topo.bucket}   drop files under raw/<dataset>/")
             print(
                 f"  retries: a failed message comes back after {topo.queue.seconds_before_retry} s; after "
@@ -90,7 +94,8 @@ def _up(args: argparse.Namespace) -> int:
                     print(f"  {summary}")
             print("stopping: saving the state…")
         saved = stand_in.saved
-        print(f"stopped; state {saved.describe()} in {state}" if saved else "stopped")
+        checkpoints = f" ({stand_in.checkpoints.describe()} while it ran)" if stand_in.checkpoints else ""
+        print(f"stopped; state {saved.describe()} in {state}{checkpoints}" if saved else "stopped")
     finally:
         state.release()
     return 0
@@ -157,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the local stand-in for AWS and the processor in the foreground",
         description="Start a moto server provisioned like the deployed stack (bucket, queues, bus, Glue, "
         "DynamoDB) and a runner that plays Lambda's SQS poller, then print each completion event. The lake's "
-        "state is restored from --state-dir and saved there when it stops (Ctrl-C).",
+        "state is restored from --state-dir and saved there as it changes, so even a kill -9 loses nothing announced.",
     )
     up.add_argument(
         "--port",

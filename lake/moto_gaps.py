@@ -13,7 +13,9 @@ visible message", which holds at once, and spins for the whole ``WaitTimeSeconds
 CPU. The stand-in runs moto in the caller's process, so that spin starves every other request:
 with a refresh in flight and requests queued behind it, each file's processing took 8-48 s instead
 of 2-7 s. The stand-in makes the wait a real wait: until a message is sent, or briefly, to look
-again for messages whose visibility ran out or whose group was freed.
+again for messages whose visibility ran out or whose group was freed. While it sleeps, the
+request steps out of the checkpoint gate (``lake.checkpoint``), so a long poll never holds a
+checkpoint back.
 """
 
 from __future__ import annotations
@@ -65,8 +67,11 @@ def sqs_long_poll_waits() -> None:
 
     def wait_for_messages(self: Any, timeout: int) -> None:
         # moto calls this after a pass that delivered nothing; ``add_message`` notifies the
-        # condition, so a sent message ends the wait at once.
-        with self._messages_lock:
+        # condition, so a sent message ends the wait at once. The pass before is complete, so a
+        # checkpoint may be taken meanwhile (``lake.checkpoint``).
+        from lake.checkpoint import GATE
+
+        with GATE.stepped_out(), self._messages_lock:
             self._messages_lock.wait(timeout=min(timeout, SQS_RECHECK_SECONDS))
 
     wait_for_messages.sleeps = True  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ from botocore.config import Config
 
 import topology
 from lake import s3_events
-from lake.state import SavedState, StateDir
+from lake.checkpoint import GATE, Checkpointer
+from lake.state import SOURCE_PREFIXES, SavedState, StateDir
 from topology import QueueSettings, Topology
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "lake-local", "AWS_SECRET_ACCESS_KEY": "lake-local"}
@@ -238,11 +239,72 @@ def _refresh_queues(sqs: Any, topo: Topology) -> tuple[str, str, str, str]:
     return dlq_url, arn(dlq_url), url, arn(url)
 
 
+def _gated_server(ip_address: str, port: int, wrap: Any) -> Any:
+    """moto's threaded server with its WSGI app wrapped (the checkpoint gate, ``lake.checkpoint``)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class GatedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, wrap(app), True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GatedMotoServer(ip_address=ip_address, port=port, verbose=False)
+
+
+def _invocations_died_with_the_last_run(endpoint_url: str, topo: Topology, region: str) -> None:
+    """After a restore: no invocation of the last run survives it, so what they held is let go.
+
+    Their messages are visible again at once (not after the 30-minute visibility timeout; their
+    receive counts stay), their in-progress idempotency records are removed and the leases they
+    held on raw keys (``handlers.sources``) given back, so the restarted runner processes those
+    files again at once instead of waiting for them to expire. Safe because processing is
+    idempotent: a file's commit replaces its source key's rows, so a file processed twice has its
+    rows once.
+    """
+    from moto.backends import get_backend
+
+    for regions in dict.values(get_backend("sqs")):
+        for backend in dict.values(regions):
+            for queue in backend.queues.values():
+                for message in list(queue.pending_messages):
+                    message.change_visibility(0)
+                    message.visible_at -= 1  # ``visible`` is "later than", not "as late as"
+                queue.pending_messages.clear()
+    dynamodb = client("dynamodb", endpoint_url, region)
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=topo.idempotency_table,
+        FilterExpression="#status = :in_progress",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":in_progress": {"S": "INPROGRESS"}},
+        ProjectionExpression=topology.IDEMPOTENCY_KEY_ATTRIBUTE,
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            dynamodb.delete_item(TableName=topo.idempotency_table, Key=item)
+    leases = dynamodb.get_paginator("scan").paginate(
+        TableName=topo.idempotency_table,
+        FilterExpression="attribute_exists(lease_owner)",
+        ProjectionExpression=topology.IDEMPOTENCY_KEY_ATTRIBUTE,
+    )
+    for page in leases:
+        for item in page.get("Items", []):
+            dynamodb.update_item(
+                TableName=topo.idempotency_table, Key=item, UpdateExpression="REMOVE lease_owner, lease_until"
+            )
+
+
 class StandIn:
     """A moto server on 127.0.0.1 with the topology provisioned.
 
     With a ``state_dir`` it remembers: the saved state is restored before the server answers, and
-    saved again when it stops (``lake.state``). Without one it starts empty and forgets (tests).
+    written as it changes (``lake.checkpoint``) and when it stops (``lake.state``). Without one it
+    starts empty and forgets (tests).
     """
 
     def __init__(
@@ -265,6 +327,8 @@ class StandIn:
         self.restored: SavedState | None = None
         #: What was saved at stop.
         self.saved: SavedState | None = None
+        #: Writes the state as it changes (with a ``state_dir``).
+        self.checkpoints: Checkpointer | None = None
         self._server: Any = None
         self.endpoints: Endpoints | None = None
 
@@ -294,19 +358,51 @@ class StandIn:
 
         glue_update_table_checks_version()
         sqs_long_poll_waits()
-        if self.state_dir is not None:
+        if self.state_dir is None:
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        else:
             self.restored = self.state_dir.restore()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self.checkpoints = Checkpointer(self._save, self.topology.bucket, SOURCE_PREFIXES)
+            self._server = _gated_server("127.0.0.1", self.port, self.checkpoints.wrap)
         self._server.start()
         self.endpoints = provision(self.endpoint_url, self.topology, pseudonym_key=self.pseudonym_key)
+        if self.restored is not None and self.restored.rebuild_from is not None:
+            self.restored = self._rebuild(self.restored)
+        elif self.restored is not None:
+            _invocations_died_with_the_last_run(self.endpoint_url, self.topology, self.endpoints.region)
+        if self.checkpoints is not None:
+            self.checkpoints.start()
         return self.endpoints
 
+    def _rebuild(self, saved: SavedState) -> SavedState:
+        """Upload the objects of a state another moto saved: settings and models, then raw files
+        (whose events have the runner process them, as a first upload would); then keep the old
+        state aside and write the first checkpoint of the new lake. A crash before that checkpoint
+        leaves the old state in place, and the next start rebuilds again."""
+        assert self.state_dir is not None and self.checkpoints is not None
+        s3 = client("s3", self.endpoint_url)
+        with self.checkpoints.paused():
+            for lake_object in saved.rebuild_from or ():
+                extra = {"ContentType": lake_object.content_type} if lake_object.content_type else {}
+                body = self.state_dir.rebuild_body(lake_object)
+                s3.put_object(Bucket=self.topology.bucket, Key=lake_object.key, Body=body, **extra)
+            kept = self.state_dir.keep_aside()
+            with GATE.alone():  # a client of another terminal may already be asking
+                self._save()
+        return replace(saved, moved_to=kept)
+
+    def _save(self) -> SavedState:
+        assert self.state_dir is not None
+        return self.state_dir.save(self._holds(), bucket=self.topology.bucket)
+
     def stop(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         if self._server is not None:
             self._server.stop()
             self._server = None
             if self.state_dir is not None:
-                self.saved = self.state_dir.save(self._holds())
+                self.saved = self._save()
 
     def _holds(self) -> dict[str, int]:
         """What the state holds, for people (``lake status``); counted from moto's backends."""

@@ -53,7 +53,7 @@ def _status(args: argparse.Namespace) -> int:
         return NOT_RUNNING
     url = running["endpoint_url"]
     print(f"lake up: running (pid {running['pid']}) on {url} since {running['started_at']}; log: {running['log']}")
-    print(f"  {kept}; saved again when it stops")
+    print(f"  {kept}; saved as it changes")
     print(f"  {_depths(url)}")
     _print_processed(state, args.last)
     return 0

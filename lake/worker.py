@@ -16,7 +16,25 @@ import topology
 from lake.runner import LocalContext
 
 
+def _die_with_the_runner() -> None:
+    """Exit when the runner's process is gone (a ``kill -9`` of ``lake up``), rather than finish an
+    invocation against whatever listens on its port next: the restarted stand-in hands the batch out
+    again."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="runner-watch", daemon=True).start()
+
+
 def main() -> int:
+    _die_with_the_runner()
     handler_path = sys.argv[1]
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # the handler's prints and logs go to the log, not into the protocol
