@@ -10,12 +10,17 @@ can be profiled too.
 >>> for batch in batches:
 ...     acc.update(batch)
 >>> sink.write(PROFILE_TABLE_SPEC.name, acc.finish(source))
+
+Built-in datasets hold the whole file's clean rows at once: :func:`profile_table` profiles such a
+table column by column (each column hashed once, on a few threads).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics._kernels import column_hashes
-from analytics.base import SourceInfo, TableSpec, col
+from analytics.base import LINEAGE_COLUMNS, SourceInfo, TableSpec, col
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
 SKETCH_SIZE = 1024
@@ -95,7 +100,7 @@ class DistinctSketch:
             return
         # Distinct first (a hash table, O(n)): K values with repeats could hold fewer than K distinct
         # ones. Then only the K smallest can matter, so the sort that follows stays small.
-        new = pd.unique(new)
+        new = _smallest_distinct(new, self.k) if len(self.hashes) < self.k else pd.unique(new)
         if len(new) > self.k:
             new = np.partition(new, self.k - 1)[: self.k]
         self.hashes = np.union1d(self.hashes, new)[: self.k]
@@ -117,6 +122,23 @@ class DistinctSketch:
             return len(self.hashes)
         kth = float(self.hashes[self.k - 1]) / _TWO_64
         return round((self.k - 1) / kth)
+
+
+def _smallest_distinct(hashes: np.ndarray, k: int) -> np.ndarray:
+    """Distinct values of ``hashes`` that include its ``k`` smallest distinct ones (all when fewer).
+
+    Hashes are uniform over 64 bits, so the ``k`` smallest distinct ones of a million are below a
+    small threshold: at least ``k`` distinct values under it prove that every one of the ``k``
+    smallest is there. The hash table then holds thousands of values instead of a million; the
+    threshold grows until the proof holds (or covers everything: then every distinct value is kept).
+    """
+    share = 4.0 * k / max(len(hashes), 1)
+    while share < 1.0:
+        below = pd.unique(hashes[hashes < np.uint64(share * _TWO_64)])
+        if len(below) >= k:
+            return below
+        share *= max(2.0, 2.0 * k / max(len(below), 1))
+    return pd.unique(hashes)
 
 
 def hash_values(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
@@ -265,3 +287,30 @@ class ProfileAccumulator:
                 }
             )
         return pa.Table.from_pylist(records, schema=PROFILE_TABLE_SPEC.schema)
+
+
+def profile_table(
+    table: pa.Table,
+    source: SourceInfo,
+    hashes: Mapping[str, np.ndarray] | None = None,
+    skip: frozenset[str] = frozenset(LINEAGE_COLUMNS),
+) -> pa.Table:
+    """The ``dataset_profiles`` rows of a whole file's clean rows (one per column but ``skip``'s, the
+    lineage columns), the same figures :class:`ProfileAccumulator` gives batch by batch.
+
+    ``hashes`` may give a column's value hashes (one per row, ``analytics._kernels.column_hashes``)
+    that the pipeline computed already for its key. Columns are profiled whole and in parallel:
+    hashing and min/max are kernels that release the GIL.
+    """
+    from analytics.contract import in_parallel  # analytics.contract imports this module
+
+    names = [n for n in table.column_names if n not in skip]
+    known = hashes or {}
+    profiles = {name: ColumnProfile(position=i) for i, name in enumerate(names)}
+    # Text with no hashes given takes longest: it starts first, so the threads finish together.
+    order = sorted(names, key=lambda n: not (pa.types.is_string(table.schema.field(n).type) and n not in known))
+    in_parallel({name: partial(profiles[name].update, table.column(name), known.get(name)) for name in order})
+    acc = ProfileAccumulator()
+    acc.rows = table.num_rows
+    acc.columns = profiles
+    return acc.finish(source)

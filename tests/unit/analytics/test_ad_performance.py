@@ -277,6 +277,7 @@ def test_outputs_match_their_table_specs(run_csv: RunCsv) -> None:
         "ad_performance",
         "campaign_kpis",
         "kpi_anomalies",
+        "dataset_profiles",
     ]
 
 
