@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from html.parser import HTMLParser
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -437,14 +438,48 @@ def test_a_few_customers_as_the_real_refresher_writes_them():
     assert any("no customer_value table" in n for n in built.notes)
 
 
-def test_a_keyed_dataset_s_histograms_read_the_table_under_its_view():
-    # GIVEN a keyed dataset: its view (one row per key) and the table of every file's rows under it
+def test_a_keyed_dataset_s_histograms_count_each_key_once_reading_its_view_twice():
+    # GIVEN a keyed dataset: every file's rows, where a later file exported every session again with
+    # other values, and the lake's view over them (each key once, from the newest file)
+    from handlers.sql import transpile
+    from handlers.views import latest_by_key_sql
+
     tables = fx.generic_tables("web_sessions")
-    rows = tables["web_sessions"]
-    tables["web_sessions_sources"] = pa.concat_tables([rows, rows])  # a later file exported every row again
+    first = tables.pop("web_sessions")
+    again = first.set_column(
+        first.schema.get_field_index("pages"), "pages", pa.array([p * 2 for p in first.column("pages").to_pylist()])
+    ).set_column(
+        first.schema.get_field_index("ingested_at"),
+        "ingested_at",
+        pa.array([dt.datetime(2026, 3, 5, 9)] * first.num_rows, pa.timestamp("us", tz="UTC")),
+    )
+    every = pa.concat_tables([first, again])
+    tables["web_sessions_sources"] = every.append_column("source_key", pa.array(["raw/a.csv"] * every.num_rows))
+    query = fx.ArrowQuery(tables)
+    columns = list(every.column_names)
+    view = latest_by_key_sql(fx.CURATED, "web_sessions_sources", columns, ["session_id"])
+    query.connection.execute(
+        f'CREATE VIEW "{fx.CURATED}"."web_sessions" AS {transpile(view, query.catalog, fx.CURATED)}'
+    )
+    sources = query.catalog[fx.CURATED]["web_sessions_sources"]
+    query.catalog[fx.CURATED]["web_sessions"] = {c: sources[c] for c in columns}
     # WHEN the report is drawn
-    built, query = report("web_sessions", tables)
-    # THEN the histograms are of the table (the view's window is not computed once per column)
-    histogram_sql = [q for q in query.statements if "UNION ALL" in q and "floor" in q]
-    assert histogram_sql and all('"web_sessions_sources"' in q or "web_sessions_sources" in q for q in histogram_sql)
-    assert "numeric column of web_sessions_sources" in built.html
+    built = build_report("web_sessions", query, query.names | {"web_sessions"})
+    # THEN each session counts once, with the newer file's values: the bins are those pandas gives
+    from reports.base import Context, Sources
+    from reports.generic import BINS, _bins
+
+    ctx = Context("web_sessions", query, Sources(query.names | {"web_sessions"}), None)
+    found, edges = _bins(ctx, "web_sessions", ["pages", "duration_seconds"])
+    newest = again.to_pandas()
+    for i, column in enumerate(["pages", "duration_seconds"]):
+        values = newest[column].astype(float)
+        lo, hi = values.min(), values.max()
+        assert edges[i] == (lo, hi)
+        expected = pd.Series(np.floor((values - lo) / ((hi - lo) / BINS)).clip(upper=BINS - 1).astype(int))
+        assert found[i] == expected.value_counts().to_dict()
+        assert sum(found[i].values()) == len(newest)  # not twice the sessions
+    # and the view is read twice in all (bounds, then every column's bins), never once per column
+    reading = [q for q in query.statements if 'FROM "web_sessions"' in q and "LIMIT 0" not in q]
+    assert len(reading) == 2 + 2, built.notes  # the page's two statements, and this test's own call of _bins
+    assert "numeric column of web_sessions (" in built.html, built.notes
