@@ -88,7 +88,7 @@ def report(dataset: str, tables: dict[str, pa.Table], as_of: dt.date | None = No
 
 @pytest.fixture(scope="module")
 def orders() -> dict[str, pa.Table]:
-    return {**fx.orders_tables(), **fx.generic_tables("orders")}
+    return {**fx.orders_tables(), **fx.built_in_tables("orders")}
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +125,19 @@ def test_orders_moves_matrix_counts_customers_between_snapshots(orders, orders_r
 def test_orders_score_distribution_and_value_by_segment(orders, orders_report):
     rfm = orders["customer_rfm"].to_pandas()
     latest = rfm[rfm.as_of == fx.AS_OF_2]
-    scores = {r["score"]: r for r in table_with(orders_report.html, "score")}
-    for name, column in (("recency", "r_score"), ("frequency", "f_score"), ("monetary", "m_score")):
-        expected = latest[column].value_counts()
-        assert [num(scores[name][str(v)]) for v in range(1, 6)] == [expected.get(v, 0) for v in range(1, 6)]
+    # The R×F grid: customers and spend per cell, as pandas' crosstab of customer_rfm counts and sums them
+    customers = pd.crosstab(latest.r_score, latest.f_score)
+    spend = pd.crosstab(latest.r_score, latest.f_score, values=latest.total_amount, aggfunc="sum").fillna(0)
+    grid = table_with(orders_report.html, "recency score")
+    assert [r["recency score"] for r in grid] == ["R 5", "R 4", "R 3", "R 2", "R 1"]
+    for r in grid:
+        rs = int(r["recency score"][2:])
+        for fs in range(1, 6):
+            n, value = r[f"F {fs}"].split(" · ")
+            assert num(n) == customers.loc[rs].get(fs, 0), (rs, fs)
+            assert num(value) == pytest.approx(spend.loc[rs].get(fs, 0.0), abs=0.5), (rs, fs)
+        assert num(r["customers"]) == customers.loc[rs].sum()
+    assert "marks-rf-grid" in orders_report.html
     value = orders["customer_value"].to_pandas().merge(latest[["customer_id", "segment_name"]], on="customer_id")
     means = value.groupby("segment_name").expected_value_365d.mean()
     for r in table_with(orders_report.html, "mean value 365 d"):
@@ -282,6 +291,26 @@ def test_profile_and_quarantine_of_any_dataset():
     # Histograms of the numeric columns only, one marked bar series each.
     assert "marks-hist-0-0" in built.html and "marks-hist-1-0" in built.html
     assert "marks-hist-2" not in built.html
+
+
+@pytest.mark.parametrize("dataset", ["orders", "ad_performance", "experiments"])
+def test_every_built_in_report_shows_the_profile_its_pipeline_wrote(dataset):
+    # GIVEN what the dataset's own pipeline wrote for a file (its table, dataset_profiles, quarantine)
+    tables = fx.built_in_tables(dataset)
+    own = next(t for name, t in tables.items() if name != "dataset_profiles" and "." not in name).to_pandas()
+    # WHEN its report is drawn
+    built, _ = report(dataset, tables)
+    # THEN the profile lists every column of the dataset's table with pandas' row and missing counts
+    assert not any("dataset_profiles" in n for n in built.notes), built.notes
+    shown = {r["column"]: r for r in table_with(built.html, "distinct (largest per file)")}
+    assert sorted(shown) == sorted(c for c in own.columns if c != "source_id")
+    for column, r in shown.items():
+        assert num(r["rows"]) == len(own)
+        assert num(r["missing"]) == pytest.approx(own[column].isna().mean() * 100, abs=0.06)
+    # and the quarantined rows are a share of the file's rows as the profile counts them
+    for r in table_with(built.html, "rows quarantined"):
+        assert num(r["rows that day"]) == len(own)
+    assert "marks-hist-0-0" in built.html
 
 
 # --- the processing ledger ---
