@@ -186,6 +186,26 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+#: Text columns longer than this are checked for few distinct values (:func:`_few_distinct`).
+_UNIQUE_FIRST_ROWS = 65_536
+#: ... on this many rows, and take their distinct values first when at most this share are distinct.
+_SAMPLE_ROWS = 8_192
+_FEW_DISTINCT_SHARE = 0.05
+
+
+def _few_distinct(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a long text column (labels, countries, campaigns) repeats few values in its first rows.
+
+    Hashing a million strings and comparing them for min and max costs several times what one pass
+    of Arrow's hash table finding the distinct values does when there are a few thousand of them;
+    with mostly distinct values (ids) that table costs more than hashing, so it is used only here.
+    """
+    if len(arr) <= _UNIQUE_FIRST_ROWS or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return False
+    distinct: int = pc.count_distinct(arr.slice(0, _SAMPLE_ROWS)).as_py()
+    return distinct <= _SAMPLE_ROWS * _FEW_DISTINCT_SHARE
+
+
 @dataclass
 class ColumnProfile:
     """Running figures for one column."""
@@ -205,6 +225,9 @@ class ColumnProfile:
             self.types.append(type_name)
         self.rows += len(arr)
         self.nulls += arr.null_count
+        if hashes is None and _few_distinct(arr):
+            # Hash, min and max of each distinct value once: the same sketch and range, a fraction of the work.
+            arr = pc.unique(arr)
         if self.sketch is not None:
             if hashes is not None and arr.null_count:
                 hashes = hashes[arr.is_valid().to_numpy(zero_copy_only=False)]

@@ -124,3 +124,31 @@ def test_built_in_pipelines_profile_the_rows_they_write(dataset: str) -> None:
         if len(present) and not isinstance(present.iloc[0], bool | np.bool_):
             assert row["min"] == str(present.min())[:200] or row["min_number"] == pytest.approx(float(present.min()))
             assert row["max"] == str(present.max())[:200] or row["max_number"] == pytest.approx(float(present.max()))
+
+
+def test_a_whole_table_profiles_as_its_batches_do_few_distinct_labels_included() -> None:
+    # GIVEN 200,000 rows: labels with few values (and nulls), ids mostly distinct, numbers and dates
+    from analytics.profile import profile_table
+
+    rng = np.random.default_rng(9)
+    n = 200_000
+    labels = rng.choice(["web", "app", "store", None], n).tolist()
+    table = pa.table(
+        {
+            "channel": pa.array(labels, pa.string()),
+            "customer_id": pa.array([f"c{v:06d}" for v in rng.integers(0, 150_000, n)]),
+            "amount": pa.array(rng.gamma(2.0, 30.0, n)),
+            "quantity": pa.array(rng.integers(1, 9, n)),
+            "day": pa.array(rng.integers(19000, 19400, n).astype(np.int32)).view(pa.date32()),
+            "source_id": pa.array(["f"] * n),
+        }
+    )
+    source = source_for("orders")
+    # WHEN profiled whole (distinct labels found first) and batch by batch (every value hashed)
+    whole = profile_table(table, source)
+    acc = ProfileAccumulator()
+    for batch in table.drop_columns(["source_id"]).to_batches(max_chunksize=10_000):
+        acc.update(batch)
+    # THEN the rows are the same, the lineage column left out
+    assert whole.to_pylist() == acc.finish(source).to_pylist()
+    assert whole.column("column").to_pylist() == ["channel", "customer_id", "amount", "quantity", "day"]
