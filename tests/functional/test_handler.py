@@ -372,7 +372,12 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     [accepted] = lake.events(1)
     assert accepted["detail"]["status"] == "succeeded"
     outputs = {o["table"]: o["view"] for o in accepted["detail"]["outputs"]}
-    assert outputs == {"ad_performance_sources": "ad_performance", "campaign_kpis": None, "kpi_anomalies": None}
+    assert outputs == {
+        "ad_performance_sources": "ad_performance",
+        "campaign_kpis": None,
+        "kpi_anomalies": None,
+        "dataset_profiles": None,
+    }
     assert curated_rows(lake, "ad_performance")
 
     # WHEN the dataset's tolerance is lowered to 5% and the file is reprocessed
@@ -383,7 +388,7 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     # THEN the file is refused, and none of the tables shows the earlier run's rows any more
     [refused] = lake.events(1)
     assert refused["detail"]["error"]["type"] == "ToleranceExceededError", refused["detail"]["error"]["message"]
-    for table in ("ad_performance", "campaign_kpis", "kpi_anomalies"):
+    for table in ("ad_performance", "campaign_kpis", "kpi_anomalies", "dataset_profiles"):
         assert curated_rows(lake, table) == []
     # AND every row is in quarantine, the bad one with its own reason
     reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())
