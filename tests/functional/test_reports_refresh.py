@@ -62,6 +62,9 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
     # AND the page profiles the orders as the pipeline wrote them to dataset_profiles (every column of
     # the orders table, with each file's rows), never "no dataset_profiles table"
     assert not any("dataset_profiles" in note for note in second["notes"]), second["notes"]
+    # with histograms of the orders view's values (each order once)
+    assert not any("not among the tables" in note for note in second["notes"]), second["notes"]
+    assert "marks-hist-0-0" in page and "numeric column of orders (" in page
     profiles = [r for r in read_rows(lake, "lake_curated", "dataset_profiles").to_pylist() if r["dataset"] == "orders"]
     assert sorted({r["source_key"] for r in profiles}) == ["raw/orders/2026-01.csv", "raw/orders/2026-02.csv"]
     per_file = {(r["source_key"], r["column"]): r["rows"] for r in profiles}
