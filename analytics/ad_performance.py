@@ -30,6 +30,7 @@ from analytics.contract import (
     with_source_id,
 )
 from analytics.history_refreshers import refresh_kpi_history
+from analytics.profile import PROFILE_TABLE_SPEC
 from analytics.spec import DatasetSpec, RefresherSpec
 
 if TYPE_CHECKING:
@@ -227,8 +228,9 @@ class AdPerformancePipeline(ContractPipeline):
     exports = AD_EXPORTS
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``ad_performance``, ``campaign_kpis_by_file`` and ``kpi_anomalies_by_file``, all partitioned by date."""
-        return (AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES)
+        """``ad_performance``, ``campaign_kpis_by_file`` and ``kpi_anomalies_by_file``, all partitioned by date, and the
+        clean rows' profile."""
+        return (AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, PROFILE_TABLE_SPEC)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Clean the file, quarantine bad rows, write clean rows, KPIs and anomalies."""
@@ -336,9 +338,13 @@ class AdPerformancePipeline(ContractPipeline):
         with BackgroundWriter(sink) as writer:
             # The clean table is copied and written on the writer thread while the KPIs and
             # anomalies are computed from row positions.
-            writer.write(
-                AD_PERFORMANCE.name,
-                lambda: conform(with_source_id(select_rows(parsed, kept), source.source_id), AD_PERFORMANCE),
+            writer.call(
+                lambda out: self.write_clean(
+                    out,
+                    AD_PERFORMANCE,
+                    conform(with_source_id(select_rows(parsed, kept), source.source_id), AD_PERFORMANCE),
+                    source,
+                )
             )
             kpis = campaign_kpis_of_rows(parsed, kept, campaign_day, source.source_id, values=values)
             writer.write(CAMPAIGN_KPIS.name, kpis)
@@ -561,7 +567,7 @@ SPEC = DatasetSpec(
     name="ad_performance",
     contract=CONTRACT,
     pipeline=AdPerformancePipeline,
-    tables=(AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES),
+    tables=(AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, PROFILE_TABLE_SPEC),
     refreshers=(
         RefresherSpec(
             "kpi_history", refresh_kpi_history, ("ad_performance",), ("campaign_kpis_history", "kpi_anomalies_history")

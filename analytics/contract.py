@@ -49,6 +49,7 @@ from analytics.cleaning import (
 )
 from analytics.errors import ContractError, MissingColumnsError, SettingsError, ToleranceExceededError
 from analytics.exports import KnownExport, Prepared, mapping_settings, normalise, prepare
+from analytics.profile import PROFILE_TABLE_SPEC, profile_table
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
 
@@ -445,6 +446,10 @@ class BackgroundWriter:
         """Queue ``data`` for ``sink.write(table, data)``; a callable is built on the writer thread."""
         self._pending.append(self._pool.submit(self._write, table, data))
 
+    def call(self, work: Callable[[OutputSink], None]) -> None:
+        """Queue ``work(sink)`` (several writes that share one built table) on the writer thread."""
+        self._pending.append(self._pool.submit(work, self.sink))
+
     def _write(self, table: str, data: pa.Table | Callable[[], pa.Table]) -> None:
         self.sink.write(table, data if isinstance(data, pa.Table) else data())
 
@@ -699,6 +704,26 @@ class ContractPipeline:
             sink=sink,
         )
         return good
+
+    def write_clean(
+        self,
+        sink: OutputSink,
+        spec: TableSpec,
+        rows: pa.Table,
+        source: SourceInfo,
+        hashes: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Write the file's clean rows of the dataset's own table, then their profile to
+        ``dataset_profiles`` (one row per column, lineage columns left out), as the generic pipeline does.
+
+        The profile describes exactly the rows written (after quarantine and de-duplication), so a
+        report's profile and its histograms count the same rows. Every pipeline's ``tables()`` lists
+        :data:`PROFILE_TABLE_SPEC` for it. ``hashes``: a column's value hashes, one per row of ``rows``,
+        when the pipeline has them (its key's), so they are not computed twice.
+        """
+        sink.write(spec.name, rows)
+        if rows.num_rows:
+            sink.write(PROFILE_TABLE_SPEC.name, profile_table(rows, source, hashes))
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:  # pragma: no cover - overridden
         """The output tables; overridden by each pipeline."""

@@ -39,6 +39,7 @@ from analytics.contract import (
     read_all,
 )
 from analytics.history_refreshers import refresh_experiments
+from analytics.profile import PROFILE_TABLE_SPEC
 from analytics.spec import DatasetSpec, RefresherSpec
 
 CONTRACT = Contract(
@@ -231,8 +232,9 @@ class ExperimentsPipeline(ContractPipeline):
     contract = CONTRACT
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``experiment_results_by_file`` and ``experiment_exposures``, partitioned by the file's ingest date."""
-        return (EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES)
+        """``experiment_results_by_file`` and ``experiment_exposures``, partitioned by the file's ingest date, and the
+        exposures' profile."""
+        return (EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES, PROFILE_TABLE_SPEC)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Check the log, quarantine bad rows and crossed users, write results per variant."""
@@ -302,7 +304,8 @@ class ExperimentsPipeline(ContractPipeline):
         result.duplicates_dropped = int(keep.sum()) - per_user.num_rows
         results, fact = experiment_results(per_user, source, has_revenue=revenue is not None)
         sink.write(EXPERIMENT_RESULTS.name, results)
-        sink.write(EXPERIMENT_EXPOSURES.name, exposures(per_user, source, has_revenue=revenue is not None))
+        clean = exposures(per_user, source, has_revenue=revenue is not None)
+        self.write_clean(sink, EXPERIMENT_EXPOSURES, clean, source)
         result.models.append(fact)
         return result
 
@@ -475,7 +478,7 @@ SPEC = DatasetSpec(
     name="experiments",
     contract=CONTRACT,
     pipeline=ExperimentsPipeline,
-    tables=(EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES),
+    tables=(EXPERIMENT_RESULTS, EXPERIMENT_EXPOSURES, PROFILE_TABLE_SPEC),
     refreshers=(
         RefresherSpec(
             "experiment_history",

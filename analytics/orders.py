@@ -39,6 +39,7 @@ from analytics.contract import (
 )
 from analytics.history_refreshers import refresh_customer_value
 from analytics.order_exports import ORDER_EXPORTS
+from analytics.profile import PROFILE_TABLE_SPEC
 from analytics.spec import DatasetSpec, RefresherSpec
 
 CONTRACT = Contract(
@@ -199,8 +200,9 @@ class OrdersPipeline(ContractPipeline):
     exports = ORDER_EXPORTS
 
     def tables(self, source: SourceInfo) -> Sequence[TableSpec]:
-        """``orders`` (by month), and ``order_items`` for an export with line items (Shopify's)."""
-        return (ORDERS, ORDER_ITEMS)
+        """``orders`` (by month), ``order_items`` for an export with line items (Shopify's), and the
+        orders' profile."""
+        return (ORDERS, ORDER_ITEMS, PROFILE_TABLE_SPEC)
 
     def run(self, batches: Iterator[pa.RecordBatch], source: SourceInfo, sink: OutputSink) -> PipelineResult:
         """Clean orders, quarantine bad rows, write the clean orders."""
@@ -294,7 +296,9 @@ class OrdersPipeline(ContractPipeline):
         )
         result.duplicates_dropped = exact + superseded
         orders_out = select_rows(keyed, kept)
-        sink.write(ORDERS.name, conform(with_source_id(orders_out, source.source_id), ORDERS))
+        # The profile hashes each order id once: the parse threads hashed them for the duplicate check.
+        known = {"order_id": order_id_hashes[kept]} if order_id_hashes is not None else None
+        self.write_clean(sink, ORDERS, conform(with_source_id(orders_out, source.source_id), ORDERS), source, known)
         if "order_items" in prepared.extra:
             items = order_items(prepared.extra["order_items"], kept, source)
             sink.write(ORDER_ITEMS.name, conform(with_source_id(items, source.source_id), ORDER_ITEMS))
@@ -774,7 +778,7 @@ SPEC = DatasetSpec(
     name="orders",
     contract=CONTRACT,
     pipeline=OrdersPipeline,
-    tables=(ORDERS, ORDER_ITEMS),
+    tables=(ORDERS, ORDER_ITEMS, PROFILE_TABLE_SPEC),
     refreshers=(
         RefresherSpec("customer_rfm", refresh_customers, ("orders",), ("customer_rfm", "customer_segments")),
         RefresherSpec("customer_value", refresh_customer_value, ("orders",), ("customer_value",)),

@@ -10,12 +10,17 @@ can be profiled too.
 >>> for batch in batches:
 ...     acc.update(batch)
 >>> sink.write(PROFILE_TABLE_SPEC.name, acc.finish(source))
+
+Built-in datasets hold the whole file's clean rows at once: :func:`profile_table` profiles such a
+table column by column (each column hashed once, on a few threads).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics._kernels import column_hashes
-from analytics.base import SourceInfo, TableSpec, col
+from analytics.base import LINEAGE_COLUMNS, SourceInfo, TableSpec, col
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
 SKETCH_SIZE = 1024
@@ -95,7 +100,7 @@ class DistinctSketch:
             return
         # Distinct first (a hash table, O(n)): K values with repeats could hold fewer than K distinct
         # ones. Then only the K smallest can matter, so the sort that follows stays small.
-        new = pd.unique(new)
+        new = _smallest_distinct(new, self.k) if len(self.hashes) < self.k else pd.unique(new)
         if len(new) > self.k:
             new = np.partition(new, self.k - 1)[: self.k]
         self.hashes = np.union1d(self.hashes, new)[: self.k]
@@ -117,6 +122,23 @@ class DistinctSketch:
             return len(self.hashes)
         kth = float(self.hashes[self.k - 1]) / _TWO_64
         return round((self.k - 1) / kth)
+
+
+def _smallest_distinct(hashes: np.ndarray, k: int) -> np.ndarray:
+    """Distinct values of ``hashes`` that include its ``k`` smallest distinct ones (all when fewer).
+
+    Hashes are uniform over 64 bits, so the ``k`` smallest distinct ones of a million are below a
+    small threshold: at least ``k`` distinct values under it prove that every one of the ``k``
+    smallest is there. The hash table then holds thousands of values instead of a million; the
+    threshold grows until the proof holds (or covers everything: then every distinct value is kept).
+    """
+    share = 4.0 * k / max(len(hashes), 1)
+    while share < 1.0:
+        below = pd.unique(hashes[hashes < np.uint64(share * _TWO_64)])
+        if len(below) >= k:
+            return below
+        share *= max(2.0, 2.0 * k / max(len(below), 1))
+    return pd.unique(hashes)
 
 
 def hash_values(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
@@ -164,6 +186,26 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+#: Text columns longer than this are checked for few distinct values (:func:`_few_distinct`).
+_UNIQUE_FIRST_ROWS = 65_536
+#: ... on this many rows, and take their distinct values first when at most this share are distinct.
+_SAMPLE_ROWS = 8_192
+_FEW_DISTINCT_SHARE = 0.05
+
+
+def _few_distinct(arr: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a long text column (labels, countries, campaigns) repeats few values in its first rows.
+
+    Hashing a million strings and comparing them for min and max costs several times what one pass
+    of Arrow's hash table finding the distinct values does when there are a few thousand of them;
+    with mostly distinct values (ids) that table costs more than hashing, so it is used only here.
+    """
+    if len(arr) <= _UNIQUE_FIRST_ROWS or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return False
+    distinct: int = pc.count_distinct(arr.slice(0, _SAMPLE_ROWS)).as_py()
+    return distinct <= _SAMPLE_ROWS * _FEW_DISTINCT_SHARE
+
+
 @dataclass
 class ColumnProfile:
     """Running figures for one column."""
@@ -183,6 +225,9 @@ class ColumnProfile:
             self.types.append(type_name)
         self.rows += len(arr)
         self.nulls += arr.null_count
+        if hashes is None and _few_distinct(arr):
+            # Hash, min and max of each distinct value once: the same sketch and range, a fraction of the work.
+            arr = pc.unique(arr)
         if self.sketch is not None:
             if hashes is not None and arr.null_count:
                 hashes = hashes[arr.is_valid().to_numpy(zero_copy_only=False)]
@@ -265,3 +310,30 @@ class ProfileAccumulator:
                 }
             )
         return pa.Table.from_pylist(records, schema=PROFILE_TABLE_SPEC.schema)
+
+
+def profile_table(
+    table: pa.Table,
+    source: SourceInfo,
+    hashes: Mapping[str, np.ndarray] | None = None,
+    skip: frozenset[str] = frozenset(LINEAGE_COLUMNS),
+) -> pa.Table:
+    """The ``dataset_profiles`` rows of a whole file's clean rows (one per column but ``skip``'s, the
+    lineage columns), the same figures :class:`ProfileAccumulator` gives batch by batch.
+
+    ``hashes`` may give a column's value hashes (one per row, ``analytics._kernels.column_hashes``)
+    that the pipeline computed already for its key. Columns are profiled whole and in parallel:
+    hashing and min/max are kernels that release the GIL.
+    """
+    from analytics.contract import in_parallel  # analytics.contract imports this module
+
+    names = [n for n in table.column_names if n not in skip]
+    known = hashes or {}
+    profiles = {name: ColumnProfile(position=i) for i, name in enumerate(names)}
+    # Text with no hashes given takes longest: it starts first, so the threads finish together.
+    order = sorted(names, key=lambda n: not (pa.types.is_string(table.schema.field(n).type) and n not in known))
+    in_parallel({name: partial(profiles[name].update, table.column(name), known.get(name)) for name in order})
+    acc = ProfileAccumulator()
+    acc.rows = table.num_rows
+    acc.columns = profiles
+    return acc.finish(source)

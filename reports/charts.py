@@ -157,6 +157,14 @@ def counts(axes: Any, axis: str = "y") -> None:
     thousands(axes, axis)
 
 
+def compact(value: float) -> str:
+    """A number in a few characters for a chart's cell: 950, 12.3k, 4.5M."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.0f}"
+
+
 def short(text: str, limit: int = 28) -> str:
     """A label that fits an axis: long names cut with an ellipsis (the table beside shows them whole)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

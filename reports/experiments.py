@@ -156,7 +156,7 @@ def _experiment(
         right.set_yticks(ty, [charts.short(str(v["variant"]), 20) for v in treated])
         right.set_ylim(len(treated) - 0.5, -0.5)
         right.set_xlabel("lift over control (percentage points)")
-        right.legend(loc="best", fontsize=8)
+        right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never on an interval
 
     s.parts.append(
         page.figure(
@@ -234,7 +234,7 @@ def _experiment(
                 ax.set_ylabel("lift (percentage points)")
                 ax.set_xlabel("as_of (one point per refresh)")
                 charts.date_axis(ax)
-                ax.legend(loc="best", fontsize=8)
+                ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never on a point
 
             s.parts.append(
                 page.figure(

@@ -129,14 +129,12 @@ def _numeric(dtype: pa.DataType) -> bool:
 
 def _histograms(ctx: Context, s: Section) -> None:
     table = data_table(ctx.dataset)
-    if ctx.sources.has(f"{table}_sources"):
-        # A keyed dataset's view keeps one row per key across files by a window over every row:
-        # computing it once per column would cost more than the whole refresh. Its table holds every
-        # file's rows; a row a later file exported again counts once per file.
-        table = f"{table}_sources"
-    elif not ctx.sources.has(table):
+    if not ctx.sources.has(table):
         s.note(f"the dataset's table {table} is not among the tables this report reads: no histograms of its values")
         return
+    # A keyed dataset's table is a view showing each key once, from the newest file that has it (a
+    # window over every file's rows): it is read twice in all, once for the bounds and once for every
+    # column's bins, so a row a later file exported again counts once, whatever the number of columns.
     schema = ctx.query(f"SELECT * FROM {sql_name(table)} LIMIT 0").schema
     numeric = [f.name for f in schema if _numeric(f.type) and f.name not in LINEAGE and not f.name.startswith("_")]
     if not numeric:
@@ -145,30 +143,7 @@ def _histograms(ctx: Context, s: Section) -> None:
     if len(numeric) > MAX_HISTOGRAMS:
         s.note(f"histograms of the first {MAX_HISTOGRAMS} of {len(numeric)} numeric columns are drawn")
         numeric = numeric[:MAX_HISTOGRAMS]
-    # One statement: the bounds of every column, then each column's bins (a UNION ALL branch each).
-    # Doubles only, and non-finite values left out, so the bin arithmetic is the same in Athena and DuckDB.
-    values = {i: f"CAST({sql_column(c)} AS double)" for i, c in enumerate(numeric)}
-    finite = {i: f"{v} IS NOT NULL AND {v} = {v} AND abs({v}) < 1e308" for i, v in values.items()}
-    bound_cols = ", ".join(
-        f"min(CASE WHEN {finite[i]} THEN {v} END) AS lo_{i}, max(CASE WHEN {finite[i]} THEN {v} END) AS hi_{i}"
-        for i, v in values.items()
-    )
-    branches = []
-    for i, v in values.items():
-        bin_expr = (
-            f"CASE WHEN b.hi_{i} = b.lo_{i} THEN 0 ELSE "
-            f"least(CAST(floor(({v} - b.lo_{i}) / ((b.hi_{i} - b.lo_{i}) / {BINS})) AS bigint), {BINS - 1}) END"
-        )
-        branches.append(
-            f"SELECT {i} AS k, {bin_expr} AS bin, count(*) AS n, max(b.lo_{i}) AS lo, max(b.hi_{i}) AS hi "
-            f"FROM {sql_name(table)} CROSS JOIN b WHERE {finite[i]} GROUP BY 1, 2"
-        )
-    result = rows(ctx.query(f"WITH b AS (SELECT {bound_cols} FROM {sql_name(table)}) " + " UNION ALL ".join(branches)))
-    found: dict[int, dict[int, int]] = defaultdict(dict)
-    edges: dict[int, tuple[float, float]] = {}
-    for r in result:
-        found[int(r["k"])][int(r["bin"])] = int(r["n"])
-        edges[int(r["k"])] = (float(r["lo"]), float(r["hi"]))
+    found, edges = _bins(ctx, table, numeric)
     drawn = [i for i in range(len(numeric)) if i in found]
     empty = [numeric[i] for i in range(len(numeric)) if i not in found]
     if empty:
@@ -204,6 +179,50 @@ def _histograms(ctx: Context, s: Section) -> None:
             f"Values of each numeric column of {table} ({BINS} equal-width bins between its min and max; rows)",
         )
     )
+
+
+def _bins(
+    ctx: Context, table: str, numeric: list[str]
+) -> tuple[dict[int, dict[int, int]], dict[int, tuple[float, float]]]:
+    """Rows per bin of each of ``numeric`` (by position) and each one's (min, max): two statements,
+    each reading ``table`` once (the bounds; then every column's bins by GROUPING SETS)."""
+    # Doubles only, and non-finite values left out, so the bin arithmetic is the same in Athena and DuckDB.
+    values = {i: f"CAST({sql_column(c)} AS double)" for i, c in enumerate(numeric)}
+    finite = {i: f"{v} IS NOT NULL AND {v} = {v} AND abs({v}) < 1e308" for i, v in values.items()}
+    bound_cols = ", ".join(
+        f"min(CASE WHEN {finite[i]} THEN {v} END) AS lo_{i}, max(CASE WHEN {finite[i]} THEN {v} END) AS hi_{i}"
+        for i, v in values.items()
+    )
+    bounds = rows(ctx.query(f"SELECT {bound_cols} FROM {sql_name(table)}"))[0]
+    edges = {i: (float(bounds[f"lo_{i}"]), float(bounds[f"hi_{i}"])) for i in values if bounds[f"lo_{i}"] is not None}
+    if not edges:
+        return {}, {}
+    bin_cols = []
+    for i, (lo, hi) in edges.items():
+        v = values[i]
+        # repr() of a double reads back as the same double in both engines
+        expr = (
+            "0"
+            if hi == lo
+            else f"least(CAST(floor(({v} - ({lo!r})) / (({hi!r} - ({lo!r})) / {BINS})) AS bigint), {BINS - 1})"
+        )
+        bin_cols.append(f"CASE WHEN {finite[i]} THEN {expr} END AS bin_{i}")
+    sets = ", ".join(f"(bin_{i})" for i in edges)
+    listed = ", ".join(f"bin_{i}" for i in edges)
+    result = rows(
+        ctx.query(
+            f"SELECT {listed}, count(*) AS n FROM (SELECT {', '.join(bin_cols)} FROM {sql_name(table)}) v "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+    )
+    found: dict[int, dict[int, int]] = defaultdict(dict)
+    for r in result:
+        # Each row is one column's bin (the other columns' bins are null); a null bin is that
+        # column's missing or non-finite values, which no bin draws.
+        for i in edges:
+            if r[f"bin_{i}"] is not None:
+                found[i][int(r[f"bin_{i}"])] = int(r["n"])
+    return found, edges
 
 
 def _quarantine(ctx: Context) -> Section:

@@ -87,7 +87,8 @@ def _segments(ctx: Context, as_of: dt.date, before: dt.date | None) -> Section:
         ax.invert_yaxis()
         ax.set_xlabel("customers")
         charts.counts(ax, "x")
-        ax.legend(title="as_of", loc="lower right")
+        # Outside the axes: inside, it would sit on the bars of some segment.
+        ax.legend(title="as_of", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
     s.parts.append(
         page.figure(
@@ -206,13 +207,18 @@ def _moves(ctx: Context, as_of: dt.date, before: dt.date | None) -> Section:
     return s
 
 
+#: Scores 1–5 of the R×F grid.
+SCORES = range(1, 6)
+
+
 def _scores(ctx: Context, as_of: dt.date) -> Section:
     s = Section(
-        "Recency, frequency and monetary scores",
+        "Recency × frequency",
         "scores",
-        "Customers per score (1 to 5, 5 = most recent, most orders, highest spend). Scores are quintiles, so "
-        "each bar holds about a fifth of customers; a lopsided score means many customers tie (say, most "
-        "ordered once).",
+        "Customers in each cell of recency score (rows, 5 = ordered most recently) by frequency score (columns, "
+        "5 = most orders), with their spend to date. Each score is a quintile, so every row and every column holds "
+        "about a fifth of customers; where they meet is what differs. Top right: recent and frequent (your best); "
+        "bottom right: frequent but lapsed (worth winning back); top left: recent first orders.",
     )
     if not ctx.sources.has(RFM):
         s.note(f"no {RFM} table: scores are per customer there")
@@ -220,44 +226,66 @@ def _scores(ctx: Context, as_of: dt.date) -> Section:
     result = rows(
         ctx.query(
             f"""
-            SELECT 'R' AS score, r_score AS value, count(*) AS customers FROM customer_rfm
-            WHERE as_of = {sql_date(as_of)} GROUP BY 1, 2
-            UNION ALL
-            SELECT 'F' AS score, f_score AS value, count(*) AS customers FROM customer_rfm
-            WHERE as_of = {sql_date(as_of)} GROUP BY 1, 2
-            UNION ALL
-            SELECT 'M' AS score, m_score AS value, count(*) AS customers FROM customer_rfm
-            WHERE as_of = {sql_date(as_of)} GROUP BY 1, 2
+            SELECT r_score, f_score, count(*) AS customers, sum(total_amount) AS spend
+            FROM customer_rfm WHERE as_of = {sql_date(as_of)} AND r_score IS NOT NULL AND f_score IS NOT NULL
+            GROUP BY 1, 2
             """
         )
     )
     if not result:
         s.note(f"{RFM} has no customers on {as_of}")
         return s
-    counts = {(r["score"], r["value"]): int(r["customers"]) for r in result if r["value"] is not None}
-    labels = {"R": "recency", "F": "frequency", "M": "monetary"}
+    cell = {(int(r["r_score"]), int(r["f_score"])): r for r in result}
+    recency = list(reversed(SCORES))  # 5 on top
+    customers = [[int(cell[(rs, fs)]["customers"]) if (rs, fs) in cell else 0 for fs in SCORES] for rs in recency]
+    spend = [[float(cell[(rs, fs)]["spend"] or 0.0) if (rs, fs) in cell else 0.0 for fs in SCORES] for rs in recency]
+    peak = max(max(row) for row in customers) or 1
 
     def draw(figure: Any) -> None:
         ax = figure.subplots()
-        width = 0.27
-        for k, key in enumerate(("R", "F", "M")):
-            xs = [v + (k - 1) * width for v in range(1, 6)]
-            ys = [counts.get((key, v), 0) for v in range(1, 6)]
-            charts.mark(ax.bar(xs, ys, width, color=charts.colour(k), label=labels[key]), f"scores-{key}")
-        ax.set_xticks(range(1, 6))
-        ax.set_xlabel("score (quintile, 5 = best)")
-        ax.set_ylabel("customers")
-        charts.counts(ax)
-        ax.legend(ncols=3, loc="upper center")
+        image = ax.imshow(customers, cmap=charts.SEQUENTIAL, aspect="auto", vmin=0, vmax=peak)
+        charts.mark(image, "rf-grid")
+        ax.grid(False)
+        ax.set_xticks(range(5), [str(v) for v in SCORES])
+        ax.set_yticks(range(5), [str(v) for v in recency])
+        ax.set_xlabel("frequency score (5 = most orders)")
+        ax.set_ylabel("recency score (5 = most recent)")
+        for i, row in enumerate(customers):
+            for j, n in enumerate(row):
+                ax.text(
+                    j,
+                    i,
+                    f"{n:,}\n{charts.compact(spend[i][j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if n > peak * 0.55 else "white",
+                )
+        figure.colorbar(image, ax=ax, label="customers", shrink=0.9)
 
     s.parts.append(
         page.figure(
-            charts.svg(draw, slug="scores", height=3.0, label="customers per R, F and M score"),
-            f"Customers per R, F and M score on {as_of}",
+            charts.svg(draw, slug="scores", height=3.6, width=6.5, label="customers by recency and frequency score"),
+            f"Customers (and their spend to date, order currency) by recency and frequency score on {as_of}",
         )
     )
-    body = [[labels[k], *[page.number(counts.get((k, v), 0)) for v in range(1, 6)]] for k in ("R", "F", "M")]
-    s.parts.append(page.table(["score", "1", "2", "3", "4", "5"], body, numeric=(1, 2, 3, 4, 5)))
+    header = ["recency score", *[f"F {v}" for v in SCORES], "customers"]
+    body = [
+        [
+            f"R {rs}",
+            *[f"{page.number(n)} · {page.number(v, 0)}" for n, v in zip(customers[i], spend[i], strict=True)],
+            page.number(sum(customers[i])),
+        ]
+        for i, rs in enumerate(recency)
+    ]
+    s.parts.append(
+        page.table(
+            header,
+            body,
+            numeric=tuple(range(1, 7)),
+            caption="Customers · spend to date per cell (rows: recency score; columns: frequency score)",
+        )
+    )
     return s
 
 

@@ -458,6 +458,65 @@ def text_only_tables(dataset: str = "notes") -> dict[str, pa.Table]:
     return {dataset: table, "dataset_profiles": pa.Table.from_pylist(profile, PROFILE_TABLE_SPEC.schema)}
 
 
+# --- a built-in dataset's own table, profile and quarantine, as its pipeline writes them ---
+
+#: Per built-in dataset: the column of a generated file whose value is spoiled every 50th row.
+_SPOILED = {"orders": "amount", "ad_performance": "Link Clicks", "experiments": "revenue"}
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.written: dict[str, list[pa.Table]] = {}
+        self.rejected: list[pa.Table] = []
+
+    def write(self, table: str, data: pa.Table | pa.RecordBatch) -> None:
+        self.written.setdefault(table, []).append(data if isinstance(data, pa.Table) else pa.Table.from_batches([data]))
+
+    def quarantine(self, rows: pa.Table | pa.RecordBatch) -> None:
+        self.rejected.append(rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows]))
+
+
+def built_in_tables(dataset: str, rows: int = 2000, seed: int = 3) -> dict[str, pa.Table]:
+    """What the dataset's own pipeline writes for one generated file (every 50th row spoiled, so
+    quarantined): its own table (as its view shows it: one file, so each key once), the file's
+    ``dataset_profiles`` rows and the quarantine, with the lineage the lake adds to the latter."""
+    import io
+
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from analytics.base import SourceInfo
+    from analytics.registry import get_pipeline, spec
+
+    found = spec(dataset)
+    assert found is not None and found.sample is not None
+    text = found.sample(rows, seed=seed)
+    table = pacsv.read_csv(
+        io.BytesIO(text.encode()),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(text.split("\n", 1)[0].replace('"', "").split(","), pa.string())
+        ),
+    )
+    spoiled = table.column_names.index(_SPOILED[dataset])
+    values = table.column(spoiled).to_pylist()
+    table = table.set_column(
+        spoiled, table.column_names[spoiled], pa.array([v if i % 50 else "n/a?" for i, v in enumerate(values)])
+    )
+    day = GENERIC_DAYS[0]
+    sink = _Sink()
+    source = SourceInfo(dataset, "file-1", f"raw/{dataset}/file-1.csv", day)
+    get_pipeline(dataset).run(iter(table.to_batches()), source, sink)
+    landed = pa.scalar(dt.datetime.combine(day, dt.time(10), dt.UTC), pa.timestamp("us", tz="UTC"))
+    quarantine = pa.concat_tables(sink.rejected)
+    quarantine = quarantine.append_column("ingested_at", pa.repeat(landed, quarantine.num_rows))
+    assert pc.sum(pc.equal(quarantine.column("_reason_code"), "invalid_number")).as_py()
+    return {
+        found.own_table: pa.concat_tables(sink.written[found.own_table]),
+        "dataset_profiles": pa.concat_tables(sink.written["dataset_profiles"]),
+        f"lake_quarantine.{dataset}": quarantine,
+    }
+
+
 # --- the processing ledger ---
 
 LEDGER_END = dt.date(2026, 3, 10)

@@ -2,8 +2,9 @@
 
 GIVEN the reports of fixed refreshed tables (orders, experiments, ad_performance, a generic dataset,
 the processing ledger) written to disk WHEN Chromium opens each THEN nothing is fetched, nothing
-logs an error, no dialog opens, every chart has drawn marks, the ``<script>`` names read as text;
-a full-page screenshot of each is kept under the test's tmp_path.
+logs an error, no dialog opens, every chart has drawn marks, no legend covers a drawn mark, the
+``<script>`` names read as text, and every built-in dataset's report shows the profile its own
+pipeline wrote; a full-page screenshot of each is kept under the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+#: Built-in datasets' profiles, tables and quarantine are what their pipelines write for a file.
 REPORTS: dict[str, dict[str, pa.Table]] = {
-    "orders": {**fx.orders_tables(), **fx.generic_tables("orders")},
-    "experiments": fx.experiment_tables(),
-    "ad_performance": fx.ads_tables(),
+    "orders": {**fx.orders_tables(), **fx.built_in_tables("orders")},
+    "experiments": {**fx.experiment_tables(), **fx.built_in_tables("experiments")},
+    "ad_performance": {**fx.ads_tables(), **fx.built_in_tables("ad_performance")},
     "web_sessions": fx.generic_tables(),
     "ops": fx.ledger_tables(),
 }
@@ -74,6 +76,26 @@ _CHART_MARKS = """
   return {label: svg.getAttribute('aria-label'), marks: marks.length, drawn: drawn.length};
 })
 """
+
+#: Per chart: every legend box that overlaps the box of a drawn mark (a bar, a point, a line's
+#: extent), as the browser lays them out. Boxes that merely touch do not count.
+_LEGEND_OVERLAPS = """
+() => Array.from(document.querySelectorAll('svg.chart')).flatMap(svg => {
+  const box = e => e.getBoundingClientRect();
+  const legends = Array.from(svg.querySelectorAll('[id^="legend"]')).map(box);
+  const marks = Array.from(svg.querySelectorAll('[id^="marks"]'))
+    .map(m => ({id: m.id, b: box(m)})).filter(m => m.b.width > 0 || m.b.height > 0);
+  const cut = (a, b) =>
+    a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  return legends.flatMap(l => marks.filter(m => cut(l, m.b))
+    .map(m => ({chart: svg.getAttribute('aria-label'), mark: m.id})));
+})
+"""
+#: Charts that have a legend, per report: the overlap check must have something to check.
+_WITH_LEGEND = (
+    "() => Array.from(document.querySelectorAll('svg.chart')).filter(s => s.querySelector('[id^=\"legend\"]')).length"
+)
+BUILT_IN = ("orders", "experiments", "ad_performance")
 
 
 @pytest.mark.parametrize("dataset", sorted(REPORTS))
@@ -103,6 +125,8 @@ def test_report_in_chromium(browser: Any, dataset: str, tmp_path: Path) -> None:
         page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
         page.wait_for_function("document.readyState === 'complete'", timeout=TIMEOUT_MS)
         charts = page.evaluate(_CHART_MARKS)
+        overlaps = page.evaluate(_LEGEND_OVERLAPS)
+        with_legend = page.evaluate(_WITH_LEGEND)
         text = page.inner_text("body")
         scripts = page.evaluate("document.querySelectorAll('script').length")
         shot = tmp_path / f"{dataset}.png"
@@ -119,6 +143,32 @@ def test_report_in_chromium(browser: Any, dataset: str, tmp_path: Path) -> None:
     assert charts, f"the {dataset} report has no chart"
     empty = [c["label"] for c in charts if c["drawn"] == 0]
     assert empty == [], f"charts without drawn marks: {empty}"
+    assert with_legend > 0, f"the {dataset} report has no chart with a legend to check"
+    assert overlaps == [], f"legends drawn over data: {overlaps}"
+    if dataset in BUILT_IN:
+        assert "distinct (largest per file)" in text, f"the {dataset} report shows no profile"
+        assert "no dataset_profiles table" not in text
     if dataset != "orders":
         assert fx.SCRIPT in text, "the <script> name is not shown as text"
     assert shot.stat().st_size > 10_000
+
+
+def test_the_overlap_check_sees_a_legend_drawn_over_bars(browser: Any, tmp_path: Path) -> None:
+    # GIVEN a chart whose legend sits in the middle of five equal bars (the old scores chart's fault)
+    from reports import charts, page
+
+    def draw(figure: Any) -> None:
+        ax = figure.subplots()
+        charts.mark(ax.bar(range(1, 6), [947] * 5, 0.8, label="recency"), "equal")
+        ax.legend(loc="center")
+
+    path = tmp_path / "overlap.html"
+    path.write_text(page.render("overlap", "", [], []).replace("</body>", charts.svg(draw, slug="x") + "</body>"))
+    view = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        view.goto(path.as_uri(), wait_until="load", timeout=TIMEOUT_MS)
+        overlaps = view.evaluate(_LEGEND_OVERLAPS)
+    finally:
+        view.close()
+    # THEN the check the reports pass names the bars it covers
+    assert {o["mark"] for o in overlaps} & {f"marks-equal-{i}" for i in range(5)}

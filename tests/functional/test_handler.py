@@ -376,6 +376,7 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
         "ad_performance_sources": "ad_performance",
         "campaign_kpis_by_file": None,
         "kpi_anomalies_by_file": None,
+        "dataset_profiles": None,
     }
     assert curated_rows(lake, "ad_performance")
 
@@ -387,7 +388,7 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     # THEN the file is refused, and none of the tables shows the earlier run's rows any more
     [refused] = lake.events(1)
     assert refused["detail"]["error"]["type"] == "ToleranceExceededError", refused["detail"]["error"]["message"]
-    for table in ("ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file"):
+    for table in ("ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file", "dataset_profiles"):
         assert curated_rows(lake, table) == []
     # AND every row is in quarantine, the bad one with its own reason
     reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())

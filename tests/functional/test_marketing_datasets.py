@@ -32,10 +32,11 @@ def test_an_ad_platform_export_becomes_clean_rows_kpis_and_anomalies(lake: Lake,
     # WHEN it is processed
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
     [event] = lake.events(1)
-    # THEN the three tables are published and catalogued, bad rows quarantined with reasons
+    # THEN the three tables and the file's profile are published and catalogued, bad rows quarantined
     assert event["detail-type"] == "Dataset Processed", event["detail"].get("error")
     tables = outputs(event)
-    assert set(tables) == {"ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file"}
+    assert set(tables) == {"ad_performance", "campaign_kpis_by_file", "kpi_anomalies_by_file", "dataset_profiles"}
+    assert tables["dataset_profiles"] == 11  # one row per column of ad_performance (lineage left out)
     detail = event["detail"]
     assert detail["quarantine"]["rows"] > 0
     assert (

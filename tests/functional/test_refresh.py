@@ -192,12 +192,13 @@ def test_too_few_customers_is_a_fact_not_a_crash(lake: Lake, invoke: Invoke, inv
 
 def test_the_per_file_orders_pipeline_writes_no_model_tables(lake: Lake, invoke: Invoke) -> None:
     event = land(lake, invoke, "raw/orders/one.csv", orders_csv(monthly_orders(1)[0]))
-    assert {o["table"] for o in event["detail"]["outputs"]} == {"orders_sources"}
+    # the orders and their profile; the models come from the refresh the commit asks for
+    assert {o["table"] for o in event["detail"]["outputs"]} == {"orders_sources", "dataset_profiles"}
     assert iceberg_table(lake, "lake_curated", "customer_rfm") is None
     [request] = refresh_messages(lake)
     detail = json.loads(request["Body"])["detail"]
     assert detail["dataset"] == "orders" and detail["key"] == "raw/orders/one.csv"
-    assert detail["snapshots"] == {"lake_curated.orders_sources": event["detail"]["outputs"][0]["snapshot_id"]}
+    assert detail["snapshots"] == {f"lake_curated.{o['table']}": o["snapshot_id"] for o in event["detail"]["outputs"]}
 
 
 def test_a_dataset_without_models_over_history_asks_for_no_refresh(lake: Lake, invoke: Invoke) -> None:

@@ -59,6 +59,18 @@ def test_each_refresh_stores_a_report_per_as_of_and_links_it_from_its_event(
     for name, count in segments.items():
         assert [r for r in rows if f">{name}<" in r and f">{count:,}<" in r], (name, count)
     assert as_ofs[1] in page and as_ofs[0] in page  # the change since the previous as_of
+    # AND the page profiles the orders as the pipeline wrote them to dataset_profiles (every column of
+    # the orders table, with each file's rows), never "no dataset_profiles table"
+    assert not any("dataset_profiles" in note for note in second["notes"]), second["notes"]
+    # with histograms of the orders view's values (each order once)
+    assert not any("not among the tables" in note for note in second["notes"]), second["notes"]
+    assert "marks-hist-0-0" in page and "numeric column of orders (" in page
+    profiles = [r for r in read_rows(lake, "lake_curated", "dataset_profiles").to_pylist() if r["dataset"] == "orders"]
+    assert sorted({r["source_key"] for r in profiles}) == ["raw/orders/2026-01.csv", "raw/orders/2026-02.csv"]
+    per_file = {(r["source_key"], r["column"]): r["rows"] for r in profiles}
+    for column in ("order_id", "customer_id", "order_date", "amount"):
+        total = sum(n for (_, c), n in per_file.items() if c == column)
+        assert [r for r in rows if f">{column}<" in r and f">{total:,}<" in r], column
     # AND the customer-value models' fitted parameters, which no table keeps, are in the page
     facts = {m["name"]: m["metrics"] for m in reports_facts}
     for name, title in (("clv_bg_nbd", "BG/NBD"), ("clv_gamma_gamma", "Gamma-Gamma")):

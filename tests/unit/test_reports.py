@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from html.parser import HTMLParser
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -87,7 +88,7 @@ def report(dataset: str, tables: dict[str, pa.Table], as_of: dt.date | None = No
 
 @pytest.fixture(scope="module")
 def orders() -> dict[str, pa.Table]:
-    return {**fx.orders_tables(), **fx.generic_tables("orders")}
+    return {**fx.orders_tables(), **fx.built_in_tables("orders")}
 
 
 @pytest.fixture(scope="module")
@@ -124,10 +125,19 @@ def test_orders_moves_matrix_counts_customers_between_snapshots(orders, orders_r
 def test_orders_score_distribution_and_value_by_segment(orders, orders_report):
     rfm = orders["customer_rfm"].to_pandas()
     latest = rfm[rfm.as_of == fx.AS_OF_2]
-    scores = {r["score"]: r for r in table_with(orders_report.html, "score")}
-    for name, column in (("recency", "r_score"), ("frequency", "f_score"), ("monetary", "m_score")):
-        expected = latest[column].value_counts()
-        assert [num(scores[name][str(v)]) for v in range(1, 6)] == [expected.get(v, 0) for v in range(1, 6)]
+    # The R×F grid: customers and spend per cell, as pandas' crosstab of customer_rfm counts and sums them
+    customers = pd.crosstab(latest.r_score, latest.f_score)
+    spend = pd.crosstab(latest.r_score, latest.f_score, values=latest.total_amount, aggfunc="sum").fillna(0)
+    grid = table_with(orders_report.html, "recency score")
+    assert [r["recency score"] for r in grid] == ["R 5", "R 4", "R 3", "R 2", "R 1"]
+    for r in grid:
+        rs = int(r["recency score"][2:])
+        for fs in range(1, 6):
+            n, value = r[f"F {fs}"].split(" · ")
+            assert num(n) == customers.loc[rs].get(fs, 0), (rs, fs)
+            assert num(value) == pytest.approx(spend.loc[rs].get(fs, 0.0), abs=0.5), (rs, fs)
+        assert num(r["customers"]) == customers.loc[rs].sum()
+    assert "marks-rf-grid" in orders_report.html
     value = orders["customer_value"].to_pandas().merge(latest[["customer_id", "segment_name"]], on="customer_id")
     means = value.groupby("segment_name").expected_value_365d.mean()
     for r in table_with(orders_report.html, "mean value 365 d"):
@@ -281,6 +291,26 @@ def test_profile_and_quarantine_of_any_dataset():
     # Histograms of the numeric columns only, one marked bar series each.
     assert "marks-hist-0-0" in built.html and "marks-hist-1-0" in built.html
     assert "marks-hist-2" not in built.html
+
+
+@pytest.mark.parametrize("dataset", ["orders", "ad_performance", "experiments"])
+def test_every_built_in_report_shows_the_profile_its_pipeline_wrote(dataset):
+    # GIVEN what the dataset's own pipeline wrote for a file (its table, dataset_profiles, quarantine)
+    tables = fx.built_in_tables(dataset)
+    own = next(t for name, t in tables.items() if name != "dataset_profiles" and "." not in name).to_pandas()
+    # WHEN its report is drawn
+    built, _ = report(dataset, tables)
+    # THEN the profile lists every column of the dataset's table with pandas' row and missing counts
+    assert not any("dataset_profiles" in n for n in built.notes), built.notes
+    shown = {r["column"]: r for r in table_with(built.html, "distinct (largest per file)")}
+    assert sorted(shown) == sorted(c for c in own.columns if c != "source_id")
+    for column, r in shown.items():
+        assert num(r["rows"]) == len(own)
+        assert num(r["missing"]) == pytest.approx(own[column].isna().mean() * 100, abs=0.06)
+    # and the quarantined rows are a share of the file's rows as the profile counts them
+    for r in table_with(built.html, "rows quarantined"):
+        assert num(r["rows that day"]) == len(own)
+    assert "marks-hist-0-0" in built.html
 
 
 # --- the processing ledger ---
@@ -437,14 +467,48 @@ def test_a_few_customers_as_the_real_refresher_writes_them():
     assert any("no customer_value table" in n for n in built.notes)
 
 
-def test_a_keyed_dataset_s_histograms_read_the_table_under_its_view():
-    # GIVEN a keyed dataset: its view (one row per key) and the table of every file's rows under it
+def test_a_keyed_dataset_s_histograms_count_each_key_once_reading_its_view_twice():
+    # GIVEN a keyed dataset: every file's rows, where a later file exported every session again with
+    # other values, and the lake's view over them (each key once, from the newest file)
+    from handlers.sql import transpile
+    from handlers.views import latest_by_key_sql
+
     tables = fx.generic_tables("web_sessions")
-    rows = tables["web_sessions"]
-    tables["web_sessions_sources"] = pa.concat_tables([rows, rows])  # a later file exported every row again
+    first = tables.pop("web_sessions")
+    again = first.set_column(
+        first.schema.get_field_index("pages"), "pages", pa.array([p * 2 for p in first.column("pages").to_pylist()])
+    ).set_column(
+        first.schema.get_field_index("ingested_at"),
+        "ingested_at",
+        pa.array([dt.datetime(2026, 3, 5, 9)] * first.num_rows, pa.timestamp("us", tz="UTC")),
+    )
+    every = pa.concat_tables([first, again])
+    tables["web_sessions_sources"] = every.append_column("source_key", pa.array(["raw/a.csv"] * every.num_rows))
+    query = fx.ArrowQuery(tables)
+    columns = list(every.column_names)
+    view = latest_by_key_sql(fx.CURATED, "web_sessions_sources", columns, ["session_id"])
+    query.connection.execute(
+        f'CREATE VIEW "{fx.CURATED}"."web_sessions" AS {transpile(view, query.catalog, fx.CURATED)}'
+    )
+    sources = query.catalog[fx.CURATED]["web_sessions_sources"]
+    query.catalog[fx.CURATED]["web_sessions"] = {c: sources[c] for c in columns}
     # WHEN the report is drawn
-    built, query = report("web_sessions", tables)
-    # THEN the histograms are of the table (the view's window is not computed once per column)
-    histogram_sql = [q for q in query.statements if "UNION ALL" in q and "floor" in q]
-    assert histogram_sql and all('"web_sessions_sources"' in q or "web_sessions_sources" in q for q in histogram_sql)
-    assert "numeric column of web_sessions_sources" in built.html
+    built = build_report("web_sessions", query, query.names | {"web_sessions"})
+    # THEN each session counts once, with the newer file's values: the bins are those pandas gives
+    from reports.base import Context, Sources
+    from reports.generic import BINS, _bins
+
+    ctx = Context("web_sessions", query, Sources(query.names | {"web_sessions"}), None)
+    found, edges = _bins(ctx, "web_sessions", ["pages", "duration_seconds"])
+    newest = again.to_pandas()
+    for i, column in enumerate(["pages", "duration_seconds"]):
+        values = newest[column].astype(float)
+        lo, hi = values.min(), values.max()
+        assert edges[i] == (lo, hi)
+        expected = pd.Series(np.floor((values - lo) / ((hi - lo) / BINS)).clip(upper=BINS - 1).astype(int))
+        assert found[i] == expected.value_counts().to_dict()
+        assert sum(found[i].values()) == len(newest)  # not twice the sessions
+    # and the view is read twice in all (bounds, then every column's bins), never once per column
+    reading = [q for q in query.statements if 'FROM "web_sessions"' in q and "LIMIT 0" not in q]
+    assert len(reading) == 2 + 2, built.notes  # the page's two statements, and this test's own call of _bins
+    assert "numeric column of web_sessions (" in built.html, built.notes

@@ -277,6 +277,7 @@ def test_outputs_match_their_table_specs(run_csv: RunCsv) -> None:
         "ad_performance",
         "campaign_kpis_by_file",
         "kpi_anomalies_by_file",
+        "dataset_profiles",
     ]
 
 

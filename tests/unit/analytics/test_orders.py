@@ -174,7 +174,8 @@ def test_duplicate_order_ids_keep_the_last_row(run_csv: RunCsv) -> None:
 def test_generated_orders_pipeline_outputs_match_specs_and_facts(run_csv: RunCsv) -> None:
     text = samples.orders_csv(6000, 600, seed=2)
     _, sink = run_csv(OrdersPipeline("orders"), text)
-    assert set(sink.written) == {"orders"}  # RFM and segments come from the refresh stage
+    # RFM and segments come from the refresh stage; the file's profile is written with its orders
+    assert set(sink.written) == {"orders", "dataset_profiles"}
     rfm, segments, facts = customer_tables(sink.table("orders"))
     for spec, table in ((ORDERS, sink.table("orders")), (CUSTOMER_RFM, rfm), (CUSTOMER_SEGMENTS, segments)):
         assert_matches_spec(table, spec)
