@@ -290,7 +290,24 @@ def _detect_encoding(head: bytes) -> str | None:
     for match in matches:
         if "cp1252" in (match.encoding, *match.could_be_from_charset):
             return "cp1252"
-    return str(matches[0].encoding)
+    best = str(matches[0].encoding)
+    # charset-normalizer can leave cp1252 out altogether for a Latin-script page (``Ça été`` read as
+    # Baltic or Central European): when the bytes read in cp1252 as Western letters and punctuation
+    # only, they are Western text. Polish or Czech letters (ą ł ś ž) read as symbols there (¹ ³ œ ž).
+    if best in _LATIN_OTHERS and _reads_as_western(head):
+        return "cp1252"
+    return best
+
+
+#: Latin-script code pages besides Windows-1252 that a Western text may be mistaken for.
+_LATIN_OTHERS = frozenset({"cp1250", "cp1257", "cp1254", "cp1258", "iso8859_2", "latin_1", "iso8859_15"})
+#: What Western exports hold beyond ASCII: accented letters, currency, quotes, dashes, bullets.
+_WESTERN = set("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿ€£¥¢°«»‘’‚“”„–—…•·™©®¿¡ºª§¶ Œœ")
+
+
+def _reads_as_western(head: bytes) -> bool:
+    text = head.decode("cp1252", errors="replace")  # a byte cp1252 leaves undefined: not cp1252
+    return all(ch.isascii() or ch in _WESTERN for ch in text)
 
 
 def _records(text: str, delimiter: str) -> list[layout.Record]:

@@ -115,3 +115,13 @@ def test_every_export_of_a_table_curates_the_same_rows(table: tuple[list[str], l
 
 def test_the_header_is_not_taken_for_data() -> None:
     assert not looks_like_data(["Campaign", "Day", "Impr."]) and looks_like_data(["Brand", "2026-01-01", "1,234"])
+
+
+def test_a_short_western_sample_charset_normalizer_calls_baltic_reads_as_windows_1252() -> None:
+    # Samples Hypothesis found: charset-normalizer ranks cp1257/cp1250 first and leaves cp1252 out.
+    from handlers.reader import _detect_encoding
+
+    for text in ("Rapport Ça\nété;à;été\n1;2;3\n", "Rapport Ça été été\nnaïve;été;été\n1;2;3\n"):
+        assert _detect_encoding(text.encode("cp1252")) == "cp1252", text
+    # Polish letters read as symbols in cp1252 (ł as ³, ą as ¹): that text keeps its own code page
+    assert _detect_encoding("Raport;zapłata;święto\nWrocław;Łódź;1\n".encode("cp1250")) != "cp1252"
