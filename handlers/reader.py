@@ -283,31 +283,29 @@ def _detect_encoding(head: bytes) -> str | None:
     matches = list(from_bytes(head, cp_isolation=list(_CANDIDATES)))
     if not matches:
         return None
-    # On a few lines of a table charset-normalizer's ranking is noise between the Western code pages
-    # (``déjà`` scores as clean in Baltic cp1257 as in cp1252). Windows-1252 is what spreadsheet tools
-    # write in the West: when it reads the sample cleanly (it is among the matches at all), it wins.
-    # Polish, Czech, Cyrillic or Greek text does not read cleanly in it and keeps its own match.
-    for match in matches:
-        if "cp1252" in (match.encoding, *match.could_be_from_charset):
-            return "cp1252"
+    # On a few lines of a table charset-normalizer's ranking is noise between the Latin code pages
+    # (``déjà`` scores as clean in Baltic cp1257 as in cp1252, and cp1252 may be left out). Windows-1252
+    # is what spreadsheet tools write in the West: it wins whenever the bytes read there as Western
+    # text, without the symbols Central European letters turn into (ł as ³, ą as ¹, Ą as ¥, ź as Ÿ).
+    # Cyrillic, Greek or Japanese text keeps its own match.
     best = str(matches[0].encoding)
-    # charset-normalizer can leave cp1252 out altogether for a Latin-script page (``Ça été`` read as
-    # Baltic or Central European): when the bytes read in cp1252 as Western letters and punctuation
-    # only, they are Western text. Polish or Czech letters (ą ł ś ž) read as symbols there (¹ ³ œ ž).
-    if best in _LATIN_OTHERS and _reads_as_western(head):
+    if best == "cp1252":
+        return best
+    among = any("cp1252" in (m.encoding, *m.could_be_from_charset) for m in matches)
+    if (among or best in _LATIN_OTHERS) and _reads_as_western(head):
         return "cp1252"
     return best
 
 
 #: Latin-script code pages besides Windows-1252 that a Western text may be mistaken for.
 _LATIN_OTHERS = frozenset({"cp1250", "cp1257", "cp1254", "cp1258", "iso8859_2", "latin_1", "iso8859_15"})
-#: What Western exports hold beyond ASCII: accented letters, currency, quotes, dashes, bullets.
-_WESTERN = set("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿ€£¥¢°«»‘’‚“”„–—…•·™©®¿¡ºª§¶ Œœ")
+#: What Central European letters become when read as Windows-1252; rare in Western text.
+_MISREAD = frozenset("¹²³¥¼½¾Ÿ×÷¤¦¨¬¯´¸")
 
 
 def _reads_as_western(head: bytes) -> bool:
     text = head.decode("cp1252", errors="replace")  # a byte cp1252 leaves undefined: not cp1252
-    return all(ch.isascii() or ch in _WESTERN for ch in text)
+    return "\ufffd" not in text and not any(ch in _MISREAD for ch in text)
 
 
 def _records(text: str, delimiter: str) -> list[layout.Record]:
