@@ -20,8 +20,9 @@ demo: install
 
 # Tests run on parallel workers (pytest-xdist): most of their time is spent waiting on the stand-in,
 # the runner's worker processes and console scripts, so 4 workers fill 2 cores. A file's tests stay
-# on one worker, in order (tests/conftest.py: the infrastructure tests count as one file); files run
-# in collection order, the long end-to-end ones first. TEST_WORKERS=0 runs them in this process.
+# on one worker, in order (tests/conftest.py: the infrastructure tests count as one file, each
+# functional test as one); they run in collection order, the long end-to-end files first.
+# TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 4
 PYTEST := $(UV) run pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
@@ -32,7 +33,7 @@ test: install
 
 # The inner loop: unit and functional tests (pure code, and the handler against a moto server).
 check: install
-	$(PYTEST) $(PYTEST_ARGS) tests/unit tests/functional
+	$(PYTEST) $(PYTEST_ARGS) tests/functional tests/unit
 
 lint: install
 	$(UV) run ruff check .

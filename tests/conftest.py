@@ -49,24 +49,28 @@ FAST_REFRESH_QUEUE = replace(
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only with `-n` (`make test`, `make check`)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With `--dist loadfile`, the infrastructure tests count as one file.
+    """With `--dist loadfile`: the infrastructure tests count as one file, each functional test as one.
 
     Each worker is a pytest session of its own, with its own session fixtures: its own moto server on
     a free port (moto keeps its state per process, so workers never see each other's lake), its own
     tmp_path. A file's tests run on one worker, in order, so a module-scoped fixture (a stand-in
     filled once, a browser) is built once. The CDK synth (``tests/infra/conftest.py``) costs seconds
-    of jsii and Node per worker that builds it, so one worker runs every infrastructure test.
+    of jsii and Node per worker that builds it, so one worker runs every infrastructure test. The
+    functional tests share nothing beyond their function-scoped stand-in, and their files are long
+    (a refresh per test), so they are dealt out one by one: no file of them is left running alone.
     """
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class InfraTogether(LoadFileScheduling):
+    class Scopes(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             scope: str = super()._split_scope(nodeid)
-            return "tests/infra" if scope.startswith("tests/infra/") else scope
+            if scope.startswith("tests/infra/"):
+                return "tests/infra"
+            return nodeid if scope.startswith("tests/functional/") else scope
 
-    return InfraTogether(config, log)
+    return Scopes(config, log)
 
 
 @pytest.fixture(scope="session")
