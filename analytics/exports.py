@@ -230,9 +230,9 @@ def prepare(
     resolved = _resolvable(contract, header, mapping)
     added: dict[str, str] = {}
     for name, value in implied.items():
-        # A constant fills a gap; the file's own column (or the settings' mapping) wins, except
-        # over a constant the settings set explicitly.
-        if name in mapping or (name in resolved and name not in constants):
+        # An export's constant fills a gap (the file's own column wins); a constant the settings set
+        # wins over the file and over what a recognised export maps.
+        if name not in constants and (name in mapping or name in resolved):
             continue
         column_name = f"_constant_{name}"
         table = table.append_column(column_name, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))

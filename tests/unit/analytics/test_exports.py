@@ -224,3 +224,9 @@ def test_a_plain_file_of_a_built_in_dataset_is_named_generic(run_csv: RunCsv) ->
 
     result, _ = run_csv(get_pipeline("orders"), samples.orders_csv(50, seed=1))
     assert result.source_format == "generic"
+
+
+def test_a_constant_in_the_settings_wins_over_the_files_column_and_the_export(run_csv: RunCsv) -> None:
+    # Shopify's Source column would be the channel; the dataset's settings say every order is "shop_eu"
+    _, sink = run_csv(get_pipeline("orders"), fx.SHOPIFY_ORDERS.csv(), settings={"constants": {"channel": "shop_eu"}})
+    assert set(sink.table("orders").column("channel").to_pylist()) == {"shop_eu"}
