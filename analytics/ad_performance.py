@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics import samples
 from analytics._kernels import factorize_ints, row_codes
 from analytics.ad_exports import AD_EXPORTS
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
@@ -557,12 +558,6 @@ def _decision_function(forest: IsolationForest, features: np.ndarray) -> np.ndar
     return np.concatenate(scores)
 
 
-def _sample(rows: int, seed: int = 0) -> str:
-    from analytics.samples import ad_performance_csv
-
-    return ad_performance_csv(rows, seed=seed)
-
-
 SPEC = DatasetSpec(
     name="ad_performance",
     contract=CONTRACT,
@@ -578,5 +573,5 @@ SPEC = DatasetSpec(
         KPI_ANOMALIES.name: ("date", "channel", "campaign", "metric"),
     },
     exports=AD_EXPORTS,
-    sample=_sample,
+    sample=samples.ad_performance_csv,
 )

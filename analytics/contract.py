@@ -598,7 +598,6 @@ class ContractPipeline:
         result.rows_in = table.num_rows
         prepared = prepare(table, self.contract, self.exports, source.settings)
         result.source_format = prepared.source_format
-        self._source_format = prepared.source_format
         result.export_facts = dict(prepared.facts)
         if prepared.constants:
             result.export_facts.update({f"constant_{k}": v for k, v in prepared.constants.items()})
@@ -638,9 +637,7 @@ class ContractPipeline:
         kept = good()
         if kept is not None and kept.num_rows:
             sink.quarantine(kept)
-        error = ToleranceExceededError(f"this {self.dataset} file: {tolerance.refusal(rejected, rows_in, by_reason)}")
-        error.source_format = getattr(self, "_source_format", None)  # type: ignore[attr-defined]
-        raise error
+        raise ToleranceExceededError(f"this {self.dataset} file: {tolerance.refusal(rejected, rows_in, by_reason)}")
 
     def quarantine_and_check(
         self,
@@ -696,13 +693,17 @@ class ContractPipeline:
                 )
             return quarantine_table(table.filter(pa.array(good)), row_numbers[good], FILE_OVER_TOLERANCE, message)
 
-        self.check_tolerance(
-            rows_in=result.rows_in if reshaped else n,
-            rejected=result.rows_rejected if rejected.any() else 0,
-            by_reason=result.rejected_by_reason,
-            good=good_rows,
-            sink=sink,
-        )
+        try:
+            self.check_tolerance(
+                rows_in=result.rows_in if reshaped else n,
+                rejected=result.rows_rejected if rejected.any() else 0,
+                by_reason=result.rejected_by_reason,
+                good=good_rows,
+                sink=sink,
+            )
+        except ToleranceExceededError as exc:
+            exc.source_format = result.source_format  # type: ignore[attr-defined]
+            raise
         return good
 
     def write_clean(

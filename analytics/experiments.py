@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from analytics import samples
 from analytics._kernels import row_codes
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
 from analytics.cleaning import Parsed
@@ -468,12 +469,6 @@ def experiment_results(per_user: pa.Table, source: SourceInfo, *, has_revenue: b
     return conform(table, EXPERIMENT_RESULTS), statistics_fact(stats, {})
 
 
-def _sample(rows: int, seed: int = 0) -> str:
-    from analytics.samples import experiments_csv
-
-    return experiments_csv(rows, seed=seed)
-
-
 SPEC = DatasetSpec(
     name="experiments",
     contract=CONTRACT,
@@ -490,5 +485,5 @@ SPEC = DatasetSpec(
     ),
     data_table="experiment_exposures",
     model_keys={EXPERIMENT_RESULTS.name: ("experiment_id", "variant")},
-    sample=_sample,
+    sample=samples.experiments_csv,
 )

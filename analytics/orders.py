@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics import samples
 from analytics._kernels import factorize_ints, row_codes, stable_order
 from analytics.base import (
     ModelFact,
@@ -768,12 +769,6 @@ __all__ = [
 ]
 
 
-def _sample(rows: int, seed: int = 0) -> str:
-    from analytics.samples import orders_csv
-
-    return orders_csv(rows, seed=seed)
-
-
 SPEC = DatasetSpec(
     name="orders",
     contract=CONTRACT,
@@ -786,5 +781,5 @@ SPEC = DatasetSpec(
     model_tables=(CUSTOMER_RFM, CUSTOMER_SEGMENTS),
     exports=ORDER_EXPORTS,
     model_keys={"customer_rfm": ("customer_id",), "customer_segments": ("segment_id",)},
-    sample=_sample,
+    sample=samples.orders_csv,
 )

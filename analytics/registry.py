@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 
-from analytics.base import Pipeline, Refresher
+from analytics.base import Pipeline
 from analytics.spec import DatasetSpec, RefresherSpec
 
 _VALID_DATASET = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
@@ -101,11 +101,6 @@ def refreshed_tables(dataset: str) -> set[str]:
     return {table for r in refreshers(dataset) for table in r.outputs}
 
 
-def load_refresher(refresher: RefresherSpec) -> Refresher:
-    """The refresher function ``refresher`` names."""
-    return refresher.load()
-
-
 def table_keys() -> dict[str, tuple[str, ...]]:
     """Key columns of every keyed table of the built-in datasets (curated and model tables)."""
     keys: dict[str, tuple[str, ...]] = {}
@@ -120,7 +115,6 @@ __all__ = [
     "built_in_datasets",
     "dataset_table_name",
     "get_pipeline",
-    "load_refresher",
     "refreshed_tables",
     "refreshers",
     "register",

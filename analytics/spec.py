@@ -75,7 +75,7 @@ class DatasetSpec:
     exports: tuple[KnownExport, ...] = ()
     #: The table a report histograms and profiles (the dataset's own rows); defaults to ``name``.
     data_table: str = ""
-    #: ``sample(rows, seed)`` → CSV text of a realistic file, for ``lake try``, demos and benches.
+    #: ``sample(rows, seed=...)`` → CSV text of a realistic file of the dataset (analytics.samples).
     sample: Callable[..., str] | None = None
     #: Key columns of the model tables, for scoring a user's model by row (see analytics.scoring).
     model_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import topology
 from analytics.base import ModelTable, RefreshContext, TableSpec
 from analytics.errors import DataError
-from analytics.registry import dataset_table_name, load_refresher, refreshers
+from analytics.registry import dataset_table_name, refreshers
 from handlers.errors import PermanentError
 from handlers.features import AthenaQueries, DuckDBQueries, InputResolver, Pinned
 from handlers.iceberg import Committed
@@ -263,7 +263,7 @@ class RefreshService:
         for spec in specs:
             t1 = time.perf_counter()
             try:
-                result = load_refresher(spec)(query, context)
+                result = spec.load()(query, context)
             except DataError as exc:
                 # One model that cannot be fitted never holds back the others; its tables keep their
                 # previous snapshots and the fact says why.

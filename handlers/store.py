@@ -355,12 +355,12 @@ class LakeStore:
             return
         if is_view(dict(current)):
             return
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
         renamed = f"{name}_by_file"
         try:
             self.tables.catalog.rename_table((self.curated_database, name), (self.curated_database, renamed))
-        except Exception as exc:  # pyiceberg's TableAlreadyExistsError: files since the upgrade wrote it
-            if type(exc).__name__ != "TableAlreadyExistsError":
-                raise
+        except TableAlreadyExistsError:  # files processed since the upgrade wrote it
             # Its rows are the per-file results of files processed before the upgrade: `lake reprocess`
             # brings them into <name>_by_file; the answer over history is the view either way.
             self._glue.delete_table(DatabaseName=self.curated_database, Name=name)

@@ -230,3 +230,15 @@ def test_a_constant_in_the_settings_wins_over_the_files_column_and_the_export(ru
     # Shopify's Source column would be the channel; the dataset's settings say every order is "shop_eu"
     _, sink = run_csv(get_pipeline("orders"), fx.SHOPIFY_ORDERS.csv(), settings={"constants": {"channel": "shop_eu"}})
     assert set(sink.table("orders").column("channel").to_pylist()) == {"shop_eu"}
+
+
+def test_a_file_refused_over_its_tolerance_still_says_which_export_it_was(run_csv: RunCsv) -> None:
+    from analytics.errors import ToleranceExceededError
+
+    rows = [
+        _set(r, Created_at="yesterday") if r[fx.SHOPIFY_ORDERS.header.index("Total")] else r
+        for r in fx.SHOPIFY_ORDERS.rows
+    ]
+    with pytest.raises(ToleranceExceededError) as refused:
+        run_csv(get_pipeline("orders"), _shopify(rows))
+    assert refused.value.source_format == "shopify_orders"  # type: ignore[attr-defined]
