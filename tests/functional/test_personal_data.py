@@ -32,7 +32,22 @@ ORDERS = (
     "A-3,GRACE@EXAMPLE.ORG,7.25,2026-10-03\n"
     "A-4,alan@example.net,not a number,2026-10-04\n" + "".join(f"B-{i},C-{i},1.00,2026-10-05\n" for i in range(6))
 )
-CLEAR = ("Ada", "Lovelace", "Grace", "Hopper", "Alan", "Turing", "ada@", "grace@", "alan@", "7946", "555")
+# The phones as written (with their spaces and brackets): bare digits such as "555" also turn up in
+# the hex of a pseudonym or of a row's uuid, which made this check fail at random.
+CLEAR = (
+    "Ada",
+    "Lovelace",
+    "Grace",
+    "Hopper",
+    "Alan",
+    "Turing",
+    "ada@",
+    "grace@",
+    "alan@",
+    "20 7946",
+    "(555)",
+    "555 010",
+)
 
 
 def pseudonym(lake: Lake, normalised: str) -> str:
