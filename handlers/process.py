@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from handlers.errors import NotAnSqsBatchError
+from handlers.errors import NotAnSqsBatchError, ProcessingInProgressError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 logger = Logger(service="lake-processor")
 #: CloudWatch metrics in the embedded metric format (written to the log, no API calls).
 metrics = Metrics(namespace="LakeProcessor", service="lake-processor")
-batch = BatchProcessor(event_type=EventType.SQS)
 _processor: ObjectProcessor | None = None
 
 
@@ -91,8 +90,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     processor.register_context(context)
     from handlers.ledger import logged_invocation
 
-    with logged_invocation(processor.ledger, context, logger, metrics):
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=batch, context=context
+    batch = BatchProcessor(event_type=EventType.SQS)  # per invocation: it holds the batch's results
+    with (
+        logged_invocation(processor.ledger, context, logger, metrics),
+        batch(event["Records"], record_handler, lambda_context=context),
+    ):
+        batch.process()
+        # Powertools fails the whole invocation when every record failed (the function's Errors
+        # alarm counts it). A copy that met its original still at work is not an error: SQS
+        # delivers it again later, so it stays a batch item failure even when it is alone.
+        batch.raise_on_entire_batch_failure = not all(
+            isinstance(error, ProcessingInProgressError) for _, error, _ in batch.exceptions
         )
-    return dict(response)
+    return dict(batch.response())

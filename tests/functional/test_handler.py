@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from handlers.events import process_request_body
+from handlers.service import ObjectProcessor
+from lake.standin import client
 from tests.conftest import Lake
 from tests.functional.conftest import (
     Invoke,
@@ -111,6 +117,39 @@ def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: I
     after = {k: lake.s3.head_object(Bucket=lake.bucket, Key=k)["ETag"] for k in lake.keys("curated/")}
     assert after == before
     assert len(lake.quiet_events(3)) == 1
+
+
+def test_a_copy_that_meets_its_original_still_at_work_is_a_batch_item_failure_not_a_failed_invocation(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invocation at work on a file (held inside its work until the copy has been handled)
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    [message] = next_messages(lake)
+    go_on = threading.Event()
+    original_work = ObjectProcessor._under_lease
+
+    def held(self: ObjectProcessor, *args: Any) -> dict[str, Any]:
+        go_on.wait(120)
+        return original_work(self, *args)
+
+    monkeypatch.setattr(ObjectProcessor, "_under_lease", held)
+    first: list[dict[str, Any]] = []
+    worker = threading.Thread(target=lambda: first.append(invoke([message])))
+    worker.start()
+    try:
+        wait_until(lambda: in_progress_records(lake) == 1)
+        # WHEN SQS delivers a copy of its message, alone in its batch, to another invocation
+        copy = message | {"MessageId": "copy-1", "ReceiptHandle": "copy-1"}
+        response = invoke([copy])
+    finally:
+        go_on.set()
+        worker.join(120)
+    # THEN the copy is a batch item failure (SQS delivers it again later), not an invocation error
+    assert response == {"batchItemFailures": [{"itemIdentifier": "copy-1"}]}
+    # AND the original lands and is announced once; the copy announced nothing
+    assert first == [{"batchItemFailures": []}]
+    [event] = lake.quiet_events(3)
+    assert event["detail"]["status"] == "succeeded"
 
 
 def test_a_reprocess_request_replaces_the_same_rows_in_one_commit(lake: Lake, invoke: Invoke) -> None:
@@ -393,3 +432,17 @@ def test_a_rerun_that_is_now_refused_removes_every_earlier_output_of_its_source(
     # AND every row is in quarantine, the bad one with its own reason
     reasons = sorted(refused["detail"]["quarantine"]["reasons"].items())
     assert reasons == [("file_rejected", 9), ("negative_value", 1)]
+
+
+def in_progress_records(lake: Lake) -> int:
+    """Powertools idempotency records of work still in progress (one per invocation at work)."""
+    dynamodb = client("dynamodb", lake.endpoints.endpoint_url)
+    items = dynamodb.scan(TableName=lake.endpoints.topology.idempotency_table)["Items"]
+    return sum(1 for item in items if item.get("status", {}).get("S") == "INPROGRESS")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the state waited for was never observed"
+        time.sleep(0.05)
