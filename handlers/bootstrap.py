@@ -80,6 +80,7 @@ def idempotency_wrapper(
 
 def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
     from handlers.catalog import glue_catalog
+    from handlers.committer import GroupCommitter
 
     return LakeStore(
         c["s3"],
@@ -89,6 +90,8 @@ def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
         settings.quarantine_database,
         catalog=glue_catalog(c["glue"], settings.region, settings.endpoint_url),
         optimizer_role_arn=settings.optimizer_role_arn,
+        # Files of many workers land in one commit per table at a time (handlers/committer.py).
+        committer=GroupCommitter(c["s3"], c["dynamodb"], settings.bucket, settings.idempotency_table),
     )
 
 

@@ -19,14 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from analytics.base import DOC_KEY, column_doc
+from analytics.base import DOC_KEY
 from handlers.catalog import table_properties
+from handlers.committer import (
+    Committer,
+    DirectCommitter,
+    Holder,
+    Intent,
+    result_of,
+    schema_behind,
+    without_commit_retries,
+)
 from handlers.errors import CommitConflictError, PermanentError
 from handlers.staging import LINEAGE_DOCS
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
-    from pyiceberg.table import Table, Transaction
+    from pyiceberg.table import Table
 
     from analytics.base import TableSpec
 
@@ -174,13 +183,6 @@ def _with_doc(metadata: dict[bytes, bytes] | None, doc: str) -> dict[bytes, byte
     return {**{k: v for k, v in (metadata or {}).items() if k != key}, key: doc.encode()}
 
 
-def _schema_behind(table: Table, schema: pa.Schema) -> bool:
-    """Whether ``schema`` has a column the table lacks, or a description the table's column lacks
-    (a table created before its spec described it, or since reworded)."""
-    fields = {f.name: f for f in table.schema().fields}
-    return any(f.name not in fields or (column_doc(f) or None) not in (None, fields[f.name].doc) for f in schema)
-
-
 def partition_description(spec: TableSpec) -> str:
     """``month(date)`` or ``order_month``: how a spec partitions, as the README writes it."""
     column = spec.partition_column
@@ -197,8 +199,11 @@ class IcebergTables:
         upload: Callable[[Path, str], None],
         delete_objects: Callable[[list[str]], None],
         on_create: Callable[[str, str], None] | None = None,
+        committer: Committer | None = None,
     ) -> None:
         self.catalog = catalog
+        # Commits the files workers stage: grouped per table across workers, or each alone.
+        self.committer: Committer = committer or DirectCommitter()
         self.bucket = bucket
         self._upload = upload
         self._delete_objects = delete_objects
@@ -240,8 +245,12 @@ class IcebergTables:
         retype: Callable[[pa.Schema], Sequence[Path]],
         summary: dict[str, str],
         replace: bool = True,
+        holder: Holder | None = None,
     ) -> Committed:
         """Make ``key``'s rows in the table exactly the staged ones, in one commit.
+
+        The commit is the table's committer's (:mod:`handlers.committer`): with other workers' files
+        in one group commit, or alone; ``holder`` is the raw key's lease the caller holds meanwhile.
 
         With ``replace`` false the caller knows the table holds no rows of ``key`` (a new key), so
         the commit only adds files, without looking for old ones.
@@ -270,16 +279,22 @@ class IcebergTables:
                     ) from exc
         schema = documented(schema, staged.spec)
         uploaded = self._upload_files(location, files, source_id)
+        intent = Intent(
+            database, name, location, files=tuple(uploaded), deletes=(key,) if replace else (), schema=schema,
+            summary=summary, holder=holder,
+        )  # fmt: skip
         try:
             if table is None:
                 try:
                     table = self._create_with(database, name, location, staged.spec, schema, uploaded, summary)
+                    snapshot = table.current_snapshot()
+                    snapshot_id = snapshot.snapshot_id if snapshot else None
                 except TableAlreadyExistsError:  # another worker created it meanwhile: join it
                     table = self.load(database, name)
                     assert table is not None
-                    self._commit(table, schema, key, uploaded, summary, replace)
+                    snapshot_id = result_of(intent, self.committer.commit(table, intent))
             else:
-                table = self._commit(table, schema, key, uploaded, summary, replace)
+                snapshot_id = result_of(intent, self.committer.commit(table, intent))
         except (CommitFailedException, ValidationException) as exc:
             # The uploaded files stay: a commit reported as failed may still have landed (a lost
             # response), and deleting its files would break the table; unreferenced files are
@@ -288,38 +303,26 @@ class IcebergTables:
                 f"table {database}.{name} kept changing under this commit (other writers) past the retry budget; "
                 "the message will be retried (if this persists, fewer files should land in this table at once)"
             ) from exc
-        snapshot = table.current_snapshot()
         return Committed(
             database=database,
             table=name,
             location=location,
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            snapshot_id=snapshot_id,
             rows=staged.rows,
             data_files=len(uploaded),
             partition_spec=_spec_text(table),
             view=staged.spec.name if staged.spec.key else None,
         )
 
-    def remove_source(self, database: str, name: str, key: str, summary: dict[str, str]) -> int | None:
-        """Drop ``key``'s rows from the table (one commit); the new snapshot id, None if nothing changed."""
-        from pyiceberg.exceptions import CommitFailedException
-
+    def remove_source(
+        self, database: str, name: str, key: str, summary: dict[str, str], holder: Holder | None = None
+    ) -> int | None:
+        """Drop ``key``'s rows from the table (through its committer); the snapshot id, None if nothing changed."""
         table = self.load(database, name)
         if table is None:
             return None
-        before = table.current_snapshot()
-        try:
-            with table.transaction() as tx:
-                tx.delete(of_key(key), snapshot_properties=summary)
-        except CommitFailedException as exc:
-            raise CommitConflictError(
-                f"table {database}.{name} kept changing under this commit past the retry budget; retried"
-            ) from exc
-        table.refresh()
-        after = table.current_snapshot()
-        if after is None or (before is not None and after.snapshot_id == before.snapshot_id):
-            return None
-        return after.snapshot_id
+        intent = Intent(database, name, table.location(), deletes=(key,), summary=summary, holder=holder)
+        return result_of(intent, self.committer.commit(table, intent))
 
     # --- model tables: one snapshot per as_of --------------------------------------------------
     def replace_partition(
@@ -351,7 +354,7 @@ class IcebergTables:
         try:
             with table.transaction() as tx:
                 schema = documented(rows.schema, spec)
-                if _schema_behind(table, schema):
+                if schema_behind(table, schema):
                     with tx.update_schema() as update:
                         update.union_by_name(schema)
                 tx.overwrite(
@@ -380,43 +383,49 @@ class IcebergTables:
     def append_rows(
         self, database: str, prefix: str, spec: TableSpec, rows: pa.Table, summary: dict[str, str]
     ) -> Committed:
-        """Append ``rows`` in one commit, creating the table on first use.
+        """Append ``rows`` through the table's committer (grouped with other workers' appends),
+        creating the table on first use. One data file per partition value."""
+        import tempfile
 
-        An append never conflicts in substance: pyiceberg re-applies it against the fresh metadata
-        when another writer committed first (``commit.retry.*`` of :func:`table_properties`), so
-        concurrent writers each land their rows.
-        """
-        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from handlers.staging import partition_value
 
         name = spec.stored_name
         location = f"s3://{self.bucket}/{prefix}{name}"
         schema = documented(rows.schema, spec)
+        rows = rows.cast(schema)
+        partitions = partition_value(spec.partition_transform, rows.column(spec.partition_column).combine_chunks())
+        with tempfile.TemporaryDirectory(prefix="lake-append-") as folder:
+            files = []
+            for n, value in enumerate(pc.unique(partitions).to_pylist()):
+                mask = pc.is_null(partitions) if value is None else pc.equal(partitions, value)
+                files.append(Path(folder) / f"part-{n:05d}.parquet")
+                pq.write_table(rows.filter(mask), files[-1], compression="zstd")
+            uploaded = self._upload_files(location, files, "append")
         table = self.load(database, name)
+        intent = Intent(database, name, location, files=tuple(uploaded), schema=schema, summary=summary)
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
         if table is None:
             try:
-                table = self._create_with(database, name, location, spec, schema, [], summary)
+                table = self._create_with(database, name, location, spec, schema, uploaded, summary)
+                snapshot = table.current_snapshot()
+                snapshot_id = snapshot.snapshot_id if snapshot else None
             except TableAlreadyExistsError:
                 table = self.load(database, name)
                 assert table is not None
-        try:
-            with table.transaction() as tx:
-                if _schema_behind(table, schema):
-                    with tx.update_schema() as update:
-                        update.union_by_name(schema)
-                tx.append(rows.cast(schema), snapshot_properties=summary)
-        except CommitFailedException as exc:
-            raise CommitConflictError(
-                f"table {database}.{name} kept changing under this append past the retry budget"
-            ) from exc
-        table.refresh()
-        snapshot = table.current_snapshot()
+                snapshot_id = result_of(intent, self.committer.commit(table, intent))
+        else:
+            snapshot_id = result_of(intent, self.committer.commit(table, intent))
         return Committed(
             database=database,
             table=name,
             location=location,
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            snapshot_id=snapshot_id,
             rows=rows.num_rows,
-            data_files=int((snapshot.summary.get("added-data-files") if snapshot and snapshot.summary else 0) or 0),
+            data_files=len(uploaded),
             partition_spec=_spec_text(table),
         )
 
@@ -485,27 +494,6 @@ class IcebergTables:
             self._on_create(database, name)
         return table
 
-    def _commit(
-        self, table: Table, schema: pa.Schema, key: str, files: list[str], summary: dict[str, str], replace: bool
-    ) -> Table:
-
-        from pyiceberg.table.update import AssertCurrentSchemaId
-
-        tx: Transaction
-        with table.transaction() as tx:
-            # The files were reconciled with this schema: if another writer changes it meanwhile (a
-            # widening), pyiceberg's retry must fail, not add them to a schema they do not fit.
-            pinned = AssertCurrentSchemaId(current_schema_id=table.metadata.current_schema_id)  # type: ignore[call-arg]
-            tx._requirements += (pinned,)
-            if _schema_behind(table, schema):
-                with tx.update_schema() as update:
-                    update.union_by_name(schema)
-            if replace:
-                tx.delete(of_key(key), snapshot_properties=summary)
-            if files:
-                tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
-        return table
-
     def _reconcile(self, table: Table, staged: StagedData) -> tuple[pa.Schema, dict[str, str]]:
         """The file's schema cast to the table's types where that loses nothing, and the table columns
         that must widen to take the file (``{column: athena type}``); refuse anything else."""
@@ -562,7 +550,7 @@ class IcebergTables:
                 "and reprocess its files so the column is typed anew"
             )
         rows = table.scan().to_arrow()
-        single = _without_commit_retries(table)
+        single = without_commit_retries(table)
         with single.transaction() as tx:
             with tx.update_schema(allow_incompatible_changes=True) as update:
                 for column, new in widen.items():
@@ -573,16 +561,3 @@ class IcebergTables:
             tx.overwrite(rows.cast(cast), overwrite_filter=AlwaysTrue())
         table.refresh()
         return table
-
-
-def _without_commit_retries(table: Table) -> Table:
-    """The same table whose transactions fail on a concurrent commit instead of re-applying."""
-    from pyiceberg.table import Table as IcebergTable
-
-    metadata = table.metadata.model_copy(
-        update={"properties": {**table.metadata.properties, "commit.retry.num-retries": "0"}}
-    )
-    return IcebergTable(
-        identifier=table.name(), metadata=metadata, metadata_location=table.metadata_location, io=table.io,
-        catalog=table.catalog,
-    )  # fmt: skip

@@ -28,6 +28,7 @@ from analytics.contract import Tolerance
 from analytics.errors import ContractError, DataError, ToleranceExceededError
 from analytics.personal import PersonalDataPolicy, Pseudonymiser
 from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
+from handlers.committer import Holder
 from handlers.errors import (
     ForeignObjectError,
     ObjectNotFoundError,
@@ -99,6 +100,8 @@ class Report:
     started: float = field(default_factory=time.perf_counter)
     #: Pseudonymises the file's personal data; its summary goes into the event.
     personal: Pseudonymiser | None = None
+    #: The raw key's lease this attempt holds (its table commits are made only while it is held).
+    holder: Holder | None = None
 
     def layout_of(self, reader: SourceReader) -> None:
         """What the reader found around the table, and how it read the file."""
@@ -343,6 +346,8 @@ class ObjectProcessor:
         assert request is not None
         bucket, owner = request.bucket, uuid.uuid4().hex
         state = self.sources.acquire(bucket, key, owner, self._lease_seconds())
+        # The table committers commit this key's intents only while this lease is held.
+        report.holder = Holder(bucket, key, owner)
         outcome: SourceState | None = None
         try:
             current = self.store.current(bucket, key)
@@ -417,7 +422,7 @@ class ObjectProcessor:
         """The raw object is gone: drop its rows from every table it wrote, and its quarantine."""
         assert report.request is not None and report.dataset is not None
         tables = {*state.tables, f"{self.settings.quarantine_database}.{report.dataset}"}
-        removed = self.store.remove_rows(tables, key, self._summary(report))
+        removed = self.store.remove_rows(tables, key, self._summary(report), report.holder)
         report.change = "removed"
         report.quarantine = next((c for c in removed if c.database == self.settings.quarantine_database), None)
         report.outputs = [c for c in removed if c.database != self.settings.quarantine_database]
@@ -495,7 +500,7 @@ class ObjectProcessor:
                 self.sources.intend(info.bucket, info.key, owner, planned)
                 report.planned = planned
                 report.outputs, report.quarantine = self.store.commit_outputs(
-                    sink, rejected, report.dataset, state.tables, summary
+                    sink, rejected, report.dataset, state.tables, summary, report.holder
                 )
                 report.timings["commit"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
@@ -577,9 +582,11 @@ class ObjectProcessor:
         earlier revision of the key committed leave the curated tables (they no longer mirror raw/)."""
         assert report.dataset is not None
         rejected = self._pseudonymised(report, rejected)
-        report.quarantine = self.store.commit_quarantine(report.dataset, rejected, lineage, summary)
+        report.quarantine = self.store.commit_quarantine(
+            report.dataset, rejected, lineage, summary, holder=report.holder
+        )
         curated = [t for t in state.tables if not t.startswith(f"{self.settings.quarantine_database}.")]
-        report.outputs = self.store.remove_rows(curated, lineage.key, summary)
+        report.outputs = self.store.remove_rows(curated, lineage.key, summary, report.holder)
 
     def _score(self, dataset: str, source: SourceInfo, sink: StagingSink) -> list[dict[str, Any]]:
         """Run the models users put under ``models/<dataset>/`` over this file's output tables.

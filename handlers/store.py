@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 import topology
 from analytics.base import LINEAGE_COLUMNS, TableSpec
+from handlers.committer import Committer, Holder
 from handlers.errors import ObjectNotFoundError, PermanentError
 from handlers.iceberg import Committed, IcebergTables, StagedData, iceberg_athena_type
 from handlers.staging import Lineage, StagedTable, StagingSink, spelled_as_stored
@@ -76,6 +77,7 @@ class LakeStore:
         quarantine_database: str,
         catalog: Catalog,
         optimizer_role_arn: str | None = None,
+        committer: Committer | None = None,
     ) -> None:
         self._s3 = s3
         self._glue = glue
@@ -84,7 +86,12 @@ class LakeStore:
         self.quarantine_database = quarantine_database
         self.optimizer_role_arn = optimizer_role_arn
         self.tables = IcebergTables(
-            catalog, bucket, upload=self._upload, delete_objects=self._delete_uris, on_create=self._optimize
+            catalog,
+            bucket,
+            upload=self._upload,
+            delete_objects=self._delete_uris,
+            on_create=self._optimize,
+            committer=committer,
         )
 
     # --- raw objects ---------------------------------------------------------------------------
@@ -195,6 +202,7 @@ class LakeStore:
         dataset: str,
         earlier: Iterable[str],
         summary: dict[str, str],
+        holder: Holder | None = None,
     ) -> tuple[list[Committed], Committed | None]:
         """Replace the source's rows in every table it writes now or wrote before, one commit each.
 
@@ -215,15 +223,15 @@ class LakeStore:
             qualified = f"{self.curated_database}.{staged.spec.stored_name}"
             written.add(qualified)
             if staged.files or qualified in earlier:
-                jobs.append(functools.partial(self._commit_staged, sink, staged, qualified in earlier, summary))
+                jobs.append(functools.partial(self._commit_staged, sink, staged, qualified in earlier, summary, holder))
         quarantine = f"{self.quarantine_database}.{dataset}"
         if (rejected is not None and rejected.num_rows) or quarantine in earlier:
             # Always replace: a refused revision's quarantine is committed without being recorded first.
-            jobs.append(functools.partial(self.commit_quarantine, dataset, rejected, lineage, summary))
+            jobs.append(functools.partial(self.commit_quarantine, dataset, rejected, lineage, summary, holder=holder))
         # Tables an earlier revision of the key wrote and this one does not (a model removed since).
         stale = [t for t in earlier if t not in written and t.startswith(f"{self.curated_database}.")]
         for table in stale:
-            jobs.append(functools.partial(self._remove_one, table, lineage.key, summary))
+            jobs.append(functools.partial(self._remove_one, table, lineage.key, summary, holder))
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(jobs))), thread_name_prefix="commit") as pool:
             results = [r for r in pool.map(lambda job: job(), jobs) if r is not None]
         return (
@@ -232,7 +240,7 @@ class LakeStore:
         )
 
     def _commit_staged(
-        self, sink: StagingSink, staged: StagedTable, replace: bool, summary: dict[str, str]
+        self, sink: StagingSink, staged: StagedTable, replace: bool, summary: dict[str, str], holder: Holder | None
     ) -> Committed:
         assert sink.lineage is not None
 
@@ -248,6 +256,7 @@ class LakeStore:
             retype,
             summary,
             replace=replace,
+            holder=holder,
         )
         if staged.spec.key:
             self._put_latest_view(staged.spec)
@@ -260,6 +269,7 @@ class LakeStore:
         lineage: Lineage,
         summary: dict[str, str],
         replace: bool = True,
+        holder: Holder | None = None,
     ) -> Committed | None:
         """Replace the source's rows in ``lake_quarantine.<dataset>`` (rejected rows, reasons, lineage)."""
         spec = quarantine_spec(dataset)
@@ -300,18 +310,21 @@ class LakeStore:
                 retype,
                 summary,
                 replace=replace,
+                holder=holder,
             )  # fmt: skip
 
-    def _remove_one(self, qualified: str, key: str, summary: dict[str, str]) -> Committed | None:
-        removed = self.remove_rows([qualified], key, summary)
+    def _remove_one(self, qualified: str, key: str, summary: dict[str, str], holder: Holder | None) -> Committed | None:
+        removed = self.remove_rows([qualified], key, summary, holder)
         return removed[0] if removed else None
 
-    def remove_rows(self, tables: Iterable[str], key: str, summary: dict[str, str]) -> list[Committed]:
+    def remove_rows(
+        self, tables: Iterable[str], key: str, summary: dict[str, str], holder: Holder | None = None
+    ) -> list[Committed]:
         """Drop ``key``'s rows from each ``database.table`` (a deleted raw object, a refused rerun)."""
         removed = []
         for qualified in sorted(set(tables)):
             database, _, name = qualified.partition(".")
-            snapshot = self.tables.remove_source(database, name, key, summary)
+            snapshot = self.tables.remove_source(database, name, key, summary, holder)
             if snapshot is None:
                 continue
             prefix = topology.CURATED_PREFIX if database == self.curated_database else topology.QUARANTINE_PREFIX

@@ -1,0 +1,253 @@
+"""Files of many workers land in grouped commits, one committer per table at a time (handlers/committer.py).
+
+Real processors (as Lambda instances) against the moto server, in threads. The test holds or breaks
+the table's commit lease to make a group, a dead committer or a zombie committer happen on purpose,
+and waits on observed state (pending intents in S3, rows in the table), never on a guessed delay.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import topology
+from handlers.bootstrap import build_processor
+from handlers.committer import COMMITTER_RECORD_PREFIX, Holder, Intent, commit_group
+from handlers.errors import SourceBusyError
+from handlers.settings import Settings
+from lake.standin import client
+from tests.conftest import Lake
+from tests.functional.conftest import Invoke, curated_rows, iceberg_table, next_messages
+
+SEED = b"sku,region,amount\nA,north,1\nB,south,2\n"
+TABLE = "lake_curated.sales"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the state waited for was never observed"
+        time.sleep(0.05)
+
+
+def pending(lake: Lake, table: str = "sales") -> list[str]:
+    listed = lake.s3.list_objects_v2(Bucket=lake.bucket, Prefix=f"curated/{table}/intents/pending/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def records(lake: Lake) -> Any:
+    return client("dynamodb", lake.endpoints.endpoint_url)
+
+
+def hold_lease(lake: Lake, qualified: str, seconds: float, owner: str = "test") -> None:
+    """Take the table's commit lease as a committer at work (or dead) would hold it."""
+    records(lake).put_item(
+        TableName=lake.endpoints.topology.idempotency_table,
+        Item={
+            topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"},
+            "lease_owner": {"S": owner},
+            "lease_until": {"N": str(time.time() + seconds)},
+        },
+    )
+
+
+def release_lease(lake: Lake, qualified: str) -> None:
+    records(lake).delete_item(
+        TableName=lake.endpoints.topology.idempotency_table,
+        Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"}},
+    )
+
+
+class Workers:
+    """Processors in threads, each handling its messages; their details and errors kept."""
+
+    def __init__(self, count: int) -> None:
+        self.processors = [build_processor(Settings.from_env()) for _ in range(count)]
+        self.details: list[dict[str, Any]] = []
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def start(self, messages: list[dict[str, Any]]) -> None:
+        def work(processor: Any, batch: list[dict[str, Any]]) -> None:
+            for message in batch:
+                try:
+                    self.details.append(processor.handle_body(message["Body"]))
+                except BaseException as exc:  # kept for the assertions
+                    self.errors.append(exc)
+
+        count = len(self.processors)
+        for i, processor in enumerate(self.processors):
+            thread = threading.Thread(target=work, args=(processor, messages[i::count]))
+            thread.start()
+            self.threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(300)
+
+
+def seeded(lake: Lake, invoke: Invoke) -> None:
+    lake.put("raw/sales/seed.csv", SEED)
+    invoke(next_messages(lake))
+
+
+def land(lake: Lake, count: int) -> list[dict[str, Any]]:
+    for n in range(count):
+        lake.put(f"raw/sales/part-{n}.csv", f"sku,region,amount\nP{n},north,{n}\n".encode())
+    return next_messages(lake, count)
+
+
+def snapshot_intents(lake: Lake) -> list[list[str]]:
+    """The intents each snapshot of the table holds (empty for a snapshot made otherwise)."""
+    table = iceberg_table(lake, "lake_curated", "sales")
+    found = []
+    for snapshot in table.snapshots():
+        text = (snapshot.summary.additional_properties if snapshot.summary else {}).get("lake.intents", "")
+        found.append([i for i in text.split(",") if i])
+    return found
+
+
+def test_files_that_land_while_the_committer_is_busy_are_committed_together_in_one_commit(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN the sales table exists and its committer is busy (the lease is held)
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=300)
+    # WHEN six files land and four workers stage them at once
+    workers = Workers(4)
+    workers.start(land(lake, 6))
+    try:
+        # THEN each hands its intent over and waits (nothing is committed while the lease is held)
+        wait_until(lambda: len(pending(lake)) == 4)
+        assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B"]
+    finally:
+        release_lease(lake, TABLE)  # the busy committer finishes
+    workers.join()
+    # AND once the lease is free one of them commits the four pending files in one commit
+    assert workers.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", *(f"P{n}" for n in range(6))]
+    groups = [len(i) for i in snapshot_intents(lake) if i]
+    assert groups[0] == 4 and sum(groups) == 6  # the group of four, then the other two files
+    # AND every file's event names the snapshot its rows are in (shared by the group)
+    snapshots = {d["source"]["key"]: d["outputs"][0]["snapshot_id"] for d in workers.details}
+    table = iceberg_table(lake, "lake_curated", "sales")
+    for snapshot_id in snapshots.values():
+        assert table.snapshot_by_id(snapshot_id) is not None
+    assert len(set(snapshots.values())) < len(snapshots)
+    # AND no intent is left behind
+    assert pending(lake) == []
+    assert lake.keys("curated/sales/intents/") == []
+
+
+def test_a_committer_that_lost_its_lease_and_commits_the_same_group_as_its_successor_commits_it_once(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN three files staged and pending while the committer is busy
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=300)
+    workers = Workers(3)
+    workers.start(land(lake, 3))
+    try:
+        wait_until(lambda: len(pending(lake)) == 3)
+        intents = [
+            Intent.from_json(lake.s3.get_object(Bucket=lake.bucket, Key=k)["Body"].read()) for k in pending(lake)
+        ]
+        # WHEN two committers (one of them a zombie whose lease expired) commit that group at once,
+        # and neither writes its markers (killed after its commit)
+        table = iceberg_table(lake, "lake_curated", "sales")
+        twin = iceberg_table(lake, "lake_curated", "sales")
+        outcomes: list[dict[str, Any]] = []
+        racers = [threading.Thread(target=lambda t=t: outcomes.append(commit_group(t, intents))) for t in (table, twin)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(120)
+    finally:
+        release_lease(lake, TABLE)
+    workers.join()
+    # THEN the group is in the table once: one snapshot holds its intents, both committers say so
+    assert workers.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0", "P1", "P2"]
+    holding = [i for i in snapshot_intents(lake) if set(i) & {x.id for x in intents}]
+    assert len(holding) == 1 and sorted(holding[0]) == sorted(x.id for x in intents)
+    [first, second] = outcomes
+    assert {o.snapshot_id for o in first.values()} == {o.snapshot_id for o in second.values()}
+    # AND the workers, whose committer died before telling them, learn that snapshot from the next one
+    assert {d["outputs"][0]["snapshot_id"] for d in workers.details} == {o.snapshot_id for o in first.values()}
+
+
+def test_a_dead_committers_lease_expires_and_a_dead_workers_intent_is_abandoned_not_committed(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN a committer that died holding the lease (it expires in a few seconds), and an intent
+    # left by a worker that died (its raw key's lease is no longer held)
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=3, owner="dead-committer")
+    data = iceberg_table(lake, "lake_curated", "sales").inspect.files().column("file_path").to_pylist()[0]
+    orphan = Intent(
+        "lake_curated",
+        "sales",
+        f"s3://{lake.bucket}/curated/sales",
+        files=(data,),
+        deletes=("raw/sales/orphan.csv",),
+        holder=Holder(lake.bucket, "raw/sales/orphan.csv", "dead-worker"),
+    )
+    lake.s3.put_object(
+        Bucket=lake.bucket, Key=f"curated/sales/intents/pending/0000000000001-{orphan.id}.json", Body=orphan.to_json()
+    )
+    # WHEN a file lands
+    workers = Workers(1)
+    workers.start(land(lake, 1))
+    workers.join()
+    # THEN it is committed once the dead committer's lease expired, and the orphan's file is not
+    assert workers.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0"]
+    assert all(orphan.id not in i for i in snapshot_intents(lake))
+    assert pending(lake) == [] and lake.keys("curated/sales/intents/") == []
+
+
+def test_a_newer_version_or_a_deletion_while_an_intent_is_pending_waits_and_the_lake_ends_at_the_newest_state(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN version 1 of a file staged, its intent pending behind a busy committer
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=300)
+    lake.put("raw/sales/day.csv", b"sku,region,amount\nV1,north,1\n")
+    workers = Workers(1)
+    workers.start(next_messages(lake))
+    try:
+        wait_until(lambda: len(pending(lake)) == 1)
+        # WHEN version 2 lands meanwhile: its worker finds the key busy and is retried later (SQS)
+        lake.put("raw/sales/day.csv", b"sku,region,amount\nV2,north,2\n")
+        [newer] = next_messages(lake)
+        late = build_processor(Settings.from_env())
+        with pytest.raises(SourceBusyError):
+            late.handle_body(newer["Body"])
+    finally:
+        release_lease(lake, TABLE)
+    workers.join()
+    assert workers.errors == []
+    late.handle_body(newer["Body"])  # the retry
+    # THEN the table holds version 2's rows only
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "V2"]
+    # AND a deletion that meets a pending intent is retried the same way and removes the rows
+    hold_lease(lake, TABLE, seconds=300)
+    lake.put("raw/sales/day.csv", b"sku,region,amount\nV3,north,3\n")
+    workers = Workers(1)
+    workers.start(next_messages(lake))
+    try:
+        wait_until(lambda: len(pending(lake)) == 1)
+        lake.s3.delete_object(Bucket=lake.bucket, Key="raw/sales/day.csv")
+        [message] = next_messages(lake)  # the stand-in announces the deletion (Object Deleted)
+        deletion = message["Body"]
+        with pytest.raises(SourceBusyError):
+            late.handle_body(deletion)
+    finally:
+        release_lease(lake, TABLE)
+    workers.join()
+    late.handle_body(deletion)
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B"]
