@@ -39,6 +39,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "logRetentionDays": 30,
     "athenaBytesScannedCutoffMb": 10240,
     # Empty: no reservation (the function shares the account's unreserved pool).
+    "maxConcurrency": topology.DEFAULT.queue.max_concurrency,
     "reservedConcurrency": "",
 }
 
@@ -76,6 +77,7 @@ class DeploySettings:
     archive_retention_days: int
     log_retention_days: int
     athena_bytes_scanned_cutoff_mb: int
+    max_concurrency: int
     reserved_concurrency: int | None
 
     @property
@@ -133,6 +135,8 @@ class DeploySettings:
             return value
 
         dlq_days = topology.DEFAULT.queue.dlq_retention_days
+        # 2 is the event source's floor; 1000 the default account limit.
+        max_concurrency = integer("maxConcurrency", 2, 1000)
         return cls(
             bucket_encryption=choice("bucketEncryption", ENCRYPTIONS),
             quarantine_expiration_days=integer("quarantineExpirationDays", 1, 3650),
@@ -153,5 +157,6 @@ class DeploySettings:
             athena_bytes_scanned_cutoff_mb=integer("athenaBytesScannedCutoffMb", ATHENA_MIN_CUTOFF_MB, 10 * 1024**2),
             # Below the event source's maximum concurrency, Lambda would throttle its own poller;
             # 1000 is the default account limit.
-            reserved_concurrency=optional_integer("reservedConcurrency", topology.DEFAULT.queue.max_concurrency, 1000),
+            max_concurrency=max_concurrency,
+            reserved_concurrency=optional_integer("reservedConcurrency", max_concurrency, 1000),
         )

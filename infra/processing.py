@@ -210,7 +210,7 @@ class Processing(Construct):
                 batch_size=queue_settings.batch_size,
                 max_batching_window=cdk.Duration.seconds(queue_settings.batching_window_seconds),
                 report_batch_item_failures=True,
-                max_concurrency=queue_settings.max_concurrency,
+                max_concurrency=settings.max_concurrency,
             )
         )
         self._grant(storage, bus, optimizer_role)

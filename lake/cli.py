@@ -30,6 +30,10 @@ def _up(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
     queue = topology.DEFAULT.queue.on_stand_in()
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CliError(f"--workers must be at least 1, not {args.workers}")
+        queue = queue.with_workers(args.workers)
     refresh_queue = topology.DEFAULT.refresh.queue
     if args.retry_after is not None:
         if args.retry_after < 1:
@@ -182,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--fresh",
         action="store_true",
         help="start with an empty lake; the saved state is moved aside to DIR/discarded/, not deleted",
+    )
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes that take batches at once, as Lambda instances would (default: "
+        f"{topology.LOCAL_MAX_CONCURRENCY}; deployed: up to {topology.DEFAULT.queue.max_concurrency}); their files "
+        "are committed in groups, one committer per table",
     )
     up.add_argument(
         "--retry-after",

@@ -59,7 +59,10 @@ class QueueSettings:
     max_receive_count: int = 3
     batch_size: int = 10
     batching_window_seconds: int = 5
-    max_concurrency: int = 2
+    #: Lambda instances processing files at once. Files of one table are committed in groups by one
+    #: committer at a time (handlers/committer.py), so more instances stage more files in parallel
+    #: instead of retrying each other's commits. The deploy setting ``maxConcurrency`` overrides it.
+    max_concurrency: int = 50
     dlq_retention_days: int = 14
     receive_wait_seconds: int = 20
 
@@ -89,11 +92,23 @@ class QueueSettings:
         """The stand-in's settings: a short batching window so a dropped file is processed in about a
         second (on AWS the window trades latency for fewer, larger invocations; locally nobody pays
         per invocation)."""
-        return replace(self, batching_window_seconds=min(self.batching_window_seconds, LOCAL_BATCHING_WINDOW_SECONDS))
+        return replace(
+            self,
+            batching_window_seconds=min(self.batching_window_seconds, LOCAL_BATCHING_WINDOW_SECONDS),
+            max_concurrency=min(self.max_concurrency, LOCAL_MAX_CONCURRENCY),
+        )
+
+    def with_workers(self, workers: int) -> QueueSettings:
+        """These settings with ``workers`` instances at most (``lake up --workers``)."""
+        if workers < 1:
+            raise ValueError(f"at least 1 worker is needed, not {workers}")
+        return replace(self, max_concurrency=workers)
 
 
 #: The batching window of the stand-in's runner (the deployed one is ``QueueSettings.batching_window_seconds``).
 LOCAL_BATCHING_WINDOW_SECONDS = 0
+#: Worker processes the stand-in's runner starts by default (one machine; ``lake up --workers N`` for more).
+LOCAL_MAX_CONCURRENCY = 2
 
 
 def _refresh_queue() -> QueueSettings:

@@ -81,6 +81,7 @@ def synth_kms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
             "bucketEncryption": "kms",
             "architecture": "x86_64",
             "baseImage": CUSTOM_BASE_IMAGE,
+            "maxConcurrency": 4,
             "reservedConcurrency": "5",
             "athenaBytesScannedCutoffMb": 1024,
             "deadLetterAgeAlarmDays": 7,

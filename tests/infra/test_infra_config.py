@@ -42,8 +42,15 @@ def test_defaults_are_graviton_a_pinned_base_and_no_reservation() -> None:
 
 
 def test_x86_64_stays_selectable_and_a_reservation_is_an_option() -> None:
-    s = settings(architecture="x86_64", reservedConcurrency="10")
-    assert (s.architecture, s.reserved_concurrency) == ("x86_64", 10)
+    s = settings(architecture="x86_64", reservedConcurrency="60")
+    assert (s.architecture, s.reserved_concurrency) == ("x86_64", 60)
+
+
+def test_the_maximum_concurrency_is_a_deploy_setting_and_a_reservation_must_cover_it() -> None:
+    assert settings().max_concurrency == topology.DEFAULT.queue.max_concurrency == 50
+    assert settings(maxConcurrency="8", reservedConcurrency="8").reserved_concurrency == 8
+    with pytest.raises(ConfigError, match=r"reservedConcurrency=10 must be in \[50, 1000\]"):
+        settings(reservedConcurrency=10)
 
 
 def test_longer_function_timeout_raises_visibility_timeout_to_six_times() -> None:
@@ -69,7 +76,8 @@ def test_cli_strings_are_accepted() -> None:
         ({"baseImage": "public.ecr.aws/lambda/python:3.12@sha256:abc"}, "baseImage.*sha256:<64 hex digits>"),
         ({"baseImage": "public.ecr.aws/lambda/python:3.12@sha256:" + "G" * 64}, "baseImage"),
         ({"baseImage": "public.ecr.aws/lambda/python:3.12@md5:" + "a" * 64}, "baseImage"),
-        ({"reservedConcurrency": 1}, r"reservedConcurrency=1 must be in \[2, 1000\]"),
+        ({"reservedConcurrency": 1}, r"reservedConcurrency=1 must be in \[50, 1000\]"),
+        ({"maxConcurrency": 1}, r"maxConcurrency=1 must be in \[2, 1000\]"),
         ({"reservedConcurrency": "many"}, "reservedConcurrency"),
         ({"deadLetterAgeAlarmDays": 14}, r"deadLetterAgeAlarmDays=14 must be in \[1, 13\]"),
         ({"athenaBytesScannedCutoffMb": 5}, "athenaBytesScannedCutoffMb"),

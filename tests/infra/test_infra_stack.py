@@ -81,6 +81,14 @@ def test_event_source_mapping_uses_topology_and_partial_batch_responses(synth: S
     )
 
 
+def test_the_processing_mapping_takes_its_maximum_concurrency_from_the_deploy_setting(synth_kms: Synth) -> None:
+    queue_id = synth_kms.logical_id(synth_kms.stack.processing.queue)
+    synth_kms.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"EventSourceArn": arn(queue_id), "ScalingConfig": {"MaximumConcurrency": 4}},
+    )
+
+
 def test_processing_queue_redrives_to_dlq_after_topology_receive_count(synth: Synth) -> None:
     queue = synth.template_json["Resources"][synth.logical_id(synth.stack.processing.queue)]
     dlq_id = synth.logical_id(synth.stack.processing.dead_letter_queue)

@@ -27,7 +27,16 @@ def test_the_stand_in_batches_for_at_most_a_second_and_keeps_the_deployed_window
     deployed = topology.DEFAULT.queue
     local = deployed.on_stand_in()
     assert local.batching_window_seconds <= 1 < deployed.batching_window_seconds
-    assert local.batch_size == deployed.batch_size and local.max_concurrency == deployed.max_concurrency
+    assert local.batch_size == deployed.batch_size
+
+
+def test_the_stand_in_runs_a_few_workers_where_lambda_scales_out() -> None:
+    deployed = topology.DEFAULT.queue
+    assert deployed.max_concurrency >= 50  # grouped commits: no longer pinned at 2
+    assert deployed.on_stand_in().max_concurrency == topology.LOCAL_MAX_CONCURRENCY
+    assert deployed.on_stand_in().with_workers(6).max_concurrency == 6
+    with pytest.raises(ValueError, match="at least 1 worker"):
+        deployed.with_workers(0)
 
 
 def test_retrying_after_less_than_a_second_is_refused() -> None:
