@@ -47,17 +47,29 @@ class Lake:
         self.settings = Settings.from_env()
         self.clients = clients(self.settings)
 
-        def store() -> LakeStore:
+        def store(committer: str = "direct") -> LakeStore:
+            """A worker's store; ``committer``: grouped (as deployed), direct (one commit per file)
+            or none (the commit step a no-op: the ceiling grouping is measured against)."""
+            from handlers.committer import DirectCommitter, GroupCommitter
+
             c = clients(self.settings)  # one set of clients per worker, as per Lambda instance
+            chosen = {
+                "grouped": lambda: GroupCommitter(
+                    c["s3"], c["dynamodb"], self.settings.bucket, self.settings.idempotency_table
+                ),
+                "direct": DirectCommitter,
+                "none": NoCommit,
+            }[committer]()
             return LakeStore(
                 c["s3"], c["glue"], self.settings.bucket, self.settings.curated_database,
                 self.settings.quarantine_database, catalog=glue_catalog(c["glue"], self.settings.region,
                                                                         self.settings.endpoint_url),
+                committer=chosen,
             )  # fmt: skip
 
         self.new_store = store
 
-    def commit(self, store: Any, csv_path: Path, dataset: str, key: str) -> int:
+    def commit(self, store: Any, csv_path: Path, dataset: str, key: str, replace: bool = True) -> int:
         """Pipeline + staging + commit of one local CSV as raw key ``key``: rows committed."""
         from analytics.base import SourceInfo
         from analytics.generic import GenericPipeline
@@ -72,7 +84,7 @@ class Lake:
             reader = SourceReader(key, "csv", functools.partial(open, csv_path, "rb"))
             pipeline.run(reader.batches(), source, sink)
             # The key's table is named as one it may hold rows of, so each rerun replaces them.
-            earlier = [f"lake_curated.{dataset}"]
+            earlier = [f"lake_curated.{dataset}"] if replace else []
             committed, _ = store.commit_outputs(sink, None, dataset, earlier, {"lake.source-key": key})
         return int(committed[0].rows)
 
@@ -88,6 +100,47 @@ class Lake:
 
     def stop(self) -> None:
         self.standin.stop()
+
+
+class NoCommit:
+    """The commit step replaced by a no-op (files staged and uploaded, never committed)."""
+
+    def commit(self, table: Any, intent: Any) -> Any:
+        from handlers.committer import Outcome
+
+        return Outcome("committed", None)
+
+
+def burst(lake: Lake, csv: Path, dataset: str, files: int, workers: int, committer: str) -> dict[str, float]:
+    """``files`` small files of one dataset staged and committed by ``workers`` threads (as Lambda
+    instances), each with its own clients and committer; files/s, commits per file, give-ups."""
+    store = lake.new_store()
+    keys = [f"raw/{dataset}/f-{n:04d}.csv" for n in range(files)]
+    stores = [lake.new_store(committer) for _ in range(workers)]
+    errors: list[Exception] = []
+    table = store.tables.load("lake_curated", dataset)
+    before = len(table.snapshots()) if table is not None else 0
+
+    def work(index: int) -> None:
+        for key in keys[index::workers]:
+            for _attempt in range(5):  # as SQS would redeliver a file whose commit gave up
+                try:
+                    lake.commit(stores[index], csv, dataset, key, replace=False)
+                    break
+                except Exception as exc:  # counted below
+                    errors.append(exc)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - t0
+    table = store.tables.load("lake_curated", dataset)
+    assert table is not None
+    commits = len(table.snapshots()) - before
+    return {"files/s": files / elapsed, "seconds": elapsed, "commits": commits, "gave up": len(errors)}
 
 
 def small_csv(path: Path, rows: int, seed: int) -> Path:
@@ -144,47 +197,43 @@ def main() -> int:
         report("replace time 100 sources / 10 sources", ratio, "<= 1.5 (grows with the source, not the table)",
                ratio <= 1.5)  # fmt: skip
 
-        print("# commit throughput: 40 small files (1,000 rows) into one table, 2 vs 8 concurrent workers")
+        print("# a burst: 200 small files (1,000 rows) into one table by 8 workers: grouped commits vs the")
+        print("# commit step as a no-op vs one commit per file (60 files), interleaved")
         tiny = small_csv(work / "tiny.csv", 1_000, seed=4)
-        rates = {}
-        for workers in (2, 8):
-            dataset = f"burst_{workers}"
+        results: dict[str, dict[str, float]] = {}
+        for committer, files in (("grouped", 200), ("none", 200), ("direct", 60)):
+            dataset = f"burst_{committer}"
             lake.commit(store, tiny, dataset, f"raw/{dataset}/seed.csv")  # the table exists, as in steady state
-            keys = [f"raw/{dataset}/f-{n:03d}.csv" for n in range(40)]
-            stores = [lake.new_store() for _ in range(workers)]
-            errors: list[Exception] = []
-
-            def work_on(
-                index: int,
-                keys: list[str] = keys,
-                stores: list[Any] = stores,
-                errors: list[Exception] = errors,
-                dataset: str = dataset,
-            ) -> None:
-                for key in keys[index :: len(stores)]:
-                    for _attempt in range(5):  # as SQS would redeliver a file whose commit kept conflicting
-                        try:
-                            lake.commit(stores[index], tiny, dataset, key)
-                            break
-                        except Exception as exc:  # counted below
-                            errors.append(exc)
-
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=work_on, args=(i,)) for i in range(workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - t0
-            rates[workers] = len(keys) / elapsed
-            table = store.tables.load("lake_curated", dataset)
-            rows = table.scan().to_arrow().num_rows
+            results[committer] = r = burst(lake, tiny, dataset, files, 8, committer)
             print(
-                f"  {workers} workers: {rates[workers]:.2f} files/s ({elapsed:.1f}s), {len(errors)} commits "
-                f"gave up after pyiceberg's retries (redelivered), {rows:,} rows ({41 * 1000:,} expected)"
+                f"  {committer:8s} {r['files/s']:.2f} files/s ({files} files in {r['seconds']:.1f}s), "
+                f"{r['commits']:.0f} commits ({r['commits'] / files:.2f} per file), {r['gave up']:.0f} gave up"
             )
-            failures += rows != 41 * 1000
-        print(f"  8 workers / 2 workers: {rates[8] / rates[2]:.2f}x (see docs/iceberg.md, commit rate)")
+            if committer != "none":
+                rows = store.tables.load("lake_curated", dataset).scan().to_arrow().num_rows
+                failures += rows != (files + 1) * 1000
+        grouped = results["grouped"]
+        report("grouped / no-op commit, files/s", grouped["files/s"] / results["none"]["files/s"], ">= 0.8",
+               grouped["files/s"] / results["none"]["files/s"] >= 0.8)  # fmt: skip
+        report("grouped / one commit per file, files/s", grouped["files/s"] / results["direct"]["files/s"], ">= 5",
+               grouped["files/s"] / results["direct"]["files/s"] >= 5)  # fmt: skip
+        report("grouped: commits per file", grouped["commits"] / 200, "<= 0.2", grouped["commits"] / 200 <= 0.2)
+        report("grouped: commits given up", grouped["gave up"], "== 0", grouped["gave up"] == 0)
+
+        print("# one file at a time on an idle lake: staging + commit, grouped vs one commit per file, interleaved")
+        latencies: dict[str, list[float]] = {"grouped": [], "direct": []}
+        stores = {name: lake.new_store(name) for name in latencies}
+        for name in latencies:
+            lake.commit(store, tiny, f"single_{name}", f"raw/single_{name}/seed.csv")
+        for n in range(15):
+            for name, runs in latencies.items():
+                t0 = time.perf_counter()
+                lake.commit(stores[name], tiny, f"single_{name}", f"raw/single_{name}/f-{n:03d}.csv", replace=False)
+                runs.append(time.perf_counter() - t0)
+        p50 = {name: sorted(runs)[len(runs) // 2] for name, runs in latencies.items()}
+        print(f"  p50 grouped {p50['grouped'] * 1000:.0f} ms, one commit per file {p50['direct'] * 1000:.0f} ms")
+        report("single file p50, grouped / one commit per file", p50["grouped"] / p50["direct"], "<= 1.1",
+               p50["grouped"] / p50["direct"] <= 1.1)  # fmt: skip
     finally:
         lake.stop()
     return 1 if failures else 0

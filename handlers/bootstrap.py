@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -55,14 +56,16 @@ def idempotency_wrapper(
         raise_on_no_idempotency_key=True,
     )
 
-    pending: dict[str, Callable[[], dict[str, Any]]] = {}
+    # The work of the record at hand, per thread: an invocation may process several records at once.
+    pending = threading.local()
 
     @idempotent_function(data_keyword_argument="identity", persistence_store=persistence, config=config)
     def run(identity: dict[str, str]) -> dict[str, Any]:
-        return pending.pop("work")()
+        work: Callable[[], dict[str, Any]] = pending.work
+        return work()
 
     def run_once(work: Callable[[], dict[str, Any]], identity: dict[str, str]) -> dict[str, Any]:
-        pending["work"] = work
+        pending.work = work
         try:
             return run(identity=identity)
         except IdempotencyAlreadyInProgressError as exc:
@@ -71,7 +74,7 @@ def idempotency_wrapper(
                 "this delivery will be retried"
             ) from exc
         finally:
-            pending.pop("work", None)
+            pending.work = None
 
     # Each invocation registers its own context so in-progress records expire with that invocation.
     run_once.register_context = config.register_lambda_context  # type: ignore[attr-defined]

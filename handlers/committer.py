@@ -350,11 +350,13 @@ class GroupCommitter:
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
         deadline = time.monotonic() + self.wait_seconds
-        delay = 0.02
+        delay, waited = 0.02, False
         while True:
             owner = self._take_lease(intent.qualified)
             if owner is not None:
                 try:
+                    if waited:  # others committed meanwhile: build the group on the table as it is now
+                        table.refresh()
                     outcomes = self._drain(table, intent, prefix)
                 finally:
                     self._release_lease(intent.qualified, owner)
@@ -376,7 +378,7 @@ class GroupCommitter:
                     ),
                 )
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay, waited = min(delay * 1.5, 0.25), True
 
     def _read_done(self, key: str) -> Outcome | None:
         try:
@@ -390,8 +392,8 @@ class GroupCommitter:
     def _drain(self, table: Table, mine: Intent, prefix: str) -> dict[str, Outcome]:
         """Commit every pending intent of the table (oldest first, at most MAX_GROUP) in one group.
 
-        ``table`` may be behind the catalog (loaded before this worker waited): the conditional swap
-        fails then, and the group is built again on the reloaded table."""
+        Should ``table`` still be behind the catalog, the conditional swap fails and the group is built
+        again on the reloaded table."""
         listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
         keys = [o["Key"] for o in listed.get("Contents", [])]
         if not keys:

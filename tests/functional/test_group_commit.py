@@ -251,3 +251,25 @@ def test_a_newer_version_or_a_deletion_while_an_intent_is_pending_waits_and_the_
     workers.join()
     late.handle_body(deletion)
     assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B"]
+
+
+def test_the_records_of_one_batch_are_staged_at_once_and_committed_together(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN the table exists and its committer is busy
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=300)
+    # WHEN one invocation gets a batch of six small files
+    messages = land(lake, 6)
+    responses: list[dict[str, Any]] = []
+    invocation = threading.Thread(target=lambda: responses.append(invoke(messages)))
+    invocation.start()
+    try:
+        # THEN several of its records wait for the commit at once (staged while another waits)
+        wait_until(lambda: len(pending(lake)) >= 2)
+    finally:
+        release_lease(lake, TABLE)
+    invocation.join(300)
+    # AND every file lands once, and the batch is acknowledged whole
+    assert responses == [{"batchItemFailures": []}]
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", *(f"P{n}" for n in range(6))]
+    assert max(len(i) for i in snapshot_intents(lake)) >= 2
+    assert len([e for e in lake.events(7) if e["detail"]["status"] == "succeeded"]) == 7
