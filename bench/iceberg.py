@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,31 +115,55 @@ def burst(lake: Lake, csv: Path, dataset: str, files: int, workers: int, committ
     instances), each with its own clients and committer; files/s, commits per file, give-ups."""
     store = lake.new_store()
     keys = [f"raw/{dataset}/f-{n:04d}.csv" for n in range(files)]
-    stores = [lake.new_store(committer) for _ in range(workers)]
+    stores: list[Any] = [None] * workers
     errors: list[Exception] = []
     table = store.tables.load("lake_curated", dataset)
     before = len(table.snapshots()) if table is not None else 0
 
+    def one(index: int, key: str) -> None:
+        for _attempt in range(5):  # as SQS would redeliver a file whose commit gave up
+            try:
+                lake.commit(stores[index], csv, dataset, key, replace=False)
+                return
+            except Exception as exc:  # counted below
+                errors.append(exc)
+
     def work(index: int) -> None:
-        for key in keys[index::workers]:
-            for _attempt in range(5):  # as SQS would redeliver a file whose commit gave up
-                try:
-                    lake.commit(stores[index], csv, dataset, key, replace=False)
-                    break
-                except Exception as exc:  # counted below
-                    errors.append(exc)
+        # An instance takes batches of 10 and runs their records in RECORD_THREADS lanes, as the
+        # handler does (handlers.process.ConcurrentBatch).
+        from concurrent.futures import ThreadPoolExecutor
+
+        from handlers.process import RECORD_THREADS
+
+        mine = keys[index::workers]
+        for start in range(0, len(mine), 10):
+            with ThreadPoolExecutor(RECORD_THREADS) as pool:
+                list(pool.map(lambda key: one(index, key), mine[start : start + 10]))
+
+    # Each instance its own process (its own interpreter, as Lambda instances are), forked from this
+    # one; the stand-in keeps serving from this process. Each reports how many attempts failed.
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    failed = fork.Queue()
+
+    def instance(index: int) -> None:
+        stores[index] = lake.new_store(committer)  # clients of its own, made after the fork
+        work(index)
+        failed.put(len(errors))
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    processes = [fork.Process(target=instance, args=(i,)) for i in range(workers)]
+    for process in processes:
+        process.start()
+    errors_seen = sum(failed.get() for _ in processes)
+    for process in processes:
+        process.join()
     elapsed = time.perf_counter() - t0
     table = store.tables.load("lake_curated", dataset)
     assert table is not None
     commits = len(table.snapshots()) - before
-    return {"files/s": files / elapsed, "seconds": elapsed, "commits": commits, "gave up": len(errors)}
+    return {"files/s": files / elapsed, "seconds": elapsed, "commits": commits, "gave up": errors_seen}
 
 
 def small_csv(path: Path, rows: int, seed: int) -> Path:

@@ -378,7 +378,7 @@ class GroupCommitter:
                     ),
                 )
             time.sleep(delay)
-            delay, waited = min(delay * 1.5, 0.25), True
+            delay, waited = min(delay * 1.5, 0.5), True
 
     def _read_done(self, key: str) -> Outcome | None:
         try:
