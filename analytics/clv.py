@@ -306,16 +306,17 @@ def _gamma_gamma_objective(
     x: np.ndarray,
     m: np.ndarray,
     log_xm: np.ndarray,
+    weight: np.ndarray,
     distinct_x: np.ndarray,
     x_index: np.ndarray,
 ) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
+    """Weighted mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
 
-    ``log_xm`` is log(x·z̄), fixed across evaluations; the special functions run over the
-    ``distinct_x`` frequencies only.
+    Each row is a distinct (x, z̄) pair and ``weight`` the customers who have it; ``log_xm`` is
+    log(x·z̄), fixed across evaluations; the special functions run over the ``distinct_x`` only.
     """
     p, q, gamma = np.exp(log_params)
-    n = len(x)
+    n = weight.sum()
     pu = p * distinct_x
     px = pu[x_index]
     log_gxm = np.log(gamma + x * m)
@@ -325,9 +326,9 @@ def _gamma_gamma_objective(
     d_p = x * (psi_pxq - digamma(pu)[x_index] + log_xm - log_gxm)
     d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gxm
     d_gamma = q / gamma - (px + q) / (gamma + x * m)
-    grad = np.array([p * d_p.sum(), q * d_q.sum(), gamma * d_gamma.sum()])
+    grad = np.array([p * (weight @ d_p), q * (weight @ d_q), gamma * (weight @ d_gamma)])
     # −Σ log z̄ is constant in the parameters and left out: it moves neither the optimum nor the gradient.
-    return float(-ll.sum() / n), -grad / n
+    return float(-(weight @ ll) / n), -grad / n
 
 
 def fit_gamma_gamma(
@@ -354,16 +355,19 @@ def fit_gamma_gamma(
             "Gamma-Gamma needs customers with a repeat purchase of positive value, and there are none: "
             "wait for more history before fitting"
         )
-    x, m = x_all[used], m_all[used]
     # Start at the method-of-moments scale: p = q = 2 puts the mean spend at γ.
-    start = np.log([2.0, 2.0, max(float(m.mean()), 1e-12)])
+    start = np.log([2.0, 2.0, max(float(m_all[used].mean()), 1e-12)])
+    # A customer's spend likelihood depends on (x, z̄) alone (not on t_x or T): fit on the distinct
+    # pairs weighted by how many customers have each, sorted so the sums do not depend on row order.
+    counted = pd.DataFrame({"x": x_all[used], "m": m_all[used]}).value_counts(sort=False).sort_index().reset_index()
+    x, m, weight = counted["x"].to_numpy(), counted["m"].to_numpy(), counted["count"].to_numpy(float)
     distinct_x, x_index = np.unique(x, return_inverse=True)
-    args = (x, m, np.log(x * m), distinct_x, x_index)
+    args = (x, m, np.log(x * m), weight, distinct_x, x_index)
     (p, q, gamma), diagnostics = _maximise(
         _gamma_gamma_objective, start, args, max_iterations, ("p", "q", "gamma"), scale=2
     )
-    ll = float(gamma_gamma_log_likelihood(p, q, gamma, x, m).sum())
-    return GammaGammaFit(p, q, gamma, ll, len(x), diagnostics)
+    ll = float(weight @ gamma_gamma_log_likelihood(p, q, gamma, x, m))
+    return GammaGammaFit(p, q, gamma, ll, int(used.sum()), diagnostics)
 
 
 # --- shared fitting -----------------------------------------------------------------------------

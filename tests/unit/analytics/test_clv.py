@@ -136,6 +136,24 @@ def test_gamma_gamma_on_cdnow_matches_the_documented_parameters(cdnow: dict[str,
     assert fit.gamma == pytest.approx(15.44, abs=0.02)
 
 
+def test_customers_alike_are_fitted_as_one_weighted_group(cdnow: dict[str, np.ndarray]) -> None:
+    # GIVEN CDNOW with every customer three times: the same distinct (x, t_x, T) and (x, z̄) groups
+    tripled = {name: np.tile(values, 3) for name, values in cdnow.items()}
+    # WHEN both models are fitted
+    bg = fit_bg_nbd(tripled["x"], tripled["t_x"], tripled["T"])
+    gg = fit_gamma_gamma(tripled["x"], tripled["zbar"])
+    # THEN the estimates are still the published ones, and the log-likelihoods count every customer
+    assert bg.converged and gg.converged
+    assert (two_figures(bg.r), two_figures(bg.alpha), two_figures(bg.a), two_figures(bg.b)) == (0.24, 4.4, 0.79, 2.4)
+    assert bg.log_likelihood == pytest.approx(3 * -9582.4, abs=0.3) and bg.n_customers == 3 * 2357
+    assert (gg.p, gg.q, gg.gamma) == (
+        pytest.approx(6.25, abs=0.01),
+        pytest.approx(3.74, abs=0.01),
+        pytest.approx(15.44, abs=0.02),
+    )
+    assert gg.n_customers == 3 * 946
+
+
 def test_analytic_gradients_agree_with_finite_differences(cdnow: dict[str, np.ndarray]) -> None:
     # The optimizer's convergence test trusts these gradients, so check them away from the optimum.
     distinct_x, x_index = np.unique(cdnow["x"], return_inverse=True)
@@ -149,7 +167,7 @@ def test_analytic_gradients_agree_with_finite_differences(cdnow: dict[str, np.nd
     repeat = cdnow["x"] > 0
     x, m = cdnow["x"][repeat], cdnow["zbar"][repeat]
     distinct_x, x_index = np.unique(x, return_inverse=True)
-    spend_args = (x, m, np.log(x * m), distinct_x, x_index)
+    spend_args = (x, m, np.log(x * m), np.ones(len(x)), distinct_x, x_index)
     at = np.log([3.0, 2.0, 10.0])
     numeric = approx_fprime(at, lambda v: _gamma_gamma_objective(v, *spend_args)[0], 1e-7)
     np.testing.assert_allclose(_gamma_gamma_objective(at, *spend_args)[1], numeric, rtol=1e-4, atol=1e-6)
