@@ -241,6 +241,10 @@ class _Context:
         self.memory_limit_in_mb = memory_mb
 
 
+#: The customer-value facts whose status the refresh child reports.
+CLV_FACTS = ("clv_bg_nbd", "clv_mbg_nbd", "clv_gamma_gamma")
+
+
 def child_refresh() -> int:
     """Child: one refresh of ``orders`` as the refresh function runs it; prints what it did."""
     import topology
@@ -269,7 +273,8 @@ def child_refresh() -> int:
                 "error": detail.get("error"),
                 "timings_ms": detail.get("timings_ms"),
                 "customers": models.get("customer_segmentation", {}).get("customers"),
-                "clv": {name: models.get(name, {}).get("status") for name in ("clv_bg_nbd", "clv_gamma_gamma")},
+                "clv": {name: models.get(name, {}).get("status") for name in CLV_FACTS},
+                "clv_model": models.get("clv_purchase_model", {}).get("model"),
                 "outputs": {o["table"]: o["rows"] for o in detail.get("outputs", [])},
                 "clv_message": models.get("clv_bg_nbd", {}).get("message"),
             }
