@@ -289,6 +289,7 @@ def child_duckdb(files_json: str) -> int:
     refreshers' per-customer aggregates (the files hold each order once, so no deduplication)."""
     import duckdb
     import pyarrow.dataset as ds
+    import sqlglot
 
     from analytics.history_refreshers import CUSTOMER_AGGREGATES_SQL
     from analytics.orders import CUSTOMER_FEATURES_SQL
@@ -302,8 +303,13 @@ def child_duckdb(files_json: str) -> int:
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = '{int(3008 * 0.6)}MB'")
     connection.register("orders", dataset)
-    customers = connection.sql(CUSTOMER_FEATURES_SQL).to_arrow_table().num_rows
-    aggregates = connection.sql(CUSTOMER_AGGREGATES_SQL).to_arrow_table().num_rows
+    # The refreshers' SQL is Athena's (date_add('day', n, d) and the like): DuckDB runs its translation.
+    features_sql, aggregates_sql = (
+        sqlglot.transpile(sql, read="athena", write="duckdb")[0]
+        for sql in (CUSTOMER_FEATURES_SQL, CUSTOMER_AGGREGATES_SQL)
+    )
+    customers = connection.sql(features_sql).to_arrow_table().num_rows
+    aggregates = connection.sql(aggregates_sql).to_arrow_table().num_rows
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "customers": customers, "aggregates": aggregates}), flush=True)
     return 0
