@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
+from scipy.stats import nbinom
 
 from analytics.base import ModelFact, TableSpec, col
 from analytics.errors import DataError
@@ -49,6 +50,7 @@ GRADIENT_TOLERANCE = 1e-4
 LOG_BOUND = 10.0
 
 FitStatus = Literal["fitted", "insufficient_history", "fit_failed"]
+PurchaseModel = Literal["BG/NBD", "MBG/NBD"]
 
 
 class ClvInputError(DataError):
@@ -89,10 +91,11 @@ class _Diagnosed:
 
 @dataclass(frozen=True)
 class BgNbdFit(_Diagnosed):
-    """A fitted BG/NBD model; rates are per ``time_unit`` of the features it was fitted on.
+    """A fitted BG/NBD or MBG/NBD model; rates are per ``time_unit`` of the features it was fitted on.
 
     λ ~ Gamma(shape r, rate α) is a customer's purchase rate while alive; p ~ Beta(a, b) the chance
-    of dropping out after each repeat purchase.
+    of dropping out after each repeat purchase (BG/NBD), or after every purchase including the first
+    (MBG/NBD, ``modified``), where a customer with one purchase can be gone too.
     """
 
     r: float
@@ -102,62 +105,111 @@ class BgNbdFit(_Diagnosed):
     log_likelihood: float
     n_customers: int
     diagnostics: FitDiagnostics
+    modified: bool = False
+
+    @property
+    def model(self) -> PurchaseModel:
+        return "MBG/NBD" if self.modified else "BG/NBD"
 
     def expected_purchases(self, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
-        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10)."""
-        return bg_nbd_expected_purchases(self.r, self.alpha, self.a, self.b, t, frequency, recency, age)
+        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10; Batislam et al. 2007 for MBG/NBD)."""
+        return _expected_purchases(self._params, t, frequency, recency, age)
 
     def p_alive(self, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
         """P(still active at T | x, t_x, T)."""
-        return bg_nbd_p_alive(self.r, self.alpha, self.a, self.b, frequency, recency, age)
+        return _p_alive(self._params, frequency, recency, age)
 
     def expected_purchases_new(self, t: float) -> float:
         """E[X(t)] for a customer just acquired (FHL 2005 eq. 9): eq. 10 at x = t_x = T = 0."""
         zero = np.zeros(1)
         return float(self.expected_purchases(t, zero, zero, zero)[0])
 
+    def holdout_log_likelihood(
+        self, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray, holdout: np.ndarray, duration: float
+    ) -> np.ndarray:
+        """Each customer's log P(``holdout`` purchases in (T, T + duration] | x, t_x, T): the score of a
+        fit on a calibration period against what its customers went on to do."""
+        return _holdout_log_probability(self._params, frequency, recency, age, holdout, duration)
+
+    @property
+    def _params(self) -> _Params:
+        return _Params(self.r, self.alpha, self.a, self.b, int(self.modified))
+
+
+@dataclass(frozen=True)
+class _Params:
+    """(r, α, a, b) and the dropout chances a customer had before its first repeat purchase: 0 in
+    BG/NBD, 1 in MBG/NBD. MBG/NBD's formulas are BG/NBD's with b + 1 for b, except that P(alive)'s
+    dropout term stays for customers without a repeat purchase."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    shift: int
+
 
 def bg_nbd_log_likelihood(
     r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
 ) -> np.ndarray:
     """Each customer's log-likelihood (FHL 2005 eq. 6), summed in log space so it cannot overflow."""
+    return _log_likelihood(_Params(r, alpha, a, b, 0), x, t_x, age)
+
+
+def mbg_nbd_log_likelihood(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """Each customer's log-likelihood under MBG/NBD (Batislam, Denizel & Filiztekin 2007)."""
+    return _log_likelihood(_Params(r, alpha, a, b, 1), x, t_x, age)
+
+
+def _log_likelihood(params: _Params, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    r, alpha, a, b, k = params.r, params.alpha, params.a, params.b, params.shift
+    x = np.asarray(x, dtype=float)
     common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    alive = betaln(a, b + x) - (r + x) * np.log(alpha + age)
-    repeat = x > 0
+    alive = betaln(a, b + x + k) - (r + x) * np.log(alpha + age)
+    can_drop = x + k > 0
     dropped = np.full_like(alive, -np.inf)
-    dropped[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    dropped[can_drop] = betaln(a + 1, b + x[can_drop] + k - 1) - (r + x[can_drop]) * np.log(alpha + t_x[can_drop])
     return np.asarray(common + np.logaddexp(alive, dropped))
 
 
 def _bg_nbd_objective(
-    log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray, weight: np.ndarray, x_index: np.ndarray
+    log_params: np.ndarray,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    age: np.ndarray,
+    weight: np.ndarray,
+    x_index: np.ndarray,
+    shift: int = 0,
 ) -> tuple[float, np.ndarray]:
-    """Weighted mean negative log-likelihood and its gradient over log(r, α, a, b).
+    """Weighted mean negative log-likelihood and its gradient over log(r, α, a, b); ``shift`` 1 for MBG/NBD.
 
     ``x`` holds the distinct frequencies and ``x_index`` points each row at its own: the special
     functions then run over a few hundred values instead of every customer.
     """
     r, alpha, a, b = np.exp(log_params)
+    k = shift
     n = weight.sum()
-    repeat_u = x > 0
+    can_drop_u = x + k > 0
     xs = x[x_index]
-    repeat = xs > 0
+    can_drop = xs + k > 0
     log_alpha_age = np.log(alpha + age)
     log_alpha_tx = np.log(alpha + t_x)
     common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b))[x_index]
-    alive = betaln(a, b + x)[x_index] - (r + xs) * log_alpha_age
+    alive = betaln(a, b + x + k)[x_index] - (r + xs) * log_alpha_age
     dropped_u = np.full(len(x), -np.inf)
-    dropped_u[repeat_u] = betaln(a + 1, b + x[repeat_u] - 1)
-    dropped = np.where(repeat, dropped_u[x_index] - (r + xs) * log_alpha_tx, -np.inf)
+    dropped_u[can_drop_u] = betaln(a + 1, b + x[can_drop_u] + k - 1)
+    dropped = np.where(can_drop, dropped_u[x_index] - (r + xs) * log_alpha_tx, -np.inf)
     both = np.logaddexp(alive, dropped)
     ll = common + both
     # Share of each customer's likelihood from "still alive at T"; the rest is "dropped after t_x".
     w_alive = np.exp(alive - both)
-    w_dropped = np.where(repeat, 1.0 - w_alive, 0.0)
+    w_dropped = np.where(can_drop, 1.0 - w_alive, 0.0)
 
-    psi_ab_x = digamma(a + b + x)
+    psi_ab_x = digamma(a + b + x + k)
     psi_b_x1 = np.zeros(len(x))
-    psi_b_x1[repeat_u] = digamma(b + x[repeat_u] - 1)
+    psi_b_x1[can_drop_u] = digamma(b + x[can_drop_u] + k - 1)
     d_r = (digamma(r + x) - digamma(r) + np.log(alpha))[x_index] - w_alive * log_alpha_age - w_dropped * log_alpha_tx
     d_alpha = r / alpha - (r + xs) * (w_alive / (alpha + age) + w_dropped / (alpha + t_x))
     d_a = (
@@ -167,12 +219,12 @@ def _bg_nbd_objective(
     )
     d_b = (
         -(digamma(b) - digamma(a + b))
-        + w_alive * (digamma(b + x) - psi_ab_x)[x_index]
+        + w_alive * (digamma(b + x + k) - psi_ab_x)[x_index]
         + w_dropped * (psi_b_x1 - psi_ab_x)[x_index]
     )
     # Chain rule to log parameters: d/d(log θ) = θ · d/dθ.
-    grad = np.array([r * (weight @ d_r), alpha * (weight @ d_alpha), a * (weight @ d_a), b * (weight @ d_b)])
-    return float(-(weight @ ll) / n), -grad / n
+    grad = np.array([theta * _dot(weight, d) for theta, d in ((r, d_r), (alpha, d_alpha), (a, d_a), (b, d_b))])
+    return -_dot(weight, ll) / n, -grad / n
 
 
 def fit_bg_nbd(
@@ -188,28 +240,64 @@ def fit_bg_nbd(
     observation) share one time unit, and the fitted α is in that unit. A fit that stops short is
     returned with ``converged`` False and its diagnostics, never raised.
     """
+    return _fit_purchases(frequency, recency, age, max_iterations, modified=False)
+
+
+def fit_mbg_nbd(
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    age: np.ndarray,
+    *,
+    max_iterations: int = MAX_ITERATIONS,
+) -> BgNbdFit:
+    """Fit MBG/NBD (Batislam et al. 2007) by maximum likelihood; as :func:`fit_bg_nbd` otherwise."""
+    return _fit_purchases(frequency, recency, age, max_iterations, modified=True)
+
+
+def _fit_purchases(
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    age: np.ndarray,
+    max_iterations: int,
+    *,
+    modified: bool,
+    warm: BgNbdFit | None = None,
+) -> BgNbdFit:
+    """Fit (M)BG/NBD; ``warm``, a fit on similar data (the whole history for its calibration part),
+    is where the optimizer starts (the bounds stay those of this data)."""
     x, t_x, big_t = _validated_features(frequency, recency, age)
     repeaters = int(np.count_nonzero(x))
     if repeaters < 1:
         raise ClvInputError(
-            "BG/NBD needs customers with repeat purchases, and none of the "
+            f"{'MBG/NBD' if modified else 'BG/NBD'} needs customers with repeat purchases, and none of the "
             f"{len(x)} has one: wait for more history before fitting"
         )
     # Start λ at the observed repeat rate so α begins in the features' time unit.
     rate = max(float(x.sum()) / max(float(big_t.sum()), 1e-12), 1e-12)
-    start = np.log([1.0, 1.0 / rate, 1.0, 1.0])
+    centre = np.log([1.0, 1.0 / rate, 1.0, 1.0])
+    start = centre
+    if warm is not None:
+        start = np.clip(np.log([warm.r, warm.alpha, warm.a, warm.b]), centre - LOG_BOUND + 1, centre + LOG_BOUND - 1)
     # Customers with the same (x, t_x, T) share a likelihood term: fit on the distinct triples,
     # weighted by how many customers have each (day-resolution histories repeat them a lot).
     # pandas hashes the rows; np.unique(axis=0) sorts them and takes seconds for a million.
     # Sorted, so the sums (and the fit's last digits) do not depend on the customers' order.
     counted = pd.DataFrame({"x": x, "t_x": t_x, "T": big_t}).value_counts(sort=False).sort_index().reset_index()
     distinct_x, x_index = np.unique(counted["x"].to_numpy(), return_inverse=True)
-    args = (distinct_x, counted["t_x"].to_numpy(), counted["T"].to_numpy(), counted["count"].to_numpy(float), x_index)
-    (r, alpha, a, b), diagnostics = _maximise(
-        _bg_nbd_objective, start, args, max_iterations, ("r", "alpha", "a", "b"), scale=1
+    shift = int(modified)
+    args = (
+        distinct_x,
+        counted["t_x"].to_numpy(),
+        counted["T"].to_numpy(),
+        counted["count"].to_numpy(float),
+        x_index,
+        shift,
     )
-    ll = float(args[3] @ bg_nbd_log_likelihood(r, alpha, a, b, counted["x"].to_numpy(), args[1], args[2]))
-    return BgNbdFit(r, alpha, a, b, ll, len(x), diagnostics)
+    (r, alpha, a, b), diagnostics = _maximise(
+        _bg_nbd_objective, start, args, max_iterations, ("r", "alpha", "a", "b"), centre
+    )
+    per_group = _log_likelihood(_Params(r, alpha, a, b, shift), counted["x"].to_numpy(float), args[1], args[2])
+    return BgNbdFit(r, alpha, a, b, _dot(counted["count"].to_numpy(float), per_group), len(x), diagnostics, modified)
 
 
 def bg_nbd_expected_purchases(
@@ -221,6 +309,21 @@ def bg_nbd_expected_purchases(
     transformation (DLMF 15.8.1) as (1−z)^(a−1) · 2F1(a+b−1−r, a−1; a+b+x−1; z): the same value,
     but the parameters no longer grow with x, where hyp2f1 loses accuracy.
     """
+    return _expected_purchases(_Params(r, alpha, a, b, 0), t, frequency, recency, age)
+
+
+def mbg_nbd_expected_purchases(
+    r: float, alpha: float, a: float, b: float, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """E[Y(t) | x, t_x, T] under MBG/NBD (Batislam et al. 2007): eq. 10 with b + 1 for b, over
+    1 + a/(b+x) · ((α+T)/(α+t_x))^(r+x) for every customer."""
+    return _expected_purchases(_Params(r, alpha, a, b, 1), t, frequency, recency, age)
+
+
+def _expected_purchases(
+    params: _Params, t: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b + params.shift
     x = np.asarray(frequency, dtype=float)
     t_x = np.asarray(recency, dtype=float)
     big_t = np.asarray(age, dtype=float)
@@ -230,31 +333,83 @@ def bg_nbd_expected_purchases(
     z = t / (alpha + big_t + t)
     scaled = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
     numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - scaled)
-    return np.asarray(numerator / (1.0 + _dropout_odds(r, alpha, a, b, x, t_x, big_t)))
+    # exp overflows to inf for a customer long gone, and x/(1+inf) = 0 is the right expectation.
+    with np.errstate(over="ignore"):
+        return np.asarray(numerator / (1.0 + np.exp(_log_dropout_odds(params, x, t_x, big_t))))
 
 
 def bg_nbd_p_alive(
     r: float, alpha: float, a: float, b: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
 ) -> np.ndarray:
     """P(alive at T | x, t_x, T) = 1 / (1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))."""
-    x = np.asarray(frequency, dtype=float)
-    odds = _dropout_odds(r, alpha, a, b, x, np.asarray(recency, dtype=float), np.asarray(age, dtype=float))
-    return np.asarray(1.0 / (1.0 + odds))
+    return _p_alive(_Params(r, alpha, a, b, 0), frequency, recency, age)
 
 
-def _dropout_odds(
-    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
+def mbg_nbd_p_alive(
+    r: float, alpha: float, a: float, b: float, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
 ) -> np.ndarray:
-    """Odds of "dropped after the last purchase" against "still alive"; 0 without a repeat purchase."""
-    repeat = x > 0
+    """P(alive at T | x, t_x, T) = 1 / (1 + a/(b+x) · ((α+T)/(α+t_x))^(r+x)): below 1 at x = 0 too."""
+    return _p_alive(_Params(r, alpha, a, b, 1), frequency, recency, age)
+
+
+def _p_alive(params: _Params, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray) -> np.ndarray:
+    x = np.asarray(frequency, dtype=float)
+    log_odds = _log_dropout_odds(params, x, np.asarray(recency, dtype=float), np.asarray(age, dtype=float))
+    # -logaddexp(0, ·) is log(1/(1+odds)) without overflow for a customer long gone.
+    return np.asarray(np.exp(-np.logaddexp(0.0, log_odds)))
+
+
+def _log_dropout_odds(params: _Params, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
+    """Log odds of "dropped after the last purchase" against "still alive"; −inf where no dropout
+    chance was taken yet (BG/NBD without a repeat purchase)."""
+    r, alpha, a, b, k = params.r, params.alpha, params.a, params.b, params.shift
+    can_drop = x + k > 0
     log_odds = np.full(x.shape, -np.inf)
-    xr = x[repeat]
-    log_odds[repeat] = (
-        np.log(a) - np.log(b + xr - 1.0) + (r + xr) * (np.log(alpha + big_t[repeat]) - np.log(alpha + t_x[repeat]))
+    xr = x[can_drop]
+    log_odds[can_drop] = (
+        np.log(a)
+        - np.log(b + xr + k - 1.0)
+        + (r + xr) * (np.log(alpha + big_t[can_drop]) - np.log(alpha + t_x[can_drop]))
     )
-    # exp overflows to inf for a customer long gone, and 1/(1+inf) = 0 is the right P(alive).
-    with np.errstate(over="ignore"):
-        return np.exp(log_odds)
+    return log_odds
+
+
+def _holdout_log_probability(
+    params: _Params,
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    age: np.ndarray,
+    holdout: np.ndarray,
+    duration: float,
+) -> np.ndarray:
+    """log P(X(T, T+τ) = x* | x, t_x, T).
+
+    Gone at T, a customer buys nothing more. Alive, λ | · ~ Gamma(r+x, α+T) and p | · ~ Beta(a, b')
+    with b' = b+x (BG/NBD) or b+x+1 (MBG/NBD), independent; in (T, T+τ] the customer either makes x*
+    purchases and survives each dropout chance, or drops out at the x*-th while the Poisson clock would
+    have run to x* or more (FHL 2005 eq. 8 with the posterior mixing distributions):
+    E[(1−p)^x*]·NB(x*) + δ(x*>0)·E[p(1−p)^(x*−1)]·P(NB ≥ x*), NB the Gamma-Poisson count in τ.
+    """
+    r, alpha, a, b, k = params.r, params.alpha, params.a, params.b, params.shift
+    x = np.asarray(frequency, dtype=float)
+    t_x = np.asarray(recency, dtype=float)
+    big_t = np.asarray(age, dtype=float)
+    x_star = np.asarray(holdout, dtype=float)
+    log_odds = _log_dropout_odds(params, x, t_x, big_t)
+    log_alive = -np.logaddexp(0.0, log_odds)
+    log_gone = log_odds + log_alive
+    b_post = b + x + k
+    success = (alpha + big_t) / (alpha + big_t + duration)
+    stays = betaln(a, b_post + x_star) - betaln(a, b_post) + nbinom.logpmf(x_star, r + x, success)
+    leaves = np.full(x.shape, -np.inf)
+    bought = x_star > 0
+    leaves[bought] = (
+        betaln(a + 1, b_post[bought] + x_star[bought] - 1)
+        - betaln(a, b_post[bought])
+        + nbinom.logsf(x_star[bought] - 1, r + x[bought], success[bought])
+    )
+    given_alive = log_alive + np.logaddexp(stays, leaves)
+    return np.asarray(np.where(bought, given_alive, np.logaddexp(log_gone, given_alive)))
 
 
 # --- Gamma-Gamma --------------------------------------------------------------------------------
@@ -306,16 +461,17 @@ def _gamma_gamma_objective(
     x: np.ndarray,
     m: np.ndarray,
     log_xm: np.ndarray,
+    weight: np.ndarray,
     distinct_x: np.ndarray,
     x_index: np.ndarray,
 ) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
+    """Weighted mean negative log-likelihood of the mean spends and its gradient over log(p, q, γ).
 
-    ``log_xm`` is log(x·z̄), fixed across evaluations; the special functions run over the
-    ``distinct_x`` frequencies only.
+    Each row is a distinct (x, z̄) pair and ``weight`` the customers who have it; ``log_xm`` is
+    log(x·z̄), fixed across evaluations; the special functions run over the ``distinct_x`` only.
     """
     p, q, gamma = np.exp(log_params)
-    n = len(x)
+    n = weight.sum()
     pu = p * distinct_x
     px = pu[x_index]
     log_gxm = np.log(gamma + x * m)
@@ -325,9 +481,9 @@ def _gamma_gamma_objective(
     d_p = x * (psi_pxq - digamma(pu)[x_index] + log_xm - log_gxm)
     d_q = psi_pxq - digamma(q) + np.log(gamma) - log_gxm
     d_gamma = q / gamma - (px + q) / (gamma + x * m)
-    grad = np.array([p * d_p.sum(), q * d_q.sum(), gamma * d_gamma.sum()])
+    grad = np.array([p * _dot(weight, d_p), q * _dot(weight, d_q), gamma * _dot(weight, d_gamma)])
     # −Σ log z̄ is constant in the parameters and left out: it moves neither the optimum nor the gradient.
-    return float(-ll.sum() / n), -grad / n
+    return -_dot(weight, ll) / n, -grad / n
 
 
 def fit_gamma_gamma(
@@ -354,16 +510,19 @@ def fit_gamma_gamma(
             "Gamma-Gamma needs customers with a repeat purchase of positive value, and there are none: "
             "wait for more history before fitting"
         )
-    x, m = x_all[used], m_all[used]
     # Start at the method-of-moments scale: p = q = 2 puts the mean spend at γ.
-    start = np.log([2.0, 2.0, max(float(m.mean()), 1e-12)])
+    start = np.log([2.0, 2.0, max(float(m_all[used].mean()), 1e-12)])
+    # A customer's spend likelihood depends on (x, z̄) alone (not on t_x or T): fit on the distinct
+    # pairs weighted by how many customers have each, sorted so the sums do not depend on row order.
+    counted = pd.DataFrame({"x": x_all[used], "m": m_all[used]}).value_counts(sort=False).sort_index().reset_index()
+    x, m, weight = counted["x"].to_numpy(), counted["m"].to_numpy(), counted["count"].to_numpy(float)
     distinct_x, x_index = np.unique(x, return_inverse=True)
-    args = (x, m, np.log(x * m), distinct_x, x_index)
+    args = (x, m, np.log(x * m), weight, distinct_x, x_index)
     (p, q, gamma), diagnostics = _maximise(
-        _gamma_gamma_objective, start, args, max_iterations, ("p", "q", "gamma"), scale=2
+        _gamma_gamma_objective, start, args, max_iterations, ("p", "q", "gamma"), np.array([0.0, 0.0, start[2]])
     )
-    ll = float(gamma_gamma_log_likelihood(p, q, gamma, x, m).sum())
-    return GammaGammaFit(p, q, gamma, ll, len(x), diagnostics)
+    ll = _dot(weight, gamma_gamma_log_likelihood(p, q, gamma, x, m))
+    return GammaGammaFit(p, q, gamma, ll, int(used.sum()), diagnostics)
 
 
 # --- shared fitting -----------------------------------------------------------------------------
@@ -374,17 +533,16 @@ _METHOD = "maximum likelihood: scipy.optimize.minimize L-BFGS-B on log parameter
 def _maximise(
     objective: Callable[..., tuple[float, np.ndarray]],
     start: np.ndarray,
-    args: tuple[np.ndarray, ...],
+    args: tuple[np.ndarray | int, ...],
     max_iterations: int,
     names: tuple[str, ...],
-    scale: int,
+    centre: np.ndarray,
 ) -> tuple[tuple[float, ...], FitDiagnostics]:
     """Minimise the mean negative log-likelihood; returns the parameters and the diagnostics.
 
-    ``scale`` is the index of the parameter measured in the data's units (bounded around its start).
+    Log parameters are bounded within ±LOG_BOUND of ``centre``: 0 for shapes, the data's scale for
+    the parameter measured in the data's units.
     """
-    centre = np.zeros(len(start))
-    centre[scale] = start[scale]
     bounds = [(c - LOG_BOUND, c + LOG_BOUND) for c in centre]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         result = minimize(
@@ -417,6 +575,12 @@ def _maximise(
     params = tuple(float(v) for v in np.exp(result.x))
     diagnostics = FitDiagnostics(converged, message, int(result.nit), gradient_norm, _METHOD)
     return params, diagnostics
+
+
+def _dot(weight: np.ndarray, values: np.ndarray) -> float:
+    """Σ weight·values without BLAS: numpy's ``@`` hands long vectors to OpenBLAS's threads, which on
+    a busy machine spin for longer than the sum takes (measured: 18 ms against 1 ms per objective)."""
+    return float(np.multiply(weight, values).sum())
 
 
 def _as_float(name: str, values: np.ndarray) -> np.ndarray:
@@ -465,6 +629,9 @@ def _validated_features(
 #: ``order_days`` counts distinct days with an order (the model's transactions are order days, so
 #: several orders on one day are one purchase); ``first_day_amount`` (optional) is what was spent
 #: on the first order day, so the spend model sees repeat purchases only, as Gamma-Gamma assumes.
+#: The calibration columns (optional, all three or none) split the history at ``calibration_end``
+#: (the same date on every row): order days on or before it and the last of them; the days after it
+#: are the holdout on which BG/NBD and MBG/NBD, fitted on the calibration period, are compared.
 CUSTOMER_AGGREGATES = pa.schema(
     [
         ("customer_id", pa.string()),
@@ -473,14 +640,19 @@ CUSTOMER_AGGREGATES = pa.schema(
         ("order_days", pa.int64()),
         ("total_amount", pa.float64()),
         ("first_day_amount", pa.float64()),
+        ("calibration_order_days", pa.int64()),
+        ("calibration_last_order_date", pa.date32()),
+        ("calibration_end", pa.date32()),
     ]
 )
 _REQUIRED_AGGREGATES = ("customer_id", "first_order_date", "last_order_date", "order_days", "total_amount")
+_CALIBRATION_AGGREGATES = ("calibration_order_days", "calibration_last_order_date", "calibration_end")
 
 CUSTOMER_VALUE = TableSpec(
     "customer_value",
     "as_of",
-    "One row per customer as of the newest order: BG/NBD expected purchases and P(alive), "
+    "One row per customer as of the newest order: expected purchases and P(alive) from BG/NBD or "
+    "MBG/NBD (whichever predicted a held-out period better; the clv_purchase_model fact says which), "
     "Gamma-Gamma expected spend, undiscounted expected value over 30/90/365 days.",
     pa.schema(
         [
@@ -489,7 +661,12 @@ CUSTOMER_VALUE = TableSpec(
             col("repeat_span_days", pa.int64(), "last − first order date (the model's t_x)"),
             col("age_days", pa.int64(), "as_of − first order date"),
             col("mean_repeat_spend", pa.float64(), "mean amount per repeat order day (null without a repeat)"),
-            col("p_alive", pa.float64(), "probability the customer is still active"),
+            col(
+                "p_alive",
+                pa.float64(),
+                "probability the customer is still active (BG/NBD gives 1 to every customer with a single "
+                "order: it lets customers leave only after a repeat purchase)",
+            ),
             col("expected_purchases_30d", pa.float64(), "expected order days in the next 30 days"),
             col("expected_purchases_90d", pa.float64(), "expected order days in the next 90 days"),
             col("expected_purchases_365d", pa.float64(), "expected order days in the next 365 days"),
@@ -524,7 +701,8 @@ class CustomerValueResult:
     """The ``customer_value`` rows and facts of one refresh.
 
     ``keep_previous`` tells the caller not to write: the history is too small or a fit failed, so
-    the snapshot already in the lake (if any) stays, and the facts say why.
+    the snapshot already in the lake (if any) stays, and the facts say why. ``purchase_model`` is
+    the fit behind the rows (``bg_nbd`` or ``mbg_nbd``, chosen as the facts say).
     """
 
     status: FitStatus
@@ -533,10 +711,50 @@ class CustomerValueResult:
     bg_nbd: BgNbdFit | None = None
     gamma_gamma: GammaGammaFit | None = None
     message: str = ""
+    mbg_nbd: BgNbdFit | None = None
+    chosen: PurchaseModel | None = None
 
     @property
     def keep_previous(self) -> bool:
         return self.status != "fitted"
+
+    @property
+    def purchase_model(self) -> BgNbdFit | None:
+        return {"BG/NBD": self.bg_nbd, "MBG/NBD": self.mbg_nbd}.get(self.chosen or "")
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Per-customer model inputs in days, sorted by customer id; the calibration split if given."""
+
+    ids: pa.Array
+    x: np.ndarray
+    t_x: np.ndarray
+    age: np.ndarray
+    spend: np.ndarray
+    split: _Split | None
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The customers who had bought by ``calibration_end``: their features then, and their order days after."""
+
+    calibration_end: date
+    holdout_days: int
+    x: np.ndarray
+    t_x: np.ndarray
+    age: np.ndarray
+    holdout: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """Which purchase model the rows use, and the comparison that chose it."""
+
+    chosen: PurchaseModel | None
+    chosen_by: str
+    holdout: dict[PurchaseModel, float]
+    facts: dict[str, float | int | str | bool | None]
 
 
 def customer_value(
@@ -549,11 +767,15 @@ def customer_value(
     """The ``customer_value`` table for ``as_of`` from per-customer aggregates (see CUSTOMER_AGGREGATES).
 
     Time is in days: frequency = order_days − 1, repeat_span_days = last − first order date, age_days =
-    as_of − first order date. Expected value is expected purchases × expected spend, undiscounted.
-    Deterministic: rows are sorted by customer id before fitting and in the output.
+    as_of − first order date. BG/NBD and MBG/NBD are both fitted; the rows use the one with the higher
+    log-likelihood of the holdout's order days when fitted on the calibration period (without the
+    calibration columns, or too few repeat customers before ``calibration_end``: the higher
+    log-likelihood of the whole history, both having four parameters). Expected value is expected
+    purchases × expected spend, undiscounted. Deterministic: rows are sorted by customer id before
+    fitting and in the output.
     """
     features = _features(aggregates, as_of)
-    ids, x, t_x, big_t, spend = features
+    ids, x, t_x, big_t, spend = features.ids, features.x, features.t_x, features.age, features.spend
     n = len(x)
     repeaters = int(np.count_nonzero(x))
     spenders = int(np.count_nonzero((x > 0) & (spend > 0)))
@@ -571,26 +793,35 @@ def customer_value(
             f"purchase ({spenders} of positive value), at least {min_repeat_customers} are needed; "
             "the models are fitted once more orders arrive"
         )
-        facts: tuple[ModelFact, ...] = (
-            ModelFact("clv_bg_nbd", MODEL_VERSION, {**sizes, "status": "insufficient_history", "message": message}),
-            ModelFact(
-                "clv_gamma_gamma",
-                MODEL_VERSION,
-                {**sizes, "spend_customers": spenders, "status": "insufficient_history", "message": message},
-            ),
+        purchase_facts = [
+            ModelFact(name, MODEL_VERSION, {**sizes, "status": "insufficient_history", "message": message})
+            for name in ("clv_bg_nbd", "clv_mbg_nbd")
+        ]
+        spend_fact = ModelFact(
+            "clv_gamma_gamma",
+            MODEL_VERSION,
+            {**sizes, "spend_customers": spenders, "status": "insufficient_history", "message": message},
         )
+        facts: tuple[ModelFact, ...] = (*purchase_facts, spend_fact)
         return CustomerValueResult("insufficient_history", empty, facts, message=message)
 
     bg = fit_bg_nbd(x, t_x, big_t, max_iterations=max_iterations)
+    mbg = fit_mbg_nbd(x, t_x, big_t, max_iterations=max_iterations)
     gg = fit_gamma_gamma(x, spend, max_iterations=max_iterations)
+    choice = _choose(bg, mbg, features, min_repeat_customers, max_iterations)
+    purchases_fit = {"BG/NBD": bg, "MBG/NBD": mbg}[choice.chosen] if choice.chosen else None
     repeat_spend = (x > 0) & (spend > 0)
     # Gamma-Gamma assumes spend does not depend on how often a customer buys; report how far off.
     xs, ms = x[repeat_spend], spend[repeat_spend]
     varied = xs.std() > 0 and ms.std() > 0
     correlation = float(np.corrcoef(xs, ms)[0, 1]) if varied else float("nan")
-    problems = []
-    if not bg.converged:
-        problems.append(f"BG/NBD did not converge: {bg.diagnostics.message}")
+    p_alive = purchases_fit.p_alive(x, t_x, big_t) if purchases_fit else np.full(n, np.nan)
+    # Customers with one order whose P(alive) is 1 only because the model cannot see them leave.
+    one_order = (x == 0) & (big_t > 0)
+    certain = int(np.count_nonzero(one_order & (p_alive >= 1.0)))
+    problems: list[str] = []
+    if purchases_fit is None:
+        problems.extend(f"{f.model} did not converge: {f.diagnostics.message}" for f in (bg, mbg))
     if not gg.converged:
         problems.append(f"Gamma-Gamma did not converge: {gg.diagnostics.message}")
     elif gg.q <= 1.0:
@@ -599,11 +830,30 @@ def customer_value(
             "spend: the spend history is too heavy-tailed for this model"
         )
     gg_usable = gg.converged and gg.q > 1.0
+
+    def purchase_fact(name: str, fit: BgNbdFit) -> ModelFact:
+        metrics = {
+            **sizes,
+            **_fit_facts(fit, {"r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b}, fit.converged),
+            "chosen": fit.model == choice.chosen,
+            "holdout_log_likelihood": _rounded(choice.holdout.get(fit.model, float("nan"))),
+        }
+        return ModelFact(name, MODEL_VERSION, metrics)
+
     facts = (
+        purchase_fact("clv_bg_nbd", bg),
+        purchase_fact("clv_mbg_nbd", mbg),
         ModelFact(
-            "clv_bg_nbd",
+            "clv_purchase_model",
             MODEL_VERSION,
-            {**sizes, **_fit_facts(bg, {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b}, bg.converged)},
+            {
+                **sizes,
+                "model": choice.chosen,
+                "chosen_by": choice.chosen_by,
+                **choice.facts,
+                "one_order_customers": int(np.count_nonzero(one_order)),
+                "one_order_customers_p_alive_1": certain,
+            },
         ),
         ModelFact(
             "clv_gamma_gamma",
@@ -616,11 +866,11 @@ def customer_value(
             },
         ),
     )
-    if problems:
+    if problems or purchases_fit is None:
         message = "; ".join(problems) + ": the previous customer_value snapshot stays"
         # Each fact keeps its own model's status; the message says why nothing is written.
         facts = tuple(ModelFact(f.name, f.version, {**f.metrics, "message": message}) for f in facts)
-        return CustomerValueResult("fit_failed", empty, facts, bg, gg, message)
+        return CustomerValueResult("fit_failed", empty, facts, bg, gg, message, mbg, choice.chosen)
 
     expected_spend = gg.expected_spend(x, np.where(repeat_spend, spend, 0.0))
     # A repeat customer whose repeat orders were all free has spend information the model cannot
@@ -632,9 +882,9 @@ def customer_value(
         "repeat_span_days": pa.array(t_x.astype(np.int64)),
         "age_days": pa.array(big_t.astype(np.int64)),
         "mean_repeat_spend": pa.array(np.where(x > 0, spend, np.nan), from_pandas=True),
-        "p_alive": pa.array(bg.p_alive(x, t_x, big_t)),
+        "p_alive": pa.array(p_alive),
     }
-    purchases = {h: bg.expected_purchases(float(h), x, t_x, big_t) for h in HORIZONS_DAYS}
+    purchases = {h: purchases_fit.expected_purchases(float(h), x, t_x, big_t) for h in HORIZONS_DAYS}
     for h in HORIZONS_DAYS:
         columns[f"expected_purchases_{h}d"] = pa.array(purchases[h])
     columns["expected_spend"] = pa.array(expected_spend, from_pandas=True)
@@ -642,7 +892,64 @@ def customer_value(
         columns[f"expected_value_{h}d"] = pa.array(purchases[h] * expected_spend, from_pandas=True)
     columns["as_of"] = pa.repeat(pa.scalar(as_of, pa.date32()), n)
     table = pa.table(columns).cast(CUSTOMER_VALUE.schema)
-    return CustomerValueResult("fitted", table, facts, bg, gg)
+    return CustomerValueResult("fitted", table, facts, bg, gg, "", mbg, choice.chosen)
+
+
+def _choose(
+    bg: BgNbdFit, mbg: BgNbdFit, features: _Features, min_repeat_customers: int, max_iterations: int
+) -> _Choice:
+    """BG/NBD or MBG/NBD: the better predictor of the holdout among the models that converged."""
+    converged: list[PurchaseModel] = [f.model for f in (bg, mbg) if f.converged]
+    whole = {bg.model: bg.log_likelihood, mbg.model: mbg.log_likelihood}
+    split = features.split
+    reason = ""
+    if split is None:
+        reason = "the aggregates have no calibration split"
+    elif split.holdout_days < 1:
+        reason = "the holdout period is empty"
+    elif int(np.count_nonzero(split.x)) < min_repeat_customers:
+        reason = (
+            f"{int(np.count_nonzero(split.x))} customers had a repeat purchase by the end of the calibration "
+            f"period, at least {min_repeat_customers} are needed"
+        )
+    facts: dict[str, float | int | str | bool | None] = {}
+    holdout: dict[PurchaseModel, float] = {}
+    if split is not None:
+        facts = {
+            "calibration_end": split.calibration_end.isoformat(),
+            "holdout_days": split.holdout_days,
+            "holdout_customers": len(split.x),
+            "holdout_order_days": int(split.holdout.sum()),
+        }
+    if not reason and split is not None:
+        for whole_fit in (bg, mbg):
+            calibrated = _fit_purchases(
+                split.x, split.t_x, split.age, max_iterations, modified=whole_fit.modified, warm=whole_fit
+            )
+            if not calibrated.converged:
+                reason = (
+                    f"{calibrated.model} did not converge on the calibration period ({calibrated.diagnostics.message})"
+                )
+                break
+            scores = calibrated.holdout_log_likelihood(split.x, split.t_x, split.age, split.holdout, split.holdout_days)
+            holdout[calibrated.model] = float(scores.sum())
+    if reason:
+        holdout = {}
+    for model, score in holdout.items():
+        facts[f"holdout_log_likelihood_{_slug(model)}"] = _rounded(score)
+    for model, score in whole.items():
+        facts[f"log_likelihood_{_slug(model)}"] = _rounded(score)
+    if not converged:
+        return _Choice(None, "none: neither model converged on the whole history", holdout, facts)
+    if holdout:
+        ranked = sorted(converged, key=lambda m: (-holdout[m], m))
+        return _Choice(ranked[0], "held-out log-likelihood", holdout, facts)
+    ranked = sorted(converged, key=lambda m: (-whole[m], m))
+    return _Choice(ranked[0], f"log-likelihood of the whole history (no holdout comparison: {reason})", holdout, facts)
+
+
+def _slug(model: PurchaseModel) -> str:
+    return model.lower().replace("/", "_")
 
 
 def _fit_facts(
@@ -666,13 +973,19 @@ def _rounded(value: float) -> float | None:
     return None if not np.isfinite(value) else float(f"{value:.6g}")
 
 
-def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Customer ids (sorted) with x, t_x, T in days and the mean spend per repeat order day."""
+def _features(aggregates: pa.Table, as_of: date) -> _Features:
+    """Customer ids (sorted) with x, t_x, T in days, the mean spend per repeat order day, and the split."""
     missing = [c for c in _REQUIRED_AGGREGATES if c not in aggregates.column_names]
     if missing:
         raise ClvInputError(
             f"customer aggregates lack {', '.join(missing)}: pass one row per customer with "
             f"{', '.join(_REQUIRED_AGGREGATES)}"
+        )
+    given = [c for c in _CALIBRATION_AGGREGATES if c in aggregates.column_names]
+    if given and len(given) != len(_CALIBRATION_AGGREGATES):
+        raise ClvInputError(
+            f"customer aggregates have {', '.join(given)} but not all of {', '.join(_CALIBRATION_AGGREGATES)}: "
+            "pass the calibration split whole or not at all"
         )
     names = [c for c in CUSTOMER_AGGREGATES.names if c in aggregates.column_names]
     try:
@@ -694,7 +1007,7 @@ def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, 
         return table.column(column).combine_chunks().view(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
 
     first, last = days("first_order_date"), days("last_order_date")
-    as_of_day = (as_of - date(1970, 1, 1)).days
+    as_of_day = (as_of - _EPOCH).days
     order_days = table.column("order_days").to_numpy().astype(np.int64)
     total = table.column("total_amount").to_numpy().astype(float)
 
@@ -723,7 +1036,50 @@ def _features(aggregates: pa.Table, as_of: date) -> tuple[pa.Array, np.ndarray, 
     else:
         # Without the first day's amount, every order day's mean stands in for the repeat mean.
         spend = total / order_days
-    return ids, x, (last - first).astype(float), (as_of_day - first).astype(float), spend
+    split = None
+    if given:
+        ends = pc.unique(table.column("calibration_end").combine_chunks().drop_null())
+        if len(ends) != 1 or table.column("calibration_end").null_count:
+            raise ClvInputError(
+                f"customer aggregates have {len(ends)} distinct calibration_end dates and "
+                f"{table.column('calibration_end').null_count} nulls: the split is one date for every customer"
+            )
+        end = ends[0].as_py()
+        end_day = (end - _EPOCH).days
+        if end_day > as_of_day:
+            raise ClvInputError(
+                f"customer aggregates have calibration_end {end.isoformat()} after as_of {as_of.isoformat()}: "
+                "the holdout is the days after calibration_end up to as_of"
+            )
+        cal_days = table.column("calibration_order_days").to_numpy(zero_copy_only=False)
+        cal_days = np.nan_to_num(cal_days.astype(float), nan=0.0).astype(np.int64)
+        # Null for customers whose first order came after calibration_end; they are left out below.
+        cal_last = np.where(
+            pc.is_null(table.column("calibration_last_order_date")).to_numpy(zero_copy_only=False),
+            first,
+            pc.fill_null(table.column("calibration_last_order_date"), _EPOCH)
+            .combine_chunks()
+            .view(pa.int32())
+            .to_numpy(zero_copy_only=False),
+        )
+        known = first <= end_day
+        reject(
+            known & ((cal_days < 1) | (cal_days > order_days) | (cal_last < first) | (cal_last > end_day)),
+            "have calibration order days or a last calibration order date that do not fit their orders "
+            "(counted on or before calibration_end)",
+        )
+        split = _Split(
+            end,
+            as_of_day - end_day,
+            (cal_days[known] - 1).astype(float),
+            (cal_last[known] - first[known]).astype(float),
+            (end_day - first[known]).astype(float),
+            (order_days[known] - cal_days[known]).astype(float),
+        )
+    return _Features(ids, x, (last - first).astype(float), (as_of_day - first).astype(float), spend, split)
+
+
+_EPOCH = date(1970, 1, 1)
 
 
 __all__ = [
@@ -736,11 +1092,16 @@ __all__ = [
     "CustomerValueResult",
     "FitDiagnostics",
     "GammaGammaFit",
+    "PurchaseModel",
     "bg_nbd_expected_purchases",
     "bg_nbd_log_likelihood",
     "bg_nbd_p_alive",
     "customer_value",
     "fit_bg_nbd",
     "fit_gamma_gamma",
+    "fit_mbg_nbd",
     "gamma_gamma_log_likelihood",
+    "mbg_nbd_expected_purchases",
+    "mbg_nbd_log_likelihood",
+    "mbg_nbd_p_alive",
 ]

@@ -13,23 +13,36 @@ import pyarrow.compute as pc
 
 from analytics.base import ModelFact, ModelTable, RefreshContext, RefreshResult
 
+#: Share of the history (first order day to the newest) held out at its end to choose between
+#: BG/NBD and MBG/NBD: both are fitted on the days before and scored on the order days after.
+HOLDOUT_SHARE = 0.25
+
 #: Per-customer aggregates for BG/NBD and Gamma-Gamma (``analytics.clv.CUSTOMER_AGGREGATES``): a
-#: purchase is an order day, and the first day's spend is kept apart (Gamma-Gamma models repeat spend).
-CUSTOMER_AGGREGATES_SQL = """
+#: purchase is an order day, and the first day's spend is kept apart (Gamma-Gamma models repeat spend);
+#: the calibration columns split each customer's order days at ``calibration_end``.
+CUSTOMER_AGGREGATES_SQL = f"""
 WITH days AS (
     SELECT customer_id, order_date, sum(amount) AS amount
     FROM orders
     WHERE customer_id IS NOT NULL AND order_date IS NOT NULL AND amount IS NOT NULL
     GROUP BY customer_id, order_date
+),
+split AS (
+    SELECT CAST(date_add('day', -CAST(floor(date_diff('day', min(order_date), max(order_date)) * {HOLDOUT_SHARE})
+                                       AS integer), max(order_date)) AS date) AS calibration_end
+    FROM days
 )
-SELECT customer_id,
-       min(order_date) AS first_order_date,
-       max(order_date) AS last_order_date,
+SELECT d.customer_id,
+       min(d.order_date) AS first_order_date,
+       max(d.order_date) AS last_order_date,
        count(*) AS order_days,
-       sum(amount) AS total_amount,
-       min_by(amount, order_date) AS first_day_amount
-FROM days
-GROUP BY customer_id
+       sum(d.amount) AS total_amount,
+       min_by(d.amount, d.order_date) AS first_day_amount,
+       CAST(sum(CASE WHEN d.order_date <= s.calibration_end THEN 1 ELSE 0 END) AS bigint) AS calibration_order_days,
+       max(CASE WHEN d.order_date <= s.calibration_end THEN d.order_date END) AS calibration_last_order_date,
+       min(s.calibration_end) AS calibration_end
+FROM days d CROSS JOIN split s
+GROUP BY d.customer_id
 """
 
 

@@ -48,6 +48,11 @@ RSS_TARGET = 2.0
 TIME_TARGET = 2.0
 #: A customer's mean active span in the generated history, in months (files).
 LIFETIME_MONTHS = 24
+#: Shape of the Gamma spread of customers' purchase rates (BG/NBD's r) and of their dropout rates
+#: (Pareto/NBD's s) around the mean: without a spread every active customer buys at one rate and
+#: leaves at one rate, and BG/NBD's a and b run off to infinity (see :func:`generate`).
+RATE_SHAPE = 1.0
+DROPOUT_SHAPE = 2.0
 
 #: What the per-file stage stages for ``orders``: the contract's columns, then the lineage.
 ORDERS_STAGED = pa.schema(
@@ -81,22 +86,37 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
 
 
 def generate(folder: Path, orders: int, customers: int, files: int = FILES) -> list[Path]:
-    """``files`` monthly order exports as the per-file stage stages them, deterministically: order
-    ids numbered across files; each customer is active from a first month (uniform) for a lifetime
-    (exponential, mean :data:`LIFETIME_MONTHS`) and each order's customer is drawn uniformly from the
-    customers active that month, so histories have repeat purchases and drop-outs for BG/NBD to fit.
-    Kept and reused when already there."""
+    """``files`` monthly order exports as the per-file stage stages them, deterministically.
+
+    The buying process is the one the CLV models assume, so the fit has something to find: each
+    customer is active from a first month (uniform) for a lifetime that is exponential with a mean of
+    its own (Gamma spread around :data:`LIFETIME_MONTHS`, shape :data:`DROPOUT_SHAPE`), and buys at a
+    rate of its own (Gamma, shape :data:`RATE_SHAPE`): each order's customer is drawn from those
+    active that month in proportion to their rates, and each month's order count is proportional to
+    the active customers' summed rate, so a customer's rate does not depend on the month. (Version 2
+    drew every order's customer uniformly from the active ones, with the same number of orders every
+    month: every active customer bought at one rate, all left at one rate, and BG/NBD's a and b ran to
+    their bound, the Beta mixing distribution collapsing to a point.) Order ids are numbered across
+    files. Kept and reused when already there."""
     folder.mkdir(parents=True, exist_ok=True)
     done = folder / "complete.json"
-    spec = {"orders": orders, "customers": customers, "files": files, "seed": SEED, "version": 2}
+    spec = {"orders": orders, "customers": customers, "files": files, "seed": SEED, "version": 3}
     paths = [folder / f"orders-{_month(i):%Y-%m}.parquet" for i in range(files)]
     if done.exists() and json.loads(done.read_text()) == spec:
         return paths
-    per_file = np.full(files, orders // files)
-    per_file[: orders % files] += 1
     population = np.random.default_rng([SEED, files])
     born = population.integers(0, files, customers)
-    gone = born + 1 + np.floor(population.exponential(LIFETIME_MONTHS, customers)).astype(np.int64)
+    mean_life = LIFETIME_MONTHS * population.gamma(DROPOUT_SHAPE, 1.0 / DROPOUT_SHAPE, customers)
+    gone = born + 1 + np.floor(population.exponential(mean_life)).astype(np.int64)
+    rate = population.gamma(RATE_SHAPE, 1.0, customers)
+    # Each month's share of the orders is its days times its active customers' summed rate (rounded
+    # by largest remainder, so the files hold exactly ``orders``).
+    joined = np.cumsum(np.bincount(born, rate, files))
+    left = np.cumsum(np.bincount(np.minimum(gone, files), rate, files + 1)[:files])
+    weight = (joined - left) * [(_month(i + 1) - _month(i)).days for i in range(files)]
+    share = orders * weight / weight.sum()
+    per_file = np.floor(share).astype(np.int64)
+    per_file[np.argsort(per_file - share, kind="stable")[: orders - int(per_file.sum())]] += 1
     first_id = 0
     for index, (path, rows) in enumerate(zip(paths, per_file.tolist(), strict=True)):
         rng = np.random.default_rng([SEED, index])
@@ -109,7 +129,7 @@ def generate(folder: Path, orders: int, customers: int, files: int = FILES) -> l
         table = pa.table(
             {
                 "order_id": _ids("SO-", np.arange(first_id, first_id + rows), 10),
-                "customer_id": _ids("C", rng.choice(np.flatnonzero((born <= index) & (index < gone)), rows), 7),
+                "customer_id": _ids("C", _pick(rng, (born <= index) & (index < gone), rate, rows), 7),
                 "order_date": pa.array(day0 + rng.integers(0, days, rows), pa.int32()).cast(pa.date32()),
                 "amount": pa.array(np.round(rng.lognormal(3.5, 0.8, rows), 2)),
                 "quantity": pa.array(rng.integers(1, 6, rows)),
@@ -128,6 +148,14 @@ def generate(folder: Path, orders: int, customers: int, files: int = FILES) -> l
         first_id += rows
     done.write_text(json.dumps(spec))
     return paths
+
+
+def _pick(rng: np.random.Generator, active: np.ndarray, rate: np.ndarray, rows: int) -> np.ndarray:
+    """``rows`` customer numbers drawn from the ``active`` ones in proportion to their ``rate``."""
+    chosen = np.flatnonzero(active)
+    cumulative = np.cumsum(rate[chosen])
+    at = np.searchsorted(cumulative, rng.random(rows) * cumulative[-1], side="right")
+    return chosen[np.minimum(at, len(chosen) - 1)]
 
 
 # --- the lakes: a stand-in per process ------------------------------------------------------------
@@ -213,6 +241,10 @@ class _Context:
         self.memory_limit_in_mb = memory_mb
 
 
+#: The customer-value facts whose status the refresh child reports.
+CLV_FACTS = ("clv_bg_nbd", "clv_mbg_nbd", "clv_gamma_gamma")
+
+
 def child_refresh() -> int:
     """Child: one refresh of ``orders`` as the refresh function runs it; prints what it did."""
     import topology
@@ -241,7 +273,8 @@ def child_refresh() -> int:
                 "error": detail.get("error"),
                 "timings_ms": detail.get("timings_ms"),
                 "customers": models.get("customer_segmentation", {}).get("customers"),
-                "clv": {name: models.get(name, {}).get("status") for name in ("clv_bg_nbd", "clv_gamma_gamma")},
+                "clv": {name: models.get(name, {}).get("status") for name in CLV_FACTS},
+                "clv_model": models.get("clv_purchase_model", {}).get("model"),
                 "outputs": {o["table"]: o["rows"] for o in detail.get("outputs", [])},
                 "clv_message": models.get("clv_bg_nbd", {}).get("message"),
             }
@@ -256,6 +289,7 @@ def child_duckdb(files_json: str) -> int:
     refreshers' per-customer aggregates (the files hold each order once, so no deduplication)."""
     import duckdb
     import pyarrow.dataset as ds
+    import sqlglot
 
     from analytics.history_refreshers import CUSTOMER_AGGREGATES_SQL
     from analytics.orders import CUSTOMER_FEATURES_SQL
@@ -269,8 +303,13 @@ def child_duckdb(files_json: str) -> int:
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = '{int(3008 * 0.6)}MB'")
     connection.register("orders", dataset)
-    customers = connection.sql(CUSTOMER_FEATURES_SQL).to_arrow_table().num_rows
-    aggregates = connection.sql(CUSTOMER_AGGREGATES_SQL).to_arrow_table().num_rows
+    # The refreshers' SQL is Athena's (date_add('day', n, d) and the like): DuckDB runs its translation.
+    features_sql, aggregates_sql = (
+        sqlglot.transpile(sql, read="athena", write="duckdb")[0]
+        for sql in (CUSTOMER_FEATURES_SQL, CUSTOMER_AGGREGATES_SQL)
+    )
+    customers = connection.sql(features_sql).to_arrow_table().num_rows
+    aggregates = connection.sql(aggregates_sql).to_arrow_table().num_rows
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "customers": customers, "aggregates": aggregates}), flush=True)
     return 0

@@ -17,6 +17,13 @@ GONE = "(no longer in the data)"
 P_ALIVE_BINS = 20
 
 
+def _alive_by_construction(alias: str = "") -> str:
+    """A customer with one order, some days ago, whom the model gave P(alive) = 1: BG/NBD does that to
+    every such customer by construction (dropout only after a repeat purchase), so it says nothing."""
+    p = f"{alias}." if alias else ""
+    return f"{p}frequency = 0 AND {p}age_days > 0 AND {p}p_alive >= 1"
+
+
 def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
     """The orders sections and the as_of they draw."""
     out: list[Section] = []
@@ -293,7 +300,7 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
     s = Section(
         "Lifetime value by segment",
         "value",
-        "Expected value of each segment's customers over the next 365 days (BG/NBD expected purchases × "
+        "Expected value of each segment's customers over the next 365 days (BG/NBD or MBG/NBD expected purchases × "
         "Gamma-Gamma expected spend, undiscounted), and how likely its customers are still active (P(alive)).",
     )
     if not ctx.sources.has(VALUE):
@@ -315,13 +322,16 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             f"values below are as of {value_as_of}"
         )
     d = sql_date(value_as_of)
+    # P(alive) means over the customers whose P(alive) the model estimated (see _alive_by_construction).
+    estimated = f"CASE WHEN NOT ({_alive_by_construction('v')}) THEN v.p_alive END"
     by_segment = (
         rows(
             ctx.query(
                 f"""
             SELECT r.segment_id, r.segment_name, count(*) AS customers,
                    avg(v.expected_value_365d) AS mean_value_365d, sum(v.expected_value_365d) AS total_value_365d,
-                   avg(v.p_alive) AS mean_p_alive, avg(v.expected_purchases_365d) AS mean_purchases_365d
+                   avg({estimated}) AS mean_p_alive, avg(v.expected_purchases_365d) AS mean_purchases_365d,
+                   sum(CASE WHEN {_alive_by_construction("v")} THEN 1 ELSE 0 END) AS alive_by_construction
             FROM customer_value v JOIN customer_rfm r ON r.customer_id = v.customer_id AND r.as_of = v.as_of
             WHERE v.as_of = {d}
             GROUP BY 1, 2 ORDER BY 1
@@ -338,7 +348,9 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
             f"""
             SELECT least(CAST(floor(p_alive * {P_ALIVE_BINS}) AS bigint), {P_ALIVE_BINS - 1}) AS bin,
                    count(*) AS customers
-            FROM customer_value WHERE as_of = {d} AND p_alive IS NOT NULL GROUP BY 1 ORDER BY 1
+            FROM customer_value
+            WHERE as_of = {d} AND p_alive IS NOT NULL AND NOT ({_alive_by_construction()})
+            GROUP BY 1 ORDER BY 1
             """
         )
     )
@@ -346,12 +358,30 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
         ctx.query(
             f"""
             SELECT count(*) AS customers, sum(CASE WHEN frequency > 0 THEN 1 ELSE 0 END) AS repeat_customers,
-                   avg(p_alive) AS mean_p_alive, avg(expected_purchases_365d) AS mean_purchases_365d,
+                   avg(CASE WHEN NOT ({_alive_by_construction()}) THEN p_alive END) AS mean_p_alive,
+                   sum(CASE WHEN {_alive_by_construction()} THEN 1 ELSE 0 END) AS alive_by_construction,
+                   avg(expected_purchases_365d) AS mean_purchases_365d,
                    avg(expected_spend) AS mean_expected_spend, sum(expected_value_365d) AS total_value_365d
             FROM customer_value WHERE as_of = {d}
             """
         )
     )[0]
+    certain = int(summary["alive_by_construction"] or 0)
+    if certain:
+        s.parts.append(
+            page.paragraph(
+                f"{page.number(certain)} of the {page.number(summary['customers'])} customers have a single order "
+                f"and a P(alive) of 100%: not an estimate but how BG/NBD, the purchase model behind this snapshot, "
+                "is built (a customer can only leave after a repeat purchase, so one who never came back counts "
+                "as active for ever). They are left out of every mean P(alive) and of the histogram below."
+                + _choice_in_words(ctx, value_as_of),
+                "verdict",
+            )
+        )
+    else:
+        words = _choice_in_words(ctx, value_as_of).strip()
+        if words:
+            s.parts.append(page.paragraph(words))
 
     if by_segment:
         names = [str(r["segment_name"]) for r in by_segment]
@@ -378,8 +408,9 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
                     "customers",
                     "mean value 365 d",
                     "total value 365 d",
-                    "mean P(alive)",
+                    "mean P(alive)" + (" (estimated)" if certain else ""),
                     "mean purchases 365 d",
+                    *(["one order, P(alive) 100% by construction"] if certain else []),
                 ],
                 [
                     [
@@ -389,10 +420,11 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
                         page.number(r["total_value_365d"], 0),
                         page.number(r["mean_p_alive"], 1, percent=True),
                         page.number(r["mean_purchases_365d"], 2),
+                        *([page.number(r["alive_by_construction"])] if certain else []),
                     ]
                     for r in by_segment
                 ],
-                numeric=(1, 2, 3, 4, 5),
+                numeric=(1, 2, 3, 4, 5, 6) if certain else (1, 2, 3, 4, 5),
             )
         )
     if histogram:
@@ -415,7 +447,8 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
         s.parts.append(
             page.figure(
                 charts.svg(draw_hist, slug="p-alive", height=2.6, label="P(alive) histogram"),
-                f"Customers by P(alive), as of {value_as_of}",
+                f"Customers by P(alive), as of {value_as_of}"
+                + (f" (without the {certain:,} one-order customers at 100% by construction)" if certain else ""),
             )
         )
     if not _fitted_table(ctx, s):
@@ -430,7 +463,7 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
                 "as_of",
                 "customers",
                 "with a repeat purchase",
-                "mean P(alive)",
+                "mean P(alive)" + (" (estimated)" if certain else ""),
                 "mean purchases 365 d",
                 "mean expected spend",
                 "total value 365 d",
@@ -452,9 +485,33 @@ def _value(ctx: Context, as_of: dt.date) -> Section:
     return s
 
 
+def _choice_in_words(ctx: Context, value_as_of: dt.date) -> str:
+    """ " <model> was chosen by ...", from the refresh's clv_purchase_model fact when it fitted this as_of."""
+    for fact in ctx.facts:
+        metrics = fact.get("metrics") or {}
+        if fact.get("name") != "clv_purchase_model" or metrics.get("as_of") != value_as_of.isoformat():
+            continue
+        model, chosen_by = metrics.get("model"), str(metrics.get("chosen_by") or "")
+        if not model:
+            return ""
+        if chosen_by == "held-out log-likelihood":
+            scores = {m: metrics.get(f"holdout_log_likelihood_{m.lower().replace('/', '_')}") for m in _MODELS}
+            other = next(m for m in _MODELS if m != model)
+            return (
+                f" {model} was chosen over {other} by the log-likelihood of the order days of the last "
+                f"{page.number(metrics.get('holdout_days'))} days, held out from a fit on the days before "
+                f"({page.number(scores[model], 1)} against {page.number(scores[other], 1)})."
+            )
+        return f" {model} was chosen by the {chosen_by}."
+    return ""
+
+
+_MODELS = ("BG/NBD", "MBG/NBD")
+
 #: The customer-value models' facts and the parameters each reports, in the order papers give them.
 _PARAMETERS = {
     "clv_bg_nbd": ("BG/NBD", ("r", "alpha", "a", "b")),
+    "clv_mbg_nbd": ("MBG/NBD", ("r", "alpha", "a", "b")),
     "clv_gamma_gamma": ("Gamma-Gamma", ("p", "q", "gamma")),
 }
 _GREEK = {"alpha": "α", "gamma": "γ"}
@@ -490,7 +547,7 @@ def _fitted_parameters(ctx: Context) -> list[list[str]]:
         ]
         rows.append(
             [
-                title,
+                title + (" (chosen)" if metrics.get("chosen") is True else ""),
                 ", ".join(values) or "–",
                 str(metrics.get("status", "–")).replace("_", " "),
                 page.number(metrics.get("fit_customers")),

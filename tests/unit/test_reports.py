@@ -178,6 +178,71 @@ def test_the_fitted_parameters_the_refresh_reports_are_shown(orders):
     assert not [n for n in built.notes if "kept in no table" in n]
 
 
+def with_p_alive_of_one_order_customers(orders: dict[str, pa.Table], bg_nbd: bool) -> dict[str, pa.Table]:
+    """``orders`` whose one-order customers have P(alive) 1 (as BG/NBD gives them) or below (MBG/NBD)."""
+    value = orders["customer_value"].to_pandas()
+    once = value.frequency == 0
+    value.loc[once, "p_alive"] = 1.0 if bg_nbd else 0.4
+    table = pa.Table.from_pandas(value, preserve_index=False).cast(orders["customer_value"].schema)
+    return {**orders, "customer_value": table}
+
+
+def test_one_order_customers_at_p_alive_one_are_said_in_words_not_averaged_in(orders):
+    # GIVEN a customer_value snapshot whose one-order customers all have P(alive) = 100%, as BG/NBD makes them
+    tables = with_p_alive_of_one_order_customers(orders, bg_nbd=True)
+    built, _ = report("orders", tables)
+    value = tables["customer_value"].to_pandas()
+    once = value.frequency == 0
+    assert once.sum() > 20
+    # THEN the page says how many and why, in words
+    [said] = [p for p in parse(built.html).paragraphs if "single order" in p]
+    assert said.startswith(f"{once.sum():,} of the {len(value):,} customers have a single order and a P(alive) of 100%")
+    assert "how BG/NBD" in said and "left out of every mean P(alive)" in said
+    # AND each segment's mean P(alive) is over the other customers, with the one-order ones counted apart
+    latest = tables["customer_rfm"].to_pandas()
+    latest = latest[latest.as_of == fx.AS_OF_2][["customer_id", "segment_name"]]
+    merged = value.merge(latest, on="customer_id")
+    estimated = merged[merged.frequency > 0].groupby("segment_name").p_alive.mean()
+    counted = merged[merged.frequency == 0].groupby("segment_name").size()
+    shown = table_with(built.html, "mean P(alive) (estimated)")
+    for r in shown:
+        name = r["segment"]
+        if name in estimated:
+            assert num(r["mean P(alive) (estimated)"]) == pytest.approx(100 * estimated[name], abs=0.06), name
+        assert num(r["one order, P(alive) 100% by construction"]) == counted.get(name, 0), name
+    [summary] = table_with(built.html, "with a repeat purchase")
+    assert num(summary["mean P(alive) (estimated)"]) == pytest.approx(100 * value.p_alive[~once].mean(), abs=0.06)
+
+
+def test_with_one_order_customers_estimated_the_means_take_every_customer_and_the_choice_is_named(orders):
+    # GIVEN one-order customers with an estimated P(alive) (MBG/NBD) and the refresh's choice in its facts
+    tables = with_p_alive_of_one_order_customers(orders, bg_nbd=False)
+    facts = [
+        {
+            "name": "clv_purchase_model",
+            "version": "1",
+            "metrics": {"as_of": fx.AS_OF_2.isoformat(), "model": "MBG/NBD", "chosen_by": "held-out log-likelihood",
+                        "holdout_days": 760, "holdout_log_likelihood_bg_nbd": -199967.0,
+                        "holdout_log_likelihood_mbg_nbd": -189373.0},
+        },
+        {"name": "clv_mbg_nbd", "version": "1", "metrics": {"status": "fitted", "chosen": True, "r": 3.16,
+                                                             "alpha": 619.6, "a": 1.76, "b": 2.47}},
+    ]  # fmt: skip
+    query = fx.ArrowQuery(tables)
+    built = build_report("orders", query, query.names, facts=facts)
+    paragraphs = parse(built.html).paragraphs
+    # THEN nothing is set apart, and the page says which model was chosen and how
+    assert not [p for p in paragraphs if "single order" in p]
+    assert (
+        "MBG/NBD was chosen over BG/NBD by the log-likelihood of the order days of the last 760 days, held out from "
+        "a fit on the days before (-189,373.0 against -199,967.0)."
+    ) in paragraphs
+    value = tables["customer_value"].to_pandas()
+    [summary] = table_with(built.html, "with a repeat purchase")
+    assert num(summary["mean P(alive)"]) == pytest.approx(100 * value.p_alive.mean(), abs=0.06)
+    assert [r["model"] for r in table_with(built.html, "parameters")] == ["MBG/NBD (chosen)"]
+
+
 def test_orders_as_of_draws_that_snapshot_and_an_unknown_as_of_says_which_exist(orders):
     older, _ = report("orders", orders, fx.AS_OF_1)
     assert older.as_of == fx.AS_OF_1

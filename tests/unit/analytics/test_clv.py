@@ -15,7 +15,9 @@ from scipy.stats import chi2
 
 from analytics.clv import (
     CUSTOMER_VALUE,
+    BgNbdFit,
     ClvInputError,
+    FitDiagnostics,
     _bg_nbd_objective,
     _gamma_gamma_objective,
     bg_nbd_expected_purchases,
@@ -24,7 +26,11 @@ from analytics.clv import (
     customer_value,
     fit_bg_nbd,
     fit_gamma_gamma,
+    fit_mbg_nbd,
     gamma_gamma_log_likelihood,
+    mbg_nbd_expected_purchases,
+    mbg_nbd_log_likelihood,
+    mbg_nbd_p_alive,
 )
 
 from .conftest import assert_matches_spec
@@ -57,6 +63,16 @@ def simulate_bg_nbd(
     lam = rng.gamma(r, 1.0 / alpha, n)
     p = rng.beta(a, b, n)
     count, last, alive = _purchases(rng, lam, p, np.ones(n, bool), age)
+    return count, last, lam, p, alive
+
+
+def simulate_mbg_nbd(
+    rng: np.random.Generator, n: int, r: float, alpha: float, a: float, b: float, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`simulate_bg_nbd`, but the customer may also leave right after the first purchase (MBG/NBD)."""
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    count, last, alive = _purchases(rng, lam, p, rng.random(n) >= p, age)
     return count, last, lam, p, alive
 
 
@@ -136,6 +152,80 @@ def test_gamma_gamma_on_cdnow_matches_the_documented_parameters(cdnow: dict[str,
     assert fit.gamma == pytest.approx(15.44, abs=0.02)
 
 
+#: MBG/NBD on CDNOW as BTYDplus (R, github.com/mplatzer/BTYDplus) estimates it, quoted in lifetimes' tests.
+BTYDPLUS_MBG_CDNOW = (0.525, 6.183, 0.891, 1.614)
+#: Customers (weeks) and what lifetimes 0.11.3's ModifiedBetaGeoFitter gives them at BTYDPLUS_MBG_CDNOW,
+#: computed outside this project (lifetimes is not one of its dependencies): P(alive), expected
+#: purchases in the next 39 weeks, log-likelihood; and a new customer's expected purchases in 1, 39, 78 weeks.
+MBG_POINTS = {
+    "x": np.array([0.0, 0.0, 1.0, 2.0, 5.0, 10.0]),
+    "t_x": np.array([0.0, 0.0, 1.71, 30.43, 20.0, 35.0]),
+    "T": np.array([38.86, 10.0, 38.86, 38.86, 38.86, 38.86]),
+}
+LIFETIMES_MBG_P_ALIVE = [0.3897350809187629, 0.5222337327821048, 0.17083648431040802, 0.7062022651184873,
+                         0.27036864057101545, 0.8354376104121233]  # fmt: skip
+LIFETIMES_MBG_EXPECTED_39 = [0.15401274667514553, 0.48275059815976407, 0.18883654136434078, 1.2629606232673432,
+                             1.021615018822985, 5.880124052888072]  # fmt: skip
+LIFETIMES_MBG_LOG_LIKELIHOOD = [-0.5398374635310146, -0.2950659392517183, -4.460360612584317, -9.48555131453393,
+                                -16.70279977284407, -27.32122992993207]  # fmt: skip
+LIFETIMES_MBG_NEW = {1.0: 0.053084795263698685, 39.0: 1.182953665597168, 78.0: 1.8047575775531313}
+
+
+def test_mbg_nbd_on_cdnow_matches_btydplus_and_lifetimes(cdnow: dict[str, np.ndarray]) -> None:
+    # GIVEN the CDNOW sample WHEN MBG/NBD is fitted
+    fit = fit_mbg_nbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    # THEN it finds BTYDplus's estimates, and lifetimes' log-likelihood at its own optimum (-9582.1327)
+    assert fit.converged, fit.diagnostics
+    assert fit.model == "MBG/NBD" and fit.modified
+    np.testing.assert_allclose([fit.r, fit.alpha, fit.a, fit.b], BTYDPLUS_MBG_CDNOW, atol=1e-3)
+    assert fit.log_likelihood == pytest.approx(-9582.1327, abs=0.01)
+    # AND a customer with one purchase 39 weeks ago is no longer certain to be alive
+    assert fit.p_alive(np.zeros(1), np.zeros(1), np.array([38.86]))[0] == pytest.approx(0.3897, abs=1e-3)
+
+
+def test_mbg_nbd_formulas_agree_with_lifetimes() -> None:
+    r, alpha, a, b = BTYDPLUS_MBG_CDNOW
+    x, t_x, big_t = MBG_POINTS["x"], MBG_POINTS["t_x"], MBG_POINTS["T"]
+    np.testing.assert_allclose(mbg_nbd_p_alive(r, alpha, a, b, x, t_x, big_t), LIFETIMES_MBG_P_ALIVE, rtol=1e-9)
+    np.testing.assert_allclose(
+        mbg_nbd_expected_purchases(r, alpha, a, b, 39.0, x, t_x, big_t), LIFETIMES_MBG_EXPECTED_39, rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        mbg_nbd_log_likelihood(r, alpha, a, b, x, t_x, big_t), LIFETIMES_MBG_LOG_LIKELIHOOD, rtol=1e-9
+    )
+    fit = BgNbdFit(r, alpha, a, b, 0.0, 0, FitDiagnostics(True, "", 0, 0.0, ""), modified=True)
+    for t, expected in LIFETIMES_MBG_NEW.items():
+        assert fit.expected_purchases_new(t) == pytest.approx(expected, rel=1e-8)
+
+
+def test_mbg_nbd_gradient_agrees_with_finite_differences(cdnow: dict[str, np.ndarray]) -> None:
+    distinct_x, x_index = np.unique(cdnow["x"], return_inverse=True)
+    args = (distinct_x, cdnow["t_x"], cdnow["T"], np.ones(len(cdnow["x"])), x_index, 1)
+    at = np.log([0.5, 3.0, 0.7, 2.0])
+    numeric = approx_fprime(at, lambda v: _bg_nbd_objective(v, *args)[0], 1e-7)
+    np.testing.assert_allclose(_bg_nbd_objective(at, *args)[1], numeric, rtol=1e-4, atol=1e-6)
+    per_customer = mbg_nbd_log_likelihood(0.5, 3.0, 0.7, 2.0, cdnow["x"], cdnow["t_x"], cdnow["T"])
+    assert _bg_nbd_objective(at, *args)[0] == pytest.approx(-per_customer.mean(), rel=1e-12)
+
+
+def test_customers_alike_are_fitted_as_one_weighted_group(cdnow: dict[str, np.ndarray]) -> None:
+    # GIVEN CDNOW with every customer three times: the same distinct (x, t_x, T) and (x, z̄) groups
+    tripled = {name: np.tile(values, 3) for name, values in cdnow.items()}
+    # WHEN both models are fitted
+    bg = fit_bg_nbd(tripled["x"], tripled["t_x"], tripled["T"])
+    gg = fit_gamma_gamma(tripled["x"], tripled["zbar"])
+    # THEN the estimates are still the published ones, and the log-likelihoods count every customer
+    assert bg.converged and gg.converged
+    assert (two_figures(bg.r), two_figures(bg.alpha), two_figures(bg.a), two_figures(bg.b)) == (0.24, 4.4, 0.79, 2.4)
+    assert bg.log_likelihood == pytest.approx(3 * -9582.4, abs=0.3) and bg.n_customers == 3 * 2357
+    assert (gg.p, gg.q, gg.gamma) == (
+        pytest.approx(6.25, abs=0.01),
+        pytest.approx(3.74, abs=0.01),
+        pytest.approx(15.44, abs=0.02),
+    )
+    assert gg.n_customers == 3 * 946
+
+
 def test_analytic_gradients_agree_with_finite_differences(cdnow: dict[str, np.ndarray]) -> None:
     # The optimizer's convergence test trusts these gradients, so check them away from the optimum.
     distinct_x, x_index = np.unique(cdnow["x"], return_inverse=True)
@@ -149,7 +239,7 @@ def test_analytic_gradients_agree_with_finite_differences(cdnow: dict[str, np.nd
     repeat = cdnow["x"] > 0
     x, m = cdnow["x"][repeat], cdnow["zbar"][repeat]
     distinct_x, x_index = np.unique(x, return_inverse=True)
-    spend_args = (x, m, np.log(x * m), distinct_x, x_index)
+    spend_args = (x, m, np.log(x * m), np.ones(len(x)), distinct_x, x_index)
     at = np.log([3.0, 2.0, 10.0])
     numeric = approx_fprime(at, lambda v: _gamma_gamma_objective(v, *spend_args)[0], 1e-7)
     np.testing.assert_allclose(_gamma_gamma_objective(at, *spend_args)[1], numeric, rtol=1e-4, atol=1e-6)
@@ -254,6 +344,124 @@ def test_gamma_gamma_recovers_its_parameters_and_predicts_true_mean_spend() -> N
         assert abs(predicted.mean() - actual.mean()) < 4 * actual.std(ddof=1) / np.sqrt(chosen.sum()) + 0.05
 
 
+TRUE_MBG = {"r": 0.8, "alpha": 6.0, "a": 1.0, "b": 2.5}
+
+
+def known_fit(params: dict[str, float], modified: bool) -> BgNbdFit:
+    """A fit object at given parameters, to evaluate its formulas."""
+    return BgNbdFit(*params.values(), 0.0, 0, FitDiagnostics(True, "", 0, 0.0, ""), modified=modified)
+
+
+def test_mbg_nbd_fit_recovers_its_parameters_and_p_alive_of_one_order_customers() -> None:
+    # GIVEN customers simulated by the MBG/NBD story (some leave right after their first purchase)
+    rng = np.random.default_rng(7)
+    n = 20_000
+    age = rng.uniform(20.0, 52.0, n)
+    x, t_x, _, _, alive = simulate_mbg_nbd(rng, n, *TRUE_MBG.values(), age)
+    fit = fit_mbg_nbd(x, t_x, age)
+    # THEN the fit finds the parameters
+    assert fit.converged, fit.diagnostics
+    for name, truth in TRUE_MBG.items():
+        assert getattr(fit, name) == pytest.approx(truth, rel=0.15), name
+    # AND P(alive) of the customers with one order is the share of them still alive (BG/NBD would say 1)
+    once = x == 0
+    share = alive[once].mean()
+    assert share < 0.9
+    p_alive = fit.p_alive(x[once], t_x[once], age[once]).mean()
+    assert abs(p_alive - share) < 4 * np.sqrt(share * (1 - share) / once.sum()) + 0.01
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_holdout_probabilities_sum_to_one_with_the_conditional_expectation_as_mean(modified: bool) -> None:
+    # P(X(T, T+τ) = k | x, t_x, T) over k is a distribution whose mean is eq. 10 (Batislam's for MBG/NBD).
+    fit = known_fit({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, modified)
+    x, t_x, big_t = MBG_POINTS["x"], MBG_POINTS["t_x"], MBG_POINTS["T"]
+    ks = np.arange(400.0)
+    probabilities = np.array([np.exp(fit.holdout_log_likelihood(x, t_x, big_t, np.full(len(x), k), 39.0)) for k in ks])
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, rtol=1e-9)
+    expected = (bg_nbd_expected_purchases, mbg_nbd_expected_purchases)[modified](
+        0.243, 4.414, 0.793, 2.426, 39.0, x, t_x, big_t
+    )
+    np.testing.assert_allclose(ks @ probabilities, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_holdout_probabilities_match_what_simulated_customers_went_on_to_buy(modified: bool) -> None:
+    # GIVEN customers simulated over a calibration period, then over 26 more weeks
+    rng = np.random.default_rng(13)
+    n = 30_000
+    truth = TRUE_MBG if modified else TRUE_BG
+    age = rng.uniform(20.0, 52.0, n)
+    x, t_x, lam, p, alive = (simulate_bg_nbd, simulate_mbg_nbd)[modified](rng, n, *truth.values(), age)
+    future, _, _ = _purchases(rng, lam, p, alive, 26.0)
+    fit = known_fit(truth, modified)
+    # THEN for each count k, the mean predicted P(k more purchases) is the share that made k
+    for k in range(4):
+        predicted = np.exp(fit.holdout_log_likelihood(x, t_x, age, np.full(n, float(k)), 26.0)).mean()
+        share = (future == k).mean()
+        assert abs(predicted - share) < 4 * np.sqrt(share * (1 - share) / n), k
+
+
+def aggregates_with_holdout(
+    rng: np.random.Generator, n: int, truth: dict[str, float], modified: bool, holdout_days: int = 120
+) -> tuple[pa.Table, date]:
+    """Per-customer aggregates with a calibration split, from purchases simulated in days."""
+    simulate = simulate_mbg_nbd if modified else simulate_bg_nbd
+    age = rng.integers(60, 361, n).astype(float)
+    x, t_x, lam, p, alive = simulate(rng, n, *truth.values(), age)
+    future, future_last, _ = _purchases(rng, lam, p, alive, float(holdout_days))
+    calibration_end = AS_OF - timedelta(days=holdout_days)
+    # Whole days, later purchases on later days; customers whose purchases would share a day are left out.
+    span = np.ceil(t_x)
+    later = np.ceil(future_last)
+    fits = (x <= span) & (future <= later)
+    x, span, age, future, later = x[fits], span[fits], age[fits], future[fits], later[fits]
+    first = np.array([(calibration_end - timedelta(days=int(d))).toordinal() for d in age])
+    calibration_last = first + span
+    last = np.where(future > 0, first + age + later, calibration_last)
+
+    def dates(ordinals: np.ndarray) -> pa.Array:
+        return pa.array([date.fromordinal(int(d)) for d in ordinals], pa.date32())
+
+    table = pa.table(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(len(x))],
+            "first_order_date": dates(first),
+            "last_order_date": dates(last),
+            "order_days": pa.array((1 + x + future).astype(np.int64)),
+            "total_amount": pa.array(20.0 * (1 + x + future) + rng.gamma(2.0, 5.0, len(x))),
+            "calibration_order_days": pa.array((1 + x).astype(np.int64)),
+            "calibration_last_order_date": dates(calibration_last),
+            "calibration_end": pa.array([calibration_end] * len(x), pa.date32()),
+        }
+    )
+    return table, date.fromordinal(int(last.max()))
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_the_model_that_predicts_the_holdout_better_is_chosen(modified: bool) -> None:
+    # GIVEN a history made by BG/NBD or by MBG/NBD (in days), with the last 120 days held out
+    truth = {"r": 0.8, "alpha": 40.0, "a": 1.0, "b": 2.5} if modified else {"r": 0.8, "alpha": 40.0, "a": 0.9, "b": 3.0}
+    aggregates, as_of = aggregates_with_holdout(np.random.default_rng(29), 20_000, truth, modified)
+    # WHEN customer_value fits both
+    result = customer_value(aggregates, as_of)
+    facts = {f.name: f.metrics for f in result.facts}
+    choice = facts["clv_purchase_model"]
+    # THEN the model that made the history predicts its holdout better, is chosen, and says so
+    made, other = ("MBG/NBD", "BG/NBD") if modified else ("BG/NBD", "MBG/NBD")
+    assert result.status == "fitted" and result.chosen == made, choice
+    assert choice["model"] == made and choice["chosen_by"] == "held-out log-likelihood"
+    assert choice["holdout_days"] == 120 and choice["calibration_end"] == str(as_of - timedelta(days=120))
+    slug = {"BG/NBD": "bg_nbd", "MBG/NBD": "mbg_nbd"}
+    assert choice[f"holdout_log_likelihood_{slug[made]}"] > choice[f"holdout_log_likelihood_{slug[other]}"]
+    assert facts[f"clv_{slug[made]}"]["chosen"] is True and facts[f"clv_{slug[other]}"]["chosen"] is False
+    # AND the rows' P(alive) is the chosen model's: 1 for every one-order customer under BG/NBD only
+    once = pc.equal(result.table.column("frequency"), 0)
+    p_alive_once = pc.filter(result.table.column("p_alive"), once).to_numpy()
+    assert (p_alive_once == 1.0).all() != modified
+    assert choice["one_order_customers_p_alive_1"] == (0 if modified else choice["one_order_customers"])
+
+
 # --- the customer_value table -------------------------------------------------------------------
 
 
@@ -299,6 +507,18 @@ def test_customer_value_in_days_has_the_weekly_fit_with_alpha_times_seven(cdnow_
         pytest.approx(15.44, abs=0.02),
     )
     assert gg["fit_customers"] == 946
+    # AND MBG/NBD is fitted beside BG/NBD; with no holdout, the whole history's likelihood chose it
+    mbg = facts["clv_mbg_nbd"]
+    assert (mbg["r"], mbg["a"], mbg["b"]) == (
+        pytest.approx(0.525, abs=1e-3),
+        pytest.approx(0.891, abs=1e-3),
+        pytest.approx(1.614, abs=1e-3),
+    )
+    assert mbg["chosen"] is True and bg["chosen"] is False
+    choice = facts["clv_purchase_model"]
+    assert choice["model"] == "MBG/NBD"
+    assert "whole history" in str(choice["chosen_by"]) and "no calibration split" in str(choice["chosen_by"])
+    assert choice["one_order_customers"] == 1411 and choice["one_order_customers_p_alive_1"] == 0
 
 
 def test_customer_value_rows_answer_what_a_marketer_asks(cdnow_value) -> None:  # type: ignore[no-untyped-def]
@@ -315,9 +535,12 @@ def test_customer_value_rows_answer_what_a_marketer_asks(cdnow_value) -> None:  
     p30, p90, p365 = (first[f"expected_purchases_{h}d"] for h in (30, 90, 365))
     assert 0 < p30 < p90 < p365
     assert first["expected_value_365d"] == pytest.approx(p365 * first["expected_spend"])
-    # A one-time buyer is alive for sure and gets the population's mean spend p·γ/(q−1).
+    # A one-time buyer (T = 272 days) gets MBG/NBD's P(alive), chosen on the whole history's likelihood
+    # (the aggregates have no calibration split), and the population's mean spend p·γ/(q−1).
     once = rows["C00002"]
-    assert once["frequency"] == 0 and once["p_alive"] == 1.0 and once["mean_repeat_spend"] is None
+    assert cdnow_value.chosen == "MBG/NBD"
+    assert once["frequency"] == 0 and once["mean_repeat_spend"] is None
+    assert once["p_alive"] == pytest.approx(LIFETIMES_MBG_P_ALIVE[0], abs=1e-3)
     assert once["expected_spend"] == pytest.approx(6.25 * 15.44 / (3.74 - 1), rel=0.01)
     p_alive = table.column("p_alive").to_numpy()
     assert ((p_alive >= 0) & (p_alive <= 1)).all()
@@ -475,3 +698,25 @@ def test_spend_too_heavy_tailed_for_a_finite_mean_is_reported_not_written() -> N
     assert spend["status"] == "fit_failed" and spend["converged"] is True
     assert "infinite expected spend" in str(spend["message"])
     assert {f.name: f.metrics for f in result.facts}["clv_bg_nbd"]["status"] == "fitted"
+
+
+def test_a_calibration_split_given_in_part_or_with_two_dates_is_refused() -> None:
+    aggregates, as_of = aggregates_with_holdout(np.random.default_rng(3), 200, TRUE_MBG, modified=True)
+    with pytest.raises(ClvInputError, match="pass the calibration split whole or not at all"):
+        customer_value(aggregates.drop_columns("calibration_end"), as_of)
+    ends = aggregates.column("calibration_end").to_pylist()
+    ends[0] = ends[0] - timedelta(days=1)
+    with pytest.raises(ClvInputError, match="2 distinct calibration_end dates"):
+        customer_value(aggregates.set_column(7, "calibration_end", pa.array(ends, pa.date32())), as_of)
+
+
+def test_too_few_repeat_customers_before_the_holdout_choose_on_the_whole_history() -> None:
+    # GIVEN a split whose calibration period has fewer repeat customers than a fit needs
+    aggregates, as_of = aggregates_with_holdout(np.random.default_rng(3), 3000, TRUE_MBG, modified=True)
+    result = customer_value(aggregates, as_of, min_repeat_customers=2000)
+    # THEN the models are compared on the whole history, and the facts say why
+    assert result.status == "fitted"
+    choice = {f.name: f.metrics for f in result.facts}["clv_purchase_model"]
+    assert str(choice["chosen_by"]).startswith("log-likelihood of the whole history (no holdout comparison: ")
+    assert "by the end of the calibration period, at least 2000 are needed" in str(choice["chosen_by"])
+    assert "holdout_log_likelihood_bg_nbd" not in choice
