@@ -110,7 +110,9 @@ class NoCommit:
         return Outcome("committed", None)
 
 
-def burst(lake: Lake, csv: Path, dataset: str, files: int, workers: int, committer: str) -> dict[str, float]:
+def burst(
+    lake: Lake, csv: Path, dataset: str, files: int, workers: int, committer: str, lanes: int
+) -> dict[str, float]:
     """``files`` small files of one dataset staged and committed by ``workers`` threads (as Lambda
     instances), each with its own clients and committer; files/s, commits per file, give-ups."""
     store = lake.new_store()
@@ -129,15 +131,13 @@ def burst(lake: Lake, csv: Path, dataset: str, files: int, workers: int, committ
                 errors.append(exc)
 
     def work(index: int) -> None:
-        # An instance takes batches of 10 and runs their records in RECORD_THREADS lanes, as the
-        # handler does (handlers.process.ConcurrentBatch).
+        # An instance takes batches of 10 and runs their records in ``lanes`` threads, as the handler
+        # does (handlers.process.ConcurrentBatch; 1: one record after the other, as before grouping).
         from concurrent.futures import ThreadPoolExecutor
-
-        from handlers.process import RECORD_THREADS
 
         mine = keys[index::workers]
         for start in range(0, len(mine), 10):
-            with ThreadPoolExecutor(RECORD_THREADS) as pool:
+            with ThreadPoolExecutor(lanes) as pool:
                 list(pool.map(lambda key: one(index, key), mine[start : start + 10]))
 
     # Each instance its own process (its own interpreter, as Lambda instances are), forked from this
@@ -221,13 +221,16 @@ def main() -> int:
                ratio <= 1.5)  # fmt: skip
 
         print("# a burst: 200 small files (1,000 rows) into one table by 8 workers: grouped commits vs the")
-        print("# commit step as a no-op vs one commit per file (60 files), interleaved")
+        print("# commit step as a no-op vs one commit per file as before grouping (60 files, records one at a time)")
         tiny = small_csv(work / "tiny.csv", 1_000, seed=4)
         results: dict[str, dict[str, float]] = {}
-        for committer, files in (("grouped", 200), ("none", 200), ("direct", 60)):
+        from handlers.process import RECORD_THREADS
+
+        for committer, files, lanes in (("grouped", 200, RECORD_THREADS), ("none", 200, RECORD_THREADS),
+                                        ("direct", 60, 1)):  # fmt: skip
             dataset = f"burst_{committer}"
             lake.commit(store, tiny, dataset, f"raw/{dataset}/seed.csv")  # the table exists, as in steady state
-            results[committer] = r = burst(lake, tiny, dataset, files, 8, committer)
+            results[committer] = r = burst(lake, tiny, dataset, files, 8, committer, lanes)
             print(
                 f"  {committer:8s} {r['files/s']:.2f} files/s ({files} files in {r['seconds']:.1f}s), "
                 f"{r['commits']:.0f} commits ({r['commits'] / files:.2f} per file), {r['gave up']:.0f} gave up"

@@ -63,6 +63,8 @@ COMMITTER_RECORD_PREFIX = "committer#"
 MAX_GROUP = 200
 #: Snapshots looked through for intents already committed (a group's snapshots are its newest).
 RECENT_SNAPSHOTS = 200
+#: Longest wait between two looks of a waiting worker at its marker and the lease (it starts at 20 ms).
+POLL_SECONDS = 1.0
 #: Attempts at one group's commit when other writers (schema changes, maintenance) move the table.
 COMMIT_ATTEMPTS = 8
 
@@ -378,7 +380,7 @@ class GroupCommitter:
                     ),
                 )
             time.sleep(delay)
-            delay, waited = min(delay * 1.5, 0.5), True
+            delay, waited = min(delay * 1.5, POLL_SECONDS), True
 
     def _read_done(self, key: str) -> Outcome | None:
         try:
@@ -409,19 +411,23 @@ class GroupCommitter:
 
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="intents") as pool:
             found = list(pool.map(read, keys))
-        intents = {i.id: (k, i) for k, i in zip(keys, found, strict=True) if i is not None}
-        gone = self._abandoned([i for _, i in intents.values() if i.id != mine.id])  # ours: held
-        abandoned = {
-            i: f"the worker of this intent no longer holds the lease of s3://{h.bucket}/{h.key}; its file is retried"
-            for i, h in gone.items()
-        }
-        outcomes = commit_group(table, [i for _, i in intents.values()], abandoned)
-        for intent_id in intents:
-            # An abandoned intent's worker is gone: nobody would read (or delete) its marker.
-            if intent_id != mine.id and outcomes[intent_id].status != "abandoned":
+            intents = {i.id: (k, i) for k, i in zip(keys, found, strict=True) if i is not None}
+            gone = self._abandoned([i for _, i in intents.values() if i.id != mine.id])  # ours: held
+            abandoned = {
+                i: f"the worker of this intent no longer holds the lease of s3://{h.bucket}/{h.key}; "
+                "its file is retried"
+                for i, h in gone.items()
+            }
+            outcomes = commit_group(table, [i for _, i in intents.values()], abandoned)
+
+            def mark(intent_id: str) -> None:
                 self._s3.put_object(
                     Bucket=self.bucket, Key=f"{prefix}done/{intent_id}.json", Body=outcomes[intent_id].to_json()
                 )
+
+            # An abandoned intent's worker is gone: nobody would read (or delete) its marker.
+            waiting = [i for i in intents if i != mine.id and outcomes[i].status != "abandoned"]
+            list(pool.map(mark, waiting))
         self._s3.delete_objects(
             Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key, _ in intents.values()], "Quiet": True}
         )
