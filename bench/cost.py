@@ -211,8 +211,13 @@ class Deployment:
     functions: int = 2
     #: Queues a Lambda poller long-polls while idle (processing, refresh).
     polled_queues: int = 2
-    #: Commits per table per group: 1 today (issue 18 would group them).
-    files_per_commit: int = 1
+    #: Files per table commit; None: what grouped commits make of the workload's peak
+    #: (:func:`files_per_commit`). ``--files-per-commit`` fixes it.
+    files_per_commit: int | None = None
+    #: How long a group commit holds a table on AWS (a GetTable, the manifests, three S3 writes, an
+    #: UpdateTable): an assumption, extrapolated from the stand-in (~0.5 s for 8 files, idle machine).
+    commit_seconds: float = 1.0
+    max_concurrency: int = TOPOLOGY.queue.max_concurrency
     athena_threshold_gb: float = TOPOLOGY.refresh.athena_threshold_bytes / 1024**3
     #: The image in ECR, compressed (``/var/task`` is 562 MB uncompressed).
     image_gb: float = 0.25
@@ -266,15 +271,43 @@ def _commit(
     }
 
 
+#: Intents one group commit takes at most (handlers.committer.MAX_GROUP).
+MAX_GROUP = 200
+
+
+def files_per_commit(w: Workload, d: Deployment) -> float:
+    """Files in one commit of a table: as many as land in it while a commit runs, at the peak
+    (one when files come slower than commits; at most MAX_GROUP)."""
+    if d.files_per_commit is not None:
+        return float(d.files_per_commit)
+    return max(1.0, min(MAX_GROUP, w.peak_files_per_hour / 3600 * d.commit_seconds))
+
+
+def _intents(prices: Prices, table_files: float, group: float) -> dict[str, float]:
+    """What handing files to a table's committer costs (handlers/committer.py): per file the intent's
+    PUT; for a file that waits (all but one of a group) its done marker's PUT, the holder's GET of
+    the intent and about two GETs of polling; per commit the LIST of pending intents and the lease's
+    two DynamoDB writes."""
+    waiting = table_files * (1 - 1 / group)
+    commits = table_files / group
+    return {
+        "s3": (table_files + waiting + commits) * prices.s3_put_request + waiting * 3 * prices.s3_get_request,
+        "dynamodb": commits * 2 * prices.dynamodb_write_unit + waiting * 2 * prices.dynamodb_write_unit,
+    }
+
+
 def requests_per_month(w: Workload, d: Deployment, prices: Prices) -> dict[str, float]:
     """Every request the files and refreshes cause, whichever design runs them (US$ a month)."""
     files = w.files_per_month
     invocations = files / w.files_per_invocation
     refreshes = w.refreshes_per_day * DAYS_PER_MONTH
     table_files = files * (w.tables_per_file + w.quarantined_share)
-    commits = _commit(prices, table_files / d.files_per_commit, table_files)
-    # The processing ledger: one append per invocation of either function.
-    ledger = _commit(prices, invocations + refreshes, invocations + refreshes)
+    group = files_per_commit(w, d)
+    commits = _commit(prices, table_files / group, table_files)
+    intents = _intents(prices, table_files, group)
+    ledger_intents = _intents(prices, invocations + refreshes, group)
+    # The processing ledger: one append per invocation of either function, grouped like the files.
+    ledger = _commit(prices, (invocations + refreshes) / group, invocations + refreshes)
     model = _commit(prices, refreshes * w.refresh_tables, refreshes * w.refresh_tables)
     # Per file: HEAD + GET of the raw object, its settings; LIST of models/.
     file_s3 = files * (3 * prices.s3_get_request + prices.s3_put_request)
@@ -283,14 +316,16 @@ def requests_per_month(w: Workload, d: Deployment, prices: Prices) -> dict[str, 
     refresh_s3 = refreshes * (10 * prices.s3_get_request + 2 * prices.s3_put_request)
     athena_tb = w.history_gb / 1024 if w.history_gb > d.athena_threshold_gb else 0.0
     return {
-        "Iceberg commits (S3, Glue)": commits["s3"] + commits["glue"] + model["s3"] + model["glue"],
-        "ledger appends (S3, Glue)": ledger["s3"] + ledger["glue"],
+        "Iceberg commits (S3, Glue)": commits["s3"] + commits["glue"] + model["s3"] + model["glue"] + intents["s3"],
+        "ledger appends (S3, Glue)": ledger["s3"] + ledger["glue"] + ledger_intents["s3"],
         "other S3 and Glue requests": file_s3 + refresh_s3 + refreshes * 4 * prices.glue_request,
         # Dataset Processed / Models Updated on the lake bus (S3's events to the default bus are free).
         "EventBridge": (files + refreshes) * prices.eventbridge_event,
         # Idempotency (in progress, completed), the source record; the refresh's record.
         "DynamoDB": files * (8 * prices.dynamodb_write_unit + 2 * prices.dynamodb_read_unit)
-        + refreshes * 2 * prices.dynamodb_write_unit,
+        + refreshes * 2 * prices.dynamodb_write_unit
+        + intents["dynamodb"]
+        + ledger_intents["dynamodb"],
         "Athena": refreshes * athena_tb * prices.athena_tb_scanned,
         "CloudWatch Logs": (files * d.log_kb_per_file + refreshes * d.log_kb_per_refresh)
         / 1024**2
@@ -378,15 +413,16 @@ def money(value: float) -> str:
 
 
 def throughput_note(w: Workload, d: Deployment, measured: Measured = M) -> str | None:
-    """A sentence when the deployed concurrency cannot keep up with the workload's peak."""
+    """A sentence when the deployed concurrency, or one table's committer, cannot keep up with the peak."""
     needed = w.peak_files_per_hour / 3600
-    capacity = TOPOLOGY.queue.max_concurrency / w.seconds_per_file(measured)
-    if needed <= capacity:
+    capacity = d.max_concurrency / w.seconds_per_file(measured)
+    committer = MAX_GROUP / d.commit_seconds
+    if needed <= min(capacity, committer):
         return None
     return (
-        f"{w.name}: the peak of {needed:.1f} files/s is above what {TOPOLOGY.queue.max_concurrency} concurrent "
-        f"executions do ({capacity:.1f} files/s at {w.seconds_per_file(measured):.2f} s a file), and above the "
-        "~1 commit/s one table takes (docs/iceberg.md): the backlog grows until commits are grouped (issue 18)."
+        f"{w.name}: the peak of {needed:.1f} files/s is above what {d.max_concurrency} concurrent executions do "
+        f"({capacity:.1f} files/s at {w.seconds_per_file(measured):.2f} s a file) or one table's committer "
+        f"({committer:.0f} files/s: {MAX_GROUP} files a commit of {d.commit_seconds:.1f} s): raise maxConcurrency."
     )
 
 
@@ -395,8 +431,13 @@ def render(d: Deployment = Deployment(), measured: Measured = M) -> str:
     priced = pricing.prices_for(d.region)
     lines = [
         f"Prices: {priced.source} (`topology/pricing.py`). Functions: {d.memory_mb} MB, {d.architecture}, "
-        f"/tmp {d.ephemeral_mb} MB; {d.files_per_commit} file(s) per table commit"
-        + (" (today's design)." if d.files_per_commit == 1 else " (grouped commits, issue 18: not built)."),
+        f"/tmp {d.ephemeral_mb} MB; at most {d.max_concurrency} at once. "
+        + (
+            f"{d.files_per_commit} file(s) per table commit (fixed)."
+            if d.files_per_commit is not None
+            else f"Commits grouped per table: the files landing while a commit runs ({d.commit_seconds:.1f} s, "
+            "assumed) share it, at each workload's peak."
+        ),
         "",
         "| Workload | files / month | GB / month | s per file | processing compute | refresh compute (Athena) "
         "| Iceberg commits + ledger | other requests | fixed | **total / month** | per 1,000 files | per GB "
@@ -435,12 +476,12 @@ def parse(argv: Sequence[str] | None) -> Deployment:
         "--files-per-commit",
         type=int,
         default=Deployment.files_per_commit,
-        help="files per table commit: 1 today; more models grouped commits (issue 18, not built)",
+        help="files per table commit (default: what grouping makes of each workload's peak)",
     )
     args = parser.parse_args(argv)
     if not 128 <= args.memory_mb <= 10240:
         raise CostInputError(f"--memory-mb must be in [128, 10240] (Lambda's range), not {args.memory_mb}")
-    if args.files_per_commit < 1:
+    if args.files_per_commit is not None and args.files_per_commit < 1:
         raise CostInputError(f"--files-per-commit must be 1 or more, not {args.files_per_commit}")
     return replace(
         Deployment(),

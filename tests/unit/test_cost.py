@@ -13,6 +13,7 @@ from bench.cost import (
     before,
     before_tasks,
     estimate,
+    files_per_commit,
     main,
     render,
 )
@@ -46,15 +47,27 @@ def test_every_function_is_counted_and_the_refresh_reads_athena_above_the_thresh
     assert estimate(MARKETING).items["Athena"] == 0  # its history is below the threshold
 
 
-def test_commits_are_one_per_file_per_table_today_and_grouping_divides_their_overhead() -> None:
-    today = estimate(CLICKSTREAM).items["Iceberg commits (S3, Glue)"]
+def test_grouping_divides_the_commit_overhead_and_adds_the_intents() -> None:
+    alone = estimate(CLICKSTREAM, Deployment(files_per_commit=1)).items["Iceberg commits (S3, Glue)"]
     grouped = estimate(CLICKSTREAM, Deployment(files_per_commit=10)).items["Iceberg commits (S3, Glue)"]
     table_files = CLICKSTREAM.files_per_month * (CLICKSTREAM.tables_per_file + CLICKSTREAM.quarantined_share)
-    # 4 PUT/LIST + the data file, 5 GET, 3 Glue calls per file per table today
-    assert today == pytest.approx(table_files * (5 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6))
-    # grouped: only the data file's PUT stays per file
-    per_commit = 4 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6
-    assert grouped == pytest.approx(table_files * (0.005 / 1000 + per_commit / 10))
+    # per commit: 4 PUT/LIST, 5 GET, 3 Glue calls; per file: the data file's PUT and its intent's PUT;
+    # per commit the LIST of pending intents (a PUT's price)
+    per_commit = 4 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6 + 0.005 / 1000
+    per_file = 2 * 0.005 / 1000
+    assert alone == pytest.approx(table_files * (per_file + per_commit))
+    # grouped by 10: 9 of 10 files wait, each with a done marker's PUT and three GETs
+    waiting = 0.9 * (0.005 / 1000 + 3 * 0.0004 / 1000)
+    assert grouped == pytest.approx(table_files * (per_file + per_commit / 10 + waiting))
+    assert grouped < alone
+
+
+def test_without_a_fixed_figure_files_share_a_commit_as_they_land_during_one() -> None:
+    # the clickstream peaks at 20,000 files an hour: 5.6 land during a 1 s commit
+    assert CLICKSTREAM.peak_files_per_hour == 20_000
+    assert files_per_commit(CLICKSTREAM, Deployment()) == pytest.approx(20_000 / 3600)
+    # a few exports a day never meet: one file per commit
+    assert files_per_commit(MARKETING, Deployment()) == 1
 
 
 def test_the_ledger_append_is_shared_by_the_files_of_an_invocation() -> None:
@@ -77,7 +90,7 @@ def test_the_always_on_design_is_sized_for_the_peak_and_costs_more_for_every_wor
         assert before(workload).per_thousand_files > estimate(workload).per_thousand_files
 
 
-def test_the_printed_table_names_each_workload_and_warns_where_today_cannot_keep_up(
+def test_the_printed_table_names_each_workload_and_warns_where_the_deployment_cannot_keep_up(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main([]) == 0
@@ -86,7 +99,9 @@ def test_the_printed_table_names_each_workload_and_warns_where_today_cannot_keep
     for workload in WORKLOADS:
         assert workload.name in out
     assert "per 1,000 files" in out and "per GB" in out and "before: total / month" in out
-    assert "backlog grows until commits are grouped" in out
+    # at 50 concurrent executions and grouped commits every workload keeps up; at 2 the clickstream does not
+    assert "above what" not in out
+    assert "above what 2 concurrent executions do" in render(Deployment(max_concurrency=2))
 
 
 @pytest.mark.parametrize("argv", [["--memory-mb", "64"], ["--files-per-commit", "0"]])
