@@ -351,26 +351,35 @@ class GroupCommitter:
 
     # --- the worker's side -------------------------------------------------------------------------
     def commit(self, table: Table, intent: Intent) -> Outcome:
-        """Hand ``intent`` to the table's committer (becoming it when the lease is free); its outcome."""
+        """Hand ``intent`` to the table's committer (becoming it when the lease is free); its outcome.
+
+        With the lease free (an idle table) the worker commits at once, with whatever others left
+        pending, and never writes its own intent: if it dies meanwhile, its message is retried and
+        the snapshot summary still says whether the intent landed."""
         prefix = _key_prefix(intent.location, self.bucket)
+        owner = self._take_lease(intent.qualified)
+        if owner is not None:
+            try:
+                return self._drain(table, intent, prefix)[intent.id]
+            finally:
+                self._release_lease(intent.qualified, owner)
         pending = f"{prefix}pending/{int(intent.created * 1000):013d}-{intent.id}.json"
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
         deadline = time.monotonic() + self.wait_seconds
-        delay, waited = 0.02, False
+        delay = 0.02
         while True:
+            outcome = self._read_done(done)
+            if outcome is not None:
+                return outcome
             owner = self._take_lease(intent.qualified)
             if owner is not None:
                 try:
-                    if waited:  # others committed meanwhile: build the group on the table as it is now
-                        table.refresh()
-                    outcomes = self._drain(table, intent, prefix)
+                    table.refresh()  # others committed meanwhile: build the group on the table as it is now
+                    outcome = self._drain(table, intent, prefix)[intent.id]
                 finally:
                     self._release_lease(intent.qualified, owner)
-                if intent.id in outcomes:
-                    return outcomes[intent.id]
-            outcome = self._read_done(done)
-            if outcome is not None:
+                self._s3.delete_object(Bucket=self.bucket, Key=pending)  # when it was beyond the listing
                 return outcome
             if time.monotonic() > deadline:
                 self._s3.delete_object(Bucket=self.bucket, Key=pending)
@@ -385,7 +394,7 @@ class GroupCommitter:
                     ),
                 )
             time.sleep(delay)
-            delay, waited = min(delay * 1.5, POLL_SECONDS), True
+            delay = min(delay * 1.5, POLL_SECONDS)
 
     def _read_done(self, key: str) -> Outcome | None:
         try:
@@ -403,11 +412,11 @@ class GroupCommitter:
         again on the reloaded table."""
         listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
         keys = [o["Key"] for o in listed.get("Contents", [])]
-        if not keys:
-            return {}
+        if not any(k.endswith(f"-{mine.id}.json") for k in keys):
+            keys.append("")  # ours, held in memory (not written, or beyond the listing)
 
         def read(key: str) -> Intent | None:
-            if key.endswith(f"-{mine.id}.json"):
+            if not key or key.endswith(f"-{mine.id}.json"):
                 return mine
             try:
                 return Intent.from_json(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
@@ -433,9 +442,9 @@ class GroupCommitter:
             # An abandoned intent's worker is gone: nobody would read (or delete) its marker.
             waiting = [i for i in intents if i != mine.id and outcomes[i].status != "abandoned"]
             list(pool.map(mark, waiting))
-        self._s3.delete_objects(
-            Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key, _ in intents.values()], "Quiet": True}
-        )
+        written = [{"Key": key} for key, _ in intents.values() if key]
+        if written:
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": written, "Quiet": True})
         grouped = sum(o.status == "committed" for o in outcomes.values())
         if grouped > 1:
             logger.info("%d intents of %s in one group commit", grouped, mine.qualified)
