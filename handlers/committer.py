@@ -68,6 +68,8 @@ MAX_GROUP = 200
 RECENT_SNAPSHOTS = 200
 #: Longest wait between two looks of a waiting worker at its marker and the lease (it starts at 20 ms).
 POLL_SECONDS = 1.0
+#: Groups a committer commits while it holds the lease (what landed during the previous one).
+DRAIN_ROUNDS = 5
 #: Attempts at one group's commit when other writers (schema changes, maintenance) move the table.
 COMMIT_ATTEMPTS = 8
 
@@ -367,12 +369,16 @@ class GroupCommitter:
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
         deadline = time.monotonic() + self.wait_seconds
-        delay = 0.02
+        delay, polls = 0.05, 0
         while True:
+            time.sleep(delay)
+            delay, polls = min(delay * 1.6, POLL_SECONDS), polls + 1
             outcome = self._read_done(done)
             if outcome is not None:
                 return outcome
-            owner = self._take_lease(intent.qualified)
+            # The holder drains what lands while it works, so the lease is tried every other look
+            # only: for an intent written after its last listing, or a holder that died.
+            owner = self._take_lease(intent.qualified) if polls % 2 == 0 else None
             if owner is not None:
                 try:
                     table.refresh()  # others committed meanwhile: build the group on the table as it is now
@@ -393,8 +399,6 @@ class GroupCommitter:
                         f"{self.wait_seconds:.0f} s; the message will be retried"
                     ),
                 )
-            time.sleep(delay)
-            delay = min(delay * 1.5, POLL_SECONDS)
 
     def _read_done(self, key: str) -> Outcome | None:
         try:
@@ -406,17 +410,33 @@ class GroupCommitter:
 
     # --- the committer's side ----------------------------------------------------------------------
     def _drain(self, table: Table, mine: Intent, prefix: str) -> dict[str, Outcome]:
-        """Commit every pending intent of the table (oldest first, at most MAX_GROUP) in one group.
+        """Commit our intent with every pending one, then, while the lease lasts, the intents that
+        landed meanwhile (at most DRAIN_ROUNDS groups): waiting workers need not take the lease."""
+        started = time.monotonic()
+        outcomes = self._drain_once(table, mine, prefix)
+        for _ in range(DRAIN_ROUNDS - 1):
+            if time.monotonic() - started > self.lease_seconds / 3:
+                break
+            more = self._drain_once(table, None, prefix)
+            if not more:
+                break
+        return outcomes
+
+    def _drain_once(self, table: Table, mine: Intent | None, prefix: str) -> dict[str, Outcome]:
+        """Commit the pending intents of the table (oldest first, at most MAX_GROUP), with ``mine``,
+        in one group; their outcomes (empty: nothing was pending).
 
         Should ``table`` still be behind the catalog, the conditional swap fails and the group is built
         again on the reloaded table."""
         listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
         keys = [o["Key"] for o in listed.get("Contents", [])]
-        if not any(k.endswith(f"-{mine.id}.json") for k in keys):
+        if mine is not None and not any(k.endswith(f"-{mine.id}.json") for k in keys):
             keys.append("")  # ours, held in memory (not written, or beyond the listing)
+        if not keys:
+            return {}
 
         def read(key: str) -> Intent | None:
-            if not key or key.endswith(f"-{mine.id}.json"):
+            if mine is not None and (not key or key.endswith(f"-{mine.id}.json")):
                 return mine
             try:
                 return Intent.from_json(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
@@ -426,7 +446,8 @@ class GroupCommitter:
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="intents") as pool:
             found = list(pool.map(read, keys))
             intents = {i.id: (k, i) for k, i in zip(keys, found, strict=True) if i is not None}
-            gone = self._abandoned([i for _, i in intents.values() if i.id != mine.id])  # ours: held
+            ours = mine.id if mine is not None else None
+            gone = self._abandoned([i for _, i in intents.values() if i.id != ours])  # ours: held
             abandoned = {
                 i: f"the worker of this intent no longer holds the lease of s3://{h.bucket}/{h.key}; "
                 "its file is retried"
@@ -440,14 +461,14 @@ class GroupCommitter:
                 )
 
             # An abandoned intent's worker is gone: nobody would read (or delete) its marker.
-            waiting = [i for i in intents if i != mine.id and outcomes[i].status != "abandoned"]
+            waiting = [i for i in intents if i != ours and outcomes[i].status != "abandoned"]
             list(pool.map(mark, waiting))
         written = [{"Key": key} for key, _ in intents.values() if key]
         if written:
             self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": written, "Quiet": True})
         grouped = sum(o.status == "committed" for o in outcomes.values())
         if grouped > 1:
-            logger.info("%d intents of %s in one group commit", grouped, mine.qualified)
+            logger.info("%d intents of %s in one group commit", grouped, prefix)
         return outcomes
 
     def _abandoned(self, intents: Sequence[Intent]) -> dict[str, Holder]:
