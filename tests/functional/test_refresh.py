@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import topology
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.standin import client, provision
 from lake.target import resolve
 from tests.conftest import Lake, wait_until
@@ -502,8 +502,8 @@ def test_a_warm_refresh_function_sees_the_tables_its_earlier_refresh_created(
 def test_an_older_lakes_per_file_table_makes_way_for_the_view_of_the_history(
     lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
 ) -> None:
-    from handlers.catalog import glue_catalog
-    from handlers.views import is_view
+    from query.catalog import glue_catalog
+    from query.views import is_view
 
     rows = [("checkout", f"u{n:03d}", "control" if n % 2 else "treatment", n % 5 == 0, 0.0) for n in range(200)]
     land(lake, invoke, "raw/experiments/old.csv", exposures_csv(rows))

@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers.features import AthenaQueries, AthenaQueryError
+from handlers.queries import AthenaQueryError, RefreshQueries
 from handlers.refresh_requests import RefreshRequest, parse_refresh_request
+from query.athena import AthenaEngine
 
 
 def athena() -> Any:
@@ -67,7 +68,7 @@ def test_a_query_runs_in_the_workgroup_and_its_pages_come_back_typed() -> None:
         {"QueryExecutionId": "q-1", "MaxResults": 1000, "NextToken": "page-2"},
     )
     with stub:
-        result = AthenaQueries(client, "lake", "lake_curated", sleep=lambda s: None)(sql)
+        result = RefreshQueries(AthenaEngine(client, "lake", "lake_curated", sleep=lambda s: None))(sql)
     stub.assert_no_pending_responses()
     assert result.to_pylist() == [
         {"customer_id": "007", "first_order_date": dt.date(2026, 1, 2), "orders": 3, "total_amount": 60.5},
@@ -87,7 +88,7 @@ def test_a_failed_query_is_a_transient_error_that_says_why() -> None:
         stub,
         pytest.raises(AthenaQueryError, match="q-2 failed: Query exhausted resources; the refresh will be retried"),
     ):
-        AthenaQueries(client, "lake", "lake_curated", sleep=lambda s: None)("SELECT 1")
+        RefreshQueries(AthenaEngine(client, "lake", "lake_curated", sleep=lambda s: None))("SELECT 1")
 
 
 def test_a_request_survives_its_own_message_and_a_foreign_message_is_refused() -> None:
