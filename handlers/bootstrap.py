@@ -147,4 +147,5 @@ def build_refresh_service(settings: Settings) -> RefreshService:
         records=RefreshRecords(c["dynamodb"], settings.idempotency_table),
         athena=athena,
         ledger=ledger,
+        s3=c["s3"],
     )

@@ -173,6 +173,7 @@ class RefreshService:
         records: RefreshRecords,
         athena: Callable[[], Any] | None = None,
         ledger: Ledger | None = None,
+        s3: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -181,6 +182,8 @@ class RefreshService:
         self.records = records
         # Built on first use: most refreshes never need Athena.
         self._athena = athena
+        #: Reads back what Athena's UNLOAD writes under athena-results/ of the lake bucket.
+        self.s3 = s3
         self.memory_limit_mb: int | None = None
         self._context: Any = None
         # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
@@ -437,6 +440,12 @@ class RefreshService:
     def _engine(self, pinned: dict[str, Pinned], size: int) -> RefreshQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:
             return RefreshQueries(
-                AthenaEngine(self._athena(), self.settings.athena_workgroup, self.settings.curated_database)
+                AthenaEngine(
+                    self._athena(),
+                    self.settings.athena_workgroup,
+                    self.settings.curated_database,
+                    s3=self.s3,
+                    results=f"s3://{self.settings.bucket}/{topology.ATHENA_RESULTS_PREFIX}",
+                )
             )
         return RefreshQueries(DuckDBEngine(self.resolver, pinned=pinned, memory_limit_mb=self.memory_limit_mb))
