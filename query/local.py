@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from query.sql import (
     quote_table,
     table_refs,
 )
-from query.types import athena_type
+from query.types import athena_type, athena_type_of_presto
 
 if TYPE_CHECKING:
     from pyiceberg.schema import Schema
@@ -64,13 +64,38 @@ class Source:
     def key(self) -> TableRef:
         return TableRef(self.ref.database, self.name)
 
+    def columns(self) -> dict[str, str]:
+        """Its columns with their Athena types, as sqlglot types the query from them."""
+        return {f.name: athena_type(f.field_type) for f in self.schema.fields}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A view's rows, computed once for an engine that reads pinned snapshots (a refresh) and kept
+    as Parquet under its temporary directory: every later statement reads the file."""
+
+    ref: TableRef
+    dataset: Any
+    #: The view's columns as its definition declares them (Presto types, named as Athena names them).
+    declared: dict[str, str]
+
+    @property
+    def key(self) -> TableRef:
+        return self.ref
+
+    def columns(self) -> dict[str, str]:
+        return self.declared
+
 
 class DuckDBEngine:
     """Athena SQL on DuckDB over ``catalog``'s tables and views; unqualified names are in ``database``.
 
     With ``pinned`` (a refresh's inputs, from :meth:`Catalog.pin`) every table is read at its pinned
     snapshot and a table outside them is a QueryError; without, at its current snapshot. Datasets
-    built for one statement serve the next (building one reads every data file's footer).
+    built for one statement serve the next (building one reads every data file's footer). With
+    ``pinned``, a view is also computed once, by the first statement that reads it, and kept as
+    Parquet for the engine's life: a keyed view's dedupe (each key once, from the newest source)
+    runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change.
     """
 
     engine = "duckdb"
@@ -88,6 +113,9 @@ class DuckDBEngine:
         self.pinned = pinned
         self.memory_limit_mb = memory_limit_mb
         self._datasets: dict[tuple[TableRef, int | None, str], Any] = {}
+        self._views: dict[TableRef, Derived] = {}
+        self._deriving: list[TableRef] = []
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def __call__(self, sql: str) -> pa.Table:
         return self.run(sql)
@@ -95,6 +123,11 @@ class DuckDBEngine:
     def run(self, sql: str) -> pa.Table:
         """The result of Athena SQL ``sql``, named and typed as Athena gives it; a one-line QueryError
         for what the user (or the refresher) must fix."""
+        return self._run(sql, self.database)
+
+    def _run(self, sql: str, database: str, copy_to: Path | None = None) -> pa.Table:
+        """``sql`` (unqualified names in ``database``), its result returned or, with ``copy_to``,
+        written there as Parquet by DuckDB (streamed, never held in memory)."""
         tree = parse(sql)
         from sqlglot import exp
 
@@ -104,17 +137,25 @@ class DuckDBEngine:
                 "tables are created by dropping files into raw/"
             )
         names = athena_column_names(tree)
-        table_refs(tree, self.database)
-        expand_views(tree, self.catalog, self.pinned)
-        sources = bind_sources(tree, self.catalog, self.pinned)
+        table_refs(tree, database)
+        derived: dict[TableRef, Derived] = {}
+        if self.pinned is not None:
+            derived = self._derive_views(tree)
+        else:
+            expand_views(tree, self.catalog)
+        sources: dict[TableRef, Source | Derived] = {
+            **derived,
+            **bind_sources(tree, self.catalog, self.pinned, derived=derived.keys()),
+        }
         columns: Columns = {}
         for key, source in sources.items():
-            columns.setdefault(key.database, {})[key.table] = {
-                f.name: athena_type(f.field_type) for f in source.schema.fields
-            }
+            columns.setdefault(key.database, {})[key.table] = source.columns()
         qualified = qualify(tree, columns)
-        plans = scan_plans(qualified, {key: source.schema for key, source in sources.items()})
+        schemas = {key: source.schema for key, source in sources.items() if isinstance(source, Source)}
+        plans = scan_plans(qualified, schemas)
         text = duckdb_text(tree, qualified, columns)
+        if copy_to is not None:
+            text = f"COPY ({text}) TO '{copy_to}' (FORMAT PARQUET)"
         context = QueryContext(sql, columns)
         try:
             return self._execute(text, sources, plans, names, stream=True, context=context)
@@ -122,6 +163,40 @@ class DuckDBEngine:
             # The plan reads a streamed table more than once (a self-join, a view used twice): a
             # stream can be read only once, so each streamed table is read into memory first.
             return self._execute(text, sources, plans, names, stream=False, context=context)
+
+    def _derive_views(self, tree: Any) -> dict[TableRef, Derived]:
+        """Every view ``tree`` reads, computed once (for this engine's life) and kept as Parquet."""
+        derived: dict[TableRef, Derived] = {}
+        for node in catalog_tables(tree):
+            ref = ref_of(node)
+            if ref in derived or not _is_view(self.catalog, ref, self.pinned):
+                continue
+            if node.args.get("version") is not None:
+                raise _time_travel_on_view(ref)
+            derived[ref] = self._view(ref)
+        return derived
+
+    def _view(self, ref: TableRef) -> Derived:
+        if ref in self._views:
+            return self._views[ref]
+        if ref in self._deriving or len(self._deriving) >= MAX_VIEW_DEPTH:
+            raise _views_too_deep()
+        import pyarrow.dataset as ds
+
+        view = self.catalog.view(ref)
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="lake-views-")
+        path = Path(self._scratch.name) / f"{len(self._views)}.parquet"
+        self._deriving.append(ref)
+        try:
+            self._run(view.sql, view.database, copy_to=path)
+        except QueryError as exc:
+            raise QueryError(f"view {ref}: {exc}") from exc
+        finally:
+            self._deriving.pop()
+        declared = {name.lower(): athena_type_of_presto(kind) for name, kind in view.columns}
+        self._views[ref] = Derived(ref, ds.dataset(str(path), format="parquet"), declared)
+        return self._views[ref]
 
     def _connect(self) -> Any:
         duckdb = _duckdb()
@@ -135,7 +210,9 @@ class DuckDBEngine:
             connection.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
         return connection
 
-    def _rows(self, source: Source, plan: ScanPlan, failures: list[str], stream: bool) -> Any:
+    def _rows(self, source: Source | Derived, plan: ScanPlan, failures: list[str], stream: bool) -> Any:
+        if isinstance(source, Derived):
+            return source.dataset
         snapshot_id = source.snapshot.snapshot_id if source.snapshot is not None else None
         cached = (source.key, snapshot_id, repr(plan.row_filter))
         if cached in self._datasets:
@@ -149,7 +226,7 @@ class DuckDBEngine:
     def _execute(
         self,
         sql: str,
-        sources: dict[TableRef, Source],
+        sources: Mapping[TableRef, Source | Derived],
         plans: dict[TableRef, ScanPlan],
         names: list[str] | None,
         *,
@@ -215,21 +292,18 @@ def _not_pinned(ref: TableRef) -> QueryError:
     )
 
 
-def expand_views(tree: Any, catalog: Catalog, pinned: Mapping[str, Pinned] | None = None) -> None:
+def expand_views(tree: Any, catalog: Catalog) -> None:
     """Replace every view the tree names by its SQL (Athena's dialect), views inside views too."""
     from sqlglot import exp
 
     for _ in range(MAX_VIEW_DEPTH + 1):
-        views = [node for node in catalog_tables(tree) if _is_view(catalog, ref_of(node), pinned)]
+        views = [node for node in catalog_tables(tree) if catalog.is_view(ref_of(node))]
         if not views:
             return
         for node in views:
             ref = ref_of(node)
             if node.args.get("version") is not None:
-                raise QueryError(
-                    f"{ref} is a view; time travel reads a table: name the table the view reads "
-                    "(e.g. its <name>_sources table) with FOR VERSION AS OF"
-                )
+                raise _time_travel_on_view(ref)
             view = catalog.view(ref)
             try:
                 body = parse(view.sql)
@@ -238,7 +312,18 @@ def expand_views(tree: Any, catalog: Catalog, pinned: Mapping[str, Pinned] | Non
             table_refs(body, view.database)
             alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.table))
             node.replace(exp.Subquery(this=body, alias=alias))
-    raise QueryError(
+    raise _views_too_deep()
+
+
+def _time_travel_on_view(ref: TableRef) -> QueryError:
+    return QueryError(
+        f"{ref} is a view; time travel reads a table: name the table the view reads "
+        "(e.g. its <name>_sources table) with FOR VERSION AS OF"
+    )
+
+
+def _views_too_deep() -> QueryError:
+    return QueryError(
         f"views nest more than {MAX_VIEW_DEPTH} deep in this query (does a view name itself?); fix the view's SQL"
     )
 
@@ -255,7 +340,12 @@ def _is_view(catalog: Catalog, ref: TableRef, pinned: Mapping[str, Pinned] | Non
     return catalog.is_view(ref)
 
 
-def bind_sources(tree: Any, catalog: Catalog, pinned: Mapping[str, Pinned] | None = None) -> dict[TableRef, Source]:
+def bind_sources(
+    tree: Any,
+    catalog: Catalog,
+    pinned: Mapping[str, Pinned] | None = None,
+    derived: Collection[TableRef] = (),
+) -> dict[TableRef, Source]:
     """Each Iceberg table the tree reads, at the snapshot it reads (pinned, named by ``FOR ... AS
     OF``, or current); a table read with ``FOR ... AS OF`` is renamed in the tree to a name of its
     own for that snapshot."""
@@ -264,6 +354,8 @@ def bind_sources(tree: Any, catalog: Catalog, pinned: Mapping[str, Pinned] | Non
     sources: dict[TableRef, Source] = {}
     for node in catalog_tables(tree):
         ref = ref_of(node)
+        if ref in derived:
+            continue  # a view computed once, bound by the engine
         pin = pinned.get(str(ref)) if pinned is not None else None
         if pinned is not None and pin is None:
             raise _not_pinned(ref)

@@ -164,3 +164,54 @@ def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolve
     )
     # THEN both sides are read in full
     assert rows == [{"order_id": 1, "same": 2}, {"order_id": 2, "same": 1}, {"order_id": 3, "same": 2}]
+
+
+def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.views import latest_by_key_sql, put_keyed_view
+
+    # GIVEN a keyed dataset: order 2 in two sources, the newer one corrected
+    table = create(
+        resolver,
+        lake,
+        "keyed_sources",
+        NestedField(1, "order_id", LongType()),
+        NestedField(2, "amount", DoubleType()),
+        NestedField(3, "source_key", StringType()),
+        NestedField(4, "ingested_at", LongType()),
+    )
+    table.append(
+        pa.table(
+            {
+                "order_id": [1, 2, 2],
+                "amount": [10.0, 20.0, 25.0],
+                "source_key": ["raw/a.csv", "raw/a.csv", "raw/b.csv"],
+                "ingested_at": [1, 1, 2],
+            }
+        )
+    )
+    columns = [("order_id", "bigint"), ("amount", "double"), ("source_key", "string"), ("ingested_at", "bigint")]
+    sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], ["order_id"])
+    put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
+    derived: list[str] = []
+    derive = DuckDBEngine._view
+
+    def counting(engine: DuckDBEngine, ref: Any) -> Any:
+        if ref not in engine._views:
+            derived.append(str(ref))
+        return derive(engine, ref)
+
+    monkeypatch.setattr(DuckDBEngine, "_view", counting)
+    # WHEN two refreshers' statements read the view, one of them twice
+    queries = RefreshQueries(DuckDBEngine(resolver, pinned=resolver.pin(["keyed"])))
+    total = queries("SELECT sum(amount) AS total FROM keyed").to_pylist()
+    pairs = queries("SELECT a.order_id, b.amount FROM keyed a JOIN keyed b ON a.order_id = b.order_id ORDER BY 1")
+    # THEN each key is shown once, from its newest source, as the view says
+    assert total == [{"total": 35.0}]
+    assert pairs.to_pylist() == [{"order_id": 1, "amount": 10.0}, {"order_id": 2, "amount": 25.0}]
+    # AND the view's dedupe ran once for both statements
+    assert derived == [f"{DATABASE}.keyed"]
+    # AND lake query, which pins nothing, reads the same rows through the view's SQL
+    unpinned = DuckDBEngine(resolver).run("SELECT sum(amount) AS total FROM keyed").to_pylist()
+    assert unpinned == total
