@@ -2,7 +2,8 @@
 reports drawn there, and every refresh inside its function.
 
 A query is parsed in Athena's dialect; every view it names is replaced by its SQL (views inside
-views too); every table is bound at one snapshot: the one a refresh pinned before it ran (so the
+views too), or, in a refresh, computed once and kept as Parquet for the refresh's later statements;
+every table is bound at one snapshot: the one a refresh pinned before it ran (so the
 snapshots it records are the ones it read), the one ``FOR VERSION AS OF <id>`` or ``FOR TIMESTAMP
 AS OF <time>`` names, else the current one. Each snapshot is read as an Arrow dataset that DuckDB
 reads only the columns and row groups of that it needs, with the files the WHERE clauses rule out
