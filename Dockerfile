@@ -47,10 +47,11 @@ RUN set -eu; \
 # Code last: it changes most often, so the dependency layer above stays cached.
 COPY topology/ ${LAMBDA_TASK_ROOT}/topology/
 COPY analytics/ ${LAMBDA_TASK_ROOT}/analytics/
+COPY query/ ${LAMBDA_TASK_ROOT}/query/
 COPY handlers/ ${LAMBDA_TASK_ROOT}/handlers/
 COPY reports/ ${LAMBDA_TASK_ROOT}/reports/
 RUN python3 -m compileall -q --invalidation-mode unchecked-hash \
-        "${LAMBDA_TASK_ROOT}/topology" "${LAMBDA_TASK_ROOT}/analytics" "${LAMBDA_TASK_ROOT}/handlers" \
-        "${LAMBDA_TASK_ROOT}/reports"
+        "${LAMBDA_TASK_ROOT}/topology" "${LAMBDA_TASK_ROOT}/analytics" "${LAMBDA_TASK_ROOT}/query" \
+        "${LAMBDA_TASK_ROOT}/handlers" "${LAMBDA_TASK_ROOT}/reports"
 
 CMD ["handlers.process.lambda_handler"]

@@ -39,7 +39,7 @@ lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run lint-imports --no-logo
-	$(UV) run mypy analytics handlers lake reports topology
+	$(UV) run mypy analytics query handlers lake reports topology
 
 bench: install
 	$(UV) run python -m bench

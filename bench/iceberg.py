@@ -34,10 +34,10 @@ class Lake:
 
     def __init__(self) -> None:
         from handlers.bootstrap import clients
-        from handlers.catalog import glue_catalog
         from handlers.settings import Settings
         from handlers.store import LakeStore
         from lake.standin import StandIn, free_port
+        from query.catalog import glue_catalog
 
         self.standin = StandIn(port=free_port())
         endpoints = self.standin.start()

@@ -82,8 +82,8 @@ def idempotency_wrapper(
 
 
 def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
-    from handlers.catalog import glue_catalog
     from handlers.committer import GroupCommitter
+    from query.catalog import glue_catalog
 
     return LakeStore(
         c["s3"],
@@ -128,8 +128,8 @@ def build_processor(settings: Settings) -> ObjectProcessor:
 
 def build_refresh_service(settings: Settings) -> RefreshService:
     """The refresh stage wired to real AWS (or the stand-in); Athena's client is built on first use."""
-    from handlers.features import InputResolver
     from handlers.refresher import RefreshRecords, RefreshService
+    from query.catalog import Catalog
 
     c = clients(settings)
     store = _store(settings, c)
@@ -142,9 +142,10 @@ def build_refresh_service(settings: Settings) -> RefreshService:
     return RefreshService(
         settings=settings,
         store=store,
-        resolver=InputResolver(c["glue"], store.tables.catalog, settings.curated_database),
+        resolver=Catalog(c["glue"], database=settings.curated_database, iceberg_catalog=store.tables.catalog),
         publisher=LedgerPublisher(c["events"], settings.bus_name, ledger),
         records=RefreshRecords(c["dynamodb"], settings.idempotency_table),
         athena=athena,
         ledger=ledger,
+        s3=c["s3"],
     )

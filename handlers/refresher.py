@@ -25,13 +25,17 @@ from analytics.base import ModelTable, RefreshContext, TableSpec
 from analytics.errors import DataError
 from analytics.registry import dataset_table_name, refreshers
 from handlers.errors import PermanentError
-from handlers.features import AthenaQueries, DuckDBQueries, InputResolver, Pinned
 from handlers.iceberg import Committed
 from handlers.ledger import Ledger
 from handlers.publisher import EventPublisher
+from handlers.queries import RefreshQueries
 from handlers.refresh_requests import RefreshRequest, parse_refresh_request
 from handlers.settings import Settings
 from handlers.store import LakeStore
+from query.athena import AthenaEngine
+from query.catalog import Catalog, Pinned
+from query.local import DuckDBEngine
+from query.sql import TableRef
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +168,12 @@ class RefreshService:
         self,
         settings: Settings,
         store: LakeStore,
-        resolver: InputResolver,
+        resolver: Catalog,
         publisher: EventPublisher,
         records: RefreshRecords,
         athena: Callable[[], Any] | None = None,
         ledger: Ledger | None = None,
+        s3: Any = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -177,6 +182,8 @@ class RefreshService:
         self.records = records
         # Built on first use: most refreshes never need Athena.
         self._athena = athena
+        #: Reads back what Athena's UNLOAD writes under athena-results/ of the lake bucket.
+        self.s3 = s3
         self.memory_limit_mb: int | None = None
         self._context: Any = None
         # The invocation's rows of lake_ops.processing_log (its publisher records each announcement).
@@ -402,7 +409,7 @@ class RefreshService:
             # The dataset's own table or view (its profile's histograms), the profiles and the model
             # tables, as the report's SQL names them; the quarantine by its database.
             wanted = written | curated_inputs(dataset)
-            curated = sorted(n for n in wanted if self.resolver.entry(database, n))
+            curated = sorted(n for n in wanted if self.resolver.find(TableRef(database, n)))
             quarantine = self.resolver.pin([dataset], database=self.settings.quarantine_database)
             pinned = self.resolver.pin(curated) | quarantine
             tables = frozenset(curated) | {p.qualified for p in quarantine.values()}
@@ -430,7 +437,15 @@ class RefreshService:
         remaining = getattr(self._context, "get_remaining_time_in_millis", None)
         return int(remaining()) if callable(remaining) else None
 
-    def _engine(self, pinned: dict[str, Pinned], size: int) -> DuckDBQueries | AthenaQueries:
+    def _engine(self, pinned: dict[str, Pinned], size: int) -> RefreshQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:
-            return AthenaQueries(self._athena(), self.settings.athena_workgroup, self.settings.curated_database)
-        return DuckDBQueries(self.resolver, pinned, self.memory_limit_mb)
+            return RefreshQueries(
+                AthenaEngine(
+                    self._athena(),
+                    self.settings.athena_workgroup,
+                    self.settings.curated_database,
+                    s3=self.s3,
+                    results=f"s3://{self.settings.bucket}/{topology.ATHENA_RESULTS_PREFIX}",
+                )
+            )
+        return RefreshQueries(DuckDBEngine(self.resolver, pinned=pinned, memory_limit_mb=self.memory_limit_mb))

@@ -346,7 +346,7 @@ class LakeStore:
         A lake made before the rule holds a per-file *table* of that name: it is renamed to
         ``<name>_by_file`` (its Iceberg metadata and data stay where they are) before the view takes the name.
         """
-        from handlers.sql import quote, quote_table
+        from query.sql import quote, quote_table
 
         name = spec.current_view
         if not name:

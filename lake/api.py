@@ -84,8 +84,8 @@ def read(
                     f"{ref} is a view; an older snapshot is read from its table: "
                     f"lake.read('{ref.database}.{ref.table}_sources', snapshot={snapshot!r})"
                 )
-            from handlers.sql import quote_table
-            from lake.athena import run_query
+            from lake.iceberg import run_query
+            from query.sql import quote_table
 
             return run_query(target, f"SELECT * FROM {quote_table(ref.database, ref.table)}")
         iceberg = catalog.table(ref)
@@ -110,7 +110,7 @@ def query(
     targets: list[Target] = []
 
     def run() -> pa.Table:
-        from lake.athena import run_query
+        from lake.iceberg import run_query
 
         target = _target(endpoint_url, stack, region, profile)
         targets.append(target)

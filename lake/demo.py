@@ -15,7 +15,7 @@ import pyarrow as pa
 
 import topology
 from analytics.registry import refreshers
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.querying import render
 from lake.runner import BatchOutcome, Runner
 from lake.samples import write_demo_files, write_next_month_orders

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from handlers.views import PRESTO_TYPES
+from query.types import athena_type_of_presto
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from lake.iceberg import LakeCatalog, TableRef
     from lake.target import Target
 
-#: A view's columns are declared in Presto's types; shown as Athena names a table's (varchar → string).
-_ATHENA_OF_PRESTO = {presto: athena for athena, presto in PRESTO_TYPES.items()}
 #: Sources and snapshots listed, newest first.
 LATEST = 5
 
@@ -93,7 +91,8 @@ def describe(target: Target, name: str) -> Description:
 
 
 def _describe_ref(catalog: LakeCatalog, ref: TableRef) -> Description:
-    from lake.athena import parse, table_refs
+    from query.parse import parse
+    from query.sql import table_refs
 
     if catalog.is_view(ref):
         view = catalog.view(ref)
@@ -103,7 +102,7 @@ def _describe_ref(catalog: LakeCatalog, ref: TableRef) -> Description:
             kind="view",
             comment="each key once, from the newest source that has it" if ref.table + "_sources" in
             {r.table for r in reads} else None,
-            columns=[Column(n, _ATHENA_OF_PRESTO.get(t, t)) for n, t in view.columns],
+            columns=[Column(n, athena_type_of_presto(t)) for n, t in view.columns],
             sql=view.sql,
             reads=[_describe_ref(catalog, r) for r in reads if r != ref],
         )  # fmt: skip

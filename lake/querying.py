@@ -90,7 +90,7 @@ def row_limit(args: argparse.Namespace, terminal: bool) -> int | None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from lake.athena import run_query
+    from lake.iceberg import run_query
 
     if args.format == "parquet" and not args.out and sys.stdout.isatty():
         raise CliError("Parquet is binary: write it to a file with --out FILE (or pipe it), e.g. --out result.parquet")

@@ -124,7 +124,7 @@ def stored_reports(target: Target, dataset: str) -> list[str]:
 def draw_now(target: Target, dataset: str, as_of: dt.date | None = None) -> Fetched:
     """The report of a dataset without models over its history (no refresh draws one), drawn now
     from its table, its profiles and its quarantine through ``lake query``'s path."""
-    from lake.athena import run_query
+    from lake.iceberg import run_query
     from reports import build_report, curated_inputs
 
     curated = _table_names(target, target.curated_database) & curated_inputs(dataset)
@@ -151,7 +151,7 @@ def _table_names(target: Target, database: str) -> set[str]:
 
 def draw_ops(target: Target, as_of: dt.date | None = None) -> Fetched:
     """The processing ledger's report, drawn now from ``lake_ops.processing_log``."""
-    from lake.athena import run_query
+    from lake.iceberg import run_query
     from reports import build_report
 
     database = target.ops_database

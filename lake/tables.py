@@ -8,11 +8,12 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from handlers.views import is_view
 from lake.iceberg import LakeCatalog, TableRef, commit_time, is_iceberg, partition_spec
 from lake.iceberg import read_table as iceberg_read_table
 from lake.standin import s3_filesystem as standin_filesystem
 from lake.target import CliError
+from query.errors import QueryError
+from query.views import is_view
 
 if TYPE_CHECKING:
     from lake.target import Target
@@ -33,7 +34,7 @@ def read_table(glue: Any, fs: pafs.S3FileSystem | None, database: str, table: st
     endpoint = glue.meta.endpoint_url
     local = not urlparse(endpoint).netloc.endswith(".amazonaws.com")
     catalog = LakeCatalog(glue, glue.meta.region_name, endpoint if local else None)
-    return iceberg_read_table(catalog, TableRef(database, table))
+    return iceberg_read_table(catalog.table(TableRef(database, table)))
 
 
 def list_tables(target: Target) -> pa.Table:
@@ -44,7 +45,7 @@ def list_tables(target: Target) -> pa.Table:
     for database in (target.curated_database, target.quarantine_database, target.ops_database):
         try:
             entries = catalog.entries(database)
-        except CliError as exc:
+        except QueryError as exc:
             if database == target.ops_database:
                 continue  # a stack deployed before the processing ledger has no ops database
             raise CliError(

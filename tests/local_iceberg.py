@@ -1,7 +1,7 @@
 """Iceberg tables in a local folder, without a catalog service: for tests that need many small
 tables fast (a property test builds one per example). The table's metadata lives in memory; its
 data and manifest files are real files written by pyiceberg, read back by the same scan code the
-lake uses. :class:`FolderLake` answers as :class:`lake.iceberg.LakeCatalog` does for those tables.
+lake uses. :class:`FolderLake` answers as the query engine's :class:`query.Catalog` does for those tables.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pyiceberg.table.metadata import new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.table.update import update_table_metadata
 
-from lake.iceberg import LakeCatalog, TableRef
+from query.catalog import Catalog
+from query.sql import TableRef
 
 
 class _MemoryCatalog(NoopCatalog):
@@ -50,8 +51,8 @@ def local_table(folder: Path, ref: TableRef, rows: pa.Table) -> Table:
 
 
 @dataclass
-class FolderLake(LakeCatalog):
-    """A LakeCatalog over :func:`local_table` tables instead of Glue."""
+class FolderLake(Catalog):
+    """A Catalog over :func:`local_table` tables instead of Glue."""
 
     glue: Any = None
     region: str = "us-east-1"
@@ -59,11 +60,11 @@ class FolderLake(LakeCatalog):
 
     def entry(self, ref: TableRef) -> dict[str, Any]:
         if ref not in self.local:
-            from lake.target import CliError
+            from query.errors import QueryError
 
-            raise CliError(f"table {ref} does not exist")
+            raise QueryError(f"table {ref} does not exist")
         return {"Name": ref.table, "Parameters": {"table_type": "ICEBERG"}}
 
-    def table(self, ref: TableRef) -> Table:
+    def table(self, ref: TableRef, *, fresh: bool = False) -> Table:
         self.entry(ref)
         return self.local[ref]

@@ -21,7 +21,7 @@ from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY
 from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, SEGMENT_IDS
 from analytics.profile import PROFILE_TABLE_SPEC
 from handlers.iceberg import athena_type
-from handlers.sql import transpile
+from query.sql import transpile
 
 CURATED = "lake_curated"
 SCRIPT = "<script>alert('x')</script>"

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from pyiceberg.expressions import EqualTo
 
-from handlers.catalog import glue_catalog
-from handlers.views import is_view
 from lake.runner import Runner
 from lake.standin import Endpoints, StandIn, free_port, provision
+from query.catalog import glue_catalog
+from query.views import is_view
 from tests.conftest import Lake
 from tests.e2e.cli import lake as run_lake
 

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from handlers import process
-from handlers.catalog import glue_catalog
 from lake.runner import LocalContext, lambda_sqs_event
+from query.catalog import glue_catalog
 from tests.conftest import Lake
 
 Invoke = Callable[[list[dict[str, Any]]], dict[str, Any]]

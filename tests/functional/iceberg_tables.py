@@ -16,8 +16,9 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, DoubleType, LongType, NestedField, StringType, TimestamptzType
 
-from handlers.catalog import glue_catalog, table_properties
+from handlers.catalog import table_properties
 from handlers.views import put_view
+from query.catalog import glue_catalog
 from tests.conftest import Lake
 
 ORDERS_SCHEMA = Schema(

@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
-from handlers.catalog import glue_catalog, table_properties
-from lake.athena import run_query
+from handlers.catalog import table_properties
 from lake.cli import main
+from lake.iceberg import run_query
 from lake.target import CliError, resolve
+from query.catalog import glue_catalog
 from tests.conftest import Lake
 from tests.e2e.cli import lake as run_lake
 from tests.functional.iceberg_tables import ORDERS_SCHEMA, ORDERS_SPEC, order, source_rows

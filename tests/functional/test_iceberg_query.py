@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.tables import list_tables, read_table
 from lake.target import CliError, Target, resolve
 from tests.conftest import Lake

@@ -16,7 +16,7 @@ from handlers import process
 from handlers.bootstrap import build_processor
 from handlers.ledger import LEDGER_WRITE_MARGIN_MS, write_ledger
 from handlers.settings import Settings
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.report import draw_ops
 from lake.runner import LocalContext, lambda_sqs_event
 from lake.target import resolve

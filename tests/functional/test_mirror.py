@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from handlers.bootstrap import build_processor
 from handlers.settings import Settings
-from handlers.views import view_sql
+from query.views import view_sql
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
     Invoke,

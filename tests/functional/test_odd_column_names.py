@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 import lake as lake_api
-from handlers.sql import quote
-from lake.athena import run_query
 from lake.describe import describe, render
+from lake.iceberg import run_query
 from lake.report import draw_now
 from lake.target import CliError, Target, resolve
+from query.sql import quote
 from tests.conftest import Lake
 from tests.functional.conftest import Invoke, InvokeRefresh, next_messages
 from tests.functional.test_refresh import land, models_events, monthly_orders, orders_csv, refresh_all

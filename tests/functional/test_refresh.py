@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import topology
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.standin import client, provision
 from lake.target import resolve
 from tests.conftest import Lake, wait_until
@@ -204,75 +204,6 @@ def test_the_per_file_orders_pipeline_writes_no_model_tables(lake: Lake, invoke:
 def test_a_dataset_without_models_over_history_asks_for_no_refresh(lake: Lake, invoke: Invoke) -> None:
     land(lake, invoke, "raw/web/visits.csv", b"page,visits\n/a,3\n/b,4\n")
     assert lake.queue_depth(lake.endpoints.refresh_queue_url) == 0
-
-
-def test_above_the_size_threshold_the_same_sql_runs_on_athena(
-    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """moto answers no Athena SQL: botocore's Stubber plays Athena, with the features it would return."""
-    from dataclasses import replace
-
-    from analytics import registry
-    from handlers import refresher
-
-    # the RFM refresher alone, so the stub answers its one query
-    monkeypatch.setattr(refresher, "refreshers", lambda dataset: registry.refreshers(dataset)[:1])
-
-    import boto3
-    from botocore.stub import Stubber
-
-    from analytics.orders import CUSTOMER_FEATURES_SQL
-    from handlers.bootstrap import build_refresh_service
-    from handlers.settings import Settings
-
-    land(lake, invoke, "raw/orders/one.csv", orders_csv(monthly_orders(1)[0]))
-    # GIVEN a refresh whose inputs are above the threshold, with an Athena workgroup
-    settings = replace(
-        Settings.from_env(lake.endpoints.refresh_env()), athena_workgroup="lake", refresh_athena_threshold_bytes=0
-    )
-    service = build_refresh_service(settings)
-    athena = boto3.client("athena", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    service._athena = lambda: athena
-    stub = Stubber(athena)
-    stub.add_response(
-        "start_query_execution",
-        {"QueryExecutionId": "q-1"},
-        {
-            "QueryString": CUSTOMER_FEATURES_SQL,
-            "QueryExecutionContext": {"Database": "lake_curated"},
-            "WorkGroup": "lake",
-        },
-    )
-    stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}})
-    names = ["customer_id", "first_order_date", "last_order_date", "orders", "order_days", "total_amount"]
-    kinds = ["varchar", "date", "date", "bigint", "bigint", "double"]
-    found = [
-        [f"a{i:02d}", "2026-01-01", f"2026-01-{1 + i:02d}", str(1 + i % 4), str(1 + i % 3), f"{10 * (i + 1)}.5"]
-        for i in range(25)
-    ]
-    stub.add_response(
-        "get_query_results",
-        {
-            "ResultSet": {
-                "ResultSetMetadata": {
-                    "ColumnInfo": [{"Name": n, "Type": t} for n, t in zip(names, kinds, strict=True)]
-                },
-                "Rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in [names, *found]],
-            }
-        },
-    )
-    [request] = refresh_messages(lake)
-    # WHEN it runs
-    with stub:
-        detail = service.handle_body(request["Body"])
-    stub.assert_no_pending_responses()
-    # THEN the features came from Athena and RFM was computed and committed from them
-    assert detail["status"] == "succeeded" and detail["engine"] == "athena"
-    rfm = rfm_rows(lake)
-    assert sorted(rfm) == [f"a{i:02d}" for i in range(25)]
-    assert rfm["a24"]["recency_days"] == 0 and rfm["a00"]["recency_days"] == 24
-    [event] = models_events(lake, 1)
-    assert event["detail"]["engine"] == "athena"
 
 
 def test_customer_value_is_refreshed_from_the_same_history(
@@ -502,8 +433,8 @@ def test_a_warm_refresh_function_sees_the_tables_its_earlier_refresh_created(
 def test_an_older_lakes_per_file_table_makes_way_for_the_view_of_the_history(
     lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
 ) -> None:
-    from handlers.catalog import glue_catalog
-    from handlers.views import is_view
+    from query.catalog import glue_catalog
+    from query.views import is_view
 
     rows = [("checkout", f"u{n:03d}", "control" if n % 2 else "treatment", n % 5 == 0, 0.0) for n in range(200)]
     land(lake, invoke, "raw/experiments/old.csv", exposures_csv(rows))

@@ -15,22 +15,27 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
 
-from handlers.catalog import glue_catalog, scan_snapshot, table_properties
-from handlers.features import DuckDBQueries, InputResolver
+from handlers.catalog import table_properties
+from handlers.queries import RefreshQueries
+from query.catalog import Catalog, glue_catalog
+from query.local import DuckDBEngine
+from query.scan import rows_of
 from tests.conftest import Lake
 
 DATABASE = "lake_curated"
 
 
 @pytest.fixture
-def resolver(lake: Lake) -> InputResolver:
-    return InputResolver(
-        lake.glue, glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url), DATABASE
+def resolver(lake: Lake) -> Catalog:
+    return Catalog(
+        lake.glue,
+        database=DATABASE,
+        iceberg_catalog=glue_catalog(lake.glue, lake.endpoints.region, lake.endpoints.endpoint_url),
     )
 
 
-def create(resolver: InputResolver, lake: Lake, name: str, *fields: NestedField) -> Table:
-    return resolver.catalog.create_table(
+def create(resolver: Catalog, lake: Lake, name: str, *fields: NestedField) -> Table:
+    return resolver.iceberg.create_table(
         f"{DATABASE}.{name}", schema=Schema(*fields), location=f"s3://{lake.bucket}/curated/{name}/",
         properties=table_properties(),
     )  # fmt: skip
@@ -44,12 +49,12 @@ def add_file(table: Table, name: str, rows: pa.Table) -> None:
     table.add_files([path])
 
 
-def run(resolver: InputResolver, name: str, sql: str) -> list[dict[str, Any]]:
+def run(resolver: Catalog, name: str, sql: str) -> list[dict[str, Any]]:
     pinned = resolver.pin([name])
-    return sorted(DuckDBQueries(resolver, pinned)(sql).to_pylist(), key=lambda r: r["order_id"])
+    return sorted(RefreshQueries(DuckDBEngine(resolver, pinned=pinned))(sql).to_pylist(), key=lambda r: r["order_id"])
 
 
-def test_a_column_a_later_file_added_reads_as_nulls_in_the_older_files(resolver: InputResolver, lake: Lake) -> None:
+def test_a_column_a_later_file_added_reads_as_nulls_in_the_older_files(resolver: Catalog, lake: Lake) -> None:
     # GIVEN a table whose first files (one written by pyiceberg, one added) lack the coupon column a
     # later file brought with it
     table = create(
@@ -74,10 +79,10 @@ def test_a_column_a_later_file_added_reads_as_nulls_in_the_older_files(resolver:
     # AND the snapshot was read as a dataset DuckDB can project, not as a stream of every column
     snapshot = table.current_snapshot()
     assert snapshot is not None
-    assert isinstance(scan_snapshot(table, snapshot.snapshot_id), ds.Dataset)
+    assert isinstance(rows_of(table, snapshot), ds.Dataset)
 
 
-def test_a_column_promoted_in_place_reads_the_older_files_widened(resolver: InputResolver, lake: Lake) -> None:
+def test_a_column_promoted_in_place_reads_the_older_files_widened(resolver: Catalog, lake: Lake) -> None:
     # GIVEN a table whose quantity was an int in its first file and became a bigint in place
     table = create(
         resolver, lake, "quantities", NestedField(1, "order_id", LongType()), NestedField(2, "quantity", IntegerType())
@@ -88,18 +93,18 @@ def test_a_column_promoted_in_place_reads_the_older_files_widened(resolver: Inpu
     add_file(table, "second", pa.table({"order_id": [3], "quantity": pa.array([5_000_000_000], pa.int64())}))
     table.refresh()
     # WHEN a refresh's SQL sums the quantities
-    [total] = DuckDBQueries(resolver, resolver.pin(["quantities"]))(
+    [total] = RefreshQueries(DuckDBEngine(resolver, pinned=resolver.pin(["quantities"])))(
         "SELECT sum(quantity) AS total FROM quantities"
     ).to_pylist()
     # THEN every file's quantities count, the older ones widened
     assert total == {"total": 5_000_000_005}
     snapshot = table.current_snapshot()
     assert snapshot is not None
-    assert isinstance(scan_snapshot(table, snapshot.snapshot_id), ds.Dataset)
+    assert isinstance(rows_of(table, snapshot), ds.Dataset)
 
 
 def test_a_renamed_column_is_read_by_its_field_id_in_files_written_under_the_old_name(
-    resolver: InputResolver, lake: Lake
+    resolver: Catalog, lake: Lake
 ) -> None:
     # GIVEN a table whose first file was written when the amount column was called amt
     table = create(
@@ -121,7 +126,7 @@ def test_a_renamed_column_is_read_by_its_field_id_in_files_written_under_the_old
 
 
 def test_a_column_dropped_and_added_again_under_its_name_reads_as_nulls_in_the_older_files(
-    resolver: InputResolver, lake: Lake
+    resolver: Catalog, lake: Lake
 ) -> None:
     # GIVEN a table whose note column was dropped and a new one added under the same name later
     table = create(
@@ -140,7 +145,7 @@ def test_a_column_dropped_and_added_again_under_its_name_reads_as_nulls_in_the_o
     assert rows == [{"order_id": 1, "note": None}, {"order_id": 2, "note": "new meaning"}]
 
 
-def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolver: InputResolver, lake: Lake) -> None:
+def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolver: Catalog, lake: Lake) -> None:
     # GIVEN a table that must be read through pyiceberg's stream (a renamed column)
     table = create(resolver, lake, "moves", NestedField(1, "order_id", LongType()), NestedField(2, "seg", StringType()))
     table.append(pa.table({"order_id": [1, 2], "seg": ["a", "b"]}))
@@ -150,7 +155,7 @@ def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolve
     table.refresh()
     snapshot = table.current_snapshot()
     assert snapshot is not None
-    assert isinstance(scan_snapshot(table, snapshot.snapshot_id), pa.RecordBatchReader)
+    assert isinstance(rows_of(table, snapshot), pa.RecordBatchReader)
     # WHEN a query joins the table with itself (as a report compares two as_of snapshots)
     rows = run(
         resolver,
@@ -159,3 +164,54 @@ def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolve
     )
     # THEN both sides are read in full
     assert rows == [{"order_id": 1, "same": 2}, {"order_id": 2, "same": 1}, {"order_id": 3, "same": 2}]
+
+
+def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.views import latest_by_key_sql, put_keyed_view
+
+    # GIVEN a keyed dataset: order 2 in two sources, the newer one corrected
+    table = create(
+        resolver,
+        lake,
+        "keyed_sources",
+        NestedField(1, "order_id", LongType()),
+        NestedField(2, "amount", DoubleType()),
+        NestedField(3, "source_key", StringType()),
+        NestedField(4, "ingested_at", LongType()),
+    )
+    table.append(
+        pa.table(
+            {
+                "order_id": [1, 2, 2],
+                "amount": [10.0, 20.0, 25.0],
+                "source_key": ["raw/a.csv", "raw/a.csv", "raw/b.csv"],
+                "ingested_at": [1, 1, 2],
+            }
+        )
+    )
+    columns = [("order_id", "bigint"), ("amount", "double"), ("source_key", "string"), ("ingested_at", "bigint")]
+    sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], ["order_id"])
+    put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
+    derived: list[str] = []
+    derive = DuckDBEngine._view
+
+    def counting(engine: DuckDBEngine, ref: Any) -> Any:
+        if ref not in engine._views:
+            derived.append(str(ref))
+        return derive(engine, ref)
+
+    monkeypatch.setattr(DuckDBEngine, "_view", counting)
+    # WHEN two refreshers' statements read the view, one of them twice
+    queries = RefreshQueries(DuckDBEngine(resolver, pinned=resolver.pin(["keyed"])))
+    total = queries("SELECT sum(amount) AS total FROM keyed").to_pylist()
+    pairs = queries("SELECT a.order_id, b.amount FROM keyed a JOIN keyed b ON a.order_id = b.order_id ORDER BY 1")
+    # THEN each key is shown once, from its newest source, as the view says
+    assert total == [{"total": 35.0}]
+    assert pairs.to_pylist() == [{"order_id": 1, "amount": 10.0}, {"order_id": 2, "amount": 25.0}]
+    # AND the view's dedupe ran once for both statements
+    assert derived == [f"{DATABASE}.keyed"]
+    # AND lake query, which pins nothing, reads the same rows through the view's SQL
+    unpinned = DuckDBEngine(resolver).run("SELECT sum(amount) AS total FROM keyed").to_pylist()
+    assert unpinned == total

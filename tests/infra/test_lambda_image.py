@@ -90,7 +90,7 @@ def test_functions_do_not_need_what_the_image_leaves_out() -> None:
         assert not [line for line in pins(REQUIREMENTS.read_text()) if canonical(line).startswith(f"{package}==")]
         users = [
             str(path.relative_to(ROOT))
-            for top in ("handlers", "analytics", "topology")
+            for top in ("handlers", "query", "analytics", "topology")
             for path in (ROOT / top).rglob("*.py")
             if re.search(rf"^\s*(import|from) {package}\b", path.read_text(), re.MULTILINE)
         ]
@@ -115,7 +115,7 @@ def test_dockerfile_installs_the_locked_requirements_and_copies_only_the_code() 
     steps = instructions()
     copies = [args.split() for kw, args in steps if kw == "COPY"]
     sources = [c[0] for c in copies]
-    assert sources == ["infra/lambda-requirements.txt", "topology/", "analytics/", "handlers/", "reports/"]
+    assert sources == ["infra/lambda-requirements.txt", "topology/", "analytics/", "query/", "handlers/", "reports/"]
     installed_from = copies[0][1]
     [install] = [args for kw, args in steps if kw == "RUN" and "pip install" in args]
     assert f"-r {installed_from}" in install and '--target "${LAMBDA_TASK_ROOT}"' in install
@@ -133,7 +133,7 @@ def test_dockerfile_compiles_every_module_it_installs_or_copies() -> None:
     last_copy = max(i for i, (kw, _) in enumerate(steps) if kw == "COPY")
     compiles = [args for kw, args in steps[last_copy:] if kw == "RUN" and "compileall" in args]
     assert compiles, "no compileall after the code is copied"
-    for package in ("topology", "analytics", "handlers", "reports"):
+    for package in ("topology", "analytics", "query", "handlers", "reports"):
         assert f"${{LAMBDA_TASK_ROOT}}/{package}" in compiles[0]
     assert all("--invalidation-mode unchecked-hash" in args for kw, args in steps if "compileall" in args)
 
@@ -224,7 +224,7 @@ def test_build_context_holds_only_what_the_image_needs(synth: Synth) -> None:
     [asset] = [p for p in synth.outdir.iterdir() if p.name.startswith("asset.") and (p / "Dockerfile").exists()]
     files = {p.relative_to(asset).as_posix() for p in asset.rglob("*") if p.is_file()}
     top = {f.split("/")[0] for f in files}
-    assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "handlers", "reports"}
+    assert top == {"Dockerfile", ".dockerignore", "infra", "topology", "analytics", "query", "handlers", "reports"}
     assert {f for f in files if f.startswith("infra/")} == {"infra/lambda-requirements.txt"}
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
@@ -310,4 +310,4 @@ def test_the_wheel_holds_every_package_the_lake_command_imports(index: str, tmp_
     subprocess.run([uv, "build", "--wheel", "--quiet", "--out-dir", str(tmp_path)], cwd=ROOT, check=True)
     [wheel] = tmp_path.glob("*.whl")
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    assert tops == {"analytics", "handlers", "lake", "reports", "topology"}
+    assert tops == {"analytics", "handlers", "lake", "query", "reports", "topology"}

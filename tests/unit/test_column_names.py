@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.sql import quote
 from handlers.staging import GLUE_NAME_LIMIT, QUARANTINE_OWN, spelled_as_stored, storable_names
-from lake.athena import run_on_catalog
 from lake.describe import _describe_table, render
-from lake.iceberg import TableRef, scan
-from lake.target import CliError
+from query.errors import QueryError
+from query.local import run_on_catalog
+from query.scan import scan
+from query.sql import TableRef, quote
 from reports import generic
 from reports.base import Context, Section, Sources
 from tests.local_iceberg import FolderLake, local_table
@@ -188,6 +188,6 @@ def test_an_odd_name_written_bare_is_answered_with_how_to_quote_it(folder: Path,
     ref = TableRef("lake_quarantine", "shopify")
     header = {"Order #": ["#1"], "Created at": ["2026-03-01"], "Total (USD)": ["1"], "ça va": ["oui"]}
     lake = FolderLake(local={ref: local_table(folder, ref, pa.table(header))})
-    with pytest.raises(CliError) as raised:
+    with pytest.raises(QueryError) as raised:
         _query(lake, sql.format(t=ref))
     assert says in str(raised.value)

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
-PACKAGES = ("analytics", "handlers", "lake", "reports", "bench", "topology")
+PACKAGES = ("analytics", "query", "handlers", "lake", "reports", "bench", "topology")
 
 
 def copy_of_the_packages(into: Path) -> Path:
@@ -54,6 +54,9 @@ def test_the_packages_as_they_are_keep_every_layer(tmp_path: Path) -> None:
         ("analytics-pure", "analytics", "from handlers import process", "handlers"),
         ("analytics-pure", "analytics", "import lake.cli", "lake"),
         ("analytics-pure", "analytics", "from reports import build_report", "reports"),
+        ("analytics-pure", "analytics", "from query import DuckDBEngine", "query"),
+        ("query-engine-below-handlers", "query", "from handlers.errors import PermanentError", "handlers"),
+        ("query-engine-below-handlers", "query", "from lake.target import CliError", "lake"),
         ("handlers-no-lake", "handlers", "from lake.standin import StandIn", "lake"),
         ("reports-no-bench", "reports", "import bench.cost", "bench"),
         ("topology-ours-free", "topology", "import analytics.registry", "analytics"),

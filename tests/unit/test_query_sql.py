@@ -11,9 +11,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from lake.athena import TableRef, athena_column_names, parse, table_refs, to_duckdb
 from lake.querying import render, write
-from lake.target import CliError
+from query.errors import QueryError
+from query.parse import parse
+from query.sql import TableRef, athena_column_names, table_refs, to_duckdb
 
 
 def refs(sql: str) -> list[str]:
@@ -39,7 +40,7 @@ def test_a_table_in_a_subquery_or_a_union_is_found_once() -> None:
 
 def test_the_glue_catalog_name_is_accepted_and_other_catalogs_are_not() -> None:
     assert refs("SELECT * FROM awsdatacatalog.lake_curated.orders") == ["lake_curated.orders"]
-    with pytest.raises(CliError, match="catalog hive is not the lake's"):
+    with pytest.raises(QueryError, match="catalog hive is not the lake's"):
         refs("SELECT * FROM hive.lake_curated.orders")
 
 
@@ -70,7 +71,7 @@ def test_result_columns_are_named_as_athena_names_them() -> None:
     ],
 )
 def test_bad_sql_is_one_line(sql: str, message: str) -> None:
-    with pytest.raises(CliError, match=message) as raised:
+    with pytest.raises(QueryError, match=message) as raised:
         parse(sql)
     assert "\n" not in str(raised.value)
     assert "\x1b" not in str(raised.value)
@@ -161,7 +162,7 @@ def test_integer_division_keeps_athenas_meaning_once_typed_from_the_catalog() ->
     ],
 )
 def test_athena_errors_are_one_line_in_the_users_terms(error: str, expected: str) -> None:
-    from lake.athena import athena_message
+    from query.messages import athena_message
 
     message = athena_message(error, lambda ref: f"table {ref} does not exist; did you mean {ref.database}.sales?")
     assert expected in message

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lake.athena import run_query
+from lake.iceberg import run_query
 from lake.target import CliError, Target
 
 

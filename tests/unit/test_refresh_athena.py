@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers.features import AthenaQueries, AthenaQueryError
+from handlers.queries import AthenaQueryError, RefreshQueries, RefreshQueryError
 from handlers.refresh_requests import RefreshRequest, parse_refresh_request
+from query.athena import AthenaEngine
 
 
 def athena() -> Any:
@@ -67,7 +68,7 @@ def test_a_query_runs_in_the_workgroup_and_its_pages_come_back_typed() -> None:
         {"QueryExecutionId": "q-1", "MaxResults": 1000, "NextToken": "page-2"},
     )
     with stub:
-        result = AthenaQueries(client, "lake", "lake_curated", sleep=lambda s: None)(sql)
+        result = RefreshQueries(AthenaEngine(client, "lake", "lake_curated", sleep=lambda s: None))(sql)
     stub.assert_no_pending_responses()
     assert result.to_pylist() == [
         {"customer_id": "007", "first_order_date": dt.date(2026, 1, 2), "orders": 3, "total_amount": 60.5},
@@ -87,7 +88,43 @@ def test_a_failed_query_is_a_transient_error_that_says_why() -> None:
         stub,
         pytest.raises(AthenaQueryError, match="q-2 failed: Query exhausted resources; the refresh will be retried"),
     ):
-        AthenaQueries(client, "lake", "lake_curated", sleep=lambda s: None)("SELECT 1")
+        RefreshQueries(AthenaEngine(client, "lake", "lake_curated", sleep=lambda s: None))("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("reason", "error", "says"),
+    [
+        (
+            "line 1:8: Column 'no_such_column' cannot be resolved",
+            {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": False},
+            "Athena cannot run query q-3: line 1:8: Column 'no_such_column' cannot be resolved",
+        ),
+        (
+            "Query cancelled! Bytes scanned limit was exceeded",
+            {"ErrorCategory": 2, "ErrorType": 1205, "Retryable": False},
+            "bytes-scanned cutoff",
+        ),
+    ],
+)
+def test_a_query_athena_cannot_run_is_a_permanent_error_naming_the_query_and_the_reason(
+    reason: str, error: dict[str, Any], says: str
+) -> None:
+    # GIVEN Athena failing a query for a reason in the query itself (its SQL, the workgroup's scan cutoff)
+    client = athena()
+    stub = Stubber(client)
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q-3"})
+    stub.add_response(
+        "get_query_execution",
+        {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": reason, "AthenaError": error}}},
+    )
+    # WHEN a refresher runs it
+    with stub, pytest.raises(RefreshQueryError) as raised:
+        RefreshQueries(AthenaEngine(client, "lake", "lake_curated", sleep=lambda s: None))(
+            "SELECT no_such_column FROM orders"
+        )
+    # THEN the refresh fails for good, with the reason and the query (no retry can help)
+    assert says in str(raised.value)
+    assert "SELECT no_such_column FROM orders" in str(raised.value)
 
 
 def test_a_request_survives_its_own_message_and_a_foreign_message_is_refused() -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from handlers.views import PrestoView, ViewDefinitionError, is_view, read_view
+from query.views import PrestoView, ViewDefinitionError, is_view, read_view
 
 VIEW = PrestoView(
     database="lake_curated",

@@ -1,8 +1,7 @@
 """A snapshot's data files as a ``pyarrow.dataset.Dataset``, when reading them by name is exact.
 
-pyiceberg's reader resolves every file's columns by Iceberg field id and hands DuckDB a stream of
-every column; DuckDB cannot push a projection or a filter into a stream, so a refresh that needs
-three columns of twelve read all twelve, and every file was read into memory ahead of the query.
+pyiceberg's reader resolves every file's columns by Iceberg field id and hands DuckDB a stream;
+DuckDB cannot push a projection or a filter into a stream, and a stream can be read only once.
 A dataset lets DuckDB read only the columns (and row groups) a query needs, file by file.
 
 Arrow matches a file's columns to the dataset's by *name*, fills a column a file lacks with nulls
@@ -23,6 +22,7 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
+    from pyiceberg.expressions import BooleanExpression
     from pyiceberg.schema import Schema
     from pyiceberg.table import FileScanTask, Table
 
@@ -43,14 +43,17 @@ _WIDENINGS = {
 }
 
 
-def snapshot_dataset(table: Table, snapshot_id: int) -> ds.Dataset | None:
-    """The rows of ``table`` at ``snapshot_id`` as a dataset over its data files, or None when a
-    file's columns cannot be matched by name exactly as Iceberg matches them by field id."""
+def snapshot_dataset(table: Table, snapshot_id: int, row_filter: BooleanExpression | None = None) -> ds.Dataset | None:
+    """The rows of ``table`` at ``snapshot_id`` as a dataset over its data files (those pyiceberg's
+    plan keeps for ``row_filter``: the rows are not filtered, the files that cannot match are left
+    out), or None when a file's columns cannot be matched by name exactly as Iceberg matches them by
+    field id."""
     import pyarrow.dataset as ds
+    from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.io.pyarrow import PyArrowFileIO
     from pyiceberg.manifest import FileFormat
 
-    scan = table.scan(snapshot_id=snapshot_id)
+    scan = table.scan(snapshot_id=snapshot_id, row_filter=row_filter if row_filter is not None else AlwaysTrue())
     schema = scan.projection()
     io = table.io
     if not isinstance(io, PyArrowFileIO) or not all(f.field_type.is_primitive for f in schema.fields):

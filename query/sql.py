@@ -1,13 +1,19 @@
-"""Athena SQL written once, run on Athena or on DuckDB: the translation both places share.
+"""Athena SQL written once, run on Athena or on DuckDB: the names a statement reads, and its translation.
 
-``lake query`` (:mod:`lake.athena`) and the refresh stage (:mod:`handlers.features`) parse SQL in
-Athena's dialect, type it from the tables' columns (so Athena's semantics survive where DuckDB's
-differ, e.g. ``bigint / bigint`` divides whole numbers) and write it in DuckDB's with sqlglot.
+The engine parses SQL in Athena's dialect (:func:`query.parse.parse`), finds the catalog tables it
+reads (:func:`table_refs`), types it from the tables' columns (so Athena's semantics survive where
+DuckDB's differ, e.g. ``bigint / bigint`` divides whole numbers) and writes it in DuckDB's with sqlglot.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from query.errors import QueryError
+
+#: The catalog Athena names the Glue Data Catalog; ``awsdatacatalog.db.table`` is ``db.table``.
+GLUE_CATALOG = "awsdatacatalog"
 
 #: ``{database: {table: {column: athena type}}}``: what sqlglot types a query's columns from.
 Columns = dict[str, dict[str, dict[str, str]]]
@@ -102,13 +108,67 @@ def transpile(sql: str, catalog: Columns, default_database: str | None = None) -
     """One Athena SQL statement in DuckDB's dialect (see :func:`to_duckdb`); tables named without
     a database are in ``default_database`` (the workgroup's, as Athena reads them)."""
     import sqlglot
-    from sqlglot import exp
 
     tree = sqlglot.parse_one(sql, read="athena")
     if default_database:
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        for table in tree.find_all(exp.Table):
-            named = table.name and isinstance(table.this, exp.Identifier)
-            if named and not table.db and table.name.lower() not in ctes:
-                table.set("db", exp.to_identifier(default_database))
+        table_refs(tree, default_database)
     return to_duckdb(tree, catalog)
+
+
+@dataclass(frozen=True, order=True)
+class TableRef:
+    """A table named by a query, with its database resolved."""
+
+    database: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.table}"
+
+
+def table_refs(tree: Any, default_database: str) -> list[TableRef]:
+    """The catalog tables ``tree`` reads (CTEs left out), qualified (unqualified ones are in
+    ``default_database``), and the tree rewritten so that every such table carries its database and
+    no catalog. A QueryError for a table of another catalog than the lake's."""
+    from sqlglot import exp
+
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    refs: set[TableRef] = set()
+    for table in tree.find_all(exp.Table):
+        name = table.name
+        if not name or not isinstance(table.this, exp.Identifier):
+            continue  # a table function or a subquery in table position
+        if not table.db and name.lower() in ctes:
+            continue
+        if table.catalog and table.catalog.lower() != GLUE_CATALOG:
+            raise QueryError(
+                f"catalog {table.catalog} is not the lake's; name tables as database.table "
+                f"(or {GLUE_CATALOG}.database.table)"
+            )
+        database = (table.db or default_database).lower()
+        refs.add(TableRef(database, name.lower()))
+        table.set("catalog", None)
+        table.set("db", exp.to_identifier(database))
+        table.set("this", exp.to_identifier(name.lower()))
+    return sorted(refs)
+
+
+def athena_column_names(tree: Any) -> list[str] | None:
+    """The result's column names as Athena gives them, when the outer query is a plain SELECT:
+    lower case, and ``_col<N>`` for an expression without an alias."""
+    from sqlglot import exp
+
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this  # a UNION's columns are named by its first SELECT
+    if not isinstance(select, exp.Select) or any(isinstance(e, exp.Star) for e in select.expressions):
+        return None
+    names = []
+    for position, projection in enumerate(select.expressions):
+        if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+            return None  # t.*
+        if isinstance(projection, exp.Alias | exp.Column):
+            names.append(projection.alias_or_name.lower())
+        else:
+            names.append(f"_col{position}")
+    return names

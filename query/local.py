@@ -1,0 +1,434 @@
+"""Athena SQL on DuckDB over the lake's Iceberg tables: ``lake query`` on the stand-in, ``lake.query``,
+reports drawn there, and every refresh inside its function.
+
+A query is parsed in Athena's dialect; every view it names is replaced by its SQL (views inside
+views too), or, in a refresh, computed once and kept as Parquet for the refresh's later statements;
+every table is bound at one snapshot: the one a refresh pinned before it ran (so the
+snapshots it records are the ones it read), the one ``FOR VERSION AS OF <id>`` or ``FOR TIMESTAMP
+AS OF <time>`` names, else the current one. Each snapshot is read as an Arrow dataset that DuckDB
+reads only the columns and row groups of that it needs, with the files the WHERE clauses rule out
+left unopened (:mod:`query.scan`, :mod:`query.plans`). The SQL is typed from the tables' columns
+(so Athena's semantics survive, e.g. ``bigint / bigint`` divides integers) and written in DuckDB's
+dialect (:mod:`query.sql`); result columns are named and typed as Athena names and types them, so
+the same SQL gives the same columns on both engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from query.catalog import MAX_VIEW_DEPTH, Catalog, Pinned, schema_of, snapshot_at
+from query.errors import QueryError
+from query.messages import QueryContext, duckdb_message, unreadable
+from query.parse import MISSING, parse
+from query.plans import ScanPlan, catalog_tables, ref_of, scan_plans
+from query.scan import rows_of
+from query.sql import (
+    Columns,
+    TableRef,
+    arrow_view,
+    athena_column_names,
+    duckdb_text,
+    qualify,
+    quote,
+    quote_table,
+    table_refs,
+)
+from query.types import athena_type, athena_type_of_presto
+
+if TYPE_CHECKING:
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
+
+
+@dataclass(frozen=True)
+class Source:
+    """One Iceberg table at one snapshot, as one query reads it."""
+
+    ref: TableRef
+    #: Its name in the rewritten query: the table's, or ``<table>__snapshot_<id>`` for time travel.
+    name: str
+    table: Table
+    snapshot: Snapshot | None
+    schema: Schema
+
+    @property
+    def key(self) -> TableRef:
+        return TableRef(self.ref.database, self.name)
+
+    def columns(self) -> dict[str, str]:
+        """Its columns with their Athena types, as sqlglot types the query from them."""
+        return {f.name: athena_type(f.field_type) for f in self.schema.fields}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A view's rows, computed once for an engine that reads pinned snapshots (a refresh) and kept
+    as Parquet under its temporary directory: every later statement reads the file."""
+
+    ref: TableRef
+    dataset: Any
+    #: The view's columns as its definition declares them (Presto types, named as Athena names them).
+    declared: dict[str, str]
+
+    @property
+    def key(self) -> TableRef:
+        return self.ref
+
+    def columns(self) -> dict[str, str]:
+        return self.declared
+
+
+class DuckDBEngine:
+    """Athena SQL on DuckDB over ``catalog``'s tables and views; unqualified names are in ``database``.
+
+    With ``pinned`` (a refresh's inputs, from :meth:`Catalog.pin`) every table is read at its pinned
+    snapshot and a table outside them is a QueryError; without, at its current snapshot. Datasets
+    built for one statement serve the next (building one reads every data file's footer). With
+    ``pinned``, a view is also computed once, by the first statement that reads it, and kept as
+    Parquet for the engine's life: a keyed view's dedupe (each key once, from the newest source)
+    runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change.
+    """
+
+    engine = "duckdb"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        database: str | None = None,
+        *,
+        pinned: Mapping[str, Pinned] | None = None,
+        memory_limit_mb: int | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.database = database or catalog.database
+        self.pinned = pinned
+        self.memory_limit_mb = memory_limit_mb
+        self._datasets: dict[tuple[TableRef, int | None, str], Any] = {}
+        self._views: dict[TableRef, Derived] = {}
+        self._deriving: list[TableRef] = []
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def __call__(self, sql: str) -> pa.Table:
+        return self.run(sql)
+
+    def run(self, sql: str) -> pa.Table:
+        """The result of Athena SQL ``sql``, named and typed as Athena gives it; a one-line QueryError
+        for what the user (or the refresher) must fix."""
+        return self._run(sql, self.database)
+
+    def _run(self, sql: str, database: str, copy_to: Path | None = None) -> pa.Table:
+        """``sql`` (unqualified names in ``database``), its result returned or, with ``copy_to``,
+        written there as Parquet by DuckDB (streamed, never held in memory)."""
+        tree = parse(sql)
+        from sqlglot import exp
+
+        if not isinstance(tree, exp.Query):
+            raise QueryError(
+                f"the stand-in runs queries (SELECT, WITH, UNION), not {tree.key.upper()} statements; "
+                "tables are created by dropping files into raw/"
+            )
+        names = athena_column_names(tree)
+        table_refs(tree, database)
+        derived: dict[TableRef, Derived] = {}
+        if self.pinned is not None:
+            derived = self._derive_views(tree)
+        else:
+            expand_views(tree, self.catalog)
+        sources: dict[TableRef, Source | Derived] = {
+            **derived,
+            **bind_sources(tree, self.catalog, self.pinned, derived=derived.keys()),
+        }
+        columns: Columns = {}
+        for key, source in sources.items():
+            columns.setdefault(key.database, {})[key.table] = source.columns()
+        qualified = qualify(tree, columns)
+        schemas = {key: source.schema for key, source in sources.items() if isinstance(source, Source)}
+        plans = scan_plans(qualified, schemas)
+        text = duckdb_text(tree, qualified, columns)
+        if copy_to is not None:
+            text = f"COPY ({text}) TO '{copy_to}' (FORMAT PARQUET)"
+        context = QueryContext(sql, columns)
+        try:
+            return self._execute(text, sources, plans, names, stream=True, context=context)
+        except _ScannedTwiceError:
+            # The plan reads a streamed table more than once (a self-join, a view used twice): a
+            # stream can be read only once, so each streamed table is read into memory first.
+            return self._execute(text, sources, plans, names, stream=False, context=context)
+
+    def _derive_views(self, tree: Any) -> dict[TableRef, Derived]:
+        """Every view ``tree`` reads, computed once (for this engine's life) and kept as Parquet."""
+        derived: dict[TableRef, Derived] = {}
+        for node in catalog_tables(tree):
+            ref = ref_of(node)
+            if ref in derived or not _is_view(self.catalog, ref, self.pinned):
+                continue
+            if node.args.get("version") is not None:
+                raise _time_travel_on_view(ref)
+            derived[ref] = self._view(ref)
+        return derived
+
+    def _view(self, ref: TableRef) -> Derived:
+        if ref in self._views:
+            return self._views[ref]
+        if ref in self._deriving or len(self._deriving) >= MAX_VIEW_DEPTH:
+            raise _views_too_deep()
+        import pyarrow.dataset as ds
+
+        view = self.catalog.view(ref)
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="lake-views-")
+        path = Path(self._scratch.name) / f"{len(self._views)}.parquet"
+        self._deriving.append(ref)
+        try:
+            self._run(view.sql, view.database, copy_to=path)
+        except QueryError as exc:
+            raise QueryError(f"view {ref}: {exc}") from exc
+        finally:
+            self._deriving.pop()
+        declared = {name.lower(): athena_type_of_presto(kind) for name, kind in view.columns}
+        self._views[ref] = Derived(ref, ds.dataset(str(path), format="parquet"), declared)
+        return self._views[ref]
+
+    def _connect(self) -> Any:
+        duckdb = _duckdb()
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
+        # DuckDB spills past its memory limit to ``.tmp`` in the working directory, which is
+        # read-only in Lambda (/var/task): a query that needed to spill would fail there.
+        connection.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'lake-duckdb-spill'}'")
+        if self.memory_limit_mb:
+            # Leave the function room for Python, Arrow and the models; DuckDB spills past this.
+            connection.execute(f"SET memory_limit = '{self.memory_limit_mb}MB'")
+        return connection
+
+    def _rows(self, source: Source | Derived, plan: ScanPlan, failures: list[str], stream: bool) -> Any:
+        if isinstance(source, Derived):
+            return source.dataset
+        snapshot_id = source.snapshot.snapshot_id if source.snapshot is not None else None
+        cached = (source.key, snapshot_id, repr(plan.row_filter))
+        if cached in self._datasets:
+            return self._datasets[cached]
+        rows = rows_of(source.table, source.snapshot, plan.columns, plan.row_filter, failures)
+        if not isinstance(rows, pa.RecordBatchReader):
+            self._datasets[cached] = rows
+            return rows
+        return rows if stream else rows.read_all()
+
+    def _execute(
+        self,
+        sql: str,
+        sources: Mapping[TableRef, Source | Derived],
+        plans: dict[TableRef, ScanPlan],
+        names: list[str] | None,
+        *,
+        stream: bool,
+        context: QueryContext | None = None,
+    ) -> pa.Table:
+        duckdb = _duckdb()
+        connection = self._connect()
+        arrow_names: dict[str, TableRef] = {}
+        failures: dict[TableRef, list[str]] = defaultdict(list)
+        try:
+            for schema in sorted({key.database for key in sources}):
+                connection.execute(f"CREATE SCHEMA {quote(schema, 'duckdb')}")
+            for number, (key, source) in enumerate(sorted(sources.items())):
+                try:
+                    data = self._rows(source, plans.get(key, ScanPlan()), failures[source.ref], stream)
+                except (OSError, pa.ArrowException) as exc:
+                    raise QueryError(unreadable(exc, source.ref)) from exc
+                arrow_name = f"__lake_table_{number}"
+                arrow_names[arrow_name] = source.ref
+                connection.register(arrow_name, data)
+                view = quote_table(key.database, key.table, "duckdb")
+                connection.execute(arrow_view(view, arrow_name, data.schema.names))
+            relation = connection.sql(sql)
+            result = relation.to_arrow_table() if relation is not None else pa.table({})
+            types = [str(t) for t in relation.types] if relation is not None else []
+        except duckdb.Error as exc:
+            if stream and "already been consumed" in str(exc):
+                raise _ScannedTwiceError from exc
+            for ref, found in failures.items():
+                if found:  # a data file, not the query
+                    raise QueryError(unreadable(found[0], ref)) from exc
+            raise QueryError(duckdb_message(exc, arrow_names, context)) from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise QueryError(unreadable(exc)) from exc
+        finally:
+            connection.close()
+        return _athena_shaped(result, types, names)
+
+
+def run_on_catalog(catalog: Catalog, sql: str, default_database: str) -> pa.Table:
+    """Athena SQL ``sql`` on DuckDB over the current snapshots of ``catalog``'s tables and views
+    (unqualified tables in ``default_database``): what ``lake query`` runs on the stand-in."""
+    return DuckDBEngine(catalog, default_database).run(sql)
+
+
+class _ScannedTwiceError(Exception):
+    """DuckDB's plan scans a streamed table twice."""
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise QueryError(MISSING.format(name="duckdb")) from exc
+    return duckdb
+
+
+def _not_pinned(ref: TableRef) -> QueryError:
+    return QueryError(
+        f"the query reads {ref}, which has no rows yet or is not among the tables pinned for it; "
+        "declare it among the inputs"
+    )
+
+
+def expand_views(tree: Any, catalog: Catalog) -> None:
+    """Replace every view the tree names by its SQL (Athena's dialect), views inside views too."""
+    from sqlglot import exp
+
+    for _ in range(MAX_VIEW_DEPTH + 1):
+        views = [node for node in catalog_tables(tree) if catalog.is_view(ref_of(node))]
+        if not views:
+            return
+        for node in views:
+            ref = ref_of(node)
+            if node.args.get("version") is not None:
+                raise _time_travel_on_view(ref)
+            view = catalog.view(ref)
+            try:
+                body = parse(view.sql)
+            except QueryError as exc:
+                raise QueryError(f"view {ref}: {exc}") from exc
+            table_refs(body, view.database)
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.table))
+            node.replace(exp.Subquery(this=body, alias=alias))
+    raise _views_too_deep()
+
+
+def _time_travel_on_view(ref: TableRef) -> QueryError:
+    return QueryError(
+        f"{ref} is a view; time travel reads a table: name the table the view reads "
+        "(e.g. its <name>_sources table) with FOR VERSION AS OF"
+    )
+
+
+def _views_too_deep() -> QueryError:
+    return QueryError(
+        f"views nest more than {MAX_VIEW_DEPTH} deep in this query (does a view name itself?); fix the view's SQL"
+    )
+
+
+def _is_view(catalog: Catalog, ref: TableRef, pinned: Mapping[str, Pinned] | None) -> bool:
+    """Whether ``ref`` names a view; a pinned table is not one, and with pins a name the catalog
+    lacks is a table the query was not pinned to."""
+    if pinned is None:
+        return catalog.is_view(ref)
+    if str(ref) in pinned:
+        return False
+    if catalog.find(ref) is None:
+        raise _not_pinned(ref)
+    return catalog.is_view(ref)
+
+
+def bind_sources(
+    tree: Any,
+    catalog: Catalog,
+    pinned: Mapping[str, Pinned] | None = None,
+    derived: Collection[TableRef] = (),
+) -> dict[TableRef, Source]:
+    """Each Iceberg table the tree reads, at the snapshot it reads (pinned, named by ``FOR ... AS
+    OF``, or current); a table read with ``FOR ... AS OF`` is renamed in the tree to a name of its
+    own for that snapshot."""
+    from sqlglot import exp
+
+    sources: dict[TableRef, Source] = {}
+    for node in catalog_tables(tree):
+        ref = ref_of(node)
+        if ref in derived:
+            continue  # a view computed once, bound by the engine
+        pin = pinned.get(str(ref)) if pinned is not None else None
+        if pinned is not None and pin is None:
+            raise _not_pinned(ref)
+        table = pin.table if pin is not None else catalog.table(ref)
+        version = node.args.get("version")
+        name = ref.table
+        if version is not None:
+            snapshot = _snapshot_of_clause(version, table, ref)
+            name = f"{ref.table}__snapshot_{snapshot.snapshot_id if snapshot is not None else 'none'}"
+            node.set("version", None)
+            if not node.args.get("alias"):
+                node.set("alias", exp.TableAlias(this=exp.to_identifier(ref.table)))
+            node.set("this", exp.to_identifier(name))
+        elif pin is not None:
+            snapshot = table.snapshot_by_id(pin.snapshot_id) if pin.snapshot_id is not None else None
+        else:
+            snapshot = snapshot_at(table, ref)
+        key = TableRef(ref.database, name)
+        if key not in sources:
+            sources[key] = Source(ref, name, table, snapshot, schema_of(table, snapshot))
+    return sources
+
+
+def _snapshot_of_clause(version: Any, table: Table, ref: TableRef) -> Snapshot | None:
+    """The snapshot named by ``FOR VERSION AS OF ...`` or ``FOR TIMESTAMP AS OF ...``."""
+    from sqlglot import exp
+
+    value = version.expression
+    if str(version.this).upper() == "VERSION":
+        if isinstance(value, exp.Literal) and value.is_string:
+            return snapshot_at(table, ref, version=value.this)  # a branch or tag
+        if isinstance(value, exp.Literal) and value.is_int:
+            return snapshot_at(table, ref, version=int(value.this))
+        raise QueryError(
+            f"FOR VERSION AS OF {value.sql(dialect='athena')} on {ref}: give a snapshot id (a whole number, "
+            "as `lake tables` and the Dataset Processed event show) or a branch or tag name in quotes"
+        )
+    return snapshot_at(table, ref, moment=_timestamp(value, ref))
+
+
+def _timestamp(value: Any, ref: TableRef) -> dt.datetime:
+    duckdb = _duckdb()
+    connection = duckdb.connect()
+    shown = value.sql(dialect="athena")
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        row = connection.execute(f"SELECT {value.sql(dialect='duckdb')}").fetchone()
+    except duckdb.Error as exc:
+        raise QueryError(
+            f"FOR TIMESTAMP AS OF {shown} on {ref}: {str(exc).splitlines()[0]}; "
+            "give a timestamp, e.g. TIMESTAMP '2026-03-01 10:00:00 UTC'"
+        ) from exc
+    finally:
+        connection.close()
+    moment = row[0] if row else None
+    if isinstance(moment, dt.datetime):
+        return moment
+    if isinstance(moment, dt.date):
+        return dt.datetime.combine(moment, dt.time(), tzinfo=dt.UTC)
+    raise QueryError(
+        f"FOR TIMESTAMP AS OF {shown} on {ref} is not a timestamp; give one, "
+        "e.g. TIMESTAMP '2026-03-01 10:00:00 UTC' or current_timestamp - interval '1' hour"
+    )
+
+
+def _athena_shaped(result: pa.Table, duckdb_types: list[str], names: list[str] | None) -> pa.Table:
+    """DuckDB's result with Athena's column names and types (``sum`` of bigints is a bigint)."""
+    columns = []
+    for column, duckdb_type in zip(result.columns, duckdb_types, strict=False):
+        if duckdb_type in ("HUGEINT", "UHUGEINT"):
+            column = column.cast(pa.int64())  # noqa: PLW2901 - Athena's bigint; overflow raises
+        columns.append(column)
+    if names is None or len(names) != result.num_columns:
+        names = [name.lower() for name in result.column_names]
+    return pa.Table.from_arrays(columns, names=names) if columns else result
