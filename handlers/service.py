@@ -13,19 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import topology
 from analytics.base import (
-    QUARANTINE_REASON,
-    QUARANTINE_REASON_CODE,
-    QUARANTINE_ROW_NUMBER,
     DateDecision,
     DateHistory,
     SourceInfo,
 )
 from analytics.contract import Tolerance
-from analytics.errors import ContractError, DataError, ToleranceExceededError
+from analytics.errors import DataError
 from analytics.personal import PersonalDataPolicy, Pseudonymiser
 from analytics.registry import dataset_table_name, get_pipeline, refreshed_tables
 from handlers.committer import Holder
@@ -39,24 +35,19 @@ from handlers.errors import (
 )
 from handlers.events import ObjectRequest, parse_body
 from handlers.failures import FailureLog
+from handlers.file_stage import FileOutcome, located, stage_file
 from handlers.iceberg import Committed
 from handlers.ledger import Ledger
 from handlers.publisher import EventPublisher
-from handlers.reader import MalformedRow, ReadOptions, SourceReader, dataset_of, detect_format
+from handlers.reader import ReadOptions, SourceReader, dataset_of, detect_format
 from handlers.refresh_requests import RefreshRequester
 from handlers.settings import Settings
 from handlers.shapes import ExportShapes, export_shape
 from handlers.sources import SourceRegister, SourceState
-from handlers.staging import RAW_LINE, Lineage, StagingSink
+from handlers.staging import Lineage, StagingSink
 from handlers.store import LakeStore, ObjectInfo
 
 logger = logging.getLogger(__name__)
-
-
-def _located(key: str, error: Exception) -> str:
-    """The error's message, prefixed with the object key unless it already names it."""
-    message = str(error)
-    return message if message.startswith(key) else f"{key}: {message}"
 
 
 def _delimiter(reader: SourceReader) -> str:
@@ -103,17 +94,27 @@ class Report:
     #: The raw key's lease this attempt holds (its table commits are made only while it is held).
     holder: Holder | None = None
 
-    def layout_of(self, reader: SourceReader) -> None:
-        """What the reader found around the table, and how it read the file."""
-        self.preamble, self.summary, self.footer = reader.preamble_lines, reader.summary_rows, reader.footer_lines
+    def staged(self, outcome: FileOutcome) -> None:
+        """What the per-file stage found. A file its pipeline did not finish reports no line counts,
+        export facts or models, as its events always have."""
+        self.preamble, self.summary, self.footer = outcome.preamble, outcome.summary, outcome.footer
+        read = outcome.read
         self.read = {
-            "format": reader.format,
-            "encoding": reader.encoding,
-            "delimiter": reader.delimiter,
-            "header_line": reader.header_line,
-            "sheets": list(reader.sheets),
-            "sheet": reader.sheet,
+            "format": read.format,
+            "encoding": read.encoding,
+            "delimiter": read.delimiter,
+            "header_line": read.header_line,
+            "sheets": list(read.sheets),
+            "sheet": read.sheet,
         }
+        self.source_format = outcome.source_format
+        self.rows_in, self.rejected, self.reasons = outcome.rows_in, outcome.rejected, dict(outcome.reasons)
+        self.duplicates, self.duplicates_dropped = outcome.duplicates, outcome.duplicates_dropped
+        if outcome.process_ms is not None:
+            self.timings["process"] = outcome.process_ms
+            self.lines, self.multiline = outcome.lines, outcome.multiline
+            self.export = dict(outcome.export)
+            self.models = [{"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in outcome.models]
 
     def detail(self, error: Exception | None = None, message: str | None = None) -> dict[str, Any]:
         """The event detail; with ``error`` a failure (never retried: a retried one is not announced)."""
@@ -453,44 +454,13 @@ class ObjectProcessor:
             )
             specs = list(pipeline.tables(source))
             with StagingSink(specs, lineage=lineage, personal=report.personal) as sink:
-                t0 = time.perf_counter()
-                try:
-                    try:
-                        result = pipeline.run(reader.batches(), source, sink)
-                    finally:
-                        report.layout_of(reader)
-                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
-                except ContractError as exc:
-                    # The file is readable but breaks its contract, or its dataset's tolerance: keep
-                    # every row, with the reason.
-                    report.source_format = getattr(exc, "source_format", None)
-                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
-                    code = "file_rejected" if isinstance(exc, ToleranceExceededError) else "contract_violation"
-                    raise self._quarantine_everything(
-                        report, reader, sink, code, _located(info.key, exc), state, summary
-                    ) from exc
-                except DataError:
-                    self._quarantine_malformed(reader.malformed, reader.columns, sink)
-                    report.rejected = sink.quarantined_rows
-                    self._refuse(report, sink.quarantine_table(), lineage, state, summary)
-                    raise
-                report.timings["process"] = round((time.perf_counter() - t0) * 1000, 1)
-                report.rows_in = result.rows_in + len(reader.malformed)
-                report.duplicates = max(result.duplicates_found, result.duplicates_dropped)
-                report.duplicates_dropped = result.duplicates_dropped
-                report.rejected = result.rows_rejected + len(reader.malformed)
-                report.reasons = dict(result.rejected_by_reason)
-                for row in reader.malformed:
-                    report.reasons[row.code] = report.reasons.get(row.code, 0) + 1
-                report.lines, report.multiline = reader.lines, reader.multiline
-                report.source_format, report.export = result.source_format, dict(result.export_facts)
-                report.models = [
-                    {"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in result.models
-                ]
-                tolerance = Tolerance(pipeline.tolerance)
-                if tolerance.exceeded(report.rejected, report.rows_in):
-                    message = f"{info.key}: {tolerance.refusal(report.rejected, report.rows_in, report.reasons)}"
-                    raise self._quarantine_everything(report, reader, sink, "file_rejected", message, state, summary)
+                staged = stage_file(reader, pipeline, source, sink)
+                report.staged(staged)
+                if staged.refusal is not None:
+                    # Nothing reaches curated/: the refused rows replace the key's quarantine.
+                    self._refuse(report, staged.quarantined, lineage, state, summary)
+                    error = staged.refusal.error
+                    raise error from (staged.refusal.cause if staged.refusal.cause is not error else None)
                 t1 = time.perf_counter()
                 report.models += self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
@@ -504,9 +474,9 @@ class ObjectProcessor:
                 )
                 report.timings["commit"] = round((time.perf_counter() - t1) * 1000, 1)
         except (PermanentError, DataError) as exc:
-            return self._fail(report, exc, _located(info.key, exc)), self._refused_state(report, info, state)
+            return self._fail(report, exc, located(info.key, exc)), self._refused_state(report, info, state)
         report.change = "replaced" if state.version and not state.deleted else "created"
-        self._remember_date_proof(report.dataset, reader, result.date_decision, info)
+        self._remember_date_proof(report.dataset, reader, staged.date_decision, info)
         written = {f"{o.database}.{o.table}" for o in report.outputs if o.rows}
         if report.quarantine is not None and report.rejected:
             written.add(f"{report.quarantine.database}.{report.quarantine.table}")
@@ -630,76 +600,3 @@ class ObjectProcessor:
                 logger.warning("model %s not applied: %s", key, exc)
                 facts.append({"name": name, "version": version, "metrics": {"status": "failed", "error": str(exc)}})
         return facts
-
-    def _quarantine_everything(
-        self,
-        report: Report,
-        reader: SourceReader,
-        sink: StagingSink,
-        code: str,
-        message: str,
-        state: SourceState,
-        summary: dict[str, str],
-    ) -> ToleranceExceededError | ContractError:
-        """Refuse the file: nothing reaches curated/, every row goes to quarantine with a reason.
-
-        Rows already rejected keep their own reason; the others get ``code`` and ``message``.
-        """
-        assert report.info is not None and report.dataset is not None
-        sink.discard_outputs()
-        rejected = sink.quarantine_table()
-        by_row: dict[int, tuple[str, str]] = {}
-        if rejected is not None and QUARANTINE_ROW_NUMBER in rejected.column_names:
-            for number, row_code, reason in zip(
-                rejected.column(QUARANTINE_ROW_NUMBER).to_pylist(),
-                rejected.column(QUARANTINE_REASON_CODE).to_pylist(),
-                rejected.column(QUARANTINE_REASON).to_pylist(),
-                strict=True,
-            ):
-                if number is not None:
-                    by_row[number] = (row_code, reason)
-        parts = [] if rejected is None else [rejected.filter(pc.is_null(rejected.column(QUARANTINE_ROW_NUMBER)))]
-        row = 0
-        for batch in reader.batches():
-            numbers = list(range(row + 1, row + batch.num_rows + 1))
-            row += batch.num_rows
-            reasons = [by_row.get(n, (code, message)) for n in numbers]
-            text = [pc.cast(c, pa.string()) for c in batch.columns]
-            parts.append(
-                pa.Table.from_arrays(
-                    [*text, pa.array(numbers, pa.int64()), pa.array([r[0] for r in reasons]),
-                     pa.array([r[1] for r in reasons])],
-                    names=[*batch.schema.names, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON],
-                )
-            )  # fmt: skip
-        everything = pa.concat_tables(parts, promote_options="permissive") if parts else None
-        assert sink.lineage is not None
-        self._refuse(report, everything, sink.lineage, state, summary)
-        total = everything.num_rows if everything is not None else 0
-        report.rows_in = max(report.rows_in, total)
-        report.rejected = total
-        counts: dict[str, int] = {}
-        if everything is not None:
-            for value in everything.column(QUARANTINE_REASON_CODE).to_pylist():
-                counts[value] = counts.get(value, 0) + 1
-        report.reasons = counts
-        return ToleranceExceededError(message) if code == "file_rejected" else ContractError(message)
-
-    @staticmethod
-    def _quarantine_malformed(malformed: list[MalformedRow], columns: list[str], sink: StagingSink) -> None:
-        if not malformed:
-            return
-        n = len(malformed)
-        arrays: list[pa.Array] = [pa.nulls(n, pa.string()) for _ in columns]
-        arrays += [
-            pa.nulls(n, pa.int64()),
-            pa.array([m.code for m in malformed]),
-            pa.array([f"{m.reason()}; fix the quoting or delimiters of that line" for m in malformed]),
-            pa.array([m.text for m in malformed]),
-        ]
-        sink.quarantine(
-            pa.Table.from_arrays(
-                arrays,
-                names=[*columns, QUARANTINE_ROW_NUMBER, QUARANTINE_REASON_CODE, QUARANTINE_REASON, RAW_LINE],
-            )
-        )

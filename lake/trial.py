@@ -1,9 +1,10 @@
 """``lake try FILE``: what uploading a file would do, found by running the real pipeline locally.
 
-The file goes through exactly what the processor runs (the reader, the dataset's pipeline, the
-staging sink), streamed from the local disk into a temporary folder; nothing is uploaded. The
-command prints the tables the file would write with their inferred types, a sample of rows, the
-quarantine with reasons and counts, and, when the lake answers (``LAKE_ENDPOINT_URL``,
+The file goes through exactly what the processor runs (:func:`handlers.file_stage.stage_file`:
+the reader, the dataset's pipeline, the staging sink, the quarantine, the tolerance), streamed
+from the local disk into a temporary folder; nothing is uploaded. The command prints the tables
+the file would write with their inferred types, a sample of rows, the quarantine with reasons
+and counts, and, when the lake answers (``LAKE_ENDPOINT_URL``,
 ``--endpoint-url`` or a deployed stack), what the upload would change in the existing tables: a
 new table, new columns, a column that widens or conflicts (the committer's own rules,
 :mod:`handlers.iceberg`), the rows a key or a re-upload replaces. Exit code 0 when the file would
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from analytics.base import TableSpec
+    from handlers.file_stage import FileOutcome
     from handlers.staging import StagingSink
     from lake.target import Target
 
@@ -130,12 +132,12 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
     """Process ``path`` locally as the lake would process ``raw/<dataset>/<file name>``."""
     from analytics.base import SourceInfo
     from analytics.contract import Tolerance
-    from analytics.errors import ContractError, DataError, MissingColumnsError
+    from analytics.errors import DataError, MissingColumnsError
     from analytics.personal import PersonalDataPolicy, Pseudonymiser
     from analytics.registry import dataset_table_name, get_pipeline
     from handlers.errors import PermanentError
+    from handlers.file_stage import stage_file
     from handlers.reader import ReadOptions, SourceReader, detect_format
-    from handlers.service import ObjectProcessor
     from handlers.staging import Lineage, StagingSink
 
     _check_file(path)
@@ -167,31 +169,29 @@ def run_trial(path: Path, dataset: str | None, target: Target | None, sample_row
         trial.refused = str(exc)
         return trial
     with StagingSink(specs, lineage=Lineage(key, "local", "lake-try", now), personal=personal) as sink:
-        reader = SourceReader(key, fmt, lambda: _open(path), options)
-        try:
-            result = pipeline.run(reader.batches(), source, sink)
-            ObjectProcessor._quarantine_malformed(reader.malformed, reader.columns, sink)
-            trial.rows_in = result.rows_in + len(reader.malformed)
-            trial.source_format, trial.export_facts = result.source_format, dict(result.export_facts)
-        except (ContractError, DataError) as exc:
-            trial.rows_in = reader.rows_read + len(reader.malformed)
-            trial.refused = str(exc).replace(key, str(path))
-            trial.source_format = getattr(exc, "source_format", None)
-            if isinstance(exc, MissingColumnsError):
-                trial.mapping = exc.suggestion
-        trial.lines, trial.multiline = reader.lines, reader.multiline
-        trial.left_out = _left_out(reader)
+        staged = stage_file(SourceReader(key, fmt, lambda: _open(path), options), pipeline, source, sink)
+        trial.source_format, trial.export_facts = staged.source_format, dict(staged.export)
+        trial.lines, trial.multiline = staged.lines, staged.multiline
+        trial.left_out = _left_out(staged)
         _quarantine(trial, sink)
-        if trial.refused is None and Tolerance(pipeline.tolerance).exceeded(trial.rejected, trial.rows_in):
+        refusal = staged.refusal
+        if refusal is None:
+            trial.rows_in = staged.rows_in
+            trial.tables = _outcomes(sink, sample_rows)
+            if target is not None:
+                _compare(trial, target, specs)
+        elif refusal.cause is None:  # the dataset's tolerance, over the rows the pipeline counted
+            trial.rows_in = staged.rows_in
             trial.refused = (
                 f"{trial.rejected:,} of {trial.rows_in:,} rows ({trial.rejected / trial.rows_in:.0%}) would be "
                 f"rejected, more than the dataset's tolerance of {pipeline.tolerance:.0%}: the whole file would be "
                 "refused and quarantined; fix the rows listed above"
             )
-        if trial.refused is None:
-            trial.tables = _outcomes(sink, sample_rows)
-            if target is not None:
-                _compare(trial, target, specs)
+        else:
+            trial.rows_in = staged.rows_read
+            trial.refused = str(refusal.cause).replace(key, str(path))
+            if isinstance(refusal.cause, MissingColumnsError):
+                trial.mapping = refusal.cause.suggestion
     return trial
 
 
@@ -387,21 +387,22 @@ def _optional_target(args: argparse.Namespace) -> Target | None:
     return target
 
 
-def _left_out(reader: Any) -> list[str]:
+def _left_out(staged: FileOutcome) -> list[str]:
     """What the reader took off around the table, and how it read the file, in words."""
     parts = []
-    if reader.preamble_lines:
-        parts.append(f"{reader.preamble_lines} line(s) above the header (titles, date ranges, comments)")
-    if reader.summary_rows:
-        parts.append(f"{reader.summary_rows} summary row(s) (Total…)")
-    if reader.footer_lines:
-        parts.append(f"{reader.footer_lines} footer line(s)")
+    if staged.preamble:
+        parts.append(f"{staged.preamble} line(s) above the header (titles, date ranges, comments)")
+    if staged.summary:
+        parts.append(f"{staged.summary} summary row(s) (Total…)")
+    if staged.footer:
+        parts.append(f"{staged.footer} footer line(s)")
     how = []
-    if reader.encoding and reader.encoding not in ("utf-8", "utf_8"):
-        how.append(f"encoding {reader.encoding}")
-    if reader.sheet:
-        others = [s for s in reader.sheets if s != reader.sheet]
-        how.append(f"sheet {reader.sheet!r}" + (f" (also in the workbook: {', '.join(others)})" if others else ""))
+    read = staged.read
+    if read.encoding and read.encoding not in ("utf-8", "utf_8"):
+        how.append(f"encoding {read.encoding}")
+    if read.sheet:
+        others = [s for s in read.sheets if s != read.sheet]
+        how.append(f"sheet {read.sheet!r}" + (f" (also in the workbook: {', '.join(others)})" if others else ""))
     lines = [f"left out, not quarantined: {'; '.join(parts)}"] if parts else []
     return lines + ([f"read as: {', '.join(how)}"] if how else [])
 
