@@ -27,6 +27,7 @@ from analytics.base import (
     SourceInfo,
 )
 from analytics.errors import ContractError, DataError, ToleranceExceededError
+from handlers.outcome import ReadFacts
 
 if TYPE_CHECKING:
     from handlers.reader import MalformedRow, SourceReader
@@ -55,24 +56,6 @@ class Refusal:
         """Every row of the file goes to quarantine (a broken contract or tolerance); else only the
         rows rejected before an unreadable file stopped."""
         return self.code != "unreadable"
-
-
-@dataclass(frozen=True)
-class ReadFacts:
-    """How the file was read: format, encoding, delimiter, header line, sheets (the event's ``read``)."""
-
-    format: str
-    encoding: str | None
-    delimiter: str | None
-    header_line: int | None
-    sheets: tuple[str, ...]
-    sheet: str | None
-
-    @classmethod
-    def of(cls, reader: SourceReader) -> ReadFacts:
-        return cls(
-            reader.format, reader.encoding, reader.delimiter, reader.header_line, tuple(reader.sheets), reader.sheet
-        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +147,9 @@ def _as_read(reader: SourceReader, sink: StagingSink) -> FileOutcome:
     """The outcome's facts of the reader, taken before anything reads the file again."""
     return FileOutcome(
         sink=sink,
-        read=ReadFacts.of(reader),
+        read=ReadFacts(
+            reader.format, reader.encoding, reader.delimiter, reader.header_line, tuple(reader.sheets), reader.sheet
+        ),
         rows_read=reader.rows_read + len(reader.malformed),
         lines=reader.lines,
         multiline=reader.multiline,

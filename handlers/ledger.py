@@ -26,6 +26,7 @@ import pyarrow as pa
 import topology
 from analytics.base import TableSpec, col
 from handlers.errors import LakeError
+from handlers.outcome import FileCompletion
 from handlers.publisher import EventPublisher
 
 if TYPE_CHECKING:
@@ -115,36 +116,32 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def file_row(detail: dict[str, Any], memory_mb: int | None, request_id: str | None) -> dict[str, Any]:
-    """The ledger row of a ``Dataset Processed`` / ``Dataset Processing Failed`` detail."""
-    source, rows, quarantine = detail["source"], detail["rows"], detail["quarantine"]
-    error = detail.get("error") or {}
-    snapshots = {f"{o['database']}.{o['table']}": o["snapshot_id"] for o in detail["outputs"]}
-    if quarantine.get("table") and quarantine.get("snapshot_id") is not None:
-        snapshots[quarantine["table"]] = quarantine["snapshot_id"]
-    duration = float(detail["timings_ms"].get("total") or 0.0)
-    status = "failed" if detail["status"] == "failed" else FILE_STATUS.get(detail["change"], "processed")
+def file_row(outcome: FileCompletion, memory_mb: int | None, request_id: str | None) -> dict[str, Any]:
+    """The ledger row of a file's announced outcome (``Dataset Processed`` / ``Dataset Processing Failed``)."""
+    duration = float(outcome.timings_ms.get("total") or 0.0)
+    status = "failed" if outcome.status == "failed" else FILE_STATUS.get(outcome.change, "processed")
     # A refusal or a removal may commit (the key's earlier rows leave): it writes no rows.
-    written = sum(int(o["rows"] or 0) for o in detail["outputs"]) if status in ("processed", "replaced") else 0
+    written = sum(o.rows for o in outcome.outputs) if status in ("processed", "replaced") else 0
+    error = outcome.error
     return {
         "kind": "file",
-        "dataset": detail.get("dataset"),
-        "key": source.get("key"),
-        "version": source.get("version_id") or source.get("etag"),
-        "trigger": source.get("trigger"),
+        "dataset": outcome.dataset,
+        "key": outcome.source.key,
+        "version": outcome.source.version_id or outcome.source.etag,
+        "trigger": outcome.source.trigger,
         "status": status,
-        "rows_in": rows["input"],
+        "rows_in": outcome.rows.input,
         "rows_written": written,
-        "rows_quarantined": quarantine["rows"],
-        "quarantined_by_reason": _json(quarantine.get("reasons")),
-        "duplicates": rows["duplicates"],
-        "bytes": source.get("size"),
+        "rows_quarantined": outcome.rows.rejected,
+        "quarantined_by_reason": _json(dict(outcome.reasons)),
+        "duplicates": outcome.rows.duplicates,
+        "bytes": outcome.source.size,
         "duration_ms": duration,
-        "stage_ms": _stages(detail["timings_ms"]),
-        "error_type": error.get("type"),
-        "error_message": error.get("message"),
-        "event_key": detail["event_key"],
-        "snapshot_ids": _json(snapshots),
+        "stage_ms": _stages(dict(outcome.timings_ms)),
+        "error_type": error.type if error else None,
+        "error_message": error.message if error else None,
+        "event_key": outcome.event_key,
+        "snapshot_ids": _json(outcome.snapshots()),
         "memory_mb": memory_mb,
         # Lambda bills per 1 ms; a file's share of its invocation is its own processing time.
         "billed_duration_ms": math.ceil(duration),
@@ -252,7 +249,7 @@ class Ledger:
         key = detail.get("event_key") if isinstance(detail, dict) else None
         if isinstance(key, str):
             self._seen.add(key)
-        self._record(lambda: file_row(detail, self._memory_mb, self._request_id))
+        self._record(lambda: file_row(FileCompletion.from_detail(detail), self._memory_mb, self._request_id))
 
     def file_once(self, detail: dict[str, Any]) -> None:
         """Record a per-file outcome unless this invocation already did (by ``event_key``).

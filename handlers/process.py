@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from handlers.errors import NotAnSqsBatchError, ProcessingInProgressError
+from handlers.outcome import FileCompletion
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -115,16 +116,11 @@ def record_handler(record: SQSRecord) -> None:
         # A redelivered message whose outcome idempotency replays is not announced again, and the
         # invocation that announced it may have died before its ledger write: log it here (once).
         processor.ledger.file_once(detail)
-    logger.info(
-        "processed",
-        extra={"status": detail["status"], "key": detail["source"]["key"], "dataset": detail["dataset"]},
-    )
-    rows = detail["rows"]
+    outcome = FileCompletion.from_detail(detail)  # as announced, or as an earlier delivery announced it
+    logger.info("processed", extra={"status": outcome.status, "key": outcome.source.key, "dataset": outcome.dataset})
     with _metrics_lock:
-        metrics.add_metric("FilesSucceeded" if detail["status"] == "succeeded" else "FilesFailed", MetricUnit.Count, 1)
-        metrics.add_metric("RowsIn", MetricUnit.Count, rows["input"])
-        metrics.add_metric("RowsQuarantined", MetricUnit.Count, rows["rejected"])
-        metrics.add_metric("ProcessingTime", MetricUnit.Milliseconds, detail["timings_ms"].get("total", 0))
+        for metric in outcome.metrics():
+            metrics.add_metric(metric.name, MetricUnit[metric.unit], metric.value)
 
 
 @metrics.log_metrics

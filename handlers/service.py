@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 import urllib.parse
@@ -38,6 +37,16 @@ from handlers.failures import FailureLog
 from handlers.file_stage import FileOutcome, located, stage_file
 from handlers.iceberg import Committed
 from handlers.ledger import Ledger
+from handlers.outcome import (
+    Failure,
+    FileCompletion,
+    ModelOutcome,
+    QuarantineFacts,
+    RowCounts,
+    SourceFacts,
+    TableOutput,
+    event_key,
+)
 from handlers.publisher import EventPublisher
 from handlers.reader import ReadOptions, SourceReader, dataset_of, detect_format
 from handlers.refresh_requests import RefreshRequester
@@ -57,7 +66,7 @@ def _delimiter(reader: SourceReader) -> str:
 
 @dataclass
 class Report:
-    """Builds the detail of a completion event (see handlers/schemas/completion_event.schema.json)."""
+    """Collects what processing one message did; :meth:`completion` is the outcome it announces."""
 
     request: ObjectRequest | None
     info: ObjectInfo | None = None
@@ -65,28 +74,14 @@ class Report:
     #: What happened to the key's rows: created, replaced, removed, unchanged (see the README).
     change: str = "unchanged"
     outputs: list[Committed] = field(default_factory=list)
-    rows_in: int = 0
-    duplicates: int = 0
-    duplicates_dropped: int = 0
-    rejected: int = 0
-    #: A CSV's physical lines after the header, and its rows that span several of them.
-    lines: int | None = None
-    multiline: int = 0
-    #: Lines above the header, summary rows and lines after the table, left out of it (never quarantined).
-    preamble: int = 0
-    summary: int = 0
-    footer: int = 0
-    #: How the file was read (format, encoding, delimiter, header line, sheets); None before reading.
-    read: dict[str, Any] | None = None
-    reasons: dict[str, int] = field(default_factory=dict)
+    #: What the per-file stage found; None before the file was read (and for a deletion).
+    file: FileOutcome | None = None
     quarantine: Committed | None = None
     note: str | None = None
     #: ``database.table`` this attempt announced it would write (kept in the key's record on failure).
     planned: list[str] = field(default_factory=list)
-    models: list[dict[str, Any]] = field(default_factory=list)
-    #: Which export the file was read as (a recognised vendor's, ``settings``, ``generic``), and what that did.
-    source_format: str | None = None
-    export: dict[str, int | str] = field(default_factory=dict)
+    #: What the models users put under ``models/<dataset>/`` did on the file's tables.
+    scored: list[ModelOutcome] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     #: Pseudonymises the file's personal data; its summary goes into the event.
@@ -94,114 +89,57 @@ class Report:
     #: The raw key's lease this attempt holds (its table commits are made only while it is held).
     holder: Holder | None = None
 
-    def staged(self, outcome: FileOutcome) -> None:
-        """What the per-file stage found. A file its pipeline did not finish reports no line counts,
-        export facts or models, as its events always have."""
-        self.preamble, self.summary, self.footer = outcome.preamble, outcome.summary, outcome.footer
-        read = outcome.read
-        self.read = {
-            "format": read.format,
-            "encoding": read.encoding,
-            "delimiter": read.delimiter,
-            "header_line": read.header_line,
-            "sheets": list(read.sheets),
-            "sheet": read.sheet,
-        }
-        self.source_format = outcome.source_format
-        self.rows_in, self.rejected, self.reasons = outcome.rows_in, outcome.rejected, dict(outcome.reasons)
-        self.duplicates, self.duplicates_dropped = outcome.duplicates, outcome.duplicates_dropped
-        if outcome.process_ms is not None:
-            self.timings["process"] = outcome.process_ms
-            self.lines, self.multiline = outcome.lines, outcome.multiline
-            self.export = dict(outcome.export)
-            self.models = [{"name": m.name, "version": m.version, "metrics": dict(m.metrics)} for m in outcome.models]
-
-    def detail(self, error: Exception | None = None, message: str | None = None) -> dict[str, Any]:
-        """The event detail; with ``error`` a failure (never retried: a retried one is not announced)."""
+    def completion(self, error: Exception | None = None, message: str | None = None) -> FileCompletion:
+        """The outcome to announce; with ``error`` a failure (never retried: a retried one is not announced)."""
         request, info = self.request, self.info
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 1)
         status = "failed" if error else "succeeded"
-        source = {
-            "bucket": info.bucket if info else request.bucket if request else None,
-            "key": info.key if info else request.key if request else None,
-            "version_id": info.version_id if info else request.version_id if request else None,
-            "etag": info.etag if info else (request.etag or None) if request else None,
-            "size": info.size if info else int(request.size) if request and request.size is not None else None,
-            "source_id": info.source_id if info else None,
-            "sequencer": request.sequencer if request else None,
-            "trigger": request.trigger if request else "unknown",
-            "reason": request.reason if request else None,
-        }
+        change = "unchanged" if error else self.change
+        source = SourceFacts(
+            bucket=info.bucket if info else request.bucket if request else None,
+            key=info.key if info else request.key if request else None,
+            version_id=info.version_id if info else request.version_id if request else None,
+            etag=info.etag if info else (request.etag or None) if request else None,
+            size=info.size if info else int(request.size) if request and request.size is not None else None,
+            source_id=info.source_id if info else None,
+            sequencer=request.sequencer if request else None,
+            trigger=request.trigger if request else "unknown",
+            reason=request.reason if request else None,
+        )
         revision = (info.version_id or info.etag) if info else request.revision if request else ""
-        quarantine = self.quarantine
-        detail: dict[str, Any] = {
-            "schema_version": topology.EVENT_SCHEMA_VERSION,
-            "event_key": event_key(
-                source,
-                f"{'deleted:' if request and request.deleted else ''}{revision}",
-                request.request_id if request else None,
-                f"{status}:{'unchanged' if error else self.change}",
+        deleted = "deleted:" if request and request.deleted else ""
+        staged = self.file
+        # The line counts of a file its pipeline did not finish are partial: its events never gave them.
+        ran = staged is not None and staged.process_ms is not None
+        return FileCompletion(
+            event_key=event_key(source, f"{deleted}{revision}", request.request_id if request else None,
+                                f"{status}:{change}"),
+            change=change,
+            dataset=self.dataset,
+            source=source,
+            processed_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            outputs=tuple(TableOutput.of(o) for o in self.outputs),
+            rows=RowCounts() if staged is None else RowCounts(
+                staged.rows_in, staged.duplicates, staged.duplicates_dropped, staged.rejected,
+                staged.lines if ran else None, staged.multiline if ran else 0,
+                staged.preamble, staged.summary, staged.footer,
             ),
-            "status": status,
-            "change": "unchanged" if error else self.change,
-            "dataset": self.dataset,
-            "source_format": self.source_format,
-            "source": source,
-            "outputs": [_output(o) for o in self.outputs],
-            "quarantine": {
-                "rows": self.rejected,
-                "table": f"{quarantine.database}.{quarantine.table}" if quarantine else None,
-                "location": quarantine.location if quarantine else None,
-                "snapshot_id": quarantine.snapshot_id if quarantine else None,
-                "reasons": self.reasons,
-            },
-            "rows": {
-                "input": self.rows_in,
-                "duplicates": self.duplicates,
-                "duplicates_dropped": self.duplicates_dropped,
-                "rejected": self.rejected,
-                "lines": self.lines,
-                "multiline": self.multiline,
-                "preamble": self.preamble,
-                "summary": self.summary,
-                "footer": self.footer,
-            },
-            "models": self.models,
-            "timings_ms": self.timings,
-            "processed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        }
-        if self.export:
-            detail["export"] = self.export
-        if self.read is not None:
-            detail["read"] = self.read
-        if self.note:
-            detail["note"] = self.note
-        if self.personal is not None:
-            detail["personal_data"] = self.personal.summary()
-        if error is not None:
-            detail["error"] = {"type": type(error).__name__, "message": message or str(error), "retryable": False}
-        return detail
+            reasons=dict(staged.reasons) if staged else {},
+            quarantine=QuarantineFacts.of(self.quarantine),
+            models=(*(ModelOutcome(m.name, m.version, m.metrics) for m in staged.models), *self.scored)
+            if staged else tuple(self.scored),
+            timings_ms=dict(self.timings),
+            source_format=staged.source_format if staged else None,
+            export=dict(staged.export) if staged else {},
+            read=staged.read if staged else None,
+            note=self.note,
+            personal_data=self.personal.summary() if self.personal is not None else None,
+            error=Failure(type(error).__name__, message or str(error)) if error is not None else None,
+        )  # fmt: skip
 
-
-def event_key(source: dict[str, Any], revision: str, request_id: str | None, status: str) -> str:
-    """The same change of the same key announced twice has the same key: subscribers dedupe on it."""
-    text = "|".join(
-        [str(source["bucket"]), str(source["key"]), revision or "", source["trigger"], request_id or "", status]
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _output(o: Committed) -> dict[str, Any]:
-    return {
-        "database": o.database,
-        "table": o.table,
-        "view": o.view,
-        "location": o.location,
-        "snapshot_id": o.snapshot_id,
-        "partition_spec": o.partition_spec,
-        "rows": o.rows,
-        "data_files": o.data_files,
-    }
+    def detail(self, error: Exception | None = None, message: str | None = None) -> dict[str, Any]:
+        """The completion event's detail (:meth:`completion`'s view)."""
+        return self.completion(error, message).event_detail()
 
 
 class ObjectProcessor:
@@ -313,8 +251,10 @@ class ObjectProcessor:
             )
 
     def _fail(self, report: Report, error: Exception, message: str | None = None) -> dict[str, Any]:
-        detail = report.detail(error, message)
-        logger.warning("processing failed: %s", detail["error"]["message"])
+        completion = report.completion(error, message)
+        assert completion.error is not None
+        logger.warning("processing failed: %s", completion.error.message)
+        detail = completion.event_detail()
         self.publisher.publish(detail)
         return detail
 
@@ -454,15 +394,16 @@ class ObjectProcessor:
             )
             specs = list(pipeline.tables(source))
             with StagingSink(specs, lineage=lineage, personal=report.personal) as sink:
-                staged = stage_file(reader, pipeline, source, sink)
-                report.staged(staged)
+                staged = report.file = stage_file(reader, pipeline, source, sink)
+                if staged.process_ms is not None:
+                    report.timings["process"] = staged.process_ms
                 if staged.refusal is not None:
                     # Nothing reaches curated/: the refused rows replace the key's quarantine.
                     self._refuse(report, staged.quarantined, lineage, state, summary)
                     error = staged.refusal.error
                     raise error from (staged.refusal.cause if staged.refusal.cause is not error else None)
                 t1 = time.perf_counter()
-                report.models += self._score(report.dataset, source, sink)
+                report.scored = self._score(report.dataset, source, sink)
                 report.timings["models"] = round((time.perf_counter() - t1) * 1000, 1)
                 t1 = time.perf_counter()
                 rejected = self._pseudonymised(report, sink.quarantine_table())
@@ -478,7 +419,7 @@ class ObjectProcessor:
         report.change = "replaced" if state.version and not state.deleted else "created"
         self._remember_date_proof(report.dataset, reader, staged.date_decision, info)
         written = {f"{o.database}.{o.table}" for o in report.outputs if o.rows}
-        if report.quarantine is not None and report.rejected:
+        if report.quarantine is not None and staged.rejected:
             written.add(f"{report.quarantine.database}.{report.quarantine.table}")
         detail = report.detail()
         self.publisher.publish(detail)
@@ -558,7 +499,7 @@ class ObjectProcessor:
         curated = [t for t in state.tables if not t.startswith(f"{self.settings.quarantine_database}.")]
         report.outputs = self.store.remove_rows(curated, lineage.key, summary, report.holder)
 
-    def _score(self, dataset: str, source: SourceInfo, sink: StagingSink) -> list[dict[str, Any]]:
+    def _score(self, dataset: str, source: SourceInfo, sink: StagingSink) -> list[ModelOutcome]:
         """Run the models users put under ``models/<dataset>/`` over this file's output tables.
 
         A broken model never holds the data back: its failure is reported as a model fact with
@@ -569,7 +510,7 @@ class ObjectProcessor:
             return []
         from analytics import scoring  # skops and scikit-learn load only for datasets with a model
 
-        facts: list[dict[str, Any]] = []
+        facts: list[ModelOutcome] = []
         for key in manifests:
             # Until the manifest is read, the model is known by its folder (models/<dataset>/<folder>/).
             name, version = key.removeprefix(f"{topology.MODELS_PREFIX}{dataset}/").rpartition("/")[0] or dataset, "?"
@@ -593,10 +534,8 @@ class ObjectProcessor:
                 sink.add_table(spec)
                 sink.write(spec.name, scores)
                 fact = scoring.scoring_fact(manifest, scores)
-                facts.append(
-                    {"name": fact.name, "version": fact.version, "metrics": {"status": "scored", **fact.metrics}}
-                )
+                facts.append(ModelOutcome(fact.name, fact.version, {"status": "scored", **fact.metrics}))
             except (DataError, ObjectNotFoundError) as exc:
                 logger.warning("model %s not applied: %s", key, exc)
-                facts.append({"name": name, "version": version, "metrics": {"status": "failed", "error": str(exc)}})
+                facts.append(ModelOutcome(name, version, {"status": "failed", "error": str(exc)}))
         return facts
