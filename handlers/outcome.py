@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import topology
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 Scalar = float | int | str | bool | None
 
 
+# The event's objects list their fields in the order of these classes' fields (``asdict``).
 @dataclass(frozen=True)
 class SourceFacts:
     """The raw object (or the message naming it) the outcome is about."""
@@ -35,19 +36,6 @@ class SourceFacts:
     sequencer: str | None = None
     trigger: str = "unknown"
     reason: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "version_id": self.version_id,
-            "etag": self.etag,
-            "size": self.size,
-            "source_id": self.source_id,
-            "sequencer": self.sequencer,
-            "trigger": self.trigger,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True)
@@ -70,18 +58,6 @@ class TableOutput:
     @property
     def name(self) -> str:
         return f"{self.database}.{self.table}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "database": self.database,
-            "table": self.table,
-            "view": self.view,
-            "location": self.location,
-            "snapshot_id": self.snapshot_id,
-            "partition_spec": self.partition_spec,
-            "rows": self.rows,
-            "data_files": self.data_files,
-        }
 
 
 @dataclass(frozen=True)
@@ -110,19 +86,6 @@ class RowCounts:
     preamble: int = 0
     summary: int = 0
     footer: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "duplicates": self.duplicates,
-            "duplicates_dropped": self.duplicates_dropped,
-            "rejected": self.rejected,
-            "lines": self.lines,
-            "multiline": self.multiline,
-            "preamble": self.preamble,
-            "summary": self.summary,
-            "footer": self.footer,
-        }
 
 
 @dataclass(frozen=True)
@@ -228,8 +191,8 @@ class FileCompletion:
             "change": self.change,
             "dataset": self.dataset,
             "source_format": self.source_format,
-            "source": self.source.as_dict(),
-            "outputs": [o.as_dict() for o in self.outputs],
+            "source": asdict(self.source),
+            "outputs": [asdict(o) for o in self.outputs],
             "quarantine": {
                 "rows": self.rows.rejected,
                 "table": self.quarantine.table,
@@ -237,7 +200,7 @@ class FileCompletion:
                 "snapshot_id": self.quarantine.snapshot_id,
                 "reasons": dict(self.reasons),
             },
-            "rows": self.rows.as_dict(),
+            "rows": asdict(self.rows),
             "models": [m.as_dict() for m in self.models],
             "timings_ms": dict(self.timings_ms),
             "processed_at": self.processed_at,
