@@ -162,3 +162,33 @@ def test_days_after_as_of_are_left_out() -> None:
     before = kpi_history(table, START + timedelta(29))
     assert before.anomalies.num_rows == 0 and before.kpis.num_rows == 30
     assert kpi_history(table).anomalies.num_rows >= 1
+
+
+@pytest.mark.parametrize("from_day", [0, 5, 30, 56, 80, 119, 200])
+def test_scoring_from_a_day_gives_exactly_the_full_scoring_of_those_days(from_day: int) -> None:
+    # GIVEN 120 days of two campaigns (one starting late, one with gaps) with spikes here and there
+    rng = np.random.default_rng(7)
+    rows = []
+    for campaign, first, gap in (("brand", 0, None), ("late", 40, 70)):
+        for d in range(first, 120):
+            if gap is not None and gap <= d < gap + 5:
+                continue
+            spend = 100.0 * (1 + rng.normal(0, 0.05)) * (4 if d % 37 == 36 else 1)
+            impressions = int(spend * 100)
+            rows.append(
+                {"date": START + timedelta(d), "channel": "Google", "campaign": campaign, "impressions": impressions,
+                 "clicks": impressions // 30, "spend": spend, "conversions": float(d % 5), "revenue": spend * 3}
+            )  # fmt: skip
+    table = pa.Table.from_pylist(rows)
+    since = START + timedelta(from_day)
+    # WHEN scored whole and from a day
+    whole = kpi_history(table)
+    part = kpi_history(table, scored_from=since)
+
+    # THEN the part is the whole's rows from that day, figure for figure (earlier days are its baseline)
+    def later(t: pa.Table) -> list[dict[str, object]]:
+        return [r for r in t.to_pylist() if r["date"] >= since]
+
+    assert part.kpis.to_pylist() == later(whole.kpis)
+    assert part.anomalies.to_pylist() == later(whole.anomalies)
+    assert whole.anomalies.num_rows > 0
