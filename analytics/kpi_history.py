@@ -209,6 +209,7 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
             "metrics": ",".join(ANOMALY_METRICS),
             "series": int(kpis_table.num_rows and len(kpis.groupby(["channel", "campaign"]))),
             "campaign_days": kpis_table.num_rows,
+            "scored_from": scored_from.isoformat() if scored_from is not None else None,
             "campaign_day_metrics_scored": scored,
             "anomalies_found": anomalies_table.num_rows,
             "campaigns_too_short": too_short,
@@ -220,6 +221,55 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
         },
     )
     return KpiHistory(kpis_table, anomalies_table, tuple(notes), fact)
+
+
+def scoring_start(daily: pa.Table, as_of: date, previous: pa.Table, snapshots: pa.Table) -> date | None:
+    """The day a refresh of ``daily`` as of ``as_of`` scores from (None: every day).
+
+    ``previous`` is the campaign-day sums as the current ``campaign_kpis`` shows them (``channel``,
+    ``campaign``, ``date`` and the five sums); ``snapshots`` has each stored snapshot's ``as_of`` and
+    ``first_day`` (the earliest day it scored). The start is the earliest day whose sums changed or
+    that appeared or disappeared (a new day, or a re-export of an old one), no later than ``as_of``,
+    and no later than the start of a snapshot of the same ``as_of`` it replaces (or that one's earlier
+    days would be lost); then moved back to a day that has rows, since the snapshot's earliest row is
+    what says where it starts. A history whose newest day went back (the newest file deleted) is
+    scored whole.
+    """
+    if any(d > as_of for d in snapshots.column("as_of").to_pylist()):
+        return None
+    keys = ["channel", "campaign", "date"]
+    new = _campaign_days(daily, as_of)
+    old = previous.select([*keys, *_SUMMED]).to_pandas()
+    old["date"] = pd.to_datetime(old["date"])
+    old = old[old["date"] <= pd.Timestamp(as_of)]
+    merged = new.merge(old, on=keys, how="outer", suffixes=("", "_old"), indicator=True)
+    differs = merged["_merge"] != "both"
+    for column in _SUMMED:
+        a = merged[column].to_numpy(dtype=float)
+        b = merged[f"{column}_old"].to_numpy(dtype=float)
+        # impressions and clicks are stored rounded; sums may differ in their last bits between runs
+        differs |= ~np.isclose(np.round(a) if column in ("impressions", "clicks") else a, b, rtol=1e-9, atol=1e-9)
+    start = min(merged.loc[differs, "date"].min().date(), as_of) if differs.any() else as_of
+    for stored, first in zip(
+        snapshots.column("as_of").to_pylist(), snapshots.column("first_day").to_pylist(), strict=True
+    ):
+        if stored == as_of and first is not None:
+            start = min(start, first)
+    days = new["date"][new["date"] <= pd.Timestamp(start)]
+    return days.max().date() if len(days) else None
+
+
+def _campaign_days(daily: pa.Table, as_of: date) -> pd.DataFrame:
+    """The sums per channel × campaign × date up to ``as_of``, as :func:`kpi_history` scores them."""
+    frame = pd.DataFrame({c: daily.column(c).to_pandas() for c in _REQUIRED})
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame[~(frame["date"].isna() | frame["channel"].isna() | frame["campaign"].isna())]
+    frame = frame[frame["date"] <= pd.Timestamp(as_of)]
+    for column in _SUMMED:
+        frame[column] = frame[column].astype(float).fillna(0.0)
+    frame["channel"] = frame["channel"].astype(str)
+    frame["campaign"] = frame["campaign"].astype(str)
+    return frame.groupby(["channel", "campaign", "date"], sort=True, as_index=False)[list(_SUMMED)].sum()
 
 
 def _kpis_table(kpis: pd.DataFrame, as_of: date) -> pa.Table:
