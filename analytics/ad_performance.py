@@ -565,7 +565,12 @@ SPEC = DatasetSpec(
     tables=(AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES, PROFILE_TABLE_SPEC),
     refreshers=(
         RefresherSpec(
-            "kpi_history", refresh_kpi_history, ("ad_performance",), ("campaign_kpis_history", "kpi_anomalies_history")
+            "kpi_history",
+            refresh_kpi_history,
+            ("ad_performance",),
+            ("campaign_kpis_history", "kpi_anomalies_history"),
+            # what the current views show, to score only the days that changed since
+            reads_back=("campaign_kpis_history",),
         ),
     ),
     model_keys={

@@ -115,6 +115,11 @@ class TableSpec:
     #: For a model table with one snapshot per ``as_of``: the view, named as a user would query it,
     #: that shows the newest snapshot (``experiment_results`` over ``experiment_results_history``).
     current_view: str = ""
+    #: For a model table whose snapshots hold only the days their refresh scored: the model table
+    #: (this one or another) whose rows say which days each ``as_of`` snapshot scored (its earliest
+    #: ``date`` through its ``as_of``). The current view then shows each day from the newest snapshot
+    #: that scored it (:func:`covering_rows_sql`), so it still answers over the whole history.
+    covered_by: str = ""
 
     def column_docs(self) -> dict[str, str]:
         """Each described column's meaning (lineage columns are described where they are added)."""
@@ -222,3 +227,23 @@ class Refresher(Protocol):
     """
 
     def __call__(self, query: Callable[[str], pa.Table], context: RefreshContext) -> RefreshResult: ...
+
+
+def covering_rows_sql(
+    source: str, coverage: str, columns: Sequence[str], *, as_of: date | None = None, day: str = "date"
+) -> str:
+    """Athena SQL selecting ``columns`` of ``source`` (a model table with one snapshot per ``as_of``
+    whose snapshots hold only the days they scored) as of ``as_of`` (the newest when None): each day's
+    rows from the newest snapshot that scored it. A snapshot scored the days from the earliest
+    ``day`` of its rows in ``coverage`` (a table name as the SQL should spell it) through its
+    ``as_of``. ``source`` and ``coverage`` are spelled as given (quote them when they need it)."""
+    bound = f" WHERE as_of <= DATE '{as_of.isoformat()}'" if as_of is not None else ""
+    listed = ", ".join(f't."{c}"' for c in columns)
+    return (
+        f"SELECT {listed} FROM {source} t JOIN ("
+        f'SELECT d."{day}" AS day, max(c.as_of) AS owner '
+        f'FROM (SELECT DISTINCT "{day}" FROM {coverage}{bound}) d '
+        f'JOIN (SELECT as_of, min("{day}") AS first_day FROM {coverage}{bound} GROUP BY as_of) c '
+        f'ON d."{day}" BETWEEN c.first_day AND c.as_of GROUP BY d."{day}"'
+        f') o ON t."{day}" = o.day AND t.as_of = o.owner'
+    )

@@ -77,17 +77,34 @@ GROUP BY date, channel, campaign
 """
 
 
+#: Each stored snapshot of ``campaign_kpis_history`` and the first day it scored.
+KPI_SNAPSHOTS_SQL = "SELECT as_of, min(date) AS first_day FROM campaign_kpis_history GROUP BY as_of"
+
+
 def refresh_kpi_history(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """``ad_performance`` → ``campaign_kpis_history`` and ``kpi_anomalies_history`` as of the newest
-    day (each day against its campaign's earlier days, from any file)."""
-    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history
+    day (each day against its campaign's earlier days, from any file).
 
+    Only the days from the earliest one whose sums differ from what ``campaign_kpis`` shows are
+    scored and written (a daily file: its day; a re-export of an old day: from that day); earlier
+    days are the baseline, and the current views show each day from the newest snapshot that
+    scored it (``TableSpec.covered_by``)."""
+    from analytics.base import covering_rows_sql
+    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history, scoring_start
+
+    context = context or RefreshContext()
     daily = query(CAMPAIGN_DAYS_SQL)
     if daily.num_rows == 0:
         fact = ModelFact("kpi_anomalies_history", "1", {"campaign_days": 0, "note": "no ad rows in the history"})
         return RefreshResult(facts=(fact,))
     as_of = pc.max(daily.column("date")).as_py()
-    history = kpi_history(daily, as_of)
+    scored_from = None
+    if CAMPAIGN_KPIS_HISTORY.name in context.tables:
+        name = CAMPAIGN_KPIS_HISTORY.name
+        columns = ["channel", "campaign", "date", "impressions", "clicks", "spend", "conversions", "revenue"]
+        previous = query(covering_rows_sql(name, name, columns))
+        scored_from = scoring_start(daily, as_of, previous, query(KPI_SNAPSHOTS_SQL))
+    history = kpi_history(daily, as_of, scored_from=scored_from)
     return RefreshResult(
         tables=(
             ModelTable(CAMPAIGN_KPIS_HISTORY, history.kpis, as_of),

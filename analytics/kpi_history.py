@@ -89,6 +89,7 @@ CAMPAIGN_KPIS_HISTORY = TableSpec(
         ]
     ),
     current_view="campaign_kpis",
+    covered_by="campaign_kpis_history",
 )
 
 KPI_ANOMALIES_HISTORY = TableSpec(
@@ -125,6 +126,7 @@ KPI_ANOMALIES_HISTORY = TableSpec(
         ]
     ),
     current_view="kpi_anomalies",
+    covered_by="campaign_kpis_history",
 )
 
 
@@ -175,12 +177,13 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
     for name, (numerator, denominator) in ratios.items():
         kpis[name] = safe_divide(kpis[numerator].to_numpy(), kpis[denominator].to_numpy())
 
+    start = pd.Timestamp(scored_from) if scored_from is not None else None
     anomalies: list[dict[str, object]] = []
     scored = too_short = 0
     for (channel, campaign), series in kpis.groupby(["channel", "campaign"], sort=True):
-        found, days_scored = _score_series(series)
+        found, days_scored = _score_series(series, start)
         scored += days_scored
-        if days_scored == 0:
+        if days_scored == 0 and start is None:
             too_short += 1
             notes.append(
                 f"campaign {channel} / {campaign} has {len(series)} day(s) of data and none can be scored yet; "
@@ -188,10 +191,8 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
             )
         anomalies.extend({"channel": channel, "campaign": campaign, **a} for a in found)
 
-    start = pd.Timestamp(scored_from) if scored_from is not None else None
     if start is not None:
         kpis = kpis[kpis["date"] >= start]
-        anomalies = [a for a in anomalies if pd.Timestamp(a["date"]) >= start]  # type: ignore[arg-type]
     kpis_table = _kpis_table(kpis, as_of)
     anomaly_schema = fixed_schema(KPI_ANOMALIES_HISTORY)
     anomalies_table = (
@@ -208,6 +209,7 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
             "metrics": ",".join(ANOMALY_METRICS),
             "series": int(kpis_table.num_rows and len(kpis.groupby(["channel", "campaign"]))),
             "campaign_days": kpis_table.num_rows,
+            "scored_from": scored_from.isoformat() if scored_from is not None else None,
             "campaign_day_metrics_scored": scored,
             "anomalies_found": anomalies_table.num_rows,
             "campaigns_too_short": too_short,
@@ -219,6 +221,55 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
         },
     )
     return KpiHistory(kpis_table, anomalies_table, tuple(notes), fact)
+
+
+def scoring_start(daily: pa.Table, as_of: date, previous: pa.Table, snapshots: pa.Table) -> date | None:
+    """The day a refresh of ``daily`` as of ``as_of`` scores from (None: every day).
+
+    ``previous`` is the campaign-day sums as the current ``campaign_kpis`` shows them (``channel``,
+    ``campaign``, ``date`` and the five sums); ``snapshots`` has each stored snapshot's ``as_of`` and
+    ``first_day`` (the earliest day it scored). The start is the earliest day whose sums changed or
+    that appeared or disappeared (a new day, or a re-export of an old one), no later than ``as_of``,
+    and no later than the start of a snapshot of the same ``as_of`` it replaces (or that one's earlier
+    days would be lost); then moved back to a day that has rows, since the snapshot's earliest row is
+    what says where it starts. A history whose newest day went back (the newest file deleted) is
+    scored whole.
+    """
+    if any(d > as_of for d in snapshots.column("as_of").to_pylist()):
+        return None
+    keys = ["channel", "campaign", "date"]
+    new = _campaign_days(daily, as_of)
+    old = previous.select([*keys, *_SUMMED]).to_pandas()
+    old["date"] = pd.to_datetime(old["date"])
+    old = old[old["date"] <= pd.Timestamp(as_of)]
+    merged = new.merge(old, on=keys, how="outer", suffixes=("", "_old"), indicator=True)
+    differs = merged["_merge"] != "both"
+    for column in _SUMMED:
+        a = merged[column].to_numpy(dtype=float)
+        b = merged[f"{column}_old"].to_numpy(dtype=float)
+        # impressions and clicks are stored rounded; sums may differ in their last bits between runs
+        differs |= ~np.isclose(np.round(a) if column in ("impressions", "clicks") else a, b, rtol=1e-9, atol=1e-9)
+    start = min(merged.loc[differs, "date"].min().date(), as_of) if differs.any() else as_of
+    for stored, first in zip(
+        snapshots.column("as_of").to_pylist(), snapshots.column("first_day").to_pylist(), strict=True
+    ):
+        if stored == as_of and first is not None:
+            start = min(start, first)
+    days = new["date"][new["date"] <= pd.Timestamp(start)]
+    return days.max().date() if len(days) else None
+
+
+def _campaign_days(daily: pa.Table, as_of: date) -> pd.DataFrame:
+    """The sums per channel × campaign × date up to ``as_of``, as :func:`kpi_history` scores them."""
+    frame = pd.DataFrame({c: daily.column(c).to_pandas() for c in _REQUIRED})
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame[~(frame["date"].isna() | frame["channel"].isna() | frame["campaign"].isna())]
+    frame = frame[frame["date"] <= pd.Timestamp(as_of)]
+    for column in _SUMMED:
+        frame[column] = frame[column].astype(float).fillna(0.0)
+    frame["channel"] = frame["channel"].astype(str)
+    frame["campaign"] = frame["campaign"].astype(str)
+    return frame.groupby(["channel", "campaign", "date"], sort=True, as_index=False)[list(_SUMMED)].sum()
 
 
 def _kpis_table(kpis: pd.DataFrame, as_of: date) -> pa.Table:
@@ -237,24 +288,28 @@ def _kpis_table(kpis: pd.DataFrame, as_of: date) -> pa.Table:
     return conform(pa.table(columns), CAMPAIGN_KPIS_HISTORY) if len(kpis) else schema.empty_table()
 
 
-def _score_series(series: pd.DataFrame) -> tuple[list[dict[str, object]], int]:
-    """Anomalies of one campaign (rows sorted by date) and the number of day × metric values scored."""
+def _score_series(series: pd.DataFrame, start: pd.Timestamp | None = None) -> tuple[list[dict[str, object]], int]:
+    """Anomalies of one campaign (rows sorted by date) on the days from ``start`` (every day when
+    None; earlier days still serve as baseline) and the number of day × metric values scored."""
     first = series["date"].iloc[0]
     offset = ((series["date"] - first).dt.days).to_numpy()
     span = int(offset[-1]) + 1
-    grid = np.full((span, len(ANOMALY_METRICS)), np.nan)
-    grid[offset] = series[list(ANOMALY_METRICS)].to_numpy(dtype=float)
+    full = np.full((span, len(ANOMALY_METRICS)), np.nan)
+    full[offset] = series[list(ANOMALY_METRICS)].to_numpy(dtype=float)
+    # Only the days from start are scored: the windows (the cost) are built for them alone.
+    lo = min(span, max(0, (start - first).days)) if start is not None else 0
+    grid = full[lo:]
 
     # Day i's trailing window is rows i−28 … i−1; its weekday baseline rows i−7, …, i−56.
-    trailing = sliding_window_view(np.vstack([np.full((WINDOW_DAYS, grid.shape[1]), np.nan), grid]), WINDOW_DAYS, 0)
-    trailing = trailing[:span]  # (day, metric, 28)
+    padded_trailing = np.vstack([np.full((WINDOW_DAYS, full.shape[1]), np.nan), full])
+    trailing = sliding_window_view(padded_trailing, WINDOW_DAYS, 0)[lo:span]  # (day, metric, 28)
     reach = 7 * SEASONAL_WEEKS
-    padded = np.vstack([np.full((reach, grid.shape[1]), np.nan), grid])
-    lags = np.stack([padded[reach - 7 * k : reach - 7 * k + span] for k in range(1, SEASONAL_WEEKS + 1)], axis=2)
+    padded = np.vstack([np.full((reach, full.shape[1]), np.nan), full])
+    lags = np.stack([padded[reach - 7 * k + lo : reach - 7 * k + span] for k in range(1, SEASONAL_WEEKS + 1)], axis=2)
 
     trailing_n = np.count_nonzero(~np.isnan(trailing), axis=2)
     weekday_n = np.count_nonzero(~np.isnan(lags), axis=2)
-    old_enough = (np.arange(span) >= reach)[:, None]
+    old_enough = (np.arange(lo, span) >= reach)[:, None]
     use_weekday = old_enough & (weekday_n >= MIN_SEASONAL_VALUES)
     use_trailing = ~use_weekday & (trailing_n >= MIN_WINDOW_VALUES)
     baseline = np.where(
@@ -282,7 +337,7 @@ def _score_series(series: pd.DataFrame) -> tuple[list[dict[str, object]], int]:
 
     found: list[dict[str, object]] = []
     for day, metric in zip(*np.nonzero(flagged), strict=True):
-        when = (first + pd.Timedelta(days=int(day))).date()
+        when = (first + pd.Timedelta(days=lo + int(day))).date()
         weekday = bool(use_weekday[day, metric])
         value, expected, score = float(grid[day, metric]), float(median[day, metric]), float(z[day, metric])
         found.append(

@@ -12,6 +12,7 @@ SUITES = [
     "bench.personal",
     "bench.iceberg",
     "bench.refresh",
+    "bench.daily",
     "bench.athena",
     "bench.image",
     "bench.checkpoint",

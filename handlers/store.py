@@ -358,7 +358,14 @@ class LakeStore:
         source = quote_table(self.curated_database, spec.stored_name)
         listed = ", ".join(quote(c) for c, _ in columns)
         partition = quote(spec.partition_column)
-        sql = f"SELECT {listed} FROM {source} WHERE {partition} = (SELECT max({partition}) FROM {source})"
+        if spec.covered_by:
+            # Each snapshot holds only the days its refresh scored: each day from the newest that scored it.
+            from analytics.base import covering_rows_sql
+
+            coverage = quote_table(self.curated_database, spec.covered_by)
+            sql = covering_rows_sql(source, coverage, [c for c, _ in columns])
+        else:
+            sql = f"SELECT {listed} FROM {source} WHERE {partition} = (SELECT max({partition}) FROM {source})"
         put_keyed_view(self._glue, self.curated_database, name, sql, columns)
 
     def _rename_per_file_table(self, name: str) -> None:

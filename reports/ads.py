@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+from analytics.base import covering_rows_sql
 from reports import charts, page
 from reports.base import Context, Section, as_of_dates, choose_as_of, rows, sql_date, sql_string
 
@@ -27,6 +28,16 @@ PANELS = (
 )
 
 
+_ANOMALY_COLUMNS = ("channel", "campaign", "date", "metric", "value", "expected", "robust_z", "baseline", "reason")
+_KPI_COLUMNS = ("channel", "campaign", "date", "spend", "ctr", "cpa", "roas")
+
+
+def _as_of(table: str, columns: tuple[str, ...], as_of: dt.date) -> str:
+    """The table's rows as of ``as_of``: each day from the newest snapshot up to it that scored the day
+    (a daily refresh writes only the days it scored)."""
+    return f"({covering_rows_sql(table, KPIS, columns, as_of=as_of)})"
+
+
 def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
     if not ctx.sources.has(KPIS):
         s = Section("Campaign KPIs", "campaigns")
@@ -39,13 +50,14 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
         s.note(f"{KPIS} has no rows yet")
         return [s], None
     d = sql_date(as_of)
+    anomalies_as_of = _as_of(ANOMALIES, _ANOMALY_COLUMNS, as_of)
     has_anomalies = ctx.sources.has(ANOMALIES)
     top = (
         rows(
             ctx.query(
                 f"""
                 SELECT channel, campaign, date, metric, value, expected, robust_z, baseline, reason
-                FROM kpi_anomalies_history WHERE as_of = {d}
+                FROM {anomalies_as_of} x
                 ORDER BY CASE WHEN robust_z IS NULL THEN 1 ELSE 0 END DESC, abs(robust_z) DESC, date DESC,
                          channel, campaign, metric
                 LIMIT {TOP_ANOMALIES}
@@ -56,8 +68,8 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
         else []
     )
     anomaly_counts = (
-        f"""LEFT JOIN (SELECT channel, campaign, count(*) AS anomalies FROM kpi_anomalies_history
-                      WHERE as_of = {d} GROUP BY 1, 2) a ON a.channel = k.channel AND a.campaign = k.campaign"""
+        f"""LEFT JOIN (SELECT channel, campaign, count(*) AS anomalies FROM {anomalies_as_of} x
+                      GROUP BY 1, 2) a ON a.channel = k.channel AND a.campaign = k.campaign"""
         if has_anomalies
         else ""
     )
@@ -67,8 +79,7 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
             SELECT k.channel, k.campaign, sum(k.spend) AS spend, count(*) AS days, min(k.date) AS first_day,
                    max(k.date) AS last_day, {"max(coalesce(a.anomalies, 0))" if has_anomalies else "0"} AS anomalies,
                    count(*) OVER () AS campaigns
-            FROM campaign_kpis_history k {anomaly_counts}
-            WHERE k.as_of = {d}
+            FROM {_as_of(KPIS, _KPI_COLUMNS, as_of)} k {anomaly_counts}
             GROUP BY 1, 2
             ORDER BY 7 DESC, 3 DESC, 1, 2
             LIMIT {MAX_LISTED}
@@ -145,15 +156,15 @@ def sections(ctx: Context) -> tuple[list[Section], dt.date | None]:
     window = f"date > {d} - INTERVAL '{WINDOW_DAYS}' DAY"
     series = rows(
         ctx.query(
-            f"SELECT channel, campaign, date, spend, ctr, cpa, roas FROM campaign_kpis_history "
-            f"WHERE as_of = {d} AND {window} AND ({keys}) ORDER BY channel, campaign, date"
+            f"SELECT channel, campaign, date, spend, ctr, cpa, roas FROM {_as_of(KPIS, _KPI_COLUMNS, as_of)} x "
+            f"WHERE {window} AND ({keys}) ORDER BY channel, campaign, date"
         )
     )
     marks = (
         rows(
             ctx.query(
-                f"SELECT channel, campaign, date, metric, value, reason FROM kpi_anomalies_history "
-                f"WHERE as_of = {d} AND {window} AND ({keys}) ORDER BY channel, campaign, date, metric"
+                f"SELECT channel, campaign, date, metric, value, reason FROM {anomalies_as_of} x "
+                f"WHERE {window} AND ({keys}) ORDER BY channel, campaign, date, metric"
             )
         )
         if has_anomalies

@@ -162,3 +162,71 @@ def test_days_after_as_of_are_left_out() -> None:
     before = kpi_history(table, START + timedelta(29))
     assert before.anomalies.num_rows == 0 and before.kpis.num_rows == 30
     assert kpi_history(table).anomalies.num_rows >= 1
+
+
+@pytest.mark.parametrize("from_day", [0, 5, 30, 56, 80, 119, 200])
+def test_scoring_from_a_day_gives_exactly_the_full_scoring_of_those_days(from_day: int) -> None:
+    # GIVEN 120 days of two campaigns (one starting late, one with gaps) with spikes here and there
+    rng = np.random.default_rng(7)
+    rows = []
+    for campaign, first, gap in (("brand", 0, None), ("late", 40, 70)):
+        for d in range(first, 120):
+            if gap is not None and gap <= d < gap + 5:
+                continue
+            spend = 100.0 * (1 + rng.normal(0, 0.05)) * (4 if d % 37 == 36 else 1)
+            impressions = int(spend * 100)
+            rows.append(
+                {"date": START + timedelta(d), "channel": "Google", "campaign": campaign, "impressions": impressions,
+                 "clicks": impressions // 30, "spend": spend, "conversions": float(d % 5), "revenue": spend * 3}
+            )  # fmt: skip
+    table = pa.Table.from_pylist(rows)
+    since = START + timedelta(from_day)
+    # WHEN scored whole and from a day
+    whole = kpi_history(table)
+    part = kpi_history(table, scored_from=since)
+
+    # THEN the part is the whole's rows from that day, figure for figure (earlier days are its baseline)
+    def later(t: pa.Table) -> list[dict[str, object]]:
+        return [r for r in t.to_pylist() if r["date"] >= since]
+
+    assert part.kpis.to_pylist() == later(whole.kpis)
+    assert part.anomalies.to_pylist() == later(whole.anomalies)
+    assert whole.anomalies.num_rows > 0
+
+
+def _sums(days: dict[int, float]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"date": START + timedelta(d), "channel": "google", "campaign": "brand", "impressions": 1000,
+             "clicks": 30, "spend": spend, "conversions": 3.0, "revenue": spend * 5}
+            for d, spend in sorted(days.items())
+        ]
+    )  # fmt: skip
+
+
+def _snapshots(*pairs: tuple[int, int]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"as_of": START + timedelta(a), "first_day": START + timedelta(f)} for a, f in pairs],
+        schema=pa.schema([("as_of", pa.date32()), ("first_day", pa.date32())]),
+    )
+
+
+def test_the_scoring_start_is_the_earliest_changed_day() -> None:
+    from analytics.kpi_history import scoring_start
+
+    shown = _sums(dict.fromkeys(range(40), 100.0))  # what campaign_kpis shows: days 0-39, snapshot as of 39
+    day = lambda d: START + timedelta(d)  # noqa: E731
+    # a new day: scored alone
+    assert scoring_start(_sums(dict.fromkeys(range(41), 100.0)), day(40), shown, _snapshots((39, 0))) == day(40)
+    # a re-export changing day 12 (the newest day unchanged, its snapshot a daily one): from day 12
+    changed = {**dict.fromkeys(range(40), 100.0), 12: 400.0}
+    assert scoring_start(_sums(changed), day(39), shown, _snapshots((38, 0), (39, 39))) == day(12)
+    # replacing a snapshot of the same as_of that started earlier: no later than it started
+    assert scoring_start(_sums(changed), day(39), shown, _snapshots((30, 0), (39, 5))) == day(5)
+    # a day gone entirely (its file deleted): from the day with rows before it
+    gone = {d: 100.0 for d in range(40) if d != 20}
+    assert scoring_start(_sums(gone), day(39), shown, _snapshots((38, 0), (39, 39))) == day(19)
+    # nothing changed: the newest day again
+    assert scoring_start(shown, day(39), shown, _snapshots((38, 0), (39, 39))) == day(39)
+    # the newest day went back (a newer snapshot exists): every day
+    assert scoring_start(_sums(dict.fromkeys(range(39), 100.0)), day(38), shown, _snapshots((39, 0))) is None
