@@ -1,16 +1,17 @@
 """One committer per table at a time: the files many workers stage land in grouped commits.
 
-A worker that staged and uploaded a file's data files for a table does not commit them itself. It
-writes a **commit intent** (the table, the data files, the source keys whose rows the commit removes
-first, the schema the files were written with) next to the table, under
-``<table location>/intents/pending/``, and then either becomes the table's committer or waits for
-the one at work:
+A worker that staged and uploaded a file's data files for a table describes its change as a
+**commit intent** (the table, the data files, the source keys whose rows the commit removes first,
+the schema the files were written with) and hands it to the table's committer:
 
-* The committer holds the table's **commit lease** (``committer#<database>.<table>`` in the
-  idempotency table, a conditional write with an expiry). It lists every pending intent and commits
-  them in **one transaction**: ``delete(source_key IN keys)`` of the keys they replace or remove,
-  plus ``add_files`` of all their files. Each file's rows still appear atomically with the removal of
-  its key's old rows, and the table takes one commit for the group instead of one per file.
+* It tries the table's **commit lease** (``committer#<database>.<table>`` in the idempotency table,
+  a conditional write with an expiry). With the lease it is the committer: it lists the intents
+  others left under ``<table location>/intents/pending/`` and commits them with its own in **one
+  transaction**: ``delete(source_key IN keys)`` of the keys they replace or remove, plus
+  ``add_files`` of all their files; then, while the lease lasts, what landed meanwhile. Each file's
+  rows still appear atomically with the removal of its key's old rows, and the table takes one
+  commit for the group instead of one per file.
+* Without the lease it writes its intent under ``pending/`` and waits for the committer at work.
 * Each intent learns its snapshot id: the committer's own from its commit, the others' from a
   ``done`` marker it writes beside their intent (a waiting worker polls for it: observed state, never
   a guessed delay). The completion event goes out after the commit and carries that snapshot.
