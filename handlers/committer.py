@@ -151,15 +151,14 @@ class Outcome:
     status: str  # committed | abandoned | refused
     snapshot_id: int | None = None
     message: str = ""
-    #: How many intents the commit that holds it held (1: committed alone).
-    group: int = 1
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__).encode()
+        return json.dumps({"status": self.status, "snapshot_id": self.snapshot_id, "message": self.message}).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Outcome:
-        return cls(**json.loads(data))
+        body = json.loads(data)
+        return cls(body["status"], body.get("snapshot_id"), body.get("message", ""))
 
 
 class Committer(Protocol):
@@ -262,7 +261,7 @@ def commit_group(
             if intent.id in outcomes:
                 continue
             if intent.id in done:
-                outcomes[intent.id] = Outcome("committed", done[intent.id], group=len(intents))
+                outcomes[intent.id] = Outcome("committed", done[intent.id])
                 continue
             if intent.id in abandoned:
                 outcomes[intent.id] = Outcome("abandoned", message=abandoned[intent.id])
@@ -301,7 +300,7 @@ def commit_group(
         changed = after is not None and (before is None or after.snapshot_id != before.snapshot_id)
         snapshot = after.snapshot_id if changed and after is not None else None
         for intent in todo:
-            outcomes[intent.id] = Outcome("committed", snapshot, group=len(todo))
+            outcomes[intent.id] = Outcome("committed", snapshot)
         return outcomes
     message = (
         f"table {intents[0].qualified} kept changing under its group commit past {COMMIT_ATTEMPTS} attempts; "

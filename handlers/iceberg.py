@@ -22,6 +22,7 @@ import pyarrow as pa
 from analytics.base import DOC_KEY
 from handlers.catalog import table_properties
 from handlers.committer import (
+    SOURCE_KEY,
     Committer,
     DirectCommitter,
     Holder,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SOURCE_KEY = "source_key"
 
 #: (this file's type, the table's type) pairs where casting the file's values loses nothing.
 FILE_WIDENINGS = {

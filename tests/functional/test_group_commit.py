@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,18 +19,11 @@ from handlers.committer import COMMITTER_RECORD_PREFIX, Holder, Intent, commit_g
 from handlers.errors import SourceBusyError
 from handlers.settings import Settings
 from lake.standin import client
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 from tests.functional.conftest import Invoke, curated_rows, iceberg_table, next_messages
 
 SEED = b"sku,region,amount\nA,north,1\nB,south,2\n"
 TABLE = "lake_curated.sales"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the state waited for was never observed"
-        time.sleep(0.05)
 
 
 def pending(lake: Lake, table: str = "sales") -> list[str]:
@@ -122,7 +114,7 @@ def test_files_that_land_while_the_committer_is_busy_are_committed_together_in_o
     workers.start(land(lake, 6))
     try:
         # THEN each hands its intent over and waits (nothing is committed while the lease is held)
-        wait_until(lambda: len(pending(lake)) == 4)
+        assert wait_until(lambda: len(pending(lake)) == 4, timeout=120, every=0.05)
         assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B"]
     finally:
         release_lease(lake, TABLE)  # the busy committer finishes
@@ -152,7 +144,7 @@ def test_a_committer_that_lost_its_lease_and_commits_the_same_group_as_its_succe
     workers = Workers(3)
     workers.start(land(lake, 3))
     try:
-        wait_until(lambda: len(pending(lake)) == 3)
+        assert wait_until(lambda: len(pending(lake)) == 3, timeout=120, every=0.05)
         intents = [
             Intent.from_json(lake.s3.get_object(Bucket=lake.bucket, Key=k)["Body"].read()) for k in pending(lake)
         ]
@@ -220,7 +212,7 @@ def test_a_newer_version_or_a_deletion_while_an_intent_is_pending_waits_and_the_
     workers = Workers(1)
     workers.start(next_messages(lake))
     try:
-        wait_until(lambda: len(pending(lake)) == 1)
+        assert wait_until(lambda: len(pending(lake)) == 1, timeout=120, every=0.05)
         # WHEN version 2 lands meanwhile: its worker finds the key busy and is retried later (SQS)
         lake.put("raw/sales/day.csv", b"sku,region,amount\nV2,north,2\n")
         [newer] = next_messages(lake)
@@ -240,7 +232,7 @@ def test_a_newer_version_or_a_deletion_while_an_intent_is_pending_waits_and_the_
     workers = Workers(1)
     workers.start(next_messages(lake))
     try:
-        wait_until(lambda: len(pending(lake)) == 1)
+        assert wait_until(lambda: len(pending(lake)) == 1, timeout=120, every=0.05)
         lake.s3.delete_object(Bucket=lake.bucket, Key="raw/sales/day.csv")
         [message] = next_messages(lake)  # the stand-in announces the deletion (Object Deleted)
         deletion = message["Body"]
@@ -264,7 +256,7 @@ def test_the_records_of_one_batch_are_staged_at_once_and_committed_together(lake
     invocation.start()
     try:
         # THEN several of its records wait for the commit at once (staged while another waits)
-        wait_until(lambda: len(pending(lake)) >= 2)
+        assert wait_until(lambda: len(pending(lake)) >= 2, timeout=120, every=0.05)
     finally:
         release_lease(lake, TABLE)
     invocation.join(300)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from handlers.events import process_request_body
 from handlers.service import ObjectProcessor
 from lake.standin import client
-from tests.conftest import Lake
+from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
     Invoke,
     curated_rows,
@@ -137,7 +135,7 @@ def test_a_copy_that_meets_its_original_still_at_work_is_a_batch_item_failure_no
     worker = threading.Thread(target=lambda: first.append(invoke([message])))
     worker.start()
     try:
-        wait_until(lambda: in_progress_records(lake) == 1)
+        assert wait_until(lambda: in_progress_records(lake) == 1, timeout=120, every=0.05)
         # WHEN SQS delivers a copy of its message, alone in its batch, to another invocation
         copy = message | {"MessageId": "copy-1", "ReceiptHandle": "copy-1"}
         response = invoke([copy])
@@ -439,10 +437,3 @@ def in_progress_records(lake: Lake) -> int:
     dynamodb = client("dynamodb", lake.endpoints.endpoint_url)
     items = dynamodb.scan(TableName=lake.endpoints.topology.idempotency_table)["Items"]
     return sum(1 for item in items if item.get("status", {}).get("S") == "INPROGRESS")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the state waited for was never observed"
-        time.sleep(0.05)
