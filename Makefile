@@ -47,7 +47,7 @@ bench: install
 # The docs' column tables, rendered from the table specs (docs/development.md).
 .PHONY: docs
 docs: install
-	$(UV) run python -m lake.docs
+	$(UV) run python -m lake.cli.docs
 
 clean:
 	rm -rf .venv .demo .lake-worker.log .import_linter_cache cdk.out infra/cdk.out

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lake.standin import StandIn, client, free_port
-from lake.state import StateDir
+from lake.standin.server import StandIn, client, free_port
+from lake.standin.state import StateDir
 
 RAW_BYTES = 100 * 1024
 WAREHOUSE_BYTES = 20 * 1024
@@ -98,7 +98,7 @@ def _whole_pickle(path: Path) -> None:
 
     from moto.backends import get_backend
 
-    from lake.state import _LOCK_TYPES, SERVICES
+    from lake.standin.state import _LOCK_TYPES, SERVICES
 
     class Whole(pickle.Pickler):
         def reducer_override(self, obj: Any) -> Any:

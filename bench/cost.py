@@ -271,7 +271,7 @@ def _commit(
     }
 
 
-#: Intents one group commit takes at most (handlers.committer.MAX_GROUP).
+#: Intents one group commit takes at most (handlers.adapters.committer.MAX_GROUP).
 MAX_GROUP = 200
 
 
@@ -284,7 +284,7 @@ def files_per_commit(w: Workload, d: Deployment) -> float:
 
 
 def _intents(prices: Prices, table_files: float, group: float) -> dict[str, float]:
-    """What handing files to a table's committer costs (handlers/committer.py): per file the intent's
+    """What handing files to a table's committer costs (handlers/adapters/committer.py): per file the intent's
     PUT; for a file that waits (all but one of a group) its done marker's PUT, the holder's GET of
     the intent and about two GETs of polling; per commit the LIST of pending intents and the lease's
     two DynamoDB writes."""

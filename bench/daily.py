@@ -64,7 +64,7 @@ def generate(campaigns: int) -> dict[dt.date, list[str]]:
 # --- the lake: a stand-in in a child process ------------------------------------------------------
 def serve() -> int:
     """Child: start a stand-in, print both functions' environments, serve until stdin closes."""
-    from lake.standin import StandIn, free_port
+    from lake.standin.server import StandIn, free_port
 
     standin = StandIn(port=free_port())
     endpoints = standin.start()
@@ -107,7 +107,7 @@ def child_ingest(campaigns: int) -> int:
     import boto3
 
     from handlers import process
-    from lake.runner import LocalContext, lambda_sqs_event
+    from lake.standin.runner import LocalContext, lambda_sqs_event
 
     env = json.loads(os.environ["LAKE_BENCH_DAILY_LAKE"])
     days = generate(campaigns)
@@ -191,8 +191,8 @@ class _Context:
 def child_refresh() -> int:
     """Child: one refresh of ``ad_performance`` as the refresh function runs it; prints what it did."""
     import topology
+    from handlers.adapters.refresh_requests import RefreshRequest
     from handlers.bootstrap import build_refresh_service
-    from handlers.refresh_requests import RefreshRequest
     from handlers.settings import Settings
 
     service = build_refresh_service(Settings.from_env())

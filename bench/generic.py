@@ -82,8 +82,8 @@ def pipeline_seconds(csv_path: Path) -> tuple[float, int]:
     """Our generic pipeline from the same local file to staged local Parquet (the Lambda's /tmp)."""
     from analytics.base import SourceInfo
     from analytics.generic import GenericPipeline
-    from handlers.reader import SourceReader
-    from handlers.staging import StagingSink
+    from handlers.adapters.reader import SourceReader
+    from handlers.adapters.staging import StagingSink
 
     t0 = time.perf_counter()
     pipeline = GenericPipeline("events")

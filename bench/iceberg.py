@@ -33,10 +33,10 @@ class Lake:
     """A stand-in with the topology provisioned, a store wired to it, and a way to commit a local file."""
 
     def __init__(self) -> None:
+        from handlers.adapters.store import LakeStore
         from handlers.bootstrap import clients
         from handlers.settings import Settings
-        from handlers.store import LakeStore
-        from lake.standin import StandIn, free_port
+        from lake.standin.server import StandIn, free_port
         from query.catalog import glue_catalog
 
         self.standin = StandIn(port=free_port())
@@ -49,7 +49,7 @@ class Lake:
         def store(committer: str = "direct") -> LakeStore:
             """A worker's store; ``committer``: grouped (as deployed), direct (one commit per file)
             or none (the commit step a no-op: the ceiling grouping is measured against)."""
-            from handlers.committer import DirectCommitter, GroupCommitter
+            from handlers.adapters.committer import DirectCommitter, GroupCommitter
 
             c = clients(self.settings)  # one set of clients per worker, as per Lambda instance
             chosen = {
@@ -72,8 +72,8 @@ class Lake:
         """Pipeline + staging + commit of one local CSV as raw key ``key``: rows committed."""
         from analytics.base import SourceInfo
         from analytics.generic import GenericPipeline
-        from handlers.reader import SourceReader
-        from handlers.staging import Lineage, StagingSink
+        from handlers.adapters.reader import SourceReader
+        from handlers.adapters.staging import Lineage, StagingSink
 
         landed = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         lineage = Lineage(key, "v1", f"bench-{abs(hash(key)) % 10**8}", landed)
@@ -89,7 +89,7 @@ class Lake:
 
     def baseline(self, csv_path: Path, n: int) -> float:
         """pyarrow read_csv + write_table of the file to the stand-in's S3."""
-        from lake.tables import s3_filesystem
+        from lake.cli.tables import s3_filesystem
 
         fs = s3_filesystem(self.endpoint_url, self.settings.region)
         t0 = time.perf_counter()
@@ -105,7 +105,7 @@ class NoCommit:
     """The commit step replaced by a no-op (files staged and uploaded, never committed)."""
 
     def commit(self, table: Any, intent: Any) -> Any:
-        from handlers.committer import Outcome
+        from handlers.adapters.committer import Outcome
 
         return Outcome("committed", None)
 

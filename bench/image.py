@@ -85,7 +85,7 @@ def bare_python_seconds(image: str, work: Path) -> float:
 
 def cold_start_seconds(image: str, work: Path, extra_env: dict[str, str]) -> tuple[float, float]:
     """Median (start → first poll, start → first record answered) over fresh containers."""
-    from lake.standin import StandIn, free_port
+    from lake.standin.server import StandIn, free_port
     from tests.infra.image.__main__ import (
         ANSWER_TIMEOUT_S,
         drop_file,

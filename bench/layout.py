@@ -39,8 +39,8 @@ def pipeline_seconds(csv_path: Path, *, detect_layout: bool = True, fmt: str = "
     wall seconds, and CPU seconds of the process (all threads; less shaken by other processes)."""
     from analytics.base import SourceInfo
     from analytics.generic import GenericPipeline
-    from handlers.reader import ReadOptions, SourceReader
-    from handlers.staging import StagingSink
+    from handlers.adapters.reader import ReadOptions, SourceReader
+    from handlers.adapters.staging import StagingSink
 
     t0, c0 = time.perf_counter(), time.process_time()
     pipeline = GenericPipeline("events")
@@ -55,7 +55,7 @@ def pipeline_seconds(csv_path: Path, *, detect_layout: bool = True, fmt: str = "
 
 def read_seconds(path: Path, fmt: str) -> tuple[float, int]:
     """Every batch of a local file through ``SourceReader``; seconds and rows."""
-    from handlers.reader import SourceReader
+    from handlers.adapters.reader import SourceReader
 
     t0 = time.perf_counter()
     reader = SourceReader(f"raw/events/{path.name}", fmt, _opener(path))

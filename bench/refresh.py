@@ -143,7 +143,7 @@ def generate(folder: Path, orders: int, customers: int, files: int = FILES) -> l
             },
             schema=ORDERS_STAGED,
         )
-        # As handlers.staging writes them: snappy, one row group per 128k rows or so.
+        # As handlers.adapters.staging writes them: snappy, one row group per 128k rows or so.
         pq.write_table(table, path, compression="snappy", row_group_size=131_072)
         first_id += rows
     done.write_text(json.dumps(spec))
@@ -161,7 +161,7 @@ def _pick(rng: np.random.Generator, active: np.ndarray, rate: np.ndarray, rows: 
 # --- the lakes: a stand-in per process ------------------------------------------------------------
 def serve() -> int:
     """Child: start a stand-in, print its refresh function's environment, serve until stdin closes."""
-    from lake.standin import StandIn, free_port
+    from lake.standin.server import StandIn, free_port
 
     standin = StandIn(port=free_port())
     endpoints = standin.start()
@@ -201,10 +201,10 @@ class Lake:
         """Commit ``files`` as ``orders`` exports, one commit each as the per-file stage does, and
         put the keyed ``orders`` view; the data files' URIs in the table."""
         from analytics.orders import ORDERS
+        from handlers.adapters.iceberg import StagedData, iceberg_athena_type
+        from handlers.adapters.views import latest_by_key_sql, put_keyed_view
         from handlers.bootstrap import _store, clients
-        from handlers.iceberg import StagedData, iceberg_athena_type
         from handlers.settings import Settings
-        from handlers.views import latest_by_key_sql, put_keyed_view
 
         # Credentials and region (the same for every stand-in); the endpoint stays per lake.
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_") and k != "AWS_ENDPOINT_URL"})
@@ -248,8 +248,8 @@ CLV_FACTS = ("clv_bg_nbd", "clv_mbg_nbd", "clv_gamma_gamma")
 def child_refresh() -> int:
     """Child: one refresh of ``orders`` as the refresh function runs it; prints what it did."""
     import topology
+    from handlers.adapters.refresh_requests import RefreshRequest
     from handlers.bootstrap import build_refresh_service, clients
-    from handlers.refresh_requests import RefreshRequest
     from handlers.settings import Settings
 
     settings = Settings.from_env()
@@ -294,7 +294,7 @@ def child_duckdb(files_json: str) -> int:
     from analytics.history_refreshers import CUSTOMER_AGGREGATES_SQL
     from analytics.orders import CUSTOMER_FEATURES_SQL
     from handlers.settings import Settings
-    from lake.standin import s3_filesystem
+    from lake.standin.server import s3_filesystem
 
     settings = Settings.from_env()
     files = [uri.removeprefix("s3://") for uri in json.loads(Path(files_json).read_text())]

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from handlers.adapters.export_shapes import ExportShapes
+from handlers.adapters.failure_records import FailureLog
+from handlers.adapters.ledger import Ledger, LedgerPublisher
+from handlers.adapters.source_records import SourceRegister
+from handlers.adapters.store import LakeStore
 from handlers.errors import ProcessingInProgressError
-from handlers.failures import FailureLog
-from handlers.ledger import Ledger, LedgerPublisher
-from handlers.service import ObjectProcessor
 from handlers.settings import Settings
-from handlers.shapes import ExportShapes
-from handlers.sources import SourceRegister
-from handlers.store import LakeStore
+from handlers.stages.object_processor import ObjectProcessor
 
 if TYPE_CHECKING:
-    from handlers.refresher import RefreshService
+    from handlers.stages.refresh_service import RefreshService
 
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -82,7 +82,7 @@ def idempotency_wrapper(
 
 
 def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
-    from handlers.committer import GroupCommitter
+    from handlers.adapters.committer import GroupCommitter
     from query.catalog import glue_catalog
 
     return LakeStore(
@@ -93,15 +93,15 @@ def _store(settings: Settings, c: dict[str, Any]) -> LakeStore:
         settings.quarantine_database,
         catalog=glue_catalog(c["glue"], settings.region, settings.endpoint_url),
         optimizer_role_arn=settings.optimizer_role_arn,
-        # Files of many workers land in one commit per table at a time (handlers/committer.py).
+        # Files of many workers land in one commit per table at a time (handlers/adapters/committer.py).
         committer=GroupCommitter(c["s3"], c["dynamodb"], settings.bucket, settings.idempotency_table),
     )
 
 
 def build_processor(settings: Settings) -> ObjectProcessor:
     """A processor wired to real AWS (or the stand-in, through ``AWS_ENDPOINT_URL``)."""
-    from handlers.pseudonym_key import read_pseudonym_key
-    from handlers.refresh_requests import RefreshRequester
+    from handlers.adapters.pseudonym_key import read_pseudonym_key
+    from handlers.adapters.refresh_requests import RefreshRequester
 
     c = clients(settings)
     # Read once per process: a warm function keeps it; a failed read fails the batch and is retried.
@@ -128,7 +128,7 @@ def build_processor(settings: Settings) -> ObjectProcessor:
 
 def build_refresh_service(settings: Settings) -> RefreshService:
     """The refresh stage wired to real AWS (or the stand-in); Athena's client is built on first use."""
-    from handlers.refresher import RefreshRecords, RefreshService
+    from handlers.stages.refresh_service import RefreshRecords, RefreshService
     from query.catalog import Catalog
 
     c = clients(settings)

@@ -2,7 +2,7 @@
 
 The completion event's detail (:meth:`FileCompletion.event_detail`, checked against
 ``handlers/schemas/completion_event.schema.json``), the function's metrics
-(:meth:`FileCompletion.metrics`) and the ledger row (:func:`handlers.ledger.file_row`) are views
+(:meth:`FileCompletion.metrics`) and the ledger row (:func:`handlers.adapters.ledger.file_row`) are views
 of it. A detail announced earlier (replayed by idempotency, or handed to the ledger by the
 publisher) is parsed back with :meth:`FileCompletion.from_detail`. Imports nothing heavy.
 """
@@ -12,14 +12,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import topology
 
-if TYPE_CHECKING:
-    from handlers.iceberg import Committed
-
 Scalar = float | int | str | bool | None
+
+
+@dataclass(frozen=True)
+class Committed:
+    """One table's commit, as the completion event describes it."""
+
+    database: str
+    table: str
+    location: str
+    #: The Iceberg snapshot that holds this source's rows (``FOR VERSION AS OF``); None when removed.
+    snapshot_id: int | None
+    rows: int
+    data_files: int
+    partition_spec: str
+    #: For a keyed table: the view showing each key once (``table`` holds every source's rows).
+    view: str | None = None
 
 
 # The event's objects list their fields in the order of these classes' fields (``asdict``).
@@ -40,7 +53,7 @@ class SourceFacts:
 
 @dataclass(frozen=True)
 class TableOutput:
-    """One table's commit as the event describes it (a :class:`~handlers.iceberg.Committed`)."""
+    """One table's commit as the event describes it (a :class:`Committed`)."""
 
     database: str
     table: str

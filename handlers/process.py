@@ -21,7 +21,7 @@ from handlers.outcome import FileCompletion
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from handlers.service import ObjectProcessor
+    from handlers.stages.object_processor import ObjectProcessor
 
 logger = Logger(service="lake-processor")
 #: CloudWatch metrics in the embedded metric format (written to the log, no API calls).
@@ -130,7 +130,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     check_sqs_batch(event)
     processor = _get_processor()
     processor.register_context(context)
-    from handlers.ledger import logged_invocation
+    from handlers.adapters.ledger import logged_invocation
 
     batch = ConcurrentBatch(event_type=EventType.SQS)  # per invocation: it holds the batch's results
     with (

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from handlers.refresher import RefreshService
+    from handlers.stages.refresh_service import RefreshService
 
 logger = Logger(service="lake-refresh")
 metrics = Metrics(namespace="LakeProcessor", service="lake-refresh")
@@ -61,7 +61,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Refresh what the batch asks for and report only the failed records (``batchItemFailures``)."""
     service = _get_service()
     service.register_context(context)
-    from handlers.ledger import logged_invocation
+    from handlers.adapters.ledger import logged_invocation
 
     with logged_invocation(service.ledger, context, logger, metrics):
         response = process_partial_response(

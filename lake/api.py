@@ -72,7 +72,7 @@ def read(
     targets: list[Target] = []
 
     def run() -> pa.Table:
-        from lake.iceberg import LakeCatalog, TableRef, scan, snapshot_at
+        from lake.engine import LakeCatalog, TableRef, scan, snapshot_at
 
         target = _target(endpoint_url, stack, region, profile)
         targets.append(target)
@@ -84,7 +84,7 @@ def read(
                     f"{ref} is a view; an older snapshot is read from its table: "
                     f"lake.read('{ref.database}.{ref.table}_sources', snapshot={snapshot!r})"
                 )
-            from lake.iceberg import run_query
+            from lake.engine import run_query
             from query.sql import quote_table
 
             return run_query(target, f"SELECT * FROM {quote_table(ref.database, ref.table)}")
@@ -110,7 +110,7 @@ def query(
     targets: list[Target] = []
 
     def run() -> pa.Table:
-        from lake.iceberg import run_query
+        from lake.engine import run_query
 
         target = _target(endpoint_url, stack, region, profile)
         targets.append(target)
@@ -122,7 +122,7 @@ def query(
 
 def parse_name(name: str, default_database: str) -> Any:
     """``table`` or ``database.table`` as a TableRef; a LakeError for anything else."""
-    from lake.iceberg import TableRef
+    from lake.engine import TableRef
 
     parts = name.strip().strip('"').split(".")
     if not all(parts) or len(parts) > 2:

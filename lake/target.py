@@ -67,7 +67,7 @@ class Target:
         """A cached boto3 client for the target."""
         if service not in self._clients:
             if self.endpoint_url is not None:
-                from lake.standin import client
+                from lake.standin.server import client
 
                 self._clients[service] = client(service, self.endpoint_url, self.region)
             else:
@@ -98,7 +98,7 @@ class Target:
 
         import pyarrow.fs as pafs
 
-        from lake.standin import s3_filesystem
+        from lake.standin.server import s3_filesystem
 
         if self.endpoint_url is not None:
             return s3_filesystem(self.endpoint_url, self.region)

@@ -3,7 +3,7 @@
 Athena stores a view as a Glue table of type ``VIRTUAL_VIEW`` whose ``ViewOriginalText`` is
 ``/* Presto View: <base64 of a JSON document> */``; the JSON carries the SQL and the columns
 with their Presto types. Athena reads only views written exactly this way, so the writer (the
-handlers' :mod:`handlers.views`) and the engine, which expands views, share this format.
+handlers' :mod:`handlers.adapters.views`) and the engine, which expands views, share this format.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 import topology
-from lake.standin import Endpoints, StandIn, client, free_port, provision
+from lake.standin.server import Endpoints, StandIn, client, free_port, provision
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/completion_event.schema.json").read_text())
 MODELS_SCHEMA = json.loads((Path(__file__).parent.parent / "handlers/schemas/models_event.schema.json").read_text())

@@ -20,7 +20,7 @@ from analytics.experiment_history import EXPERIMENT_RESULTS_HISTORY
 from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY
 from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, SEGMENT_IDS
 from analytics.profile import PROFILE_TABLE_SPEC
-from handlers.iceberg import athena_type
+from handlers.adapters.iceberg import athena_type
 from query.sql import transpile
 
 CURATED = "lake_curated"

@@ -60,7 +60,7 @@ class QueueSettings:
     batch_size: int = 10
     batching_window_seconds: int = 5
     #: Lambda instances processing files at once. Files of one table are committed in groups by one
-    #: committer at a time (handlers/committer.py), so more instances stage more files in parallel
+    #: committer at a time (handlers/adapters/committer.py), so more instances stage more files in parallel
     #: instead of retrying each other's commits. The deploy setting ``maxConcurrency`` overrides it.
     max_concurrency: int = 50
     dlq_retention_days: int = 14
@@ -222,7 +222,7 @@ SOURCE_RECORD_PREFIX = "source#"
 REFRESH_RECORD_PREFIX = "refresh#"
 #: Items ``shape#<dataset>#<shape>`` in the idempotency table: the day/month order the newest file of
 #: an export shape (dataset + header + delimiter) proved, and which file proved it, so a later file
-#: of the shape whose dates are all ambiguous follows it (see ``handlers.shapes``). They never expire.
+#: of the shape whose dates are all ambiguous follows it (see ``handlers.adapters.export_shapes``). They never expire.
 SHAPE_RECORD_PREFIX = "shape#"
 
 #: Environment variables the deployed function receives; the handler's settings read exactly these.

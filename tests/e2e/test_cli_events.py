@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lake.runner import Runner
-from lake.standin import client, free_port
+from lake.standin.runner import Runner
+from lake.standin.server import client, free_port
 from tests.conftest import Lake
 from tests.e2e.cli import LAKE, Background, cli_env
 from tests.e2e.cli import lake as run_lake

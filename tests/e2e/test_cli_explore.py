@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lake.runner import Runner
-from lake.standin import StandIn, provision
+from lake.standin.runner import Runner
+from lake.standin.server import StandIn, provision
 from tests.conftest import Lake
 from tests.e2e.cli import LAKE, cli_env
 from tests.e2e.cli import lake as run_lake

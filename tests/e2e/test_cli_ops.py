@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lake.runner import Runner
-from lake.standin import client, free_port
-from lake.tables import read_table
+from lake.cli.tables import read_table
+from lake.standin.runner import Runner
+from lake.standin.server import client, free_port
 from tests.conftest import Lake, wait_until
 from tests.e2e.cli import LAKE, Background, cli_env
 from tests.e2e.cli import lake as lake_cli

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from pyiceberg.expressions import EqualTo
 
-from lake.runner import Runner
-from lake.standin import Endpoints, StandIn, free_port, provision
+from lake.standin.runner import Runner
+from lake.standin.server import Endpoints, StandIn, free_port, provision
 from query.catalog import glue_catalog
 from query.views import is_view
 from tests.conftest import Lake

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lake.runner import Runner
+from lake.standin.runner import Runner
 from tests.conftest import Lake
 from tests.e2e.cli import lake as run_lake
 from tests.e2e.test_cli_query import assert_one_line_error, campaign_csv

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lake.standin import free_port
+from lake.standin.server import free_port
 from tests.e2e.cli import LAKE, Background, cli_env
 from tests.e2e.cli import lake as run_lake
 
@@ -146,7 +146,7 @@ def test_the_demo_shows_a_second_month_of_orders_moving_customers_between_segmen
 
 def test_the_demo_refuses_a_state_dir_that_already_holds_a_lake(tmp_path: Path) -> None:
     # GIVEN a folder where a lake was saved
-    from lake.state import StateDir
+    from lake.standin.state import StateDir
 
     StateDir(tmp_path / "lake").save({"raw files": 1})
     # WHEN the demo is asked to keep its lake there

@@ -14,8 +14,8 @@ import pytest
 
 import lake as lake_api
 import topology
-from lake.runner import Runner
-from lake.standin import Endpoints, StandIn, provision
+from lake.standin.runner import Runner
+from lake.standin.server import Endpoints, StandIn, provision
 from tests.conftest import Lake
 
 pytestmark = pytest.mark.e2e

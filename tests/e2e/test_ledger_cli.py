@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lake.runner import Runner
+from lake.standin.runner import Runner
 from tests.conftest import Lake, wait_until
 from tests.e2e.cli import lake as run_lake
 from tests.functional.conftest import read_rows

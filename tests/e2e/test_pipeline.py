@@ -13,9 +13,9 @@ from dataclasses import replace
 import pyarrow.compute as pc
 import pytest
 
-from lake.runner import BatchOutcome, Runner
-from lake.standin import Endpoints
-from lake.tables import read_table, s3_filesystem
+from lake.cli.tables import read_table, s3_filesystem
+from lake.standin.runner import BatchOutcome, Runner
+from lake.standin.server import Endpoints
 from tests.conftest import Lake, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import topology
-from lake.standin import free_port
+from lake.standin.server import free_port
 from tests.e2e.cli import Background, cli_env
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def on_port(text: str, port: int) -> str:
 def test_the_walkthrough_files_exist_and_every_command_is_one_lake_knows() -> None:
     for path in re.findall(r"\bexamples/[\w./-]+", README.read_text()):
         assert (ROOT / path.rstrip(".")).exists(), f"README names {path}, which is not in the repository"
-    from lake.cli import build_parser
+    from lake.cli.main import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for line in block("terminal 2").splitlines():

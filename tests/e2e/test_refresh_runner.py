@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import topology
-from lake.runner import REFRESH_FUNCTION, BatchOutcome, Runner
-from lake.standin import provision
+from lake.standin.runner import REFRESH_FUNCTION, BatchOutcome, Runner
+from lake.standin.server import provision
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import iceberg_table, read_rows
 

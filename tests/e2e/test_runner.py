@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import topology
-from lake.runner import Runner
-from lake.standin import Endpoints
+from lake.standin.runner import Runner
+from lake.standin.server import Endpoints
 from tests.conftest import Lake, wait_until
 from tests.e2e.cli import lake as lake_cli
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lake.standin import client, free_port
-from lake.state import STATE_FILE
+from lake.standin.server import client, free_port
+from lake.standin.state import STATE_FILE
 from tests.e2e.cli import LAKE, Background, cli_env
 from tests.e2e.cli import lake as lake_cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lake.standin import CREDENTIALS
+from lake.standin.server import CREDENTIALS
 from tests.conftest import Lake
 from tests.e2e.cli import LAKE, cli_env
 from tests.functional.test_standin_s3_events import assert_shaped_like_aws, routed

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lake.runner import Runner
-from lake.standin import Endpoints, StandIn, provision
+from lake.standin.runner import Runner
+from lake.standin.server import Endpoints, StandIn, provision
 from tests import export_fixtures as fx
 from tests.e2e.cli import lake as run_lake
 from tests.exports import excel_csv, xlsx

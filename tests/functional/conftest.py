@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from handlers import process
-from lake.runner import LocalContext, lambda_sqs_event
+from lake.standin.runner import LocalContext, lambda_sqs_event
 from query.catalog import glue_catalog
 from tests.conftest import Lake
 

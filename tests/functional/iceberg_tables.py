@@ -16,8 +16,8 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, DoubleType, LongType, NestedField, StringType, TimestamptzType
 
-from handlers.catalog import table_properties
-from handlers.views import put_view
+from handlers.adapters.table_properties import table_properties
+from handlers.adapters.views import put_view
 from query.catalog import glue_catalog
 from tests.conftest import Lake
 

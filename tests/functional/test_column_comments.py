@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analytics.orders import CUSTOMER_RFM, ORDERS
-from handlers.staging import LINEAGE_DOCS
+from handlers.adapters.staging import LINEAGE_DOCS
 from tests.conftest import Lake
 from tests.functional.conftest import Invoke, InvokeRefresh, iceberg_table
 from tests.functional.test_refresh import land, monthly_orders, orders_csv, refresh_all

@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any
 
 from analytics.base import DateDecision
-from handlers.shapes import ExportShapes, export_shape
-from lake.standin import client
+from handlers.adapters.export_shapes import ExportShapes, export_shape
+from lake.standin.server import client
 from tests.conftest import Lake
 from tests.functional.conftest import Invoke, curated_rows, next_messages
 

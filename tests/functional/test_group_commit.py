@@ -1,4 +1,4 @@
-"""Files of many workers land in grouped commits, one committer per table at a time (handlers/committer.py).
+"""Files of many workers land in grouped commits, one committer per table at a time (handlers/adapters/committer.py).
 
 Real processors (as Lambda instances) against the moto server, in threads. The test holds or breaks
 the table's commit lease to make a group, a dead committer or a zombie committer happen on purpose,
@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import topology
+from handlers.adapters.committer import COMMITTER_RECORD_PREFIX, Holder, Intent, commit_group
 from handlers.bootstrap import build_processor
-from handlers.committer import COMMITTER_RECORD_PREFIX, Holder, Intent, commit_group
 from handlers.errors import SourceBusyError
 from handlers.settings import Settings
-from lake.standin import client
+from lake.standin.server import client
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import Invoke, curated_rows, iceberg_table, next_messages
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from handlers.events import process_request_body
-from handlers.service import ObjectProcessor
-from lake.standin import client
+from handlers.stages.object_processor import ObjectProcessor
+from lake.standin.server import client
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
     Invoke,

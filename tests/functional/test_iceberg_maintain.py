@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from handlers.catalog import table_properties
-from lake.cli import main
-from lake.iceberg import run_query
+from handlers.adapters.table_properties import table_properties
+from lake.cli.main import main
+from lake.engine import run_query
 from lake.target import CliError, resolve
 from query.catalog import glue_catalog
 from tests.conftest import Lake

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lake.iceberg import run_query
-from lake.tables import list_tables, read_table
+from lake.cli.tables import list_tables, read_table
+from lake.engine import run_query
 from lake.target import CliError, Target, resolve
 from tests.conftest import Lake
 from tests.e2e.cli import lake as run_lake

@@ -13,12 +13,12 @@ import pyarrow as pa
 import pytest
 
 from handlers import process
+from handlers.adapters.ledger import LEDGER_WRITE_MARGIN_MS, write_ledger
 from handlers.bootstrap import build_processor
-from handlers.ledger import LEDGER_WRITE_MARGIN_MS, write_ledger
 from handlers.settings import Settings
-from lake.iceberg import run_query
-from lake.report import draw_ops
-from lake.runner import LocalContext, lambda_sqs_event
+from lake.cli.report import draw_ops
+from lake.engine import run_query
+from lake.standin.runner import LocalContext, lambda_sqs_event
 from lake.target import resolve
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import lake as lake_api
-from lake.describe import describe, render
-from lake.iceberg import run_query
-from lake.report import draw_now
+from lake.cli.describe import describe, render
+from lake.cli.report import draw_now
+from lake.engine import run_query
 from lake.target import CliError, Target, resolve
 from query.sql import quote
 from tests.conftest import Lake

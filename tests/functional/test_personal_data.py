@@ -13,7 +13,7 @@ import pytest
 
 import topology
 from handlers.errors import PseudonymKeyError
-from lake.standin import client
+from lake.standin.server import client
 from tests.conftest import Lake
 from tests.functional.conftest import Invoke, curated_rows, next_messages, quarantine_rows
 

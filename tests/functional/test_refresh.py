@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import topology
-from lake.iceberg import run_query
-from lake.standin import client, provision
+from lake.engine import run_query
+from lake.standin.server import client, provision
 from lake.target import resolve
 from tests.conftest import Lake, wait_until
 from tests.functional.conftest import (
@@ -280,7 +280,7 @@ def test_an_experiment_split_over_three_files_has_the_statistics_of_one_file(
     obvious = run_query(target, "SELECT * FROM experiment_results").to_pylist()
     # AND a request asking again with nothing new is skipped, though the refresh wrote (and reads
     # back) its own results table since
-    from handlers.refresh_requests import RefreshRequest
+    from handlers.adapters.refresh_requests import RefreshRequest
 
     again = RefreshRequest("experiments", reason="asked again")
     lake.sqs.send_message(

@@ -18,7 +18,7 @@ import pytest
 
 from analytics import samples
 from analytics.registry import refreshers
-from handlers.refresher import RefreshService
+from handlers.stages.refresh_service import RefreshService
 from query.athena import AthenaEngine
 from query.catalog import Catalog
 from query.local import DuckDBEngine
@@ -141,7 +141,7 @@ def test_a_query_athena_cannot_run_fails_the_refresh_with_the_query_and_the_reas
     lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from analytics.spec import RefresherSpec
-    from handlers import refresher
+    from handlers.stages import refresh_service as refresher
 
     def broken(query: Any, context: Any) -> Any:
         return query("SELECT customer_id, no_such_column FROM orders")

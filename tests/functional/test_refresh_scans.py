@@ -15,8 +15,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType
 
-from handlers.catalog import table_properties
-from handlers.queries import RefreshQueries
+from handlers.adapters.table_properties import table_properties
+from handlers.stages.refresh_queries import RefreshQueries
 from query.catalog import Catalog, glue_catalog
 from query.local import DuckDBEngine
 from query.scan import rows_of
@@ -169,7 +169,7 @@ def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolve
 def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
     resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers.views import latest_by_key_sql, put_keyed_view
+    from handlers.adapters.views import latest_by_key_sql, put_keyed_view
 
     # GIVEN a keyed dataset: order 2 in two sources, the newer one corrected
     table = create(

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from analytics.kpi_history import kpi_history
-from lake.iceberg import run_query
+from lake.engine import run_query
 from lake.target import resolve
 from tests.conftest import Lake
 from tests.functional.conftest import Invoke, InvokeRefresh, read_rows

@@ -14,8 +14,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from lake.s3_events import EMPTY_ETAG
-from lake.standin import StandIn, client, free_port
+from lake.standin.s3_events import EMPTY_ETAG
+from lake.standin.server import StandIn, client, free_port
 from tests.conftest import Lake
 
 SAMPLE = json.loads((Path(__file__).parent.parent / "events/s3_object_deleted.json").read_text())

@@ -8,7 +8,7 @@ import pytest
 
 import topology
 from infra.lake_stack import OUTPUT_KEYS
-from lake.standin import Endpoints, client
+from lake.standin.server import Endpoints, client
 from lake.target import CliError, resolve
 
 

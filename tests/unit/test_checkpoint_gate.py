@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from lake.checkpoint import Gate, changes_state, durable_at_once
-from lake.state import SOURCE_PREFIXES
+from lake.standin.checkpoint import Gate, changes_state, durable_at_once
+from lake.standin.state import SOURCE_PREFIXES
 
 
 def s3(method: str, path: str, query: str = "") -> dict[str, str]:

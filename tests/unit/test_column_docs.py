@@ -9,9 +9,9 @@ import pytest
 
 from analytics.base import MAX_DOC_CHARS, column_doc
 from analytics.orders import ORDERS
-from handlers.iceberg import documented
-from handlers.staging import LINEAGE_DOCS, LINEAGE_SCHEMA
-from lake.docs import (
+from handlers.adapters.iceberg import documented
+from handlers.adapters.staging import LINEAGE_DOCS, LINEAGE_SCHEMA
+from lake.cli.docs import (
     REWRITE_COMMAND,
     ColumnDocsError,
     column_meaning,

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.staging import GLUE_NAME_LIMIT, QUARANTINE_OWN, spelled_as_stored, storable_names
-from lake.describe import _describe_table, render
+from handlers.adapters.staging import GLUE_NAME_LIMIT, QUARANTINE_OWN, spelled_as_stored, storable_names
+from lake.cli.describe import _describe_table, render
 from query.errors import QueryError
 from query.local import run_on_catalog
 from query.scan import scan

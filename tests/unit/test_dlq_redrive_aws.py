@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from lake import dlq
+from lake.cli.main import dlq
 from lake.target import CliError, Target
 
 DLQ_URL = "https://sqs.eu-west-1.amazonaws.com/111122223333/lake-processing-dlq"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.failures import MAX_ERROR_CHARS, FailureLog, describe_error
+from handlers.adapters.failure_records import MAX_ERROR_CHARS, FailureLog, describe_error
 
 
 class UnreachableTable:

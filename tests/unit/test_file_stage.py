@@ -7,9 +7,9 @@ import io
 
 from analytics.base import QUARANTINE_REASON_CODE, SourceInfo
 from analytics.registry import get_pipeline
-from handlers.file_stage import FileOutcome, stage_file
-from handlers.reader import SourceReader
-from handlers.staging import Lineage, StagingSink
+from handlers.adapters.reader import SourceReader
+from handlers.adapters.staging import Lineage, StagingSink
+from handlers.stages.file import FileOutcome, stage_file
 
 KEY = "raw/visits/march.csv"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from handlers.ledger import LEDGER_WRITE_MARGIN_MS, PROCESSING_LOG, Ledger, write_ledger
-from lake.runner import LocalContext
+from handlers.adapters.ledger import LEDGER_WRITE_MARGIN_MS, PROCESSING_LOG, Ledger, write_ledger
+from lake.standin.runner import LocalContext
 
 
 class FakeTables:

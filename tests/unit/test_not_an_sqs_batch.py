@@ -8,7 +8,7 @@ import pytest
 
 from handlers import process
 from handlers.errors import NotAnSqsBatchError
-from lake.runner import LocalContext
+from lake.standin.runner import LocalContext
 
 
 def invoke(event: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import sys
 
 import jsonschema
 
-from handlers.ledger import file_row
+from handlers.adapters.ledger import file_row
 from handlers.outcome import (
     Failure,
     FileCompletion,
@@ -76,7 +76,7 @@ def test_the_metrics_and_the_ledger_row_are_views_of_the_outcome() -> None:
 def test_the_file_stage_and_its_outcome_import_without_pandas_or_scikit_learn() -> None:
     # The Lambda entry point reads outcomes of every record; the stage loads pandas with the first file.
     code = (
-        "import sys, handlers.file_stage, handlers.outcome, handlers.process; "
+        "import sys, handlers.stages.file, handlers.outcome, handlers.process; "
         "print(sorted(m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

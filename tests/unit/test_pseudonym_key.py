@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from handlers.adapters.pseudonym_key import read_pseudonym_key
 from handlers.errors import PseudonymKeyError
-from handlers.pseudonym_key import read_pseudonym_key
-from lake.state import PSEUDONYM_KEY_FILE, StateDir, StateError
+from lake.standin.state import PSEUDONYM_KEY_FILE, StateDir, StateError
 
 
 def test_the_state_directory_makes_its_key_once_readable_by_its_owner_only(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lake.put import Progress, plan
-from lake.subscribe import Subscription
+from lake.cli.put import Progress, plan
+from lake.cli.subscribe import Subscription
 from lake.target import CliError, resolve
 
 

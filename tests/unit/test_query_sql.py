@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from lake.querying import render, write
+from lake.cli.querying import render, write
 from query.errors import QueryError
 from query.parse import parse
 from query.sql import TableRef, athena_column_names, table_refs, to_duckdb

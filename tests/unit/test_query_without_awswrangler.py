@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lake.iceberg import run_query
+from lake.engine import run_query
 from lake.target import CliError, Target
 
 

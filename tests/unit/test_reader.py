@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics.errors import UnreadableFileError
+from handlers.adapters.reader import SourceReader, detect_format
 from handlers.errors import UnsupportedObjectError
-from handlers.reader import SourceReader, detect_format
 
 
 def read(key: str, data: bytes) -> tuple[pa.Table, SourceReader]:

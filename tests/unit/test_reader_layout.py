@@ -14,8 +14,8 @@ import pytest
 import xlsxwriter
 
 from analytics.errors import SettingsError, UnreadableFileError
-from handlers.layout import _first_bytes
-from handlers.reader import ReadOptions, SourceReader, detect_format
+from handlers.adapters.export_layout import _first_bytes
+from handlers.adapters.reader import ReadOptions, SourceReader, detect_format
 from tests.exports import (
     ADS_HEADER,
     ADS_PREAMBLE,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from analytics.base import SourceInfo
 from analytics.generic import GenericPipeline
-from handlers.layout import is_label, looks_like_data
-from handlers.reader import SourceReader, detect_format
+from handlers.adapters.export_layout import is_label, looks_like_data
+from handlers.adapters.reader import SourceReader, detect_format
 from tests.exports import ADS_PREAMBLE, csv_text, excel_csv, xlsx
 from tests.fakes import MemorySink
 
@@ -119,7 +119,7 @@ def test_the_header_is_not_taken_for_data() -> None:
 
 def test_a_short_western_sample_charset_normalizer_calls_baltic_reads_as_windows_1252() -> None:
     # Samples Hypothesis found: charset-normalizer ranks cp1257/cp1250 first and leaves cp1252 out.
-    from handlers.reader import _detect_encoding
+    from handlers.adapters.reader import _detect_encoding
 
     for text in ("Rapport Ça\nété;à;été\n1;2;3\n", "Rapport Ça été été\nnaïve;été;été\n1;2;3\n"):
         assert _detect_encoding(text.encode("cp1252")) == "cp1252", text

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers.queries import AthenaQueryError, RefreshQueries, RefreshQueryError
-from handlers.refresh_requests import RefreshRequest, parse_refresh_request
+from handlers.adapters.refresh_requests import RefreshRequest, parse_refresh_request
+from handlers.stages.refresh_queries import AthenaQueryError, RefreshQueries, RefreshQueryError
 from query.athena import AthenaEngine
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from handlers.queries import RefreshQueries
+from handlers.stages.refresh_queries import RefreshQueries
 from query.catalog import Catalog
 from query.local import DuckDBEngine
 

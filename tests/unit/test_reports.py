@@ -535,7 +535,7 @@ def test_a_few_customers_as_the_real_refresher_writes_them():
 def test_a_keyed_dataset_s_histograms_count_each_key_once_reading_its_view_twice():
     # GIVEN a keyed dataset: every file's rows, where a later file exported every session again with
     # other values, and the lake's view over them (each key once, from the newest file)
-    from handlers.views import latest_by_key_sql
+    from handlers.adapters.views import latest_by_key_sql
     from query.sql import transpile
 
     tables = fx.generic_tables("web_sessions")

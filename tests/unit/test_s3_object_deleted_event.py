@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from lake import s3_events
+from lake.standin import s3_events
 
 EVENTS = Path(__file__).parent.parent / "events"
 EMPTY = s3_events.EMPTY_ETAG

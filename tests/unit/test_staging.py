@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from analytics.base import SourceInfo, TableSpec
 from analytics.generic import GenericPipeline
-from handlers.staging import NULL_PARTITION, Lineage, StagingSink, partition_value
+from handlers.adapters.staging import NULL_PARTITION, Lineage, StagingSink, partition_value
 
 SOURCE = SourceInfo(dataset="pay", source_id="s1", key="raw/pay/a.csv", ingest_date=dt.date(2026, 11, 1))
 

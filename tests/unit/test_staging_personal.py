@@ -14,7 +14,7 @@ from analytics.base import SourceInfo, TableSpec
 from analytics.generic import GenericPipeline
 from analytics.personal import Pseudonymiser
 from analytics.profile import PROFILE_TABLE_SPEC
-from handlers.staging import StagingSink
+from handlers.adapters.staging import StagingSink
 
 KEY = b"k" * 32
 SOURCE = SourceInfo(dataset="people", source_id="s1", key="raw/people/a.csv", ingest_date=dt.date(2026, 11, 1))

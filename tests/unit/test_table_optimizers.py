@@ -8,7 +8,7 @@ from __future__ import annotations
 import boto3
 from botocore.stub import Stubber
 
-from handlers.store import LakeStore
+from handlers.adapters.store import LakeStore
 
 ROLE = "arn:aws:iam::111122223333:role/lake-table-optimizer"
 

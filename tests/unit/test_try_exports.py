@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from lake.trial import render, run_trial
+from lake.cli.trial import render, run_trial
 from tests import export_fixtures as fx
 
 

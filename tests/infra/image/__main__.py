@@ -35,9 +35,9 @@ from typing import Any
 import topology
 from analytics.samples import orders_csv
 from infra.refresh import REFRESH_HANDLER
-from lake.runner import lambda_sqs_event
-from lake.samples import web_sessions_csv
-from lake.standin import Endpoints, StandIn, client, free_port
+from lake.cli.samples import web_sessions_csv
+from lake.standin.runner import lambda_sqs_event
+from lake.standin.server import Endpoints, StandIn, client, free_port
 from tests.infra.image.al2023 import COMMANDS
 from tests.infra.image.base import PYTHON_MINOR, build_base, ensure_tools, run
 from tests.infra.image.runtime_api import Invocation, RuntimeApi

@@ -1,0 +1,527 @@
+"""One committer per table at a time: the files many workers stage land in grouped commits.
+
+A worker that staged and uploaded a file's data files for a table describes its change as a
+**commit intent** (the table, the data files, the source keys whose rows the commit removes first,
+the schema the files were written with) and hands it to the table's committer:
+
+* It tries the table's **commit lease** (``committer#<database>.<table>`` in the idempotency table,
+  a conditional write with an expiry). With the lease it is the committer: it lists the intents
+  others left under ``<table location>/intents/pending/`` and commits them with its own in **one
+  transaction**: ``delete(source_key IN keys)`` of the keys they replace or remove, plus
+  ``add_files`` of all their files; then, while the lease lasts, what landed meanwhile. Each file's
+  rows still appear atomically with the removal of its key's old rows, and the table takes one
+  commit for the group instead of one per file.
+* Without the lease it writes its intent under ``pending/`` and waits for the committer at work.
+* Each intent learns its snapshot id: the committer's own from its commit, the others' from a
+  ``done`` marker it writes beside their intent (a waiting worker polls for it: observed state, never
+  a guessed delay). The completion event goes out after the commit and carries that snapshot.
+
+Exactly once: the snapshot summary of a group names its intents (``lake.intents``). Before every
+attempt the committer reloads the table and skips intents a snapshot already holds, and the catalog
+swap is conditional on the version it read (Glue ``VersionId``; pyiceberg's own re-apply is off). So
+a committer that lost its lease (a zombie), a commit whose response was lost, or a committer killed
+between its commit and its markers can never commit an intent twice: whoever comes next finds the
+intent in a snapshot and reports that snapshot.
+
+An intent from a raw key's worker is committed only while that worker still holds the key's lease
+(``source#…``): a worker that died leaves an intent nobody waits for, and its message is delivered
+again; committing that intent later could put an older version back over a newer one, so it is
+abandoned instead. A file whose schema no longer matches the table (another intent widened a column
+meanwhile) is refused back to its worker, whose message is retried against the new schema.
+
+Without coordination (a tool, a benchmark, the refresh's model tables) :class:`DirectCommitter`
+commits each intent at once, through the same transaction code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
+
+import topology
+from handlers.errors import CommitConflictError
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+logger = logging.getLogger(__name__)
+# A group's delete names every key it replaces; a key new to the table matches no row, as expected.
+warnings.filterwarnings("ignore", message="Delete operation did not match any records", category=UserWarning)
+
+SOURCE_KEY = "source_key"
+#: Snapshot summary property naming the intents a snapshot holds (comma-separated ids).
+INTENTS_PROPERTY = "lake.intents"
+#: Record prefix of a table's commit lease in the idempotency table.
+COMMITTER_RECORD_PREFIX = "committer#"
+#: Intents committed in one transaction at most (the rest wait for the next group).
+MAX_GROUP = 200
+#: Snapshots looked through for intents already committed (a group's snapshots are its newest).
+RECENT_SNAPSHOTS = 200
+#: Longest wait between two looks of a waiting worker at its marker and the lease (it starts at 20 ms).
+POLL_SECONDS = 1.0
+#: Groups a committer commits while it holds the lease (what landed during the previous one).
+DRAIN_ROUNDS = 5
+#: Attempts at one group's commit when other writers (schema changes, maintenance) move the table.
+COMMIT_ATTEMPTS = 8
+
+#: (the file's type, the table's current type) that Iceberg reads without rewriting the file.
+_PROMOTIONS = {("int", "long"), ("float", "double")}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The raw key's lease a worker holds while its intent is pending."""
+
+    bucket: str
+    key: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One worker's change to one table: files to add and source keys whose rows go first."""
+
+    database: str
+    table: str
+    #: ``s3://bucket/prefix/table``: where the table lives, and under it its intents.
+    location: str
+    files: tuple[str, ...] = ()
+    deletes: tuple[str, ...] = ()
+    #: The schema (with column docs) the files were written with; None for a removal only.
+    schema: pa.Schema | None = None
+    summary: dict[str, str] = field(default_factory=dict)
+    holder: Holder | None = None
+    #: 48 random bits: short, as every snapshot summary of a group lists its ids; a new id meets one of
+    #: the ~40,000 a committer compares it with (RECENT_SNAPSHOTS x MAX_GROUP) once in ~7 billion.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    created: float = field(default_factory=time.time)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    def to_json(self) -> bytes:
+        body = {
+            "id": self.id,
+            "database": self.database,
+            "table": self.table,
+            "location": self.location,
+            "files": list(self.files),
+            "deletes": list(self.deletes),
+            "schema": base64.b64encode(self.schema.serialize().to_pybytes()).decode() if self.schema else None,
+            "summary": self.summary,
+            "holder": [self.holder.bucket, self.holder.key, self.holder.owner] if self.holder else None,
+            "created": self.created,
+        }
+        return json.dumps(body).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Intent:
+        body = json.loads(data)
+        schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(body["schema"]))) if body["schema"] else None
+        holder = Holder(*body["holder"]) if body["holder"] else None
+        return cls(
+            database=body["database"],
+            table=body["table"],
+            location=body["location"],
+            files=tuple(body["files"]),
+            deletes=tuple(body["deletes"]),
+            schema=schema,
+            summary=dict(body["summary"]),
+            holder=holder,
+            id=body["id"],
+            created=float(body["created"]),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an intent: committed in a snapshot, or refused with the reason."""
+
+    status: str  # committed | abandoned | refused
+    snapshot_id: int | None = None
+    message: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps({"status": self.status, "snapshot_id": self.snapshot_id, "message": self.message}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Outcome:
+        body = json.loads(data)
+        return cls(body["status"], body.get("snapshot_id"), body.get("message", ""))
+
+
+class Committer(Protocol):
+    def commit(self, table: Table, intent: Intent) -> Outcome: ...
+
+
+def _in_keys(keys: Sequence[str]) -> Any:
+    """``source_key IN keys`` (pyiceberg's expression; its stubs mistype the constructors)."""
+    from pyiceberg.expressions import EqualTo, In
+
+    if len(keys) == 1:
+        return EqualTo(SOURCE_KEY, keys[0])  # type: ignore[call-arg, arg-type]
+    return In(SOURCE_KEY, set(keys))  # type: ignore[call-arg, arg-type]
+
+
+def committed_intents(table: Table) -> dict[str, int]:
+    """Intent id → snapshot id, for the intents the table's recent snapshots hold."""
+    found: dict[str, int] = {}
+    for snapshot in table.metadata.snapshots[-RECENT_SNAPSHOTS:]:
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        for intent_id in filter(None, summary.get(INTENTS_PROPERTY, "").split(",")):
+            found[intent_id] = snapshot.snapshot_id
+    return found
+
+
+def _group_summary(intents: Sequence[Intent]) -> dict[str, str]:
+    """Snapshot properties of a group: one intent's own, or what the intents share and how many."""
+    ids = ",".join(i.id for i in intents)
+    if len(intents) == 1:
+        return {**intents[0].summary, INTENTS_PROPERTY: ids}
+    keys = sorted({i.summary.get("lake.source-key", "") for i in intents} - {""})
+    summary = {INTENTS_PROPERTY: ids, "lake.group-size": str(len(intents))}
+    if keys:
+        summary["lake.source-key"] = keys[0] if len(keys) == 1 else f"{len(keys)} sources"
+    triggers = sorted({i.summary.get("lake.trigger", "") for i in intents} - {""})
+    if triggers:
+        summary["lake.trigger"] = ",".join(triggers)
+    return summary
+
+
+def _schema_refusal(table: Table, intent: Intent) -> str | None:
+    """Why the intent's files no longer fit the table's columns (None: they fit)."""
+    if intent.schema is None or not intent.files:
+        return None
+    from pyiceberg.catalog import Catalog
+
+    current = {f.name: str(f.field_type) for f in table.schema().fields}
+    for f in Catalog._convert_schema_if_needed(intent.schema).fields:
+        ours, theirs = str(f.field_type), current.get(f.name)
+        if theirs is not None and ours != theirs and (ours, theirs) not in _PROMOTIONS:
+            return (
+                f"column {f.name} of table {intent.qualified} changed to {theirs} after this file was written as "
+                f"{ours}; the message is retried against the new column type"
+            )
+    return None
+
+
+def schema_behind(table: Table, schema: pa.Schema) -> bool:
+    """Whether ``schema`` has a column the table lacks, or a description the table's column lacks
+    (a table created before its spec described it, or since reworded)."""
+    from analytics.base import column_doc
+
+    fields = {f.name: f for f in table.schema().fields}
+    return any(f.name not in fields or (column_doc(f) or None) not in (None, fields[f.name].doc) for f in schema)
+
+
+def without_commit_retries(table: Table) -> Table:
+    """The same table whose transactions fail on a concurrent commit instead of re-applying."""
+    from pyiceberg.table import Table as IcebergTable
+
+    metadata = table.metadata.model_copy(
+        update={"properties": {**table.metadata.properties, "commit.retry.num-retries": "0"}}
+    )
+    return IcebergTable(
+        identifier=table.name(), metadata=metadata, metadata_location=table.metadata_location, io=table.io,
+        catalog=table.catalog,
+    )  # fmt: skip
+
+
+def commit_group(
+    table: Table, intents: Sequence[Intent], abandoned: dict[str, str] | None = None
+) -> dict[str, Outcome]:
+    """Commit ``intents`` to ``table`` in one transaction; an outcome for each.
+
+    Reloads the table before each attempt and skips intents a snapshot already holds; the catalog
+    swap is conditional on the metadata read, so no intent is ever committed twice. ``abandoned``
+    (intent id → why) are left out unless a snapshot already holds them.
+    """
+    abandoned = abandoned or {}
+    from pyiceberg.exceptions import CommitFailedException
+
+    outcomes: dict[str, Outcome] = {}
+    delay = 0.1
+    for attempt in range(COMMIT_ATTEMPTS):
+        if attempt:
+            table.refresh()
+        done = committed_intents(table)
+        todo = []
+        for intent in intents:
+            if intent.id in outcomes:
+                continue
+            if intent.id in done:
+                outcomes[intent.id] = Outcome("committed", done[intent.id])
+                continue
+            if intent.id in abandoned:
+                outcomes[intent.id] = Outcome("abandoned", message=abandoned[intent.id])
+                continue
+            refusal = _schema_refusal(table, intent)
+            if refusal is not None:
+                outcomes[intent.id] = Outcome("refused", message=refusal)
+                continue
+            todo.append(intent)
+        if not todo:
+            return outcomes
+        summary = _group_summary(todo)
+        deletes = sorted({k for i in todo for k in i.deletes})
+        files = [f for i in todo for f in i.files]
+        single = without_commit_retries(table)
+        before = table.current_snapshot()
+        try:
+            with single.transaction() as tx:
+                schemas = [i.schema for i in todo if i.schema is not None and i.files]
+                behind = [s for s in schemas if schema_behind(single, s)]
+                if behind:
+                    with tx.update_schema() as update:
+                        for schema in behind:
+                            update.union_by_name(schema)
+                if deletes:
+                    tx.delete(_in_keys(deletes), snapshot_properties=summary)
+                if files:
+                    tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+        except CommitFailedException:
+            logger.info("group commit to %s lost a race (attempt %d); reloading", table.name(), attempt + 1)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        table.refresh()
+        after = table.current_snapshot()
+        changed = after is not None and (before is None or after.snapshot_id != before.snapshot_id)
+        snapshot = after.snapshot_id if changed and after is not None else None
+        for intent in todo:
+            outcomes[intent.id] = Outcome("committed", snapshot)
+        return outcomes
+    message = (
+        f"table {intents[0].qualified} kept changing under its group commit past {COMMIT_ATTEMPTS} attempts; "
+        "the message will be retried (if this persists, something else commits to the table all the time)"
+    )
+    for intent in intents:
+        outcomes.setdefault(intent.id, Outcome("refused", message=message))
+    return outcomes
+
+
+def result_of(intent: Intent, outcome: Outcome) -> int | None:
+    """The snapshot id of a committed intent; a refused or abandoned one raises for a retry."""
+    if outcome.status == "committed":
+        return outcome.snapshot_id
+    raise CommitConflictError(outcome.message or f"the commit of {intent.qualified} was {outcome.status}")
+
+
+class DirectCommitter:
+    """Commits each intent at once, alone (no coordination between workers)."""
+
+    def commit(self, table: Table, intent: Intent) -> Outcome:
+        return commit_group(table, [intent])[intent.id]
+
+
+def _key_prefix(intent_location: str, bucket: str) -> str:
+    prefix = f"s3://{bucket}/"
+    if not intent_location.startswith(prefix):
+        raise ValueError(f"table location {intent_location} is not in the lake bucket {bucket}")
+    return f"{intent_location.removeprefix(prefix)}/intents/"
+
+
+class GroupCommitter:
+    """Intents pending in S3 beside each table; a DynamoDB lease makes one worker the table's committer."""
+
+    def __init__(
+        self,
+        s3: Any,
+        dynamodb: Any,
+        bucket: str,
+        records_table: str,
+        lease_seconds: float = 30.0,
+        wait_seconds: float = 240.0,
+    ) -> None:
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self.bucket = bucket
+        self.records_table = records_table
+        self.lease_seconds = lease_seconds
+        self.wait_seconds = wait_seconds
+
+    # --- the worker's side -------------------------------------------------------------------------
+    def commit(self, table: Table, intent: Intent) -> Outcome:
+        """Hand ``intent`` to the table's committer (becoming it when the lease is free); its outcome.
+
+        With the lease free (an idle table) the worker commits at once, with whatever others left
+        pending, and never writes its own intent: if it dies meanwhile, its message is retried and
+        the snapshot summary still says whether the intent landed."""
+        prefix = _key_prefix(intent.location, self.bucket)
+        owner = self._take_lease(intent.qualified)
+        if owner is not None:
+            try:
+                return self._drain(table, intent, prefix)[intent.id]
+            finally:
+                self._release_lease(intent.qualified, owner)
+        pending = f"{prefix}pending/{int(intent.created * 1000):013d}-{intent.id}.json"
+        done = f"{prefix}done/{intent.id}.json"
+        self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
+        deadline = time.monotonic() + self.wait_seconds
+        delay, polls = 0.05, 0
+        while True:
+            time.sleep(delay)
+            delay, polls = min(delay * 1.6, POLL_SECONDS), polls + 1
+            outcome = self._read_done(done)
+            if outcome is not None:
+                return outcome
+            # The holder drains what lands while it works, so the lease is tried every other look
+            # only: for an intent written after its last listing, or a holder that died.
+            owner = self._take_lease(intent.qualified) if polls % 2 == 0 else None
+            if owner is not None:
+                try:
+                    table.refresh()  # others committed meanwhile: build the group on the table as it is now
+                    outcome = self._drain(table, intent, prefix)[intent.id]
+                finally:
+                    self._release_lease(intent.qualified, owner)
+                self._s3.delete_object(Bucket=self.bucket, Key=pending)  # when it was beyond the listing
+                return outcome
+            if time.monotonic() > deadline:
+                self._s3.delete_object(Bucket=self.bucket, Key=pending)
+                outcome = self._read_done(done)  # committed while we gave up: take it
+                if outcome is not None:
+                    return outcome
+                return Outcome(
+                    "refused",
+                    message=(
+                        f"no committer of table {intent.qualified} took this file's intent within "
+                        f"{self.wait_seconds:.0f} s; the message will be retried"
+                    ),
+                )
+
+    def _read_done(self, key: str) -> Outcome | None:
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+        return Outcome.from_json(body)
+
+    # --- the committer's side ----------------------------------------------------------------------
+    def _drain(self, table: Table, mine: Intent, prefix: str) -> dict[str, Outcome]:
+        """Commit our intent with every pending one, then, while the lease lasts, the intents that
+        landed meanwhile (at most DRAIN_ROUNDS groups): waiting workers need not take the lease."""
+        started = time.monotonic()
+        outcomes = self._drain_once(table, mine, prefix)
+        for _ in range(DRAIN_ROUNDS - 1):
+            if time.monotonic() - started > self.lease_seconds / 3:
+                break
+            more = self._drain_once(table, None, prefix)
+            if not more:
+                break
+        return outcomes
+
+    def _drain_once(self, table: Table, mine: Intent | None, prefix: str) -> dict[str, Outcome]:
+        """Commit the pending intents of the table (oldest first, at most MAX_GROUP), with ``mine``,
+        in one group; their outcomes (empty: nothing was pending).
+
+        Should ``table`` still be behind the catalog, the conditional swap fails and the group is built
+        again on the reloaded table."""
+        listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        if mine is not None and not any(k.endswith(f"-{mine.id}.json") for k in keys):
+            keys.append("")  # ours, held in memory (not written, or beyond the listing)
+        if not keys:
+            return {}
+
+        def read(key: str) -> Intent | None:
+            if mine is not None and (not key or key.endswith(f"-{mine.id}.json")):
+                return mine
+            try:
+                return Intent.from_json(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            except self._s3.exceptions.NoSuchKey:  # withdrawn, or committed by the previous holder
+                return None
+
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="intents") as pool:
+            found = list(pool.map(read, keys))
+            intents = {i.id: (k, i) for k, i in zip(keys, found, strict=True) if i is not None}
+            ours = mine.id if mine is not None else None
+            gone = self._abandoned([i for _, i in intents.values() if i.id != ours])  # ours: held
+            abandoned = {
+                i: f"the worker of this intent no longer holds the lease of s3://{h.bucket}/{h.key}; "
+                "its file is retried"
+                for i, h in gone.items()
+            }
+            outcomes = commit_group(table, [i for _, i in intents.values()], abandoned)
+
+            def mark(intent_id: str) -> None:
+                self._s3.put_object(
+                    Bucket=self.bucket, Key=f"{prefix}done/{intent_id}.json", Body=outcomes[intent_id].to_json()
+                )
+
+            # An abandoned intent's worker is gone: nobody would read (or delete) its marker.
+            waiting = [i for i in intents if i != ours and outcomes[i].status != "abandoned"]
+            list(pool.map(mark, waiting))
+        written = [{"Key": key} for key, _ in intents.values() if key]
+        if written:
+            self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": written, "Quiet": True})
+        grouped = sum(o.status == "committed" for o in outcomes.values())
+        if grouped > 1:
+            logger.info("%d intents of %s in one group commit", grouped, prefix)
+        return outcomes
+
+    def _abandoned(self, intents: Sequence[Intent]) -> dict[str, Holder]:
+        """Intents whose worker no longer holds its raw key's lease (died, or gave up)."""
+        held = {i.id: i.holder for i in intents if i.holder is not None}
+        if not held:
+            return {}
+        from handlers.adapters.source_records import source_record_id
+
+        ids = sorted({source_record_id(h.bucket, h.key) for h in held.values()})
+        items: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 100):
+            keys = [{topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": i}} for i in ids[start : start + 100]]
+            request = {self.records_table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                answer = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self.records_table, []):
+                    items[item[topology.IDEMPOTENCY_KEY_ATTRIBUTE]["S"]] = item
+                request = answer.get("UnprocessedKeys") or {}
+        now = time.time()
+        gone = {}
+        for intent_id, holder in held.items():
+            item = items.get(source_record_id(holder.bucket, holder.key), {})
+            owner = item.get("lease_owner", {}).get("S")
+            until = float(item.get("lease_until", {}).get("N", "0"))
+            if owner != holder.owner or until < now:
+                gone[intent_id] = holder
+        return gone
+
+    def _take_lease(self, qualified: str) -> str | None:
+        owner, now = uuid.uuid4().hex, time.time()
+        try:
+            self._dynamodb.put_item(
+                TableName=self.records_table,
+                Item={
+                    topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"},
+                    "lease_owner": {"S": owner},
+                    "lease_until": {"N": str(round(now + self.lease_seconds, 3))},
+                },
+                ConditionExpression="attribute_not_exists(lease_owner) OR lease_until < :now",
+                ExpressionAttributeValues={":now": {"N": str(round(now, 3))}},
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return None
+        return owner
+
+    def _release_lease(self, qualified: str, owner: str) -> None:
+        try:
+            self._dynamodb.delete_item(
+                TableName=self.records_table,
+                Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"}},
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            logger.warning("commit lease of %s expired before it was released", qualified)

@@ -1,0 +1,7 @@
+"""The stages: what happens to one raw object (:mod:`.file`, :mod:`.object_processor`) and to one
+dataset's history (:mod:`.refresh_service`, :mod:`.refresh_queries`).
+
+:mod:`.file` is storage-free (read → pipeline → quarantine → tolerance). The processors around the
+stages hold the lease, idempotency, staging and publishing; they reach AWS only through the adapters
+(:mod:`handlers.adapters`) the composition root (:mod:`handlers.bootstrap`) hands them.
+"""

@@ -1,0 +1,1 @@
+"""The ``lake`` command (:mod:`.main`) and its sub-commands, one module each."""
