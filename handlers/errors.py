@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 
-class LakeError(Exception):
+class ProcessorError(Exception):
     """Base of every error the processor raises on purpose."""
 
 
-class PermanentError(LakeError):
+class PermanentError(ProcessorError):
     """Retrying cannot help: publish a failure event and acknowledge the message."""
 
     code = "PermanentError"
 
 
-class TransientError(LakeError):
+class TransientError(ProcessorError):
     """Worth retrying: report a batch item failure so SQS redelivers (and dead-letters in the end)."""
 
     code = "TransientError"
@@ -61,7 +61,7 @@ class SourceBusyError(TransientError):
     code = "SourceBusy"
 
 
-class NotAnSqsBatchError(LakeError):
+class NotAnSqsBatchError(ProcessorError):
     """The function was invoked with something other than an SQS batch (a console test event, a wrong trigger)."""
 
     code = "NotAnSqsBatch"

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import topology
 from handlers.errors import NotAnSqsBatchError, ProcessingInProgressError
 from handlers.outcome import FileCompletion
 
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
 
     from handlers.stages.object_processor import ObjectProcessor
 
-logger = Logger(service="lake-processor")
+#: The service name is configuration: ``POWERTOOLS_SERVICE_NAME`` (``topology.PROCESS_SERVICE``).
+logger = Logger()
 #: CloudWatch metrics in the embedded metric format (written to the log, no API calls).
-metrics = Metrics(namespace="LakeProcessor", service="lake-processor")
+metrics = Metrics(namespace=topology.METRICS_NAMESPACE)
 _processor: ObjectProcessor | None = None
 #: Records of one batch processed at once: while one waits for its table's group commit, the next is
 #: read and staged. Only small objects (memory is the function's, per file as much as one alone).

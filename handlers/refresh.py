@@ -17,13 +17,16 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.sqs_fifo_partial_processor import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+import topology
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from handlers.stages.refresh_service import RefreshService
 
-logger = Logger(service="lake-refresh")
-metrics = Metrics(namespace="LakeProcessor", service="lake-refresh")
+#: The service name is configuration: ``POWERTOOLS_SERVICE_NAME`` (``topology.REFRESH_SERVICE``).
+logger = Logger()
+metrics = Metrics(namespace=topology.METRICS_NAMESPACE)
 #: A failure fails the rest of its message group (its dataset) only; other datasets go on.
 batch = SqsFifoPartialProcessor(skip_group_on_error=True)
 _service: RefreshService | None = None

@@ -229,7 +229,7 @@ class Processing(Construct):
             topology.ENV_IDEMPOTENCY_TTL_SECONDS: str(topo.idempotency_ttl_seconds),
             topology.ENV_MAX_RECEIVE_COUNT: str(topo.queue.max_receive_count),
             topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: optimizer_role.role_arn,
-            "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
+            topology.ENV_POWERTOOLS_SERVICE_NAME: topology.PROCESS_SERVICE,
         }
 
     def _grant(self, storage: LakeStorage, bus: events.IEventBus, optimizer_role: iam.IRole) -> None:

@@ -124,7 +124,7 @@ class Refresh(Construct):
                 topology.ENV_MAX_RECEIVE_COUNT: str(queue_settings.max_receive_count),
                 topology.ENV_ATHENA_WORKGROUP: storage.workgroup.ref,
                 topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES: str(refresh.athena_threshold_bytes),
-                "POWERTOOLS_SERVICE_NAME": "lake.refresh",
+                topology.ENV_POWERTOOLS_SERVICE_NAME: topology.REFRESH_SERVICE,
             },
         )
         # FIFO event sources take no batching window; a batch holds one dataset's requests in order.

@@ -48,6 +48,15 @@ EVENT_SCHEMA_VERSION = "2.0"
 PROCESS_REQUEST_SOURCE = "lake.process-request"
 PROCESS_REQUEST_DETAIL_TYPE = "Process Request"
 
+# --- logs and metrics ----------------------------------------------------------------------------
+#: Powertools' service name of each function (its logs' ``service``, its metrics' dimension): set as
+#: ``POWERTOOLS_SERVICE_NAME`` by the stack and the stand-in, never written in a handler.
+PROCESS_SERVICE = EVENT_SOURCE
+REFRESH_SERVICE = "lake.refresh"
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+#: The CloudWatch namespace of both functions' metrics (embedded metric format).
+METRICS_NAMESPACE = "LakeProcessor"
+
 
 @dataclass(frozen=True)
 class QueueSettings:
@@ -215,7 +224,7 @@ IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 #: Items ``failure#<sqs message id>`` in the idempotency table: why a message failed (``lake dlq list``).
 FAILURE_RECORD_PREFIX = "failure#"
 #: Items ``source#<bucket>/<key>`` in the idempotency table: the key's newest revision the lake holds,
-#: the tables it wrote and who is committing it now (see ``handlers.revisions``). They never expire.
+#: the tables it wrote and who is committing it now (see ``handlers.adapters.source_records``). They never expire.
 SOURCE_RECORD_PREFIX = "source#"
 #: Items ``refresh#<dataset>`` in the idempotency table: the input snapshots the dataset's last
 #: successful refresh read, so a request those snapshots already cover is skipped. They never expire.

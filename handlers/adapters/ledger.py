@@ -26,7 +26,7 @@ import pyarrow as pa
 import topology
 from analytics.base import TableSpec, col
 from handlers.adapters.publisher import EventPublisher
-from handlers.errors import LakeError
+from handlers.errors import ProcessorError
 from handlers.outcome import FileCompletion
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ REFRESH_STATUS = {"succeeded": "refreshed", "skipped": "skipped", "failed": "fai
 LEDGER_WRITE_MARGIN_MS = 10_000
 
 
-class LedgerWriteError(LakeError):
+class LedgerWriteError(ProcessorError):
     """The invocation's ledger rows could not be appended (the work they describe stands)."""
 
     def __init__(self, message: str, rows: int) -> None:

@@ -71,6 +71,7 @@ class Endpoints:
             topology.ENV_REFRESH_QUEUE_URL: self.refresh_queue_url,
             topology.ENV_REFRESH_ATHENA_THRESHOLD_BYTES: str(topo.refresh.athena_threshold_bytes),
             topology.ENV_PSEUDONYM_SECRET: topo.pseudonym_secret_name,
+            topology.ENV_POWERTOOLS_SERVICE_NAME: topology.PROCESS_SERVICE,
         }
 
     def refresh_env(self) -> dict[str, str]:
@@ -78,6 +79,7 @@ class Endpoints:
         return {
             **self.handler_env(),
             topology.ENV_MAX_RECEIVE_COUNT: str(self.topology.refresh.queue.max_receive_count),
+            topology.ENV_POWERTOOLS_SERVICE_NAME: topology.REFRESH_SERVICE,
         }
 
 

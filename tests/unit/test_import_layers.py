@@ -86,3 +86,45 @@ def test_an_import_through_another_package_of_ours_fails_too(tmp_path: Path) -> 
     # THEN the chain breaks the rule, though analytics never names boto3
     assert result.returncode == 1, result.stdout + result.stderr
     assert module in result.stdout and "topology._aws -> boto3" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("contract", "subpackage", "statement", "importer", "imported"),
+    [
+        # an AWS adapter reaching up into a stage, or the vocabulary into an adapter
+        (
+            "handlers-layers",
+            "handlers/adapters",
+            "from handlers.stages.object_processor import ObjectProcessor",
+            "handlers.adapters._layer_probe",
+            "handlers.stages.object_processor",
+        ),
+        (
+            "handlers-layers",
+            "handlers/stages",
+            "from handlers.bootstrap import build_processor",
+            "handlers.stages._layer_probe",
+            "handlers.bootstrap",
+        ),
+        # the stand-in reaching up into the command
+        (
+            "lake-layers",
+            "lake/standin",
+            "from lake.cli.main import main",
+            "lake.standin._layer_probe",
+            "lake.cli.main",
+        ),
+    ],
+)
+def test_a_lower_layer_importing_a_higher_one_fails_the_lint(
+    tmp_path: Path, contract: str, subpackage: str, statement: str, importer: str, imported: str
+) -> None:
+    # GIVEN a module of a lower layer importing a module of a higher one
+    folder = copy_of_the_packages(tmp_path)
+    (folder / subpackage / "_layer_probe.py").write_text(f"def probe() -> None:\n    {statement}\n")
+    # WHEN the linter checks that package's layers
+    result = lint_imports(folder, contract)
+    # THEN it fails, naming the import that goes the wrong way
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "is not allowed to import" in result.stdout, result.stdout
+    assert f"{importer} -> {imported}" in result.stdout, result.stdout
