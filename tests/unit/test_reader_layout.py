@@ -4,6 +4,7 @@ footers, other encodings, tab-separated text and workbooks. Nothing around the t
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import tracemalloc
 import zipfile
@@ -16,7 +17,7 @@ import xlsxwriter
 
 from analytics.errors import SettingsError, UnreadableFileError
 from handlers.layout import _first_bytes
-from handlers.reader import ReadOptions, SourceReader, _SheetText, detect_format
+from handlers.reader import ReadOptions, SourceReader, detect_format
 from tests.exports import (
     ADS_HEADER,
     ADS_PREAMBLE,
@@ -351,6 +352,9 @@ def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
 
 
 # --- workbooks: the sheet's text, a batch at a time ---------------------------------------------
+READER = importlib.import_module(SourceReader.__module__)  # the reader's module, wherever it lives
+
+
 def _reference_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """The sheet text's rules as regexes over every cell (the reader before it decided per column)."""
     column = pc.fill_null(column, "")
@@ -384,7 +388,7 @@ SHEET_COLUMNS = {
 def test_a_sheet_columns_text_is_what_the_regex_rules_give_for_any_slice(name: str) -> None:
     # GIVEN a column as fastexcel writes a sheet's cells as text
     column = pa.array(SHEET_COLUMNS[name], pa.string())
-    text = _SheetText(column)
+    text = READER._SheetText(column)
     expected = _reference_csv_text(pa.chunked_array([column])).combine_chunks()
     # THEN the whole column, and the column a slice at a time, read as the rules give
     assert text.of(column).equals(expected)
@@ -418,7 +422,7 @@ def test_a_sheet_longer_than_a_batch_decides_dates_over_the_whole_column(monkeyp
     # GIVEN a sheet of 10 rows read 3 rows a batch: "shipped" has no date in its first batch, only midnight
     # dates later; "paid" has midnight dates first and a time of day in its last batch; "amount" a number
     # that fastexcel writes with nine decimals only in its last batch
-    monkeypatch.setattr("handlers.reader.BATCH_ROWS", 3)
+    monkeypatch.setattr(READER, "BATCH_ROWS", 3)
     day = dt.datetime(2026, 1, 5)
     rows: list[tuple[object, ...]] = [
         (f"#{i}", day + dt.timedelta(days=i) if i >= 5 else None, day + dt.timedelta(days=i), float(i))
@@ -437,7 +441,7 @@ def test_a_sheet_longer_than_a_batch_decides_dates_over_the_whole_column(monkeyp
     assert [r["amount"] for r in got] == [str(i) for i in range(9)] + ["12345678.12"]
     assert (reader.header_line, reader.preamble, reader.columns) == (3, ["Orders export", ""], list(HEADER))
     # AND every batch reads as the same sheet read in one batch
-    monkeypatch.setattr("handlers.reader.BATCH_ROWS", 65_536)
+    monkeypatch.undo()
     whole = SourceReader("raw/x/book.xlsx", "xlsx", lambda: io.BytesIO(_dated_workbook(rows, HEADER)))
     assert pa.Table.from_batches(list(whole.batches())).to_pylist() == got
 
