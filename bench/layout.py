@@ -56,13 +56,17 @@ def pipeline_seconds(csv_path: Path, *, detect_layout: bool = True, fmt: str = "
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def read_seconds(path: Path, fmt: str) -> tuple[float, int]:
+def read_seconds(path: Path, fmt: str, *, keep: list[pa.RecordBatch] | None = None) -> tuple[float, int]:
     """Every batch of a local file through ``SourceReader``; seconds and rows."""
     from handlers.reader import SourceReader
 
     t0 = time.perf_counter()
     reader = SourceReader(f"raw/events/{path.name}", fmt, _opener(path))
-    rows = sum(batch.num_rows for batch in reader.batches())
+    if keep is None:
+        rows = sum(batch.num_rows for batch in reader.batches())
+    else:  # the batches themselves, to compare
+        keep.extend(reader.batches())
+        rows = sum(batch.num_rows for batch in keep)
     return time.perf_counter() - t0, rows
 
 
@@ -82,9 +86,9 @@ def write_xlsx(csv_path: Path, xlsx_path: Path) -> None:
 
 def read_table(path: Path, fmt: str) -> pa.Table:
     """Every row of a local file through ``SourceReader``, as one table."""
-    from handlers.reader import SourceReader
-
-    return pa.Table.from_batches(list(SourceReader(f"raw/events/{path.name}", fmt, _opener(path)).batches()))
+    batches: list[pa.RecordBatch] = []
+    read_seconds(path, fmt, keep=batches)
+    return pa.Table.from_batches(batches)
 
 
 def parse_seconds(csv_path: Path, xlsx_path: Path) -> tuple[float, float]:
