@@ -768,12 +768,22 @@ class SourceReader:
                 raise self._fail(
                     f"is a damaged or truncated workbook ({str(exc).splitlines()[0]}); re-upload the complete file"
                 ) from exc
-            table = self._sheet(workbook)
-        yield from self._trimmed(iter(table.to_batches(max_chunksize=BATCH_ROWS)), len(self.columns))
+            sheet, texts = self._sheet(workbook)
+        # The sheet's text is made a batch at a time as the pipeline takes it, so besides the cells
+        # fastexcel gives only a batch or two of their text is held at once.
+        body = sheet.slice(self.header_line or 0)
+        batches = (
+            pa.record_batch(
+                [text.of(body.column(i).slice(at, BATCH_ROWS)) for i, text in texts.items()], names=self.columns
+            )
+            for at in range(0, body.num_rows, BATCH_ROWS)
+        )
+        yield from self._trimmed(batches, len(self.columns))
 
-    def _sheet(self, workbook: Any) -> pa.Table:
-        """The sheet to read (the settings' ``sheet``, else the first with cells), from its header down,
-        every value as the text a CSV export of it would hold."""
+    def _sheet(self, workbook: Any) -> tuple[pa.RecordBatch, dict[int, _SheetText]]:
+        """The sheet to read (the settings' ``sheet``, else the first with cells) as fastexcel gives its
+        cells (text, as it writes them), and the table's columns below its header, by position, with how
+        each becomes a CSV export's text; sets ``sheet``, ``header_line``, ``preamble`` and ``columns``."""
         wanted = self.options.sheet
         if wanted is not None and wanted not in self.sheets:
             raise self._fail(
@@ -782,6 +792,8 @@ class SourceReader:
             )
         for name in [wanted] if wanted is not None else self.sheets:
             try:
+                # One call parses the whole sheet: fastexcel (calamine) has no row-by-row reading, and
+                # n_rows / skip_rows only bound what it converts, each call parsing the sheet again.
                 batch = workbook.load_sheet(name, header_row=None, dtypes="string", eager=True)
             except Exception as exc:
                 raise self._fail(
@@ -793,12 +805,13 @@ class SourceReader:
         else:
             which = f"sheet {wanted!r}" if wanted is not None else f"none of its sheets ({', '.join(self.sheets)})"
             raise self._fail(f"is a workbook but {which} holds data; upload the workbook with its table")
-        table = pa.Table.from_batches([batch])
-        table = pa.table([_as_csv_text(c) for c in table.columns], names=table.column_names)
-        top = table.slice(0, layout.DETECT_RECORDS).to_pylist()
+        texts = [_SheetText(column) for column in batch.columns]
+        top = [
+            text.of(column.slice(0, layout.DETECT_RECORDS)).to_pylist()
+            for text, column in zip(texts, batch.columns, strict=True)
+        ]
         records = [
-            layout.Record(i + 1, layout.effective([row[c] or "" for c in table.column_names]))
-            for i, row in enumerate(top)
+            layout.Record(i + 1, layout.effective(list(cells))) for i, cells in enumerate(zip(*top, strict=True))
         ]
         try:
             found = layout.find_header(
@@ -808,37 +821,80 @@ class SourceReader:
             raise self._fail(f"sheet {self.sheet!r} {exc}") from exc
         self.header_line = found.record.line
         self.preamble = [" ".join(c for c in r.cells if c.strip()) for r in found.preamble]
-        body = table.slice(found.record.line)
-        header = [*found.record.cells, *[""] * table.num_columns][: table.num_columns]
+        header = [*found.record.cells, *[""] * batch.num_columns][: batch.num_columns]
         # Columns with neither a name nor a value are the sheet's formatting, not the table's.
         keep = [
-            i for i in range(table.num_columns) if header[i].strip() or pc.max(pc.utf8_length(body.column(i))).as_py()
+            i
+            for i in range(batch.num_columns)
+            if header[i].strip() or pc.max(pc.binary_length(batch.column(i).slice(self.header_line))).as_py()
         ]
         self.columns = _unique_names([header[i] for i in keep])
-        return pa.table([body.column(i) for i in keep], names=self.columns)
+        return batch, {i: texts[i] for i in keep}
 
 
-_MIDNIGHT = r"^\d{4}-\d{2}-\d{2} 00:00:00$"
 _DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
-_TIME_ONLY = r"^1899-12-3[01] \d{2}:\d{2}:\d{2}"
+_TIME_PREFIX = r"^1899-12-3[01] "
 #: fastexcel writes a number as text with up to nine decimals, so 12345678.12 comes out as
 #: ``12345678.119999999``: such a value is read back as a float and written in its shortest form.
 _NINE_DECIMALS = r"^-?\d+\.\d{9}$"
 
 
-def _as_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A sheet column's text as a CSV export would have it: empty cells empty; dates (which the reader
-    gives as ``2026-01-05 00:00:00``) as ISO dates when every date-time in the column is at midnight,
-    times of day (``1899-12-31 13:04:05``, Excel's day zero) as ``13:04:05``; numbers in their shortest
-    form."""
-    column = pc.fill_null(column, "")
-    stamps = pc.sum(pc.match_substring_regex(column, _DATETIME)).as_py() or 0
-    if stamps and pc.sum(pc.match_substring_regex(column, _MIDNIGHT)).as_py() == stamps:
-        column = pc.replace_substring_regex(column, r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1")
-    elif stamps and pc.sum(pc.match_substring_regex(column, _TIME_ONLY)).as_py() == stamps:
-        column = pc.replace_substring_regex(column, r"^1899-12-3[01] ", "")
-    long = pc.match_substring_regex(column, _NINE_DECIMALS)
-    if pc.any(long).as_py():
-        shortest = pc.cast(pc.cast(pc.if_else(long, column, None), pa.float64()), pa.string())
-        column = pc.if_else(long, shortest, column)
-    return column
+class _SheetText:
+    """How a sheet column's text (as fastexcel writes it) becomes what a CSV export of it holds: empty
+    cells empty; dates (``2026-01-05 00:00:00``) as ISO dates when every date-time in the column is at
+    midnight, times of day (``1899-12-31 13:04:05``, Excel's day zero) as ``13:04:05``; numbers in their
+    shortest form.
+
+    What holds for the whole column is decided once, from the cheap facts first (a column whose values
+    are all shorter than ``0.123456789`` holds neither date-times nor long numbers), and :meth:`of` then
+    converts any slice of it; the rows of a slice are where they are in ``column``.
+    """
+
+    def __init__(self, column: pa.Array) -> None:
+        self._column = column
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py() or 0
+        self.dates = self.times = False
+        stamp: pa.Array | None = None
+        stamps = 0
+        if longest >= len("2026-01-05 00:00:00"):
+            stamp = pc.match_substring_regex(column, _DATETIME)
+            stamps = pc.sum(stamp).as_py() or 0
+        if stamp is not None and stamps:
+            # ^\d{4}-\d{2}-\d{2} 00:00:00$ is a date-time of 19 characters ending at midnight
+            midnight = pc.and_(pc.equal(lengths, 19), pc.ends_with(column, " 00:00:00"))
+            if pc.sum(pc.and_(stamp, midnight)).as_py() == stamps:
+                self.dates = True
+            else:
+                day_zero = pc.or_(pc.starts_with(column, "1899-12-30 "), pc.starts_with(column, "1899-12-31 "))
+                self.times = pc.sum(pc.and_(stamp, day_zero)).as_py() == stamps
+        #: Which rows hold a date-time that becomes its date, or None; which hold a number with nine
+        #: decimals, or None when none does.
+        self._stamp = pc.fill_null(stamp, False) if self.dates and stamp is not None else None
+        self._long: pa.Array | None = None
+        # A date-time is not a number, nor is the date or time of day made of one: only the other cells
+        # can hold such numbers (as they read once times of day lost their day zero).
+        if longest >= len("0.123456789") and stamps < pc.sum(pc.greater(lengths, 0)).as_py():
+            text = self._dated(pc.fill_null(column, "")) if self.times else column
+            long = pc.match_substring_regex(text, _NINE_DECIMALS)
+            if pc.any(long).as_py():
+                self._long = pc.fill_null(long, False)
+
+    def _dated(self, column: pa.Array, at: int = 0) -> pa.Array:
+        if self._stamp is not None:  # every date-time at midnight: the stamps become their dates
+            return pc.if_else(self._stamp.slice(at, len(column)), pc.utf8_slice_codeunits(column, 0, 10), column)
+        if self.times:
+            return pc.replace_substring_regex(column, _TIME_PREFIX, "")
+        return column
+
+    def of(self, part: pa.Array) -> pa.Array:
+        """``part``, a slice of the column, as a CSV export's text."""
+        at = part.offset - self._column.offset
+        text = pc.fill_null(part, "") if part.null_count else part
+        text = self._dated(text, at)
+        if self._long is not None:
+            long = self._long.slice(at, len(part))
+            if pc.any(long).as_py():
+                shortest = pc.cast(pc.cast(pc.if_else(long, text, None), pa.float64()), pa.string())
+                text = pc.if_else(long, shortest, text)
+        return text

@@ -4,12 +4,14 @@ footers, other encodings, tab-separated text and workbooks. Nothing around the t
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import xlsxwriter
 
@@ -347,6 +349,101 @@ def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
         archive.writestr("hello.txt", "hi")
     with pytest.raises(UnreadableFileError, match="damaged or truncated workbook"):
         read("raw/x/book.xlsx", buffer.getvalue())
+
+
+# --- workbooks: the sheet's text, a batch at a time ---------------------------------------------
+READER = importlib.import_module(SourceReader.__module__)  # the reader's module, wherever it lives
+
+
+def _reference_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The sheet text's rules as regexes over every cell (the reader before it decided per column)."""
+    column = pc.fill_null(column, "")
+    stamps = pc.sum(pc.match_substring_regex(column, r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")).as_py() or 0
+    if stamps and pc.sum(pc.match_substring_regex(column, r"^\d{4}-\d{2}-\d{2} 00:00:00$")).as_py() == stamps:
+        column = pc.replace_substring_regex(column, r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1")
+    elif stamps and pc.sum(pc.match_substring_regex(column, r"^1899-12-3[01] \d{2}:\d{2}:\d{2}")).as_py() == stamps:
+        column = pc.replace_substring_regex(column, r"^1899-12-3[01] ", "")
+    long = pc.match_substring_regex(column, r"^-?\d+\.\d{9}$")
+    if pc.any(long).as_py():
+        shortest = pc.cast(pc.cast(pc.if_else(long, column, None), pa.float64()), pa.string())
+        column = pc.if_else(long, shortest, column)
+    return column
+
+
+SHEET_COLUMNS = {
+    "midnight dates among text": ["Date", "2026-01-05 00:00:00", None, "2026-02-01 00:00:00", "n/a", ""],
+    "a date-time not at midnight": ["2026-01-05 00:00:00", "2026-01-05 13:04:05", None, "x"],
+    "times of day": ["avg. time", "1899-12-31 00:00:42", "1899-12-30 01:02:05", None],
+    "day zero at midnight": ["1899-12-30 00:00:00", "1899-12-31 00:00:00"],
+    "date-times with fractions": ["2026-01-05 00:00:00.5", "2026-01-05 00:00:00"],
+    "nine decimals": ["revenue", "12345678.119999999", "0.333333333", "-7.500000000", "1234", None],
+    "nine decimals after day zero": ["1899-12-31 13:04:05", "1899-12-31 0.123456789"],
+    "long text": ["Brand - Search - Exact", "München Café 0.123456789", "2026-01-05 00:00:00 UTC"],
+    "short values": ["a", "1", None, "", "0.5"],
+    "empty": [None, None, None],
+}
+
+
+@pytest.mark.parametrize("name", SHEET_COLUMNS)
+def test_a_sheet_columns_text_is_what_the_regex_rules_give_for_any_slice(name: str) -> None:
+    # GIVEN a column as fastexcel writes a sheet's cells as text
+    column = pa.array(SHEET_COLUMNS[name], pa.string())
+    text = READER._SheetText(column)
+    expected = _reference_csv_text(pa.chunked_array([column])).combine_chunks()
+    # THEN the whole column, and the column a slice at a time, read as the rules give
+    assert text.of(column).equals(expected)
+    for size in (1, 2, 3):
+        parts = [text.of(column.slice(at, size)) for at in range(0, len(column), size)]
+        assert pa.concat_arrays(parts).equals(expected)
+
+
+HEADER = ("order", "shipped", "paid", "amount")
+
+
+def _dated_workbook(rows: list[tuple[object, ...]], header: tuple[str, ...]) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet, day = book.add_worksheet("Data"), book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_string(0, 0, "Orders export")  # a title above the header
+    sheet.write_row(2, 0, header)
+    for r, row in enumerate(rows, start=3):
+        for c, value in enumerate(row):
+            if isinstance(value, dt.datetime):
+                sheet.write_datetime(r, c, value, day)
+            elif isinstance(value, float):
+                sheet.write_number(r, c, value)
+            elif value is not None:
+                sheet.write_string(r, c, str(value))
+    book.close()
+    return buffer.getvalue()
+
+
+def test_a_sheet_longer_than_a_batch_decides_dates_over_the_whole_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a sheet of 10 rows read 3 rows a batch: "shipped" has no date in its first batch, only midnight
+    # dates later; "paid" has midnight dates first and a time of day in its last batch; "amount" a number
+    # that fastexcel writes with nine decimals only in its last batch
+    monkeypatch.setattr(READER, "BATCH_ROWS", 3)
+    day = dt.datetime(2026, 1, 5)
+    rows: list[tuple[object, ...]] = [
+        (f"#{i}", day + dt.timedelta(days=i) if i >= 5 else None, day + dt.timedelta(days=i), float(i))
+        for i in range(10)
+    ]
+    rows[9] = ("#9", day, day + dt.timedelta(hours=13, minutes=4, seconds=5), 12345678.12)
+    reader = SourceReader("raw/x/book.xlsx", "xlsx", lambda: io.BytesIO(_dated_workbook(rows, HEADER)))
+    batches = list(reader.batches())
+    # THEN the rows come in batches, each read by what holds for its whole column
+    assert [b.num_rows for b in batches] == [3, 3, 3, 1]
+    got = pa.Table.from_batches(batches).to_pylist()
+    shipped = ["2026-01-10", "2026-01-11", "2026-01-12", "2026-01-13", "2026-01-05"]
+    assert [r["shipped"] for r in got] == [""] * 5 + shipped
+    assert [r["paid"] for r in got][:2] == ["2026-01-05 00:00:00", "2026-01-06 00:00:00"]
+    assert got[9]["paid"] == "2026-01-05 13:04:05"
+    assert [r["amount"] for r in got] == [str(i) for i in range(9)] + ["12345678.12"]
+    assert (reader.header_line, reader.preamble, reader.columns) == (3, ["Orders export", ""], list(HEADER))
+    # AND every batch reads as the same sheet read in one batch
+    monkeypatch.undo()
+    whole = SourceReader("raw/x/book.xlsx", "xlsx", lambda: io.BytesIO(_dated_workbook(rows, HEADER)))
+    assert pa.Table.from_batches(list(whole.batches())).to_pylist() == got
 
 
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
