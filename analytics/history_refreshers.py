@@ -7,6 +7,7 @@ DuckDB or Athena) for per-entity aggregates and hands them to the model's own mo
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,6 +81,55 @@ GROUP BY date, channel, campaign
 #: Each stored snapshot of ``campaign_kpis_history`` and the first day it scored.
 KPI_SNAPSHOTS_SQL = "SELECT as_of, min(date) AS first_day FROM campaign_kpis_history GROUP BY as_of"
 
+_SUMS = ("impressions", "clicks", "spend", "conversions", "revenue")
+
+
+def _changed_days_sql() -> str:
+    """Per day of the input or of what ``campaign_kpis`` shows: whether a campaign-day of it changed
+    (appeared, disappeared, or its sums differ as :func:`analytics.kpi_history.scoring_start` compares
+    them: impressions and clicks rounded, 1e-9 relative and absolute), has rows with a channel and
+    campaign, and is in the input. A few hundred rows, whatever the number of campaigns."""
+    from analytics.base import covering_rows_sql
+
+    name = "campaign_kpis_history"
+    shown = covering_rows_sql(name, name, ["channel", "campaign", "date", *_SUMS])
+    differs = " OR ".join(
+        f"o.{c} IS NULL OR abs({'round(' if c in ('impressions', 'clicks') else '('}CAST(n.{c} AS double)) "
+        f"- CAST(o.{c} AS double)) > 1e-9 + 1e-9 * abs(CAST(o.{c} AS double))"
+        for c in _SUMS
+    )
+    return f"""
+WITH sums AS ({CAMPAIGN_DAYS_SQL}),
+input_days AS (
+    SELECT date, channel, campaign, {", ".join(f"coalesce({c}, 0) AS {c}" for c in _SUMS)}
+    FROM sums
+),
+shown AS ({shown}),
+compared AS (
+    SELECT coalesce(n.date, o.date) AS date,
+           n.date IS NOT NULL AS in_input,
+           n.date IS NOT NULL AND n.channel IS NOT NULL AND n.campaign IS NOT NULL AS has_rows,
+           CASE WHEN n.date IS NOT NULL AND (n.channel IS NULL OR n.campaign IS NULL) THEN false
+                WHEN n.date IS NULL OR o.date IS NULL THEN true
+                ELSE ({differs}) END AS changed
+    FROM input_days n FULL OUTER JOIN shown o ON n.channel = o.channel AND n.campaign = o.campaign AND n.date = o.date
+)
+SELECT date, bool_or(changed) AS changed, bool_or(has_rows) AS has_rows, bool_or(in_input) AS in_input
+FROM compared
+GROUP BY date
+"""
+
+
+def _campaign_days_since_sql(since: date) -> str:
+    """The campaign-day sums from ``since`` on, each with its campaign's first day in the whole history."""
+    return f"""
+SELECT date, channel, campaign, {", ".join(_SUMS)}, first_day
+FROM (SELECT date, channel, campaign, {", ".join(_SUMS)},
+             min(date) OVER (PARTITION BY channel, campaign) AS first_day
+      FROM ({CAMPAIGN_DAYS_SQL}) s) w
+WHERE date >= DATE '{since.isoformat()}'
+"""
+
 
 def refresh_kpi_history(query: Callable[[str], pa.Table], context: RefreshContext | None = None) -> RefreshResult:
     """``ad_performance`` → ``campaign_kpis_history`` and ``kpi_anomalies_history`` as of the newest
@@ -88,22 +138,31 @@ def refresh_kpi_history(query: Callable[[str], pa.Table], context: RefreshContex
     Only the days from the earliest one whose sums differ from what ``campaign_kpis`` shows are
     scored and written (a daily file: its day; a re-export of an old day: from that day); earlier
     days are the baseline, and the current views show each day from the newest snapshot that
-    scored it (``TableSpec.covered_by``)."""
-    from analytics.base import covering_rows_sql
-    from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY, kpi_history, scoring_start
+    scored it (``TableSpec.covered_by``). The comparison runs in the query engine, and only the days
+    the scored days' baselines reach come back (``BASELINE_REACH`` days before the first), so what a
+    daily refresh brings into Python and scores is its new day and 8 weeks, not the whole history."""
+    from analytics.kpi_history import (
+        BASELINE_REACH,
+        CAMPAIGN_KPIS_HISTORY,
+        KPI_ANOMALIES_HISTORY,
+        kpi_history,
+        scoring_start_of_days,
+    )
 
     context = context or RefreshContext()
-    daily = query(CAMPAIGN_DAYS_SQL)
-    if daily.num_rows == 0:
-        fact = ModelFact("kpi_anomalies_history", "1", {"campaign_days": 0, "note": "no ad rows in the history"})
-        return RefreshResult(facts=(fact,))
-    as_of = pc.max(daily.column("date")).as_py()
+    as_of: date | None = None
     scored_from = None
     if CAMPAIGN_KPIS_HISTORY.name in context.tables:
-        name = CAMPAIGN_KPIS_HISTORY.name
-        columns = ["channel", "campaign", "date", "impressions", "clicks", "spend", "conversions", "revenue"]
-        previous = query(covering_rows_sql(name, name, columns))
-        scored_from = scoring_start(daily, as_of, previous, query(KPI_SNAPSHOTS_SQL))
+        as_of, scored_from = scoring_start_of_days(query(_changed_days_sql()), query(KPI_SNAPSHOTS_SQL))
+        if as_of is None:
+            return RefreshResult(facts=(_no_ad_rows(),))
+    if scored_from is None or as_of is None:
+        daily = query(CAMPAIGN_DAYS_SQL)
+        if daily.num_rows == 0:
+            return RefreshResult(facts=(_no_ad_rows(),))
+        as_of = pc.max(daily.column("date")).as_py()
+    else:
+        daily = query(_campaign_days_since_sql(scored_from - timedelta(days=BASELINE_REACH)))
     history = kpi_history(daily, as_of, scored_from=scored_from)
     return RefreshResult(
         tables=(
@@ -112,6 +171,10 @@ def refresh_kpi_history(query: Callable[[str], pa.Table], context: RefreshContex
         ),
         facts=(history.fact,),
     )
+
+
+def _no_ad_rows() -> ModelFact:
+    return ModelFact("kpi_anomalies_history", "1", {"campaign_days": 0, "note": "no ad rows in the history"})
 
 
 #: One row per experiment × variant × user over every exposure file (``experiment_exposures_sources``

@@ -35,6 +35,7 @@ import calendar
 import warnings
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,9 @@ MIN_WINDOW_VALUES = 7
 SEASONAL_WEEKS = 8
 #: Same-weekday values (of the last SEASONAL_WEEKS) needed for the weekday baseline.
 MIN_SEASONAL_VALUES = 6
+#: Days before a scored day that its baselines read (the weekday one reaches furthest): a refresh that
+#: scores from a day needs the history from this many days before it, and each campaign's first day.
+BASELINE_REACH = 7 * SEASONAL_WEEKS
 #: 1.4826 · MAD estimates σ for normal data; 1.253314 · mean absolute deviation likewise.
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.253314
@@ -146,7 +150,10 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
     ``daily`` has ``date``, ``channel``, ``campaign`` and the sums ``impressions``, ``clicks``,
     ``spend``, ``conversions``, ``revenue`` (already counted once per re-exported key). Days after
     ``as_of`` are left out. ``scored_from`` limits both outputs to days from that date (earlier days
-    still serve as baseline), so a daily refresh need not rewrite years of rows.
+    still serve as baseline), so a daily refresh need not rewrite years of rows. With ``scored_from``,
+    ``daily`` may hold only the days from :data:`BASELINE_REACH` days before it if it also has
+    ``first_day``, each campaign's first day in the whole history (the weekday baseline is used only
+    from 8 weeks after it): the result is the same as from every day.
     """
     missing = [c for c in _REQUIRED if c not in daily.column_names]
     if missing:
@@ -157,6 +164,8 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
     notes: list[str] = []
     frame = pd.DataFrame({c: daily.column(c).to_pandas() for c in _REQUIRED})
     frame["date"] = pd.to_datetime(frame["date"])
+    if "first_day" in daily.column_names:
+        frame["first_day"] = pd.to_datetime(daily.column("first_day").to_pandas())
     unusable = frame["date"].isna() | frame["channel"].isna() | frame["campaign"].isna()
     if unusable.any():
         notes.append(f"{int(unusable.sum())} rows without a date, channel or campaign were left out")
@@ -164,6 +173,9 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
     if as_of is None:
         as_of = frame["date"].max().date() if len(frame) else date.today()
     frame = frame[frame["date"] <= pd.Timestamp(as_of)]
+    origins: dict[Any, pd.Timestamp] = (
+        frame.groupby(["channel", "campaign"])["first_day"].min().to_dict() if "first_day" in frame else {}
+    )
     for column in _SUMMED:
         frame[column] = frame[column].astype(float).fillna(0.0)
     kpis = frame.groupby(["channel", "campaign", "date"], sort=True, as_index=False)[list(_SUMMED)].sum()
@@ -181,7 +193,7 @@ def kpi_history(daily: pa.Table, as_of: date | None = None, *, scored_from: date
     anomalies: list[dict[str, object]] = []
     scored = too_short = 0
     for (channel, campaign), series in kpis.groupby(["channel", "campaign"], sort=True):
-        found, days_scored = _score_series(series, start)
+        found, days_scored = _score_series(series, start, origins.get((channel, campaign)))
         scored += days_scored
         if days_scored == 0 and start is None:
             too_short += 1
@@ -235,7 +247,7 @@ def scoring_start(daily: pa.Table, as_of: date, previous: pa.Table, snapshots: p
     what says where it starts. A history whose newest day went back (the newest file deleted) is
     scored whole.
     """
-    if any(d > as_of for d in snapshots.column("as_of").to_pylist()):
+    if _went_back(as_of, snapshots):
         return None
     keys = ["channel", "campaign", "date"]
     new = _campaign_days(daily, as_of)
@@ -249,14 +261,46 @@ def scoring_start(daily: pa.Table, as_of: date, previous: pa.Table, snapshots: p
         b = merged[f"{column}_old"].to_numpy(dtype=float)
         # impressions and clicks are stored rounded; sums may differ in their last bits between runs
         differs |= ~np.isclose(np.round(a) if column in ("impressions", "clicks") else a, b, rtol=1e-9, atol=1e-9)
-    start = min(merged.loc[differs, "date"].min().date(), as_of) if differs.any() else as_of
+    changed = merged.loc[differs, "date"].min().date() if differs.any() else None
+    return _start(changed, as_of, snapshots, new["date"])
+
+
+def scoring_start_of_days(days: pa.Table, snapshots: pa.Table) -> tuple[date | None, date | None]:
+    """``(as_of, start)`` from the per-day comparison ``CHANGED_DAYS_SQL`` computes in the query engine
+    (``analytics.history_refreshers``): each ``date`` of the input or of ``campaign_kpis``, whether a
+    campaign-day of it ``changed``, ``has_rows`` (with a channel and campaign) and is ``in_input``.
+    The same rules as :func:`scoring_start` (which compares the sums here, and is the reference),
+    without bringing every campaign-day into Python. ``as_of`` is None for an input without days."""
+    table = days.to_pandas()
+    table["date"] = pd.to_datetime(table["date"])
+    present = table.loc[table["in_input"].fillna(False).astype(bool), "date"]
+    if present.empty:
+        return None, None
+    as_of = present.max().date()
+    if _went_back(as_of, snapshots):
+        return as_of, None
+    table = table[table["date"] <= pd.Timestamp(as_of)]
+    changed_days = table.loc[table["changed"].fillna(False).astype(bool), "date"]
+    changed = changed_days.min().date() if len(changed_days) else None
+    return as_of, _start(changed, as_of, snapshots, table.loc[table["has_rows"].fillna(False).astype(bool), "date"])
+
+
+def _went_back(as_of: date, snapshots: pa.Table) -> bool:
+    """A stored snapshot is newer than the history: its newest day went back (scored whole)."""
+    return any(d > as_of for d in snapshots.column("as_of").to_pylist())
+
+
+def _start(changed: date | None, as_of: date, snapshots: pa.Table, days: pd.Series) -> date | None:
+    """The earliest changed day (``as_of`` when none), no later than a same-``as_of`` snapshot started,
+    moved back to a day of ``days`` (the days that have rows); None when none is that early."""
+    start = min(changed, as_of) if changed is not None else as_of
     for stored, first in zip(
         snapshots.column("as_of").to_pylist(), snapshots.column("first_day").to_pylist(), strict=True
     ):
         if stored == as_of and first is not None:
             start = min(start, first)
-    days = new["date"][new["date"] <= pd.Timestamp(start)]
-    return days.max().date() if len(days) else None
+    earlier = days[days <= pd.Timestamp(start)]
+    return earlier.max().date() if len(earlier) else None
 
 
 def _campaign_days(daily: pa.Table, as_of: date) -> pd.DataFrame:
@@ -288,10 +332,15 @@ def _kpis_table(kpis: pd.DataFrame, as_of: date) -> pa.Table:
     return conform(pa.table(columns), CAMPAIGN_KPIS_HISTORY) if len(kpis) else schema.empty_table()
 
 
-def _score_series(series: pd.DataFrame, start: pd.Timestamp | None = None) -> tuple[list[dict[str, object]], int]:
+def _score_series(
+    series: pd.DataFrame, start: pd.Timestamp | None = None, origin: pd.Timestamp | None = None
+) -> tuple[list[dict[str, object]], int]:
     """Anomalies of one campaign (rows sorted by date) on the days from ``start`` (every day when
-    None; earlier days still serve as baseline) and the number of day × metric values scored."""
+    None; earlier days still serve as baseline) and the number of day × metric values scored.
+    ``origin`` is the campaign's first day when ``series`` leaves out days before its baselines."""
     first = series["date"].iloc[0]
+    # Days from the campaign's first day to the series' first row (0 when the series is whole).
+    shift = (first - origin).days if origin is not None and not pd.isna(origin) else 0
     offset = ((series["date"] - first).dt.days).to_numpy()
     span = int(offset[-1]) + 1
     full = np.full((span, len(ANOMALY_METRICS)), np.nan)
@@ -303,13 +352,13 @@ def _score_series(series: pd.DataFrame, start: pd.Timestamp | None = None) -> tu
     # Day i's trailing window is rows i−28 … i−1; its weekday baseline rows i−7, …, i−56.
     padded_trailing = np.vstack([np.full((WINDOW_DAYS, full.shape[1]), np.nan), full])
     trailing = sliding_window_view(padded_trailing, WINDOW_DAYS, 0)[lo:span]  # (day, metric, 28)
-    reach = 7 * SEASONAL_WEEKS
+    reach = BASELINE_REACH
     padded = np.vstack([np.full((reach, full.shape[1]), np.nan), full])
     lags = np.stack([padded[reach - 7 * k + lo : reach - 7 * k + span] for k in range(1, SEASONAL_WEEKS + 1)], axis=2)
 
     trailing_n = np.count_nonzero(~np.isnan(trailing), axis=2)
     weekday_n = np.count_nonzero(~np.isnan(lags), axis=2)
-    old_enough = (np.arange(lo, span) >= reach)[:, None]
+    old_enough = (np.arange(lo, span) + shift >= reach)[:, None]
     use_weekday = old_enough & (weekday_n >= MIN_SEASONAL_VALUES)
     use_trailing = ~use_weekday & (trailing_n >= MIN_WINDOW_VALUES)
     baseline = np.where(

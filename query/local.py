@@ -19,7 +19,7 @@ import datetime as dt
 import tempfile
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,10 @@ class Derived:
     dataset: Any
     #: The view's columns as its definition declares them (Presto types, named as Athena names them).
     declared: dict[str, str]
+    #: The view's SQL as it was computed from, and the snapshot of every table that computing read
+    #: (``database.table`` → snapshot id, views inside it included): what decides its rows.
+    sql: str = ""
+    reads: Mapping[str, int | None] = field(default_factory=dict)
 
     @property
     def key(self) -> TableRef:
@@ -97,6 +101,9 @@ class DuckDBEngine:
     ``pinned``, a view is also computed once, by the first statement that reads it, and kept as
     Parquet for the engine's life: a keyed view's dedupe (each key once, from the newest source)
     runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change.
+    ``views_from`` is an earlier engine of the same refresh (the report's engine is given the
+    refreshers'): a view it computed is reused where this engine pins every table that view read at
+    the same snapshot and the view's SQL is unchanged, else computed again.
     """
 
     engine = "duckdb"
@@ -108,6 +115,7 @@ class DuckDBEngine:
         *,
         pinned: Mapping[str, Pinned] | None = None,
         memory_limit_mb: int | None = None,
+        views_from: DuckDBEngine | None = None,
     ) -> None:
         self.catalog = catalog
         self.database = database or catalog.database
@@ -116,6 +124,10 @@ class DuckDBEngine:
         self._datasets: dict[tuple[TableRef, int | None, str], Any] = {}
         self._views: dict[TableRef, Derived] = {}
         self._deriving: list[TableRef] = []
+        #: One per view being computed: the snapshots its statements read.
+        self._reads: list[dict[str, int | None]] = []
+        #: Kept, not copied: its views' Parquet lives under its temporary directory.
+        self._views_from = views_from
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def __call__(self, sql: str) -> pa.Table:
@@ -148,6 +160,12 @@ class DuckDBEngine:
             **derived,
             **bind_sources(tree, self.catalog, self.pinned, derived=derived.keys()),
         }
+        for reads in self._reads:
+            for source in sources.values():
+                if isinstance(source, Derived):
+                    reads.update(source.reads)
+                else:
+                    reads[str(source.ref)] = source.snapshot.snapshot_id if source.snapshot is not None else None
         columns: Columns = {}
         for key, source in sources.items():
             columns.setdefault(key.database, {})[key.table] = source.columns()
@@ -185,19 +203,41 @@ class DuckDBEngine:
         import pyarrow.dataset as ds
 
         view = self.catalog.view(ref)
+        shared = self._shared_view(ref, view.sql)
+        if shared is not None:
+            self._views[ref] = shared
+            return shared
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="lake-views-")
         path = Path(self._scratch.name) / f"{len(self._views)}.parquet"
         self._deriving.append(ref)
+        reads: dict[str, int | None] = {}
+        self._reads.append(reads)
         try:
             self._run(view.sql, view.database, copy_to=path)
         except QueryError as exc:
             raise QueryError(f"view {ref}: {exc}") from exc
         finally:
             self._deriving.pop()
+            self._reads.pop()
         declared = {name.lower(): athena_type_of_presto(kind) for name, kind in view.columns}
-        self._views[ref] = Derived(ref, ds.dataset(str(path), format="parquet"), declared)
+        self._views[ref] = Derived(ref, ds.dataset(str(path), format="parquet"), declared, view.sql, reads)
         return self._views[ref]
+
+    def _shared_view(self, ref: TableRef, sql: str) -> Derived | None:
+        """``views_from``'s rows of the view, if they are what this engine would compute: the same SQL
+        over the same snapshots of every table it read (a commit landing in between is not reused)."""
+        other = self._views_from
+        if other is None or self.pinned is None:
+            return None
+        derived = other._views.get(ref)
+        if derived is None or derived.sql != sql or not derived.reads:
+            return None
+        for name, snapshot_id in derived.reads.items():
+            pin = self.pinned.get(name)
+            if pin is None or pin.snapshot_id != snapshot_id:
+                return None
+        return derived
 
     def _connect(self) -> Any:
         duckdb = _duckdb()

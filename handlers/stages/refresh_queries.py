@@ -43,6 +43,11 @@ class RefreshQueries:
         #: ``duckdb`` or ``athena``: what the Dataset Models Updated event names.
         self.engine = engine.engine
 
+    @property
+    def local(self) -> DuckDBEngine | None:
+        """The DuckDB engine it runs on (None on Athena): the report's engine reuses its computed views."""
+        return self._engine if isinstance(self._engine, DuckDBEngine) else None
+
     def __call__(self, sql: str) -> pa.Table:
         try:
             return self._engine(sql)

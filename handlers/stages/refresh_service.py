@@ -316,7 +316,7 @@ class RefreshService:
             error = PermanentError("; ".join(str(m["metrics"]["error"]) for m in report.models))
             return self._fail(report, error, f"no model of {dataset} could be refreshed: {error}")
         t1 = time.perf_counter()
-        self._write_report(dataset, report)
+        self._write_report(dataset, report, query)
         report.timings["report"] = round((time.perf_counter() - t1) * 1000, 1)
         detail = report.detail()
         # Announced before recorded: a failure in between refreshes again (the same event_key,
@@ -379,7 +379,7 @@ class RefreshService:
             report.outputs.append((committed, target.as_of.isoformat()))
         return facts
 
-    def _write_report(self, dataset: str, report: RefreshReport) -> None:
+    def _write_report(self, dataset: str, report: RefreshReport, refreshed: RefreshQueries | None = None) -> None:
         """Draw the dataset's report from its tables as this refresh left them and upload it as
         ``reports/<dataset>/<as_of>.html`` and ``latest.html``. The models are committed by now, so a
         report that cannot be drawn or stored is a failed fact, never a failed refresh."""
@@ -413,8 +413,9 @@ class RefreshService:
             quarantine = self.resolver.pin([dataset], database=self.settings.quarantine_database)
             pinned = self.resolver.pin(curated) | quarantine
             tables = frozenset(curated) | {p.qualified for p in quarantine.values()}
-            # Above the Athena threshold the report's SQL runs there too, as the refresh's did.
-            query = self._engine(pinned, sum(p.bytes for p in pinned.values()))
+            # Above the Athena threshold the report's SQL runs there too, as the refresh's did. A view
+            # the refreshers computed (the keyed dataset's dedupe) is reused if its tables are unchanged.
+            query = self._engine(pinned, sum(p.bytes for p in pinned.values()), refreshed)
             drawn = build_report(dataset, query, tables, as_of, facts=report.models)
             name = drawn.as_of.isoformat() if drawn.as_of else "undated"
             prefix = f"{topology.REPORTS_PREFIX}{dataset}/"
@@ -437,7 +438,7 @@ class RefreshService:
         remaining = getattr(self._context, "get_remaining_time_in_millis", None)
         return int(remaining()) if callable(remaining) else None
 
-    def _engine(self, pinned: dict[str, Pinned], size: int) -> RefreshQueries:
+    def _engine(self, pinned: dict[str, Pinned], size: int, views_from: RefreshQueries | None = None) -> RefreshQueries:
         if size > self.settings.refresh_athena_threshold_bytes and self.settings.athena_workgroup and self._athena:
             return RefreshQueries(
                 AthenaEngine(
@@ -448,4 +449,11 @@ class RefreshService:
                     results=f"s3://{self.settings.bucket}/{topology.ATHENA_RESULTS_PREFIX}",
                 )
             )
-        return RefreshQueries(DuckDBEngine(self.resolver, pinned=pinned, memory_limit_mb=self.memory_limit_mb))
+        return RefreshQueries(
+            DuckDBEngine(
+                self.resolver,
+                pinned=pinned,
+                memory_limit_mb=self.memory_limit_mb,
+                views_from=views_from.local if views_from is not None else None,
+            )
+        )

@@ -162,3 +162,29 @@ def test_a_query_athena_cannot_run_fails_the_refresh_with_the_query_and_the_reas
     assert "SELECT customer_id, no_such_column FROM orders" in error["message"]
     assert "no_such_column" in error["message"].split("the query:")[0]
     assert lake.keys(UNLOADS) == []
+
+
+def test_a_refresh_that_scores_from_a_day_runs_its_comparison_and_window_on_athena(
+    lake: Lake, invoke: Invoke, read_back: Compared
+) -> None:
+    # GIVEN ad_performance refreshed once on Athena, then another export landing
+    ad_performance(lake, invoke)
+    service, athena = athena_refresh(lake)
+    [request] = refresh_messages(lake)
+    assert service.handle_body(request["Body"])["status"] == "succeeded"
+    lake.sqs.delete_message(QueueUrl=lake.endpoints.refresh_queue_url, ReceiptHandle=request["ReceiptHandle"])
+    land(lake, invoke, "raw/ad_performance/late.csv", samples.ad_performance_csv(400, seed=4).encode())
+    [request] = refresh_messages(lake)
+    read_back.clear()
+    # WHEN the refresh runs again
+    detail = service.handle_body(request["Body"])
+    # THEN it compared with campaign_kpis and read the window on Athena, and scored from a day
+    assert detail["status"] == "succeeded", detail.get("error")
+    [fact] = [m["metrics"] for m in detail["models"] if m["name"] == "kpi_anomalies_history"]
+    assert fact["scored_from"] is not None
+    assert any("FULL OUTER JOIN" in s for s in athena.statements)
+    assert any("first_day" in s and "PARTITION BY" in s for s in athena.statements)
+    # AND what came back is what DuckDB answers for the same SQL
+    for sql, result, duckdb in read_back:
+        assert result.column_names == duckdb.column_names, sql
+        assert same_rows(duckdb.cast(result.schema), result), sql

@@ -166,12 +166,10 @@ def test_a_self_join_of_a_snapshot_read_through_pyiceberg_reads_it_twice(resolve
     assert rows == [{"order_id": 1, "same": 2}, {"order_id": 2, "same": 1}, {"order_id": 3, "same": 2}]
 
 
-def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
-    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def keyed(resolver: Catalog, lake: Lake) -> Table:
+    """A keyed dataset (view ``keyed`` over ``keyed_sources``): order 2 in two sources, the newer corrected."""
     from handlers.adapters.views import latest_by_key_sql, put_keyed_view
 
-    # GIVEN a keyed dataset: order 2 in two sources, the newer one corrected
     table = create(
         resolver,
         lake,
@@ -194,6 +192,14 @@ def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
     columns = [("order_id", "bigint"), ("amount", "double"), ("source_key", "string"), ("ingested_at", "bigint")]
     sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], ["order_id"])
     put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
+    return table
+
+
+def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a keyed dataset: order 2 in two sources, the newer one corrected
+    keyed(resolver, lake)
     derived: list[str] = []
     derive = DuckDBEngine._view
 
@@ -215,3 +221,33 @@ def test_a_keyed_views_dedupe_runs_once_for_every_statement_of_a_refresh(
     # AND lake query, which pins nothing, reads the same rows through the view's SQL
     unpinned = DuckDBEngine(resolver).run("SELECT sum(amount) AS total FROM keyed").to_pylist()
     assert unpinned == total
+
+
+def test_a_later_engine_of_the_refresh_reuses_a_view_only_while_its_tables_are_unchanged(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a keyed dataset whose view a refresh's engine computed
+    table = keyed(resolver, lake)
+    computed: list[str] = []
+    run = DuckDBEngine._run
+
+    def counting(engine: DuckDBEngine, sql: str, database: str, copy_to: Any = None) -> Any:
+        if copy_to is not None:
+            computed.append(sql)
+        return run(engine, sql, database, copy_to)
+
+    monkeypatch.setattr(DuckDBEngine, "_run", counting)
+    refresh = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]))
+    assert refresh.run("SELECT sum(amount) AS total FROM keyed").to_pylist() == [{"total": 35.0}]
+    assert len(computed) == 1
+    # WHEN the report's engine pins the same snapshots (and more tables) and reads the view
+    report = DuckDBEngine(resolver, pinned=resolver.pin(["keyed", "keyed_sources"]), views_from=refresh)
+    # THEN it reads the refresh's rows without computing the view again
+    assert report.run("SELECT count(*) AS n, sum(amount) AS total FROM keyed").to_pylist() == [{"n": 2, "total": 35.0}]
+    assert len(computed) == 1
+    # WHEN a commit lands before the next engine pins
+    table.append(pa.table({"order_id": [3], "amount": [5.0], "source_key": ["raw/c.csv"], "ingested_at": [3]}))
+    later = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]), views_from=refresh)
+    # THEN that engine computes the view again and sees the new rows
+    assert later.run("SELECT count(*) AS n, sum(amount) AS total FROM keyed").to_pylist() == [{"n": 3, "total": 40.0}]
+    assert len(computed) == 2

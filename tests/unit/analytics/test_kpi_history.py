@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
@@ -230,3 +231,91 @@ def test_the_scoring_start_is_the_earliest_changed_day() -> None:
     assert scoring_start(shown, day(39), shown, _snapshots((38, 0), (39, 39))) == day(39)
     # the newest day went back (a newer snapshot exists): every day
     assert scoring_start(_sums(dict.fromkeys(range(39), 100.0)), day(38), shown, _snapshots((39, 0))) is None
+
+
+def _duckdb(tables: dict[str, pa.Table], returned: list[int]) -> Callable[[str], pa.Table]:
+    """The refresher's Athena SQL run by DuckDB over ``tables``; ``returned`` gets each result's row count."""
+    import duckdb
+    import sqlglot
+
+    def query(sql: str) -> pa.Table:
+        connection = duckdb.connect()
+        for name, table in tables.items():
+            connection.register(name, table)
+        result = connection.sql(sqlglot.transpile(sql, read="athena", write="duckdb")[0]).to_arrow_table()
+        returned.append(result.num_rows)
+        return result
+
+    return query
+
+
+def _ad_rows(days: int, seed: int = 3) -> list[dict[str, object]]:
+    """Three campaigns in two ad groups, quiet weekends, spikes on days 45, 90, 130 and 160: one steady,
+    one starting on day 30, one pausing on days 104-110 (a refresh from day 160 reads from day 104, where
+    this campaign's first row is not its first day: its weekday baseline still applies)."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, object]] = []
+    for d in range(days):
+        for channel, campaign, first, pause in (("google", "brand", 0, None), ("meta", "late", 30, None),
+                                                 ("meta", "pausing", 0, (104, 111))):  # fmt: skip
+            if d < first or (pause is not None and pause[0] <= d < pause[1]):
+                continue
+            spend = 100.0 * (0.6 if (START + timedelta(d)).weekday() >= 5 else 1.0) * (1 + rng.normal(0, 0.05))
+            spend *= 4.0 if d in (45, 90, 130, 160) else 1.0
+            for group in ("g1", "g2"):
+                impressions = int(spend * rng.uniform(40, 60))
+                rows.append(
+                    {"date": START + timedelta(d), "channel": channel, "campaign": campaign, "ad_group": group,
+                     "impressions": impressions, "clicks": impressions // 30, "spend": round(spend / 2, 2),
+                     "conversions": float(rng.integers(0, 5)), "revenue": round(spend * rng.uniform(2, 4), 2)}
+                )  # fmt: skip
+    return rows
+
+
+@pytest.mark.parametrize("changed_day", [None, 150, 124, 60])
+def test_a_refresh_that_scores_from_a_day_reads_only_its_baselines_and_equals_a_full_refresh(
+    changed_day: int | None,
+) -> None:
+    from analytics.base import RefreshContext, covering_rows_sql
+    from analytics.history_refreshers import CAMPAIGN_DAYS_SQL, KPI_SNAPSHOTS_SQL, refresh_kpi_history
+    from analytics.kpi_history import BASELINE_REACH, scoring_start
+
+    # GIVEN a refresh as of day 159 stored (a full one), then day 160 landing, and maybe a re-export of an
+    # earlier day (day 124: four days into the pausing campaign's return, 60: long before the window)
+    rows = _ad_rows(161)
+    before = pa.Table.from_pylist([r for r in rows if r["date"] < START + timedelta(160)])
+    [stored, _] = refresh_kpi_history(_duckdb({"ad_performance": before}, []), RefreshContext()).tables
+    if changed_day is not None:
+        for r in rows:
+            if r["date"] == START + timedelta(changed_day) and r["campaign"] != "brand":
+                r["spend"] = round(float(r["spend"]) * 3, 2)  # type: ignore[arg-type]
+    ads = pa.Table.from_pylist(rows)
+    tables = {"ad_performance": ads, "campaign_kpis_history": stored.rows}
+
+    # WHEN the refresh runs with the stored snapshot, and a full one runs over the same rows
+    returned: list[int] = []
+    daily = refresh_kpi_history(_duckdb(tables, returned), RefreshContext(tables=frozenset({"campaign_kpis_history"})))
+    full = refresh_kpi_history(_duckdb({"ad_performance": ads}, []), RefreshContext())
+
+    # THEN it scored from the changed day (the new day when none), as scoring_start says comparing every sum
+    since = START + timedelta(160 if changed_day is None else changed_day)
+    [fact] = daily.facts
+    assert fact.metrics["scored_from"] == since.isoformat()
+    reference = _duckdb(tables, [])
+    previous = reference(covering_rows_sql("campaign_kpis_history", "campaign_kpis_history",
+                                           ["channel", "campaign", "date", *SUMS]))  # fmt: skip
+    everything = reference(CAMPAIGN_DAYS_SQL)
+    as_of = START + timedelta(160)
+    assert scoring_start(everything, as_of, previous, reference(KPI_SNAPSHOTS_SQL)) == since
+    # AND its rows are the full refresh's from that day, figure for figure
+    for part, whole in zip(daily.tables, full.tables, strict=True):
+        assert part.as_of == whole.as_of == as_of
+        assert part.rows.to_pylist() == [r for r in whole.rows.to_pylist() if r["date"] >= since]
+    assert full.tables[1].rows.num_rows > 0
+    # AND what came back into Python is a row per day (the comparison) or per campaign-day of the days
+    # scored and the BASELINE_REACH days before them, not every campaign-day of the history
+    window = (START + timedelta(160) - since).days + 1 + BASELINE_REACH
+    assert max(returned) <= max(161, 3 * window) < everything.num_rows or changed_day == 60
+
+
+SUMS = ("impressions", "clicks", "spend", "conversions", "revenue")
