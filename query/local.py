@@ -36,11 +36,10 @@ from query.sql import (
     TableRef,
     arrow_view,
     athena_column_names,
-    duckdb_text,
-    qualify,
     quote,
     quote_table,
     table_refs,
+    translate,
 )
 from query.types import athena_type, athena_type_of_presto
 
@@ -169,10 +168,9 @@ class DuckDBEngine:
         columns: Columns = {}
         for key, source in sources.items():
             columns.setdefault(key.database, {})[key.table] = source.columns()
-        qualified = qualify(tree, columns)
+        qualified, text = translate(tree, columns)
         schemas = {key: source.schema for key, source in sources.items() if isinstance(source, Source)}
         plans = scan_plans(qualified, schemas)
-        text = duckdb_text(tree, qualified, columns)
         if copy_to is not None:
             text = f"COPY ({text}) TO '{copy_to}' (FORMAT PARQUET)"
         context = QueryContext(sql, columns)

@@ -7,6 +7,9 @@ DuckDB's differ, e.g. ``bigint / bigint`` divides whole numbers) and writes it i
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,9 +102,35 @@ def duckdb_text(tree: Any, qualified: Any, catalog: Columns) -> str:
         return str(tree.sql(dialect="duckdb"))
 
 
+#: Translations kept per process: sqlglot's qualification and typing cost tens of milliseconds a
+#: statement, and a warm refresh function (or a report, or ``lake query`` in a loop) runs the same
+#: statements over the same columns again and again.
+TRANSLATIONS_KEPT = 512
+_translations: OrderedDict[tuple[str, str], tuple[Any, str]] = OrderedDict()
+_translations_lock = threading.Lock()
+
+
+def translate(tree: Any, catalog: Columns) -> tuple[Any, str]:
+    """``(qualify(tree, catalog), duckdb_text(...))``, remembered for the statement and the columns it
+    was typed from (both as text, so a changed column type is a new translation). The qualified tree
+    is shared between callers: read it, never change it."""
+    key = (tree.sql(dialect="athena"), json.dumps(catalog, sort_keys=True))
+    with _translations_lock:
+        if key in _translations:
+            _translations.move_to_end(key)
+            return _translations[key]
+    qualified = qualify(tree, catalog)
+    translated = (qualified, duckdb_text(tree, qualified, catalog))
+    with _translations_lock:
+        _translations[key] = translated
+        while len(_translations) > TRANSLATIONS_KEPT:
+            _translations.popitem(last=False)
+    return translated
+
+
 def to_duckdb(tree: Any, catalog: Columns) -> str:
     """``tree`` (parsed in Athena's dialect) in DuckDB's dialect, typed from the catalog's columns."""
-    return duckdb_text(tree, qualify(tree, catalog), catalog)
+    return translate(tree, catalog)[1]
 
 
 def transpile(sql: str, catalog: Columns, default_database: str | None = None) -> str:

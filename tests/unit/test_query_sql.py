@@ -167,3 +167,24 @@ def test_athena_errors_are_one_line_in_the_users_terms(error: str, expected: str
     message = athena_message(error, lambda ref: f"table {ref} does not exist; did you mean {ref.database}.sales?")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_remembered_translation_is_never_served_for_other_column_types() -> None:
+    # GIVEN one statement translated over a table whose columns are whole numbers
+    sql = "SELECT clicks / impressions AS ctr FROM lake_curated.ads"
+    whole = {"lake_curated": {"ads": {"clicks": "bigint", "impressions": "bigint"}}}
+    first = to_duckdb(parse(sql), whole)
+    # WHEN the same statement is translated again, and then over the same table with decimal columns
+    again = to_duckdb(parse(sql), whole)
+    fractional = to_duckdb(parse(sql), {"lake_curated": {"ads": {"clicks": "double", "impressions": "double"}}})
+    # THEN the repeat is the same text, and the other types get their own: Athena divides whole
+    # numbers as whole numbers (1 / 4 = 0), so only the bigint translation keeps the division whole
+    assert again == first
+
+    def run(text: str, kind: pa.DataType) -> list[tuple[object, ...]]:
+        con = duckdb.connect()
+        con.register("ads", pa.table({"clicks": pa.array([1], kind), "impressions": pa.array([4], kind)}))
+        return con.sql(text.replace('"lake_curated"."ads"', "ads")).fetchall()
+
+    assert run(first, pa.int64()) == [(0,)]
+    assert run(fractional, pa.float64()) == [(0.25,)]
