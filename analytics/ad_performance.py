@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from analytics import samples
 from analytics._kernels import factorize_ints, row_codes
 from analytics.ad_exports import AD_EXPORTS
+from analytics.anomaly_rule import ANOMALY_METRICS, MIN_HISTORY, MIN_RELATIVE_CHANGE, Z_THRESHOLD, safe_divide
 from analytics.base import ModelFact, OutputSink, PipelineResult, SourceInfo, TableSpec, col
 from analytics.cleaning import Parsed
 from analytics.contract import (
@@ -27,12 +28,12 @@ from analytics.contract import (
     duplicate_rows,
     read_all,
     select_rows,
-    single_threaded,
     with_source_id,
 )
 from analytics.history_refreshers import refresh_kpi_history
 from analytics.profile import PROFILE_TABLE_SPEC
 from analytics.spec import DatasetSpec, RefresherSpec
+from analytics.threads import single_threaded
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
@@ -81,16 +82,6 @@ CONTRACT = Contract(
     ),
 )
 
-#: KPI columns of ``campaign_kpis`` that ``kpi_anomalies`` watches.
-ANOMALY_METRICS = ("spend", "ctr", "cvr", "cpa", "roas")
-#: A series needs this many non-null days before its median and MAD mean anything.
-MIN_HISTORY = 7
-#: Iglewicz and Hoaglin's cut-off for the modified z-score.
-Z_THRESHOLD = 3.5
-#: A day is only an anomaly if it is also materially off: at least 25% away from the series
-#: median. With hundreds of series × five metrics, a 3.5 z alone flags steady series' ordinary
-#: 3-sigma days; nobody acts on a CTR 10% below its median.
-MIN_RELATIVE_CHANGE = 0.25
 SEED = 20240101
 MODEL_VERSION = "1"
 
@@ -183,16 +174,6 @@ KPI_ANOMALIES = TableSpec(
     ),
     partition_transform="month",
 )
-
-
-def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """``numerator / denominator`` with NaN (null in Arrow) wherever the denominator is 0 or null."""
-    num = np.asarray(numerator, dtype=float)
-    den = np.asarray(denominator, dtype=float)
-    out = np.full(num.shape, np.nan)
-    ok = (den != 0) & ~np.isnan(den) & ~np.isnan(num)
-    np.divide(num, den, out=out, where=ok)
-    return out
 
 
 def robust_z(values: np.ndarray, series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,20 +10,16 @@ every dataset shares: reading the batches, the contract check, quarantine and th
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Literal, TypeAlias, TypeVar
+from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from threadpoolctl import ThreadpoolController
 
 from analytics._kernels import column_hashes, combine, factorize_ints, row_codes, stable_order
 from analytics.base import (
@@ -50,10 +46,10 @@ from analytics.cleaning import (
 from analytics.errors import ContractError, MissingColumnsError, SettingsError, ToleranceExceededError
 from analytics.exports import KnownExport, Prepared, mapping_settings, normalise, prepare
 from analytics.profile import PROFILE_TABLE_SPEC, profile_table
+from analytics.threads import in_parallel
 
 ColumnKind = Literal["date", "text", "label", "id", "integer", "number", "flag"]
 
-T = TypeVar("T")
 
 #: Reason code given to the good rows of a file refused for exceeding its tolerance.
 FILE_OVER_TOLERANCE = "file_rejected"
@@ -463,37 +459,6 @@ class BackgroundWriter:
             self._pool.shutdown(wait=True)
         if errors and exc_info[0] is None:
             raise errors[0]
-
-
-def in_parallel(jobs: Mapping[str, Callable[[], T]]) -> dict[str, T]:
-    """Run independent column parsers on a few threads; Arrow kernels release the GIL.
-
-    Results are keyed by job name, so the outcome does not depend on which thread finishes first.
-    """
-    workers = min(len(jobs), os.cpu_count() or 1, 4)
-    if workers <= 1:
-        return {name: job() for name, job in jobs.items()}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse") as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
-_controller: ThreadpoolController | None = None
-_controller_lock = threading.Lock()
-
-
-def single_threaded() -> AbstractContextManager[object]:
-    """``threadpool_limits(limits=1)`` for BLAS and OpenMP, with the libraries looked up once.
-
-    ``threadpool_limits`` scans the process's loaded libraries on every call (about 15 ms); the
-    models run once per file, so the controller is built on first use and kept.
-    """
-    global _controller
-    with _controller_lock:
-        if _controller is None:
-            _controller = ThreadpoolController()
-        controller = _controller
-    return controller.limit(limits=1)
 
 
 def read_all(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:

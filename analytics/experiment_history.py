@@ -28,7 +28,7 @@ import pyarrow as pa
 from analytics.base import ModelFact, TableSpec, col
 from analytics.contract import conform, fixed_schema
 from analytics.errors import HistoryInputError
-from analytics.experiments import EXPERIMENT_RESULTS, experiment_statistics, statistics_fact
+from analytics.experiment_statistics import EXPERIMENT_RESULTS, experiment_statistics, statistics_fact
 from analytics.sequential import DEFAULT_ALPHA, DEFAULT_TAU, METHOD, SequentialComparison, compare_conversions
 
 _LINEAGE = ("source_id", "ingest_date")

@@ -18,15 +18,43 @@ import difflib
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from analytics.errors import SettingsError
 
-if TYPE_CHECKING:
-    from analytics.contract import Contract
+
+class ContractColumn(Protocol):
+    """What recognising an export reads of a contract column (an :class:`analytics.contract.Column`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def required(self) -> bool: ...
+    def accepted_names(self) -> list[str]: ...
+
+
+class Contract(Protocol):
+    """What recognising an export needs of a dataset's contract (an :class:`analytics.contract.Contract`,
+    which imports this module: the dependency runs one way)."""
+
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def columns(self) -> Sequence[ContractColumn]: ...
+    def resolve(
+        self,
+        header: Sequence[str],
+        *,
+        preset: Mapping[str, str] | None = None,
+        strict: bool = True,
+        shown: Sequence[str] = (),
+    ) -> dict[str, str]: ...
+
 
 #: Folds a recognised export's rows into the contract's grain (Shopify: line items → orders).
 Reshape = Callable[[pa.Table, Mapping[str, str]], "Reshaped"]

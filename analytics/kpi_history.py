@@ -42,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
-from analytics.ad_performance import ANOMALY_METRICS, MIN_RELATIVE_CHANGE, Z_THRESHOLD, safe_divide
+from analytics.anomaly_rule import ANOMALY_METRICS, MIN_RELATIVE_CHANGE, Z_THRESHOLD, safe_divide
 from analytics.base import ModelFact, TableSpec, col
 from analytics.contract import conform, fixed_schema
 from analytics.errors import HistoryInputError

@@ -35,13 +35,13 @@ from analytics.contract import (
     fixed_schema,
     read_all,
     select_rows,
-    single_threaded,
     with_source_id,
 )
 from analytics.history_refreshers import refresh_customer_value
 from analytics.order_exports import ORDER_EXPORTS
 from analytics.profile import PROFILE_TABLE_SPEC
 from analytics.spec import DatasetSpec, RefresherSpec
+from analytics.threads import single_threaded
 
 CONTRACT = Contract(
     "orders",

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from analytics._kernels import column_hashes
 from analytics.base import LINEAGE_COLUMNS, SourceInfo, TableSpec, col
+from analytics.threads import in_parallel
 
 #: Sketch size: the relative standard error of the distinct estimate is about 1/sqrt(K - 2), ~3%.
 SKETCH_SIZE = 1024
@@ -325,7 +326,6 @@ def profile_table(
     that the pipeline computed already for its key. Columns are profiled whole and in parallel:
     hashing and min/max are kernels that release the GIL.
     """
-    from analytics.contract import in_parallel  # analytics.contract imports this module
 
     names = [n for n in table.column_names if n not in skip]
     known = hashes or {}

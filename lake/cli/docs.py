@@ -43,7 +43,8 @@ def output_specs() -> dict[str, TableSpec]:
     from analytics.ad_performance import AD_PERFORMANCE, CAMPAIGN_KPIS, KPI_ANOMALIES
     from analytics.clv import CUSTOMER_VALUE
     from analytics.experiment_history import EXPERIMENT_CROSSED_USERS, EXPERIMENT_RESULTS_HISTORY
-    from analytics.experiments import EXPERIMENT_EXPOSURES, EXPERIMENT_RESULTS
+    from analytics.experiment_statistics import EXPERIMENT_RESULTS
+    from analytics.experiments import EXPERIMENT_EXPOSURES
     from analytics.kpi_history import CAMPAIGN_KPIS_HISTORY, KPI_ANOMALIES_HISTORY
     from analytics.orders import CUSTOMER_RFM, CUSTOMER_SEGMENTS, ORDER_ITEMS, ORDERS
     from analytics.profile import PROFILE_TABLE_SPEC

@@ -15,7 +15,8 @@ from scipy.stats import norm
 from analytics import samples
 from analytics.errors import HistoryInputError
 from analytics.experiment_history import EXPERIMENT_RESULTS_HISTORY, experiment_history
-from analytics.experiments import EXPERIMENT_RESULTS, ExperimentsPipeline, two_proportion_z_test
+from analytics.experiment_statistics import EXPERIMENT_RESULTS, two_proportion_z_test
+from analytics.experiments import ExperimentsPipeline
 from analytics.sequential import (
     DEFAULT_TAU,
     compare_conversions,

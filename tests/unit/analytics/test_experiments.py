@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 
 from analytics import samples
 from analytics.base import QUARANTINE_REASON_CODE, QUARANTINE_ROW_NUMBER
-from analytics.experiments import (
+from analytics.experiment_statistics import (
     EXPERIMENT_RESULTS,
-    ExperimentsPipeline,
     chi_square_independence,
     choose_control,
     sample_ratio_test,
     two_proportion_z_test,
     wilson_interval,
 )
+from analytics.experiments import ExperimentsPipeline
 
 from .conftest import CollectingSink, RunCsv, assert_matches_spec, source_for
 
