@@ -2,7 +2,7 @@
 
 The refresh reads ``experiment_exposures`` (one row per experiment × user: the lake keeps each user
 once per experiment, from the newest file that has them) and calls :func:`experiment_history`. The
-figures are those of :mod:`analytics.experiments` (Wilson, pooled z, chi-square, Welch t, SRM) over
+figures are those of :mod:`analytics.experiment_statistics` (Wilson, pooled z, chi-square, Welch t, SRM) over
 the union of the files, plus the always-valid interval and p-value of :mod:`analytics.sequential`,
 because people look at the results after every daily file and the fixed-n p-value is only valid
 for one pre-planned look.

@@ -51,7 +51,7 @@ PSEUDONYM_HEX = 32
 SETTING = "personal_data"
 KEEP = "keep"
 ADD = "pseudonymise"
-#: Where the malformed line of a quarantined row is kept (``handlers.stages.object_processor.RAW_LINE``).
+#: Where the malformed line of a quarantined row is kept (``handlers.adapters.staging.RAW_LINE``).
 RAW_LINE = "_raw_line"
 #: Pseudonyms one file remembers between its batches and columns (about 180 bytes each: 500,000 is
 #: 90 MB of a function of 3 GB).

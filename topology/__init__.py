@@ -1,6 +1,6 @@
 """The one source of truth for the lake's AWS topology.
 
-Both the CDK stack (``infra/``) and the local stand-in (``lake/``) read these values; nothing else
+Both the CDK stack (``infra/``) and the local stand-in (``lake/standin/``) read these values; nothing else
 repeats the literals. This module imports only the standard library so that the CDK app, the Lambda
 image and the local tools can all depend on it cheaply.
 """

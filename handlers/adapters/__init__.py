@@ -1,5 +1,5 @@
-"""The AWS adapters: the only modules that know S3, DynamoDB, SQS, EventBridge, Secrets Manager,
-Glue and Iceberg.
+"""The adapters: AWS storage, records and messaging (S3, DynamoDB, SQS, EventBridge, Secrets Manager,
+Glue and Iceberg), and the readers and staging sink that turn raw objects into Arrow and local Parquet.
 
 Reading raw objects (:mod:`.reader`, :mod:`.export_layout`, :mod:`.export_shapes`), staging and
 storing curated tables (:mod:`.staging`, :mod:`.store`, :mod:`.iceberg`, :mod:`.table_properties`,

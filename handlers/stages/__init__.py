@@ -2,6 +2,7 @@
 dataset's history (:mod:`.refresh_service`, :mod:`.refresh_queries`).
 
 :mod:`.file` is storage-free (read → pipeline → quarantine → tolerance). The processors around the
-stages hold the lease, idempotency, staging and publishing; they reach AWS only through the adapters
-(:mod:`handlers.adapters`) the composition root (:mod:`handlers.bootstrap`) hands them.
+stages hold the lease, idempotency, staging and publishing; they reach storage through the adapters
+(:mod:`handlers.adapters`) and the query engine (:mod:`query`) the composition root
+(:mod:`handlers.bootstrap`) hands them.
 """

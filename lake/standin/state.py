@@ -221,6 +221,29 @@ class _Pickler(pickle.Pickler):
         return _new_key, (type(key),), (state, digest), None, None, _set_key_state
 
 
+#: Where the stand-in's modules lived before ``lake/`` was split into ``cli/`` and ``standin/``: a state
+#: saved then names them (pickle stores a function, such as :func:`_new_key`, by its module's path).
+MOVED_MODULES = {
+    "lake.state": "lake.standin.state",
+    "lake.checkpoint": "lake.standin.checkpoint",
+    "lake.moto_gaps": "lake.standin.moto_gaps",
+    "lake.s3_events": "lake.standin.s3_events",
+    "lake.runner": "lake.standin.runner",
+    "lake.standin": "lake.standin.server",
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Loads a saved state, finding what it names in a module that has moved since."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
+def _loads(body: bytes) -> Any:
+    return _Unpickler(io.BytesIO(body)).load()
+
+
 @dataclass(frozen=True)
 class LakeObject:
     """An object the lake is rebuilt from: its key, its body's digest, its content type."""
@@ -352,7 +375,7 @@ class StateDir:
         self._bodies = None
         _loading_from.append(self.bodies)
         try:
-            backends_saved: dict[str, tuple[dict[str, dict[str, Any]], dict[str, Any]]] = pickle.loads(body)
+            backends_saved: dict[str, tuple[dict[str, dict[str, Any]], dict[str, Any]]] = _loads(body)
         except Exception as exc:
             raise StateError(self._damaged(f"{type(exc).__name__}: {exc}")) from None
         finally:

@@ -261,7 +261,7 @@ def test_function_environment_is_exactly_the_documented_variables(synth: Synth) 
         topology.ENV_TABLE_OPTIMIZER_ROLE_ARN: arn(synth.logical_id(synth.stack.maintenance.role)),
         topology.ENV_REFRESH_QUEUE_URL: ref(synth.logical_id(synth.stack.refresh.queue)),
         topology.ENV_PSEUDONYM_SECRET: ref(synth.logical_id(synth.stack.processing.pseudonym_secret)),
-        "POWERTOOLS_SERVICE_NAME": topology.EVENT_SOURCE,
+        topology.ENV_POWERTOOLS_SERVICE_NAME: topology.PROCESS_SERVICE,
     }
     assert "AWS_ENDPOINT_URL" not in env  # real AWS endpoints only
 
@@ -465,6 +465,8 @@ def test_the_refresh_function_is_the_same_image_with_its_own_command_behind_a_fi
     assert refresher["Properties"]["ImageConfig"]["Command"] == ["handlers.refresh.lambda_handler"]
     environment = refresher["Properties"]["Environment"]["Variables"]
     assert environment["LAKE_ATHENA_WORKGROUP"] and int(environment["LAKE_REFRESH_ATHENA_THRESHOLD_BYTES"]) > 0
+    # each function's logs and metrics carry its own service name, set here and nowhere in the handlers
+    assert environment[topology.ENV_POWERTOOLS_SERVICE_NAME] == topology.REFRESH_SERVICE
     assert "LAKE_REFRESH_QUEUE_URL" in processor["Properties"]["Environment"]["Variables"]
     queue_id = synth.logical_id(synth.stack.refresh.queue)
     queue = synth.template_json["Resources"][queue_id]["Properties"]

@@ -91,7 +91,7 @@ def test_an_import_through_another_package_of_ours_fails_too(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("contract", "subpackage", "statement", "importer", "imported"),
     [
-        # an AWS adapter reaching up into a stage, or the vocabulary into an adapter
+        # an AWS adapter reaching up into a stage, a stage up into the composition root
         (
             "handlers-layers",
             "handlers/adapters",

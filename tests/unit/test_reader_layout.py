@@ -4,7 +4,6 @@ footers, other encodings, tab-separated text and workbooks. Nothing around the t
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import io
 import tracemalloc
 import zipfile
@@ -16,6 +15,7 @@ import pytest
 import xlsxwriter
 
 from analytics.errors import SettingsError, UnreadableFileError
+from handlers.adapters import reader as READER
 from handlers.adapters.export_layout import _first_bytes
 from handlers.adapters.reader import ReadOptions, SourceReader, detect_format
 from tests.exports import (
@@ -352,7 +352,6 @@ def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
 
 
 # --- workbooks: the sheet's text, a batch at a time ---------------------------------------------
-READER = importlib.import_module(SourceReader.__module__)  # the reader's module, wherever it lives
 
 
 def _reference_csv_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
