@@ -168,7 +168,7 @@ WORKLOADS = (
         refresh_like="large",
         # customer_rfm, customer_segments, customer_value
         refresh_tables=3,
-        # A year of such days as zstd Parquet (about 30% of the CSV): far above the 2 GiB threshold.
+        # A year of such days as zstd Parquet (about 30% of the CSV): far above the 128 MiB threshold.
         history_gb=365 * 0.3,
         tables=7,
         peak_files_per_hour=1,

@@ -142,8 +142,10 @@ class RefreshSettings:
     queue: QueueSettings = field(default_factory=_refresh_queue)
     memory_mb: int = 3008
     #: Above this many bytes of Parquet in the input snapshots (their ``total-files-size``), the
-    #: features are computed by Athena instead of DuckDB inside the function.
-    athena_threshold_bytes: int = 2 * 1024**3
+    #: features are computed by Athena instead of DuckDB inside the function. Measured (docs/refresh.md,
+    #: ``bench/refresh.py``): ``orders`` of 161 MB refreshes at 2,560 MB peak of the function's 3,008 MB,
+    #: 340 MB needs 3,092 MB and does not fit; 128 MiB stays below the largest history that fits.
+    athena_threshold_bytes: int = 128 * 1024**2
 
 
 @dataclass(frozen=True)
