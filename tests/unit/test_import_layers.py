@@ -34,9 +34,10 @@ def lint_imports(folder: Path, *contracts: str) -> subprocess.CompletedProcess[s
 
 
 def probe(folder: Path, package: str, statement: str) -> str:
-    """A module of ``package`` importing ``statement`` inside a function; returns its name."""
+    """A module of ``package`` (a folder path: ``handlers/adapters``) importing ``statement`` inside a
+    function; returns its dotted name."""
     (folder / package / "_layer_probe.py").write_text(f"def probe() -> None:\n    {statement}\n")
-    return f"{package}._layer_probe"
+    return f"{package.replace('/', '.')}._layer_probe"
 
 
 def test_the_packages_as_they_are_keep_every_layer(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_a_lower_layer_importing_a_higher_one_fails_the_lint(
 ) -> None:
     # GIVEN a module of a lower layer importing a module of a higher one
     folder = copy_of_the_packages(tmp_path)
-    (folder / subpackage / "_layer_probe.py").write_text(f"def probe() -> None:\n    {statement}\n")
+    assert probe(folder, subpackage, statement) == importer
     # WHEN the linter checks that package's layers
     result = lint_imports(folder, contract)
     # THEN it fails, naming the import that goes the wrong way
