@@ -150,33 +150,31 @@ def _histograms(ctx: Context, s: Section) -> None:
         s.note("no values to draw a histogram of in " + ", ".join(empty))
     if not drawn:
         return
-    columns = 3
-    grid_rows = (len(drawn) + columns - 1) // columns
-
-    def draw(figure: Any) -> None:
-        axes = figure.subplots(grid_rows, columns, squeeze=False)
-        for slot, ax in enumerate(axes.flat):
-            if slot >= len(drawn):
-                ax.set_axis_off()
-                continue
-            i = drawn[slot]
-            lo, hi = edges[i]
-            width = (hi - lo) / BINS if hi > lo else 1.0
-            xs = [lo + b * width for b in range(BINS)] if hi > lo else [lo - 0.5]
-            counts = [found[i].get(b, 0) for b in range(BINS)] if hi > lo else [found[i].get(0, 0)]
-            charts.mark(
-                ax.bar(xs, counts, width, align="edge", color=charts.OKABE_ITO[0], edgecolor="white", linewidth=0.3),
-                f"hist-{i}",
-            )
-            ax.set_title(charts.short(numeric[i], 30), fontsize=9)
-            ax.set_ylabel("rows", fontsize=8)
-            ax.tick_params(labelsize=7)
-            charts.counts(ax)
-
+    body = []
+    for i in drawn:
+        lo, hi = edges[i]
+        width = (hi - lo) / BINS
+        if hi > lo:
+            counts = [found[i].get(b, 0) for b in range(BINS)]
+            tips = [
+                f"{page.number(lo + b * width, 2)} to {page.number(lo + (b + 1) * width, 2)}: "
+                f"{page.number(n)} rows"
+                for b, n in enumerate(counts)
+            ]
+        else:
+            counts = [found[i].get(0, 0)]
+            tips = [f"{page.number(lo, 2)}: {page.number(counts[0])} rows"]
+        spark = charts.sparkline_bars(counts, slug=f"hist-{i}", label=f"histogram of {numeric[i]}", tips=tips)
+        body.append(
+            [numeric[i], page.Markup(spark), page.number(lo, 2), page.number(hi, 2), page.number(sum(counts))]
+        )
     s.parts.append(
-        page.figure(
-            charts.svg(draw, slug="histograms", height=1.9 * grid_rows + 0.3, label="histograms of numeric columns"),
-            f"Values of each numeric column of {table} ({BINS} equal-width bins between its min and max; rows)",
+        page.table(
+            ["column", "values (min → max)", "min", "max", "rows counted"],
+            body,
+            numeric=(2, 3, 4),
+            caption=f"Values of each numeric column of {table} ({BINS} equal-width bins between its min and max; "
+            "rows per bin on hover)",
         )
     )
 

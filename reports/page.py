@@ -35,8 +35,10 @@ nav ol { columns: 2; margin: 8px 0 0; padding-left: 22px; }
 .verdict.bad { color: #b34700; }
 .verdict.good { color: #00664d; }
 figure { margin: 10px 0 14px; }
-figcaption { color: #555; font-size: 0.9em; }
+figcaption, caption { color: #555; font-size: 0.9em; }
+caption { text-align: left; caption-side: top; padding: 2px 0; }
 svg.chart { width: 100%; height: auto; display: block; }
+svg.chart.spark { width: 160px; height: 32px; display: inline-block; vertical-align: middle; }
 svg.chart text { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; }
 table { border-collapse: collapse; margin: 8px 0 14px; font-size: 0.92em; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #e3e3e3; text-align: left; vertical-align: top; }
@@ -86,10 +88,15 @@ def day(value: Any) -> str:
     return text(value)
 
 
+class Markup(str):
+    """Trusted HTML for a table cell (a chart from :mod:`reports.charts`), placed as it is."""
+
+
 def table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric: Sequence[int] = (), caption: str = "") -> str:
     """A data table. Cells are escaped text; columns at ``numeric`` are right-aligned.
 
-    A cell given as ``("class", text)`` gets that CSS class (``up`` / ``down`` for changes).
+    A cell given as ``("class", text)`` gets that CSS class (``up`` / ``down`` for changes); a
+    :class:`Markup` cell is placed unescaped.
     """
     numeric_set = set(numeric)
     head = "".join(
@@ -105,7 +112,7 @@ def table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric: Sequenc
                 classes.append(cell[0])
                 value = cell[1]
             attr = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{text(value)}</td>")
+            cells.append(f"<td{attr}>{value if isinstance(value, Markup) else text(value)}</td>")
         lines.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{text(caption)}</caption>" if caption else ""
     return f'<div class="wide"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table></div>'
