@@ -86,8 +86,10 @@ class Background:
                 self.lines.append(self._queue.get(timeout=0.2))
         return found[:count]
 
-    def stop(self, timeout: float = 30) -> int:
-        """Ctrl-C, as a user would; returns the exit code."""
+    def stop(self, timeout: float = 120) -> int:
+        """Ctrl-C, as a user would; returns the exit code. The wait is a bound for a hang, not a guess of
+        how long a clean exit takes: on a loaded machine (load 20 in one full run) removing a
+        subscription's rule and queue took over 30 s."""
         if self.process.poll() is None:
             self.process.send_signal(2)
             try:
