@@ -29,9 +29,11 @@ SCHEMAS = {
 #: Quick retries so retries and redrives happen within a test, as `lake up --retry-after 4` gives:
 #: a failed message comes back after 4 s. The function's timeout stays generous and the visibility
 #: timeout six times it (AWS's advice), so a slow invocation on a loaded machine is neither cut short
-#: nor handed to a second worker meanwhile; tests of timeouts set their own.
+#: nor handed to a second worker meanwhile; tests of timeouts set their own. The runner starts as many
+#: workers as `lake up` does (``on_stand_in``: 2), not the deployed maximum concurrency (50 processes
+#: per runner, each importing the handler, were a third of the suite's CPU).
 FAST_QUEUE = replace(
-    topology.DEFAULT.queue,
+    topology.DEFAULT.queue.on_stand_in(),
     function_timeout_seconds=120,
     visibility_timeout_seconds=720,
     batching_window_seconds=1,
