@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -42,8 +43,15 @@ class Background:
     """A long-running command (``lake up``, ``lake events --follow``) whose lines we can wait for."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        # PYTHONFAULTHANDLER: a command that hangs is stopped with SIGABRT, which makes Python print
+        # every thread's stack into its output, so the failure says where it hung.
         self.process = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            argv,
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
@@ -95,8 +103,17 @@ class Background:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                self.process.send_signal(signal.SIGABRT)  # the stacks, then the end
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
+                time.sleep(0.5)
+                while not self._queue.empty():
+                    self.lines.append(self._queue.get())
+                print(f"{self.process.args} did not end within {timeout}s of Ctrl-C; its output:")
+                print("\n".join(self.lines))
         time.sleep(0.2)
         while not self._queue.empty():
             self.lines.append(self._queue.get())
