@@ -120,12 +120,20 @@ def test_monthly_files_give_the_rfm_of_the_same_orders_in_one_file(
 def test_a_burst_of_files_causes_few_refreshes_and_the_last_sees_every_file(
     lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
 ) -> None:
-    # GIVEN 30 files committed before the refresh function gets to run
+    # GIVEN 30 files committed before the refresh function gets to run, ten to an invocation of the
+    # per-file function as Lambda batches them (each file still asks for its own refresh)
     for number in range(30):
         rows = [
             (f"b{number:02d}-{i}", f"k{number:02d}{i}", f"2026-03-{1 + number % 28:02d}", 10.0 + i) for i in range(2)
         ]
-        land(lake, invoke, f"raw/orders/burst-{number:02d}.csv", orders_csv(rows))
+        lake.put(f"raw/orders/burst-{number:02d}.csv", orders_csv(rows))
+    for _ in range(3):
+        assert invoke(next_messages(lake, 10)) == {"batchItemFailures": []}
+    processed = lake.events(30, where=lambda e: e["detail-type"].startswith("Dataset Process"))
+    assert sorted(e["detail"]["source"]["key"] for e in processed) == [
+        f"raw/orders/burst-{n:02d}.csv" for n in range(30)
+    ]
+    assert {e["detail"]["status"] for e in processed} == {"succeeded"}
     assert lake.queue_depth(lake.endpoints.refresh_queue_url) == 30
     # WHEN the refresh function works through the queue, ten requests a batch
     invocations = refresh_all(lake, invoke_refresh)
