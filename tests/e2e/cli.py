@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The console script the project installs into the environment (``uv run lake``).
@@ -39,20 +40,53 @@ def lake(
     )
 
 
+@contextlib.contextmanager
+def _as_in_a_terminal() -> Iterator[None]:
+    """While a child is started: Ctrl-C (SIGINT) neither ignored nor blocked in this thread, so the
+    child gets it as a terminal gives it to a foreground command, whatever this process inherited or
+    changed (a child inherits an ignored signal and the blocked mask, nothing else). In two full runs
+    `lake events --follow` sat in its long poll for 120 s after SIGINT; alone it ends at once."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main else None
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if previous == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _signals(pid: str) -> str:
+    """The signal masks of a process (/proc/<pid>/status): ignored, blocked, pending, caught."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return "signals: " + ", ".join(
+                line.strip().replace("\t", " ")
+                for line in status
+                if line.startswith(("SigIgn", "SigBlk", "SigPnd", "ShdPnd", "SigCgt"))
+            )
+    except OSError as exc:
+        return f"signals: unknown ({exc})"
+
+
 class Background:
     """A long-running command (``lake up``, ``lake events --follow``) whose lines we can wait for."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         # PYTHONFAULTHANDLER: a command that hangs is stopped with SIGABRT, which makes Python print
         # every thread's stack into its output, so the failure says where it hung.
-        self.process = subprocess.Popen(
-            argv,
-            env={**env, "PYTHONFAULTHANDLER": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
+        with _as_in_a_terminal():
+            self.process = subprocess.Popen(
+                argv,
+                env={**env, "PYTHONFAULTHANDLER": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -103,6 +137,7 @@ class Background:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                print(f"the command's {_signals(str(self.process.pid))}")
                 self.process.send_signal(signal.SIGABRT)  # the stacks, then the end
                 try:
                     self.process.wait(10)
@@ -112,7 +147,7 @@ class Background:
                 time.sleep(0.5)
                 while not self._queue.empty():
                     self.lines.append(self._queue.get())
-                print(f"{self.process.args} did not end within {timeout}s of Ctrl-C; its output:")
+                print(f"{self.process.args} did not end within {timeout}s of Ctrl-C; this process's {_signals('self')}")
                 print("\n".join(self.lines))
         time.sleep(0.2)
         while not self._queue.empty():
