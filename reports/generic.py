@@ -157,17 +157,14 @@ def _histograms(ctx: Context, s: Section) -> None:
         if hi > lo:
             counts = [found[i].get(b, 0) for b in range(BINS)]
             tips = [
-                f"{page.number(lo + b * width, 2)} to {page.number(lo + (b + 1) * width, 2)}: "
-                f"{page.number(n)} rows"
+                f"{page.number(lo + b * width, 2)} to {page.number(lo + (b + 1) * width, 2)}: {page.number(n)} rows"
                 for b, n in enumerate(counts)
             ]
         else:
             counts = [found[i].get(0, 0)]
             tips = [f"{page.number(lo, 2)}: {page.number(counts[0])} rows"]
         spark = charts.sparkline_bars(counts, slug=f"hist-{i}", label=f"histogram of {numeric[i]}", tips=tips)
-        body.append(
-            [numeric[i], page.Markup(spark), page.number(lo, 2), page.number(hi, 2), page.number(sum(counts))]
-        )
+        body.append([numeric[i], page.Markup(spark), page.number(lo, 2), page.number(hi, 2), page.number(sum(counts))])
     s.parts.append(
         page.table(
             ["column", "values (min → max)", "min", "max", "rows counted"],
