@@ -1,4 +1,5 @@
-"""Charts: matplotlib figures drawn to inline SVG.
+"""Charts: matplotlib figures drawn to inline SVG, and sparklines written directly
+(:func:`sparkline_bars`).
 
 Why matplotlib: its SVG needs no script and no font (``svg.fonttype = none`` keeps text as text, so
 a chart is a few KB, prints sharply and can be searched), where Plotly's or Vega's runtimes are
@@ -193,28 +194,39 @@ def stacked_by_reason(axes: Any, result: list[dict[str, Any]], count: str, slug:
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
 
 
+_SLUG = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def sparkline_bars(
     counts: list[int], *, slug: str, label: str, tips: list[str], width: int = 160, height: int = 32
 ) -> str:
     """A small bar chart without axes, as an ``<svg>`` element to inline in a table cell: one bar per
-    count, scaled to the largest, each with its ``tips`` entry as tooltip (escaped). A count above zero
-    is at least one pixel high, so a bin that holds a few rows among millions is still seen.
+    count, scaled to the largest, above a grey baseline. A count above zero is at least one pixel
+    high, so a bin holding a few rows among millions still shows. Each bin's ``tips`` entry
+    (escaped) is its tooltip, over the bin's whole column, so an empty bin can be hovered too; the
+    drawn bars alone carry the ``marks-`` ids.
 
     Written directly, not with matplotlib: a sparkline has no axis, tick or legend to lay out, and
     the figure machinery costs a tenth of a second for what is a row of rectangles.
     """
+    if not _SLUG.fullmatch(slug):
+        raise ValueError(f"a chart's slug is letters, digits, _ and -, not {slug!r}")
     top = max(counts, default=0) or 1
     step = width / max(len(counts), 1)
-    bars = []
+    room = height - 1  # the bottom pixel row is the baseline
+    bins = []
     for i, (n, tip) in enumerate(zip(counts, tips, strict=True)):
-        h = 0.0 if n <= 0 else max(1.0, (height - 1) * n / top)
-        bars.append(
-            f'<rect id="marks-{slug}-{i}" x="{i * step:.2f}" y="{height - h:.2f}" width="{max(step - 1, 0.5):.2f}" '
-            f'height="{h:.2f}" fill="{OKABE_ITO[0]}"><title>{escape(tip)}</title></rect>'
+        h = 0.0 if n <= 0 else max(1.0, room * n / top)
+        x = f"{i * step:.2f}"
+        bins.append(
+            f"<g><title>{escape(tip)}</title>"
+            f'<rect x="{x}" y="0" width="{step:.2f}" height="{room}" fill="transparent"/>'
+            f'<rect id="marks-{slug}-{i}" x="{x}" y="{room - h:.2f}" width="{max(step - 1, 0.5):.2f}" '
+            f'height="{h:.2f}" fill="{OKABE_ITO[0]}"/></g>'
         )
     return (
         f'<svg role="img" aria-label="{escape(label)}" class="chart spark" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
-        f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" stroke="#999999" stroke-width="1"/>'
-        f"{''.join(bars)}</svg>"
+        f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" stroke="{GREY}" stroke-width="1"/>'
+        f"{''.join(bins)}</svg>"
     )

@@ -4,6 +4,7 @@ its quarantine reasons over time."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -154,17 +155,26 @@ def _histograms(ctx: Context, s: Section) -> None:
     for i in drawn:
         lo, hi = edges[i]
         width = (hi - lo) / BINS
+        digits = _digits(width if hi > lo else abs(lo))
         if hi > lo:
             counts = [found[i].get(b, 0) for b in range(BINS)]
+            starts = [lo + b * width for b in range(BINS + 1)]
             tips = [
-                f"{page.number(lo + b * width, 2)} to {page.number(lo + (b + 1) * width, 2)}: {page.number(n)} rows"
+                f"{_edge(starts[b], digits)} to {_edge(starts[b + 1], digits)}: {page.number(n)} rows"
                 for b, n in enumerate(counts)
             ]
+            busiest = max(range(BINS), key=lambda b: counts[b])
+            most = f"; most rows ({page.number(counts[busiest])}) {tips[busiest].split(':')[0]}"
         else:
             counts = [found[i].get(0, 0)]
-            tips = [f"{page.number(lo, 2)}: {page.number(counts[0])} rows"]
-        spark = charts.sparkline_bars(counts, slug=f"hist-{i}", label=f"histogram of {numeric[i]}", tips=tips)
-        body.append([numeric[i], page.Markup(spark), page.number(lo, 2), page.number(hi, 2), page.number(sum(counts))])
+            tips = [f"{_edge(lo, digits)}: {page.number(counts[0])} rows"]
+            most = "; every value the same"
+        label = (
+            f"histogram of {numeric[i]}: {page.number(sum(counts))} rows from {_edge(lo, digits)} "
+            f"to {_edge(hi, digits)}{most}"
+        )
+        spark = charts.sparkline_bars(counts, slug=f"hist-{i}", label=label, tips=tips)
+        body.append([numeric[i], page.Markup(spark), _edge(lo, digits), _edge(hi, digits), page.number(sum(counts))])
     s.parts.append(
         page.table(
             ["column", "values (min → max)", "min", "max", "rows counted"],
@@ -174,6 +184,20 @@ def _histograms(ctx: Context, s: Section) -> None:
             "rows per bin on hover)",
         )
     )
+
+
+def _digits(step: float) -> int:
+    """Decimals that tell bins ``step`` wide apart: two for steps of 0.1 and above, one more for
+    each tenfold smaller step (0.0012 wide bins get four), at most ten."""
+    if step <= 0 or not math.isfinite(step):
+        return 2
+    return min(10, max(2, 1 - math.floor(math.log10(step))))
+
+
+def _edge(value: float, digits: int) -> str:
+    """A bin edge with ``digits`` decimals, never "-0.00"."""
+    text = page.number(value, digits)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def _bins(

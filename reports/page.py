@@ -1,7 +1,8 @@
 """The HTML of a report: one self-contained page, no script, nothing fetched.
 
 Every value that comes from the data (names of campaigns, experiments, segments, columns, error
-messages) passes through :func:`html.escape` here; charts are escaped by matplotlib's SVG writer.
+messages) passes through :func:`html.escape` here; charts are escaped by matplotlib's SVG writer, and
+sparklines by :func:`reports.charts.sparkline_bars`; a :class:`Markup` table cell holds only those.
 A Content-Security-Policy allowing no script and no fetch backs this up: were a name ever to slip
 through unescaped, the browser would still refuse to run or load it.
 """

@@ -577,3 +577,41 @@ def test_a_keyed_dataset_s_histograms_count_each_key_once_reading_its_view_twice
     reading = [q for q in query.statements if 'FROM "web_sessions"' in q and "LIMIT 0" not in q]
     assert len(reading) == 2 + 2, built.notes  # the page's two statements, and this test's own call of _bins
     assert "numeric column of web_sessions (" in built.html, built.notes
+
+
+def test_histogram_sparklines_escape_names_tell_tiny_bins_apart_and_let_empty_bins_be_hovered():
+    # GIVEN a dataset whose numeric columns are named with markup, span a thousandth, or hold one value
+    from reports.charts import sparkline_bars
+
+    tables = fx.generic_tables()
+    n = tables["web_sessions"].num_rows
+    hostile = "<img src=x onerror=alert(1)>"
+    tables["web_sessions"] = (
+        tables["web_sessions"]
+        .append_column(hostile, pa.array(np.linspace(0.0, 1.0, n)))
+        .append_column("rate", pa.array(np.linspace(0.1, 0.101, n)))
+        .append_column("constant", pa.array([7.0] * n))
+    )
+    # WHEN the report is drawn
+    built, _ = report("web_sessions", tables)
+    # THEN the name is text wherever it appears: in the table cell and in the sparkline's label
+    assert hostile not in built.html
+    assert "histogram of &lt;img src=x onerror=alert(1)&gt;: 600 rows from 0.000 to 1.000" in built.html
+    # AND bins a ten-thousandth wide get edges that differ (not "0.10 to 0.10")
+    rate = re.search(r"<tr><td>rate</td>.*?</tr>", built.html).group(0)
+    edges = re.findall(r"<title>([\d.,]+) to ([\d.,]+): ", rate)
+    assert len(edges) == 20 and all(a != b for a, b in edges)
+    assert edges[0][0] == "0.100000" and edges[-1][1] == "0.101000"
+    # AND a column holding one value is one bar, said so in its label
+    constant = re.search(r"<tr><td>constant</td>.*?</tr>", built.html).group(0)
+    assert "every value the same" in constant and 'id="marks-hist-' in constant
+
+    # AND in a sparkline an empty bin still has a tooltip over its column but no drawn bar, and the
+    # smallest non-empty bar sits above the baseline instead of on it
+    svg = sparkline_bars([0, 1, 1000], slug="s", label="l", tips=["a<b", "b", "c"], height=32)
+    assert "<title>a&lt;b</title>" in svg
+    assert re.search(r'id="marks-s-0"[^>]*height="0.00"', svg)
+    one = re.search(r'id="marks-s-1" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"', svg)
+    assert float(one.group(1)) + float(one.group(2)) <= 31 and float(one.group(2)) >= 1
+    with pytest.raises(ValueError):
+        sparkline_bars([1], slug='x" onload="y', label="l", tips=["t"])
