@@ -42,7 +42,8 @@ def lake(
 
 @contextlib.contextmanager
 def _as_in_a_terminal() -> Iterator[None]:
-    """While a child is started: Ctrl-C (SIGINT) neither ignored nor blocked in this thread, so the
+    """While a child is started: Ctrl-C (SIGINT) not blocked in this thread and, from the main thread
+    (the only one that may change a handler; pytest-xdist runs tests there), not ignored, so the
     child gets it as a terminal gives it to a foreground command, whatever this process inherited or
     changed (a child inherits an ignored signal and the blocked mask, nothing else). In two full runs
     `lake events --follow` sat in its long poll for 120 s after SIGINT; alone it ends at once."""
@@ -130,8 +131,8 @@ class Background:
 
     def stop(self, timeout: float = 120) -> int:
         """Ctrl-C, as a user would; returns the exit code. The wait is a bound for a hang, not a guess of
-        how long a clean exit takes: on a loaded machine (load 20 in one full run) removing a
-        subscription's rule and queue took over 30 s."""
+        how long a clean exit takes; a command still running after it is stopped with SIGABRT, so
+        its output shows where it hung."""
         if self.process.poll() is None:
             self.process.send_signal(2)
             try:

@@ -43,7 +43,7 @@ def next_messages(lake: Lake, count: int = 1) -> list[dict[str, Any]]:
     """Receive exactly ``count`` messages from the processing queue (what the S3 rule routed)."""
     messages: list[dict[str, Any]] = []
     for _ in range(20):
-        messages += lake.receive(lake.endpoints.queue_url, wait=1)
+        messages += lake.receive(lake.endpoints.queue_url, wait=1, max_messages=min(10, count - len(messages)))
         if len(messages) >= count:
             break
     assert len(messages) == count, f"expected {count} routed messages, got {len(messages)}"

@@ -121,7 +121,8 @@ def test_a_burst_of_files_causes_few_refreshes_and_the_last_sees_every_file(
     lake: Lake, invoke: Invoke, invoke_refresh: InvokeRefresh
 ) -> None:
     # GIVEN 30 files committed before the refresh function gets to run, ten to an invocation of the
-    # per-file function as Lambda batches them (each file still asks for its own refresh)
+    # per-file function as Lambda batches them (each file still asks for its own refresh; a batch's
+    # files are staged in parallel and committed in groups, the deployed path)
     for number in range(30):
         rows = [
             (f"b{number:02d}-{i}", f"k{number:02d}{i}", f"2026-03-{1 + number % 28:02d}", 10.0 + i) for i in range(2)
