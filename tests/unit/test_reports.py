@@ -597,7 +597,7 @@ def test_histogram_sparklines_escape_names_tell_tiny_bins_apart_and_let_empty_bi
     # THEN the name is text wherever it appears: in the table cell and in the sparkline's label
     assert hostile not in built.html
     assert "histogram of &lt;img src=x onerror=alert(1)&gt;: 600 rows from 0.000 to 1.000" in built.html
-    # AND bins a ten-thousandth wide get edges that differ (not "0.10 to 0.10")
+    # AND bins a 20,000th wide get edges that differ (not "0.10 to 0.10")
     rate = re.search(r"<tr><td>rate</td>.*?</tr>", built.html).group(0)
     edges = re.findall(r"<title>([\d.,]+) to ([\d.,]+): ", rate)
     assert len(edges) == 20 and all(a != b for a, b in edges)
