@@ -158,23 +158,21 @@ def _histograms(ctx: Context, s: Section) -> None:
         digits = _digits(width if hi > lo else abs(lo))
         if hi > lo:
             counts = [found[i].get(b, 0) for b in range(BINS)]
-            starts = [lo + b * width for b in range(BINS + 1)]
-            tips = [
-                f"{_edge(starts[b], digits)} to {_edge(starts[b + 1], digits)}: {page.number(n)} rows"
-                for b, n in enumerate(counts)
+            ranges = [
+                f"{page.number(lo + b * width, digits)} to {page.number(lo + (b + 1) * width, digits)}"
+                for b in range(BINS)
             ]
+            tips = [f"{r}: {page.number(n)} rows" for r, n in zip(ranges, counts, strict=True)]
             busiest = max(range(BINS), key=lambda b: counts[b])
-            most = f"; most rows ({page.number(counts[busiest])}) {tips[busiest].split(':')[0]}"
+            most = f"; most rows ({page.number(counts[busiest])}) {ranges[busiest]}"
         else:
             counts = [found[i].get(0, 0)]
-            tips = [f"{_edge(lo, digits)}: {page.number(counts[0])} rows"]
+            tips = [f"{page.number(lo, digits)}: {page.number(counts[0])} rows"]
             most = "; every value the same"
-        label = (
-            f"histogram of {numeric[i]}: {page.number(sum(counts))} rows from {_edge(lo, digits)} "
-            f"to {_edge(hi, digits)}{most}"
-        )
+        low, high = page.number(lo, digits), page.number(hi, digits)
+        label = f"histogram of {numeric[i]}: {page.number(sum(counts))} rows from {low} to {high}{most}"
         spark = charts.sparkline_bars(counts, slug=f"hist-{i}", label=label, tips=tips)
-        body.append([numeric[i], page.Markup(spark), _edge(lo, digits), _edge(hi, digits), page.number(sum(counts))])
+        body.append([numeric[i], page.Markup(spark), low, high, page.number(sum(counts))])
     s.parts.append(
         page.table(
             ["column", "values (min → max)", "min", "max", "rows counted"],
@@ -192,12 +190,6 @@ def _digits(step: float) -> int:
     if step <= 0 or not math.isfinite(step):
         return 2
     return min(10, max(2, 1 - math.floor(math.log10(step))))
-
-
-def _edge(value: float, digits: int) -> str:
-    """A bin edge with ``digits`` decimals, never "-0.00"."""
-    text = page.number(value, digits)
-    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def _bins(

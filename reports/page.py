@@ -70,8 +70,10 @@ def number(value: Any, digits: int = 0, percent: bool = False, signed: bool = Fa
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     v = float(value) * (100 if percent else 1)
-    sign = "+" if signed and v > 0 else ""
     body = f"{v:,.{digits}f}"
+    if body.startswith("-") and not body.strip("-0.,"):
+        body = body[1:]  # a value that rounds to zero is shown as 0, never "-0.00"
+    sign = "+" if signed and v > 0 and body.strip("0.,") else ""
     return f"{sign}{body}{'%' if percent else ''}"
 
 

@@ -615,3 +615,14 @@ def test_histogram_sparklines_escape_names_tell_tiny_bins_apart_and_let_empty_bi
     assert float(one.group(1)) + float(one.group(2)) <= 31 and float(one.group(2)) >= 1
     with pytest.raises(ValueError):
         sparkline_bars([1], slug='x" onload="y', label="l", tips=["t"])
+
+
+def test_a_number_that_rounds_to_zero_is_shown_without_a_sign():
+    from reports.page import number
+
+    # a tiny negative change is 0.00, not "-0.00", and a tiny positive one is not "+0.00"
+    assert number(-0.0001, 2) == "0.00"
+    assert number(-0.0001, 2, percent=True, signed=True) == "-0.01%"
+    assert number(0.00001, 2, percent=True, signed=True) == "0.00%"
+    assert number(-0.0001, 4) == "-0.0001"
+    assert number(0.5, 1, percent=True, signed=True) == "+50.0%"
