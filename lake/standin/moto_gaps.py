@@ -16,6 +16,12 @@ of 2-7 s. The stand-in makes the wait a real wait: until a message is sent, or b
 again for messages whose visibility ran out or whose group was freed. While it sleeps, the
 request steps out of the checkpoint gate (``lake.standin.checkpoint``), so a long poll never holds a
 checkpoint back.
+
+One cost, not a behaviour: moto's server finds the service of every request by listing its own
+package's folders (``moto.backends.list_of_moto_modules``: a ``listdir`` and ~150 ``isdir`` calls).
+Sampling every thread of `tests/functional/test_refresh.py` with py-spy, that listing
+was a quarter of the server thread's CPU and a tenth of the whole run's. The folders of an
+installed package do not change while it runs, so the stand-in lists them once.
 """
 
 from __future__ import annotations
@@ -76,3 +82,18 @@ def sqs_long_poll_waits() -> None:
 
     wait_for_messages.sleeps = True  # type: ignore[attr-defined]
     Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+
+
+def moto_modules_listed_once() -> None:
+    """Make moto list its service folders once instead of on every request (idempotent)."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "listed_once", False):
+        return
+    names = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return names
+
+    list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]

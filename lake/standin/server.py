@@ -356,10 +356,15 @@ class StandIn:
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
         self.check_port()
-        from lake.standin.moto_gaps import glue_update_table_checks_version, sqs_long_poll_waits
+        from lake.standin.moto_gaps import (
+            glue_update_table_checks_version,
+            moto_modules_listed_once,
+            sqs_long_poll_waits,
+        )
 
         glue_update_table_checks_version()
         sqs_long_poll_waits()
+        moto_modules_listed_once()
         if self.state_dir is None:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         else:
