@@ -96,4 +96,4 @@ def moto_modules_listed_once() -> None:
         return names
 
     list_of_moto_modules.listed_once = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    backends.list_of_moto_modules = list_of_moto_modules
