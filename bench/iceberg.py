@@ -51,7 +51,7 @@ class Lake:
             or none (the commit step a no-op: the ceiling grouping is measured against)."""
             from handlers.adapters.committer import DirectCommitter, GroupCommitter
 
-            c = clients(self.settings)  # one set of clients per worker, as per Lambda instance
+            c = clients(self.settings, own=True)  # one set of clients per worker, as per Lambda instance
             chosen = {
                 "grouped": lambda: GroupCommitter(
                     c["s3"], c["dynamodb"], self.settings.bucket, self.settings.idempotency_table
