@@ -13,7 +13,7 @@ install:
 	@# PYTHONDONTWRITEBYTECODE=1 is set, every new process (each `lake` command, each local worker)
 	@# would otherwise compile its imports again, about 5 s of CPU for the handler's. A file that does
 	@# not compile costs only its cache.
-	@.venv/bin/python -m compileall -q -j 0 .venv/lib analytics handlers lake reports topology >/dev/null || true
+	@.venv/bin/python -m compileall -q -j 0 .venv/lib analytics query handlers lake reports topology bench >/dev/null || true
 
 demo: install
 	$(UV) run lake demo

@@ -7,7 +7,6 @@ import json
 import pytest
 
 import topology
-from infra.lake_stack import OUTPUT_KEYS
 from lake.standin.server import Endpoints, client
 from lake.target import CliError, resolve
 
@@ -31,6 +30,8 @@ def deploy_outputs_stack(endpoints: Endpoints, name: str) -> dict[str, str]:
         "OpsDatabase": topo.ops_database,
         "FunctionArchitecture": "arm64",
     }
+    from infra.lake_stack import OUTPUT_KEYS  # imports the CDK (and starts Node): only here
+
     assert tuple(outputs) == OUTPUT_KEYS
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-import skops.io as sio
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import FunctionTransformer
@@ -25,9 +24,18 @@ from analytics.scoring import (
     scores_table_spec,
     scoring_fact,
 )
-from examples.train_propensity_model import main as train_example
 
 from .conftest import assert_matches_spec, source_for
+
+
+@pytest.fixture
+def sio() -> Any:
+    """``skops.io``, imported by the tests that use it: it imports every scikit-learn estimator (about
+    4 s of CPU), which every test worker paid when it collected this file at the top."""
+    import skops.io
+
+    return skops.io
+
 
 LOADED: list[str] = []
 
@@ -83,7 +91,7 @@ def test_manifest_defaults_and_errors() -> None:
         parse_manifest(json.dumps(MANIFEST | {"model_file": "../model.pkl"}))
 
 
-def test_an_untrusted_type_is_refused_by_name_and_never_executed() -> None:
+def test_an_untrusted_type_is_refused_by_name_and_never_executed(sio: Any) -> None:
     # GIVEN a skops file holding a class skops does not trust
     data = sio.dumps(Sneaky())
     LOADED.clear()
@@ -94,13 +102,13 @@ def test_an_untrusted_type_is_refused_by_name_and_never_executed() -> None:
     assert LOADED == []
 
 
-def test_a_function_reference_such_as_os_system_is_refused() -> None:
+def test_a_function_reference_such_as_os_system_is_refused(sio: Any) -> None:
     data = sio.dumps(FunctionTransformer(func=os.system))
     with pytest.raises(UntrustedModelError, match="system"):
         load_model(data)
 
 
-def test_operator_trusted_types_are_allowed() -> None:
+def test_operator_trusted_types_are_allowed(sio: Any) -> None:
     data = sio.dumps(Sneaky())
     untrusted = sio.get_untrusted_types(data=data)
     model = load_model(data, trusted=untrusted)
@@ -112,7 +120,7 @@ def test_bytes_that_are_not_a_skops_file_are_a_clear_error() -> None:
         load_model(b"\x80\x04pickle bytes")
 
 
-def test_scores_follow_the_spec_and_null_features_give_null_scores() -> None:
+def test_scores_follow_the_spec_and_null_features_give_null_scores(sio: Any) -> None:
     model = load_model(sio.dumps(trained_classifier()))
     manifest = parse_manifest(json.dumps(MANIFEST))
     source = source_for("orders")
@@ -134,7 +142,7 @@ def test_scores_follow_the_spec_and_null_features_give_null_scores() -> None:
     )
 
 
-def test_regressors_and_composite_keys() -> None:
+def test_regressors_and_composite_keys(sio: Any) -> None:
     x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 3.0]])
     model = load_model(sio.dumps(LinearRegression().fit(x, x.sum(axis=1))))
     manifest = parse_manifest(
@@ -147,7 +155,7 @@ def test_regressors_and_composite_keys() -> None:
     assert scores.column("score").to_pylist() == [pytest.approx(7.0)]
 
 
-def test_feature_mismatches_are_manifest_errors() -> None:
+def test_feature_mismatches_are_manifest_errors(sio: Any) -> None:
     model = load_model(sio.dumps(trained_classifier()))
     too_many = parse_manifest(json.dumps(MANIFEST | {"features": ["recency_days", "orders", "tenure_days"]}))
     with pytest.raises(ModelManifestError, match="has no column"):
@@ -158,6 +166,8 @@ def test_feature_mismatches_are_manifest_errors() -> None:
 
 
 def test_the_example_training_script_publishes_a_model_the_loader_accepts(tmp_path: Path) -> None:
+    from examples.train_propensity_model import main as train_example
+
     assert train_example([str(tmp_path), "--orders", "4000", "--seed", "1"]) == 0
     manifest = parse_manifest((tmp_path / "manifest.json").read_text())
     model = load_model((tmp_path / manifest.model_file).read_bytes())
