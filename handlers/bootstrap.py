@@ -33,31 +33,40 @@ _CLIENT_CONFIG = Config(
 #: new session parses each service's model again (0.6 s of CPU for the five clients against 0.1 s
 #: from a session that made some before), and even then a client costs about 20 ms. A warm function
 #: builds its processor once anyway; a process that builds processors again (a test, a benchmark)
-#: gets the same clients. Clients are thread-safe; a session is not, so they are made one at a time.
+#: gets the same clients, so nothing may stub, close or register event handlers on them (a client
+#: that gets handlers is made with :func:`new_client`). Credentials and profile are read when a
+#: region's session makes its first client, as a Lambda function's are. Clients are thread-safe; a
+#: session is not, so they are made one at a time.
 _SESSIONS: dict[str, boto3.session.Session] = {}
 _CLIENTS: dict[tuple[str, str | None, str], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def client(settings: Settings, service: str) -> Any:
-    """A boto3 client of ``service`` pointed at the stand-in when local."""
-    key = (settings.region, settings.endpoint_url, service)
+def new_client(settings: Settings, service: str) -> Any:
+    """A new boto3 client of ``service`` (from the region's session), pointed at the stand-in when local."""
     with _SESSIONS_LOCK:
-        made = _CLIENTS.get(key)
-        if made is None:
-            session = _SESSIONS.get(settings.region)
-            if session is None:
-                session = _SESSIONS[settings.region] = boto3.session.Session(region_name=settings.region)
-            made = _CLIENTS[key] = session.client(  # type: ignore[call-overload]
-                service, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG
-            )
-        return made
+        session = _SESSIONS.get(settings.region)
+        if session is None:
+            session = _SESSIONS[settings.region] = boto3.session.Session(region_name=settings.region)
+        return session.client(service, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def client(settings: Settings, service: str) -> Any:
+    """The process's boto3 client of ``service``, pointed at the stand-in when local."""
+    key = (settings.region, settings.endpoint_url, service)
+    made = _CLIENTS.get(key)
+    if made is None:
+        made = new_client(settings, service)
+        with _SESSIONS_LOCK:
+            made = _CLIENTS.setdefault(key, made)
+    return made
 
 
 def clients(settings: Settings, own: bool = False) -> dict[str, Any]:
     """boto3 clients for every service the processor uses, pointed at the stand-in when local; with
     ``own``, new ones from a session of their own (as another Lambda instance has: a benchmark's
-    workers)."""
+    workers; a process forked while another thread makes a client must use these, as the lock
+    guarding the shared session may be held for ever in the child)."""
     services = ("s3", "glue", "events", "dynamodb", "sqs")
     if own:
         session = boto3.session.Session(region_name=settings.region)
@@ -136,7 +145,9 @@ def build_processor(settings: Settings) -> ObjectProcessor:
     c = clients(settings)
     # Read once per process: a warm function keeps it; a failed read fails the batch and is retried.
     pseudonym_key = read_pseudonym_key(client(settings, "secretsmanager"), settings.pseudonym_secret)
-    run_once = idempotency_wrapper(settings, c["dynamodb"]) if settings.idempotency_enabled else None
+    # Powertools' persistence layer registers an event handler on its client: a client of its own, so
+    # handlers do not pile up on the shared one each time a process builds a processor.
+    run_once = idempotency_wrapper(settings, new_client(settings, "dynamodb")) if settings.idempotency_enabled else None
     store = _store(settings, c)
     ledger = Ledger(store.tables, settings.ops_database)
     return ObjectProcessor(

@@ -93,7 +93,8 @@ def client(service: str, endpoint_url: str, region: str = topology.LOCAL_REGION)
 
     One per service, endpoint and region in a process: making a client costs about 20 ms of CPU even
     from a session that made one before, and provisioning makes six (each test provisions anew).
-    Clients are thread-safe; the session that makes them is not, hence the lock.
+    Clients are thread-safe; the session that makes them is not, hence the lock. A stopped stand-in's
+    clients stay until the process ends (a few per stand-in a test starts).
     """
     with _CLIENTS_LOCK:
         made = _CLIENTS.get((service, endpoint_url, region))
