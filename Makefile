@@ -23,7 +23,7 @@ demo: install
 # on one worker, in order (tests/conftest.py: the infrastructure tests count as one file, each
 # functional test as one); they run in collection order, the long end-to-end files first.
 # TEST_WORKERS=0 runs them in this process. The unit and functional tests of `make check` wait
-# less, so 3 workers suit them best (measured: 3 min 36 s with 3, 3 min 43 s with 4, 4 min 44 s with 2).
+# less, so 3 workers suit them best (one run each: 3 min 36 s with 3, 3 min 43 s with 4, 4 min 44 s with 2).
 TEST_WORKERS ?= 4
 CHECK_WORKERS ?= 3
 PYTEST := $(UV) run pytest -q --dist loadfile --no-loadscope-reorder
