@@ -42,13 +42,17 @@ _CLIENTS: dict[tuple[str, str | None, str], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
+def _made_by(session: boto3.session.Session, settings: Settings, service: str) -> Any:
+    return session.client(service, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
 def new_client(settings: Settings, service: str) -> Any:
     """A new boto3 client of ``service`` (from the region's session), pointed at the stand-in when local."""
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(settings.region)
         if session is None:
             session = _SESSIONS[settings.region] = boto3.session.Session(region_name=settings.region)
-        return session.client(service, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        return _made_by(session, settings, service)
 
 
 def client(settings: Settings, service: str) -> Any:
@@ -70,10 +74,7 @@ def clients(settings: Settings, own: bool = False) -> dict[str, Any]:
     services = ("s3", "glue", "events", "dynamodb", "sqs")
     if own:
         session = boto3.session.Session(region_name=settings.region)
-        return {
-            name: session.client(name, endpoint_url=settings.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
-            for name in services
-        }
+        return {name: _made_by(session, settings, name) for name in services}
     return {name: client(settings, name) for name in services}
 
 

@@ -20,7 +20,7 @@ from lake.standin.server import Endpoints, StandIn, client, free_port, provision
 # pytest rewrites a test module's asserts as it imports it, and keeps the result in __pycache__
 # unless bytecode is not to be written: with PYTHONDONTWRITEBYTECODE=1, as on the development
 # machine, every worker of every run rewrote and compiled every test module again (collecting the
-# suite took 12.4 s of CPU a process instead of 7.9 s). So the test processes write bytecode, of every
+# suite took 12.3 s of CPU a process instead of 8.2 s). So the test processes write bytecode, of every
 # module they import from here on (into __pycache__, which git ignores); the processes tests start
 # still follow the environment.
 sys.dont_write_bytecode = False

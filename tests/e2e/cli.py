@@ -90,7 +90,8 @@ class Background:
             )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)
+        self._pumping.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -134,7 +135,7 @@ class Background:
         how long a clean exit takes; a command still running after it is stopped with SIGABRT, so
         its output shows where it hung."""
         if self.process.poll() is None:
-            self.process.send_signal(2)
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -145,15 +146,18 @@ class Background:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait(10)
-                time.sleep(0.5)
-                while not self._queue.empty():
-                    self.lines.append(self._queue.get())
+                self._drain()
                 print(f"{self.process.args} did not end within {timeout}s of Ctrl-C; this process's {_signals('self')}")
                 print("\n".join(self.lines))
-        time.sleep(0.2)
+        self._drain()
+        return self.process.returncode
+
+    def _drain(self) -> None:
+        """Every line the ended command wrote: the pump reads to the end of its output (bounded, in
+        case something the command started still holds it open)."""
+        self._pumping.join(10)
         while not self._queue.empty():
             self.lines.append(self._queue.get())
-        return self.process.returncode
 
     def __enter__(self) -> Background:
         return self
