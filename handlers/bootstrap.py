@@ -30,13 +30,13 @@ _CLIENT_CONFIG = Config(
 
 
 #: One boto3 session per region and one client per service, region and endpoint, in a process. A
-#: new session parses each service's model again (0.6 s of CPU for the five clients against 0.1 s
-#: from a session that made some before), and even then a client costs about 20 ms. A warm function
-#: builds its processor once anyway; a process that builds processors again (a test, a benchmark)
-#: gets the same clients, so nothing may stub, close or register event handlers on them (a client
-#: that gets handlers is made with :func:`new_client`). Credentials and profile are read when a
-#: region's session makes its first client, as a Lambda function's are. Clients are thread-safe; a
-#: session is not, so they are made one at a time.
+#: new session parses each service's model again (0.6 s for the five clients against 0.1 s from a
+#: session that made some before, timed while other tests ran), and even then a client costs about
+#: 20 ms. A warm function builds its processor once anyway; a process that builds processors again
+#: (a test, a benchmark) gets the same clients, so nothing may stub, close or register event
+#: handlers on them (a client that gets handlers is made with :func:`new_client`). Credentials and
+#: profile are read when a region's session makes its first client, as a Lambda function's are.
+#: Clients are thread-safe; a session is not, so they are made one at a time.
 _SESSIONS: dict[str, boto3.session.Session] = {}
 _CLIENTS: dict[tuple[str, str | None, str], Any] = {}
 _SESSIONS_LOCK = threading.Lock()

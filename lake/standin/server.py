@@ -91,7 +91,7 @@ _CLIENTS_LOCK = threading.Lock()
 def client(service: str, endpoint_url: str, region: str = topology.LOCAL_REGION) -> Any:
     """A boto3 client for the stand-in, with its fixed local credentials.
 
-    One per service, endpoint and region in a process: making a client costs about 20 ms of CPU even
+    One per service, endpoint and region in a process: making a client costs about 20 ms even
     from a session that made one before, and provisioning makes six (each test provisions anew).
     Clients are thread-safe; the session that makes them is not, hence the lock. A stopped stand-in's
     clients stay until the process ends (a few per stand-in a test starts).
