@@ -71,8 +71,9 @@ class Measured:
 class CommitRequests:
     """Requests of one Iceberg commit to one table, as pyiceberg's Glue catalog makes them today."""
 
-    #: The new manifest, manifest list and metadata.json, and the LIST that checks the metadata
-    #: file does not exist yet (LIST is priced as a PUT). The data file is counted apart.
+    #: The new manifest, manifest list and metadata.json, one PutObject each (``query.fileio``: a
+    #: multipart upload took three requests a file), and pyiceberg's check that the metadata file
+    #: does not exist yet (a HEAD, counted here at the PUT price). The data file is counted apart.
     s3_put: int = 4
     #: Load (metadata.json, manifest list), the manifests a replace-by-key reads, the footer read
     #: of ``add_files``.

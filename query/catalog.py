@@ -281,7 +281,12 @@ def catalog_properties(region: str, endpoint_url: str | None = None) -> dict[str
     pyarrow's S3 filesystem ignores ``AWS_ENDPOINT_URL``, so the stand-in's endpoint is passed on
     explicitly; credentials come from the usual chain (the environment on Lambda and locally).
     """
-    properties = {"glue.region": region, "s3.region": region}
+    properties = {
+        "glue.region": region,
+        "s3.region": region,
+        # pyarrow's file IO, each small file written in one request (query/fileio.py)
+        "py-io-impl": "query.fileio.LakeFileIO",
+    }
     if endpoint_url:
         properties |= {
             "glue.endpoint": endpoint_url,

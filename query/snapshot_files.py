@@ -75,7 +75,8 @@ def snapshot_dataset(table: Table, snapshot_id: int, row_filter: BooleanExpressi
 
     def fragment(task: FileScanTask) -> ds.ParquetFileFragment | None:
         path = PyArrowFileIO.parse_location(task.file.file_path)[2]
-        made = file_format.make_fragment(path, filesystem)
+        # The size Iceberg recorded spares S3 a HEAD request per file before its footer is read.
+        made = file_format.make_fragment(path, filesystem, file_size=task.file.file_size_in_bytes)
         # Reads the footer once; the scan then reuses it rather than reading it again.
         made.ensure_complete_metadata()
         return made if _readable_by_name(table, task, schema, arrow_schema, made) else None

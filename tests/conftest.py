@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -13,6 +15,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+# moto's request recorder (off until a test starts it) writes here, one file per process, not into
+# the working directory; set before moto is imported, which reads it once.
+os.environ["MOTO_RECORDER_FILEPATH"] = str(Path(tempfile.gettempdir()) / f"lake-moto-requests-{os.getpid()}")
 
 import topology
 from lake.standin.server import Endpoints, StandIn, client, free_port, provision

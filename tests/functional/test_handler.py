@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import urllib.parse
+import urllib.request
 from typing import Any
 
 import pytest
@@ -100,6 +102,34 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
         "summary": 0,
         "footer": 0,
     }
+
+
+def test_a_commit_writes_each_of_its_files_in_one_s3_request(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN the stand-in recording every request it answers
+    recorder = f"{lake.endpoints.endpoint_url}/moto-api/recorder"
+    for step in ("reset-recording", "start-recording"):
+        urllib.request.urlopen(urllib.request.Request(f"{recorder}/{step}", method="POST"))
+    try:
+        # WHEN a file is processed: its data files staged, then committed to its tables
+        lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{recorder}/stop-recording", method="POST"))
+    with urllib.request.urlopen(f"{recorder}/download-recording") as answer:
+        recorded = [json.loads(line) for line in answer.read().splitlines() if line.strip()]
+    writes = [
+        (r["method"], urllib.parse.urlsplit(r["url"]))
+        for r in recorded
+        if r["method"] in ("PUT", "POST") and urllib.parse.urlsplit(r["url"]).path.startswith(f"/{lake.bucket}/")
+    ]
+    # THEN every file (data, manifests, manifest lists, table metadata) went up in one PUT: none of them
+    # as a multipart upload (create, part, complete: three requests billed for a few kilobytes)
+    assert [(method, url.path) for method, url in writes if "upload" in url.query.lower()] == []
+    assert {method for method, _ in writes} == {"PUT"}
+    written = [url.path for _, url in writes]
+    assert any(path.endswith(".metadata.json") for path in written)
+    assert any(path.endswith(".avro") for path in written)
+    assert any(path.endswith(".parquet") for path in written)
 
 
 def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
