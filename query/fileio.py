@@ -20,7 +20,7 @@ from typing import Any
 
 from pyiceberg.io.pyarrow import PyArrowFileIO
 
-_FILESYSTEMS: dict[tuple[tuple[str, Any], ...], Any] = {}
+_FILESYSTEMS: dict[tuple[str | None, tuple[tuple[str, str], ...]], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -28,12 +28,15 @@ class LakeFileIO(PyArrowFileIO):
     """:class:`PyArrowFileIO` whose S3 filesystem delays opening an upload until it needs one."""
 
     def _initialize_s3_fs(self, netloc: str | None) -> Any:
-        built = super()._initialize_s3_fs(netloc)
-        reconstruct, (options,) = built.__reduce__()  # how pyarrow pickles it: every option, by name
-        options = dict(options, allow_delayed_open=True)
-        key = tuple(sorted((name, repr(value)) for name, value in options.items()))
+        # Keyed by what pyiceberg builds the filesystem from, so a cached one is found before
+        # pyiceberg builds another (making an S3 client costs milliseconds of CPU).
+        key = (netloc, tuple(sorted(self.properties.items())))
         with _LOCK:
             filesystem = _FILESYSTEMS.get(key)
-            if filesystem is None:
-                filesystem = _FILESYSTEMS[key] = reconstruct(options)
+        if filesystem is None:
+            built = super()._initialize_s3_fs(netloc)
+            reconstruct, (options,) = built.__reduce__()  # how pyarrow pickles it: every option, by name
+            filesystem = reconstruct(dict(options, allow_delayed_open=True))
+            with _LOCK:
+                filesystem = _FILESYSTEMS.setdefault(key, filesystem)
         return filesystem
