@@ -158,19 +158,35 @@ class Lake:
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
-            for message in self.receive(self.endpoints.subscriber_queue_url, wait=1):
-                event = json.loads(message["Body"])
-                jsonschema.validate(event["detail"], SCHEMAS[event["detail-type"]])
-                if where(event):
-                    found.append(event)
-                self.sqs.delete_message(
-                    QueueUrl=self.endpoints.subscriber_queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+            found += self._take_events(self.receive(self.endpoints.subscriber_queue_url, wait=1), where)
         return found
 
     def quiet_events(self, seconds: float) -> list[dict[str, Any]]:
-        """Every event that arrives within ``seconds`` (to show that nothing more came)."""
+        """Every event that arrives within ``seconds`` (to show that nothing more came), for events
+        published by other processes (the runner's workers)."""
         return self.events(count=10_000, timeout=seconds)
+
+    def settled_events(self, where: Callable[[dict[str, Any]], bool] = lambda e: True) -> list[dict[str, Any]]:
+        """Every event on the subscriber queue, once every invocation that could publish one has
+        returned in this process (the functional tests): the stand-in puts an event on the queue
+        inside its PutEvents call, so one that is not there by then never comes."""
+        found: list[dict[str, Any]] = []
+        while messages := self.receive(self.endpoints.subscriber_queue_url, wait=0):
+            found += self._take_events(messages, where)
+        return found
+
+    def _take_events(
+        self, messages: list[dict[str, Any]], where: Callable[[dict[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
+        taken = []
+        for message in messages:
+            event = json.loads(message["Body"])
+            jsonschema.validate(event["detail"], SCHEMAS[event["detail-type"]])
+            if where(event):
+                taken.append(event)
+            queue = self.endpoints.subscriber_queue_url
+            self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return taken
 
 
 @pytest.fixture

@@ -144,7 +144,7 @@ def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: I
     # THEN curated data is unchanged and only one completion event was published
     after = {k: lake.s3.head_object(Bucket=lake.bucket, Key=k)["ETag"] for k in lake.keys("curated/")}
     assert after == before
-    assert len(lake.quiet_events(3)) == 1
+    assert len(lake.settled_events()) == 1
 
 
 def test_a_copy_that_meets_its_original_still_at_work_is_a_batch_item_failure_not_a_failed_invocation(
@@ -176,7 +176,7 @@ def test_a_copy_that_meets_its_original_still_at_work_is_a_batch_item_failure_no
     assert response == {"batchItemFailures": [{"itemIdentifier": "copy-1"}]}
     # AND the original lands and is announced once; the copy announced nothing
     assert first == [{"batchItemFailures": []}]
-    [event] = lake.quiet_events(3)
+    [event] = lake.settled_events()
     assert event["detail"]["status"] == "succeeded"
 
 
@@ -218,7 +218,7 @@ def test_keys_with_spaces_plus_percent_and_non_ascii_work_raw_or_url_encoded(
     body["detail"]["object"]["key"] = quote_plus(key, safe="/")
     send(lake, json.dumps(body))
     assert invoke(next_messages(lake)) == {"batchItemFailures": []}
-    events = lake.quiet_events(3)
+    events = lake.settled_events()
     assert [e["detail"]["status"] for e in events] == ["succeeded"]
     assert events[0]["detail"]["source"]["key"] == key
 
