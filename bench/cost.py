@@ -73,7 +73,8 @@ class CommitRequests:
 
     #: The new manifest, manifest list and metadata.json, one PutObject each (``query.fileio``: a
     #: multipart upload took three requests a file), and pyiceberg's check that the metadata file
-    #: does not exist yet (a HEAD, counted here at the PUT price). The data file is counted apart.
+    #: does not exist yet (pyarrow asks with a HEAD, then a LIST when the key is missing; counted
+    #: as one request at the PUT price, as a LIST is priced). The data file is counted apart.
     s3_put: int = 4
     #: Load (metadata.json, manifest list), the manifests a replace-by-key reads, the footer read
     #: of ``add_files``.

@@ -15,12 +15,13 @@ process with the same options, so the S3 client behind them is made once.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from pyiceberg.io.pyarrow import PyArrowFileIO
 
-_FILESYSTEMS: dict[tuple[str | None, tuple[tuple[str, str], ...]], Any] = {}
+_FILESYSTEMS: dict[tuple[int, str | None, tuple[tuple[str, str], ...]], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -30,7 +31,8 @@ class LakeFileIO(PyArrowFileIO):
     def _initialize_s3_fs(self, netloc: str | None) -> Any:
         # Keyed by what pyiceberg builds the filesystem from, so a cached one is found before
         # pyiceberg builds another (making an S3 client costs milliseconds of CPU).
-        key = (netloc, tuple(sorted(self.properties.items())))
+        # The process id too: a forked child (bench/iceberg.py's workers) makes its own client.
+        key = (os.getpid(), netloc, tuple(sorted(self.properties.items())))
         with _LOCK:
             filesystem = _FILESYSTEMS.get(key)
         if filesystem is None:

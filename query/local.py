@@ -15,6 +15,7 @@ the same SQL gives the same columns on both engines.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -24,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
@@ -264,7 +265,8 @@ class DuckDBEngine:
         context: QueryContext | None = None,
     ) -> pa.Table:
         duckdb = _duckdb()
-        connection, scratch = _open(self.memory_limit_mb)
+        statement = _open(self.memory_limit_mb)
+        connection = statement.connection
         arrow_names: dict[str, TableRef] = {}
         failures: dict[TableRef, list[str]] = defaultdict(list)
         try:
@@ -284,6 +286,8 @@ class DuckDBEngine:
             result = relation.to_arrow_table() if relation is not None else pa.table({})
             types = [str(t) for t in relation.types] if relation is not None else []
         except duckdb.Error as exc:
+            if isinstance(exc, (duckdb.FatalException, duckdb.InternalException)):
+                _let_go(statement.key)  # DuckDB invalidated the database: the next statement makes another
             if stream and "already been consumed" in str(exc):
                 raise _ScannedTwiceError from exc
             for ref, found in failures.items():
@@ -293,7 +297,7 @@ class DuckDBEngine:
         except (OSError, pa.ArrowException) as exc:
             raise QueryError(unreadable(exc)) from exc
         finally:
-            _close(connection, scratch)
+            _close(statement)
         return _athena_shaped(result, types, names)
 
 
@@ -315,7 +319,7 @@ _DATABASES_LOCK = threading.Lock()
 _SCRATCH_NUMBERS = itertools.count()
 
 
-def _open(memory_limit_mb: int | None) -> tuple[Any, str]:
+def _open(memory_limit_mb: int | None) -> _Statement:
     """A connection of its own for one statement, and the name of the empty in-memory catalog it
     works in (its schemas and views), so statements running at once in other threads never see
     each other's names. The database is the process's (one per ``os.getpid()``: a forked child
@@ -334,23 +338,52 @@ def _open(memory_limit_mb: int | None) -> tuple[Any, str]:
             database = _DATABASES[key] = duckdb.connect(config=config)
         connection = database.cursor()
         scratch = f"lake_statement_{next(_SCRATCH_NUMBERS)}"
+    statement = _Statement(connection, scratch, key)
     try:
         connection.execute("SET TimeZone = 'UTC'")  # Athena's session time zone
         connection.execute(f"ATTACH ':memory:' AS {scratch}")
         connection.execute(f"USE {scratch}")
     except BaseException:
-        connection.close()
+        _close(statement)
         raise
-    return connection, scratch
+    return statement
 
 
-def _close(connection: Any, scratch: str) -> None:
-    """Drop the statement's catalog (its views; the rows it read are released with it) and close."""
+def _close(statement: _Statement) -> None:
+    """Drop the statement's catalog (its views; the rows it read are released with it) and close.
+
+    Never raises: the statement's own error, if any, is the one to report. A database that cannot
+    be tidied (an aborted transaction that will not roll back; a fatal error invalidates the whole
+    database) is let go, and the next statement makes a new one.
+    """
+    duckdb = _duckdb()
+    connection = statement.connection
     try:
-        connection.execute("USE memory")
-        connection.execute(f"DETACH {scratch}")
+        try:
+            connection.execute("USE memory")
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):
+                connection.rollback()
+            connection.execute("USE memory")
+        connection.execute(f"DETACH DATABASE IF EXISTS {statement.scratch}")
+    except duckdb.Error:
+        _let_go(statement.key)
     finally:
-        connection.close()
+        with contextlib.suppress(duckdb.Error):
+            connection.close()
+
+
+def _let_go(key: tuple[int, int | None]) -> None:
+    with _DATABASES_LOCK:
+        _DATABASES.pop(key, None)
+
+
+class _Statement(NamedTuple):
+    connection: Any
+    #: The in-memory catalog the statement works in.
+    scratch: str
+    #: Its database's key in ``_DATABASES``.
+    key: tuple[int, int | None]
 
 
 def _duckdb() -> Any:
@@ -474,7 +507,8 @@ def _snapshot_of_clause(version: Any, table: Table, ref: TableRef) -> Snapshot |
 
 def _timestamp(value: Any, ref: TableRef) -> dt.datetime:
     duckdb = _duckdb()
-    connection, scratch = _open(None)
+    statement = _open(None)
+    connection = statement.connection
     shown = value.sql(dialect="athena")
     try:
         row = connection.execute(f"SELECT {value.sql(dialect='duckdb')}").fetchone()
@@ -484,7 +518,7 @@ def _timestamp(value: Any, ref: TableRef) -> dt.datetime:
             "give a timestamp, e.g. TIMESTAMP '2026-03-01 10:00:00 UTC'"
         ) from exc
     finally:
-        _close(connection, scratch)
+        _close(statement)
     moment = row[0] if row else None
     if isinstance(moment, dt.datetime):
         return moment

@@ -6,8 +6,10 @@ import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from query.catalog import Catalog
+from query.errors import QueryError
 from query.local import DuckDBEngine, run_on_catalog
 from query.sql import TableRef
 from tests.local_iceberg import FolderLake, local_table
@@ -65,3 +67,13 @@ def test_a_statement_sees_utc_and_leaves_no_catalog_behind() -> None:
         engine("SELECT 1 AS one")
     # the catalog each statement worked in is gone once it answered
     assert engine("SELECT count(*) AS n FROM duckdb_databases()").column("n").to_pylist() == before
+
+
+def test_a_statement_that_fails_says_why_and_leaves_no_catalog_behind() -> None:
+    engine = DuckDBEngine(Catalog(glue=None, database="lake_curated"), pinned={})
+    count = "SELECT count(*) AS n FROM duckdb_databases()"
+    before = engine(count).column("n").to_pylist()
+    for _ in range(3):
+        with pytest.raises(QueryError, match="no_such_function"):
+            engine("SELECT no_such_function(1) AS x")
+    assert engine(count).column("n").to_pylist() == before
