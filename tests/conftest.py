@@ -179,12 +179,12 @@ class Lake:
         self, messages: list[dict[str, Any]], where: Callable[[dict[str, Any]], bool]
     ) -> list[dict[str, Any]]:
         taken = []
+        queue = self.endpoints.subscriber_queue_url
         for message in messages:
             event = json.loads(message["Body"])
             jsonschema.validate(event["detail"], SCHEMAS[event["detail-type"]])
             if where(event):
                 taken.append(event)
-            queue = self.endpoints.subscriber_queue_url
             self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
         return taken
 

@@ -107,14 +107,19 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
 def test_a_commit_writes_each_of_its_files_in_one_s3_request(lake: Lake, invoke: Invoke) -> None:
     # GIVEN the stand-in recording every request it answers
     recorder = f"{lake.endpoints.endpoint_url}/moto-api/recorder"
-    for step in ("reset-recording", "start-recording"):
-        urllib.request.urlopen(urllib.request.Request(f"{recorder}/{step}", method="POST"))
+
+    def ask(step: str) -> None:
+        with urllib.request.urlopen(urllib.request.Request(f"{recorder}/{step}", method="POST")):
+            pass
+
+    ask("reset-recording")
+    ask("start-recording")
     try:
         # WHEN a file is processed: its data files staged, then committed to its tables
         lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
         assert invoke(next_messages(lake)) == {"batchItemFailures": []}
     finally:
-        urllib.request.urlopen(urllib.request.Request(f"{recorder}/stop-recording", method="POST"))
+        ask("stop-recording")
     with urllib.request.urlopen(f"{recorder}/download-recording") as answer:
         recorded = [json.loads(line) for line in answer.read().splitlines() if line.strip()]
     writes = [
