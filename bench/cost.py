@@ -72,14 +72,16 @@ class CommitRequests:
     """Requests of one Iceberg commit to one table, as pyiceberg's Glue catalog makes them today."""
 
     #: The new manifest, manifest list and metadata.json, one PutObject each (``query.fileio``: a
-    #: multipart upload took three requests a file), and pyiceberg's check that the metadata file
-    #: does not exist yet (pyarrow asks with a HEAD, then a LIST when the key is missing; counted
-    #: as one request at the PUT price, as a LIST is priced). The data file is counted apart.
-    s3_put: int = 4
+    #: multipart upload took three requests a file, and pyiceberg's check that the new metadata
+    #: file does not exist, a HEAD and a LIST, is skipped: its name is new). The data file is
+    #: counted apart.
+    s3_put: int = 3
     #: Load (metadata.json, manifest list), the manifests a replace-by-key reads, the footer read
-    #: of ``add_files``.
+    #: of ``add_files``. An upper bound: a warm function reads Iceberg's files it wrote itself, or
+    #: read before, from memory (``query.fileio``); only what other instances committed since is read.
     s3_get: int = 5
-    #: GetTable to load, GetTable + UpdateTable (with the table's VersionId) to commit.
+    #: GetTable to load, GetTable + UpdateTable (with the table's VersionId) to commit (pyiceberg's
+    #: ``GetDatabase`` per commit is asked once per process: ``query.glue``).
     glue: int = 3
 
 

@@ -284,7 +284,7 @@ def catalog_properties(region: str, endpoint_url: str | None = None) -> dict[str
     properties = {
         "glue.region": region,
         "s3.region": region,
-        # pyarrow's file IO, each small file written in one request (query/fileio.py)
+        # pyarrow's file IO, asking S3 less (query/fileio.py)
         "py-io-impl": "query.fileio.LakeFileIO",
     }
     if endpoint_url:
@@ -297,8 +297,9 @@ def catalog_properties(region: str, endpoint_url: str | None = None) -> dict[str
 
 
 def glue_catalog(glue: GlueClient | Any, region: str, endpoint_url: str | None = None) -> GlueCatalog:
-    """pyiceberg's Glue catalog using ``glue`` (one client per process, created by the caller)."""
-    from pyiceberg.catalog.glue import GlueCatalog
+    """pyiceberg's Glue catalog using ``glue`` (one client per process, created by the caller),
+    asking Glue and S3 less (:mod:`query.glue`)."""
+    from query.glue import LakeGlueCatalog
 
     properties = catalog_properties(region, endpoint_url)
     if endpoint_url:
@@ -311,4 +312,4 @@ def glue_catalog(glue: GlueClient | Any, region: str, endpoint_url: str | None =
             properties |= {"s3.access-key-id": frozen.access_key, "s3.secret-access-key": frozen.secret_key}
             if frozen.token:
                 properties["s3.session-token"] = frozen.token
-    return GlueCatalog("lake", client=glue, **properties)
+    return LakeGlueCatalog("lake", client=glue, **properties)

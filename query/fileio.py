@@ -1,12 +1,26 @@
-"""pyiceberg's pyarrow file IO, with each small file written to S3 in one request.
+"""pyiceberg's pyarrow file IO, with fewer S3 requests per commit and per table load.
 
-pyiceberg opens every file it writes (a manifest, a manifest list, a metadata JSON, a data file) as
-an S3 multipart upload: ``CreateMultipartUpload``, ``UploadPart``, ``CompleteMultipartUpload``, three
-requests for a few kilobytes. pyarrow's ``allow_delayed_open`` starts the upload only when the data
-outgrows one part, so a file smaller than a part (10 MB, every file of a commit but large data
-files) is one ``PutObject``: fewer S3 requests billed and fewer round trips in each commit. A write
-to a bucket that does not exist fails when the file is closed instead of opened, which pyiceberg
-reports the same way.
+What it changes, each a request or more that every commit or load paid:
+
+- **One PutObject per small file.** pyiceberg opens every file it writes (a manifest, a manifest
+  list, a metadata JSON, a data file) as an S3 multipart upload: ``CreateMultipartUpload``,
+  ``UploadPart``, ``CompleteMultipartUpload``, three requests for a few kilobytes. pyarrow's
+  ``allow_delayed_open`` starts the upload only when the data outgrows one part, so a file smaller
+  than a part (10 MB, every file of a commit but large data files) is one ``PutObject``. A write to
+  a bucket that does not exist fails when the file is closed instead of opened, which pyiceberg
+  reports the same way.
+- **No existence check before a metadata JSON is written.** pyiceberg asks whether the new
+  metadata file exists (pyarrow: a HEAD, then a LIST when the key is missing) before writing it.
+  Its name holds a fresh UUID, so it cannot exist; pyiceberg itself skips the check for S3 Tables,
+  and its docstring notes the check is racy anyway (a concurrent writer could create the file in
+  between). What keeps two commits apart is the Glue ``VersionId`` check, not this.
+- **A written file knows its length.** pyiceberg records a manifest's length by asking S3 for it
+  (a HEAD) right after writing it; the bytes just written say it.
+- **Iceberg's own files are read once per process.** Manifests, manifest lists and metadata JSON
+  files are written once under a fresh name and never change, so their bytes are kept (the most
+  recent, up to :data:`CACHE_BYTES`) when written or first read, and read again from memory: a
+  warm function that loads a table or plans a scan again reads only what changed since. A file
+  removed since (expired snapshots) can still be read from memory; nothing reads those.
 
 The catalog names this class in its ``py-io-impl`` property (:func:`query.catalog.catalog_properties`).
 pyiceberg makes a file IO per table it loads; the filesystems are shared by every file IO of the
@@ -15,18 +29,149 @@ process with the same options, so the S3 client behind them is made once.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
+from collections import OrderedDict
 from typing import Any
 
-from pyiceberg.io.pyarrow import PyArrowFileIO
+import pyarrow as pa
+from pyiceberg.io.pyarrow import BUFFER_SIZE, ONE_MEGABYTE, PyArrowFile, PyArrowFileIO
 
 _FILESYSTEMS: dict[tuple[int, str | None, tuple[tuple[str, str], ...]], Any] = {}
 _LOCK = threading.Lock()
 
+#: Iceberg's own files: written once under a fresh name, never changed.
+IMMUTABLE_SUFFIXES = (".avro", ".metadata.json")
+#: What the process keeps of them at most (a manifest is kilobytes, a metadata JSON grows with
+#: the table's snapshots); a file larger than a quarter of it is not kept.
+CACHE_BYTES = 32 * 2**20
+
+
+class RecentFiles:
+    """The most recently used immutable files' bytes, by location, up to ``limit`` bytes in all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._files: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, location: str) -> bytes | None:
+        with self._lock:
+            data = self._files.get(location)
+            if data is not None:
+                self._files.move_to_end(location)
+            return data
+
+    def put(self, location: str, data: bytes) -> None:
+        if len(data) > self.limit // 4:
+            return
+        with self._lock:
+            old = self._files.pop(location, None)
+            self._size += len(data) - (len(old) if old is not None else 0)
+            self._files[location] = data
+            while self._size > self.limit:
+                _, dropped = self._files.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+            self._size = 0
+
+
+RECENT = RecentFiles(CACHE_BYTES)
+
+
+def immutable(location: str) -> bool:
+    return location.endswith(IMMUTABLE_SUFFIXES)
+
+
+class _Upload:
+    """An immutable file being written: its bytes gathered, then sent in one write when closed (so
+    its length is known and it is kept in :data:`RECENT`)."""
+
+    def __init__(self, file: LakeFile) -> None:
+        self._file = file
+        self._buffer = io.BytesIO()
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        return self._buffer.write(data)
+
+    def tell(self) -> int:
+        return self._buffer.tell()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        data = self._buffer.getvalue()
+        with PyArrowFile.create(self._file, overwrite=True) as stream:
+            stream.write(data)
+        self.closed = True
+        self._file.written = len(data)
+        RECENT.put(self._file.location, data)
+
+    def __enter__(self) -> _Upload:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LakeFile(PyArrowFile):
+    """:class:`PyArrowFile` that writes without an existence check, knows what it wrote, and reads
+    Iceberg's own (immutable) files through :data:`RECENT`."""
+
+    #: Bytes written through this file object (None: not written by it).
+    written: int | None = None
+
+    def create(self, overwrite: bool = False) -> Any:
+        # No existence check, whatever ``overwrite`` says: the module docstring says why.
+        if immutable(self.location):
+            return _Upload(self)
+        return super().create(overwrite=True)
+
+    def open(self, seekable: bool = True) -> Any:
+        if not immutable(self.location):
+            return super().open(seekable)
+        data = RECENT.get(self.location)
+        if data is None:
+            with super().open(seekable=True) as stream:
+                data = stream.read()
+            RECENT.put(self.location, data)
+        return pa.BufferReader(data)
+
+    def __len__(self) -> int:
+        if self.written is not None:
+            return self.written
+        data = RECENT.get(self.location) if immutable(self.location) else None
+        return len(data) if data is not None else super().__len__()
+
 
 class LakeFileIO(PyArrowFileIO):
-    """:class:`PyArrowFileIO` whose S3 filesystem delays opening an upload until it needs one."""
+    """:class:`PyArrowFileIO` with :class:`LakeFile` files over S3 filesystems that delay opening an
+    upload until they need one."""
+
+    def new_input(self, location: str) -> LakeFile:
+        return self._file(location)
+
+    def new_output(self, location: str) -> LakeFile:
+        return self._file(location)
+
+    def _file(self, location: str) -> LakeFile:
+        # As PyArrowFileIO.new_input and new_output build their PyArrowFile.
+        scheme, netloc, path = self.parse_location(location, self.properties)
+        return LakeFile(
+            fs=self.fs_by_scheme(scheme, netloc),
+            location=location,
+            path=path,
+            buffer_size=int(self.properties.get(BUFFER_SIZE, ONE_MEGABYTE)),
+        )
 
     def _initialize_s3_fs(self, netloc: str | None) -> Any:
         # Keyed by what pyiceberg builds the filesystem from, so a cached one is found before

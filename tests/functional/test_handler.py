@@ -7,6 +7,8 @@ import json
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -104,29 +106,56 @@ def test_exact_duplicates_are_dropped_when_the_dataset_opts_in(lake: Lake, invok
     }
 
 
-def test_a_commit_writes_each_of_its_files_in_one_s3_request(lake: Lake, invoke: Invoke) -> None:
-    # GIVEN the stand-in recording every request it answers
+@contextmanager
+def recording(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Every request the stand-in answers inside the block (moto's recorder), in the list once it ends."""
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    # moto's recorder appends a request and its newline in two writes, from each server thread:
+    # requests answered at once (a commit's files go up in parallel) would share lines
+    record = Recorder._record_request
+    one_at_a_time = threading.Lock()
+
+    def record_alone(self: Recorder, *args: Any, **kwargs: Any) -> None:
+        with one_at_a_time:
+            record(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recorder, "_record_request", record_alone)
     recorder = f"{lake.endpoints.endpoint_url}/moto-api/recorder"
 
     def ask(step: str) -> None:
         with urllib.request.urlopen(urllib.request.Request(f"{recorder}/{step}", method="POST")):
             pass
 
+    recorded: list[dict[str, Any]] = []
     ask("reset-recording")
     ask("start-recording")
     try:
-        # WHEN a file is processed: its data files staged, then committed to its tables
-        lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
-        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+        yield recorded
     finally:
         ask("stop-recording")
     with urllib.request.urlopen(f"{recorder}/download-recording") as answer:
-        recorded = [json.loads(line) for line in answer.read().splitlines() if line.strip()]
-    writes = [
-        (r["method"], urllib.parse.urlsplit(r["url"]))
+        recorded.extend(json.loads(line) for line in answer.read().splitlines() if line.strip())
+
+
+def s3_requests(lake: Lake, recorded: list[dict[str, Any]]) -> list[tuple[str, urllib.parse.SplitResult]]:
+    """The recorded requests to the lake's bucket: method and URL."""
+    return [
+        (r["method"], url)
         for r in recorded
-        if r["method"] in ("PUT", "POST") and urllib.parse.urlsplit(r["url"]).path.startswith(f"/{lake.bucket}/")
+        if (url := urllib.parse.urlsplit(r["url"])).path.startswith(f"/{lake.bucket}/")
     ]
+
+
+def test_a_commit_writes_each_of_its_files_in_one_s3_request(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the stand-in recording every request it answers
+    with recording(lake, monkeypatch) as recorded:
+        # WHEN a file is processed: its data files staged, then committed to its tables
+        lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    writes = [(method, url) for method, url in s3_requests(lake, recorded) if method in ("PUT", "POST")]
     # THEN every file (data, manifests, manifest lists, table metadata) went up in one PUT: none of them
     # as a multipart upload (create, part, complete: three requests billed for a few kilobytes)
     assert [(method, url.path) for method, url in writes if "upload" in url.query.lower()] == []
@@ -135,6 +164,38 @@ def test_a_commit_writes_each_of_its_files_in_one_s3_request(lake: Lake, invoke:
     assert any(path.endswith(".metadata.json") for path in written)
     assert any(path.endswith(".avro") for path in written)
     assert any(path.endswith(".parquet") for path in written)
+
+
+def test_a_warm_function_commits_without_asking_s3_about_iceberg_files_it_wrote(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function that has processed one file of the dataset (and so loaded its tables once)
+    lake.put("raw/orders_export/2026-10.csv", GOOD_CSV)
+    assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    # WHEN the next file of the dataset lands on the same, warm function
+    with recording(lake, monkeypatch) as recorded:
+        lake.put("raw/orders_export/2026-11.csv", GOOD_CSV.replace(b"A-", b"B-").replace(b"2026-10", b"2026-11"))
+        assert invoke(next_messages(lake)) == {"batchItemFailures": []}
+    # THEN it commits without reading back a table's metadata, manifest list or manifests it wrote
+    # itself (they never change: read once per process), without asking whether the new metadata
+    # file exists (its name is new) or how long a manifest it has just written is, and without
+    # asking Glue again whether the database is an S3 Tables one
+    iceberg_files = [
+        (method, url.path)
+        for method, url in s3_requests(lake, recorded)
+        if url.path.endswith((".metadata.json", ".avro")) and method != "PUT"
+    ]
+    assert iceberg_files == []
+    metadata_puts = [url.path for method, url in s3_requests(lake, recorded) if url.path.endswith(".metadata.json")]
+    assert metadata_puts  # it did commit
+    listings = [url.query for method, url in s3_requests(lake, recorded) if "list-type" in url.query]
+    assert [q for q in listings if "metadata" in urllib.parse.unquote(q)] == []
+    targets = [r["headers"].get("X-Amz-Target", "") for r in recorded]
+    assert "AWSGlue.GetDatabase" not in targets
+    assert targets.count("AWSGlue.UpdateTable") >= 1
+    # AND a reader with nothing in memory (a new catalog in a new process would be the same) sees both files
+    rows = curated_rows(lake, "orders_export")
+    assert {r["order_id"] for r in rows} == {"A-1", "A-2", "A-3", "B-1", "B-2", "B-3"}
 
 
 def test_the_same_object_delivered_twice_is_processed_once(lake: Lake, invoke: Invoke) -> None:
