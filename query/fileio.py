@@ -20,7 +20,10 @@ What it changes, each a request or more that every commit or load paid:
   files are written once under a fresh name and never change, so their bytes are kept (the most
   recent, up to :data:`CACHE_BYTES`) when written or first read, and read again from memory: a
   warm function that loads a table or plans a scan again reads only what changed since. A file
-  removed since (expired snapshots) can still be read from memory; nothing reads those.
+  deleted through the file IO (pyiceberg's clean-up after a failed commit, expired snapshots) is
+  dropped from memory too, so a read of it fails as it would from S3. The bytes are kept by
+  location for the process, whatever credentials read them: one process, one identity (a function,
+  a ``lake`` command).
 
 The catalog names this class in its ``py-io-impl`` property (:func:`query.catalog.catalog_properties`).
 pyiceberg makes a file IO per table it loads; the filesystems are shared by every file IO of the
@@ -75,6 +78,12 @@ class RecentFiles:
                 _, dropped = self._files.popitem(last=False)
                 self._size -= len(dropped)
 
+    def discard(self, location: str) -> None:
+        with self._lock:
+            old = self._files.pop(location, None)
+            if old is not None:
+                self._size -= len(old)
+
     def clear(self) -> None:
         with self._lock:
             self._files.clear()
@@ -98,6 +107,8 @@ class _Upload:
         self.closed = False
 
     def write(self, data: bytes) -> int:
+        if self.closed:
+            raise ValueError(f"{self._file.location} is closed")
         return self._buffer.write(data)
 
     def tell(self) -> int:
@@ -119,7 +130,10 @@ class _Upload:
     def __enter__(self) -> _Upload:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:  # a file half written is never sent, nor kept
+            self.closed = True
+            return
         self.close()
 
 
@@ -131,17 +145,17 @@ class LakeFile(PyArrowFile):
     written: int | None = None
 
     def create(self, overwrite: bool = False) -> Any:
-        # No existence check, whatever ``overwrite`` says: the module docstring says why.
+        # Iceberg's own files have fresh names: no existence check (the module docstring says why).
         if immutable(self.location):
             return _Upload(self)
-        return super().create(overwrite=True)
+        return super().create(overwrite=overwrite)
 
     def open(self, seekable: bool = True) -> Any:
         if not immutable(self.location):
             return super().open(seekable)
         data = RECENT.get(self.location)
         if data is None:
-            with super().open(seekable=True) as stream:
+            with super().open(seekable=True) as stream:  # a HEAD (its size), then one GET of all of it
                 data = stream.read()
             RECENT.put(self.location, data)
         return pa.BufferReader(data)
@@ -162,6 +176,10 @@ class LakeFileIO(PyArrowFileIO):
 
     def new_output(self, location: str) -> LakeFile:
         return self._file(location)
+
+    def delete(self, location: str | Any) -> None:
+        RECENT.discard(location if isinstance(location, str) else location.location)
+        super().delete(location)
 
     def _file(self, location: str) -> LakeFile:
         # As PyArrowFileIO.new_input and new_output build their PyArrowFile.

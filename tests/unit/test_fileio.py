@@ -26,6 +26,36 @@ def test_a_metadata_file_written_knows_its_length_and_is_read_again_from_memory(
         assert stream.read() == b'{"format-version": 2}'
 
 
+def test_a_file_whose_writing_failed_is_neither_written_nor_kept(tmp_path: Path) -> None:
+    io = LakeFileIO()
+    location = f"file://{tmp_path}/m-half.avro"
+    output = io.new_output(location)
+    with pytest.raises(RuntimeError), output.create() as stream:
+        stream.write(b"half")
+        raise RuntimeError("the writer failed")
+    assert not (tmp_path / "m-half.avro").exists()
+    with pytest.raises(FileNotFoundError):
+        io.new_input(location).open()
+    # and a stream closed takes no more writes (pyarrow's would refuse them too)
+    with output.create() as stream:
+        stream.write(b"whole")
+    with pytest.raises(ValueError, match="closed"):
+        stream.write(b"more")
+    assert (tmp_path / "m-half.avro").read_bytes() == b"whole"
+
+
+def test_a_deleted_file_is_gone_from_memory_too(tmp_path: Path) -> None:
+    # pyiceberg deletes the files of a commit that failed, and expiry deletes old ones: a later read
+    # must fail as it would from the store, not find them in memory
+    io = LakeFileIO()
+    location = f"file://{tmp_path}/snap-1.avro"
+    with io.new_output(location).create() as stream:
+        stream.write(b"manifest list")
+    io.delete(location)
+    with pytest.raises(FileNotFoundError):
+        io.new_input(location).open()
+
+
 def test_a_manifest_read_once_is_kept_and_a_data_file_is_not(tmp_path: Path) -> None:
     io = LakeFileIO()
     (tmp_path / "m1.avro").write_bytes(b"manifest")
