@@ -1,8 +1,17 @@
-"""pyiceberg's Glue catalog, asking Glue once per catalog whether a database is an S3 Tables one.
+"""pyiceberg's Glue catalog, asking Glue less, and transactions that build their metadata once.
 
-pyiceberg asks Glue (``GetDatabase``) on every commit and every table it creates, to choose how to
-write the metadata file; a database does not change federation, so the answer is kept for the
-catalog's life. The file IO under it (:mod:`query.fileio`) keeps Iceberg's own files' bytes.
+- pyiceberg asks Glue (``GetDatabase``) on every commit and every table it creates, to choose how
+  to write the metadata file; a database does not change federation, so the answer is kept for the
+  catalog's life.
+- pyiceberg 0.12's ``Transaction.table_metadata`` replays the staged updates and deep-copies the
+  whole table metadata, every snapshot included, on each read, and a delete or an ``add_files``
+  reads it many times (per manifest and per data file): a commit's cost grew with the table's
+  history, not with its files (apache/iceberg-python#2673). :func:`_install_metadata_once` keeps
+  the result until the staged updates or the table's metadata change, as upstream's fix does
+  (apache/iceberg-python#3302, #3784): both are immutable and replaced, never changed in place,
+  so their identity says whether the result still holds.
+
+The file IO under it (:mod:`query.fileio`) keeps Iceberg's own files' bytes.
 """
 
 from __future__ import annotations
@@ -11,6 +20,29 @@ import threading
 from typing import Any
 
 from pyiceberg.catalog.glue import GlueCatalog
+from pyiceberg.table import Transaction
+
+
+def _install_metadata_once() -> None:
+    """``Transaction.table_metadata`` computed once per (table metadata, staged updates)."""
+    original = Transaction.__dict__["table_metadata"]
+    if getattr(original.fget, "computed_once", False):
+        return
+
+    def table_metadata(self: Transaction) -> Any:
+        base, updates = self._table.metadata, self._updates
+        kept = self.__dict__.get("_lake_table_metadata")
+        if kept is not None and kept[0] is base and kept[1] is updates:
+            return kept[2]
+        metadata = original.fget(self)
+        self.__dict__["_lake_table_metadata"] = (base, updates, metadata)
+        return metadata
+
+    table_metadata.computed_once = True  # type: ignore[attr-defined]
+    Transaction.table_metadata = property(table_metadata)  # type: ignore[method-assign,assignment]
+
+
+_install_metadata_once()
 
 
 class LakeGlueCatalog(GlueCatalog):
