@@ -16,30 +16,58 @@ The file IO under it (:mod:`query.fileio`) keeps Iceberg's own files' bytes.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.table import Transaction
 
+logger = logging.getLogger(__name__)
 
-def _install_metadata_once() -> None:
-    """``Transaction.table_metadata`` computed once per (table metadata, staged updates)."""
-    original = Transaction.__dict__["table_metadata"]
+
+#: The pyiceberg whose ``Transaction`` this was checked against: its state changes only by rebinding
+#: ``_updates`` (a tuple) or the table's ``metadata``. Another version is left as it is (check it
+#: again, then add it here).
+CHECKED_PYICEBERG = ("0.12.",)
+
+
+def _install_metadata_once() -> bool:
+    """``Transaction.table_metadata`` computed once per (table metadata, staged updates); False when
+    pyiceberg is not a checked version or its property is not the one checked."""
+    import pyiceberg
+
+    original = Transaction.__dict__.get("table_metadata")
+    if not isinstance(original, property) or original.fget is None:
+        return False
     if getattr(original.fget, "computed_once", False):
-        return
+        return True
+    if not pyiceberg.__version__.startswith(CHECKED_PYICEBERG) or original.fget.__code__.co_names != (
+        "update_table_metadata",
+        "_table",
+        "metadata",
+        "_updates",
+    ):
+        logger.warning(
+            "pyiceberg %s: Transaction.table_metadata left as it is (checked: %s)",
+            pyiceberg.__version__,
+            CHECKED_PYICEBERG,
+        )
+        return False
+    fget = original.fget
 
     def table_metadata(self: Transaction) -> Any:
         base, updates = self._table.metadata, self._updates
         kept = self.__dict__.get("_lake_table_metadata")
         if kept is not None and kept[0] is base and kept[1] is updates:
             return kept[2]
-        metadata = original.fget(self)
+        metadata = fget(self)
         self.__dict__["_lake_table_metadata"] = (base, updates, metadata)
         return metadata
 
     table_metadata.computed_once = True  # type: ignore[attr-defined]
     Transaction.table_metadata = property(table_metadata)  # type: ignore[method-assign,assignment]
+    return True
 
 
 _install_metadata_once()

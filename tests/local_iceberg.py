@@ -19,6 +19,7 @@ from pyiceberg.table.metadata import new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.table.update import update_table_metadata
 
+import query.glue  # noqa: F401  (transactions as the lake's catalog makes them: metadata built once per state)
 from query.catalog import Catalog
 from query.sql import TableRef
 
