@@ -411,9 +411,15 @@ class GroupCommitter:
     # --- the committer's side ----------------------------------------------------------------------
     def _drain(self, table: Table, mine: Intent, prefix: str) -> dict[str, Outcome]:
         """Commit our intent with every pending one, then, while the lease lasts, the intents that
-        landed meanwhile (at most DRAIN_ROUNDS groups): waiting workers need not take the lease."""
+        landed meanwhile (at most DRAIN_ROUNDS groups): waiting workers need not take the lease.
+
+        When ours was the only one (an idle table), it does not look again: a file that landed during
+        that commit is committed by its own worker, which takes the lease on its next look, and the
+        lone file's commit costs one listing, not two, over committing it alone."""
         started = time.monotonic()
         outcomes = self._drain_once(table, mine, prefix)
+        if len(outcomes) <= 1:
+            return outcomes
         for _ in range(DRAIN_ROUNDS - 1):
             if time.monotonic() - started > self.lease_seconds / 3:
                 break
