@@ -295,7 +295,9 @@ def commit_group(
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
-        table.refresh()
+        # The transaction's table holds what the catalog accepted: the table as this commit left it,
+        # with no reload (and not a later commit's snapshot, should another writer follow at once).
+        table.metadata, table.metadata_location = single.metadata, single.metadata_location
         after = table.current_snapshot()
         changed = after is not None and (before is None or after.snapshot_id != before.snapshot_id)
         snapshot = after.snapshot_id if changed and after is not None else None
