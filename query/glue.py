@@ -7,9 +7,9 @@
   whole table metadata, every snapshot included, on each read, and a delete or an ``add_files``
   reads it many times (per manifest and per data file): a commit's cost grew with the table's
   history, not with its files (apache/iceberg-python#2673). :func:`_install_metadata_once` keeps
-  the result until the staged updates or the table's metadata change, as upstream's fix does
-  (apache/iceberg-python#3302, #3784): both are immutable and replaced, never changed in place,
-  so their identity says whether the result still holds.
+  the result until the staged updates or the table's metadata change, as the fix proposed
+  upstream does (apache/iceberg-python#3302 and #3784, closed unmerged): both are immutable and
+  replaced, never changed in place, so their identity says whether the result still holds.
 
 The file IO under it (:mod:`query.fileio`) keeps Iceberg's own files' bytes.
 """

@@ -277,6 +277,7 @@ def commit_group(
         deletes = sorted({k for i in todo for k in i.deletes})
         files = [f for i in todo for f in i.files]
         single = without_commit_retries(table)
+        unchanged = single.metadata  # with its retries turned off: never handed back to ``table``
         before = table.current_snapshot()
         try:
             with single.transaction() as tx:
@@ -297,7 +298,8 @@ def commit_group(
             continue
         # The transaction's table holds what the catalog accepted: the table as this commit left it,
         # with no reload (and not a later commit's snapshot, should another writer follow at once).
-        table.metadata, table.metadata_location = single.metadata, single.metadata_location
+        if single.metadata is not unchanged:
+            table.metadata, table.metadata_location = single.metadata, single.metadata_location
         after = table.current_snapshot()
         changed = after is not None and (before is None or after.snapshot_id != before.snapshot_id)
         snapshot = after.snapshot_id if changed and after is not None else None
