@@ -35,9 +35,9 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections import OrderedDict
 from typing import Any
 
+import cachetools
 import pyarrow as pa
 from pyiceberg.io.pyarrow import BUFFER_SIZE, ONE_MEGABYTE, PyArrowFile, PyArrowFileIO
 
@@ -52,42 +52,31 @@ CACHE_BYTES = 32 * 2**20
 
 
 class RecentFiles:
-    """The most recently used immutable files' bytes, by location, up to ``limit`` bytes in all."""
+    """The most recently used immutable files' bytes, by location, up to ``limit`` bytes in all:
+    cachetools' LRU cache sized by length, behind a lock (it is not thread-safe)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._files: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
+        self._files: cachetools.LRUCache[str, bytes] = cachetools.LRUCache(maxsize=limit, getsizeof=len)
         self._lock = threading.Lock()
 
     def get(self, location: str) -> bytes | None:
         with self._lock:
-            data = self._files.get(location)
-            if data is not None:
-                self._files.move_to_end(location)
-            return data
+            return self._files.get(location)
 
     def put(self, location: str, data: bytes) -> None:
         if len(data) > self.limit // 4:
             return
         with self._lock:
-            old = self._files.pop(location, None)
-            self._size += len(data) - (len(old) if old is not None else 0)
             self._files[location] = data
-            while self._size > self.limit:
-                _, dropped = self._files.popitem(last=False)
-                self._size -= len(dropped)
 
     def discard(self, location: str) -> None:
         with self._lock:
-            old = self._files.pop(location, None)
-            if old is not None:
-                self._size -= len(old)
+            self._files.pop(location, None)
 
     def clear(self) -> None:
         with self._lock:
             self._files.clear()
-            self._size = 0
 
 
 RECENT = RecentFiles(CACHE_BYTES)
