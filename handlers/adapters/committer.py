@@ -41,10 +41,11 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pyarrow as pa
 
@@ -52,7 +53,7 @@ import topology
 from handlers.errors import CommitConflictError
 
 if TYPE_CHECKING:
-    from pyiceberg.table import Table
+    from pyiceberg.table import Table, Transaction
 
 logger = logging.getLogger(__name__)
 # A group's delete names every key it replaces; a key new to the table matches no row, as expected.
@@ -88,6 +89,49 @@ class Holder:
 
 
 @dataclass(frozen=True)
+class Footer:
+    """A data file's length and Parquet footer, as its writer knows them: the committer builds the
+    file's manifest entry from them instead of reading the file back (a HEAD and a GET or two each,
+    on the one path of a table that runs one commit at a time)."""
+
+    size: int
+    #: The footer as a Parquet file of no rows (pyarrow's ``FileMetaData.write_metadata_file``).
+    metadata: bytes
+
+    @classmethod
+    def of(cls, path: Path) -> Footer:
+        """The footer of the local file ``path`` (about to be uploaded)."""
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.read_metadata(path).write_metadata_file(sink)
+        return cls(path.stat().st_size, sink.getvalue().to_pybytes())
+
+
+class _FooterFile:
+    """What pyiceberg's ``parquet_file_to_data_file`` reads of a data file: its length and footer."""
+
+    def __init__(self, footer: Footer) -> None:
+        self._footer = footer
+
+    def __len__(self) -> int:
+        return self._footer.size
+
+    def open(self, seekable: bool = True) -> pa.NativeFile:
+        return pa.BufferReader(self._footer.metadata)
+
+
+class _FooterIO:
+    """The file IO ``parquet_file_to_data_file`` is given: the intents' footers, never S3."""
+
+    def __init__(self, footers: dict[str, Footer]) -> None:
+        self._footers = footers
+
+    def new_input(self, location: str) -> _FooterFile:
+        return _FooterFile(self._footers[location])
+
+
+@dataclass(frozen=True)
 class Intent:
     """One worker's change to one table: files to add and source keys whose rows go first."""
 
@@ -96,6 +140,9 @@ class Intent:
     #: ``s3://bucket/prefix/table``: where the table lives, and under it its intents.
     location: str
     files: tuple[str, ...] = ()
+    #: Path → length and footer of those of ``files`` its writer described (every file, from this
+    #: version on; an intent left pending by an earlier version has none, and its files are read).
+    footers: dict[str, Footer] = field(default_factory=dict)
     deletes: tuple[str, ...] = ()
     #: The schema (with column docs) the files were written with; None for a removal only.
     schema: pa.Schema | None = None
@@ -117,6 +164,7 @@ class Intent:
             "table": self.table,
             "location": self.location,
             "files": list(self.files),
+            "footers": {p: [f.size, base64.b64encode(f.metadata).decode()] for p, f in self.footers.items()},
             "deletes": list(self.deletes),
             "schema": base64.b64encode(self.schema.serialize().to_pybytes()).decode() if self.schema else None,
             "summary": self.summary,
@@ -135,6 +183,7 @@ class Intent:
             table=body["table"],
             location=body["location"],
             files=tuple(body["files"]),
+            footers={p: Footer(size, base64.b64decode(text)) for p, (size, text) in body.get("footers", {}).items()},
             deletes=tuple(body["deletes"]),
             schema=schema,
             summary=dict(body["summary"]),
@@ -197,6 +246,34 @@ def _group_summary(intents: Sequence[Intent]) -> dict[str, str]:
     if triggers:
         summary["lake.trigger"] = ",".join(triggers)
     return summary
+
+
+def add_data_files(
+    tx: Transaction, paths: Sequence[str], footers: Mapping[str, Footer], summary: dict[str, str]
+) -> None:
+    """Add the data files ``paths`` to the table in ``tx`` as pyiceberg's ``add_files`` does (one
+    append, merged as the table's properties say), from the footers their writers sent along: no data
+    file is read. Should any come without one (an intent of an earlier version), all are read instead."""
+    from pyiceberg.io import FileIO
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file
+    from pyiceberg.table import TableProperties
+    from pyiceberg.utils.properties import property_as_bool
+
+    if not all(path in footers for path in paths):
+        tx.add_files(list(paths), snapshot_properties=summary, check_duplicate_files=False)
+        return
+    metadata = tx.table_metadata
+    if metadata.name_mapping() is None:
+        tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: metadata.schema().name_mapping.model_dump_json()})
+        metadata = tx.table_metadata
+    merge = property_as_bool(
+        metadata.properties, TableProperties.MANIFEST_MERGE_ENABLED, TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT
+    )
+    update = tx.update_snapshot(snapshot_properties=summary)
+    io = cast(FileIO, _FooterIO(dict(footers)))
+    with update.merge_append() if merge else update.fast_append() as append:
+        for path in paths:
+            append.append_data_file(parquet_file_to_data_file(io=io, table_metadata=metadata, file_path=path))
 
 
 def _schema_refusal(table: Table, intent: Intent) -> str | None:
@@ -290,7 +367,7 @@ def commit_group(
                 if deletes:
                     tx.delete(_in_keys(deletes), snapshot_properties=summary)
                 if files:
-                    tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+                    add_data_files(tx, files, {p: f for i in todo for p, f in i.footers.items()}, summary)
         except CommitFailedException:
             logger.info("group commit to %s lost a race (attempt %d); reloading", table.name(), attempt + 1)
             time.sleep(delay)

@@ -24,8 +24,10 @@ from handlers.adapters.committer import (
     SOURCE_KEY,
     Committer,
     DirectCommitter,
+    Footer,
     Holder,
     Intent,
+    add_data_files,
     result_of,
     schema_behind,
     without_commit_retries,
@@ -265,8 +267,8 @@ class IcebergTables:
         schema = documented(schema, staged.spec)
         uploaded = self._upload_files(location, files, source_id)
         intent = Intent(
-            database, name, location, files=tuple(uploaded), deletes=(key,) if replace else (), schema=schema,
-            summary=summary, holder=holder,
+            database, name, location, files=tuple(uploaded), footers=uploaded, deletes=(key,) if replace else (),
+            schema=schema, summary=summary, holder=holder,
         )  # fmt: skip
         try:
             if table is None:
@@ -330,7 +332,7 @@ class IcebergTables:
         table = self.load(database, name)
         if table is None:
             try:
-                table = self._create_with(database, name, location, spec, rows.schema, [], summary)
+                table = self._create_with(database, name, location, spec, rows.schema, {}, summary)
             except TableAlreadyExistsError:
                 table = self.load(database, name)
                 assert table is not None
@@ -390,7 +392,9 @@ class IcebergTables:
                 pq.write_table(rows.filter(mask), files[-1], compression="zstd")
             uploaded = self._upload_files(location, files, "append")
         table = self.load(database, name)
-        intent = Intent(database, name, location, files=tuple(uploaded), schema=schema, summary=summary)
+        intent = Intent(
+            database, name, location, files=tuple(uploaded), footers=uploaded, schema=schema, summary=summary
+        )
         from pyiceberg.exceptions import TableAlreadyExistsError
 
         if table is None:
@@ -415,14 +419,15 @@ class IcebergTables:
         )
 
     # --- internals -------------------------------------------------------------------------------
-    def _upload_files(self, location: str, files: list[Path], source_id: str) -> list[str]:
+    def _upload_files(self, location: str, files: list[Path], source_id: str) -> dict[str, Footer]:
+        """Upload the staged files under the table's ``data/``; each one's S3 path → its length and footer."""
         attempt = uuid.uuid4().hex[:8]
-        paths = []
+        uploaded = {}
         for n, path in enumerate(files):
             target = f"{location}/data/{source_id}-{attempt}-{n:05d}.parquet"
             self._upload(path, target)
-            paths.append(target)
-        return paths
+            uploaded[target] = Footer.of(path)
+        return uploaded
 
     def _create_with(
         self,
@@ -431,7 +436,7 @@ class IcebergTables:
         location: str,
         spec: TableSpec,
         schema: pa.Schema,
-        files: list[str],
+        files: dict[str, Footer],
         summary: dict[str, str],
     ) -> Table:
         """Create the table and add its first files in one commit.
@@ -466,7 +471,7 @@ class IcebergTables:
         try:
             with tx:
                 if files:
-                    tx.add_files(files, snapshot_properties=summary, check_duplicate_files=False)
+                    add_data_files(tx, list(files), files, summary)
         except CommitFailedException as exc:
             # Glue's create asserts the table is still absent: another worker created it after
             # our load found none (the first files of two datasets sharing a table, landing together).

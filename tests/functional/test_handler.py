@@ -167,7 +167,7 @@ def test_a_commit_writes_each_of_its_files_in_one_s3_request(
     assert any(path.endswith(".parquet") for path in written)
 
 
-def test_a_warm_function_commits_without_asking_s3_about_iceberg_files_it_wrote(
+def test_a_warm_function_commits_without_asking_s3_about_files_it_wrote(
     lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a function that has processed one file of the dataset (and so loaded its tables once)
@@ -192,6 +192,10 @@ def test_a_warm_function_commits_without_asking_s3_about_iceberg_files_it_wrote(
     listings = [url.query for method, url in s3_requests(lake, recorded) if "list-type" in url.query]
     assert listings  # the bucket's own listings are recorded too, so the next check can fail
     assert [q for q in listings if "metadata" in urllib.parse.unquote(q)] == []
+    # AND without reading back a data file it has just written: their lengths and footers travel with
+    # the commit (pyiceberg's add_files would HEAD each and GET its footer)
+    data_files = [url.path for method, url in s3_requests(lake, recorded) if url.path.endswith(".parquet")]
+    assert data_files and {m for m, url in s3_requests(lake, recorded) if url.path.endswith(".parquet")} == {"PUT"}
     targets = [r["headers"].get("X-Amz-Target", "") for r in recorded]
     assert "AWSGlue.GetDatabase" not in targets
     assert targets.count("AWSGlue.UpdateTable") >= 1
