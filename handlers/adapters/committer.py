@@ -68,8 +68,16 @@ COMMITTER_RECORD_PREFIX = "committer#"
 MAX_GROUP = 200
 #: Snapshots looked through for intents already committed (a group's snapshots are its newest).
 RECENT_SNAPSHOTS = 200
-#: Longest wait between two looks of a waiting worker at its marker and the lease (it starts at 20 ms).
+#: A waiting worker's first look at its marker (and at the lease), after writing its intent. It waits
+#: because a holder is at work, whose group commit takes longer than this (pending intents are listed
+#: before it): looking sooner finds nothing, and every look is a request to the stand-in or to S3.
+FIRST_LOOK_SECONDS = 0.25
+#: Longest wait between two looks (each one 1.5 times longer than the one before).
 POLL_SECONDS = 1.0
+#: The lease is tried on the first look and every third after it: for an intent written after the
+#: holder's last listing (a holder whose group was only its own does not look again), or a holder
+#: that died.
+LEASE_EVERY = 3
 #: Groups a committer commits while it holds the lease (what landed during the previous one).
 DRAIN_ROUNDS = 5
 #: Attempts at one group's commit when other writers (schema changes, maintenance) move the table.
@@ -450,16 +458,14 @@ class GroupCommitter:
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
         deadline = time.monotonic() + self.wait_seconds
-        delay, polls = 0.05, 0
+        delay, looks = FIRST_LOOK_SECONDS, 0
         while True:
             time.sleep(delay)
-            delay, polls = min(delay * 1.6, POLL_SECONDS), polls + 1
+            delay, looks = min(delay * 1.5, POLL_SECONDS), looks + 1
             outcome = self._read_done(done)
             if outcome is not None:
                 return outcome
-            # The holder drains what lands while it works, so the lease is tried every other look
-            # only: for an intent written after its last listing, or a holder that died.
-            owner = self._take_lease(intent.qualified) if polls % 2 == 0 else None
+            owner = self._take_lease(intent.qualified) if looks % LEASE_EVERY == 1 else None
             if owner is not None:
                 try:
                     table.refresh()  # others committed meanwhile: build the group on the table as it is now
