@@ -76,10 +76,11 @@ class CommitRequests:
     #: file does not exist, a HEAD and a LIST, is skipped: its name is new). The data file is
     #: counted apart.
     s3_put: int = 3
-    #: Load (metadata.json, manifest list), the manifests a replace-by-key reads, the footer read
-    #: of ``add_files``. An upper bound: a warm function reads Iceberg's files it wrote itself, or
-    #: read before, from memory (``query.fileio``); only what other instances committed since is read.
-    s3_get: int = 5
+    #: Load (metadata.json, manifest list), the manifests a replace-by-key reads. No data file is
+    #: read back: its writer sends its footer with the intent (``handlers.adapters.committer``).
+    #: An upper bound: a warm function reads Iceberg's files it wrote itself, or read before, from
+    #: memory (``query.fileio``); only what other instances committed since is read.
+    s3_get: int = 4
     #: GetTable to load, GetTable + UpdateTable (with the table's VersionId) to commit (pyiceberg's
     #: ``GetDatabase`` per commit is asked once per process: ``query.glue``).
     glue: int = 3
@@ -290,12 +291,13 @@ def files_per_commit(w: Workload, d: Deployment) -> float:
 def _intents(prices: Prices, table_files: float, group: float) -> dict[str, float]:
     """What handing files to a table's committer costs (handlers/adapters/committer.py): per file the intent's
     PUT; for a file that waits (all but one of a group) its done marker's PUT, the holder's GET of
-    the intent and about two GETs of polling; per commit the LIST of pending intents and the lease's
+    the intent and about three looks at the marker (the last finding it) and two tries of the lease,
+    as counted in ``bench.iceberg``'s burst; per commit the LIST of pending intents and the lease's
     two DynamoDB writes."""
     waiting = table_files * (1 - 1 / group)
     commits = table_files / group
     return {
-        "s3": (table_files + waiting + commits) * prices.s3_put_request + waiting * 3 * prices.s3_get_request,
+        "s3": (table_files + waiting + commits) * prices.s3_put_request + waiting * 4 * prices.s3_get_request,
         "dynamodb": commits * 2 * prices.dynamodb_write_unit + waiting * 2 * prices.dynamodb_write_unit,
     }
 

@@ -53,13 +53,13 @@ def test_grouping_divides_the_commit_overhead_and_adds_the_intents() -> None:
     alone = estimate(CLICKSTREAM, Deployment(files_per_commit=1)).items["Iceberg commits (S3, Glue)"]
     grouped = estimate(CLICKSTREAM, Deployment(files_per_commit=10)).items["Iceberg commits (S3, Glue)"]
     table_files = CLICKSTREAM.files_per_month * (CLICKSTREAM.tables_per_file + CLICKSTREAM.quarantined_share)
-    # per commit: 3 PUT, 5 GET, 3 Glue calls; per file: the data file's PUT and its intent's PUT;
+    # per commit: 3 PUT, 4 GET, 3 Glue calls; per file: the data file's PUT and its intent's PUT;
     # per commit the LIST of pending intents (a PUT's price)
-    per_commit = 3 * 0.005 / 1000 + 5 * 0.0004 / 1000 + 3 / 1e6 + 0.005 / 1000
+    per_commit = 3 * 0.005 / 1000 + 4 * 0.0004 / 1000 + 3 / 1e6 + 0.005 / 1000
     per_file = 2 * 0.005 / 1000
     assert alone == pytest.approx(table_files * (per_file + per_commit))
-    # grouped by 10: 9 of 10 files wait, each with a done marker's PUT and three GETs
-    waiting = 0.9 * (0.005 / 1000 + 3 * 0.0004 / 1000)
+    # grouped by 10: 9 of 10 files wait, each with a done marker's PUT and four GETs
+    waiting = 0.9 * (0.005 / 1000 + 4 * 0.0004 / 1000)
     assert grouped == pytest.approx(table_files * (per_file + per_commit / 10 + waiting))
     assert grouped < alone
 
