@@ -11,10 +11,16 @@ the schema the files were written with) and hands it to the table's committer:
   ``add_files`` of all their files; then, while the lease lasts, what landed meanwhile. Each file's
   rows still appear atomically with the removal of its key's old rows, and the table takes one
   commit for the group instead of one per file.
-* Without the lease it writes its intent under ``pending/`` and waits for the committer at work.
+* Without the lease it writes its intent under ``pending/``, flags it on the lease record (a count
+  the holder reset when it took the lease), and waits for the committer at work. A holder lists
+  pending intents only when there may be some: the record it replaced counted flags, or was a lease
+  that expired instead of being given back. It gives the lease back only while nothing is flagged;
+  otherwise it first commits what is pending. So a file on an idle table costs the lease's two
+  writes and no listing, and an intent flagged during a commit does not wait for its own worker.
 * Each intent learns its snapshot id: the committer's own from its commit, the others' from a
   ``done`` marker it writes beside their intent (a waiting worker polls for it: observed state, never
-  a guessed delay). The completion event goes out after the commit and carries that snapshot.
+  a guessed delay, and tries the lease now and then, in case its intent was missed). The completion
+  event goes out after the commit and carries that snapshot.
 
 Exactly once: the snapshot summary of a group names its intents (``lake.intents``). Before every
 attempt the committer reloads the table and skips intents a snapshot already holds, and the catalog
@@ -64,6 +70,9 @@ SOURCE_KEY = "source_key"
 INTENTS_PROPERTY = "lake.intents"
 #: Record prefix of a table's commit lease in the idempotency table.
 COMMITTER_RECORD_PREFIX = "committer#"
+#: The lease record's count of intents flagged as pending since its holder took it (or since the
+#: last holder let go): a holder lists pending intents only when there may be some.
+PENDING_ATTRIBUTE = "pending"
 #: Intents committed in one transaction at most (the rest wait for the next group).
 MAX_GROUP = 200
 #: Snapshots looked through for intents already committed (a group's snapshots are its newest).
@@ -74,9 +83,8 @@ RECENT_SNAPSHOTS = 200
 FIRST_LOOK_SECONDS = 0.25
 #: Longest wait between two looks (each one 1.5 times longer than the one before).
 POLL_SECONDS = 1.0
-#: The lease is tried on the first look and every third after it: for an intent written after the
-#: holder's last listing (a holder whose group was only its own does not look again), or a holder
-#: that died.
+#: A waiting worker tries the lease every third look (and at once when flagging its intent finds the
+#: lease free): for an intent its holder did not commit before letting go, or a holder that died.
 LEASE_EVERY = 3
 #: Groups a committer commits while it holds the lease (what landed during the previous one).
 DRAIN_ROUNDS = 5
@@ -199,6 +207,17 @@ class Intent:
             id=body["id"],
             created=float(body["created"]),
         )
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A table's commit lease, taken."""
+
+    owner: str
+    #: Whether intents may be pending: a waiting worker flagged one since the last holder let go, or
+    #: the last holder's lease expired instead (it may have died with intents listed). Otherwise the
+    #: holder commits its own intent without listing.
+    pending: bool
 
 
 @dataclass(frozen=True)
@@ -448,32 +467,34 @@ class GroupCommitter:
         pending, and never writes its own intent: if it dies meanwhile, its message is retried and
         the snapshot summary still says whether the intent landed."""
         prefix = _key_prefix(intent.location, self.bucket)
-        owner = self._take_lease(intent.qualified)
-        if owner is not None:
+        lease = self._take_lease(intent.qualified)
+        if lease is not None:
             try:
-                return self._drain(table, intent, prefix)[intent.id]
+                return self._drain(table, intent, prefix, listing=lease.pending)[intent.id]
             finally:
-                self._release_lease(intent.qualified, owner)
+                self._release_lease(intent.qualified, lease.owner, table, prefix)
         pending = f"{prefix}pending/{int(intent.created * 1000):013d}-{intent.id}.json"
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
+        try_lease = self._flag_pending(intent.qualified)
         deadline = time.monotonic() + self.wait_seconds
         delay, looks = FIRST_LOOK_SECONDS, 0
         while True:
+            lease = self._take_lease(intent.qualified) if try_lease else None
+            if lease is not None:
+                try:
+                    table.refresh()  # others committed meanwhile: build the group on the table as it is now
+                    ours = self._drain(table, intent, prefix)[intent.id]
+                finally:
+                    self._release_lease(intent.qualified, lease.owner, table, prefix)
+                self._s3.delete_object(Bucket=self.bucket, Key=pending)  # when it was beyond the listing
+                return ours
             time.sleep(delay)
             delay, looks = min(delay * 1.5, POLL_SECONDS), looks + 1
             outcome = self._read_done(done)
             if outcome is not None:
                 return outcome
-            owner = self._take_lease(intent.qualified) if looks % LEASE_EVERY == 1 else None
-            if owner is not None:
-                try:
-                    table.refresh()  # others committed meanwhile: build the group on the table as it is now
-                    outcome = self._drain(table, intent, prefix)[intent.id]
-                finally:
-                    self._release_lease(intent.qualified, owner)
-                self._s3.delete_object(Bucket=self.bucket, Key=pending)  # when it was beyond the listing
-                return outcome
+            try_lease = looks % LEASE_EVERY == 0
             if time.monotonic() > deadline:
                 self._s3.delete_object(Bucket=self.bucket, Key=pending)
                 outcome = self._read_done(done)  # committed while we gave up: take it
@@ -496,15 +517,16 @@ class GroupCommitter:
         return Outcome.from_json(body)
 
     # --- the committer's side ----------------------------------------------------------------------
-    def _drain(self, table: Table, mine: Intent, prefix: str) -> dict[str, Outcome]:
+    def _drain(self, table: Table, mine: Intent, prefix: str, listing: bool = True) -> dict[str, Outcome]:
         """Commit our intent with every pending one, then, while the lease lasts, the intents that
         landed meanwhile (at most DRAIN_ROUNDS groups): waiting workers need not take the lease.
 
         When ours was the only one (an idle table), it does not look again: a file that landed during
-        that commit is committed by its own worker, which takes the lease on its next look, and the
-        lone file's commit costs one listing, not two, over committing it alone."""
+        that commit flagged itself on the lease, so the holder commits it before letting go
+        (:meth:`_release_lease`); ``listing`` false (nothing flagged when the lease was taken), ours is
+        committed without a listing at all."""
         started = time.monotonic()
-        outcomes = self._drain_once(table, mine, prefix)
+        outcomes = self._drain_once(table, mine, prefix, listing)
         if len(outcomes) <= 1:
             return outcomes
         for _ in range(DRAIN_ROUNDS - 1):
@@ -515,14 +537,17 @@ class GroupCommitter:
                 break
         return outcomes
 
-    def _drain_once(self, table: Table, mine: Intent | None, prefix: str) -> dict[str, Outcome]:
+    def _drain_once(self, table: Table, mine: Intent | None, prefix: str, listing: bool = True) -> dict[str, Outcome]:
         """Commit the pending intents of the table (oldest first, at most MAX_GROUP), with ``mine``,
-        in one group; their outcomes (empty: nothing was pending).
+        in one group; their outcomes (empty: nothing was pending). ``listing`` false: nothing can be
+        pending (the lease said so), ``mine`` is committed alone without a listing.
 
         Should ``table`` still be behind the catalog, the conditional swap fails and the group is built
         again on the reloaded table."""
-        listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
-        keys = [o["Key"] for o in listed.get("Contents", [])]
+        keys = []
+        if listing:
+            listed = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=f"{prefix}pending/", MaxKeys=MAX_GROUP)
+            keys = [o["Key"] for o in listed.get("Contents", [])]
         if mine is not None and not any(k.endswith(f"-{mine.id}.json") for k in keys):
             keys.append("")  # ours, held in memory (not written, or beyond the listing)
         if not keys:
@@ -591,28 +616,81 @@ class GroupCommitter:
                 gone[intent_id] = holder
         return gone
 
-    def _take_lease(self, qualified: str) -> str | None:
+    def _lease_key(self, qualified: str) -> dict[str, Any]:
+        return {topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"}}
+
+    def _take_lease(self, qualified: str) -> Lease | None:
+        """The table's commit lease, if it is free (or expired); None while another holds it."""
         owner, now = uuid.uuid4().hex, time.time()
         try:
-            self._dynamodb.put_item(
+            answer = self._dynamodb.put_item(
                 TableName=self.records_table,
                 Item={
-                    topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"},
+                    **self._lease_key(qualified),
                     "lease_owner": {"S": owner},
                     "lease_until": {"N": str(round(now + self.lease_seconds, 3))},
+                    PENDING_ATTRIBUTE: {"N": "0"},
                 },
                 ConditionExpression="attribute_not_exists(lease_owner) OR lease_until < :now",
                 ExpressionAttributeValues={":now": {"N": str(round(now, 3))}},
+                ReturnValues="ALL_OLD",
             )
         except self._dynamodb.exceptions.ConditionalCheckFailedException:
             return None
-        return owner
+        old = answer.get("Attributes", {})
+        # A lease that expired instead of being given back: its holder may have died with intents listed.
+        flagged = int(old.get(PENDING_ATTRIBUTE, {}).get("N", "0")) > 0
+        return Lease(owner, pending=flagged or "lease_owner" in old)
 
-    def _release_lease(self, qualified: str, owner: str) -> None:
+    def _flag_pending(self, qualified: str) -> bool:
+        """Tell the table's lease that an intent is pending (its holder looks again before letting go,
+        the next holder looks at all); whether the lease is free now (its holder let go meanwhile)."""
+        answer = self._dynamodb.update_item(
+            TableName=self.records_table,
+            Key=self._lease_key(qualified),
+            UpdateExpression=f"ADD {PENDING_ATTRIBUTE} :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        item = answer.get("Attributes", {})
+        return "lease_owner" not in item or float(item.get("lease_until", {}).get("N", "0")) < time.time()
+
+    def _release_lease(self, qualified: str, owner: str, table: Table | None = None, prefix: str = "") -> None:
+        """Give the lease back, unless an intent was flagged while we held it: then commit what is
+        pending first (so it does not wait for its worker to take the lease), and try again."""
+        for _ in range(DRAIN_ROUNDS):
+            try:
+                self._dynamodb.delete_item(
+                    TableName=self.records_table,
+                    Key=self._lease_key(qualified),
+                    ConditionExpression=f"lease_owner = :owner AND {PENDING_ATTRIBUTE} = :zero",
+                    ExpressionAttributeValues={":owner": {"S": owner}, ":zero": {"N": "0"}},
+                )
+                return
+            except self._dynamodb.exceptions.ConditionalCheckFailedException:
+                pass
+            if table is None:
+                break
+            try:
+                self._dynamodb.update_item(
+                    TableName=self.records_table,
+                    Key=self._lease_key(qualified),
+                    UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :zero",
+                    ConditionExpression="lease_owner = :owner",
+                    ExpressionAttributeValues={":owner": {"S": owner}, ":zero": {"N": "0"}},
+                )
+            except self._dynamodb.exceptions.ConditionalCheckFailedException:
+                logger.warning("commit lease of %s expired before it was released", qualified)
+                return
+            try:
+                self._drain_once(table, None, prefix)
+            except Exception:  # the flagged intents' workers take the lease themselves
+                logger.exception("committing the intents flagged during the lease of %s failed", qualified)
+                break
         try:
             self._dynamodb.delete_item(
                 TableName=self.records_table,
-                Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"}},
+                Key=self._lease_key(qualified),
                 ConditionExpression="lease_owner = :owner",
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )

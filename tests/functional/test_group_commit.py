@@ -135,6 +135,65 @@ def test_files_that_land_while_the_committer_is_busy_are_committed_together_in_o
     assert lake.keys("curated/sales/intents/") == []
 
 
+def lease_item(lake: Lake, qualified: str) -> dict[str, Any]:
+    return (
+        records(lake)
+        .get_item(
+            TableName=lake.endpoints.topology.idempotency_table,
+            Key={topology.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": f"{COMMITTER_RECORD_PREFIX}{qualified}"}},
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+
+
+def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_it_lets_go(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an idle sales table: a lone file's worker takes the lease and commits without listing
+    seeded(lake, invoke)
+    from handlers.adapters import committer
+
+    working, flagged = threading.Event(), threading.Event()
+    real_commit_group = committer.commit_group
+
+    def slow_commit_group(table: Any, intents: Any, *args: Any) -> Any:
+        # the first sales commit takes until another worker's intent is pending (observed, not timed)
+        if table.name()[-1] == "sales" and not working.is_set():
+            working.set()
+            assert flagged.wait(120)
+        return real_commit_group(table, intents, *args)
+
+    monkeypatch.setattr(committer, "commit_group", slow_commit_group)
+    # (a waiting worker never takes the lease itself here: only the holder can commit its intent)
+    monkeypatch.setattr(committer, "LEASE_EVERY", 10**9)
+    [first, second] = land(lake, 2)
+    holder, waiter = Workers(1), Workers(1)
+    waiter.processors[0].store.tables.committer.wait_seconds = 15  # else it gives up (and fails) after this
+    holder.start([first])
+    assert working.wait(120)
+    # WHEN another file's intent is written and flagged on the lease while the holder commits
+    waiter.start([second])
+    try:
+        assert wait_until(
+            lambda: int(lease_item(lake, TABLE).get("pending", {}).get("N", "0")) > 0 and len(pending(lake)) == 1,
+            timeout=120,
+            every=0.05,
+        )
+    finally:
+        flagged.set()
+    holder.join()
+    waiter.join()
+    # THEN the holder, before giving the lease back, commits it (its own group did not hold it)
+    assert holder.errors == [] and waiter.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0", "P1"]
+    groups = [i for i in snapshot_intents(lake) if i]
+    assert len(groups) == 2 and all(len(g) == 1 for g in groups)
+    # AND the lease is free, with nothing flagged, and no intent is left behind
+    assert lease_item(lake, TABLE) == {}
+    assert pending(lake) == [] and lake.keys("curated/sales/intents/") == []
+
+
 def test_a_committer_that_lost_its_lease_and_commits_the_same_group_as_its_successor_commits_it_once(
     lake: Lake, invoke: Invoke
 ) -> None:

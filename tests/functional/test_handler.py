@@ -192,6 +192,9 @@ def test_a_warm_function_commits_without_asking_s3_about_files_it_wrote(
     listings = [url.query for method, url in s3_requests(lake, recorded) if "list-type" in url.query]
     assert listings  # the bucket's own listings are recorded too, so the next check can fail
     assert [q for q in listings if "metadata" in urllib.parse.unquote(q)] == []
+    # AND, the table being idle (no other worker's intent flagged on its lease), without listing
+    # pending intents: grouping costs a lone file the lease's two writes, nothing more
+    assert [q for q in listings if "intents" in urllib.parse.unquote(q)] == []
     # AND without reading back a data file it has just written: their lengths and footers travel with
     # the commit (pyiceberg's add_files would HEAD each and GET its footer)
     data_files = [url.path for method, url in s3_requests(lake, recorded) if url.path.endswith(".parquet")]
