@@ -13,10 +13,11 @@ the schema the files were written with) and hands it to the table's committer:
   commit for the group instead of one per file.
 * Without the lease it writes its intent under ``pending/``, flags it on the lease record (a count
   the holder reset when it took the lease), and waits for the committer at work. A holder lists
-  pending intents only when there may be some: the record it replaced counted flags, or was a lease
-  that expired instead of being given back. It gives the lease back only while nothing is flagged;
-  otherwise it first commits what is pending. So a file on an idle table costs the lease's two
-  writes and no listing, and an intent flagged during a commit does not wait for its own worker.
+  pending intents only when there may be some: the record it took over counted flags, or was a lease
+  that expired instead of being given back. Before giving the lease back it commits what was flagged
+  meanwhile (while half the lease is left; flags it leaves tell the next holder to list). So a file
+  on an idle table costs the lease's two writes and no listing, and an intent flagged during a
+  commit does not wait for its own worker.
 * Each intent learns its snapshot id: the committer's own from its commit, the others' from a
   ``done`` marker it writes beside their intent (a waiting worker polls for it: observed state, never
   a guessed delay, and tries the lease now and then, in case its intent was missed). The completion
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pyarrow as pa
+from botocore.exceptions import BotoCoreError, ClientError
 
 import topology
 from handlers.errors import CommitConflictError
@@ -91,6 +93,10 @@ DRAIN_ROUNDS = 5
 #: Attempts at one group's commit when other writers (schema changes, maintenance) move the table.
 COMMIT_ATTEMPTS = 8
 
+#: A data file's footer sent along with its intent at most (a group reads up to MAX_GROUP intents at
+#: once); a larger one is read from the file by the committer. A footer is a few kilobytes for the
+#: lake's files: one row group of some tens of columns.
+MAX_FOOTER_BYTES = 64 * 1024
 #: (the file's type, the table's current type) that Iceberg reads without rewriting the file.
 _PROMOTIONS = {("int", "long"), ("float", "double")}
 
@@ -115,12 +121,16 @@ class Footer:
     metadata: bytes
 
     @classmethod
-    def of(cls, path: Path) -> Footer:
-        """The footer of the local file ``path`` (about to be uploaded)."""
+    def of(cls, path: Path) -> Footer | None:
+        """The footer of the local file ``path`` (about to be uploaded); None when it is too large to
+        send along (:data:`MAX_FOOTER_BYTES`: many columns times many row groups), and the committer
+        reads it from the file instead."""
         import pyarrow.parquet as pq
 
         sink = pa.BufferOutputStream()
         pq.read_metadata(path).write_metadata_file(sink)
+        if sink.tell() > MAX_FOOTER_BYTES:
+            return None
         return cls(path.stat().st_size, sink.getvalue().to_pybytes())
 
 
@@ -214,10 +224,12 @@ class Lease:
     """A table's commit lease, taken."""
 
     owner: str
-    #: Whether intents may be pending: a waiting worker flagged one since the last holder let go, or
-    #: the last holder's lease expired instead (it may have died with intents listed). Otherwise the
-    #: holder commits its own intent without listing.
+    #: Whether intents may be pending: a waiting worker flagged one since the last holder let go (or
+    #: the last holder let go with flags it had no time for), or the last holder's lease expired
+    #: instead (it may have died with intents listed). Otherwise the holder commits its own intent
+    #: without listing.
     pending: bool
+    taken: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -289,6 +301,8 @@ def add_data_files(
     if not all(path in footers for path in paths):
         tx.add_files(list(paths), snapshot_properties=summary, check_duplicate_files=False)
         return
+    if len(set(paths)) != len(paths):
+        raise ValueError("File paths must be unique")  # as add_files refuses them
     metadata = tx.table_metadata
     if metadata.name_mapping() is None:
         tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: metadata.schema().name_mapping.model_dump_json()})
@@ -472,11 +486,15 @@ class GroupCommitter:
             try:
                 return self._drain(table, intent, prefix, listing=lease.pending)[intent.id]
             finally:
-                self._release_lease(intent.qualified, lease.owner, table, prefix)
+                self._release_lease(intent.qualified, lease, table, prefix)
         pending = f"{prefix}pending/{int(intent.created * 1000):013d}-{intent.id}.json"
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())
-        try_lease = self._flag_pending(intent.qualified)
+        try:
+            try_lease = self._flag_pending(intent.qualified)
+        except (ClientError, BotoCoreError):  # only a hint: the lease is tried instead
+            logger.warning("flagging an intent on the commit lease of %s failed", intent.qualified, exc_info=True)
+            try_lease = True
         deadline = time.monotonic() + self.wait_seconds
         delay, looks = FIRST_LOOK_SECONDS, 0
         while True:
@@ -486,7 +504,7 @@ class GroupCommitter:
                     table.refresh()  # others committed meanwhile: build the group on the table as it is now
                     ours = self._drain(table, intent, prefix)[intent.id]
                 finally:
-                    self._release_lease(intent.qualified, lease.owner, table, prefix)
+                    self._release_lease(intent.qualified, lease, table, prefix)
                 self._s3.delete_object(Bucket=self.bucket, Key=pending)  # when it was beyond the listing
                 return ours
             time.sleep(delay)
@@ -655,44 +673,49 @@ class GroupCommitter:
         item = answer.get("Attributes", {})
         return "lease_owner" not in item or float(item.get("lease_until", {}).get("N", "0")) < time.time()
 
-    def _release_lease(self, qualified: str, owner: str, table: Table | None = None, prefix: str = "") -> None:
-        """Give the lease back, unless an intent was flagged while we held it: then commit what is
-        pending first (so it does not wait for its worker to take the lease), and try again."""
-        for _ in range(DRAIN_ROUNDS):
-            try:
-                self._dynamodb.delete_item(
-                    TableName=self.records_table,
-                    Key=self._lease_key(qualified),
-                    ConditionExpression=f"lease_owner = :owner AND {PENDING_ATTRIBUTE} = :zero",
-                    ExpressionAttributeValues={":owner": {"S": owner}, ":zero": {"N": "0"}},
-                )
-                return
-            except self._dynamodb.exceptions.ConditionalCheckFailedException:
-                pass
-            if table is None:
-                break
-            try:
+    def _release_lease(self, qualified: str, lease: Lease, table: Table | None = None, prefix: str = "") -> None:
+        """Give the lease back; its record keeps the count of flagged intents. While intents were
+        flagged during our commit (and half the lease is left), commit what is pending first, so a
+        flagged intent does not wait for its own worker; what is still flagged when we let go tells
+        the next holder to list. An error here never fails the commit it follows: the lease then
+        ends at its expiry."""
+        conditional = self._dynamodb.exceptions.ConditionalCheckFailedException
+        try:
+            for _ in range(DRAIN_ROUNDS):
+                if table is None or time.monotonic() - lease.taken > self.lease_seconds / 2:
+                    break
+                try:
+                    self._give_back(qualified, lease.owner, f"AND {PENDING_ATTRIBUTE} = :zero", {":zero": {"N": "0"}})
+                    return
+                except conditional:
+                    pass  # flagged meanwhile (or no longer ours: the next write says which)
                 self._dynamodb.update_item(
                     TableName=self.records_table,
                     Key=self._lease_key(qualified),
                     UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :zero",
                     ConditionExpression="lease_owner = :owner",
-                    ExpressionAttributeValues={":owner": {"S": owner}, ":zero": {"N": "0"}},
+                    ExpressionAttributeValues={":owner": {"S": lease.owner}, ":zero": {"N": "0"}},
                 )
-            except self._dynamodb.exceptions.ConditionalCheckFailedException:
-                logger.warning("commit lease of %s expired before it was released", qualified)
-                return
-            try:
                 self._drain_once(table, None, prefix)
-            except Exception:  # the flagged intents' workers take the lease themselves
-                logger.exception("committing the intents flagged during the lease of %s failed", qualified)
-                break
-        try:
-            self._dynamodb.delete_item(
-                TableName=self.records_table,
-                Key=self._lease_key(qualified),
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+        except conditional:
             logger.warning("commit lease of %s expired before it was released", qualified)
+            return
+        except Exception:  # the flagged intents' workers take the lease themselves
+            logger.exception("committing the intents flagged during the commit lease of %s failed", qualified)
+        try:
+            self._give_back(qualified, lease.owner)
+        except conditional:
+            logger.warning("commit lease of %s expired before it was released", qualified)
+        except (ClientError, BotoCoreError):
+            logger.exception("giving back the commit lease of %s failed: it ends at its expiry", qualified)
+
+    def _give_back(self, qualified: str, owner: str, condition: str = "", values: dict[str, Any] | None = None) -> None:
+        """Remove the lease's owner and expiry (the record's flag count stays), if it is still ours
+        and ``condition`` (more of the condition expression) holds."""
+        self._dynamodb.update_item(
+            TableName=self.records_table,
+            Key=self._lease_key(qualified),
+            UpdateExpression="REMOVE lease_owner, lease_until",
+            ConditionExpression=f"lease_owner = :owner {condition}".strip(),
+            ExpressionAttributeValues={":owner": {"S": owner}, **(values or {})},
+        )

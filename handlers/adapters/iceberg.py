@@ -265,15 +265,15 @@ class IcebergTables:
                         "the message will be retried"
                     ) from exc
         schema = documented(schema, staged.spec)
-        uploaded = self._upload_files(location, files, source_id)
+        uploaded, footers = self._upload_files(location, files, source_id)
         intent = Intent(
-            database, name, location, files=tuple(uploaded), footers=uploaded, deletes=(key,) if replace else (),
+            database, name, location, files=tuple(uploaded), footers=footers, deletes=(key,) if replace else (),
             schema=schema, summary=summary, holder=holder,
         )  # fmt: skip
         try:
             if table is None:
                 try:
-                    table = self._create_with(database, name, location, staged.spec, schema, uploaded, summary)
+                    table = self._create_with(database, name, location, staged.spec, schema, intent, summary)
                     snapshot = table.current_snapshot()
                     snapshot_id = snapshot.snapshot_id if snapshot else None
                 except TableAlreadyExistsError:  # another worker created it meanwhile: join it
@@ -332,7 +332,7 @@ class IcebergTables:
         table = self.load(database, name)
         if table is None:
             try:
-                table = self._create_with(database, name, location, spec, rows.schema, {}, summary)
+                table = self._create_with(database, name, location, spec, rows.schema, None, summary)
             except TableAlreadyExistsError:
                 table = self.load(database, name)
                 assert table is not None
@@ -390,16 +390,16 @@ class IcebergTables:
                 mask = pc.is_null(partitions) if value is None else pc.equal(partitions, value)
                 files.append(Path(folder) / f"part-{n:05d}.parquet")
                 pq.write_table(rows.filter(mask), files[-1], compression="zstd")
-            uploaded = self._upload_files(location, files, "append")
+            uploaded, footers = self._upload_files(location, files, "append")
         table = self.load(database, name)
         intent = Intent(
-            database, name, location, files=tuple(uploaded), footers=uploaded, schema=schema, summary=summary
+            database, name, location, files=tuple(uploaded), footers=footers, schema=schema, summary=summary
         )
         from pyiceberg.exceptions import TableAlreadyExistsError
 
         if table is None:
             try:
-                table = self._create_with(database, name, location, spec, schema, uploaded, summary)
+                table = self._create_with(database, name, location, spec, schema, intent, summary)
                 snapshot = table.current_snapshot()
                 snapshot_id = snapshot.snapshot_id if snapshot else None
             except TableAlreadyExistsError:
@@ -419,15 +419,19 @@ class IcebergTables:
         )
 
     # --- internals -------------------------------------------------------------------------------
-    def _upload_files(self, location: str, files: list[Path], source_id: str) -> dict[str, Footer]:
-        """Upload the staged files under the table's ``data/``; each one's S3 path → its length and footer."""
+    def _upload_files(self, location: str, files: list[Path], source_id: str) -> tuple[list[str], dict[str, Footer]]:
+        """Upload the staged files under the table's ``data/``: their S3 paths, and path → length and
+        footer of those whose footer is small enough to send along (:meth:`Footer.of`)."""
         attempt = uuid.uuid4().hex[:8]
-        uploaded = {}
+        paths, footers = [], {}
         for n, path in enumerate(files):
             target = f"{location}/data/{source_id}-{attempt}-{n:05d}.parquet"
             self._upload(path, target)
-            uploaded[target] = Footer.of(path)
-        return uploaded
+            paths.append(target)
+            footer = Footer.of(path)
+            if footer is not None:
+                footers[target] = footer
+        return paths, footers
 
     def _create_with(
         self,
@@ -436,10 +440,10 @@ class IcebergTables:
         location: str,
         spec: TableSpec,
         schema: pa.Schema,
-        files: dict[str, Footer],
+        first: Intent | None,
         summary: dict[str, str],
     ) -> Table:
-        """Create the table and add its first files in one commit.
+        """Create the table and add ``first``'s files (None: none) in one commit.
 
         Raises ``TableAlreadyExistsError`` when another writer created the table meanwhile.
         """
@@ -470,8 +474,8 @@ class IcebergTables:
         )  # fmt: skip
         try:
             with tx:
-                if files:
-                    add_data_files(tx, list(files), files, summary)
+                if first is not None and first.files:
+                    add_data_files(tx, first.files, first.footers, summary)
         except CommitFailedException as exc:
             # Glue's create asserts the table is still absent: another worker created it after
             # our load found none (the first files of two datasets sharing a table, landing together).

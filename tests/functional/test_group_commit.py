@@ -190,8 +190,45 @@ def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_i
     groups = [i for i in snapshot_intents(lake) if i]
     assert len(groups) == 2 and all(len(g) == 1 for g in groups)
     # AND the lease is free, with nothing flagged, and no intent is left behind
-    assert lease_item(lake, TABLE) == {}
+    item = lease_item(lake, TABLE)
+    assert "lease_owner" not in item and item["pending"] == {"N": "0"}
     assert pending(lake) == [] and lake.keys("curated/sales/intents/") == []
+
+
+class ThrottledUpdates:
+    """A DynamoDB client whose UpdateItem is throttled (as DynamoDB answers past a table's capacity)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def update_item(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_an_intent_whose_flag_is_refused_still_lands_its_worker_takes_the_lease(lake: Lake, invoke: Invoke) -> None:
+    # GIVEN the committer is busy, and the lease record refuses the worker's flag (throttled)
+    seeded(lake, invoke)
+    hold_lease(lake, TABLE, seconds=300)
+    worker = Workers(1)
+    committer = worker.processors[0].store.tables.committer
+    committer._dynamodb = ThrottledUpdates(committer._dynamodb)
+    # WHEN a file lands
+    worker.start(land(lake, 1))
+    try:
+        assert wait_until(lambda: len(pending(lake)) == 1, timeout=120, every=0.05)
+    finally:
+        release_lease(lake, TABLE)
+    worker.join()
+    # THEN the flag was only a hint: the worker takes the lease itself and its file lands, once
+    assert worker.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0"]
+    assert pending(lake) == []
 
 
 def test_a_committer_that_lost_its_lease_and_commits_the_same_group_as_its_successor_commits_it_once(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -18,6 +19,7 @@ from pyiceberg.table.metadata import new_table_metadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.transforms import MonthTransform
 
+from handlers.adapters import committer
 from handlers.adapters.committer import Footer, Intent, add_data_files
 from handlers.adapters.table_properties import table_properties
 from tests.local_iceberg import _MemoryCatalog
@@ -100,3 +102,10 @@ def test_an_intent_without_footers_has_its_files_read(tmp_path: Path) -> None:
     with table.transaction() as tx:
         add_data_files(tx, old.files, old.footers, {})
     assert table.scan().to_arrow().num_rows == 5
+
+
+def test_a_footer_too_large_to_send_along_is_left_to_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    [path, _] = _files(tmp_path)
+    assert Footer.of(path) is not None
+    monkeypatch.setattr(committer, "MAX_FOOTER_BYTES", 100)  # (a wide file of many row groups)
+    assert Footer.of(path) is None
