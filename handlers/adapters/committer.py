@@ -674,18 +674,19 @@ class GroupCommitter:
         return "lease_owner" not in item or float(item.get("lease_until", {}).get("N", "0")) < time.time()
 
     def _release_lease(self, qualified: str, lease: Lease, table: Table | None = None, prefix: str = "") -> None:
-        """Give the lease back; its record keeps the count of flagged intents. While intents were
-        flagged during our commit (and half the lease is left), commit what is pending first, so a
-        flagged intent does not wait for its own worker; what is still flagged when we let go tells
-        the next holder to list. An error here never fails the commit it follows: the lease then
-        ends at its expiry."""
+        """Give the lease back. While intents were flagged during our commit (and half the lease is
+        left), commit what is pending first, so a flagged intent does not wait for its own worker.
+        Given back any other way (no time left, rounds used up, an error), the record is flagged, so
+        the next holder lists. An error here never fails the commit it follows: the lease then ends
+        at its expiry."""
         conditional = self._dynamodb.exceptions.ConditionalCheckFailedException
+        zero = {":zero": {"N": "0"}}
         try:
             for _ in range(DRAIN_ROUNDS):
                 if table is None or time.monotonic() - lease.taken > self.lease_seconds / 2:
                     break
                 try:
-                    self._give_back(qualified, lease.owner, f"AND {PENDING_ATTRIBUTE} = :zero", {":zero": {"N": "0"}})
+                    self._give_back(qualified, lease.owner, f"AND {PENDING_ATTRIBUTE} = :zero", values=zero)
                     return
                 except conditional:
                     pass  # flagged meanwhile (or no longer ours: the next write says which)
@@ -694,28 +695,35 @@ class GroupCommitter:
                     Key=self._lease_key(qualified),
                     UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :zero",
                     ConditionExpression="lease_owner = :owner",
-                    ExpressionAttributeValues={":owner": {"S": lease.owner}, ":zero": {"N": "0"}},
+                    ExpressionAttributeValues={":owner": {"S": lease.owner}, **zero},
                 )
                 self._drain_once(table, None, prefix)
         except conditional:
             logger.warning("commit lease of %s expired before it was released", qualified)
             return
-        except Exception:  # the flagged intents' workers take the lease themselves
-            logger.exception("committing the intents flagged during the commit lease of %s failed", qualified)
+        except Exception:  # the flagged intents are left to the next holder, or to their own workers
+            logger.exception("settling the intents flagged during the commit lease of %s failed", qualified)
         try:
-            self._give_back(qualified, lease.owner)
+            self._give_back(qualified, lease.owner, flag=True)
         except conditional:
             logger.warning("commit lease of %s expired before it was released", qualified)
         except (ClientError, BotoCoreError):
             logger.exception("giving back the commit lease of %s failed: it ends at its expiry", qualified)
 
-    def _give_back(self, qualified: str, owner: str, condition: str = "", values: dict[str, Any] | None = None) -> None:
-        """Remove the lease's owner and expiry (the record's flag count stays), if it is still ours
-        and ``condition`` (more of the condition expression) holds."""
+    def _give_back(
+        self, qualified: str, owner: str, condition: str = "", values: dict[str, Any] | None = None, flag: bool = False
+    ) -> None:
+        """Remove the lease's owner and expiry (the record's flag count stays; ``flag``: add one, for
+        the next holder to list), if it is still ours and ``condition`` (``AND …``, more of the
+        condition expression) holds."""
         self._dynamodb.update_item(
             TableName=self.records_table,
             Key=self._lease_key(qualified),
-            UpdateExpression="REMOVE lease_owner, lease_until",
+            UpdateExpression="REMOVE lease_owner, lease_until" + (f" ADD {PENDING_ATTRIBUTE} :one" if flag else ""),
             ConditionExpression=f"lease_owner = :owner {condition}".strip(),
-            ExpressionAttributeValues={":owner": {"S": owner}, **(values or {})},
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                **(values or {}),
+                **({":one": {"N": "1"}} if flag else {}),
+            },
         )

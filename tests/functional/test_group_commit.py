@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -193,6 +194,49 @@ def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_i
     item = lease_item(lake, TABLE)
     assert "lease_owner" not in item and item["pending"] == {"N": "0"}
     assert pending(lake) == [] and lake.keys("curated/sales/intents/") == []
+
+
+class FailingListings:
+    """An S3 client whose listings fail (as S3 answers when it is unavailable)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def list_objects_v2(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        error = {"Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."}}
+        raise ClientError(error, "ListObjectsV2")  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize("why", ["no time left", "S3 failing"])
+def test_a_lease_given_back_without_settling_its_flags_tells_the_next_holder_to_list(lake: Lake, why: str) -> None:
+    from handlers.adapters.committer import GroupCommitter
+
+    s3 = client("s3", lake.endpoints.endpoint_url)
+    holder = GroupCommitter(FailingListings(s3), records(lake), lake.bucket, lake.endpoints.topology.idempotency_table)
+    # GIVEN a holder, and a waiting worker's intent flagged on its lease meanwhile
+    lease = holder._take_lease(TABLE)
+    assert lease is not None and not lease.pending  # a fresh table: nothing can be pending
+    assert holder._flag_pending(TABLE) is False  # held
+    # WHEN the holder gives the lease back without committing what was flagged: no time left, or its
+    # listing of the pending intents fails (after it took the flags)
+    if why == "no time left":
+        lease = replace(lease, taken=lease.taken - holder.lease_seconds)
+    holder._release_lease(TABLE, lease, table=iceberg_table_of_nothing(), prefix="curated/sales/intents/")
+    # THEN the lease is free and flagged, so the next holder lists the pending intents
+    item = lease_item(lake, TABLE)
+    assert "lease_owner" not in item and int(item["pending"]["N"]) >= 1
+    following = holder._take_lease(TABLE)
+    assert following is not None and following.pending
+
+
+def iceberg_table_of_nothing() -> Any:
+    """What the release is handed as the table: never used, as the listing before it fails."""
+    return object()
 
 
 class ThrottledUpdates:
