@@ -292,7 +292,8 @@ def add_data_files(
 ) -> None:
     """Add the data files ``paths`` to the table in ``tx`` as pyiceberg's ``add_files`` does (one
     append, merged as the table's properties say), from the footers their writers sent along: no data
-    file is read. Should any come without one (an intent of an earlier version), all are read instead."""
+    file is read. Should any come without one (an intent of an earlier version, or a footer too large
+    to send), all are read instead."""
     from pyiceberg.io import FileIO
     from pyiceberg.io.pyarrow import parquet_file_to_data_file
     from pyiceberg.table import TableProperties
