@@ -150,7 +150,7 @@ class _FooterFile:
 class _FooterIO:
     """The file IO ``parquet_file_to_data_file`` is given: the intents' footers, never S3."""
 
-    def __init__(self, footers: dict[str, Footer]) -> None:
+    def __init__(self, footers: Mapping[str, Footer]) -> None:
         self._footers = footers
 
     def new_input(self, location: str) -> _FooterFile:
@@ -312,7 +312,7 @@ def add_data_files(
         metadata.properties, TableProperties.MANIFEST_MERGE_ENABLED, TableProperties.MANIFEST_MERGE_ENABLED_DEFAULT
     )
     update = tx.update_snapshot(snapshot_properties=summary)
-    io = cast(FileIO, _FooterIO(dict(footers)))
+    io = cast(FileIO, _FooterIO(footers))
     with update.merge_append() if merge else update.fast_append() as append:
         for path in paths:
             append.append_data_file(parquet_file_to_data_file(io=io, table_metadata=metadata, file_path=path))

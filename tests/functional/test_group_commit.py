@@ -196,20 +196,22 @@ def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_i
     assert pending(lake) == [] and lake.keys("curated/sales/intents/") == []
 
 
-class FailingListings:
-    """An S3 client whose listings fail (as S3 answers when it is unavailable)."""
+class Refusing:
+    """An AWS client that answers one operation with an error (S3 unavailable, DynamoDB throttling)."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def list_objects_v2(self, **kwargs: Any) -> Any:
-        from botocore.exceptions import ClientError
-
-        error = {"Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."}}
-        raise ClientError(error, "ListObjectsV2")  # type: ignore[arg-type]
+    def __init__(self, client: Any, method: str, operation: str, code: str) -> None:
+        self._client, self._method, self._operation, self._code = client, method, operation, code
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        if name != self._method:
+            return getattr(self._client, name)
+
+        def refuse(**kwargs: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": self._code, "Message": "refused"}}, self._operation)  # type: ignore[arg-type]
+
+        return refuse
 
 
 @pytest.mark.parametrize("why", ["no time left", "S3 failing"])
@@ -217,7 +219,8 @@ def test_a_lease_given_back_without_settling_its_flags_tells_the_next_holder_to_
     from handlers.adapters.committer import GroupCommitter
 
     s3 = client("s3", lake.endpoints.endpoint_url)
-    holder = GroupCommitter(FailingListings(s3), records(lake), lake.bucket, lake.endpoints.topology.idempotency_table)
+    failing = Refusing(s3, "list_objects_v2", "ListObjectsV2", "ServiceUnavailable")
+    holder = GroupCommitter(failing, records(lake), lake.bucket, lake.endpoints.topology.idempotency_table)
     # GIVEN a holder, and a waiting worker's intent flagged on its lease meanwhile
     lease = holder._take_lease(TABLE)
     assert lease is not None and not lease.pending  # a fresh table: nothing can be pending
@@ -226,33 +229,13 @@ def test_a_lease_given_back_without_settling_its_flags_tells_the_next_holder_to_
     # listing of the pending intents fails (after it took the flags)
     if why == "no time left":
         lease = replace(lease, taken=lease.taken - holder.lease_seconds)
-    holder._release_lease(TABLE, lease, table=iceberg_table_of_nothing(), prefix="curated/sales/intents/")
+    never_used = object()  # the table: the listing before any use of it fails
+    holder._release_lease(TABLE, lease, table=never_used, prefix="curated/sales/intents/")  # type: ignore[arg-type]
     # THEN the lease is free and flagged, so the next holder lists the pending intents
     item = lease_item(lake, TABLE)
     assert "lease_owner" not in item and int(item["pending"]["N"]) >= 1
     following = holder._take_lease(TABLE)
     assert following is not None and following.pending
-
-
-def iceberg_table_of_nothing() -> Any:
-    """What the release is handed as the table: never used, as the listing before it fails."""
-    return object()
-
-
-class ThrottledUpdates:
-    """A DynamoDB client whose UpdateItem is throttled (as DynamoDB answers past a table's capacity)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def update_item(self, **kwargs: Any) -> Any:
-        from botocore.exceptions import ClientError
-
-        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
-        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def test_an_intent_whose_flag_is_refused_still_lands_its_worker_takes_the_lease(lake: Lake, invoke: Invoke) -> None:
@@ -261,7 +244,7 @@ def test_an_intent_whose_flag_is_refused_still_lands_its_worker_takes_the_lease(
     hold_lease(lake, TABLE, seconds=300)
     worker = Workers(1)
     committer = worker.processors[0].store.tables.committer
-    committer._dynamodb = ThrottledUpdates(committer._dynamodb)
+    committer._dynamodb = Refusing(committer._dynamodb, "update_item", "UpdateItem", "ThrottlingException")
     # WHEN a file lands
     worker.start(land(lake, 1))
     try:
