@@ -46,6 +46,7 @@ from query.sql import (
     translate,
 )
 from query.types import athena_type, athena_type_of_presto
+from query.views import latest_by_key_of
 
 if TYPE_CHECKING:
     from pyiceberg.schema import Schema
@@ -103,8 +104,10 @@ class DuckDBEngine:
     built for one statement serve the next (building one reads every data file's footer). With
     ``pinned``, a view is also computed once, by the first statement that reads it, and kept as
     Parquet for the engine's life: a keyed view's dedupe (each key once, from the newest source)
-    runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change.
-    ``views_from`` is an earlier engine of the same refresh (the report's engine is given the
+    runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change. A keyed
+    view whose table holds no key twice (the common case: each order in one export) is not computed:
+    its rows are its table's, so statements read the table in its place, only the columns they need
+    (:meth:`_as_its_table`). ``views_from`` is an earlier engine of the same refresh (the report's engine is given the
     refreshers'): a view it computed is reused where this engine pins every table that view read at
     the same snapshot and the view's SQL is unchanged, else computed again.
     """
@@ -126,6 +129,9 @@ class DuckDBEngine:
         self.memory_limit_mb = memory_limit_mb
         self._datasets: dict[tuple[TableRef, int | None, str], Any] = {}
         self._views: dict[TableRef, Derived] = {}
+        #: Keyed views found to hold their table's rows (the SQL read in their place), or not (None),
+        #: with the snapshot of the table that was looked at.
+        self._keyed: dict[TableRef, tuple[str | None, int | None]] = {}
         self._deriving: list[TableRef] = []
         #: One per view being computed: the snapshots its statements read.
         self._reads: list[dict[str, int | None]] = []
@@ -186,7 +192,10 @@ class DuckDBEngine:
             return self._execute(text, sources, plans, names, stream=False, context=context)
 
     def _derive_views(self, tree: Any) -> dict[TableRef, Derived]:
-        """Every view ``tree`` reads, computed once (for this engine's life) and kept as Parquet."""
+        """Every view ``tree`` reads, computed once (for this engine's life) and kept as Parquet; a
+        keyed view that holds its table's rows is replaced in ``tree`` by the SQL of those rows."""
+        from sqlglot import exp
+
         derived: dict[TableRef, Derived] = {}
         for node in catalog_tables(tree):
             ref = ref_of(node)
@@ -194,8 +203,35 @@ class DuckDBEngine:
                 continue
             if node.args.get("version") is not None:
                 raise _time_travel_on_view(ref)
+            rows = self._as_its_table(ref)
+            if rows is not None:
+                body = parse(rows)
+                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.table))
+                node.replace(exp.Subquery(this=body, alias=alias))
+                continue
             derived[ref] = self._view(ref)
         return derived
+
+    def _as_its_table(self, ref: TableRef) -> str | None:
+        """The SQL of view ``ref``'s rows when they are all of its table's rows: a keyed view
+        (:func:`query.views.latest_by_key_of`) over a pinned table that holds no key twice. One
+        query of the key columns decides, once per engine (or once per refresh, through
+        ``views_from``, while the table's pinned snapshot is the same); None: the view is computed.
+        """
+        if ref in self._keyed:
+            return self._keyed[ref][0]
+        keyed = latest_by_key_of(self.catalog.view(ref).sql)
+        pin = self.pinned.get(f"{keyed.database}.{keyed.table}") if keyed is not None and self.pinned else None
+        if keyed is None or pin is None:
+            self._keyed[ref] = (None, None)
+            return None
+        earlier = self._views_from._keyed.get(ref) if self._views_from is not None else None
+        if earlier is not None and earlier[1] == pin.snapshot_id:
+            self._keyed[ref] = earlier
+            return earlier[0]
+        repeated = self._run(keyed.repeated_keys_sql(), keyed.database).num_rows > 0
+        self._keyed[ref] = (None if repeated else keyed.table_sql(), pin.snapshot_id)
+        return self._keyed[ref][0]
 
     def _view(self, ref: TableRef) -> Derived:
         if ref in self._views:

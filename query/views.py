@@ -4,15 +4,21 @@ Athena stores a view as a Glue table of type ``VIRTUAL_VIEW`` whose ``ViewOrigin
 ``/* Presto View: <base64 of a JSON document> */``; the JSON carries the SQL and the columns
 with their Presto types. Athena reads only views written exactly this way, so the writer (the
 handlers' :mod:`handlers.adapters.views`) and the engine, which expands views, share this format.
+
+A keyed dataset's view shows each key once, from its newest source (:func:`latest_by_key_sql`);
+the engine recognises such a view (:func:`latest_by_key_of`) so that, when its table holds no key
+twice, it reads the table instead of ranking every row.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from query.sql import quote, quote_table
 from query.types import athena_type_of_presto
 
 #: The catalog name Athena's views are bound to (the Glue Data Catalog).
@@ -98,3 +104,66 @@ def view_sql(text: str) -> str | None:
         return read_view("", {"ViewOriginalText": text}).sql
     except ViewDefinitionError:
         return None
+
+
+def latest_by_key_sql(database: str, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """Athena SQL showing each key once, from the newest source that has it.
+
+    Newest is the source object that landed last (``ingested_at``, then ``source_key`` to break a
+    tie). A row whose first key column is null has no key and is always shown.
+    """
+    listed = ", ".join(quote(c) for c in columns)
+    partition = ", ".join(quote(c) for c in key)
+    return (
+        f"SELECT {listed} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
+        f'ORDER BY "ingested_at" DESC, "source_key" DESC) AS "lake_rank" FROM {quote_table(database, table)}) '
+        f'WHERE "lake_rank" = 1 OR {quote(key[0])} IS NULL'
+    )
+
+
+@dataclass(frozen=True)
+class LatestByKey:
+    """A view :func:`latest_by_key_sql` wrote: ``columns`` of ``database.table``, each ``key`` once."""
+
+    database: str
+    table: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+    def repeated_keys_sql(self) -> str:
+        """Athena SQL giving a row when some key is held by more than one row of the table (rows
+        without a first key column aside: the view shows them all)."""
+        keys = ", ".join(quote(c) for c in self.key)
+        return (
+            f"SELECT 1 AS repeated FROM {quote_table(self.database, self.table)} WHERE {quote(self.key[0])} "
+            f"IS NOT NULL GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"
+        )
+
+    def table_sql(self) -> str:
+        """Athena SQL of the view's rows when no key repeats: every row of its table, its columns."""
+        listed = ", ".join(quote(c) for c in self.columns)
+        return f"SELECT {listed} FROM {quote_table(self.database, self.table)}"
+
+
+def latest_by_key_of(sql: str) -> LatestByKey | None:
+    """The keyed view ``sql`` is, if :func:`latest_by_key_sql` wrote exactly this text; else None
+    (a view a person wrote, or one an earlier version of the lake wrote differently)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="athena")
+        window, table = tree.find(exp.Window), tree.find(exp.Table)
+        if not isinstance(tree, exp.Select) or window is None or table is None:
+            return None
+        found = LatestByKey(
+            database=table.db,
+            table=table.name,
+            columns=tuple(e.alias_or_name for e in tree.expressions),
+            key=tuple(c.name for c in window.args.get("partition_by") or []),
+        )
+    except (sqlglot.errors.SqlglotError, AttributeError, TypeError):
+        return None
+    if not (found.database and found.columns and found.key):
+        return None
+    return found if latest_by_key_sql(found.database, found.table, found.columns, found.key) == sql else None

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from handlers.errors import PermanentError
-from query.sql import quote, quote_table
 from query.types import PRESTO_TYPES
-from query.views import PrestoView, is_view
+from query.views import PrestoView, is_view, latest_by_key_sql
 
 __all__ = [
     "ViewConflictError",
@@ -28,21 +27,6 @@ class ViewConflictError(PermanentError):
     """A table already holds the name of the view a keyed dataset is queried through."""
 
     code = "ViewConflict"
-
-
-def latest_by_key_sql(database: str, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """Athena SQL showing each key once, from the newest source that has it.
-
-    Newest is the source object that landed last (``ingested_at``, then ``source_key`` to break a
-    tie). A row whose first key column is null has no key and is always shown.
-    """
-    listed = ", ".join(quote(c) for c in columns)
-    partition = ", ".join(quote(c) for c in key)
-    return (
-        f"SELECT {listed} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} "
-        f'ORDER BY "ingested_at" DESC, "source_key" DESC) AS "lake_rank" FROM {quote_table(database, table)}) '
-        f'WHERE "lake_rank" = 1 OR {quote(key[0])} IS NULL'
-    )
 
 
 def check_view_name_free(glue: Any, database: str, name: str) -> dict[str, Any] | None:

@@ -251,3 +251,108 @@ def test_a_later_engine_of_the_refresh_reuses_a_view_only_while_its_tables_are_u
     # THEN that engine computes the view again and sees the new rows
     assert later.run("SELECT count(*) AS n, sum(amount) AS total FROM keyed").to_pylist() == [{"n": 3, "total": 40.0}]
     assert len(computed) == 2
+
+
+def keyed_rows(resolver: Catalog, lake: Lake, rows: dict[str, list[Any]]) -> Table:
+    """A keyed dataset (view ``keyed`` over ``keyed_sources``) holding ``rows``."""
+    from handlers.adapters.views import latest_by_key_sql, put_keyed_view
+
+    table = create(
+        resolver,
+        lake,
+        "keyed_sources",
+        NestedField(1, "order_id", LongType()),
+        NestedField(2, "amount", DoubleType()),
+        NestedField(3, "source_key", StringType()),
+        NestedField(4, "ingested_at", LongType()),
+    )
+    table.append(pa.table(rows, schema=table.schema().as_arrow()))
+    columns = [("order_id", "bigint"), ("amount", "double"), ("source_key", "string"), ("ingested_at", "bigint")]
+    sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], ["order_id"])
+    put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
+    return table
+
+
+class Statements:
+    """The statements an engine runs for itself: views computed (COPY), repeated keys looked for."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.computed: list[str] = []
+        self.checked: list[str] = []
+        run = DuckDBEngine._run
+
+        def counting(engine: DuckDBEngine, sql: str, database: str, copy_to: Any = None) -> Any:
+            if copy_to is not None:
+                self.computed.append(sql)
+            if "HAVING count(*) > 1" in sql:
+                self.checked.append(sql)
+            return run(engine, sql, database, copy_to)
+
+        monkeypatch.setattr(DuckDBEngine, "_run", counting)
+
+
+def test_a_keyed_view_whose_table_holds_each_key_once_is_read_as_its_table(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a keyed dataset whose two sources hold different orders, and two rows without an order id
+    keyed_rows(
+        resolver,
+        lake,
+        {
+            "order_id": [1, 2, None, 3, None],
+            "amount": [10.0, 20.0, 1.0, 30.0, 2.0],
+            "source_key": ["raw/a.csv", "raw/a.csv", "raw/a.csv", "raw/b.csv", "raw/b.csv"],
+            "ingested_at": [1, 1, 1, 2, 2],
+        },
+    )
+    statements = Statements(monkeypatch)
+    # WHEN a refresh's statements read the view, one of them every column
+    refresh = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]))
+    total = refresh.run("SELECT count(*) AS n, sum(amount) AS total FROM keyed").to_pylist()
+    every = refresh.run("SELECT * FROM keyed ORDER BY amount")
+    # THEN every row is shown, those without a key too, with the view's columns
+    assert total == [{"n": 5, "total": 63.0}]
+    assert every.column_names == ["order_id", "amount", "source_key", "ingested_at"]
+    assert every.column("amount").to_pylist() == [1.0, 2.0, 10.0, 20.0, 30.0]
+    # AND the same rows as lake query, which runs the view's SQL as written
+    assert DuckDBEngine(resolver).run("SELECT * FROM keyed ORDER BY amount").to_pylist() == every.to_pylist()
+    # AND no key was ranked: one look at the keys decided, for both statements
+    assert statements.computed == []
+    assert len(statements.checked) == 1
+    # WHEN the report's engine pins the same snapshot and reads the view
+    report = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]), views_from=refresh)
+    # THEN it takes the refresh's answer instead of looking again
+    assert report.run("SELECT count(*) AS n FROM keyed").to_pylist() == [{"n": 5}]
+    assert len(statements.checked) == 1
+
+
+@pytest.mark.parametrize(
+    ("sources", "ingested"),
+    [
+        pytest.param(["raw/a.csv", "raw/b.csv"], [1, 2], id="a key in two sources"),
+        pytest.param(["raw/a.csv", "raw/a.csv"], [1, 1], id="a key twice in one source"),
+    ],
+)
+def test_a_keyed_view_whose_table_repeats_a_key_still_shows_it_once(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch, sources: list[str], ingested: list[int]
+) -> None:
+    # GIVEN a keyed dataset that holds order 7 twice, and order 8 once
+    keyed_rows(
+        resolver,
+        lake,
+        {
+            "order_id": [7, 7, 8],
+            "amount": [70.0, 75.0, 80.0],
+            "source_key": [*sources, "raw/a.csv"],
+            "ingested_at": [*ingested, 1],
+        },
+    )
+    statements = Statements(monkeypatch)
+    # WHEN a refresh reads the view
+    rows = run(resolver, "keyed", "SELECT order_id, amount FROM keyed")
+    # THEN each order is shown once (the newer source's, where there is one)
+    assert [r["order_id"] for r in rows] == [7, 8]
+    if sources[0] != sources[1]:
+        assert rows[0]["amount"] == 75.0
+    # AND the view was computed, as written
+    assert len(statements.computed) == 1
