@@ -10,7 +10,7 @@
   runs it (``RefreshService.handle_body`` with the deployed memory size registered, so DuckDB gets
   its share), and the baseline: DuckDB computing the same per-customer aggregates (both refreshers'
   SQL) straight from the same Parquet files in the same S3. Interleaved, best time and worst RSS.
-* Targets: RSS(refresh 10M) / RSS(refresh 1M) <= 2; time(refresh 10M) / time(DuckDB 10M) <= 2.
+* Targets (issue 19): RSS(refresh 10M) / RSS(refresh 1M) <= 1.5; time(refresh 10M) / time(DuckDB 10M) <= 1.5.
 
 ``LAKE_BENCH_REFRESH_SCALE`` (default 1) scales orders and customers for a quick run (0.01: 100,000
 orders); ``LAKE_BENCH_REFRESH_RUNS`` (default 2) sets the repetitions; generated files are kept
@@ -44,8 +44,9 @@ BIG_ORDERS = 10_000_000
 SMALL_ORDERS = 1_000_000
 FIRST_MONTH = dt.date(2018, 1, 1)
 SEED = 20260110
-RSS_TARGET = 2.0
-TIME_TARGET = 2.0
+#: Issue 19's targets (issue 10 asked 2 for both).
+RSS_TARGET = 1.5
+TIME_TARGET = 1.5
 #: A customer's mean active span in the generated history, in months (files).
 LIFETIME_MONTHS = 24
 #: Shape of the Gamma spread of customers' purchase rates (BG/NBD's r) and of their dropout rates
