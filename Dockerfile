@@ -54,4 +54,9 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash \
         "${LAMBDA_TASK_ROOT}/topology" "${LAMBDA_TASK_ROOT}/analytics" "${LAMBDA_TASK_ROOT}/query" \
         "${LAMBDA_TASK_ROOT}/handlers" "${LAMBDA_TASK_ROOT}/reports"
 
+# Lambda's file system is read-only but for /tmp, and its sandbox user's home does not exist:
+# matplotlib (the refresh's reports) would make a throwaway cache directory on every cold start,
+# rebuild its font list there and log a warning saying to set this.
+ENV MPLCONFIGDIR=/tmp/matplotlib
+
 CMD ["handlers.process.lambda_handler"]

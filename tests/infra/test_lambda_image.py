@@ -111,6 +111,12 @@ def test_dockerfile_base_image_is_an_overridable_lambda_python_on_amazon_linux_2
     assert arg_default("MANYLINUX") == "manylinux_2_34", "Amazon Linux 2023 has glibc 2.34"
 
 
+def test_matplotlib_keeps_its_cache_where_lambda_lets_a_function_write() -> None:
+    # Only /tmp is writable in Lambda: anywhere else matplotlib warns and rebuilds its font list per cold start.
+    env = dict(args.split("=", 1) for kw, args in instructions() if kw == "ENV")
+    assert env["MPLCONFIGDIR"].startswith("/tmp/")
+
+
 def test_dockerfile_installs_the_locked_requirements_and_copies_only_the_code() -> None:
     steps = instructions()
     copies = [args.split() for kw, args in steps if kw == "COPY"]
