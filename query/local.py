@@ -106,10 +106,11 @@ class DuckDBEngine:
     Parquet for the engine's life: a keyed view's dedupe (each key once, from the newest source)
     runs once per refresh, whichever refreshers read it; the pins guarantee it cannot change. A keyed
     view whose table holds no key twice (the common case: each order in one export) is not computed:
-    its rows are its table's, so statements read the table in its place, only the columns they need
-    (:meth:`_as_its_table`). ``views_from`` is an earlier engine of the same refresh (the report's engine is given the
-    refreshers'): a view it computed is reused where this engine pins every table that view read at
-    the same snapshot and the view's SQL is unchanged, else computed again.
+    its rows are its table's, so statements read the table under the view's name, only the columns
+    they need (:meth:`_as_its_table`). ``views_from`` is an earlier engine of the same refresh (the
+    report's engine is given the refreshers'): a view it computed, or found to hold its table's rows,
+    is reused where this engine pins every table that view read at the same snapshot and the view's
+    SQL is unchanged, else computed (or looked at) again.
     """
 
     engine = "duckdb"
@@ -129,9 +130,9 @@ class DuckDBEngine:
         self.memory_limit_mb = memory_limit_mb
         self._datasets: dict[tuple[TableRef, int | None, str], Any] = {}
         self._views: dict[TableRef, Derived] = {}
-        #: Keyed views found to hold their table's rows (the SQL read in their place), or not (None),
-        #: with the snapshot of the table that was looked at.
-        self._keyed: dict[TableRef, tuple[str | None, int | None]] = {}
+        #: Keyed views by the SQL they were looked at with: the snapshot of their table looked at, and
+        #: that table, read under the view's name, where it holds the view's rows (else None).
+        self._keyed: dict[TableRef, tuple[str, int | None, Source | None]] = {}
         self._deriving: list[TableRef] = []
         #: One per view being computed: the snapshots its statements read.
         self._reads: list[dict[str, int | None]] = []
@@ -160,7 +161,7 @@ class DuckDBEngine:
             )
         names = athena_column_names(tree)
         table_refs(tree, database)
-        derived: dict[TableRef, Derived] = {}
+        derived: dict[TableRef, Source | Derived] = {}
         if self.pinned is not None:
             derived = self._derive_views(tree)
         else:
@@ -191,47 +192,50 @@ class DuckDBEngine:
             # stream can be read only once, so each streamed table is read into memory first.
             return self._execute(text, sources, plans, names, stream=False, context=context)
 
-    def _derive_views(self, tree: Any) -> dict[TableRef, Derived]:
-        """Every view ``tree`` reads, computed once (for this engine's life) and kept as Parquet; a
-        keyed view that holds its table's rows is replaced in ``tree`` by the SQL of those rows."""
-        from sqlglot import exp
-
-        derived: dict[TableRef, Derived] = {}
+    def _derive_views(self, tree: Any) -> dict[TableRef, Source | Derived]:
+        """Every view ``tree`` reads: computed once (for this engine's life) and kept as Parquet, or,
+        a keyed view that holds its table's rows, that table read under the view's name."""
+        derived: dict[TableRef, Source | Derived] = {}
         for node in catalog_tables(tree):
             ref = ref_of(node)
             if ref in derived or not _is_view(self.catalog, ref, self.pinned):
                 continue
             if node.args.get("version") is not None:
                 raise _time_travel_on_view(ref)
-            rows = self._as_its_table(ref)
-            if rows is not None:
-                body = parse(rows)
-                alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(ref.table))
-                node.replace(exp.Subquery(this=body, alias=alias))
-                continue
-            derived[ref] = self._view(ref)
+            derived[ref] = self._as_its_table(ref) or self._view(ref)
         return derived
 
-    def _as_its_table(self, ref: TableRef) -> str | None:
-        """The SQL of view ``ref``'s rows when they are all of its table's rows: a keyed view
-        (:func:`query.views.latest_by_key_of`) over a pinned table that holds no key twice. One
-        query of the key columns decides, once per engine (or once per refresh, through
-        ``views_from``, while the table's pinned snapshot is the same); None: the view is computed.
-        """
-        if ref in self._keyed:
-            return self._keyed[ref][0]
-        keyed = latest_by_key_of(self.catalog.view(ref).sql)
-        pin = self.pinned.get(f"{keyed.database}.{keyed.table}") if keyed is not None and self.pinned else None
-        if keyed is None or pin is None:
-            self._keyed[ref] = (None, None)
+    def _as_its_table(self, ref: TableRef) -> Source | None:
+        """View ``ref``'s table, to read under the view's name, when the view's rows are all of that
+        table's rows: a keyed view (:func:`query.views.latest_by_key_of`) over a pinned table of its
+        database whose columns are the view's, and which holds no key twice. One query of the key
+        columns decides, once per engine, or once per refresh through ``views_from`` while the view's
+        SQL and the table's pinned snapshot are the same; None: the view is computed."""
+        sql = self.catalog.view(ref).sql
+        kept = self._keyed.get(ref)
+        if kept is not None and kept[0] == sql:
+            return kept[2]
+        keyed = latest_by_key_of(sql)
+        table_ref = TableRef(keyed.database.lower(), keyed.table.lower()) if keyed is not None else None
+        pin = self.pinned.get(str(table_ref)) if table_ref is not None and self.pinned is not None else None
+        if keyed is None or table_ref is None or pin is None or table_ref.database != ref.database:
+            self._keyed[ref] = (sql, None, None)
             return None
+        snapshot = pin.table.snapshot_by_id(pin.snapshot_id) if pin.snapshot_id is not None else None
+        schema = schema_of(pin.table, snapshot)
+        source = Source(table_ref, ref.table, pin.table, snapshot, schema)
         earlier = self._views_from._keyed.get(ref) if self._views_from is not None else None
-        if earlier is not None and earlier[1] == pin.snapshot_id:
-            self._keyed[ref] = earlier
-            return earlier[0]
-        repeated = self._run(keyed.repeated_keys_sql(), keyed.database).num_rows > 0
-        self._keyed[ref] = (None if repeated else keyed.table_sql(), pin.snapshot_id)
-        return self._keyed[ref][0]
+        if earlier is not None and earlier[0] == sql and earlier[1] == pin.snapshot_id:
+            repeated = earlier[2] is None
+        elif tuple(f.name for f in schema.fields) != keyed.columns:
+            repeated = True  # not the same columns: the view is computed as written
+        else:
+            try:
+                repeated = self._run(keyed.repeated_keys_sql(), table_ref.database).num_rows > 0
+            except QueryError as exc:
+                raise QueryError(f"view {ref}: {exc}") from exc
+        self._keyed[ref] = (sql, pin.snapshot_id, None if repeated else source)
+        return self._keyed[ref][2]
 
     def _view(self, ref: TableRef) -> Derived:
         if ref in self._views:

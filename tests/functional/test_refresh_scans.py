@@ -253,24 +253,39 @@ def test_a_later_engine_of_the_refresh_reuses_a_view_only_while_its_tables_are_u
     assert len(computed) == 2
 
 
-def keyed_rows(resolver: Catalog, lake: Lake, rows: dict[str, list[Any]]) -> Table:
-    """A keyed dataset (view ``keyed`` over ``keyed_sources``) holding ``rows``."""
-    from handlers.adapters.views import latest_by_key_sql, put_keyed_view
+KEYED_COLUMNS = [
+    ("order_id", "bigint"),
+    ("line", "string"),
+    ("amount", "double"),
+    ("source_key", "string"),
+    ("ingested_at", "bigint"),
+]
 
+
+def keyed_rows(
+    resolver: Catalog, lake: Lake, rows: dict[str, list[Any]], key: tuple[str, ...] = ("order_id",)
+) -> Table:
+    """A keyed dataset (view ``keyed`` over ``keyed_sources``, keyed on ``key``) holding ``rows``."""
     table = create(
         resolver,
         lake,
         "keyed_sources",
         NestedField(1, "order_id", LongType()),
-        NestedField(2, "amount", DoubleType()),
-        NestedField(3, "source_key", StringType()),
-        NestedField(4, "ingested_at", LongType()),
+        NestedField(2, "line", StringType()),
+        NestedField(3, "amount", DoubleType()),
+        NestedField(4, "source_key", StringType()),
+        NestedField(5, "ingested_at", LongType()),
     )
-    table.append(pa.table(rows, schema=table.schema().as_arrow()))
-    columns = [("order_id", "bigint"), ("amount", "double"), ("source_key", "string"), ("ingested_at", "bigint")]
-    sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], ["order_id"])
-    put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
+    table.append(pa.table({"line": [None] * len(rows["order_id"]), **rows}, schema=table.schema().as_arrow()))
+    put_keyed(lake, key)
     return table
+
+
+def put_keyed(lake: Lake, key: tuple[str, ...], columns: list[tuple[str, str]] = KEYED_COLUMNS) -> None:
+    from handlers.adapters.views import latest_by_key_sql, put_keyed_view
+
+    sql = latest_by_key_sql(DATABASE, "keyed_sources", [c for c, _ in columns], list(key))
+    put_keyed_view(lake.glue, DATABASE, "keyed", sql, columns)
 
 
 class Statements:
@@ -312,10 +327,12 @@ def test_a_keyed_view_whose_table_holds_each_key_once_is_read_as_its_table(
     every = refresh.run("SELECT * FROM keyed ORDER BY amount")
     # THEN every row is shown, those without a key too, with the view's columns
     assert total == [{"n": 5, "total": 63.0}]
-    assert every.column_names == ["order_id", "amount", "source_key", "ingested_at"]
+    assert every.column_names == ["order_id", "line", "amount", "source_key", "ingested_at"]
     assert every.column("amount").to_pylist() == [1.0, 2.0, 10.0, 20.0, 30.0]
-    # AND the same rows as lake query, which runs the view's SQL as written
+    # AND the same rows as lake query, which runs the view's SQL as written, however a column is named
     assert DuckDBEngine(resolver).run("SELECT * FROM keyed ORDER BY amount").to_pylist() == every.to_pylist()
+    qualified = "SELECT lake_curated.keyed.amount FROM lake_curated.keyed ORDER BY 1"
+    assert refresh.run(qualified).column("amount").to_pylist() == [1.0, 2.0, 10.0, 20.0, 30.0]
     # AND no key was ranked: one look at the keys decided, for both statements
     assert statements.computed == []
     assert len(statements.checked) == 1
@@ -356,3 +373,66 @@ def test_a_keyed_view_whose_table_repeats_a_key_still_shows_it_once(
         assert rows[0]["amount"] == 75.0
     # AND the view was computed, as written
     assert len(statements.computed) == 1
+
+
+def test_a_keyed_view_on_two_columns_counts_a_repeat_only_where_both_match(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN order 1 with lines a and b, and order 2 twice without a line (a null in the key's second column)
+    rows = {
+        "order_id": [1, 1, 2, 2],
+        "line": ["a", "b", None, None],
+        "amount": [1.0, 2.0, 3.0, 4.0],
+        "source_key": ["raw/a.csv", "raw/a.csv", "raw/a.csv", "raw/b.csv"],
+        "ingested_at": [1, 1, 1, 2],
+    }
+    keyed_rows(resolver, lake, rows, key=("order_id", "line"))
+    statements = Statements(monkeypatch)
+    # WHEN a refresh reads the view
+    rows_seen = run(resolver, "keyed", "SELECT order_id, line, amount FROM keyed")
+    # THEN both lines of order 1 are shown, and order 2 once, from the newer source, as lake query shows them
+    assert rows_seen == [
+        {"order_id": 1, "line": "a", "amount": 1.0},
+        {"order_id": 1, "line": "b", "amount": 2.0},
+        {"order_id": 2, "line": None, "amount": 4.0},
+    ]
+    assert sorted(DuckDBEngine(resolver).run("SELECT amount FROM keyed").column("amount").to_pylist()) == [
+        1.0,
+        2.0,
+        4.0,
+    ]
+    assert len(statements.computed) == 1
+
+
+def test_a_later_engine_looks_again_when_the_snapshot_or_the_view_changed(
+    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a refresh that found order 2 in two lines, keyed on (order_id, line): no key repeats
+    rows = {
+        "order_id": [1, 2, 2],
+        "line": ["a", "a", "b"],
+        "amount": [10.0, 20.0, 25.0],
+        "source_key": ["raw/a.csv", "raw/a.csv", "raw/b.csv"],
+        "ingested_at": [1, 1, 2],
+    }
+    table = keyed_rows(resolver, lake, rows, key=("order_id", "line"))
+    statements = Statements(monkeypatch)
+    refresh = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]))
+    assert refresh.run("SELECT count(*) AS n FROM keyed").to_pylist() == [{"n": 3}]
+    assert (len(statements.checked), len(statements.computed)) == (1, 0)
+    # WHEN the dataset's key becomes the order alone (its settings changed), the table unchanged
+    put_keyed(lake, ("order_id",))
+    resolver.forget()
+    later = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]), views_from=refresh)
+    # THEN the later engine does not take the earlier answer: order 2 is shown once, from the newer source
+    assert later.run("SELECT count(*) AS n, sum(amount) AS total FROM keyed").to_pylist() == [{"n": 2, "total": 35.0}]
+    assert (len(statements.checked), len(statements.computed)) == (2, 1)
+    # WHEN a commit adds a row of a new order under the first key
+    put_keyed(lake, ("order_id", "line"))
+    table.append(pa.table({"order_id": [3], "line": ["a"], "amount": [5.0], "source_key": ["raw/c.csv"],
+                           "ingested_at": [3]}, schema=table.schema().as_arrow()))  # fmt: skip
+    resolver.forget()
+    after = DuckDBEngine(resolver, pinned=resolver.pin(["keyed"]), views_from=refresh)
+    # THEN the engine looks at the keys of the new snapshot and shows the new row
+    assert after.run("SELECT count(*) AS n FROM keyed").to_pylist() == [{"n": 4}]
+    assert (len(statements.checked), len(statements.computed)) == (3, 1)

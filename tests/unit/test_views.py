@@ -72,8 +72,8 @@ def test_a_keyed_view_the_lake_wrote_is_recognised_whatever_its_names_hold() -> 
     "sql",
     [
         # the ranking without the tie-break on the source key: not what the lake writes
-        "SELECT order_id FROM (SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY ingested_at DESC) "
-        "AS lake_rank FROM lake_curated.orders_sources) WHERE lake_rank = 1",
+        'SELECT "order_id" FROM (SELECT *, row_number() OVER (PARTITION BY "order_id" ORDER BY "ingested_at" DESC) '
+        'AS "lake_rank" FROM "lake_curated"."orders_sources") WHERE "lake_rank" = 1 OR "order_id" IS NULL',
         # the same words with one more filter a person added
         'SELECT "order_id" FROM (SELECT *, row_number() OVER (PARTITION BY "order_id" ORDER BY "ingested_at" DESC, '
         '"source_key" DESC) AS "lake_rank" FROM "lake_curated"."orders_sources") WHERE "lake_rank" = 1 OR '
