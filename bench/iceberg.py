@@ -104,7 +104,7 @@ class Lake:
 class NoCommit:
     """The commit step replaced by a no-op (files staged and uploaded, never committed)."""
 
-    def commit(self, table: Any, intent: Any) -> Any:
+    def commit(self, table: Any, intent: Any, *, fresh: bool = True) -> Any:
         from handlers.adapters.committer import Outcome
 
         return Outcome("committed", None)

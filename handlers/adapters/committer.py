@@ -250,7 +250,10 @@ class Outcome:
 
 
 class Committer(Protocol):
-    def commit(self, table: Table, intent: Intent) -> Outcome: ...
+    def commit(self, table: Table, intent: Intent, *, fresh: bool = True) -> Outcome:
+        """Commit ``intent`` to ``table``, alone or with others; its outcome. ``fresh`` false: the table
+        may be behind the catalog (a process's recent copy), and is reloaded before a commit is built on it."""
+        ...
 
 
 def _in_keys(keys: Sequence[str]) -> Any:
@@ -444,7 +447,9 @@ def result_of(intent: Intent, outcome: Outcome) -> int | None:
 class DirectCommitter:
     """Commits each intent at once, alone (no coordination between workers)."""
 
-    def commit(self, table: Table, intent: Intent) -> Outcome:
+    def commit(self, table: Table, intent: Intent, *, fresh: bool = True) -> Outcome:
+        if not fresh:
+            table.refresh()
         return commit_group(table, [intent])[intent.id]
 
 
@@ -475,16 +480,19 @@ class GroupCommitter:
         self.wait_seconds = wait_seconds
 
     # --- the worker's side -------------------------------------------------------------------------
-    def commit(self, table: Table, intent: Intent) -> Outcome:
+    def commit(self, table: Table, intent: Intent, *, fresh: bool = True) -> Outcome:
         """Hand ``intent`` to the table's committer (becoming it when the lease is free); its outcome.
 
         With the lease free (an idle table) the worker commits at once, with whatever others left
         pending, and never writes its own intent: if it dies meanwhile, its message is retried and
-        the snapshot summary still says whether the intent landed."""
+        the snapshot summary still says whether the intent landed. A worker that waits never reads
+        ``table``, so a recent copy of it (``fresh`` false) costs a waiting file no catalog request."""
         prefix = _key_prefix(intent.location, self.bucket)
         lease = self._take_lease(intent.qualified)
         if lease is not None:
             try:
+                if not fresh:
+                    table.refresh()
                 return self._drain(table, intent, prefix, listing=lease.pending)[intent.id]
             finally:
                 self._release_lease(intent.qualified, lease, table, prefix)

@@ -10,7 +10,10 @@ column bounds without reading any data.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +76,12 @@ _ARROW_TYPES = {
 }
 #: Largest table (data files) a widening rewrites inside the function; beyond, the file is refused.
 MAX_WIDEN_BYTES = 256 * 1024 * 1024
+#: How long a table as this process last loaded or committed it stands in for the catalog's when a
+#: file's columns are checked against it and its commit intent is described; the committer reloads
+#: it before committing on it. So a warm instance whose files wait for another committer asks Glue
+#: for the table at most this often, not once per file (at 10,000 files a minute, hundreds of
+#: requests a second).
+RECENT_SECONDS = 30.0
 
 _ICEBERG_NAMES = {"long": "bigint", "timestamptz": "timestamp", "uuid": "string", "time": "string"}
 
@@ -196,6 +205,9 @@ class IcebergTables:
         self._delete_objects = delete_objects
         # Called with (database, table) after a table is created (Glue's optimizers on AWS).
         self._on_create = on_create
+        # (database, table) → when it was known current, the table then (see RECENT_SECONDS).
+        self._recent: dict[tuple[str, str], tuple[float, Table]] = {}
+        self._recent_lock = threading.Lock()
 
     # --- reading the catalog ---------------------------------------------------------------------
     def load(self, database: str, name: str) -> Table | None:
@@ -221,6 +233,32 @@ class IcebergTables:
         except NoSuchTableError:
             return None
 
+    def _recent_or_load(self, database: str, name: str) -> tuple[Table | None, bool]:
+        """The table as this process loaded or committed it within :data:`RECENT_SECONDS` (a copy of
+        its own, possibly behind the catalog) and False; else loaded now (None: there is none) and True."""
+        with self._recent_lock:
+            kept = self._recent.get((database, name))
+        if kept is not None and time.monotonic() - kept[0] < RECENT_SECONDS:
+            return copy.copy(kept[1]), False
+        return self.load(database, name), True
+
+    def _keep(self, database: str, name: str, table: Table) -> None:
+        """Remember ``table`` as the catalog's current one now."""
+        with self._recent_lock:
+            self._recent[(database, name)] = (time.monotonic(), copy.copy(table))
+
+    def _forget(self, database: str, name: str) -> None:
+        with self._recent_lock:
+            self._recent.pop((database, name), None)
+
+    def _fits_as_staged(self, table: Table, staged: StagedData) -> bool:
+        """Whether the staged files go into ``table`` as written: no conversion, no column to widen."""
+        try:
+            schema, widen = self._reconcile(table, staged)
+        except SchemaConflictError:
+            return False
+        return schema == staged.schema and not widen
+
     # --- committing a source ---------------------------------------------------------------------
     def replace_source(
         self,
@@ -245,11 +283,50 @@ class IcebergTables:
         ``retype`` converts the staged files to a schema the table can take (a column this file
         has as ``bigint`` where the table has ``double``) and returns the converted files.
         """
+        name = staged.spec.stored_name
+        table, fresh = self._recent_or_load(database, name)
+        if table is not None and not fresh and not self._fits_as_staged(table, staged):
+            # Converting the files, or widening a column, is decided on the catalog's table.
+            table, fresh = self.load(database, name), True
+        known = table.metadata_location if table is not None else None
+        try:
+            committed, table = self._replace_source(
+                database, prefix, staged, key, source_id, retype, summary, replace, holder, table, fresh
+            )
+        except CommitConflictError:
+            self._forget(database, name)
+            if fresh:
+                raise
+            # Refused on this process's copy of the table (a column changed since): once more on the catalog's.
+            logger.info("%s.%s changed since this process last read it; staging the file again", database, name)
+            return self.replace_source(database, prefix, staged, key, source_id, retype, summary, replace, holder)
+        except Exception:
+            self._forget(database, name)
+            raise
+        if fresh or table.metadata_location != known:  # loaded, or reloaded to commit on: current now
+            self._keep(database, name, table)
+        return committed
+
+    def _replace_source(
+        self,
+        database: str,
+        prefix: str,
+        staged: StagedData,
+        key: str,
+        source_id: str,
+        retype: Callable[[pa.Schema], Sequence[Path]],
+        summary: dict[str, str],
+        replace: bool,
+        holder: Holder | None,
+        table: Table | None,
+        fresh: bool,
+    ) -> tuple[Committed, Table]:
+        """:meth:`replace_source` with ``table`` as loaded (``fresh``) or as this process last knew it;
+        the result, and the table as current as this commit left it."""
         from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError, ValidationException
 
         name = staged.spec.stored_name
         location = f"s3://{self.bucket}/{prefix}{name}"
-        table = self.load(database, name)
         files = list(staged.files)
         schema = staged.schema
         if table is not None:
@@ -281,7 +358,7 @@ class IcebergTables:
                     assert table is not None
                     snapshot_id = result_of(intent, self.committer.commit(table, intent))
             else:
-                snapshot_id = result_of(intent, self.committer.commit(table, intent))
+                snapshot_id = result_of(intent, self.committer.commit(table, intent, fresh=fresh))
         except (CommitFailedException, ValidationException) as exc:
             # The uploaded files stay: a commit reported as failed may still have landed (a lost
             # response), and deleting its files would break the table; unreferenced files are
@@ -290,7 +367,7 @@ class IcebergTables:
                 f"table {database}.{name} kept changing under this commit (other writers) past the retry budget; "
                 "the message will be retried (if this persists, fewer files should land in this table at once)"
             ) from exc
-        return Committed(
+        committed = Committed(
             database=database,
             table=name,
             location=location,
@@ -300,6 +377,7 @@ class IcebergTables:
             partition_spec=_spec_text(table),
             view=staged.spec.name if staged.spec.key else None,
         )
+        return committed, table
 
     def remove_source(
         self, database: str, name: str, key: str, summary: dict[str, str], holder: Holder | None = None

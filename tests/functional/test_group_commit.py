@@ -7,6 +7,7 @@ and waits on observed state (pending intents in S3, rows in the table), never on
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -388,3 +389,93 @@ def test_the_records_of_one_batch_are_staged_at_once_and_committed_together(lake
     assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", *(f"P{n}" for n in range(6))]
     assert max(len(i) for i in snapshot_intents(lake)) >= 2
     assert len([e for e in lake.events(7) if e["detail"]["status"] == "succeeded"]) == 7
+
+
+def table_loads(processor: Any, table: str) -> list[str]:
+    """The loads of ``table`` from the catalog (Glue GetTable for pyiceberg's ``load_table``, which a
+    refresh also calls) made through ``processor``'s clients from now on: one entry each. (Processors of
+    one process share their clients, so a commit's own GetTable, another processor's, is left out.)"""
+    seen: list[str] = []
+    glues = {id(c): c for c in (processor.store.tables.catalog.glue, processor.store._glue)}
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        frame = sys._getframe()
+        while frame is not None and frame.f_code.co_name != "load_table":
+            frame = frame.f_back
+        if params.get("Name") == table and frame is not None:
+            seen.append(table)
+
+    for glue in glues.values():
+        glue.meta.events.register("provide-client-params.glue.GetTable", count)
+    return seen
+
+
+def test_a_warm_instance_whose_file_waits_for_another_committer_asks_the_catalog_nothing_for_it(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a warm instance that committed a sales file a moment ago
+    seeded(lake, invoke)
+    from handlers.adapters import committer
+
+    [first, second, third] = land(lake, 3)
+    warm = Workers(1)
+    warm.start([first])
+    warm.join()
+    assert warm.errors == []
+    # AND another instance committing the table, slowly (until the warm one's intent is flagged)
+    working, flagged = threading.Event(), threading.Event()
+    real_commit_group = committer.commit_group
+
+    def slow_commit_group(table: Any, intents: Any, *args: Any) -> Any:
+        if table.name()[-1] == "sales" and not working.is_set():
+            working.set()
+            assert flagged.wait(120)
+        return real_commit_group(table, intents, *args)
+
+    monkeypatch.setattr(committer, "commit_group", slow_commit_group)
+    monkeypatch.setattr(committer, "LEASE_EVERY", 10**9)  # only the holder commits the waiting intent
+    busy = Workers(1)
+    busy.start([second])
+    assert working.wait(120)
+    # WHEN the warm instance's next file waits for that committer
+    reads = table_loads(warm.processors[0], "sales")
+    warm.threads.clear()
+    warm.start([third])
+    try:
+        assert wait_until(lambda: len(pending(lake)) == 1, timeout=120, every=0.05)
+    finally:
+        flagged.set()
+    busy.join()
+    warm.join()
+    # THEN its file lands, committed by the other instance
+    assert warm.errors == [] and busy.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0", "P1", "P2"]
+    # AND it checked the file against the table as it last knew it, without loading the table again
+    assert reads == []
+
+
+def test_a_file_checked_against_an_instances_older_copy_of_the_table_still_lands_after_a_column_widened(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN a warm instance that knows the sales table with whole-number amounts
+    seeded(lake, invoke)
+    lake.put("raw/sales/whole.csv", b"sku,region,amount\nW,north,1\n")
+    lake.put("raw/sales/decimal.csv", b"sku,region,amount\nD,south,2.5\n")
+    lake.put("raw/sales/later.csv", b"sku,region,amount\nL,east,3\n")
+    [whole, decimal, later] = next_messages(lake, 3)
+    warm = Workers(1)
+    warm.start([whole])
+    warm.join()
+    # WHEN another instance's file widens amount to decimals, then the warm instance gets a whole-number file
+    other = Workers(1)
+    other.start([decimal])
+    other.join()
+    warm.threads.clear()
+    warm.start([later])
+    warm.join()
+    # THEN every file lands, the last one converted to the table's new type, without a retry by SQS
+    assert warm.errors == [] and other.errors == []
+    amounts = {r["sku"]: r["amount"] for r in curated_rows(lake, "sales")}
+    assert amounts == {"A": 1.0, "B": 2.0, "W": 1.0, "D": 2.5, "L": 3.0}
+    columns = {f.name: str(f.field_type) for f in iceberg_table(lake, "lake_curated", "sales").schema().fields}
+    assert columns["amount"] == "double"
