@@ -55,6 +55,12 @@ class CommitConflictError(TransientError):
     code = "CommitConflict"
 
 
+class TableChangedError(CommitConflictError):
+    """The file was checked against a table that has changed since: a column another file widened
+    meanwhile, or the table dropped (and created again). Staged again against the table as it is now,
+    it fits."""
+
+
 class SourceBusyError(TransientError):
     """Another version of the same raw key is being committed right now; retried after it finished."""
 

@@ -58,7 +58,7 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
 import topology
-from handlers.errors import CommitConflictError
+from handlers.errors import CommitConflictError, TableChangedError
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table, Transaction
@@ -236,7 +236,9 @@ class Lease:
 class Outcome:
     """What became of an intent: committed in a snapshot, or refused with the reason."""
 
-    status: str  # committed | abandoned | refused
+    #: committed | abandoned | refused | outdated (checked against a table that has changed since: a
+    #: column widened, which never narrows back, or the table dropped: refused, never committed later)
+    status: str
     snapshot_id: int | None = None
     message: str = ""
 
@@ -390,7 +392,7 @@ def commit_group(
                 continue
             refusal = _schema_refusal(table, intent)
             if refusal is not None:
-                outcomes[intent.id] = Outcome("refused", message=refusal)
+                outcomes[intent.id] = Outcome("outdated", message=refusal)
                 continue
             todo.append(intent)
         if not todo:
@@ -437,19 +439,47 @@ def commit_group(
     return outcomes
 
 
+def reload(table: Table) -> bool:
+    """Bring ``table``, a process's recent copy, up to the catalog's, in place; False when the catalog
+    no longer has that table (dropped, or dropped and created again: another table's id)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        fresh = table.catalog.load_table(table.name())
+    except NoSuchTableError:
+        return False
+    if fresh.metadata.table_uuid != table.metadata.table_uuid:
+        return False
+    table.metadata, table.metadata_location, table.io, table.config = (
+        fresh.metadata, fresh.metadata_location, fresh.io, fresh.config
+    )  # fmt: skip
+    return True
+
+
+def _table_gone(intent: Intent) -> Outcome:
+    return Outcome(
+        "outdated",
+        message=f"table {intent.qualified} was dropped or created again since this file was checked against it",
+    )
+
+
 def result_of(intent: Intent, outcome: Outcome) -> int | None:
-    """The snapshot id of a committed intent; a refused or abandoned one raises for a retry."""
+    """The snapshot id of a committed intent; a refused or abandoned one raises for a retry
+    (:class:`TableChangedError` for one written against older column types)."""
     if outcome.status == "committed":
         return outcome.snapshot_id
-    raise CommitConflictError(outcome.message or f"the commit of {intent.qualified} was {outcome.status}")
+    message = outcome.message or f"the commit of {intent.qualified} was {outcome.status}"
+    if outcome.status == "outdated":
+        raise TableChangedError(message)
+    raise CommitConflictError(message)
 
 
 class DirectCommitter:
     """Commits each intent at once, alone (no coordination between workers)."""
 
     def commit(self, table: Table, intent: Intent, *, fresh: bool = True) -> Outcome:
-        if not fresh:
-            table.refresh()
+        if not fresh and not reload(table):
+            return _table_gone(intent)
         return commit_group(table, [intent])[intent.id]
 
 
@@ -490,12 +520,16 @@ class GroupCommitter:
         prefix = _key_prefix(intent.location, self.bucket)
         lease = self._take_lease(intent.qualified)
         if lease is not None:
+            current = fresh
             try:
-                if not fresh:
-                    table.refresh()
+                if not current:
+                    if not reload(table):
+                        return _table_gone(intent)  # its intent was never written: nothing to withdraw
+                    current = True
                 return self._drain(table, intent, prefix, listing=lease.pending)[intent.id]
             finally:
-                self._release_lease(intent.qualified, lease, table, prefix)
+                # (a table that could not be reloaded settles nothing: the lease goes back flagged)
+                self._release_lease(intent.qualified, lease, table if current else None, prefix)
         pending = f"{prefix}pending/{int(intent.created * 1000):013d}-{intent.id}.json"
         done = f"{prefix}done/{intent.id}.json"
         self._s3.put_object(Bucket=self.bucket, Key=pending, Body=intent.to_json())

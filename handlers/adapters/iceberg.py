@@ -37,7 +37,7 @@ from handlers.adapters.committer import (
 )
 from handlers.adapters.staging import LINEAGE_DOCS
 from handlers.adapters.table_properties import table_properties
-from handlers.errors import CommitConflictError, PermanentError
+from handlers.errors import CommitConflictError, PermanentError, TableChangedError
 from handlers.outcome import Committed
 
 if TYPE_CHECKING:
@@ -233,19 +233,29 @@ class IcebergTables:
         except NoSuchTableError:
             return None
 
-    def _recent_or_load(self, database: str, name: str) -> tuple[Table | None, bool]:
+    def _recent_or_load(self, database: str, name: str) -> tuple[Table | None, float | None]:
         """The table as this process loaded or committed it within :data:`RECENT_SECONDS` (a copy of
-        its own, possibly behind the catalog) and False; else loaded now (None: there is none) and True."""
+        its own, possibly behind the catalog) and None; else loaded now (None: there is none) and the
+        time it was loaded (``time.monotonic()``)."""
         with self._recent_lock:
             kept = self._recent.get((database, name))
         if kept is not None and time.monotonic() - kept[0] < RECENT_SECONDS:
-            return copy.copy(kept[1]), False
-        return self.load(database, name), True
+            return copy.copy(kept[1]), None
+        return self._loaded(database, name)
 
-    def _keep(self, database: str, name: str, table: Table) -> None:
-        """Remember ``table`` as the catalog's current one now."""
+    def _loaded(self, database: str, name: str) -> tuple[Table | None, float]:
+        at = time.monotonic()
+        return self.load(database, name), at
+
+    def _keep(self, database: str, name: str, table: Table, at: float) -> None:
+        """Remember ``table`` as the catalog's current one at ``at``, unless a later one is kept."""
         with self._recent_lock:
-            self._recent[(database, name)] = (time.monotonic(), copy.copy(table))
+            kept = self._recent.get((database, name))
+            if kept is not None and kept[1].metadata.last_updated_ms > table.metadata.last_updated_ms:
+                return  # another lane loaded or committed a later version meanwhile
+            if kept is not None and kept[1].metadata_location == table.metadata_location and kept[0] > at:
+                return
+            self._recent[(database, name)] = (at, copy.copy(table))
 
     def _forget(self, database: str, name: str) -> None:
         with self._recent_lock:
@@ -284,27 +294,54 @@ class IcebergTables:
         has as ``bigint`` where the table has ``double``) and returns the converted files.
         """
         name = staged.spec.stored_name
-        table, fresh = self._recent_or_load(database, name)
-        if table is not None and not fresh and not self._fits_as_staged(table, staged):
+        table, loaded = self._recent_or_load(database, name)
+        if table is not None and loaded is None and not self._fits_as_staged(table, staged):
             # Converting the files, or widening a column, is decided on the catalog's table.
-            table, fresh = self.load(database, name), True
+            table, loaded = self._loaded(database, name)
+        try:
+            return self._replace_on(
+                table, loaded, database, prefix, staged, key, source_id, retype, summary, replace, holder
+            )
+        except TableChangedError:
+            if loaded is not None:
+                raise
+        # Written against this process's copy of the table, behind on a column another file widened:
+        # staged once more against the table loaded now (its intent was refused, and stays so).
+        logger.info("%s.%s widened a column since this process read it; staging the file again", database, name)
+        table, loaded = self._loaded(database, name)
+        return self._replace_on(
+            table, loaded, database, prefix, staged, key, source_id, retype, summary, replace, holder
+        )
+
+    def _replace_on(
+        self,
+        table: Table | None,
+        loaded: float | None,
+        database: str,
+        prefix: str,
+        staged: StagedData,
+        key: str,
+        source_id: str,
+        retype: Callable[[pa.Schema], Sequence[Path]],
+        summary: dict[str, str],
+        replace: bool,
+        holder: Holder | None,
+    ) -> Committed:
+        """:meth:`replace_source` on ``table``, loaded at ``loaded`` (None: this process's recent copy);
+        what is kept of the table afterwards: as loaded, or as committed (or reloaded) here."""
+        name = staged.spec.stored_name
         known = table.metadata_location if table is not None else None
         try:
             committed, table = self._replace_source(
-                database, prefix, staged, key, source_id, retype, summary, replace, holder, table, fresh
+                database, prefix, staged, key, source_id, retype, summary, replace, holder, table, loaded is not None
             )
-        except CommitConflictError:
-            self._forget(database, name)
-            if fresh:
-                raise
-            # Refused on this process's copy of the table (a column changed since): once more on the catalog's.
-            logger.info("%s.%s changed since this process last read it; staging the file again", database, name)
-            return self.replace_source(database, prefix, staged, key, source_id, retype, summary, replace, holder)
         except Exception:
             self._forget(database, name)
             raise
-        if fresh or table.metadata_location != known:  # loaded, or reloaded to commit on: current now
-            self._keep(database, name, table)
+        if table.metadata_location != known:  # committed or reloaded here: current now
+            self._keep(database, name, table, time.monotonic())
+        elif loaded is not None:  # as loaded before the file was staged and waited for
+            self._keep(database, name, table, loaded)
         return committed
 
     def _replace_source(

@@ -402,7 +402,7 @@ def table_loads(processor: Any, table: str) -> list[str]:
         frame = sys._getframe()
         while frame is not None and frame.f_code.co_name != "load_table":
             frame = frame.f_back
-        if params.get("Name") == table and frame is not None:
+        if params.get("Name") == table and params.get("DatabaseName") == "lake_curated" and frame is not None:
             seen.append(table)
 
     for glue in glues.values():
@@ -413,9 +413,11 @@ def table_loads(processor: Any, table: str) -> list[str]:
 def test_a_warm_instance_whose_file_waits_for_another_committer_asks_the_catalog_nothing_for_it(
     lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a warm instance that committed a sales file a moment ago
+    # GIVEN a warm instance that committed a sales file a moment ago (however long this machine takes)
     seeded(lake, invoke)
-    from handlers.adapters import committer
+    from handlers.adapters import committer, iceberg
+
+    monkeypatch.setattr(iceberg, "RECENT_SECONDS", 3600.0)
 
     [first, second, third] = land(lake, 3)
     warm = Workers(1)
@@ -454,7 +456,7 @@ def test_a_warm_instance_whose_file_waits_for_another_committer_asks_the_catalog
     assert reads == []
 
 
-def test_a_file_checked_against_an_instances_older_copy_of_the_table_still_lands_after_a_column_widened(
+def test_a_file_checked_against_an_instances_older_copy_of_the_table_is_staged_again_after_a_column_widened(
     lake: Lake, invoke: Invoke
 ) -> None:
     # GIVEN a warm instance that knows the sales table with whole-number amounts
@@ -466,16 +468,78 @@ def test_a_file_checked_against_an_instances_older_copy_of_the_table_still_lands
     warm = Workers(1)
     warm.start([whole])
     warm.join()
-    # WHEN another instance's file widens amount to decimals, then the warm instance gets a whole-number file
+    # AND another instance's file that widened amount to decimals since
     other = Workers(1)
     other.start([decimal])
     other.join()
+    # WHEN the warm instance's next file, whole numbers again, waits for a busy committer
+    hold_lease(lake, TABLE, seconds=300)
     warm.threads.clear()
     warm.start([later])
+    try:
+        assert wait_until(lambda: len(pending(lake)) == 1, timeout=120, every=0.05)
+    finally:
+        release_lease(lake, TABLE)
     warm.join()
-    # THEN every file lands, the last one converted to the table's new type, without a retry by SQS
+    # THEN its intent, written as whole numbers, is refused by the committer, and the file is staged
+    # again against the table as it is now, in the same invocation (not left to an SQS retry)
     assert warm.errors == [] and other.errors == []
     amounts = {r["sku"]: r["amount"] for r in curated_rows(lake, "sales")}
     assert amounts == {"A": 1.0, "B": 2.0, "W": 1.0, "D": 2.5, "L": 3.0}
     columns = {f.name: str(f.field_type) for f in iceberg_table(lake, "lake_curated", "sales").schema().fields}
     assert columns["amount"] == "double"
+    assert lake.keys("curated/sales/intents/") == []
+
+
+def test_an_intent_refused_for_any_other_reason_fails_its_file_for_sqs_to_retry(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a warm instance, and a committer that refuses its next sales intent (the table kept
+    # changing past the commit attempts)
+    seeded(lake, invoke)
+    from handlers.adapters import committer
+    from handlers.errors import CommitConflictError, TableChangedError
+
+    [first, second] = land(lake, 2)
+    warm = Workers(1)
+    warm.start([first])
+    warm.join()
+    real_commit_group = committer.commit_group
+    refused: list[str] = []
+
+    def refuse_once(table: Any, intents: Any, *args: Any) -> Any:
+        if table.name()[-1] == "sales" and not refused:
+            refused.extend(i.id for i in intents)
+            return {i.id: committer.Outcome("refused", message="the table kept changing") for i in intents}
+        return real_commit_group(table, intents, *args)
+
+    monkeypatch.setattr(committer, "commit_group", refuse_once)
+    # WHEN the warm instance's next file is refused
+    warm.threads.clear()
+    warm.start([second])
+    warm.join()
+    # THEN the file fails, to be retried by SQS, without a second intent staged meanwhile: an intent
+    # refused for a reason that may pass could still be committed by a later holder
+    assert [type(e) for e in warm.errors] == [CommitConflictError]
+    assert not isinstance(warm.errors[0], TableChangedError)
+    assert len(refused) == 1
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["A", "B", "P0"]
+
+
+def test_a_file_checked_against_a_copy_of_a_table_dropped_since_lands_in_the_table_as_it_is_now(
+    lake: Lake, invoke: Invoke
+) -> None:
+    # GIVEN a warm instance that committed a sales file a moment ago
+    seeded(lake, invoke)
+    [first, second] = land(lake, 2)
+    warm = Workers(1)
+    warm.start([first])
+    warm.join()
+    # WHEN the table is dropped (someone starts it over) before the instance's next file
+    lake.glue.delete_table(DatabaseName="lake_curated", Name="sales")
+    warm.threads.clear()
+    warm.start([second])
+    warm.join()
+    # THEN the file lands in a new sales table, not in an error
+    assert warm.errors == []
+    assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["P1"]
