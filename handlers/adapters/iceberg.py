@@ -185,6 +185,21 @@ def partition_description(spec: TableSpec) -> str:
     return column if spec.partition_transform == "identity" else f"{spec.partition_transform}({column})"
 
 
+@dataclass(frozen=True)
+class _SourceChange:
+    """What :meth:`IcebergTables.replace_source` was asked to do (see there)."""
+
+    database: str
+    prefix: str
+    staged: StagedData
+    key: str
+    source_id: str
+    retype: Callable[[pa.Schema], Sequence[Path]]
+    summary: dict[str, str]
+    replace: bool
+    holder: Holder | None
+
+
 class IcebergTables:
     """Creates, evolves and commits the lake's Iceberg tables through a pyiceberg catalog."""
 
@@ -293,48 +308,31 @@ class IcebergTables:
         ``retype`` converts the staged files to a schema the table can take (a column this file
         has as ``bigint`` where the table has ``double``) and returns the converted files.
         """
+        change = _SourceChange(database, prefix, staged, key, source_id, retype, summary, replace, holder)
         name = staged.spec.stored_name
         table, loaded = self._recent_or_load(database, name)
         if table is not None and loaded is None and not self._fits_as_staged(table, staged):
             # Converting the files, or widening a column, is decided on the catalog's table.
             table, loaded = self._loaded(database, name)
         try:
-            return self._replace_on(
-                table, loaded, database, prefix, staged, key, source_id, retype, summary, replace, holder
-            )
+            return self._replace_on(change, table, loaded)
         except TableChangedError:
             if loaded is not None:
                 raise
-        # Written against this process's copy of the table, behind on a column another file widened:
-        # staged once more against the table loaded now (its intent was refused, and stays so).
-        logger.info("%s.%s widened a column since this process read it; staging the file again", database, name)
+        # Checked against this process's copy of the table, which has changed since (a column another
+        # file widened, or the table dropped): its intent was refused, and stays so; staged once more
+        # against the table as it is now.
+        logger.info("%s.%s changed since this process read it; staging the file again", database, name)
         table, loaded = self._loaded(database, name)
-        return self._replace_on(
-            table, loaded, database, prefix, staged, key, source_id, retype, summary, replace, holder
-        )
+        return self._replace_on(change, table, loaded)
 
-    def _replace_on(
-        self,
-        table: Table | None,
-        loaded: float | None,
-        database: str,
-        prefix: str,
-        staged: StagedData,
-        key: str,
-        source_id: str,
-        retype: Callable[[pa.Schema], Sequence[Path]],
-        summary: dict[str, str],
-        replace: bool,
-        holder: Holder | None,
-    ) -> Committed:
+    def _replace_on(self, change: _SourceChange, table: Table | None, loaded: float | None) -> Committed:
         """:meth:`replace_source` on ``table``, loaded at ``loaded`` (None: this process's recent copy);
         what is kept of the table afterwards: as loaded, or as committed (or reloaded) here."""
-        name = staged.spec.stored_name
+        database, name = change.database, change.staged.spec.stored_name
         known = table.metadata_location if table is not None else None
         try:
-            committed, table = self._replace_source(
-                database, prefix, staged, key, source_id, retype, summary, replace, holder, table, loaded is not None
-            )
+            committed, table = self._replace_source(change, table, fresh=loaded is not None)
         except Exception:
             self._forget(database, name)
             raise
@@ -344,22 +342,13 @@ class IcebergTables:
             self._keep(database, name, table, loaded)
         return committed
 
-    def _replace_source(
-        self,
-        database: str,
-        prefix: str,
-        staged: StagedData,
-        key: str,
-        source_id: str,
-        retype: Callable[[pa.Schema], Sequence[Path]],
-        summary: dict[str, str],
-        replace: bool,
-        holder: Holder | None,
-        table: Table | None,
-        fresh: bool,
-    ) -> tuple[Committed, Table]:
+    def _replace_source(self, change: _SourceChange, table: Table | None, fresh: bool) -> tuple[Committed, Table]:
         """:meth:`replace_source` with ``table`` as loaded (``fresh``) or as this process last knew it;
         the result, and the table as current as this commit left it."""
+        database, prefix, staged, key = change.database, change.prefix, change.staged, change.key
+        source_id, retype, summary, replace, holder = (
+            change.source_id, change.retype, change.summary, change.replace, change.holder
+        )  # fmt: skip
         from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError, ValidationException
 
         name = staged.spec.stored_name

@@ -83,6 +83,12 @@ class Workers:
         for thread in self.threads:
             thread.join(300)
 
+    def run(self, messages: list[dict[str, Any]]) -> None:
+        """Handle ``messages`` and wait until done (the instance stays warm for the next run)."""
+        self.threads.clear()
+        self.start(messages)
+        self.join()
+
 
 def seeded(lake: Lake, invoke: Invoke) -> None:
     lake.put("raw/sales/seed.csv", SEED)
@@ -149,26 +155,32 @@ def lease_item(lake: Lake, qualified: str) -> dict[str, Any]:
     )
 
 
-def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_it_lets_go(
-    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN an idle sales table: a lone file's worker takes the lease and commits without listing
-    seeded(lake, invoke)
+def slow_first_sales_commit(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The first sales commit from now on takes until the second event is set (observed, not timed:
+    the test sets it once another worker's intent is pending); the first is set when it starts. A
+    waiting worker never takes the lease itself meanwhile: only the holder commits its intent."""
     from handlers.adapters import committer
 
     working, flagged = threading.Event(), threading.Event()
     real_commit_group = committer.commit_group
 
     def slow_commit_group(table: Any, intents: Any, *args: Any) -> Any:
-        # the first sales commit takes until another worker's intent is pending (observed, not timed)
         if table.name()[-1] == "sales" and not working.is_set():
             working.set()
             assert flagged.wait(120)
         return real_commit_group(table, intents, *args)
 
     monkeypatch.setattr(committer, "commit_group", slow_commit_group)
-    # (a waiting worker never takes the lease itself here: only the holder can commit its intent)
     monkeypatch.setattr(committer, "LEASE_EVERY", 10**9)
+    return working, flagged
+
+
+def test_an_intent_flagged_while_the_committer_works_is_committed_by_it_before_it_lets_go(
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an idle sales table: a lone file's worker takes the lease and commits without listing
+    seeded(lake, invoke)
+    working, flagged = slow_first_sales_commit(monkeypatch)
     [first, second] = land(lake, 2)
     holder, waiter = Workers(1), Workers(1)
     waiter.processors[0].store.tables.committer.wait_seconds = 15  # else it gives up (and fails) after this
@@ -415,27 +427,16 @@ def test_a_warm_instance_whose_file_waits_for_another_committer_asks_the_catalog
 ) -> None:
     # GIVEN a warm instance that committed a sales file a moment ago (however long this machine takes)
     seeded(lake, invoke)
-    from handlers.adapters import committer, iceberg
+    from handlers.adapters import iceberg
 
     monkeypatch.setattr(iceberg, "RECENT_SECONDS", 3600.0)
 
     [first, second, third] = land(lake, 3)
     warm = Workers(1)
-    warm.start([first])
-    warm.join()
+    warm.run([first])
     assert warm.errors == []
     # AND another instance committing the table, slowly (until the warm one's intent is flagged)
-    working, flagged = threading.Event(), threading.Event()
-    real_commit_group = committer.commit_group
-
-    def slow_commit_group(table: Any, intents: Any, *args: Any) -> Any:
-        if table.name()[-1] == "sales" and not working.is_set():
-            working.set()
-            assert flagged.wait(120)
-        return real_commit_group(table, intents, *args)
-
-    monkeypatch.setattr(committer, "commit_group", slow_commit_group)
-    monkeypatch.setattr(committer, "LEASE_EVERY", 10**9)  # only the holder commits the waiting intent
+    working, flagged = slow_first_sales_commit(monkeypatch)
     busy = Workers(1)
     busy.start([second])
     assert working.wait(120)
@@ -466,12 +467,10 @@ def test_a_file_checked_against_an_instances_older_copy_of_the_table_is_staged_a
     lake.put("raw/sales/later.csv", b"sku,region,amount\nL,east,3\n")
     [whole, decimal, later] = next_messages(lake, 3)
     warm = Workers(1)
-    warm.start([whole])
-    warm.join()
+    warm.run([whole])
     # AND another instance's file that widened amount to decimals since
     other = Workers(1)
-    other.start([decimal])
-    other.join()
+    other.run([decimal])
     # WHEN the warm instance's next file, whole numbers again, waits for a busy committer
     hold_lease(lake, TABLE, seconds=300)
     warm.threads.clear()
@@ -502,8 +501,7 @@ def test_an_intent_refused_for_any_other_reason_fails_its_file_for_sqs_to_retry(
 
     [first, second] = land(lake, 2)
     warm = Workers(1)
-    warm.start([first])
-    warm.join()
+    warm.run([first])
     real_commit_group = committer.commit_group
     refused: list[str] = []
 
@@ -515,9 +513,7 @@ def test_an_intent_refused_for_any_other_reason_fails_its_file_for_sqs_to_retry(
 
     monkeypatch.setattr(committer, "commit_group", refuse_once)
     # WHEN the warm instance's next file is refused
-    warm.threads.clear()
-    warm.start([second])
-    warm.join()
+    warm.run([second])
     # THEN the file fails, to be retried by SQS, without a second intent staged meanwhile: an intent
     # refused for a reason that may pass could still be committed by a later holder
     assert [type(e) for e in warm.errors] == [CommitConflictError]
@@ -533,13 +529,10 @@ def test_a_file_checked_against_a_copy_of_a_table_dropped_since_lands_in_the_tab
     seeded(lake, invoke)
     [first, second] = land(lake, 2)
     warm = Workers(1)
-    warm.start([first])
-    warm.join()
+    warm.run([first])
     # WHEN the table is dropped (someone starts it over) before the instance's next file
     lake.glue.delete_table(DatabaseName="lake_curated", Name="sales")
-    warm.threads.clear()
-    warm.start([second])
-    warm.join()
+    warm.run([second])
     # THEN the file lands in a new sales table, not in an error
     assert warm.errors == []
     assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["P1"]
