@@ -465,7 +465,7 @@ def _table_gone(intent: Intent) -> Outcome:
 
 def result_of(intent: Intent, outcome: Outcome) -> int | None:
     """The snapshot id of a committed intent; a refused or abandoned one raises for a retry
-    (:class:`TableChangedError` for one written against older column types)."""
+    (:class:`TableChangedError` for an outdated one: checked against a table that changed since)."""
     if outcome.status == "committed":
         return outcome.snapshot_id
     message = outcome.message or f"the commit of {intent.qualified} was {outcome.status}"
