@@ -55,8 +55,8 @@ RUN python3 -m compileall -q --invalidation-mode unchecked-hash \
         "${LAMBDA_TASK_ROOT}/handlers" "${LAMBDA_TASK_ROOT}/reports"
 
 # Lambda's file system is read-only but for /tmp, and its sandbox user's home does not exist:
-# matplotlib (the refresh's reports) would make a throwaway cache directory on every cold start,
-# rebuild its font list there and log a warning saying to set this.
+# matplotlib (the refresh's reports) would try there, make a throwaway directory instead and log a
+# warning saying to set this. (/tmp starts empty, so the font list is still built once per cold start.)
 ENV MPLCONFIGDIR=/tmp/matplotlib
 
 CMD ["handlers.process.lambda_handler"]

@@ -2,7 +2,8 @@
 reports drawn there, and every refresh inside its function.
 
 A query is parsed in Athena's dialect; every view it names is replaced by its SQL (views inside
-views too), or, in a refresh, computed once and kept as Parquet for the refresh's later statements;
+views too), or, in a refresh, computed once and kept as Parquet for the refresh's later statements
+(a keyed view whose table repeats no key: that table, read under the view's name);
 every table is bound at one snapshot: the one a refresh pinned before it ran (so the
 snapshots it records are the ones it read), the one ``FOR VERSION AS OF <id>`` or ``FOR TIMESTAMP
 AS OF <time>`` names, else the current one. Each snapshot is read as an Arrow dataset that DuckDB

@@ -78,10 +78,13 @@ _ARROW_TYPES = {
 MAX_WIDEN_BYTES = 256 * 1024 * 1024
 #: How long a table as this process last loaded or committed it stands in for the catalog's when a
 #: file's columns are checked against it and its commit intent is described; the committer reloads
-#: it before committing on it. So a warm instance whose files wait for another committer asks Glue
-#: for the table at most this often, not once per file (at 10,000 files a minute, hundreds of
-#: requests a second).
+#: it before committing on it. So a warm instance whose files wait for another committer does not
+#: load the table to check each file (a keyed dataset's view, a quarantine commit and the ledger's
+#: append still load theirs).
 RECENT_SECONDS = 30.0
+#: A file refused as outdated is staged again in the same invocation only if its first attempt took
+#: less than this (it may have waited for a busy committer): a second wait must fit Lambda's timeout.
+RESTAGE_WITHIN_SECONDS = 60.0
 
 _ICEBERG_NAMES = {"long": "bigint", "timestamptz": "timestamp", "uuid": "string", "time": "string"}
 
@@ -310,6 +313,7 @@ class IcebergTables:
         """
         change = _SourceChange(database, prefix, staged, key, source_id, retype, summary, replace, holder)
         name = staged.spec.stored_name
+        started = time.monotonic()
         table, loaded = self._recent_or_load(database, name)
         if table is not None and loaded is None and not self._fits_as_staged(table, staged):
             # Converting the files, or widening a column, is decided on the catalog's table.
@@ -317,8 +321,8 @@ class IcebergTables:
         try:
             return self._replace_on(change, table, loaded)
         except TableChangedError:
-            if loaded is not None:
-                raise
+            if loaded is not None or time.monotonic() - started > RESTAGE_WITHIN_SECONDS:
+                raise  # SQS retries the file, against the table as it is then
         # Checked against this process's copy of the table, which has changed since (a column another
         # file widened, or the table dropped): its intent was refused, and stays so; staged once more
         # against the table as it is now.

@@ -414,7 +414,8 @@ class RefreshService:
             pinned = self.resolver.pin(curated) | quarantine
             tables = frozenset(curated) | {p.qualified for p in quarantine.values()}
             # Above the Athena threshold the report's SQL runs there too, as the refresh's did. A view
-            # the refreshers computed (the keyed dataset's dedupe) is reused if its tables are unchanged.
+            # the refreshers computed (the keyed dataset's dedupe), or found to be its table, is reused
+            # if its tables are unchanged.
             query = self._engine(pinned, sum(p.bytes for p in pinned.values()), refreshed)
             drawn = build_report(dataset, query, tables, as_of, facts=report.models)
             name = drawn.as_of.isoformat() if drawn.as_of else "undated"

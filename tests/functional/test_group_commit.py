@@ -457,10 +457,23 @@ def test_a_warm_instance_whose_file_waits_for_another_committer_asks_the_catalog
     assert reads == []
 
 
+def restaged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The files staged again in the same invocation, as the log says (one line each)."""
+    return [r.getMessage() for r in caplog.records if "staging the file again" in r.getMessage()]
+
+
+@pytest.mark.parametrize("time_left", [True, False], ids=["in time", "waited too long to wait again"])
 def test_a_file_checked_against_an_instances_older_copy_of_the_table_is_staged_again_after_a_column_widened(
-    lake: Lake, invoke: Invoke
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, time_left: bool
 ) -> None:
-    # GIVEN a warm instance that knows the sales table with whole-number amounts
+    # GIVEN a warm instance that knows the sales table with whole-number amounts (however long this takes)
+    from handlers.adapters import iceberg
+    from handlers.errors import TableChangedError
+
+    monkeypatch.setattr(iceberg, "RECENT_SECONDS", 3600.0)
+    if not time_left:  # its first attempt took longer than a second one may (Lambda's timeout)
+        monkeypatch.setattr(iceberg, "RESTAGE_WITHIN_SECONDS", 0.0)
+    caplog.set_level("INFO", logger="handlers.adapters.iceberg")
     seeded(lake, invoke)
     lake.put("raw/sales/whole.csv", b"sku,region,amount\nW,north,1\n")
     lake.put("raw/sales/decimal.csv", b"sku,region,amount\nD,south,2.5\n")
@@ -480,6 +493,10 @@ def test_a_file_checked_against_an_instances_older_copy_of_the_table_is_staged_a
     finally:
         release_lease(lake, TABLE)
     warm.join()
+    if not time_left:
+        # THEN the file fails, for SQS to retry it against the table as it is then
+        assert [type(e) for e in warm.errors] == [TableChangedError] and restaged(caplog) == []
+        return
     # THEN its intent, written as whole numbers, is refused by the committer, and the file is staged
     # again against the table as it is now, in the same invocation (not left to an SQS retry)
     assert warm.errors == [] and other.errors == []
@@ -488,6 +505,7 @@ def test_a_file_checked_against_an_instances_older_copy_of_the_table_is_staged_a
     columns = {f.name: str(f.field_type) for f in iceberg_table(lake, "lake_curated", "sales").schema().fields}
     assert columns["amount"] == "double"
     assert lake.keys("curated/sales/intents/") == []
+    assert len(restaged(caplog)) == 1
 
 
 def test_an_intent_refused_for_any_other_reason_fails_its_file_for_sqs_to_retry(
@@ -523,9 +541,13 @@ def test_an_intent_refused_for_any_other_reason_fails_its_file_for_sqs_to_retry(
 
 
 def test_a_file_checked_against_a_copy_of_a_table_dropped_since_lands_in_the_table_as_it_is_now(
-    lake: Lake, invoke: Invoke
+    lake: Lake, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # GIVEN a warm instance that committed a sales file a moment ago
+    # GIVEN a warm instance that committed a sales file a moment ago (however long this takes)
+    from handlers.adapters import iceberg
+
+    monkeypatch.setattr(iceberg, "RECENT_SECONDS", 3600.0)
+    caplog.set_level("INFO", logger="handlers.adapters.iceberg")
     seeded(lake, invoke)
     [first, second] = land(lake, 2)
     warm = Workers(1)
@@ -536,3 +558,4 @@ def test_a_file_checked_against_a_copy_of_a_table_dropped_since_lands_in_the_tab
     # THEN the file lands in a new sales table, not in an error
     assert warm.errors == []
     assert sorted(r["sku"] for r in curated_rows(lake, "sales")) == ["P1"]
+    assert len(restaged(caplog)) == 1

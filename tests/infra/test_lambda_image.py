@@ -112,7 +112,7 @@ def test_dockerfile_base_image_is_an_overridable_lambda_python_on_amazon_linux_2
 
 
 def test_matplotlib_keeps_its_cache_where_lambda_lets_a_function_write() -> None:
-    # Only /tmp is writable in Lambda: anywhere else matplotlib warns and rebuilds its font list per cold start.
+    # Only /tmp is writable in Lambda: anywhere else matplotlib warns on every cold start.
     env = dict(args.split("=", 1) for kw, args in instructions() if kw == "ENV")
     assert env["MPLCONFIGDIR"].startswith("/tmp/")
 
