@@ -144,7 +144,11 @@ def _ran_on(value: str, delimiter: str, row_delimiters: int, following_fields: i
 
 class _LineCounter(io.RawIOBase):
     """Passes bytes through, counting newlines and blank lines (which CSV readers skip), and keeping
-    the last bytes (where footers are)."""
+    the last bytes (where footers are).
+
+    The counting runs in numpy over each chunk read, without copying it: bytes' own ``count`` of the
+    two-byte patterns cost 2 ms a megabyte, as much as Arrow's parse of the same bytes.
+    """
 
     TAIL = 64 * 1024
 
@@ -153,7 +157,6 @@ class _LineCounter(io.RawIOBase):
         self.newlines = 0
         self.blank = 0
         self._previous = b""  # the last two bytes seen, for blank lines across reads
-        self._last = b""
         self.tail = b""
 
     def readable(self) -> bool:
@@ -162,19 +165,44 @@ class _LineCounter(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         n = self._inner.readinto(buffer) or 0
         if n:
-            fresh = bytes(memoryview(buffer)[:n])
-            data = self._previous + fresh
-            self.newlines += data.count(b"\n") - self._previous.count(b"\n")
-            self.blank += data.count(b"\n\n") + data.count(b"\n\r\n") - self._previous.count(b"\n\n")
-            self._previous = data[-2:]
-            self._last = data[-1:]
-            self.tail = fresh[-self.TAIL :] if n >= self.TAIL else (self.tail + fresh)[-self.TAIL :]
+            fresh = np.frombuffer(memoryview(buffer).cast("B")[:n], dtype=np.uint8)
+            newline = fresh == 0x0A
+            self.newlines += int(np.count_nonzero(newline))
+            # A blank line is "\n\n" or "\n\r\n"; "\n\n\n" holds two. Those ending in this chunk
+            # and starting in the last one are counted on the few bytes around the boundary.
+            self.blank += int(np.count_nonzero(newline[1:] & newline[:-1]))
+            if n > 2:
+                self.blank += int(np.count_nonzero(newline[2:] & (fresh[1:-1] == 0x0D) & newline[:-2]))
+            self.blank += _blank_lines_across(self._previous, fresh[:2].tobytes())
+            ending = fresh[-self.TAIL :].tobytes()
+            self._previous = (self._previous + ending)[-2:]
+            self.tail = ending if n >= self.TAIL else (self.tail + ending)[-self.TAIL :]
         return n
 
     def data_lines(self) -> int:
         """Non-blank lines after the header."""
-        lines = self.newlines + (1 if self._last not in (b"", b"\n") else 0)
+        # A last line without its line end counts, unless it is only a carriage return.
+        unended = self._previous[-1:] not in (b"", b"\n") and self._previous != b"\n\r"
+        lines = self.newlines + int(unended)
         return max(lines - 1 - self.blank, 0)
+
+
+def _holds_newline(column: pa.Array) -> bool:
+    """Whether a text column may hold a line break: False only when its bytes hold none."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    data = column.buffers()[2]
+    return data is not None and bool(np.any(np.frombuffer(data, dtype=np.uint8) == 0x0A))
+
+
+def _blank_lines_across(before: bytes, after: bytes) -> int:
+    """Blank lines ("\n\n", "\n\r\n") that start in ``before`` and end in ``after``."""
+    joined = before + after
+    return sum(
+        joined.startswith(pattern, start) and start + len(pattern) > len(before)
+        for start in range(len(before))
+        for pattern in (b"\n\n", b"\n\r\n")
+    )
 
 
 class _Prefixed(io.RawIOBase):
@@ -652,7 +680,9 @@ class SourceReader:
         """
         breaks: Any = None
         for column in batch.columns:
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            # Most batches hold no line break at all: one look at the text's bytes (a tenth of
+            # matching every value) says so.
+            if _holds_newline(column):
                 found = pc.match_substring(column, "\n")
                 breaks = found if breaks is None else pc.or_(breaks, found)
         if breaks is None or not pc.any(breaks).as_py():

@@ -5,13 +5,16 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.errors import UnreadableFileError
-from handlers.adapters.reader import SourceReader, detect_format
+from handlers.adapters.reader import SourceReader, _LineCounter, detect_format
 from handlers.errors import UnsupportedObjectError
 
 
@@ -128,6 +131,41 @@ def test_lines_and_rows_are_counted_and_a_runaway_quote_is_taken_out() -> None:
     [runaway] = reader.malformed
     assert (runaway.code, runaway.column, runaway.swallowed) == ("unterminated_quote", "b", 2)
     assert "never closed" in runaway.reason()
+
+
+class _Chunked(io.RawIOBase):
+    """Hands out ``data`` in reads of the given sizes (then what is left), as a network stream might."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data, self._sizes = memoryview(data), list(sizes)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._sizes.pop(0) if self._sizes else len(buffer), len(self._data))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+@given(
+    lines=st.lists(st.sampled_from(["1,2", "", "\r", "x,y\r"]), min_size=1, max_size=30),
+    final_newline=st.booleans(),
+    sizes=st.lists(st.integers(min_value=1, max_value=7), max_size=40),
+)
+@settings(max_examples=300, deadline=None)
+def test_data_lines_count_every_non_blank_line_however_the_bytes_arrive(
+    lines: list[str], final_newline: bool, sizes: list[int]
+) -> None:
+    text = "a,b\n" + "\n".join(lines) + ("\n" if final_newline else "")
+    counter = _LineCounter(_Chunked(text.encode(), sizes))
+    while counter.read(8):
+        pass
+    # The reference: the lines after the header that hold more than a line end ("" and "\r" are blank).
+    expected = sum(1 for line in text.split("\n")[1:] if line not in ("", "\r"))
+    assert counter.data_lines() == expected
+    assert counter.tail == text.encode()[-_LineCounter.TAIL :]
 
 
 def test_other_formats_have_no_line_count() -> None:
