@@ -35,7 +35,7 @@ from query.errors import QueryError
 from query.messages import QueryContext, duckdb_message, unreadable
 from query.parse import MISSING, parse
 from query.plans import ScanPlan, catalog_tables, ref_of, scan_plans
-from query.scan import rows_of
+from query.scan import damaged_fragment, rows_of
 from query.sql import (
     Columns,
     TableRef,
@@ -309,6 +309,7 @@ class DuckDBEngine:
         statement = _open(self.memory_limit_mb)
         connection = statement.connection
         arrow_names: dict[str, TableRef] = {}
+        bound: dict[str, Any] = {}
         failures: dict[TableRef, list[str]] = defaultdict(list)
         try:
             for schema in sorted({key.database for key in sources}):
@@ -320,6 +321,7 @@ class DuckDBEngine:
                     raise QueryError(unreadable(exc, source.ref)) from exc
                 arrow_name = f"__lake_table_{number}"
                 arrow_names[arrow_name] = source.ref
+                bound[arrow_name] = data
                 connection.register(arrow_name, data)
                 view = quote_table(key.database, key.table, "duckdb")
                 connection.execute(arrow_view(view, arrow_name, data.schema.names))
@@ -334,6 +336,9 @@ class DuckDBEngine:
             for ref, found in failures.items():
                 if found:  # a data file, not the query
                     raise QueryError(unreadable(found[0], ref)) from exc
+            for arrow_name, ref in arrow_names.items():
+                if f"'{arrow_name}'" in str(exc) and (damaged := damaged_fragment(bound[arrow_name])) is not None:
+                    raise QueryError(unreadable(damaged, ref)) from exc
             raise QueryError(duckdb_message(exc, arrow_names, context)) from exc
         except (OSError, pa.ArrowException) as exc:
             raise QueryError(unreadable(exc)) from exc

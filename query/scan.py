@@ -96,6 +96,25 @@ def _damaged_file(table: Table, paths: list[str], error: Exception) -> str:
     return _short(error)
 
 
+def damaged_fragment(dataset: ds.Dataset) -> str | None:
+    """``<file>: <what is wrong>`` for the first data file of ``dataset`` that cannot be read whole,
+    or None. A dataset's file fails inside DuckDB's scan, whose error names only the stream; a file
+    whose footer reads but whose pages do not (cut short, overwritten) is found only by reading it."""
+    import pyarrow.dataset as ds
+
+    import pyarrow.fs as pafs
+
+    if not isinstance(dataset, ds.FileSystemDataset):
+        return None
+    scheme = "s3://" if isinstance(dataset.filesystem, pafs.S3FileSystem) else ""
+    for fragment in dataset.get_fragments():
+        try:
+            fragment.to_table()
+        except (OSError, pa.ArrowException) as exc:
+            return f"{scheme}{fragment.path}: {_short(exc)}"
+    return None
+
+
 def _short(error: Exception) -> str:
     return " ".join(str(error).replace("Could not open Parquet input source '<Buffer>': ", "").split())
 

@@ -145,6 +145,24 @@ def test_a_partition_filter_never_reads_another_partitions_files(
     assert "lake reprocess" in message
 
 
+def test_a_data_file_whose_pages_are_damaged_behind_a_sound_footer_is_named(
+    orders: OrdersTable, target: Target, lake: Lake
+) -> None:
+    # GIVEN February's data file with its pages overwritten, its footer (and so its size) intact
+    february = [task.file.file_path for task in orders.table.scan().plan_files() if "2026-02" in task.file.file_path]
+    key = february[0].removeprefix(f"s3://{lake.bucket}/")
+    body = lake.s3.get_object(Bucket=lake.bucket, Key=key)["Body"].read()
+    pages_end = len(body) - 8 - int.from_bytes(body[-8:-4], "little")  # the footer's length precedes "PAR1"
+    lake.put(key, body[:4] + b"\xff" * (pages_end - 4) + body[pages_end:])
+    # WHEN a query reads it, THEN the error names the table, the file and what to do
+    with pytest.raises(CliError) as raised:
+        query(target, "SELECT sum(amount) FROM orders_sources WHERE order_date >= DATE '2026-02-01'")
+    message = one_line(raised)
+    assert "lake_curated.orders_sources" in message
+    assert key.rsplit("/", 1)[-1] in message
+    assert "lake reprocess" in message
+
+
 def test_a_table_that_is_not_iceberg_is_one_line_saying_what_to_do(lake: Lake, target: Target) -> None:
     lake.glue.create_table(
         DatabaseName="lake_curated",
