@@ -101,7 +101,6 @@ def damaged_fragment(dataset: ds.Dataset) -> str | None:
     or None. A dataset's file fails inside DuckDB's scan, whose error names only the stream; a file
     whose footer reads but whose pages do not (cut short, overwritten) is found only by reading it."""
     import pyarrow.dataset as ds
-
     import pyarrow.fs as pafs
 
     if not isinstance(dataset, ds.FileSystemDataset):
