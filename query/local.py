@@ -23,7 +23,7 @@ import os
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -166,8 +166,7 @@ class DuckDBEngine:
         if self.pinned is not None:
             derived = self._derive_views(tree)
         else:
-            derived = {}
-            expand_views(tree, self.catalog, keep=lambda ref: self._keyed_as_its_table(ref, derived))
+            expand_views(tree, self.catalog)
         sources: dict[TableRef, Source | Derived] = {
             **derived,
             **bind_sources(tree, self.catalog, self.pinned, derived=derived.keys()),
@@ -238,23 +237,6 @@ class DuckDBEngine:
                 raise QueryError(f"view {ref}: {exc}") from exc
         self._keyed[ref] = (sql, pin.snapshot_id, None if repeated else source)
         return self._keyed[ref][2]
-
-    def _keyed_as_its_table(self, ref: TableRef, found: dict[TableRef, Source | Derived]) -> bool:
-        """For an engine that pins nothing (``lake query``): whether view ``ref`` is a keyed view to
-        read as its table (added to ``found``), decided as a refresh decides it, on its table pinned
-        at its current snapshot, which the statement then reads; False: the view is expanded."""
-        if ref in found:
-            return True
-        pinned = self.catalog.pin([ref.table], ref.database)
-        if not pinned:
-            return False
-        source = DuckDBEngine(
-            self.catalog, ref.database, pinned=pinned, memory_limit_mb=self.memory_limit_mb
-        )._as_its_table(ref)
-        if source is None:
-            return False
-        found[ref] = source
-        return True
 
     def _view(self, ref: TableRef) -> Derived:
         if ref in self._views:
@@ -472,23 +454,18 @@ def _not_pinned(ref: TableRef) -> QueryError:
     )
 
 
-def expand_views(tree: Any, catalog: Catalog, keep: Callable[[TableRef], bool] = lambda ref: False) -> None:
-    """Replace every view the tree names by its SQL (Athena's dialect), views inside views too;
-    those ``keep`` says are bound otherwise stay as they are."""
+def expand_views(tree: Any, catalog: Catalog) -> None:
+    """Replace every view the tree names by its SQL (Athena's dialect), views inside views too."""
     from sqlglot import exp
 
-    kept: set[TableRef] = set()
     for _ in range(MAX_VIEW_DEPTH + 1):
-        views = [node for node in catalog_tables(tree) if ref_of(node) not in kept and catalog.is_view(ref_of(node))]
+        views = [node for node in catalog_tables(tree) if catalog.is_view(ref_of(node))]
         if not views:
             return
         for node in views:
             ref = ref_of(node)
             if node.args.get("version") is not None:
                 raise _time_travel_on_view(ref)
-            if keep(ref):
-                kept.add(ref)
-                continue
             view = catalog.view(ref)
             try:
                 body = parse(view.sql)

@@ -20,7 +20,6 @@ from handlers.stages.refresh_queries import RefreshQueries
 from query.catalog import Catalog, glue_catalog
 from query.local import DuckDBEngine
 from query.scan import rows_of
-from query.sql import TableRef
 from tests.conftest import Lake
 
 DATABASE = "lake_curated"
@@ -331,10 +330,8 @@ def test_a_keyed_view_whose_table_holds_each_key_once_is_read_as_its_table(
     assert total == [{"n": 5, "total": 63.0}]
     assert every.column_names == ["order_id", "line", "amount", "source_key", "ingested_at"]
     assert every.column("amount").to_pylist() == [1.0, 2.0, 10.0, 20.0, 30.0]
-    # AND the same rows as the view's own SQL computes (ranking every key), however a column is named
-    view_sql = resolver.view(TableRef(DATABASE, "keyed")).sql
-    computed = DuckDBEngine(resolver).run(f"SELECT * FROM ({view_sql}) AS v ORDER BY amount")
-    assert computed.to_pylist() == every.to_pylist()
+    # AND the same rows as lake query, which runs the view's SQL as written, however a column is named
+    assert DuckDBEngine(resolver).run("SELECT * FROM keyed ORDER BY amount").to_pylist() == every.to_pylist()
     qualified = "SELECT lake_curated.keyed.amount FROM lake_curated.keyed ORDER BY 1"
     assert refresh.run(qualified).column("amount").to_pylist() == [1.0, 2.0, 10.0, 20.0, 30.0]
     # AND no key was ranked: one look at the keys decided, for both statements
@@ -345,56 +342,6 @@ def test_a_keyed_view_whose_table_holds_each_key_once_is_read_as_its_table(
     # THEN it takes the refresh's answer instead of looking again
     assert report.run("SELECT count(*) AS n FROM keyed").to_pylist() == [{"n": 5}]
     assert len(statements.checked) == 1
-
-
-class Executed:
-    """The SQL text each statement of an engine hands to DuckDB."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.texts: list[str] = []
-        execute = DuckDBEngine._execute
-
-        def recording(engine: DuckDBEngine, text: str, *args: Any, **kwargs: Any) -> Any:
-            self.texts.append(text)
-            return execute(engine, text, *args, **kwargs)
-
-        monkeypatch.setattr(DuckDBEngine, "_execute", recording)
-
-    def ranked(self) -> bool:
-        return any("row_number()" in text.lower() for text in self.texts)
-
-
-@pytest.mark.parametrize(
-    ("orders", "shown", "ranks"),
-    [
-        pytest.param([1, 2, 3], 3, False, id="no key repeats: the table is read"),
-        pytest.param([1, 2, 2], 2, True, id="a key repeats: the view is computed"),
-    ],
-)
-def test_lake_query_reads_a_keyed_view_as_its_table_where_no_key_repeats(
-    resolver: Catalog, lake: Lake, monkeypatch: pytest.MonkeyPatch, orders: list[int], shown: int, ranks: bool
-) -> None:
-    # GIVEN a keyed dataset in two sources
-    keyed_rows(
-        resolver,
-        lake,
-        {
-            "order_id": orders,
-            "amount": [10.0, 20.0, 25.0],
-            "source_key": ["raw/a.csv", "raw/a.csv", "raw/b.csv"],
-            "ingested_at": [1, 1, 2],
-        },
-    )
-    executed = Executed(monkeypatch)
-    # WHEN lake query (an engine that pins nothing) reads the view, inside a subquery too
-    engine = DuckDBEngine(resolver)
-    rows = engine.run("SELECT order_id, amount FROM (SELECT * FROM keyed) AS k ORDER BY order_id").to_pylist()
-    # THEN each order is shown once, the newer source's where a key repeats
-    assert len(rows) == shown
-    assert rows[-1] == {"order_id": orders[-1], "amount": 25.0}
-    # AND every key was ranked only where one repeats: otherwise one look at the keys decided
-    assert executed.ranked() == ranks
-    assert sum("having count(*) > 1" in text.lower() for text in executed.texts) == 1
 
 
 @pytest.mark.parametrize(
