@@ -321,7 +321,8 @@ class DuckDBEngine:
                     raise QueryError(unreadable(exc, source.ref)) from exc
                 arrow_name = f"__lake_table_{number}"
                 arrow_names[arrow_name] = source.ref
-                bound[arrow_name] = data
+                if not isinstance(source, Derived):
+                    bound[arrow_name] = data
                 connection.register(arrow_name, data)
                 view = quote_table(key.database, key.table, "duckdb")
                 connection.execute(arrow_view(view, arrow_name, data.schema.names))
@@ -337,7 +338,10 @@ class DuckDBEngine:
                 if found:  # a data file, not the query
                     raise QueryError(unreadable(found[0], ref)) from exc
             for arrow_name, ref in arrow_names.items():
-                if f"'{arrow_name}'" in str(exc) and (damaged := damaged_fragment(bound[arrow_name])) is not None:
+                data = bound.get(arrow_name)  # a table's files (a view computed here is the engine's own)
+                if data is None or f"'{arrow_name}'" not in str(exc):
+                    continue
+                if (damaged := damaged_fragment(data, exc)) is not None:
                     raise QueryError(unreadable(damaged, ref)) from exc
             raise QueryError(duckdb_message(exc, arrow_names, context)) from exc
         except (OSError, pa.ArrowException) as exc:

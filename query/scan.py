@@ -9,6 +9,8 @@ cannot match the query's WHERE (:mod:`query.plans`) are pruned from the plan by 
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -96,21 +98,34 @@ def _damaged_file(table: Table, paths: list[str], error: Exception) -> str:
     return _short(error)
 
 
-def damaged_fragment(dataset: ds.Dataset) -> str | None:
+#: What a data file's own damage says (Parquet's and Thrift's decoding), as opposed to a read that
+#: failed on its way (a timeout, throttling, memory): only those errors send a look for the file.
+_DAMAGE = re.compile(r"parquet|thrift|deserializ|page header|magic bytes|corrupt|invalid data", re.IGNORECASE)
+#: How long the look for a damaged file may take on an error path (each file is read whole).
+DAMAGE_LOOK_SECONDS = 30.0
+
+
+def damaged_fragment(dataset: ds.Dataset, error: Exception | str) -> str | None:
     """``<file>: <what is wrong>`` for the first data file of ``dataset`` that cannot be read whole,
-    or None. A dataset's file fails inside DuckDB's scan, whose error names only the stream; a file
-    whose footer reads but whose pages do not (cut short, overwritten) is found only by reading it."""
+    or None: when ``error`` (DuckDB's, which names only the stream) is a file's damage, not a
+    failed request. A file whose footer reads but whose pages do not (cut short, overwritten) is
+    found only by reading it; the look stops after :data:`DAMAGE_LOOK_SECONDS`."""
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
-    if not isinstance(dataset, ds.FileSystemDataset):
+    if not isinstance(dataset, ds.FileSystemDataset) or not _DAMAGE.search(str(error)):
         return None
     scheme = "s3://" if isinstance(dataset.filesystem, pafs.S3FileSystem) else ""
+    deadline = time.monotonic() + DAMAGE_LOOK_SECONDS
     for fragment in dataset.get_fragments():
+        if time.monotonic() > deadline:
+            return None
         try:
             fragment.to_table()
         except (OSError, pa.ArrowException) as exc:
-            return f"{scheme}{fragment.path}: {_short(exc)}"
+            if _DAMAGE.search(str(exc)):
+                return f"{scheme}{fragment.path}: {_short(exc)}"
+            return None  # the file could not be fetched: that says nothing of its bytes
     return None
 
 

@@ -114,19 +114,21 @@ class Lineage:
     ingested_at: dt.datetime
     #: The columns as last built, at least as long as any batch so far: each batch takes a slice
     #: (building them per batch cost 30 ms per million rows).
-    _built: dict[str, pa.Array] = field(default_factory=dict, compare=False, repr=False)
+    _built: list[dict[str, pa.Array]] = field(default_factory=list, init=False, compare=False, repr=False)
 
     def columns(self, rows: int, present: list[str]) -> list[tuple[str, pa.Array]]:
         """The lineage columns ``rows`` long, except those already ``present``."""
-        if not self._built or len(self._built["source_key"]) < rows:
+        built = self._built[0] if self._built else None
+        if built is None or len(built["source_key"]) < rows:
             values = {
                 "source_key": self.key,
                 "source_version": self.version,
                 "source_id": self.source_id,
                 "ingested_at": self.ingested_at.replace(tzinfo=None),
             }
-            self._built.update((f.name, pa.repeat(pa.scalar(values[f.name], f.type), rows)) for f in LINEAGE_SCHEMA)
-        return [(f.name, self._built[f.name].slice(0, rows)) for f in LINEAGE_SCHEMA if f.name not in present]
+            built = {f.name: pa.repeat(pa.scalar(values[f.name], f.type), rows) for f in LINEAGE_SCHEMA}
+            self._built[:] = [built]  # whole, in one step: a thread never sees half of it
+        return [(f.name, built[f.name].slice(0, rows)) for f in LINEAGE_SCHEMA if f.name not in present]
 
 
 def partition_value(transform: str, column: pa.Array) -> pa.Array:
