@@ -100,7 +100,10 @@ def _damaged_file(table: Table, paths: list[str], error: Exception) -> str:
 
 #: What a data file's own damage says (Parquet's and Thrift's decoding), as opposed to a read that
 #: failed on its way (a timeout, throttling, memory): only those errors send a look for the file.
-_DAMAGE = re.compile(r"parquet|thrift|deserializ|page header|magic bytes|corrupt|invalid data", re.IGNORECASE)
+#: (Not "parquet" alone: a failed request's message names the file, whose name ends in it.)
+_DAMAGE = re.compile(
+    r"thrift|deserializ|page header|magic bytes|footer|corrupt|invalid data|end of stream|file size", re.IGNORECASE
+)
 #: How long the look for a damaged file may take on an error path (each file is read whole).
 DAMAGE_LOOK_SECONDS = 30.0
 

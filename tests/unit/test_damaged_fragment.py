@@ -33,4 +33,5 @@ def test_a_decoding_error_names_the_file_whose_pages_do_not_read(tmp_path: Path)
 
 def test_a_failed_request_blames_no_file(tmp_path: Path) -> None:
     dataset, _ = files(tmp_path)
-    assert damaged_fragment(dataset, "IO Error: AWS Error NETWORK_CONNECTION during GetObject operation") is None
+    error = "IO Error: AWS Error NETWORK_CONNECTION during GetObject operation on curated/t/data/a.parquet"
+    assert damaged_fragment(dataset, error) is None
