@@ -119,13 +119,26 @@ def test_an_unknown_snapshot_is_one_line_listing_recent_snapshots(orders: Orders
         query(target, "SELECT * FROM orders FOR VERSION AS OF 42")
 
 
+def month_file(orders: OrdersTable, lake: Lake, month: str) -> str:
+    """The key of a data file of ``month``'s partition in the table's current snapshot."""
+    paths = [task.file.file_path for task in orders.table.scan().plan_files() if month in task.file.file_path]
+    assert paths, f"expected {month} data files"
+    return paths[0].removeprefix(f"s3://{lake.bucket}/")
+
+
+def assert_names_the_damaged_file(raised: pytest.ExceptionInfo[CliError], key: str) -> None:
+    """One line saying which table, which file and what to do."""
+    message = one_line(raised)
+    assert "lake_curated.orders_sources" in message
+    assert key.rsplit("/", 1)[-1] in message
+    assert "lake reprocess" in message
+
+
 def test_a_partition_filter_never_reads_another_partitions_files(
     orders: OrdersTable, target: Target, lake: Lake
 ) -> None:
     # GIVEN a damaged data file in January's partition of the current snapshot
-    january = [task.file.file_path for task in orders.table.scan().plan_files() if "2026-01" in task.file.file_path]
-    assert january, "expected January data files"
-    damaged = january[0].removeprefix(f"s3://{lake.bucket}/")
+    damaged = month_file(orders, lake, "2026-01")
     lake.put(damaged, b"not parquet")
     # WHEN a query filters on February, THEN it answers from February's files only
     rows = query(
@@ -139,28 +152,21 @@ def test_a_partition_filter_never_reads_another_partitions_files(
     # AND a query over every partition opens the damaged file and says which table, which file, what to do
     with pytest.raises(CliError) as raised:
         query(target, "SELECT count(*) FROM orders_sources")
-    message = one_line(raised)
-    assert "lake_curated.orders_sources" in message
-    assert damaged.rsplit("/", 1)[-1] in message
-    assert "lake reprocess" in message
+    assert_names_the_damaged_file(raised, damaged)
 
 
 def test_a_data_file_whose_pages_are_damaged_behind_a_sound_footer_is_named(
     orders: OrdersTable, target: Target, lake: Lake
 ) -> None:
     # GIVEN February's data file with its pages overwritten, its footer (and so its size) intact
-    february = [task.file.file_path for task in orders.table.scan().plan_files() if "2026-02" in task.file.file_path]
-    key = february[0].removeprefix(f"s3://{lake.bucket}/")
+    key = month_file(orders, lake, "2026-02")
     body = lake.s3.get_object(Bucket=lake.bucket, Key=key)["Body"].read()
     pages_end = len(body) - 8 - int.from_bytes(body[-8:-4], "little")  # the footer's length precedes "PAR1"
     lake.put(key, body[:4] + b"\xff" * (pages_end - 4) + body[pages_end:])
     # WHEN a query reads it, THEN the error names the table, the file and what to do
     with pytest.raises(CliError) as raised:
         query(target, "SELECT sum(amount) FROM orders_sources WHERE order_date >= DATE '2026-02-01'")
-    message = one_line(raised)
-    assert "lake_curated.orders_sources" in message
-    assert key.rsplit("/", 1)[-1] in message
-    assert "lake reprocess" in message
+    assert_names_the_damaged_file(raised, key)
 
 
 def test_a_table_that_is_not_iceberg_is_one_line_saying_what_to_do(lake: Lake, target: Target) -> None:
